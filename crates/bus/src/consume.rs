@@ -1,0 +1,304 @@
+//! Typed consumption from durable pull consumers: explicit acks, bounded
+//! redelivery with backoff, a dead-letter subject for what exhausts it, and
+//! an orderly stop that lets in-flight handlers finish their acks.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
+use async_nats::jetstream::{AckKind, Context, Message};
+use async_nats::HeaderMap;
+use futures::StreamExt;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::error::{BusError, Result};
+use crate::names::Namespace;
+use crate::propagation::set_parent_from;
+
+/// What a handler decided about one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Ack,
+    /// Transient failure: redeliver after the backoff, up to the limit.
+    Retry(String),
+    /// Retrying cannot help: dead-letter it now.
+    Reject(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct ConsumerSpec {
+    pub stream: String,
+    /// Durable name, already namespaced (see [`Namespace::durable`]).
+    pub durable: String,
+    pub filter_subjects: Vec<String>,
+    pub max_in_flight: usize,
+    pub ack_wait: Duration,
+    pub deliver_policy: DeliverPolicy,
+}
+
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub max_deliver: u32,
+    pub backoff: Vec<Duration>,
+}
+
+impl RetryPolicy {
+    pub fn from_config(cfg: &xregion_common::BusConfig) -> Self {
+        Self {
+            max_deliver: cfg.max_deliver.max(1),
+            backoff: cfg
+                .backoff_ms
+                .iter()
+                .map(|ms| Duration::from_millis(*ms))
+                .collect(),
+        }
+    }
+
+    fn delay(&self, attempt: u32) -> Duration {
+        let idx = (attempt.saturating_sub(1) as usize).min(self.backoff.len().saturating_sub(1));
+        self.backoff
+            .get(idx)
+            .copied()
+            .unwrap_or(Duration::from_secs(1))
+    }
+}
+
+/// One delivered message, as a handler sees it.
+pub struct Delivery {
+    pub subject: String,
+    pub payload: bytes::Bytes,
+    pub headers: Option<HeaderMap>,
+    /// 1 on first delivery.
+    pub attempt: u32,
+    message: Message,
+}
+
+impl Delivery {
+    pub fn decode<M: prost::Message + Default>(&self) -> std::result::Result<M, Outcome> {
+        M::decode(self.payload.as_ref())
+            .map_err(|e| Outcome::Reject(format!("undecodable payload on {}: {e}", self.subject)))
+    }
+
+    /// Tells the server work is ongoing, so a long handler is not redelivered.
+    pub async fn in_progress(&self) {
+        if let Err(error) = self.message.ack_with(AckKind::Progress).await {
+            tracing::warn!(%error, "progress ack failed");
+        }
+    }
+}
+
+#[async_trait::async_trait]
+pub trait Handler: Send + Sync + 'static {
+    async fn handle(&self, delivery: &Delivery) -> Outcome;
+}
+
+/// Declares the durable consumer and runs `handler` on its messages until
+/// `shutdown`; then stops pulling and waits for in-flight handlers.
+pub async fn run_consumer<H: Handler>(
+    js: Context,
+    ns: Namespace,
+    spec: ConsumerSpec,
+    retry: RetryPolicy,
+    handler: Arc<H>,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    let stream = js
+        .get_stream(&spec.stream)
+        .await
+        .map_err(|e| BusError::js("get stream", format!("{}: {e}", spec.stream)))?;
+    let config = pull::Config {
+        durable_name: Some(spec.durable.clone()),
+        filter_subjects: spec.filter_subjects.clone(),
+        ack_policy: AckPolicy::Explicit,
+        ack_wait: spec.ack_wait,
+        deliver_policy: spec.deliver_policy,
+        // The limit is enforced here, so nothing is ever left undelivered on
+        // the server: what exhausts it is dead-lettered explicitly.
+        max_deliver: -1,
+        max_ack_pending: (spec.max_in_flight * 4).max(16) as i64,
+        ..Default::default()
+    };
+    let consumer = stream
+        .create_consumer(config)
+        .await
+        .map_err(|e| BusError::js("create consumer", format!("{}: {e}", spec.durable)))?;
+    tracing::info!(durable = %spec.durable, "consumer ready");
+
+    let slots = Arc::new(Semaphore::new(spec.max_in_flight.max(1)));
+    let mut in_flight = JoinSet::new();
+    'outer: while !shutdown.is_cancelled() {
+        let mut messages = match consumer
+            .stream()
+            .max_messages_per_batch(spec.max_in_flight.max(1))
+            .messages()
+            .await
+        {
+            Ok(m) => m,
+            Err(error) => {
+                tracing::warn!(%error, durable = %spec.durable, "cannot pull, retrying");
+                tokio::select! {
+                    _ = shutdown.cancelled() => break 'outer,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue 'outer,
+                }
+            }
+        };
+        loop {
+            let permit = tokio::select! {
+                _ = shutdown.cancelled() => break 'outer,
+                p = slots.clone().acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => break 'outer,
+                },
+            };
+            let next = tokio::select! {
+                _ = shutdown.cancelled() => break 'outer,
+                next = messages.next() => next,
+            };
+            let message = match next {
+                Some(Ok(m)) => m,
+                Some(Err(error)) => {
+                    tracing::warn!(%error, durable = %spec.durable, "pull error");
+                    continue;
+                }
+                None => continue 'outer,
+            };
+            while in_flight.try_join_next().is_some() {}
+            let handler = handler.clone();
+            let publisher_js = js.clone();
+            let ns = ns.clone();
+            let retry = retry.clone();
+            let durable = spec.durable.clone();
+            in_flight.spawn(async move {
+                process(
+                    message,
+                    handler.as_ref(),
+                    &publisher_js,
+                    &ns,
+                    &retry,
+                    &durable,
+                )
+                .await;
+                drop(permit);
+            });
+        }
+    }
+    tracing::info!(durable = %spec.durable, in_flight = in_flight.len(), "consumer stopping, finishing in-flight messages");
+    while in_flight.join_next().await.is_some() {}
+    Ok(())
+}
+
+async fn process<H: Handler>(
+    message: Message,
+    handler: &H,
+    js: &Context,
+    ns: &Namespace,
+    retry: &RetryPolicy,
+    durable: &str,
+) {
+    let attempt = message
+        .info()
+        .map(|i| u32::try_from(i.delivered).unwrap_or(u32::MAX))
+        .unwrap_or(1);
+    let delivery = Delivery {
+        subject: message.subject.to_string(),
+        payload: message.payload.clone(),
+        headers: message.headers.clone(),
+        attempt,
+        message,
+    };
+    let span = tracing::info_span!("handle", subject = %delivery.subject, attempt, durable);
+    set_parent_from(&span, delivery.headers.as_ref());
+    let outcome = handler.handle(&delivery).instrument(span.clone()).await;
+    let _enter = span.enter();
+    metrics::counter!("xregion_bus_handled_total", "durable" => durable.to_string(), "outcome" => outcome_label(&outcome)).increment(1);
+    let ack = match outcome {
+        Outcome::Ack => delivery.message.double_ack().await,
+        Outcome::Retry(reason) if attempt < retry.max_deliver => {
+            let delay = retry.delay(attempt);
+            tracing::warn!(%reason, ?delay, "handler failed, will retry");
+            delivery.message.ack_with(AckKind::Nak(Some(delay))).await
+        }
+        Outcome::Retry(reason) | Outcome::Reject(reason) => {
+            match dead_letter(js, ns, durable, &delivery, &reason).await {
+                Ok(()) => delivery.message.ack_with(AckKind::Term).await,
+                Err(error) => {
+                    tracing::error!(%error, "dead-letter publish failed, will redeliver");
+                    delivery
+                        .message
+                        .ack_with(AckKind::Nak(Some(retry.delay(attempt))))
+                        .await
+                }
+            }
+        }
+    };
+    if let Err(error) = ack {
+        // The server redelivers after ack_wait; handlers are idempotent.
+        tracing::warn!(%error, "ack failed");
+    }
+}
+
+fn outcome_label(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Ack => "ack",
+        Outcome::Retry(_) => "retry",
+        Outcome::Reject(_) => "reject",
+    }
+}
+
+async fn dead_letter(
+    js: &Context,
+    ns: &Namespace,
+    durable: &str,
+    d: &Delivery,
+    reason: &str,
+) -> Result<()> {
+    tracing::error!(%reason, attempts = d.attempt, "message dead-lettered");
+    let mut headers = d.headers.clone().unwrap_or_default();
+    // A fresh id: the original one is already in the dedupe window.
+    let id = d
+        .message
+        .info()
+        .map(|i| format!("dl:{durable}:{}", i.stream_sequence))
+        .unwrap_or_else(|_| format!("dl:{durable}:{}", d.subject));
+    headers.insert(crate::publish::MSG_ID_HEADER, id.as_str());
+    headers.insert("Xregion-Original-Subject", d.subject.as_str());
+    headers.insert("Xregion-Reason", reason);
+    headers.insert("Xregion-Attempts", d.attempt.to_string().as_str());
+    let subject = ns.dead_letter_subject(durable);
+    js.publish_with_headers(subject.clone(), headers, d.payload.clone())
+        .await
+        .map_err(|e| BusError::Publish {
+            subject: subject.clone(),
+            reason: e.to_string(),
+        })?
+        .await
+        .map_err(|e| BusError::Publish {
+            subject,
+            reason: e.to_string(),
+        })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_repeats_its_last_step() {
+        let p = RetryPolicy {
+            max_deliver: 5,
+            backoff: vec![Duration::from_millis(1), Duration::from_millis(2)],
+        };
+        assert_eq!(p.delay(1), Duration::from_millis(1));
+        assert_eq!(p.delay(2), Duration::from_millis(2));
+        assert_eq!(p.delay(9), Duration::from_millis(2));
+        let empty = RetryPolicy {
+            max_deliver: 1,
+            backoff: vec![],
+        };
+        assert_eq!(empty.delay(3), Duration::from_secs(1));
+    }
+}

@@ -1,0 +1,89 @@
+//! Idempotent declaration of the streams xregion owns, at every start.
+
+use std::time::Duration;
+
+use async_nats::jetstream::stream::{Config, RetentionPolicy, StorageType};
+use async_nats::jetstream::Context;
+
+use crate::error::{BusError, Result};
+use crate::names::Namespace;
+
+#[derive(Debug, Clone)]
+pub struct StreamOptions {
+    pub events_max_age: Duration,
+    /// Window within which a republished `Nats-Msg-Id` is dropped.
+    pub duplicate_window: Duration,
+    /// Also create the upstream stream (local stacks and tests; in production
+    /// the upstream owns it).
+    pub create_upstream: bool,
+}
+
+impl Default for StreamOptions {
+    fn default() -> Self {
+        Self {
+            events_max_age: Duration::from_secs(30 * 24 * 3600),
+            duplicate_window: Duration::from_secs(3600),
+            create_upstream: true,
+        }
+    }
+}
+
+/// Creates each stream when missing and brings its settings up to date when
+/// present; safe for every service to call at every start.
+pub async fn declare_streams(js: &Context, ns: &Namespace, opts: &StreamOptions) -> Result<()> {
+    let mut configs = vec![
+        Config {
+            name: ns.events_stream(),
+            subjects: vec![ns.events_filter()],
+            retention: RetentionPolicy::Limits,
+            max_age: opts.events_max_age,
+            duplicate_window: opts.duplicate_window,
+            storage: StorageType::File,
+            ..Default::default()
+        },
+        Config {
+            name: ns.transfers_stream(),
+            subjects: vec![ns.transfers_filter_all()],
+            retention: RetentionPolicy::WorkQueue,
+            duplicate_window: opts.duplicate_window,
+            storage: StorageType::File,
+            ..Default::default()
+        },
+        Config {
+            name: ns.dead_letter_stream(),
+            subjects: vec![ns.dead_letters_filter()],
+            retention: RetentionPolicy::Limits,
+            max_age: opts.events_max_age,
+            storage: StorageType::File,
+            ..Default::default()
+        },
+    ];
+    if opts.create_upstream {
+        configs.push(Config {
+            name: ns.upstream_stream(),
+            subjects: vec![ns.upstream_filter_all()],
+            retention: RetentionPolicy::Limits,
+            max_age: opts.events_max_age,
+            duplicate_window: opts.duplicate_window,
+            storage: StorageType::File,
+            ..Default::default()
+        });
+    }
+    for config in configs {
+        declare_stream(js, config).await?;
+    }
+    Ok(())
+}
+
+async fn declare_stream(js: &Context, config: Config) -> Result<()> {
+    let name = config.name.clone();
+    js.get_or_create_stream(config.clone())
+        .await
+        .map_err(|e| BusError::js("create stream", format!("{name}: {e}")))?;
+    // Another service may have created it concurrently with older settings.
+    js.update_stream(config)
+        .await
+        .map_err(|e| BusError::js("update stream", format!("{name}: {e}")))?;
+    tracing::debug!(stream = %name, "stream declared");
+    Ok(())
+}

@@ -1,0 +1,22 @@
+//! NATS JetStream plumbing shared by every xregion service.
+//!
+//! Every subject, stream and durable name is built by [`names::Namespace`];
+//! nothing else in the workspace spells one out.
+
+pub mod connect;
+pub mod consume;
+pub mod declare;
+pub mod error;
+pub mod names;
+pub mod propagation;
+pub mod publish;
+pub mod rpc;
+
+pub use async_nats;
+pub use connect::{bootstrap, connect};
+pub use consume::{run_consumer, ConsumerSpec, Delivery, Handler, Outcome, RetryPolicy};
+pub use declare::{declare_streams, StreamOptions};
+pub use error::{BusError, Result};
+pub use names::{methods, EventSubject, Namespace, UpstreamEvent};
+pub use publish::Publisher;
+pub use rpc::{serve_rpc, CatalogClient, RpcError, RpcHandler};

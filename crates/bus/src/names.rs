@@ -1,0 +1,310 @@
+//! The one place where subjects, stream names and durable names are built.
+//!
+//! With namespace `xregion` and upstream namespace `rds`:
+//! - streams `XREGION_EVENTS`, `XREGION_TRANSFERS`, `XREGION_DEADLETTER`, `RDS_EVENTS`
+//! - events `xregion.events.<entity>.<event>`
+//! - jobs `xregion.transfer.<target_region>.<lane>`
+//! - progress `xregion.progress.<service_id>.<backup_id>` (core NATS)
+//! - catalog requests `xregion.catalog.v1.<Method>`
+//! - dead letters `xregion.deadletter.<durable>`
+//! - upstream `rds.<region>.instance.created|deleted`, `rds.<region>.backup.created`
+
+use xregion_domain::Lane;
+
+use crate::error::{BusError, Result};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Namespace {
+    prefix: String,
+    upstream: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventSubject {
+    ServiceCreated,
+    ServiceDeleted,
+    ServicePurged,
+    ServiceStateChanged,
+    LagExceeded,
+    LagRecovered,
+    BackupSynced,
+    BackupFailed,
+    BackupExpired,
+}
+
+impl EventSubject {
+    pub const ALL: [EventSubject; 9] = [
+        EventSubject::ServiceCreated,
+        EventSubject::ServiceDeleted,
+        EventSubject::ServicePurged,
+        EventSubject::ServiceStateChanged,
+        EventSubject::LagExceeded,
+        EventSubject::LagRecovered,
+        EventSubject::BackupSynced,
+        EventSubject::BackupFailed,
+        EventSubject::BackupExpired,
+    ];
+
+    /// The subject tokens after `<ns>.events.`; also how the outbox stores it.
+    pub fn tokens(self) -> &'static str {
+        match self {
+            EventSubject::ServiceCreated => "service.created",
+            EventSubject::ServiceDeleted => "service.deleted",
+            EventSubject::ServicePurged => "service.purged",
+            EventSubject::ServiceStateChanged => "service.state",
+            EventSubject::LagExceeded => "service.lag.exceeded",
+            EventSubject::LagRecovered => "service.lag.recovered",
+            EventSubject::BackupSynced => "backup.synced",
+            EventSubject::BackupFailed => "backup.failed",
+            EventSubject::BackupExpired => "backup.expired",
+        }
+    }
+}
+
+impl EventSubject {
+    pub fn from_tokens(tokens: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.tokens() == tokens)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamEvent {
+    InstanceCreated,
+    InstanceDeleted,
+    BackupCreated,
+}
+
+impl UpstreamEvent {
+    fn tokens(self) -> &'static str {
+        match self {
+            UpstreamEvent::InstanceCreated => "instance.created",
+            UpstreamEvent::InstanceDeleted => "instance.deleted",
+            UpstreamEvent::BackupCreated => "backup.created",
+        }
+    }
+}
+
+/// Names of the catalog's request/reply methods.
+pub mod methods {
+    pub const LIST_ELIGIBLE_INSTANCES: &str = "ListEligibleInstances";
+    pub const CREATE_SYNC_SERVICE: &str = "CreateSyncService";
+    pub const GET_SYNC_SERVICE: &str = "GetSyncService";
+    pub const LIST_SYNC_SERVICES: &str = "ListSyncServices";
+    pub const DELETE_SYNC_SERVICE: &str = "DeleteSyncService";
+    pub const LIST_SYNCED_BACKUPS: &str = "ListSyncedBackups";
+    pub const GET_RESTORE_WINDOW: &str = "GetRestoreWindow";
+    pub const GET_RESTORE_PLAN: &str = "GetRestorePlan";
+    pub const GET_USAGE: &str = "GetUsage";
+    pub const PING: &str = "Ping";
+}
+
+fn validate_token(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(BusError::InvalidName {
+            name: name.to_string(),
+            reason: "a namespace is lower-case letters, digits, '-' and '_'",
+        })
+    }
+}
+
+impl Namespace {
+    pub fn new(prefix: &str, upstream: &str) -> Result<Self> {
+        validate_token(prefix)?;
+        validate_token(upstream)?;
+        Ok(Self {
+            prefix: prefix.to_string(),
+            upstream: upstream.to_string(),
+        })
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    fn stream(prefix: &str, suffix: &str) -> String {
+        format!("{}_{suffix}", prefix.to_ascii_uppercase().replace('-', "_"))
+    }
+
+    pub fn events_stream(&self) -> String {
+        Self::stream(&self.prefix, "EVENTS")
+    }
+
+    pub fn transfers_stream(&self) -> String {
+        Self::stream(&self.prefix, "TRANSFERS")
+    }
+
+    pub fn dead_letter_stream(&self) -> String {
+        Self::stream(&self.prefix, "DEADLETTER")
+    }
+
+    pub fn upstream_stream(&self) -> String {
+        Self::stream(&self.upstream, "EVENTS")
+    }
+
+    pub fn event_subject(&self, event: EventSubject) -> String {
+        format!("{}.events.{}", self.prefix, event.tokens())
+    }
+
+    pub fn events_filter(&self) -> String {
+        format!("{}.events.>", self.prefix)
+    }
+
+    pub fn transfer_subject(&self, target_region: &str, lane: Lane) -> String {
+        format!("{}.transfer.{target_region}.{}", self.prefix, lane.as_str())
+    }
+
+    /// Jobs of one lane, for one target region or (None) for all.
+    pub fn transfer_filter(&self, target_region: Option<&str>, lane: Lane) -> String {
+        format!(
+            "{}.transfer.{}.{}",
+            self.prefix,
+            target_region.unwrap_or("*"),
+            lane.as_str()
+        )
+    }
+
+    pub fn transfers_filter_all(&self) -> String {
+        format!("{}.transfer.>", self.prefix)
+    }
+
+    pub fn progress_subject(&self, service_id: &str, backup_id: &str) -> String {
+        format!("{}.progress.{service_id}.{backup_id}", self.prefix)
+    }
+
+    /// Progress of one service, or (None) of every service.
+    pub fn progress_filter(&self, service_id: Option<&str>) -> String {
+        match service_id {
+            Some(id) => format!("{}.progress.{id}.*", self.prefix),
+            None => format!("{}.progress.*.*", self.prefix),
+        }
+    }
+
+    pub fn catalog_subject(&self, method: &str) -> String {
+        format!("{}.catalog.v1.{method}", self.prefix)
+    }
+
+    pub fn catalog_filter(&self) -> String {
+        format!("{}.catalog.v1.*", self.prefix)
+    }
+
+    pub fn catalog_queue_group(&self) -> String {
+        format!("{}-catalog", self.prefix)
+    }
+
+    /// The method name of a catalog request subject.
+    pub fn catalog_method<'a>(&self, subject: &'a str) -> Option<&'a str> {
+        subject
+            .strip_prefix(&self.prefix)?
+            .strip_prefix(".catalog.v1.")
+    }
+
+    pub fn dead_letter_subject(&self, durable: &str) -> String {
+        format!("{}.deadletter.{durable}", self.prefix)
+    }
+
+    pub fn dead_letters_filter(&self) -> String {
+        format!("{}.deadletter.>", self.prefix)
+    }
+
+    pub fn upstream_subject(&self, region: &str, event: UpstreamEvent) -> String {
+        format!("{}.{region}.{}", self.upstream, event.tokens())
+    }
+
+    /// One upstream event kind in every region.
+    pub fn upstream_filter(&self, event: UpstreamEvent) -> String {
+        format!("{}.*.{}", self.upstream, event.tokens())
+    }
+
+    pub fn upstream_filter_all(&self) -> String {
+        format!("{}.>", self.upstream)
+    }
+
+    /// Durable consumer names carry the namespace so deployments sharing a
+    /// server never share a consumer.
+    pub fn durable(&self, name: &str) -> String {
+        format!("{}-{name}", self.prefix)
+    }
+
+    /// Which upstream event a subject carries.
+    pub fn upstream_event_of(&self, subject: &str) -> Option<UpstreamEvent> {
+        let rest = subject.strip_prefix(&self.upstream)?.strip_prefix('.')?;
+        let (_region, tokens) = rest.split_once('.')?;
+        [
+            UpstreamEvent::InstanceCreated,
+            UpstreamEvent::InstanceDeleted,
+            UpstreamEvent::BackupCreated,
+        ]
+        .into_iter()
+        .find(|e| e.tokens() == tokens)
+    }
+
+    /// Which xregion event a subject carries.
+    pub fn event_of(&self, subject: &str) -> Option<EventSubject> {
+        let tokens = subject
+            .strip_prefix(&self.prefix)?
+            .strip_prefix(".events.")?;
+        EventSubject::from_tokens(tokens)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_names_match_the_design() {
+        let ns = Namespace::new("xregion", "rds").unwrap();
+        assert_eq!(ns.events_stream(), "XREGION_EVENTS");
+        assert_eq!(ns.transfers_stream(), "XREGION_TRANSFERS");
+        assert_eq!(ns.upstream_stream(), "RDS_EVENTS");
+        assert_eq!(
+            ns.event_subject(EventSubject::BackupSynced),
+            "xregion.events.backup.synced"
+        );
+        assert_eq!(
+            ns.transfer_subject("cn-east-2", Lane::Log),
+            "xregion.transfer.cn-east-2.log"
+        );
+        assert_eq!(ns.progress_subject("s1", "b1"), "xregion.progress.s1.b1");
+        assert_eq!(
+            ns.catalog_subject(methods::GET_SYNC_SERVICE),
+            "xregion.catalog.v1.GetSyncService"
+        );
+        assert_eq!(
+            ns.upstream_subject("r1", UpstreamEvent::BackupCreated),
+            "rds.r1.backup.created"
+        );
+        assert_eq!(ns.durable("transfer-log"), "xregion-transfer-log");
+    }
+
+    #[test]
+    fn parses_subjects_back() {
+        let ns = Namespace::new("t-1", "up").unwrap();
+        assert_eq!(ns.events_stream(), "T_1_EVENTS");
+        assert_eq!(ns.catalog_method("t-1.catalog.v1.Ping"), Some("Ping"));
+        assert_eq!(ns.catalog_method("other.catalog.v1.Ping"), None);
+        assert_eq!(
+            ns.upstream_event_of("up.r1.instance.deleted"),
+            Some(UpstreamEvent::InstanceDeleted)
+        );
+        assert_eq!(
+            ns.event_of("t-1.events.service.lag.recovered"),
+            Some(EventSubject::LagRecovered)
+        );
+        assert_eq!(ns.event_of("t-1.events.nope"), None);
+    }
+
+    #[test]
+    fn rejects_bad_namespaces() {
+        for bad in ["", "A", "a.b", "a b", "a>"] {
+            assert!(Namespace::new(bad, "rds").is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! The catalog: the only part that touches the database. It keeps the
+//! instance and backup inventory (from upstream events), the sync services,
+//! synced copies and usage; answers catalog requests over NATS; and publishes
+//! its events through a transactional outbox.
+
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod outbox;
+pub mod rpc;
+pub mod service;
+pub mod store;
+pub mod upstream;
+
+pub use config::{CatalogConfig, CatalogSettings};
+pub use error::{CatalogError, Result};
+pub use service::Catalog;
+
+mod run;
+pub use run::run;

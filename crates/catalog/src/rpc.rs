@@ -1,0 +1,82 @@
+//! Dispatches catalog requests (`<ns>.catalog.v1.<Method>`) to the catalog.
+
+use prost::Message;
+use xregion_bus::{methods, RpcError, RpcHandler};
+use xregion_proto::xregion::v1 as pb;
+use xregion_proto::xregion::v1::{CatalogCall, ErrorCode};
+
+use crate::error::CatalogError;
+use crate::service::{instance_to_proto, Catalog};
+
+pub struct CatalogRpc {
+    pub catalog: Catalog,
+}
+
+fn decode<M: Message + Default>(call: &CatalogCall) -> Result<M, RpcError> {
+    M::decode(call.request.as_slice()).map_err(|e| {
+        RpcError::new(
+            ErrorCode::InvalidArgument,
+            format!("undecodable request: {e}"),
+        )
+    })
+}
+
+fn ok<M: Message>(m: M) -> Result<Vec<u8>, RpcError> {
+    Ok(m.encode_to_vec())
+}
+
+#[async_trait::async_trait]
+impl RpcHandler for CatalogRpc {
+    #[tracing::instrument(skip_all, fields(method, tenant = %call.tenant_id))]
+    async fn call(&self, method: &str, call: CatalogCall) -> Result<Vec<u8>, RpcError> {
+        let c = &self.catalog;
+        let tenant = call.tenant_id.as_str();
+        let result: Result<Vec<u8>, CatalogError> = match method {
+            methods::PING => return ok(pb::ListRegionsResponse::default()),
+            methods::LIST_ELIGIBLE_INSTANCES => {
+                let req: pb::ListEligibleInstancesRequest = decode(&call)?;
+                c.eligible_instances(tenant, &req).await.map(|rows| {
+                    pb::ListEligibleInstancesResponse {
+                        instances: rows.iter().map(instance_to_proto).collect(),
+                    }
+                    .encode_to_vec()
+                })
+            }
+            methods::CREATE_SYNC_SERVICE => {
+                let req: pb::CreateSyncServiceRequest = decode(&call)?;
+                c.create_service(tenant, &req)
+                    .await
+                    .map(|row| c.to_proto(&row).encode_to_vec())
+            }
+            methods::GET_SYNC_SERVICE => {
+                let req: pb::GetSyncServiceRequest = decode(&call)?;
+                c.get_service(tenant, &req.id)
+                    .await
+                    .map(|row| c.to_proto(&row).encode_to_vec())
+            }
+            methods::LIST_SYNC_SERVICES => {
+                let req: pb::ListSyncServicesRequest = decode(&call)?;
+                c.list_services(tenant, &req).await.map(|(rows, next)| {
+                    pb::ListSyncServicesResponse {
+                        services: rows.iter().map(|r| c.to_proto(r)).collect(),
+                        next_page_token: next,
+                    }
+                    .encode_to_vec()
+                })
+            }
+            methods::DELETE_SYNC_SERVICE => {
+                let req: pb::GetSyncServiceRequest = decode(&call)?;
+                c.delete_service(tenant, &req.id, pb::DeleteReason::UserRequest)
+                    .await
+                    .map(|row| c.to_proto(&row).encode_to_vec())
+            }
+            other => {
+                return Err(RpcError::new(
+                    ErrorCode::Unspecified,
+                    format!("method {other} is not implemented"),
+                ))
+            }
+        };
+        result.map_err(RpcError::from)
+    }
+}

@@ -1,0 +1,107 @@
+//! Builds the catalog's parts and runs them until shutdown, then stops them
+//! in order: stop taking requests and events, finish in-flight work, drain
+//! the outbox once more.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::DeliverPolicy;
+use tokio_util::sync::CancellationToken;
+use xregion_bus::{
+    async_nats, run_consumer, serve_rpc, ConsumerSpec, Namespace, Publisher, RetryPolicy,
+};
+use xregion_telemetry::Health;
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::CatalogConfig;
+use crate::error::Result;
+use crate::outbox::OutboxRelay;
+use crate::rpc::CatalogRpc;
+use crate::service::Catalog;
+use crate::store::Db;
+use crate::upstream::UpstreamHandler;
+
+pub async fn run(
+    config: CatalogConfig,
+    client: async_nats::Client,
+    ns: Namespace,
+    health: Health,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    let settings = &config.catalog;
+    let db = Db::connect(&settings.database_url, settings.max_connections).await?;
+    db.migrate().await?;
+    let clock: SharedClock = Arc::new(SystemClock {
+        offset_ms: settings.clock_offset_secs * 1000,
+    });
+    let regions = config.common.regions.iter().map(|r| r.id.clone());
+    let catalog = Catalog::new(
+        db.clone(),
+        clock.clone(),
+        regions,
+        settings.fail_point.clone(),
+        settings.lag_threshold_secs,
+    );
+    let publisher = Publisher::new(client.clone(), ns.clone());
+    let js = publisher.jetstream().clone();
+    let retry = RetryPolicy::from_config(&config.common.bus);
+
+    // Stopping pulls and requests first; the relay goes last so that events
+    // committed by in-flight work still go out.
+    let intake_stop = CancellationToken::new();
+    let relay_stop = CancellationToken::new();
+    let relay = OutboxRelay {
+        db: db.clone(),
+        publisher: publisher.clone(),
+        wake: catalog.relay_wake(),
+        interval: Duration::from_millis(settings.relay_interval_ms.max(10)),
+        clock,
+    };
+    let relay_task = tokio::spawn(relay.run(relay_stop.clone()));
+    let rpc_task = tokio::spawn(serve_rpc(
+        client.clone(),
+        ns.clone(),
+        Arc::new(CatalogRpc {
+            catalog: catalog.clone(),
+        }),
+        intake_stop.clone(),
+    ));
+    let upstream_spec = ConsumerSpec {
+        stream: ns.upstream_stream(),
+        durable: ns.durable("catalog-upstream"),
+        filter_subjects: vec![ns.upstream_filter_all()],
+        max_in_flight: settings.max_in_flight,
+        ack_wait: Duration::from_secs(30),
+        deliver_policy: DeliverPolicy::All,
+    };
+    let upstream_task = tokio::spawn(run_consumer(
+        js.clone(),
+        ns.clone(),
+        upstream_spec,
+        retry.clone(),
+        Arc::new(UpstreamHandler {
+            catalog: catalog.clone(),
+            ns: ns.clone(),
+        }),
+        intake_stop.clone(),
+    ));
+
+    health.set_ready(true);
+    tracing::info!(namespace = ns.prefix(), backend = ?db.backend, "catalog ready");
+    shutdown.cancelled().await;
+    health.set_ready(false);
+    intake_stop.cancel();
+    for (name, task) in [("rpc", rpc_task), ("upstream", upstream_task)] {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(%error, part = name, "stopped with error"),
+            Err(error) => tracing::warn!(%error, part = name, "task failed"),
+        }
+    }
+    relay_stop.cancel();
+    let _ = relay_task.await;
+    let _ = client.flush().await;
+    db.pool.close().await;
+    tracing::info!("catalog stopped");
+    Ok(())
+}

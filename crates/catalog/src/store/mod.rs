@@ -1,0 +1,11 @@
+//! SQL access. Queries are written once, in the subset of SQL that
+//! PostgreSQL and SQLite share, and run through sqlx's `Any` driver; all
+//! integers are BIGINT and all times are unix milliseconds.
+
+pub mod db;
+pub mod instances;
+pub mod outbox;
+pub mod schema;
+pub mod services;
+
+pub use db::{Backend, Db};

@@ -1,0 +1,65 @@
+//! The transactional outbox: an event row is written in the same transaction
+//! as the change it announces; the relay publishes it afterwards.
+
+use sqlx::{AnyConnection, Row};
+use xregion_bus::EventSubject;
+
+use crate::error::Result;
+
+#[derive(Debug, Clone)]
+pub struct PendingEvent {
+    pub seq: i64,
+    pub event: String,
+    pub msg_id: String,
+    pub payload: Vec<u8>,
+}
+
+/// Enqueues an event; a second enqueue with the same `msg_id` is a no-op, so
+/// a redelivered handler never produces a second event.
+pub async fn enqueue(
+    conn: &mut AnyConnection,
+    event: EventSubject,
+    msg_id: &str,
+    payload: Vec<u8>,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO outbox (event, msg_id, payload, created_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (msg_id) DO NOTHING",
+    )
+    .bind(event.tokens())
+    .bind(msg_id)
+    .bind(payload)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn pending(conn: &mut AnyConnection, limit: i64) -> Result<Vec<PendingEvent>> {
+    let rows = sqlx::query(
+        "SELECT seq, event, msg_id, payload FROM outbox WHERE sent_at IS NULL ORDER BY seq LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(PendingEvent {
+                seq: r.try_get("seq")?,
+                event: r.try_get("event")?,
+                msg_id: r.try_get("msg_id")?,
+                payload: r.try_get("payload")?,
+            })
+        })
+        .collect()
+}
+
+pub async fn mark_sent(conn: &mut AnyConnection, seq: i64, now: i64) -> Result<()> {
+    sqlx::query("UPDATE outbox SET sent_at = $1 WHERE seq = $2")
+        .bind(now)
+        .bind(seq)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,219 @@
+//! Sync services. One live service per instance is enforced by a unique
+//! index on `live_instance` (NULL once the service is being deleted), never
+//! by a read-then-write check.
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+use xregion_domain::{Engine, ServiceState};
+
+use crate::error::{CatalogError, Result};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceRow {
+    pub seq: i64,
+    pub service_id: String,
+    pub tenant_id: String,
+    pub engine: Engine,
+    pub source_region: String,
+    pub instance_id: String,
+    pub target_region: String,
+    pub retention_days: u32,
+    pub state: ServiceState,
+    pub request_id: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub latest_data_time: Option<i64>,
+    pub earliest_data_time: Option<i64>,
+    pub synced_backups: i64,
+    pub synced_bytes: i64,
+    pub last_error: String,
+    pub delete_reason: Option<String>,
+}
+
+const COLUMNS: &str = "seq, service_id, tenant_id, engine, source_region, instance_id, target_region, \
+    retention_days, state, request_id, created_at, updated_at, latest_data_time, earliest_data_time, \
+    synced_backups, synced_bytes, last_error, delete_reason";
+
+fn from_row(row: &AnyRow) -> Result<ServiceRow> {
+    let engine: String = row.try_get("engine")?;
+    let state: String = row.try_get("state")?;
+    let retention: i64 = row.try_get("retention_days")?;
+    Ok(ServiceRow {
+        seq: row.try_get("seq")?,
+        service_id: row.try_get("service_id")?,
+        tenant_id: row.try_get("tenant_id")?,
+        engine: Engine::parse(&engine)
+            .ok_or_else(|| CatalogError::Corrupt(format!("engine {engine:?}")))?,
+        source_region: row.try_get("source_region")?,
+        instance_id: row.try_get("instance_id")?,
+        target_region: row.try_get("target_region")?,
+        retention_days: u32::try_from(retention)
+            .map_err(|_| CatalogError::Corrupt(format!("retention {retention}")))?,
+        state: ServiceState::parse(&state)
+            .ok_or_else(|| CatalogError::Corrupt(format!("state {state:?}")))?,
+        request_id: row.try_get("request_id")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        latest_data_time: row.try_get("latest_data_time")?,
+        earliest_data_time: row.try_get("earliest_data_time")?,
+        synced_backups: row.try_get("synced_backups")?,
+        synced_bytes: row.try_get("synced_bytes")?,
+        last_error: row.try_get("last_error")?,
+        delete_reason: row.try_get("delete_reason")?,
+    })
+}
+
+/// Inserts a new live service. Fails with a unique violation when the
+/// instance already has a live service or the request id was used.
+pub async fn insert(
+    conn: &mut AnyConnection,
+    s: &ServiceRow,
+) -> std::result::Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO services (service_id, tenant_id, engine, source_region, instance_id, target_region, \
+         retention_days, state, request_id, live_instance, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(&s.service_id)
+    .bind(&s.tenant_id)
+    .bind(s.engine.as_str())
+    .bind(&s.source_region)
+    .bind(&s.instance_id)
+    .bind(&s.target_region)
+    .bind(i64::from(s.retention_days))
+    .bind(s.state.as_str())
+    .bind(s.request_id.as_deref())
+    .bind(&s.instance_id)
+    .bind(s.created_at)
+    .bind(s.updated_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn get(conn: &mut AnyConnection, service_id: &str) -> Result<Option<ServiceRow>> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM services WHERE service_id = $1"
+    ))
+    .bind(service_id)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+pub async fn by_request(
+    conn: &mut AnyConnection,
+    tenant_id: &str,
+    request_id: &str,
+) -> Result<Option<ServiceRow>> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM services WHERE tenant_id = $1 AND request_id = $2"
+    ))
+    .bind(tenant_id)
+    .bind(request_id)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+pub async fn live_for_instance(
+    conn: &mut AnyConnection,
+    instance_id: &str,
+) -> Result<Option<ServiceRow>> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM services WHERE live_instance = $1"
+    ))
+    .bind(instance_id)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub tenant_id: String,
+    pub source_region: Option<String>,
+    pub target_region: Option<String>,
+    pub engine: Option<Engine>,
+    pub state: Option<ServiceState>,
+    pub instance_id: Option<String>,
+    pub include_deleted: bool,
+    pub after_seq: i64,
+    pub limit: i64,
+}
+
+/// One page in `seq` order: stable under concurrent inserts, so paging
+/// returns every service exactly once.
+pub async fn list(conn: &mut AnyConnection, f: &ListFilter) -> Result<Vec<ServiceRow>> {
+    let mut sql = format!("SELECT {COLUMNS} FROM services WHERE tenant_id = $1 AND seq > $2");
+    let mut binds: Vec<String> = Vec::new();
+    let mut add = |column: &str, value: &str, binds: &mut Vec<String>| {
+        binds.push(value.to_string());
+        sql.push_str(&format!(" AND {column} = ${}", binds.len() + 2));
+    };
+    if let Some(v) = &f.source_region {
+        add("source_region", v, &mut binds);
+    }
+    if let Some(v) = &f.target_region {
+        add("target_region", v, &mut binds);
+    }
+    if let Some(v) = f.engine {
+        add("engine", v.as_str(), &mut binds);
+    }
+    if let Some(v) = f.state {
+        add("state", v.as_str(), &mut binds);
+    }
+    if let Some(v) = &f.instance_id {
+        add("instance_id", v, &mut binds);
+    }
+    if !f.include_deleted && f.state != Some(ServiceState::Deleted) {
+        sql.push_str(" AND state <> 'DELETED'");
+    }
+    sql.push_str(&format!(" ORDER BY seq LIMIT ${}", binds.len() + 3));
+    let mut query = sqlx::query(&sql).bind(&f.tenant_id).bind(f.after_seq);
+    for b in &binds {
+        query = query.bind(b.as_str());
+    }
+    let rows = query.bind(f.limit).fetch_all(conn).await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Moves a service to `to` if its current state allows it; returns the
+/// previous state when a change was made.
+pub async fn set_state(
+    conn: &mut AnyConnection,
+    service_id: &str,
+    from: ServiceState,
+    to: ServiceState,
+    now: i64,
+    last_error: Option<&str>,
+) -> Result<bool> {
+    let releases_instance = !to.is_live();
+    let done = sqlx::query(
+        "UPDATE services SET state = $1, updated_at = $2, last_error = COALESCE($3, last_error), \
+         live_instance = CASE WHEN $4 = 1 THEN NULL ELSE live_instance END \
+         WHERE service_id = $5 AND state = $6",
+    )
+    .bind(to.as_str())
+    .bind(now)
+    .bind(last_error)
+    .bind(i64::from(releases_instance))
+    .bind(service_id)
+    .bind(from.as_str())
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub async fn set_delete_reason(
+    conn: &mut AnyConnection,
+    service_id: &str,
+    reason: &str,
+) -> Result<()> {
+    sqlx::query("UPDATE services SET delete_reason = $1 WHERE service_id = $2")
+        .bind(reason)
+        .bind(service_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

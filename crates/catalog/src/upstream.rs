@@ -1,0 +1,99 @@
+//! Consumes the upstream RDS stream: the instance inventory (and, for the
+//! sync issue, the backup inventory).
+
+use xregion_bus::{Delivery, Handler, Namespace, Outcome, UpstreamEvent};
+use xregion_proto::convert::{engine_from_rds, opt_millis};
+use xregion_proto::rds::v1 as rds;
+
+use crate::service::Catalog;
+use crate::store::instances::InstanceRow;
+
+pub struct UpstreamHandler {
+    pub catalog: Catalog,
+    pub ns: Namespace,
+}
+
+#[async_trait::async_trait]
+impl Handler for UpstreamHandler {
+    async fn handle(&self, d: &Delivery) -> Outcome {
+        let result = match self.ns.upstream_event_of(&d.subject) {
+            Some(UpstreamEvent::InstanceCreated) => match d.decode::<rds::InstanceCreated>() {
+                Ok(e) => self.instance_created(e).await,
+                Err(outcome) => return outcome,
+            },
+            Some(UpstreamEvent::InstanceDeleted) => match d.decode::<rds::InstanceDeleted>() {
+                Ok(e) => self.instance_deleted(e).await,
+                Err(outcome) => return outcome,
+            },
+            Some(UpstreamEvent::BackupCreated) => return Outcome::Ack,
+            None => return Outcome::Reject(format!("unexpected subject {}", d.subject)),
+        };
+        match result {
+            Ok(outcome) => outcome,
+            Err(error) => Outcome::Retry(error.to_string()),
+        }
+    }
+}
+
+impl UpstreamHandler {
+    #[tracing::instrument(skip_all, fields(instance_id = %e.instance_id))]
+    async fn instance_created(&self, e: rds::InstanceCreated) -> crate::Result<Outcome> {
+        let Some(row) = instance_row(
+            &e.instance_id,
+            &e.tenant_id,
+            engine_from_rds(e.engine),
+            &e.region,
+            opt_millis(e.created_at.as_ref()).unwrap_or(0),
+        ) else {
+            return Ok(Outcome::Reject(format!(
+                "invalid InstanceCreated for {:?}",
+                e.instance_id
+            )));
+        };
+        self.catalog.instance_created(&row).await?;
+        Ok(Outcome::Ack)
+    }
+
+    #[tracing::instrument(skip_all, fields(instance_id = %e.instance_id))]
+    async fn instance_deleted(&self, e: rds::InstanceDeleted) -> crate::Result<Outcome> {
+        let now = self.catalog.now();
+        // The engine of a deleted instance never seen before does not matter:
+        // it is recorded only so that a late InstanceCreated stays deleted.
+        let Some(row) = instance_row(
+            &e.instance_id,
+            &e.tenant_id,
+            Some(xregion_domain::Engine::Mysql),
+            &e.region,
+            now,
+        ) else {
+            return Ok(Outcome::Reject(format!(
+                "invalid InstanceDeleted for {:?}",
+                e.instance_id
+            )));
+        };
+        let deleted_at = opt_millis(e.deleted_at.as_ref()).unwrap_or(now);
+        self.catalog.instance_deleted(&row, deleted_at).await?;
+        Ok(Outcome::Ack)
+    }
+}
+
+fn instance_row(
+    id: &str,
+    tenant: &str,
+    engine: Option<xregion_domain::Engine>,
+    region: &str,
+    created_at: i64,
+) -> Option<InstanceRow> {
+    use xregion_domain::ids::is_valid_id;
+    if !(is_valid_id(id) && is_valid_id(tenant) && is_valid_id(region)) {
+        return None;
+    }
+    Some(InstanceRow {
+        instance_id: id.to_string(),
+        tenant_id: tenant.to_string(),
+        engine: engine?,
+        region: region.to_string(),
+        created_at,
+        deleted_at: None,
+    })
+}

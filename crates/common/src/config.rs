@@ -1,0 +1,180 @@
+//! The one configuration loader: defaults → TOML file → `XREGION_` env vars
+//! (`__` for nesting) → command-line flags.
+
+use std::path::Path;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::regions::RegionConfig;
+
+/// Settings every service has. Services embed it with `#[serde(flatten)]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CommonConfig {
+    pub bus: BusConfig,
+    pub telemetry: TelemetryConfig,
+    pub http: HttpConfig,
+    pub regions: Vec<RegionConfig>,
+}
+
+impl Default for CommonConfig {
+    fn default() -> Self {
+        Self {
+            bus: BusConfig::default(),
+            telemetry: TelemetryConfig::default(),
+            http: HttpConfig::default(),
+            regions: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BusConfig {
+    pub url: String,
+    /// Prefix of every subject, stream and durable name of this deployment.
+    pub namespace: String,
+    /// Prefix of the upstream RDS subjects and stream (`rds` upstream).
+    pub upstream_namespace: String,
+    /// Create the upstream stream when it does not exist (local stacks).
+    pub create_upstream_stream: bool,
+    /// How long to keep trying the first connection.
+    pub connect_timeout_secs: u64,
+    pub request_timeout_secs: u64,
+    /// Deliveries of one message before it goes to the dead-letter subject.
+    pub max_deliver: u32,
+    /// Delays between redeliveries, in milliseconds; the last repeats.
+    pub backoff_ms: Vec<u64>,
+    /// How long the events stream keeps events, in days.
+    pub events_max_age_days: u64,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        Self {
+            url: "nats://127.0.0.1:4222".into(),
+            namespace: "xregion".into(),
+            upstream_namespace: "rds".into(),
+            create_upstream_stream: true,
+            connect_timeout_secs: 30,
+            request_timeout_secs: 10,
+            max_deliver: 10,
+            backoff_ms: vec![500, 2_000, 10_000, 30_000, 60_000],
+            events_max_age_days: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TelemetryConfig {
+    /// `human` or `json`.
+    pub log_format: String,
+    /// An `EnvFilter` directive; `RUST_LOG` wins when set.
+    pub log_filter: String,
+    /// OTLP/gRPC endpoint (e.g. `http://127.0.0.1:4317`); none: no export.
+    pub otlp_endpoint: Option<String>,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            log_format: "human".into(),
+            log_filter: "info".into(),
+            otlp_endpoint: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HttpConfig {
+    /// Where `/healthz` and `/metrics` are served; port 0 picks a free one.
+    pub listen: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:0".into(),
+        }
+    }
+}
+
+/// Loads `T` from its defaults, then `file`, then `XREGION_*` variables, then
+/// `overrides` (dotted keys from the command line).
+pub fn load<T>(file: Option<&Path>, overrides: &[(String, String)]) -> Result<T>
+where
+    T: Serialize + DeserializeOwned + Default,
+{
+    let mut figment = Figment::from(Serialized::defaults(T::default()));
+    if let Some(file) = file {
+        figment = figment.merge(Toml::file_exact(file));
+    }
+    figment = figment.merge(Env::prefixed("XREGION_").split("__"));
+    for (key, value) in overrides {
+        let value: figment::value::Value = value
+            .parse()
+            .unwrap_or_else(|_| figment::value::Value::from(value.clone()));
+        figment = figment.merge(Serialized::global(key, value));
+    }
+    figment.extract().map_err(|e| Box::new(e).into())
+}
+
+/// The effective configuration as TOML, for `--dump-config`.
+pub fn dump<T: Serialize>(config: &T) -> Result<String> {
+    Ok(toml::to_string_pretty(config)?)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Default, Serialize, Deserialize)]
+    #[serde(default)]
+    struct Svc {
+        #[serde(flatten)]
+        common: CommonConfig,
+        lanes: u32,
+    }
+
+    #[test]
+    fn later_layers_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "lanes = 3\n[bus]\nnamespace = \"fromfile\"\nurl = \"nats://file:1\"\n",
+        )
+        .unwrap();
+        let cfg: Svc = load(
+            Some(&file),
+            &[
+                ("bus.url".into(), "nats://flag:2".into()),
+                ("lanes".into(), "5".into()),
+            ],
+        )
+        .unwrap();
+        assert_eq!(cfg.common.bus.namespace, "fromfile");
+        assert_eq!(cfg.common.bus.url, "nats://flag:2");
+        assert_eq!(cfg.lanes, 5);
+        assert_eq!(cfg.common.bus.upstream_namespace, "rds");
+    }
+
+    #[test]
+    fn missing_file_is_an_error() {
+        let r: Result<Svc> = load(Some(Path::new("/nonexistent/x.toml")), &[]);
+        assert!(r.is_err());
+    }
+
+    #[test]
+    fn dump_round_trips() {
+        let text = dump(&Svc::default()).unwrap();
+        let back: Svc = toml::from_str(&text).unwrap();
+        assert_eq!(back.common.bus.namespace, "xregion");
+    }
+}

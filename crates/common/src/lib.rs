@@ -1,0 +1,13 @@
+//! What every xregion service shares: the configuration loader, the region
+//! table with its object stores, the common command line and shutdown.
+
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod regions;
+pub mod shutdown;
+
+pub use cli::CommonArgs;
+pub use config::{load, BusConfig, CommonConfig, HttpConfig, TelemetryConfig};
+pub use error::{Error, Result};
+pub use regions::{RegionConfig, Regions};

@@ -1,0 +1,153 @@
+//! The region table: each region has one object store, configured once and
+//! shared by all services.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use object_store::prefix::PrefixStore;
+use object_store::ObjectStore;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegionConfig {
+    pub id: String,
+    #[serde(default)]
+    pub display_name: String,
+    /// `s3://bucket/prefix`, `file:///absolute/path` or `memory://`.
+    pub url: String,
+    /// Backend options, e.g. for S3: `endpoint`, `region`,
+    /// `access_key_id`, `secret_access_key`, `allow_http`.
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
+/// The configured regions, validated, with their stores built lazily once.
+#[derive(Clone, Default)]
+pub struct Regions {
+    regions: Vec<RegionConfig>,
+    stores: BTreeMap<String, Arc<dyn ObjectStore>>,
+}
+
+impl std::fmt::Debug for Regions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Regions")
+            .field("regions", &self.ids())
+            .finish()
+    }
+}
+
+impl Regions {
+    /// Validates ids and builds every store; a bad region stops start-up with
+    /// a message naming it instead of failing on first use.
+    pub fn build(configs: &[RegionConfig]) -> Result<Self> {
+        let mut stores = BTreeMap::new();
+        for region in configs {
+            xregion_domain::ids::validate_id("region id", &region.id).map_err(|e| {
+                Error::Region {
+                    region: region.id.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
+            if stores.contains_key(&region.id) {
+                return Err(Error::Region {
+                    region: region.id.clone(),
+                    reason: "configured twice".into(),
+                });
+            }
+            stores.insert(region.id.clone(), build_store(region)?);
+        }
+        Ok(Self {
+            regions: configs.to_vec(),
+            stores,
+        })
+    }
+
+    pub fn ids(&self) -> Vec<&str> {
+        self.regions.iter().map(|r| r.id.as_str()).collect()
+    }
+
+    pub fn configs(&self) -> &[RegionConfig] {
+        &self.regions
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.stores.contains_key(id)
+    }
+
+    pub fn store(&self, id: &str) -> Option<Arc<dyn ObjectStore>> {
+        self.stores.get(id).cloned()
+    }
+}
+
+/// Builds the object store of one region. Options are passed explicitly so
+/// that ambient `AWS_*` variables never change where data goes.
+pub fn build_store(region: &RegionConfig) -> Result<Arc<dyn ObjectStore>> {
+    let err = |reason: String| Error::Region {
+        region: region.id.clone(),
+        reason,
+    };
+    let url = Url::parse(&region.url).map_err(|e| err(format!("bad url {:?}: {e}", region.url)))?;
+    if url.scheme() == "file" {
+        let path = url
+            .to_file_path()
+            .map_err(|_| err(format!("bad file url {:?}", region.url)))?;
+        std::fs::create_dir_all(&path).map_err(|e| err(format!("cannot create {path:?}: {e}")))?;
+        let store = object_store::local::LocalFileSystem::new_with_prefix(&path)?
+            .with_automatic_cleanup(true);
+        return Ok(Arc::new(store));
+    }
+    if matches!(url.scheme(), "s3" | "s3a") {
+        // The parser drops keys it does not know; a typo must not silently
+        // send data to the wrong place or over the wrong protocol.
+        for key in region.options.keys() {
+            key.parse::<object_store::aws::AmazonS3ConfigKey>()
+                .map_err(|_| err(format!("unknown S3 option {key:?}")))?;
+        }
+    }
+    let (store, prefix) = object_store::parse_url_opts(&url, region.options.iter())
+        .map_err(|e| err(format!("cannot open {:?}: {e}", region.url)))?;
+    let store: Arc<dyn ObjectStore> = if prefix.as_ref().is_empty() {
+        Arc::from(store)
+    } else {
+        Arc::new(PrefixStore::new(store, prefix))
+    };
+    Ok(store)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn region(id: &str, url: &str) -> RegionConfig {
+        RegionConfig {
+            id: id.into(),
+            display_name: id.into(),
+            url: url.into(),
+            options: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn builds_file_and_memory_regions() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = Url::from_directory_path(dir.path().join("r1")).unwrap();
+        let regions =
+            Regions::build(&[region("r1", url.as_str()), region("r2", "memory://")]).unwrap();
+        assert!(regions.contains("r1") && regions.contains("r2"));
+        assert!(dir.path().join("r1").is_dir());
+    }
+
+    #[test]
+    fn rejects_bad_ids_and_duplicates() {
+        assert!(Regions::build(&[region("a/b", "memory://")]).is_err());
+        assert!(Regions::build(&[region("r", "memory://"), region("r", "memory://")]).is_err());
+        assert!(Regions::build(&[region("r", "not a url")]).is_err());
+        let mut typo = region("r", "s3://bucket");
+        typo.options.insert("alow_http".into(), "true".into());
+        assert!(Regions::build(&[typo]).is_err());
+    }
+}

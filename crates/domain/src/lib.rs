@@ -1,0 +1,14 @@
+//! Pure domain logic of xregion. Nothing here performs I/O, so every rule can
+//! be unit- and property-tested in isolation.
+
+pub mod chain;
+pub mod engine;
+pub mod error;
+pub mod ids;
+pub mod layout;
+pub mod state;
+pub mod validation;
+
+pub use engine::{BackupKind, Engine, Lane};
+pub use error::{DomainError, Result};
+pub use state::ServiceState;

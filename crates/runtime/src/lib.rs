@@ -1,0 +1,90 @@
+//! The life of a service process, shared by every binary so each `main.rs`
+//! stays a few lines: load config (or dump it), start telemetry and the
+//! health endpoint, connect to NATS and declare the streams, run the
+//! service until SIGINT/SIGTERM, then stop the endpoint and flush telemetry.
+
+use std::future::Future;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+use xregion_bus::Namespace;
+use xregion_common::{CommonArgs, CommonConfig};
+use xregion_telemetry::Health;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] xregion_common::Error),
+    #[error(transparent)]
+    Telemetry(#[from] xregion_telemetry::Error),
+    #[error(transparent)]
+    Bus(#[from] xregion_bus::BusError),
+    #[error("{0}")]
+    Service(Box<dyn std::error::Error + Send + Sync>),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// What a service's `run` receives.
+pub struct Context<C> {
+    pub config: C,
+    pub client: async_nats::Client,
+    pub ns: Namespace,
+    pub health: Health,
+    /// Cancelled on the first SIGINT/SIGTERM.
+    pub shutdown: CancellationToken,
+}
+
+pub trait HasCommon {
+    fn common(&self) -> &CommonConfig;
+}
+
+pub async fn run_service<C, F, Fut, E>(
+    name: &'static str,
+    args: &CommonArgs,
+    extra_overrides: Vec<(String, String)>,
+    run: F,
+) -> Result<()>
+where
+    C: Serialize + DeserializeOwned + Default + HasCommon,
+    F: FnOnce(Context<C>) -> Fut,
+    Fut: Future<Output = std::result::Result<(), E>>,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let mut overrides = args.overrides();
+    overrides.extend(extra_overrides);
+    let config: C = xregion_common::load(args.config.as_deref(), &overrides)?;
+    if args.dump_config {
+        print!("{}", xregion_common::config::dump(&config)?);
+        return Ok(());
+    }
+    let common = config.common().clone();
+    let telemetry = xregion_telemetry::init(name, &common.telemetry)?;
+    let shutdown = xregion_common::shutdown::on_signal();
+    let health = Health::default();
+    let http_stop = CancellationToken::new();
+    let http =
+        xregion_telemetry::serve_http(&common.http.listen, name, health.clone(), http_stop.clone())
+            .await?;
+    let result = async {
+        let (client, ns) = xregion_bus::bootstrap(&common.bus, name).await?;
+        run(Context {
+            config,
+            client,
+            ns,
+            health,
+            shutdown,
+        })
+        .await
+        .map_err(|e| Error::Service(Box::new(e)))
+    }
+    .await;
+    if let Err(error) = &result {
+        tracing::error!(%error, "service failed");
+    }
+    http_stop.cancel();
+    let _ = http.task.await;
+    telemetry.shutdown();
+    result
+}

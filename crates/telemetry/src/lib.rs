@@ -1,0 +1,12 @@
+//! Logging, tracing and metrics for every xregion service, and the HTTP
+//! endpoint that serves `/healthz` and `/metrics`.
+
+pub mod error;
+pub mod health;
+pub mod http;
+pub mod tracing_init;
+
+pub use error::{Error, Result};
+pub use health::Health;
+pub use http::{serve_http, HttpServer};
+pub use tracing_init::{init, TelemetryGuard};

@@ -1,0 +1,84 @@
+//! The tracing subscriber: an env filter, human or JSON logs, and an
+//! OpenTelemetry layer. The layer is always installed so that trace context
+//! flows through NATS headers; spans are exported only when an OTLP endpoint
+//! is configured.
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::KeyValue;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::TracerProvider;
+use opentelemetry_sdk::Resource;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+use xregion_common::TelemetryConfig;
+
+use crate::error::{Error, Result};
+
+/// Flushes spans on drop or on an explicit [`TelemetryGuard::shutdown`].
+pub struct TelemetryGuard {
+    provider: Option<TracerProvider>,
+}
+
+impl TelemetryGuard {
+    pub fn shutdown(mut self) {
+        self.flush();
+    }
+
+    fn flush(&mut self) {
+        if let Some(provider) = self.provider.take() {
+            if let Err(error) = provider.shutdown() {
+                eprintln!("telemetry shutdown: {error}");
+            }
+        }
+    }
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+pub fn init(service: &'static str, config: &TelemetryConfig) -> Result<TelemetryGuard> {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(env) if !env.is_empty() => EnvFilter::try_new(env),
+        _ => EnvFilter::try_new(&config.log_filter),
+    }
+    .map_err(|e| Error::Filter(e.to_string()))?;
+
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    let mut builder = TracerProvider::builder()
+        .with_resource(Resource::new([KeyValue::new("service.name", service)]));
+    if let Some(endpoint) = config.otlp_endpoint.as_deref().filter(|e| !e.is_empty()) {
+        use opentelemetry_otlp::WithExportConfig;
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoint)
+            .build()
+            .map_err(|e| Error::Otlp(e.to_string()))?;
+        builder = builder.with_batch_exporter(exporter, opentelemetry_sdk::runtime::Tokio);
+    }
+    let provider = builder.build();
+    let tracer = provider.tracer(service);
+    opentelemetry::global::set_tracer_provider(provider.clone());
+    let otel = tracing_opentelemetry::layer().with_tracer(tracer);
+
+    let fmt = if config.log_format == "json" {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(true)
+            .boxed()
+    } else {
+        tracing_subscriber::fmt::layer().with_target(true).boxed()
+    };
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(otel)
+        .try_init()
+        .map_err(|e| Error::Subscriber(e.to_string()))?;
+    Ok(TelemetryGuard {
+        provider: Some(provider),
+    })
+}

@@ -1,0 +1,37 @@
+use serde::{Deserialize, Serialize};
+use xregion_common::CommonConfig;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WorkerConfig {
+    #[serde(flatten)]
+    pub common: CommonConfig,
+    pub worker: Settings,
+}
+
+impl xregion_runtime::HasCommon for WorkerConfig {
+    fn common(&self) -> &CommonConfig {
+        &self.common
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Target regions served; empty: all.
+    pub regions: Vec<String>,
+    /// Concurrent LOG transfers.
+    pub log_concurrency: usize,
+    /// Concurrent FULL transfers.
+    pub full_concurrency: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            regions: Vec::new(),
+            log_concurrency: 8,
+            full_concurrency: 2,
+        }
+    }
+}

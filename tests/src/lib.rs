@@ -1,0 +1,16 @@
+//! Test harness: real infrastructure for integration tests. Each test gets
+//! its own nats-server (random port, temp dir), its own PostgreSQL database,
+//! its own Garage server with one bucket per region, its own namespace
+//! prefix, and the real service binaries as child processes. Everything stops
+//! when the handles drop; logs of a failed test are printed.
+
+pub mod garage;
+pub mod nats;
+pub mod net;
+pub mod postgres;
+pub mod process;
+pub mod stack;
+pub mod wait;
+
+pub use stack::{Stack, StackOptions};
+pub use wait::wait_until;

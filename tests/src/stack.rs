@@ -1,0 +1,262 @@
+//! The whole system for one test: NATS, a catalog database, Garage regions
+//! and the five service binaries, sharing one configuration file.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tonic::transport::Channel;
+use xregion_bus::Namespace;
+use xregion_common::RegionConfig;
+use xregion_proto::xregion::v1::cross_region_backup_service_client::CrossRegionBackupServiceClient;
+
+use crate::garage::Garage;
+use crate::nats::NatsServer;
+use crate::net::{free_port, random_suffix};
+use crate::postgres::TestDatabase;
+use crate::process::ChildProcess;
+use crate::wait::wait_until;
+
+pub const SERVICES: [&str; 5] = [
+    "catalog",
+    "api-gateway",
+    "backup-watcher",
+    "transfer-worker",
+    "cleanup",
+];
+pub const TENANT_A: &str = "tenant-a";
+pub const TENANT_B: &str = "tenant-b";
+pub const TOKEN_A: &str = "token-of-tenant-a";
+pub const TOKEN_B: &str = "token-of-tenant-b";
+
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    pub regions: Vec<String>,
+    /// Catalog on SQLite (the embedded default) instead of PostgreSQL.
+    pub sqlite: bool,
+    /// Appended to the shared configuration file.
+    pub extra_config: String,
+    /// Which services to start now; the others can be started later.
+    pub services: Vec<&'static str>,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        Self {
+            regions: ["r1", "r2", "r3"].map(String::from).to_vec(),
+            sqlite: false,
+            extra_config: String::new(),
+            services: SERVICES.to_vec(),
+        }
+    }
+}
+
+pub struct Stack {
+    pub services: BTreeMap<String, ChildProcess>,
+    pub http_ports: BTreeMap<String, u16>,
+    pub regions: Vec<RegionConfig>,
+    pub namespace: String,
+    pub grpc_addr: String,
+    pub config_path: PathBuf,
+    pub database_url: String,
+    pub db: Option<TestDatabase>,
+    pub garage: Garage,
+    pub nats: NatsServer,
+    pub dir: tempfile::TempDir,
+}
+
+/// Where cargo put the service binaries (`cargo build --bins` first).
+pub fn bin_dir() -> anyhow::Result<PathBuf> {
+    if let Ok(dir) = std::env::var("XREGION_BIN_DIR") {
+        return Ok(dir.into());
+    }
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .ok_or_else(|| anyhow::anyhow!("cannot locate target dir from {exe:?}"))?
+        .to_path_buf();
+    anyhow::ensure!(
+        dir.join("xregion-catalog").is_file(),
+        "service binaries not found in {dir:?}: run `cargo build --bins` first (cargo xtask test does)"
+    );
+    Ok(dir)
+}
+
+pub fn token_sha(token: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
+impl Stack {
+    pub async fn start(opts: StackOptions) -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new().prefix("xregion-test-").tempdir()?;
+        let nats = NatsServer::start(dir.path()).await?;
+        let garage = Garage::start(dir.path()).await?;
+        let regions = opts
+            .regions
+            .iter()
+            .map(|r| garage.region(r))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let (db, database_url) = if opts.sqlite {
+            (
+                None,
+                format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("catalog.db").display()
+                ),
+            )
+        } else {
+            let db = TestDatabase::create().await?;
+            let url = db.url.clone();
+            (Some(db), url)
+        };
+        let namespace = format!("t{}", &random_suffix()[..10]);
+        let grpc_addr = format!("127.0.0.1:{}", free_port()?);
+        let config_path = dir.path().join("xregion.toml");
+        let mut config = format!(
+            "[bus]\nurl = \"{}\"\nnamespace = \"{namespace}\"\nbackoff_ms = [200, 500, 1000]\n\n\
+             [telemetry]\nlog_filter = \"info,xregion=debug\"\n\n\
+             [catalog]\ndatabase_url = \"{database_url}\"\nrelay_interval_ms = 200\n\n\
+             [gateway]\nlisten = \"{grpc_addr}\"\n\
+             tokens = [{{ sha256 = \"{}\", tenant = \"{TENANT_A}\" }}, {{ sha256 = \"{}\", tenant = \"{TENANT_B}\" }}]\n\n",
+            nats.url,
+            token_sha(TOKEN_A),
+            token_sha(TOKEN_B),
+        );
+        for r in &regions {
+            config.push_str(&format!(
+                "[[regions]]\n{}\n",
+                toml::to_string(r)?.replace("[options]", &format!("[regions.options]"))
+            ));
+        }
+        config.push_str(&opts.extra_config);
+        std::fs::write(&config_path, &config)?;
+        let mut stack = Self {
+            services: BTreeMap::new(),
+            http_ports: BTreeMap::new(),
+            regions,
+            namespace,
+            grpc_addr,
+            config_path,
+            database_url,
+            db,
+            garage,
+            nats,
+            dir,
+        };
+        for s in &opts.services {
+            stack.start_service(s, &[]).await?;
+        }
+        Ok(stack)
+    }
+
+    /// Starts (or restarts) one service and waits until its /healthz is 200.
+    pub async fn start_service(&mut self, name: &str, extra_args: &[&str]) -> anyhow::Result<()> {
+        let bin = bin_dir()?.join(format!("xregion-{name}"));
+        let port = free_port()?;
+        let mut cmd = Command::new(bin);
+        cmd.arg("--config")
+            .arg(&self.config_path)
+            .arg("--http-listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .args(extra_args);
+        cmd.env_remove("RUST_LOG");
+        let process = ChildProcess::spawn(name, cmd, self.dir.path())?;
+        self.services.insert(name.to_string(), process);
+        self.http_ports.insert(name.to_string(), port);
+        let svc = name.to_string();
+        wait_until(
+            &format!("{name} to be ready"),
+            Duration::from_secs(60),
+            || {
+                let running = self
+                    .services
+                    .get_mut(&svc)
+                    .map(|p| p.is_running())
+                    .unwrap_or(false);
+                let svc = svc.clone();
+                async move {
+                    anyhow::ensure!(running, "{svc} exited during start-up");
+                    Ok(http_get(port, "/healthz")
+                        .await
+                        .ok()
+                        .filter(|(code, _)| *code == 200)
+                        .map(|_| ()))
+                }
+            },
+        )
+        .await
+    }
+
+    pub fn kill(&mut self, name: &str) {
+        if let Some(p) = self.services.get_mut(name) {
+            p.kill();
+        }
+    }
+
+    pub fn service(&mut self, name: &str) -> anyhow::Result<&mut ChildProcess> {
+        self.services
+            .get_mut(name)
+            .ok_or_else(|| anyhow::anyhow!("{name} not started"))
+    }
+
+    pub fn ns(&self) -> Namespace {
+        Namespace::new(&self.namespace, "rds").unwrap_or_else(|e| panic!("namespace: {e}"))
+    }
+
+    pub fn region(&self, id: &str) -> anyhow::Result<&RegionConfig> {
+        self.regions
+            .iter()
+            .find(|r| r.id == id)
+            .ok_or_else(|| anyhow::anyhow!("no region {id}"))
+    }
+
+    pub async fn grpc(&self) -> anyhow::Result<CrossRegionBackupServiceClient<Channel>> {
+        Ok(CrossRegionBackupServiceClient::connect(format!("http://{}", self.grpc_addr)).await?)
+    }
+
+    pub async fn channel(&self) -> anyhow::Result<Channel> {
+        Ok(Channel::from_shared(format!("http://{}", self.grpc_addr))?
+            .connect()
+            .await?)
+    }
+
+    pub async fn metrics(&self, service: &str) -> anyhow::Result<String> {
+        let port = *self
+            .http_ports
+            .get(service)
+            .ok_or_else(|| anyhow::anyhow!("{service} not started"))?;
+        Ok(http_get(port, "/metrics").await?.1)
+    }
+}
+
+/// `request` with `authorization: Bearer <token>`.
+pub fn authed<T>(token: &str, message: T) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(message);
+    if let Ok(v) = format!("Bearer {token}").parse() {
+        req.metadata_mut().insert("authorization", v);
+    }
+    req
+}
+
+/// A minimal HTTP/1.0 GET, enough for /healthz and /metrics.
+pub async fn http_get(port: u16, path: &str) -> anyhow::Result<(u16, String)> {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
+        .await?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).await?;
+    let code = buf
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((code, body))
+}
