@@ -129,7 +129,7 @@ impl Stack {
         for r in &regions {
             config.push_str(&format!(
                 "[[regions]]\n{}\n",
-                toml::to_string(r)?.replace("[options]", &format!("[regions.options]"))
+                toml::to_string(r)?.replace("[options]", "[regions.options]")
             ));
         }
         config.push_str(&opts.extra_config);

@@ -109,9 +109,16 @@ pub async fn run_consumer<H: Handler>(
         .get_stream(&spec.stream)
         .await
         .map_err(|e| BusError::js("get stream", format!("{}: {e}", spec.stream)))?;
+    // A single filter goes in `filter_subject`, which servers before 2.10
+    // understand too; several need `filter_subjects` (2.10+).
+    let (filter_subject, filter_subjects) = match spec.filter_subjects.as_slice() {
+        [one] => (one.clone(), Vec::new()),
+        many => (String::new(), many.to_vec()),
+    };
     let config = pull::Config {
         durable_name: Some(spec.durable.clone()),
-        filter_subjects: spec.filter_subjects.clone(),
+        filter_subject,
+        filter_subjects,
         ack_policy: AckPolicy::Explicit,
         ack_wait: spec.ack_wait,
         deliver_policy: spec.deliver_policy,

@@ -11,24 +11,13 @@ use crate::error::Result;
 use crate::regions::RegionConfig;
 
 /// Settings every service has. Services embed it with `#[serde(flatten)]`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CommonConfig {
     pub bus: BusConfig,
     pub telemetry: TelemetryConfig,
     pub http: HttpConfig,
     pub regions: Vec<RegionConfig>,
-}
-
-impl Default for CommonConfig {
-    fn default() -> Self {
-        Self {
-            bus: BusConfig::default(),
-            telemetry: TelemetryConfig::default(),
-            http: HttpConfig::default(),
-            regions: Vec::new(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

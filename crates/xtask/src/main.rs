@@ -1,1 +1,61 @@
-fn main() {}
+//! `cargo xtask up`: the whole system on its embedded defaults.
+//! `cargo xtask test`: installs what the tests need when missing, then runs them all.
+
+mod tools;
+mod up;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "xtask", about = "xregion developer commands")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the five services on embedded defaults (SQLite catalog, file://
+    /// regions, a private nats-server) until Ctrl-C.
+    Up(up::UpArgs),
+    /// Install nats-server and garage when missing, build, run every test.
+    Test {
+        /// Extra arguments for cargo nextest (e.g. a test name filter).
+        #[arg(trailing_var_arg = true)]
+        args: Vec<String>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Cmd::Up(args) => up::run(args),
+        Cmd::Test { args } => test(&args),
+    }
+}
+
+fn test(extra: &[String]) -> anyhow::Result<()> {
+    let nats = tools::ensure_nats_server()?;
+    let garage = tools::ensure_garage()?;
+    let mut env = vec![
+        ("XREGION_NATS_SERVER".to_string(), nats.display().to_string()),
+        ("XREGION_GARAGE".to_string(), garage.display().to_string()),
+    ];
+    if std::env::var("DATABASE_URL").map(|v| v.is_empty()).unwrap_or(true) {
+        if let Some(url) = tools::local_postgres() {
+            eprintln!("xtask: using the PostgreSQL server at {url} (one database per test)");
+            env.push(("DATABASE_URL".into(), url));
+        } else {
+            eprintln!("xtask: no DATABASE_URL and no local server: tests make throwaway clusters with initdb");
+        }
+    }
+    tools::cargo(&["build", "--workspace", "--bins"], &env)?;
+    if tools::has_nextest() {
+        let mut args = vec!["nextest", "run", "--workspace", "--no-fail-fast"];
+        args.extend(extra.iter().map(String::as_str));
+        tools::cargo(&args, &env)
+    } else {
+        let mut args = vec!["test", "--workspace", "--no-fail-fast"];
+        args.extend(extra.iter().map(String::as_str));
+        tools::cargo(&args, &env)
+    }
+}
