@@ -52,8 +52,11 @@ impl Garage {
             _dir: dir,
             process,
         };
-        let node = wait_until("garage node id", Duration::from_secs(30), || {
-            let out = g.cli(&["node", "id", "-q"]);
+        // `node id` answers from local files; `status` needs the server.
+        let node = wait_until("garage server", Duration::from_secs(30), || {
+            let out = g
+                .cli(&["status"])
+                .and_then(|_| g.cli(&["node", "id", "-q"]));
             async move {
                 Ok(out
                     .ok()

@@ -10,6 +10,7 @@ pub mod net;
 pub mod postgres;
 pub mod process;
 pub mod stack;
+pub mod upstream;
 pub mod wait;
 
 pub use stack::{Stack, StackOptions};

@@ -13,15 +13,31 @@ fn root() -> PathBuf {
 fn compose_file_is_consistent() -> anyhow::Result<()> {
     let text = std::fs::read_to_string(root().join("docker-compose.yml"))?;
     let doc: serde_yaml::Value = serde_yaml::from_str(&text)?;
-    let services = doc.get("services").and_then(|s| s.as_mapping()).ok_or_else(|| anyhow::anyhow!("no services"))?;
-    let names: BTreeSet<String> = services.keys().filter_map(|k| k.as_str().map(String::from)).collect();
-    for required in ["nats", "postgres", "catalog", "api-gateway", "backup-watcher", "transfer-worker", "cleanup"] {
+    let services = doc
+        .get("services")
+        .and_then(|s| s.as_mapping())
+        .ok_or_else(|| anyhow::anyhow!("no services"))?;
+    let names: BTreeSet<String> = services
+        .keys()
+        .filter_map(|k| k.as_str().map(String::from))
+        .collect();
+    for required in [
+        "nats",
+        "postgres",
+        "catalog",
+        "api-gateway",
+        "backup-watcher",
+        "transfer-worker",
+        "cleanup",
+    ] {
         assert!(names.contains(required), "missing service {required}");
     }
     for (name, svc) in services {
         let name = name.as_str().unwrap_or_default();
         let merged = svc.get("<<").cloned().unwrap_or(serde_yaml::Value::Null);
-        let has_image = svc.get("image").is_some() || svc.get("build").is_some() || merged.get("image").is_some();
+        let has_image = svc.get("image").is_some()
+            || svc.get("build").is_some()
+            || merged.get("image").is_some();
         assert!(has_image || svc.get("<<").is_some(), "{name} has no image");
         let deps = svc.get("depends_on").or_else(|| merged.get("depends_on"));
         if let Some(deps) = deps.and_then(|d| d.as_sequence()) {

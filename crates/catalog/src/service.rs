@@ -149,7 +149,7 @@ impl Catalog {
             last_error: String::new(),
             delete_reason: None,
         };
-        match self.insert_with_event(&row, now).await {
+        match self.insert_with_event(&mut conn, &row, now).await {
             Ok(()) => {}
             Err(CatalogError::Database(db_error)) => {
                 // Lost the race (or a retry of the same request won it): the
@@ -178,8 +178,14 @@ impl Catalog {
             .ok_or_else(|| CatalogError::Corrupt("created service vanished".into()))
     }
 
-    async fn insert_with_event(&self, row: &ServiceRow, now: i64) -> Result<()> {
-        let mut tx = self.db.pool.begin().await?;
+    async fn insert_with_event(
+        &self,
+        conn: &mut AnyConnection,
+        row: &ServiceRow,
+        now: i64,
+    ) -> Result<()> {
+        // On the caller's connection: SQLite's pool has only one.
+        let mut tx = sqlx::Connection::begin(conn).await?;
         services::insert(&mut tx, row).await?;
         let event = pb::ServiceCreated {
             service: Some(service_ref(row)),

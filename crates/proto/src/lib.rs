@@ -1,13 +1,21 @@
 //! Generated code for the contracts in `proto/`.
 
-#[allow(clippy::large_enum_variant, clippy::doc_lazy_continuation, clippy::doc_overindented_list_items)]
+#[allow(
+    clippy::large_enum_variant,
+    clippy::doc_lazy_continuation,
+    clippy::doc_overindented_list_items
+)]
 pub mod rds {
     pub mod v1 {
         tonic::include_proto!("rds.v1");
     }
 }
 
-#[allow(clippy::large_enum_variant, clippy::doc_lazy_continuation, clippy::doc_overindented_list_items)]
+#[allow(
+    clippy::large_enum_variant,
+    clippy::doc_lazy_continuation,
+    clippy::doc_overindented_list_items
+)]
 pub mod xregion {
     pub mod v1 {
         tonic::include_proto!("xregion.v1");

@@ -37,10 +37,16 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
     let nats = tools::ensure_nats_server()?;
     let garage = tools::ensure_garage()?;
     let mut env = vec![
-        ("XREGION_NATS_SERVER".to_string(), nats.display().to_string()),
+        (
+            "XREGION_NATS_SERVER".to_string(),
+            nats.display().to_string(),
+        ),
         ("XREGION_GARAGE".to_string(), garage.display().to_string()),
     ];
-    if std::env::var("DATABASE_URL").map(|v| v.is_empty()).unwrap_or(true) {
+    if std::env::var("DATABASE_URL")
+        .map(|v| v.is_empty())
+        .unwrap_or(true)
+    {
         if let Some(url) = tools::local_postgres() {
             eprintln!("xtask: using the PostgreSQL server at {url} (one database per test)");
             env.push(("DATABASE_URL".into(), url));

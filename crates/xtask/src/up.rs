@@ -12,9 +12,20 @@ use sha2::Digest;
 
 use crate::tools;
 
-const SERVICES: [&str; 5] = ["catalog", "api-gateway", "backup-watcher", "transfer-worker", "cleanup"];
-pub const REGIONS: [(&str, &str); 3] = [("cn-north-1", "North 1"), ("cn-east-2", "East 2"), ("cn-south-1", "South 1")];
-pub const DEMO_TOKENS: [(&str, &str); 2] = [("demo-token-a", "tenant-a"), ("demo-token-b", "tenant-b")];
+const SERVICES: [&str; 5] = [
+    "catalog",
+    "api-gateway",
+    "backup-watcher",
+    "transfer-worker",
+    "cleanup",
+];
+pub const REGIONS: [(&str, &str); 3] = [
+    ("cn-north-1", "North 1"),
+    ("cn-east-2", "East 2"),
+    ("cn-south-1", "South 1"),
+];
+pub const DEMO_TOKENS: [(&str, &str); 2] =
+    [("demo-token-a", "tenant-a"), ("demo-token-b", "tenant-b")];
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
@@ -46,7 +57,10 @@ struct Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -72,7 +86,15 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     let mut running: Vec<Running> = Vec::new();
     let nats_dir = dir.join("nats");
     let mut nats = Command::new(&nats_bin);
-    nats.args(["-a", "127.0.0.1", "-p", &args.nats_port.to_string(), "-js", "-sd"]).arg(&nats_dir);
+    nats.args([
+        "-a",
+        "127.0.0.1",
+        "-p",
+        &args.nats_port.to_string(),
+        "-js",
+        "-sd",
+    ])
+    .arg(&nats_dir);
     running.push(spawn("nats-server", nats, &dir)?);
     wait_port(args.nats_port, "nats-server")?;
 
@@ -82,7 +104,10 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     for (i, name) in order.iter().enumerate() {
         let port = args.http_base_port + i as u16;
         let mut cmd = Command::new(target.join(format!("xregion-{name}")));
-        cmd.arg("--config").arg(&config).arg("--http-listen").arg(format!("127.0.0.1:{port}"));
+        cmd.arg("--config")
+            .arg(&config)
+            .arg("--http-listen")
+            .arg(format!("127.0.0.1:{port}"));
         running.push(spawn(name, cmd, &dir)?);
         wait_healthy(port, name)?;
     }
@@ -102,7 +127,12 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
     loop {
         for r in running.iter_mut() {
             if let Ok(Some(status)) = r.child.try_wait() {
-                eprintln!("xtask: {} exited ({status}); see {}/logs/{}.log", r.name, dir.display(), r.name);
+                eprintln!(
+                    "xtask: {} exited ({status}); see {}/logs/{}.log",
+                    r.name,
+                    dir.display(),
+                    r.name
+                );
                 drop_in_order(running);
                 anyhow::bail!("a service stopped");
             }
@@ -119,14 +149,27 @@ fn drop_in_order(mut running: Vec<Running>) {
 
 fn target_dir() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;
-    Ok(exe.parent().ok_or_else(|| anyhow::anyhow!("no target dir"))?.to_path_buf())
+    Ok(exe
+        .parent()
+        .ok_or_else(|| anyhow::anyhow!("no target dir"))?
+        .to_path_buf())
 }
 
 fn spawn(name: &str, mut cmd: Command, dir: &Path) -> anyhow::Result<Running> {
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("logs").join(format!("{name}.log")))?;
-    cmd.stdout(Stdio::from(log.try_clone()?)).stderr(Stdio::from(log)).stdin(Stdio::null());
-    let child = cmd.spawn().map_err(|e| anyhow::anyhow!("cannot start {name}: {e}"))?;
-    Ok(Running { name: name.to_string(), child })
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("logs").join(format!("{name}.log")))?;
+    cmd.stdout(Stdio::from(log.try_clone()?))
+        .stderr(Stdio::from(log))
+        .stdin(Stdio::null());
+    let child = cmd
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("cannot start {name}: {e}"))?;
+    Ok(Running {
+        name: name.to_string(),
+        child,
+    })
 }
 
 fn wait_port(port: u16, what: &str) -> anyhow::Result<()> {
@@ -166,7 +209,10 @@ fn write_config(dir: &Path, args: &UpArgs) -> anyhow::Result<PathBuf> {
         args.grpc_listen
     );
     for (token, tenant) in DEMO_TOKENS {
-        text.push_str(&format!("  {{ sha256 = \"{}\", tenant = \"{tenant}\" }},\n", hex::encode(sha2::Sha256::digest(token))));
+        text.push_str(&format!(
+            "  {{ sha256 = \"{}\", tenant = \"{tenant}\" }},\n",
+            hex::encode(sha2::Sha256::digest(token))
+        ));
     }
     text.push_str("]\n");
     for (id, name) in REGIONS {

@@ -1,0 +1,164 @@
+//! The catalog killed after committing a create and before publishing its
+//! event: after restart, ServiceCreated arrives exactly once.
+
+use std::time::Duration;
+
+use sqlx::Row;
+use tonic::Code;
+use xregion_bus::EventSubject;
+use xregion_proto::rds::v1 as rds;
+use xregion_proto::xregion::v1 as pb;
+use xregion_tests::stack::{authed, TENANT_A, TOKEN_A};
+use xregion_tests::upstream::Upstream;
+use xregion_tests::{wait_until, Stack, StackOptions};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+#[tokio::test]
+async fn service_created_is_published_exactly_once_after_a_crash() -> anyhow::Result<()> {
+    let mut stack = Stack::start(StackOptions {
+        services: vec!["api-gateway"],
+        extra_config: "".into(),
+        ..Default::default()
+    })
+    .await?;
+    stack
+        .start_service(
+            "catalog",
+            &[
+                "--set",
+                "catalog.fail_point=after_create_commit",
+                "--set",
+                "bus.request_timeout_secs=2",
+            ],
+        )
+        .await?;
+    let up = Upstream::connect(&stack.nats.url, stack.ns()).await?;
+    up.instance_created("crash-1", TENANT_A, rds::Engine::Mysql, "r1")
+        .await?;
+    let mut api = stack.grpc().await?;
+    wait_until("instance recorded", WAIT, || {
+        let mut api = api.clone();
+        async move {
+            let req = pb::ListEligibleInstancesRequest {
+                engine: pb::Engine::Mysql as i32,
+                source_region: "r1".into(),
+            };
+            Ok((!api
+                .list_eligible_instances(authed(TOKEN_A, req))
+                .await?
+                .into_inner()
+                .instances
+                .is_empty())
+            .then_some(()))
+        }
+    })
+    .await?;
+
+    let req = pb::CreateSyncServiceRequest {
+        engine: pb::Engine::Mysql as i32,
+        source_region: "r1".into(),
+        source_instance_id: "crash-1".into(),
+        target_region: "r2".into(),
+        retention_days: None,
+        request_id: "crash-req".into(),
+    };
+    let err = api
+        .create_sync_service(authed(TOKEN_A, req.clone()))
+        .await
+        .expect_err("the catalog aborts mid-call");
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    wait_until("catalog to have died", WAIT, || {
+        let running = stack
+            .services
+            .get_mut("catalog")
+            .map(|p| p.is_running())
+            .unwrap_or(false);
+        async move { Ok((!running).then_some(())) }
+    })
+    .await?;
+
+    // Committed, not published.
+    let db_url = stack
+        .db
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("postgres stack"))?
+        .url
+        .clone();
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&db_url).await?;
+    let pending: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM outbox WHERE sent_at IS NULL AND event = 'service.created'",
+    )
+    .fetch_one(&mut conn)
+    .await?
+    .try_get("n")?;
+    assert_eq!(pending, 1);
+    assert!(up
+        .events::<pb::ServiceCreated>(EventSubject::ServiceCreated)
+        .await?
+        .is_empty());
+
+    // Restart without the fault: the relay publishes the pending event.
+    stack.start_service("catalog", &[]).await?;
+    let events = wait_until("ServiceCreated after restart", WAIT, || {
+        let up = &up;
+        async move {
+            let e = up
+                .events::<pb::ServiceCreated>(EventSubject::ServiceCreated)
+                .await?;
+            Ok((!e.is_empty()).then_some(e))
+        }
+    })
+    .await?;
+    wait_until("outbox drained", WAIT, || {
+        let url = db_url.clone();
+        async move {
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url).await?;
+            let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE sent_at IS NULL")
+                .fetch_one(&mut conn)
+                .await?
+                .try_get("n")?;
+            Ok((n == 0).then_some(()))
+        }
+    })
+    .await?;
+
+    // Republishing the same outbox row again (as a crash between publish and
+    // mark-sent would) is dropped by JetStream's dedupe.
+    sqlx::query("UPDATE outbox SET sent_at = NULL")
+        .execute(&mut conn)
+        .await?;
+    stack.kill("catalog");
+    stack.start_service("catalog", &[]).await?;
+    wait_until("outbox drained again", WAIT, || {
+        let url = db_url.clone();
+        async move {
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url).await?;
+            let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE sent_at IS NULL")
+                .fetch_one(&mut conn)
+                .await?
+                .try_get("n")?;
+            Ok((n == 0).then_some(()))
+        }
+    })
+    .await?;
+    let after = up
+        .events::<pb::ServiceCreated>(EventSubject::ServiceCreated)
+        .await?;
+    assert_eq!(after.len(), 1, "exactly one ServiceCreated");
+    assert_eq!(
+        events[0].service.as_ref().map(|s| s.instance_id.as_str()),
+        Some("crash-1")
+    );
+
+    // The retry with the same request id finds the committed service.
+    let svc = api
+        .create_sync_service(authed(TOKEN_A, req))
+        .await?
+        .into_inner();
+    assert_eq!(
+        Some(svc.id.as_str()),
+        after[0].service.as_ref().map(|s| s.service_id.as_str())
+    );
+    Ok(())
+}

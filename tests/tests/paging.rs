@@ -1,0 +1,125 @@
+//! Paging through 2,500 services returns each exactly once, in a stable
+//! order, even while new services are created between pages.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use futures::StreamExt;
+use xregion_proto::rds::v1 as rds;
+use xregion_proto::xregion::v1 as pb;
+use xregion_tests::stack::{authed, TENANT_A, TOKEN_A};
+use xregion_tests::upstream::Upstream;
+use xregion_tests::{wait_until, Stack, StackOptions};
+
+const N: usize = 2500;
+
+#[tokio::test]
+async fn paging_through_2500_services_returns_each_once() -> anyhow::Result<()> {
+    let stack = Stack::start(StackOptions {
+        services: vec!["catalog", "api-gateway"],
+        ..Default::default()
+    })
+    .await?;
+    let up = Upstream::connect(&stack.nats.url, stack.ns()).await?;
+    for i in 0..=N {
+        up.instance_created(&format!("page-{i:05}"), TENANT_A, rds::Engine::Mysql, "r1")
+            .await?;
+    }
+    let api = stack.grpc().await?;
+    wait_until("inventory recorded", Duration::from_secs(120), || {
+        let mut api = api.clone();
+        async move {
+            let req = pb::ListEligibleInstancesRequest {
+                engine: pb::Engine::Mysql as i32,
+                source_region: "r1".into(),
+            };
+            Ok((api
+                .list_eligible_instances(authed(TOKEN_A, req))
+                .await?
+                .into_inner()
+                .instances
+                .len()
+                == N + 1)
+                .then_some(()))
+        }
+    })
+    .await?;
+    let created: Vec<String> = futures::stream::iter(0..N)
+        .map(|i| {
+            let mut api = api.clone();
+            async move {
+                let req = pb::CreateSyncServiceRequest {
+                    engine: pb::Engine::Mysql as i32,
+                    source_region: "r1".into(),
+                    source_instance_id: format!("page-{i:05}"),
+                    target_region: "r2".into(),
+                    retention_days: None,
+                    request_id: String::new(),
+                };
+                anyhow::Ok(
+                    api.create_sync_service(authed(TOKEN_A, req))
+                        .await?
+                        .into_inner()
+                        .id,
+                )
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<_>>()?;
+    let created: BTreeSet<String> = created.into_iter().collect();
+    assert_eq!(created.len(), N);
+
+    for page_size in [100u32, 1000, 0] {
+        let mut api = api.clone();
+        let mut seen = Vec::new();
+        let mut token = String::new();
+        let mut pages = 0;
+        loop {
+            let req = pb::ListSyncServicesRequest {
+                page_size,
+                page_token: token.clone(),
+                ..Default::default()
+            };
+            let resp = api
+                .list_sync_services(authed(TOKEN_A, req))
+                .await?
+                .into_inner();
+            let expected = if page_size == 0 {
+                100
+            } else {
+                page_size as usize
+            };
+            assert!(resp.services.len() <= expected);
+            seen.extend(resp.services.into_iter().map(|s| s.id));
+            pages += 1;
+            if pages == 2 && page_size == 100 {
+                // A service created mid-paging lands after the cursor, once.
+                let req = pb::CreateSyncServiceRequest {
+                    engine: pb::Engine::Mysql as i32,
+                    source_region: "r1".into(),
+                    source_instance_id: format!("page-{N:05}"),
+                    target_region: "r2".into(),
+                    retention_days: None,
+                    request_id: String::new(),
+                };
+                api.create_sync_service(authed(TOKEN_A, req)).await?;
+            }
+            if resp.next_page_token.is_empty() {
+                break;
+            }
+            token = resp.next_page_token;
+        }
+        let unique: BTreeSet<&String> = seen.iter().collect();
+        assert_eq!(
+            unique.len(),
+            seen.len(),
+            "page size {page_size}: duplicates"
+        );
+        assert_eq!(seen.len(), N + 1, "page size {page_size}");
+        assert!(created.iter().all(|id| unique.contains(id)));
+    }
+    Ok(())
+}
