@@ -347,7 +347,7 @@ async fn contract_suite(stack: &Stack) -> anyhow::Result<()> {
             ..Default::default()
         })
         .await?,
-        [mssql.id.clone()]
+        vec![mssql.id.clone()]
     );
     assert_eq!(
         list(pb::ListSyncServicesRequest {
@@ -355,7 +355,7 @@ async fn contract_suite(stack: &Stack) -> anyhow::Result<()> {
             ..Default::default()
         })
         .await?,
-        [svc.id.clone()]
+        vec![svc.id.clone()]
     );
     assert_eq!(
         list(pb::ListSyncServicesRequest {
