@@ -1,6 +1,17 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::DeliverPolicy;
+use tokio_util::sync::CancellationToken;
+use xregion_bus::{run_consumer, CatalogClient, ConsumerSpec, EventSubject, Publisher, RetryPolicy, UpstreamEvent};
+use xregion_common::Regions;
 use xregion_runtime::Context;
 
 use crate::config::WatcherConfig;
+use crate::jobs::Watcher;
+use crate::reconcile::reconcile_loop;
+use crate::seeding::SeedOnCreate;
+use crate::upstream::JobPerBackup;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -11,11 +22,52 @@ pub enum Error {
 }
 
 pub async fn run(cx: Context<WatcherConfig>) -> Result<(), Error> {
-    let _regions = xregion_common::Regions::build(&cx.config.common.regions)?;
-    cx.health.set_ready(true);
-    tracing::info!(namespace = cx.ns.prefix(), "ready");
-    cx.shutdown.cancelled().await;
-    cx.health.set_ready(false);
-    tracing::info!("stopped");
+    let Context { config, client, ns, health, shutdown } = cx;
+    let settings = &config.watcher;
+    let watcher = Watcher {
+        catalog: CatalogClient::new(client.clone(), ns.clone(), Duration::from_secs(config.common.bus.request_timeout_secs.max(1))),
+        publisher: Publisher::new(client.clone(), ns.clone()),
+        regions: Regions::build(&config.common.regions)?,
+    };
+    let js = watcher.publisher.jetstream().clone();
+    let retry = RetryPolicy::from_config(&config.common.bus);
+    let intake = CancellationToken::new();
+    let seed_spec = ConsumerSpec {
+        stream: ns.events_stream(),
+        durable: ns.durable("watcher-seed"),
+        filter_subjects: vec![ns.event_subject(EventSubject::ServiceCreated)],
+        max_in_flight: settings.max_in_flight,
+        ack_wait: Duration::from_secs(60),
+        deliver_policy: DeliverPolicy::All,
+    };
+    let backups_spec = ConsumerSpec {
+        stream: ns.upstream_stream(),
+        durable: ns.durable("watcher-backups"),
+        filter_subjects: vec![ns.upstream_filter(UpstreamEvent::BackupCreated)],
+        max_in_flight: settings.max_in_flight,
+        ack_wait: Duration::from_secs(60),
+        // Backups from before this deployment are found by seeding.
+        deliver_policy: DeliverPolicy::New,
+    };
+    let tasks = vec![
+        tokio::spawn(run_consumer(js.clone(), ns.clone(), seed_spec, retry.clone(), Arc::new(SeedOnCreate { watcher: watcher.clone() }), intake.clone())),
+        tokio::spawn(run_consumer(js.clone(), ns.clone(), backups_spec, retry.clone(), Arc::new(JobPerBackup { watcher: watcher.clone() }), intake.clone())),
+    ];
+    let reconcile = tokio::spawn(reconcile_loop(watcher.clone(), Duration::from_secs(settings.reconcile_interval_secs.max(1)), intake.clone()));
+    health.set_ready(true);
+    tracing::info!(namespace = ns.prefix(), "backup-watcher ready");
+    shutdown.cancelled().await;
+    health.set_ready(false);
+    intake.cancel();
+    let _ = reconcile.await;
+    for task in tasks {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "consumer stopped with error"),
+            Err(error) => tracing::warn!(%error, "consumer task failed"),
+        }
+    }
+    let _ = client.flush().await;
+    tracing::info!("backup-watcher stopped");
     Ok(())
 }

@@ -73,6 +73,8 @@ pub struct Delivery {
     pub headers: Option<HeaderMap>,
     /// 1 on first delivery.
     pub attempt: u32,
+    /// Deliveries allowed before the message is dead-lettered.
+    pub max_deliver: u32,
     message: Message,
 }
 
@@ -80,6 +82,11 @@ impl Delivery {
     pub fn decode<M: prost::Message + Default>(&self) -> std::result::Result<M, Outcome> {
         M::decode(self.payload.as_ref())
             .map_err(|e| Outcome::Reject(format!("undecodable payload on {}: {e}", self.subject)))
+    }
+
+    /// Whether a failure now is final (the message will be dead-lettered).
+    pub fn is_last_attempt(&self) -> bool {
+        self.attempt >= self.max_deliver
     }
 
     /// Tells the server work is ongoing, so a long handler is not redelivered.
@@ -214,6 +221,7 @@ async fn process<H: Handler>(
         payload: message.payload.clone(),
         headers: message.headers.clone(),
         attempt,
+        max_deliver: retry.max_deliver,
         message,
     };
     let span = tracing::info_span!("handle", subject = %delivery.subject, attempt, durable);

@@ -96,6 +96,10 @@ pub mod methods {
     pub const GET_RESTORE_PLAN: &str = "GetRestorePlan";
     pub const GET_USAGE: &str = "GetUsage";
     pub const PING: &str = "Ping";
+    // Internal.
+    pub const PENDING_BACKUPS: &str = "PendingBackups";
+    pub const LIVE_SERVICES: &str = "LiveServices";
+    pub const MARK_SEEDING: &str = "MarkSeeding";
 }
 
 fn validate_token(name: &str) -> Result<()> {

@@ -19,6 +19,8 @@ pub struct CatalogSettings {
     pub relay_interval_ms: u64,
     /// Lag past which LagExceeded is published (product promise: 12 h).
     pub lag_threshold_secs: i64,
+    /// How often every service's lag is compared with the threshold.
+    pub lag_check_interval_secs: u64,
     /// Added to the system clock; lets tests move time.
     pub clock_offset_secs: i64,
     /// Test-only fault injection: `after_create_commit` aborts the process
@@ -35,6 +37,7 @@ impl Default for CatalogSettings {
             max_connections: 8,
             relay_interval_ms: 1000,
             lag_threshold_secs: 12 * 3600,
+            lag_check_interval_secs: 30,
             clock_offset_secs: 0,
             fail_point: None,
             max_in_flight: 16,

@@ -10,7 +10,10 @@ pub mod outbox;
 pub mod rpc;
 pub mod service;
 pub mod store;
+pub mod sync;
+pub mod queries;
 pub mod upstream;
+pub mod events;
 
 pub use config::{CatalogConfig, CatalogSettings};
 pub use error::{CatalogError, Result};

@@ -86,12 +86,31 @@ pub async fn run(
         intake_stop.clone(),
     ));
 
+    let events_spec = ConsumerSpec {
+        stream: ns.events_stream(),
+        durable: ns.durable("catalog-events"),
+        filter_subjects: crate::events::CONSUMED.iter().map(|e| ns.event_subject(*e)).collect(),
+        max_in_flight: settings.max_in_flight,
+        ack_wait: Duration::from_secs(30),
+        deliver_policy: DeliverPolicy::All,
+    };
+    let events_task = tokio::spawn(run_consumer(
+        js.clone(),
+        ns.clone(),
+        events_spec,
+        retry.clone(),
+        Arc::new(crate::events::EventsHandler { catalog: catalog.clone(), ns: ns.clone() }),
+        intake_stop.clone(),
+    ));
+    let lag_task = tokio::spawn(lag_loop(catalog.clone(), Duration::from_secs(settings.lag_check_interval_secs.max(1)), intake_stop.clone()));
+
     health.set_ready(true);
     tracing::info!(namespace = ns.prefix(), backend = ?db.backend, "catalog ready");
     shutdown.cancelled().await;
     health.set_ready(false);
     intake_stop.cancel();
-    for (name, task) in [("rpc", rpc_task), ("upstream", upstream_task)] {
+    let _ = lag_task.await;
+    for (name, task) in [("rpc", rpc_task), ("upstream", upstream_task), ("events", events_task)] {
         match task.await {
             Ok(Ok(())) => {}
             Ok(Err(error)) => tracing::warn!(%error, part = name, "stopped with error"),
@@ -104,4 +123,16 @@ pub async fn run(
     db.pool.close().await;
     tracing::info!("catalog stopped");
     Ok(())
+}
+
+async fn lag_loop(catalog: Catalog, every: Duration, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        if let Err(error) = catalog.check_all_lags().await {
+            tracing::warn!(%error, "lag check failed");
+        }
+    }
 }

@@ -49,6 +49,10 @@ impl Catalog {
         }
     }
 
+    pub(crate) fn wake_relay(&self) {
+        self.relay_wake.notify_one();
+    }
+
     pub fn relay_wake(&self) -> Arc<Notify> {
         self.relay_wake.clone()
     }

@@ -25,7 +25,10 @@ impl Handler for UpstreamHandler {
                 Ok(e) => self.instance_deleted(e).await,
                 Err(outcome) => return outcome,
             },
-            Some(UpstreamEvent::BackupCreated) => return Outcome::Ack,
+            Some(UpstreamEvent::BackupCreated) => match d.decode::<rds::BackupCreated>() {
+                Ok(e) => self.backup_created(e).await,
+                Err(outcome) => return outcome,
+            },
             None => return Outcome::Reject(format!("unexpected subject {}", d.subject)),
         };
         match result {
@@ -52,6 +55,19 @@ impl UpstreamHandler {
         };
         self.catalog.instance_created(&row).await?;
         Ok(Outcome::Ack)
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn backup_created(&self, e: rds::BackupCreated) -> crate::Result<Outcome> {
+        let Some(d) = e.backup else {
+            return Ok(Outcome::Reject("BackupCreated without a descriptor".into()));
+        };
+        match self.catalog.record_backup(&d).await {
+            Ok(_) => Ok(Outcome::Ack),
+            // A descriptor that can never be valid: keep it for inspection.
+            Err(crate::CatalogError::FailedPrecondition(reason)) => Ok(Outcome::Reject(format!("backup {:?}: {reason}", d.backup_id))),
+            Err(other) => Err(other),
+        }
     }
 
     #[tracing::instrument(skip_all, fields(instance_id = %e.instance_id))]

@@ -10,6 +10,10 @@ pub enum Error {
     ObjectStore(#[from] object_store::Error),
     #[error("config dump: {0}")]
     Dump(#[from] toml::ser::Error),
+    #[error("manifest {key}: {reason}")]
+    Manifest { key: String, reason: String },
+    #[error(transparent)]
+    Plan(#[from] xregion_domain::chain::PlanError),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
 }

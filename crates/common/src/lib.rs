@@ -6,6 +6,7 @@ pub mod config;
 pub mod error;
 pub mod regions;
 pub mod shutdown;
+pub mod target;
 
 pub use cli::CommonArgs;
 pub use config::{load, BusConfig, CommonConfig, HttpConfig, TelemetryConfig};

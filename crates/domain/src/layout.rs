@@ -26,6 +26,17 @@ pub fn backup_file_key(prefix: &str, backup_id: &str, source_key: &str) -> Strin
     format!("{prefix}/backups/{backup_id}/{name}")
 }
 
+/// Where the upstream keeps each backup's descriptor in the source region's
+/// store (protobuf `rds.v1.BackupDescriptor`), so reconciliation can find
+/// backups whose event never arrived.
+pub fn source_descriptors_prefix(instance: &str) -> String {
+    format!("descriptors/{instance}")
+}
+
+pub fn source_descriptor_key(instance: &str, backup_id: &str) -> String {
+    format!("descriptors/{instance}/{backup_id}.pb")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@ pub mod engine;
 pub mod error;
 pub mod ids;
 pub mod layout;
+pub mod manifest;
 pub mod state;
 pub mod validation;
 

@@ -122,3 +122,147 @@ mod tests {
         assert_eq!(engine_from_api(77), None);
     }
 }
+
+pub mod backup {
+    //! Backup descriptors (upstream) to the domain's chain and manifest types.
+
+    use xregion_domain::chain::{validate_position, ChainBackup, ChainPosition, RestorePlan, RestoreWindow};
+    use xregion_domain::manifest::{Manifest, ManifestFile, PlanFile, FORMAT};
+    use xregion_domain::{ids, layout, BackupKind, Engine};
+
+    use super::{engine_from_api, engine_from_rds, kind_from_rds, millis, timestamp};
+    use crate::rds::v1 as rds;
+    use crate::xregion::v1 as api;
+
+    pub fn position(d: &rds::BackupDescriptor) -> Option<ChainPosition> {
+        match d.position.as_ref()? {
+            rds::backup_descriptor::Position::Mysql(m) => {
+                Some(ChainPosition::Mysql { file_number: m.binlog_file_number, offset: m.binlog_offset })
+            }
+            rds::backup_descriptor::Position::Sqlserver(s) => {
+                Some(ChainPosition::Sqlserver { first_lsn: s.first_lsn.clone(), last_lsn: s.last_lsn.clone() })
+            }
+        }
+    }
+
+    /// Everything a descriptor must satisfy before anything acts on it.
+    pub fn validate(d: &rds::BackupDescriptor) -> Result<(Engine, BackupKind), String> {
+        for (field, v) in [("backup_id", &d.backup_id), ("instance_id", &d.instance_id), ("tenant_id", &d.tenant_id), ("region", &d.region)] {
+            ids::validate_id(field, v).map_err(|e| e.to_string())?;
+        }
+        let engine = engine_from_rds(d.engine).ok_or("unknown engine")?;
+        let kind = kind_from_rds(d.kind).ok_or("unknown backup kind")?;
+        if d.files.is_empty() {
+            return Err("a backup has at least one file".into());
+        }
+        for f in &d.files {
+            let bad_key = f.key.is_empty() || f.key.starts_with('/') || f.key.split('/').any(|s| s.is_empty() || s == "." || s == "..");
+            if bad_key {
+                return Err(format!("bad file key {:?}", f.key));
+            }
+            if f.sha256.len() != 64 || !f.sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+                return Err(format!("file {:?}: sha256 must be 64 lower-case hex digits", f.key));
+            }
+        }
+        let (start, end) = match (d.data_start_time.as_ref(), d.data_end_time.as_ref()) {
+            (Some(s), Some(e)) => (millis(s), millis(e)),
+            _ => return Err("data_start_time and data_end_time are required".into()),
+        };
+        if start > end {
+            return Err("data_start_time is after data_end_time".into());
+        }
+        let pos = position(d).ok_or("chain position is required")?;
+        validate_position(engine, kind, &pos)?;
+        Ok((engine, kind))
+    }
+
+    pub fn chain_backup(d: &rds::BackupDescriptor) -> Option<ChainBackup> {
+        Some(ChainBackup {
+            backup_id: d.backup_id.clone(),
+            kind: kind_from_rds(d.kind)?,
+            data_start: millis(d.data_start_time.as_ref()?),
+            data_end: millis(d.data_end_time.as_ref()?),
+            position: position(d)?,
+        })
+    }
+
+    /// The manifest of `d` once copied for `service`: target keys follow the
+    /// documented layout.
+    pub fn manifest(d: &rds::BackupDescriptor, service: &api::ServiceRef, synced_at: i64) -> Option<Manifest> {
+        let chain = chain_backup(d)?;
+        Some(Manifest {
+            format: FORMAT,
+            service_id: service.service_id.clone(),
+            tenant_id: service.tenant_id.clone(),
+            instance_id: d.instance_id.clone(),
+            engine: engine_from_api(service.engine).or_else(|| engine_from_rds(d.engine))?,
+            backup_id: chain.backup_id,
+            kind: chain.kind,
+            data_start: chain.data_start,
+            data_end: chain.data_end,
+            position: chain.position,
+            files: d
+                .files
+                .iter()
+                .map(|f| ManifestFile {
+                    key: layout::backup_file_key(&service.target_prefix, &d.backup_id, &f.key),
+                    source_key: f.key.clone(),
+                    size: f.size,
+                    sha256: f.sha256.clone(),
+                })
+                .collect(),
+            synced_at,
+        })
+    }
+
+    fn kind_filter(kind: BackupKind) -> api::BackupKindFilter {
+        match kind {
+            BackupKind::Full => api::BackupKindFilter::Full,
+            BackupKind::Log => api::BackupKindFilter::Log,
+        }
+    }
+
+    pub fn plan_to_proto(target_region: &str, plan: &RestorePlan, files: &[PlanFile]) -> api::RestorePlan {
+        api::RestorePlan {
+            target_region: target_region.to_string(),
+            files: files
+                .iter()
+                .map(|p| api::PlanFile {
+                    key: p.file.key.clone(),
+                    size: p.file.size,
+                    sha256: p.file.sha256.clone(),
+                    kind: kind_filter(p.kind) as i32,
+                    backup_id: p.backup_id.clone(),
+                })
+                .collect(),
+            stop_at: Some(timestamp(plan.stop_at)),
+            full_backup_id: plan.full_backup_id.clone(),
+            log_backup_ids: plan.log_backup_ids.clone(),
+        }
+    }
+
+    pub fn window_to_proto(w: &RestoreWindow) -> api::RestoreWindow {
+        api::RestoreWindow {
+            earliest: Some(timestamp(w.earliest)),
+            latest: Some(timestamp(w.latest)),
+            gaps: w
+                .gaps
+                .iter()
+                .map(|g| api::Gap { after: Some(timestamp(g.after)), resumes_at: g.resumes_at.map(timestamp), reason: g.reason.clone() })
+                .collect(),
+        }
+    }
+
+    pub fn synced_to_proto(m: &Manifest, manifest_key: &str) -> api::SyncedBackup {
+        api::SyncedBackup {
+            backup_id: m.backup_id.clone(),
+            kind: kind_filter(m.kind) as i32,
+            data_start_time: Some(timestamp(m.data_start)),
+            data_end_time: Some(timestamp(m.data_end)),
+            bytes: m.bytes(),
+            files: m.files.len() as u32,
+            synced_at: Some(timestamp(m.synced_at)),
+            manifest_key: manifest_key.to_string(),
+        }
+    }
+}

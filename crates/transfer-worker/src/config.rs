@@ -24,6 +24,10 @@ pub struct Settings {
     pub log_concurrency: usize,
     /// Concurrent FULL transfers.
     pub full_concurrency: usize,
+    /// Size of each uploaded part, in MiB (at least 5 for S3).
+    pub part_size_mib: usize,
+    /// Parts of one file in flight at once.
+    pub parts_in_flight: usize,
 }
 
 impl Default for Settings {
@@ -32,6 +36,8 @@ impl Default for Settings {
             regions: Vec::new(),
             log_concurrency: 8,
             full_concurrency: 2,
+            part_size_mib: 8,
+            parts_in_flight: 4,
         }
     }
 }

@@ -1,6 +1,15 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::DeliverPolicy;
+use tokio_util::sync::CancellationToken;
+use xregion_bus::{run_consumer, ConsumerSpec, Publisher, RetryPolicy};
+use xregion_common::Regions;
+use xregion_domain::Lane;
 use xregion_runtime::Context;
 
 use crate::config::WorkerConfig;
+use crate::transfer::Transfers;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -11,11 +20,58 @@ pub enum Error {
 }
 
 pub async fn run(cx: Context<WorkerConfig>) -> Result<(), Error> {
-    let _regions = xregion_common::Regions::build(&cx.config.common.regions)?;
-    cx.health.set_ready(true);
-    tracing::info!(namespace = cx.ns.prefix(), "ready");
-    cx.shutdown.cancelled().await;
-    cx.health.set_ready(false);
-    tracing::info!("stopped");
+    let Context { config, client, ns, health, shutdown } = cx;
+    let settings = &config.worker;
+    let transfers = Arc::new(Transfers {
+        regions: Regions::build(&config.common.regions)?,
+        publisher: Publisher::new(client.clone(), ns.clone()),
+        part_size: settings.part_size_mib.max(5) * 1024 * 1024,
+        parts_in_flight: settings.parts_in_flight.max(1),
+    });
+    let js = transfers.publisher.jetstream().clone();
+    let retry = RetryPolicy::from_config(&config.common.bus);
+    let intake = CancellationToken::new();
+    let mut tasks = Vec::new();
+    // Each lane has its own durable consumer and limit: a FULL never takes
+    // the place of a LOG.
+    for lane in Lane::ALL {
+        let concurrency = match lane {
+            Lane::Log => settings.log_concurrency,
+            Lane::Full => settings.full_concurrency,
+        };
+        let (durable, filters) = if settings.regions.is_empty() {
+            (format!("transfer-{}", lane.as_str()), vec![ns.transfer_filter(None, lane)])
+        } else {
+            let mut regions = settings.regions.clone();
+            regions.sort();
+            (
+                format!("transfer-{}-{}", regions.join("-"), lane.as_str()),
+                regions.iter().map(|r| ns.transfer_filter(Some(r), lane)).collect(),
+            )
+        };
+        let spec = ConsumerSpec {
+            stream: ns.transfers_stream(),
+            durable: ns.durable(&durable),
+            filter_subjects: filters,
+            max_in_flight: concurrency.max(1),
+            ack_wait: Duration::from_secs(60),
+            deliver_policy: DeliverPolicy::All,
+        };
+        tasks.push(tokio::spawn(run_consumer(js.clone(), ns.clone(), spec, retry.clone(), transfers.clone(), intake.clone())));
+    }
+    health.set_ready(true);
+    tracing::info!(namespace = ns.prefix(), "transfer-worker ready");
+    shutdown.cancelled().await;
+    health.set_ready(false);
+    intake.cancel();
+    for task in tasks {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "lane stopped with error"),
+            Err(error) => tracing::warn!(%error, "lane task failed"),
+        }
+    }
+    let _ = client.flush().await;
+    tracing::info!("transfer-worker stopped");
     Ok(())
 }

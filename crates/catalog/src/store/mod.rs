@@ -7,5 +7,8 @@ pub mod instances;
 pub mod outbox;
 pub mod schema;
 pub mod services;
+pub mod synced;
+pub mod backups;
+pub mod usage;
 
 pub use db::{Backend, Db};

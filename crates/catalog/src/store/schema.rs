@@ -39,7 +39,8 @@ CREATE TABLE services (
     synced_bytes BIGINT NOT NULL DEFAULT 0,
     last_error TEXT NOT NULL DEFAULT '',
     delete_reason TEXT,
-    lag_alerted BIGINT NOT NULL DEFAULT 0
+    lag_alerted BIGINT NOT NULL DEFAULT 0,
+    failed_backup_id TEXT
 );
 CREATE UNIQUE INDEX services_one_live_per_instance ON services (live_instance);
 CREATE UNIQUE INDEX services_by_request ON services (tenant_id, request_id);

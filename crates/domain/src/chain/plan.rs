@@ -17,7 +17,10 @@ pub enum PlanError {
     #[error(
         "restore time {restore_time} (unix ms) is after the latest restorable data time point {latest} (unix ms)"
     )]
-    AfterLatest { restore_time: Millis, latest: Millis },
+    AfterLatest {
+        restore_time: Millis,
+        latest: Millis,
+    },
     #[error(
         "restore time is inside a gap of the backup chain: data is restorable up to {after} (unix ms), then {reason}"
     )]
@@ -71,7 +74,12 @@ fn explain(inv: &Inventory<'_>, t: Millis) -> PlanError {
 }
 
 /// An unusable `kind` backup whose data overlaps (after, t].
-fn invalid_where(inv: &Inventory<'_>, kind: BackupKind, after: Millis, t: Millis) -> Option<PlanError> {
+fn invalid_where(
+    inv: &Inventory<'_>,
+    kind: BackupKind,
+    after: Millis,
+    t: Millis,
+) -> Option<PlanError> {
     inv.invalid
         .iter()
         .filter(|b| b.backup.kind == kind)

@@ -91,7 +91,11 @@ impl<'a> LogIndex<'a> {
                     }
                 }
                 Pos::Sqlserver { first, last } if first < last => {
-                    index.by_first_lsn.entry(first).or_default().push((last, log));
+                    index
+                        .by_first_lsn
+                        .entry(first)
+                        .or_default()
+                        .push((last, log));
                     index.max_last_lsn = index.max_last_lsn.max(Some(last));
                 }
                 Pos::Sqlserver { .. } => {}
@@ -105,7 +109,10 @@ impl<'a> LogIndex<'a> {
             Pos::Mysql { file, .. } => self.walk_binlogs(file),
             Pos::Sqlserver { last, .. } => self.walk_lsns(last),
         };
-        let end = logs.iter().map(|l| l.data_end).fold(full.data_end, Millis::max);
+        let end = logs
+            .iter()
+            .map(|l| l.data_end)
+            .fold(full.data_end, Millis::max);
         Chain {
             full,
             logs,
@@ -148,7 +155,7 @@ impl<'a> LogIndex<'a> {
             .by_first_lsn
             .range(..=full_last)
             .flat_map(|(_, logs)| logs.iter())
-            .filter(|(last, _)| *last >= full_last)
+            .filter(|(last, _)| *last > full_last)
             .max_by_key(|c| sql_rank(c))
             .copied();
         let mut at = full_last;

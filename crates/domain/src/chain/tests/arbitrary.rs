@@ -9,7 +9,12 @@ use super::props::{assert_plan_is_contiguous, window_allows};
 use super::*;
 
 fn time() -> impl Strategy<Value = Millis> {
-    prop_oneof![-5i64..60, Just(Millis::MIN), Just(Millis::MAX), any::<i64>()]
+    prop_oneof![
+        -5i64..60,
+        Just(Millis::MIN),
+        Just(Millis::MAX),
+        any::<i64>()
+    ]
 }
 
 fn lsn() -> impl Strategy<Value = String> {
@@ -33,7 +38,8 @@ fn position() -> impl Strategy<Value = ChainPosition> {
 fn record() -> impl Strategy<Value = ChainBackup> {
     let ids = prop::sample::select(vec!["a", "b", "c", "d", "e", "f", "g", "h"]);
     let kind = prop_oneof![Just(BackupKind::Full), Just(BackupKind::Log)];
-    (ids, kind, time(), time(), position()).prop_map(|(id, kind, s, e, p)| backup(id, kind, s, e, p))
+    (ids, kind, time(), time(), position())
+        .prop_map(|(id, kind, s, e, p)| backup(id, kind, s, e, p))
 }
 
 fn engine() -> impl Strategy<Value = Engine> {

@@ -10,7 +10,13 @@ mod sqlserver;
 use super::*;
 use crate::engine::{BackupKind, Engine};
 
-fn backup(id: &str, kind: BackupKind, start: Millis, end: Millis, position: ChainPosition) -> ChainBackup {
+fn backup(
+    id: &str,
+    kind: BackupKind,
+    start: Millis,
+    end: Millis,
+    position: ChainPosition,
+) -> ChainBackup {
     ChainBackup {
         backup_id: id.to_owned(),
         kind,
@@ -106,5 +112,7 @@ fn errors_read_well() {
         restore_time: 9,
         latest: 7,
     };
-    assert!(e.to_string().contains("after the latest restorable data time point 7"));
+    assert!(e
+        .to_string()
+        .contains("after the latest restorable data time point 7"));
 }

@@ -19,15 +19,33 @@ fn full_and_three_logs_make_one_window() {
     assert_eq!(restore_window(E, &base()), window(1000, 3500, vec![]));
     assert_eq!(latest_data_time(E, &base()), Some(3500));
     assert_eq!(restore_plan(E, &base(), 1000), Ok(plan("f1", &[], 1000)));
-    assert_eq!(restore_plan(E, &base(), 1001), Ok(plan("f1", &["b5"], 1001)));
-    assert_eq!(restore_plan(E, &base(), 1500), Ok(plan("f1", &["b5"], 1500)));
-    assert_eq!(restore_plan(E, &base(), 1501), Ok(plan("f1", &["b5", "b6"], 1501)));
-    assert_eq!(restore_plan(E, &base(), 3500), Ok(plan("f1", &["b5", "b6", "b7"], 3500)));
+    assert_eq!(
+        restore_plan(E, &base(), 1001),
+        Ok(plan("f1", &["b5"], 1001))
+    );
+    assert_eq!(
+        restore_plan(E, &base(), 1500),
+        Ok(plan("f1", &["b5"], 1500))
+    );
+    assert_eq!(
+        restore_plan(E, &base(), 1501),
+        Ok(plan("f1", &["b5", "b6"], 1501))
+    );
+    assert_eq!(
+        restore_plan(E, &base(), 3500),
+        Ok(plan("f1", &["b5", "b6", "b7"], 3500))
+    );
     assert_eq!(
         restore_plan(E, &base(), 3501),
-        Err(PlanError::AfterLatest { restore_time: 3501, latest: 3500 })
+        Err(PlanError::AfterLatest {
+            restore_time: 3501,
+            latest: 3500
+        })
     );
-    assert_eq!(restore_plan(E, &base(), 999), Err(PlanError::NoFullBefore { restore_time: 999 }));
+    assert_eq!(
+        restore_plan(E, &base(), 999),
+        Err(PlanError::NoFullBefore { restore_time: 999 })
+    );
 }
 
 #[test]
@@ -40,7 +58,10 @@ fn missing_middle_log_stops_the_window_until_filled() {
     );
     assert_eq!(
         restore_plan(E, &synced, 3000),
-        Err(PlanError::AfterLatest { restore_time: 3000, latest: 1500 })
+        Err(PlanError::AfterLatest {
+            restore_time: 3000,
+            latest: 1500
+        })
     );
     synced.push(my_log("b6", 6, 1500, 2500));
     assert_eq!(restore_window(E, &synced), window(1000, 3500, vec![]));
@@ -50,13 +71,22 @@ fn missing_middle_log_stops_the_window_until_filled() {
 fn newest_full_that_reaches_the_time_is_used() {
     let mut synced = base();
     synced.push(my_full("f2", 7, 2600, 2800));
-    assert_eq!(restore_plan(E, &synced, 3000), Ok(plan("f2", &["b7"], 3000)));
+    assert_eq!(
+        restore_plan(E, &synced, 3000),
+        Ok(plan("f2", &["b7"], 3000))
+    );
     assert_eq!(restore_plan(E, &synced, 2800), Ok(plan("f2", &[], 2800)));
-    assert_eq!(restore_plan(E, &synced, 2000), Ok(plan("f1", &["b5", "b6"], 2000)));
+    assert_eq!(
+        restore_plan(E, &synced, 2000),
+        Ok(plan("f1", &["b5", "b6"], 2000))
+    );
     // The newer FULL's own binlog is gone: the older chain still reaches 3000.
     synced.retain(|b| b.backup_id != "b7");
     synced.push(my_log("b7-copy", 7, 2500, 3500));
-    assert_eq!(restore_plan(E, &synced, 3000), Ok(plan("f2", &["b7-copy"], 3000)));
+    assert_eq!(
+        restore_plan(E, &synced, 3000),
+        Ok(plan("f2", &["b7-copy"], 3000))
+    );
 }
 
 #[test]
@@ -69,12 +99,21 @@ fn time_inside_an_interior_gap_fails() {
         my_log("b8", 8, 3500, 4500),
     ];
     let w = restore_window(E, &synced);
-    assert_eq!(w, window(1000, 4500, vec![gap(1500, Some(4000), "missing binlog 6")]));
-    let missing = Err(PlanError::MissingLog { after: 1500, reason: "missing binlog 6".into() });
+    assert_eq!(
+        w,
+        window(1000, 4500, vec![gap(1500, Some(4000), "missing binlog 6")])
+    );
+    let missing = Err(PlanError::MissingLog {
+        after: 1500,
+        reason: "missing binlog 6".into(),
+    });
     assert_eq!(restore_plan(E, &synced, 1501), missing);
     assert_eq!(restore_plan(E, &synced, 3999), missing);
     assert_eq!(restore_plan(E, &synced, 4000), Ok(plan("f2", &[], 4000)));
-    assert_eq!(restore_plan(E, &synced, 4200), Ok(plan("f2", &["b8"], 4200)));
+    assert_eq!(
+        restore_plan(E, &synced, 4200),
+        Ok(plan("f2", &["b8"], 4200))
+    );
 }
 
 #[test]
@@ -99,7 +138,10 @@ fn order_and_duplicates_do_not_matter() {
     let mut shuffled: Vec<_> = synced.iter().rev().cloned().collect();
     shuffled.extend(synced.iter().cloned());
     assert_eq!(restore_window(E, &shuffled), expected);
-    assert_eq!(restore_plan(E, &shuffled, 3000), restore_plan(E, &synced, 3000));
+    assert_eq!(
+        restore_plan(E, &shuffled, 3000),
+        restore_plan(E, &synced, 3000)
+    );
     assert_eq!(expirable(E, &shuffled, 3000), expirable(E, &synced, 3000));
 }
 

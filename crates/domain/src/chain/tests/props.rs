@@ -10,14 +10,23 @@ use super::*;
 
 /// Checks a plan against the chain rules, re-derived here from the raw
 /// records rather than through the code under test.
-pub fn assert_plan_is_contiguous(engine: Engine, synced: &[ChainBackup], p: &RestorePlan, t: Millis) {
+pub fn assert_plan_is_contiguous(
+    engine: Engine,
+    synced: &[ChainBackup],
+    p: &RestorePlan,
+    t: Millis,
+) {
     let by_id: HashMap<&str, &ChainBackup> = synced
         .iter()
         .filter(|b| validate_position(engine, b.kind, &b.position).is_ok())
         .map(|b| (b.backup_id.as_str(), b))
         .collect();
     let full = by_id[p.full_backup_id.as_str()];
-    let logs: Vec<&ChainBackup> = p.log_backup_ids.iter().map(|id| by_id[id.as_str()]).collect();
+    let logs: Vec<&ChainBackup> = p
+        .log_backup_ids
+        .iter()
+        .map(|id| by_id[id.as_str()])
+        .collect();
     assert_eq!(full.kind, BackupKind::Full);
     assert!(logs.iter().all(|l| l.kind == BackupKind::Log));
     assert_eq!(p.stop_at, t);
@@ -26,21 +35,35 @@ pub fn assert_plan_is_contiguous(engine: Engine, synced: &[ChainBackup], p: &Res
         None => assert_eq!(t, full.data_end, "no logs only at the consistent point"),
         Some((last, before)) => {
             assert!(last.data_end >= t, "the last log reaches the restore time");
-            assert!(before.iter().all(|l| l.data_end < t), "no log beyond the first reaching t");
+            assert!(
+                before.iter().all(|l| l.data_end < t),
+                "no log beyond the first reaching t"
+            );
         }
     }
     let mut prev = &full.position;
     for (i, log) in logs.iter().enumerate() {
         match (prev, &log.position) {
-            (ChainPosition::Mysql { file_number: p, .. }, ChainPosition::Mysql { file_number: l, .. }) => {
+            (
+                ChainPosition::Mysql { file_number: p, .. },
+                ChainPosition::Mysql { file_number: l, .. },
+            ) => {
                 let want = if i == 0 { Some(*p) } else { p.checked_add(1) };
-                assert_eq!(Some(*l), want, "binlogs are consecutive from the FULL's own");
+                assert_eq!(
+                    Some(*l),
+                    want,
+                    "binlogs are consecutive from the FULL's own"
+                );
             }
             (
                 ChainPosition::Sqlserver { last_lsn: p, .. },
-                ChainPosition::Sqlserver { first_lsn: f, last_lsn: l },
+                ChainPosition::Sqlserver {
+                    first_lsn: f,
+                    last_lsn: l,
+                },
             ) => {
-                let (p, f, l): (u128, u128, u128) = (p.parse().unwrap(), f.parse().unwrap(), l.parse().unwrap());
+                let (p, f, l): (u128, u128, u128) =
+                    (p.parse().unwrap(), f.parse().unwrap(), l.parse().unwrap());
                 if i == 0 {
                     assert!(f <= p && p < l, "first log contains the FULL's last lsn");
                 } else {
@@ -80,7 +103,10 @@ fn check_history(s: &Scenario, synced: &[ChainBackup], extra: &[i64], cutoff_pic
     assert_eq!(latest_data_time(e, synced), s.latest());
     if let Some(w) = &w {
         for pair in w.gaps.windows(2) {
-            assert!(pair[0].resumes_at.is_some_and(|r| r <= pair[1].after), "gaps are ordered");
+            assert!(
+                pair[0].resumes_at.is_some_and(|r| r <= pair[1].after),
+                "gaps are ordered"
+            );
         }
         for g in &w.gaps {
             assert!(s.restorable(g.after), "a gap starts at a restorable point");
@@ -88,12 +114,18 @@ fn check_history(s: &Scenario, synced: &[ChainBackup], extra: &[i64], cutoff_pic
         }
     }
     // Dropped logs: no plan may use logs on both sides of one.
-    let dropped: Vec<usize> = (0..s.kept_logs.len()).filter(|i| !s.kept_logs[*i]).collect();
+    let dropped: Vec<usize> = (0..s.kept_logs.len())
+        .filter(|i| !s.kept_logs[*i])
+        .collect();
 
     let ts = probes(s, w.as_ref(), extra);
     for &t in &ts {
         let truth = s.restorable(t);
-        assert_eq!(window_allows(w.as_ref(), t), truth, "window vs history at {t}");
+        assert_eq!(
+            window_allows(w.as_ref(), t),
+            truth,
+            "window vs history at {t}"
+        );
         match restore_plan(e, synced, t) {
             Ok(p) => {
                 assert!(truth, "plan for unrestorable {t}: {p:?}");
@@ -108,8 +140,12 @@ fn check_history(s: &Scenario, synced: &[ChainBackup], extra: &[i64], cutoff_pic
                 let w = w.as_ref();
                 match err {
                     PlanError::NoFullBefore { .. } => assert!(w.is_none_or(|w| t < w.earliest)),
-                    PlanError::AfterLatest { latest, .. } => assert!(w.is_some_and(|w| t > w.latest && latest == w.latest)),
-                    PlanError::MissingLog { .. } => assert!(w.is_some_and(|w| w.gaps.iter().any(|g| g.contains(t)))),
+                    PlanError::AfterLatest { latest, .. } => {
+                        assert!(w.is_some_and(|w| t > w.latest && latest == w.latest))
+                    }
+                    PlanError::MissingLog { .. } => {
+                        assert!(w.is_some_and(|w| w.gaps.iter().any(|g| g.contains(t))))
+                    }
                     PlanError::NothingSynced => assert!(synced.is_empty()),
                     other => panic!("unexpected {other}"),
                 }
@@ -132,10 +168,24 @@ fn check_seed_set(s: &Scenario, synced: &[ChainBackup]) {
     };
     let full = synced.iter().find(|b| &b.backup_id == first).unwrap();
     assert_eq!(full.kind, BackupKind::Full);
-    let newest = synced.iter().filter(|b| b.kind == BackupKind::Full).map(|b| b.data_end).max();
+    let newest = synced
+        .iter()
+        .filter(|b| b.kind == BackupKind::Full)
+        .map(|b| b.data_end)
+        .max();
     assert_eq!(Some(full.data_end), newest);
-    let log = s.fulls.iter().enumerate().find(|(j, _)| format!("full-{j}") == *first).unwrap().1.log;
-    let want: Vec<String> = (log..s.kept_logs.len()).filter(|i| s.kept_logs[*i]).map(scenario_log_id).collect();
+    let log = s
+        .fulls
+        .iter()
+        .enumerate()
+        .find(|(j, _)| format!("full-{j}") == *first)
+        .unwrap()
+        .1
+        .log;
+    let want: Vec<String> = (log..s.kept_logs.len())
+        .filter(|i| s.kept_logs[*i])
+        .map(scenario_log_id)
+        .collect();
     assert_eq!(&seed[1..], want.as_slice());
 }
 
@@ -150,14 +200,38 @@ fn check_retention(s: &Scenario, synced: &[ChainBackup], ts: &[Millis], cutoff_p
     let gone_set: BTreeSet<&String> = gone.iter().collect();
     assert_eq!(gone_set.len(), gone.len(), "no id twice");
     for id in &gone {
-        let b = synced.iter().find(|b| &b.backup_id == id).expect("expired ids exist");
+        let b = synced
+            .iter()
+            .find(|b| &b.backup_id == id)
+            .expect("expired ids exist");
         assert!(b.data_end < cutoff, "nothing within retention is expired");
     }
-    let kept: Vec<ChainBackup> = synced.iter().filter(|b| !gone_set.contains(&b.backup_id)).cloned().collect();
-    assert_eq!(latest_data_time(s.engine, &kept), latest_data_time(s.engine, synced));
+    let kept: Vec<ChainBackup> = synced
+        .iter()
+        .filter(|b| !gone_set.contains(&b.backup_id))
+        .cloned()
+        .collect();
+    assert_eq!(
+        latest_data_time(s.engine, &kept),
+        latest_data_time(s.engine, synced)
+    );
     for &t in ts.iter().filter(|t| **t >= cutoff) {
         if restore_plan(s.engine, synced, t).is_ok() {
-            assert!(restore_plan(s.engine, &kept, t).is_ok(), "expiry at {cutoff} broke {t}: {gone:?}");
+            assert!(
+                restore_plan(s.engine, &kept, t).is_ok(),
+                "expiry at {cutoff} broke {t}: {gone:?}"
+            );
+        }
+    }
+    // Logs stranded behind a gap are kept: once the missing logs arrive,
+    // everything after the cutoff they would make restorable still is.
+    let (filled, filled_kept) = (s.filled(synced), s.filled(&kept));
+    for &t in ts.iter().filter(|t| **t >= cutoff) {
+        if restore_plan(s.engine, &filled, t).is_ok() {
+            assert!(
+                restore_plan(s.engine, &filled_kept, t).is_ok(),
+                "expiry at {cutoff} stranded {t}: {gone:?}"
+            );
         }
     }
 }

@@ -44,18 +44,20 @@ impl Scenario {
     pub fn backups(&self) -> Vec<ChainBackup> {
         let mut out = Vec::new();
         for (i, _) in self.kept_logs.iter().enumerate().filter(|(_, k)| **k) {
-            let position = match self.engine {
-                Engine::Mysql => my_pos(self.first_file + i as u64, 1 << 20),
-                Engine::Sqlserver => ss_pos(&self.lsns[i].to_string(), &self.lsns[i + 1].to_string()),
-            };
-            out.push(backup(&log_id(i), BackupKind::Log, self.times[i], self.times[i + 1], position));
+            out.push(self.log(i));
         }
         for (j, f) in self.fulls.iter().enumerate().filter(|(_, f)| f.kept) {
             let position = match self.engine {
                 Engine::Mysql => my_pos(self.first_file + f.log as u64, f.offset),
                 Engine::Sqlserver => ss_pos(&f.first_lsn.to_string(), &f.last_lsn.to_string()),
             };
-            out.push(backup(&format!("full-{j}"), BackupKind::Full, f.consistent - 7, f.consistent, position));
+            out.push(backup(
+                &format!("full-{j}"),
+                BackupKind::Full,
+                f.consistent - 7,
+                f.consistent,
+                position,
+            ));
         }
         if !out.is_empty() {
             for d in &self.duplicates {
@@ -63,6 +65,32 @@ impl Scenario {
             }
         }
         out
+    }
+
+    /// Log `i` as its backup record.
+    pub fn log(&self, i: usize) -> ChainBackup {
+        let position = match self.engine {
+            Engine::Mysql => my_pos(self.first_file + i as u64, 1 << 20),
+            Engine::Sqlserver => ss_pos(&self.lsns[i].to_string(), &self.lsns[i + 1].to_string()),
+        };
+        backup(
+            &log_id(i),
+            BackupKind::Log,
+            self.times[i],
+            self.times[i + 1],
+            position,
+        )
+    }
+
+    /// `synced` plus every log that was never synced: the history once the
+    /// missing logs arrive.
+    pub fn filled(&self, synced: &[ChainBackup]) -> Vec<ChainBackup> {
+        let missing = (0..self.kept_logs.len()).filter(|i| !self.kept_logs[*i]);
+        synced
+            .iter()
+            .cloned()
+            .chain(missing.map(|i| self.log(i)))
+            .collect()
     }
 
     /// The end of the contiguous run of synced logs from log `k`, if log `k`
@@ -75,17 +103,27 @@ impl Scenario {
     /// Whether `t` is restorable, from the history alone.
     pub fn restorable(&self, t: Millis) -> bool {
         self.fulls.iter().filter(|f| f.kept).any(|f| {
-            t == f.consistent || (f.consistent < t && self.run_end(f.log).is_some_and(|end| t <= end))
+            t == f.consistent
+                || (f.consistent < t && self.run_end(f.log).is_some_and(|end| t <= end))
         })
     }
 
     pub fn earliest(&self) -> Option<Millis> {
-        self.fulls.iter().filter(|f| f.kept).map(|f| f.consistent).min()
+        self.fulls
+            .iter()
+            .filter(|f| f.kept)
+            .map(|f| f.consistent)
+            .min()
     }
 
     pub fn latest(&self) -> Option<Millis> {
         let ends = self.fulls.iter().filter(|f| f.kept);
-        ends.map(|f| self.run_end(f.log).unwrap_or(f.consistent).max(f.consistent)).max()
+        ends.map(|f| {
+            self.run_end(f.log)
+                .unwrap_or(f.consistent)
+                .max(f.consistent)
+        })
+        .max()
     }
 
     /// Every time worth probing: each boundary and its neighbours.
@@ -110,36 +148,49 @@ pub fn scenario(engine: Engine) -> impl Strategy<Value = (Scenario, Vec<ChainBac
                 prop::collection::vec(prop_oneof![1u64..20, 1u64..=u64::MAX], n),
                 1u64..1000,
                 prop::collection::vec(prop::bool::weighted(0.8), n),
-                prop::collection::vec((0..n, any::<u64>(), any::<u64>(), prop::bool::weighted(0.85)), 1..5),
+                prop::collection::vec(
+                    (0..n, any::<u64>(), any::<u64>(), prop::bool::weighted(0.85)),
+                    1..5,
+                ),
                 prop::collection::vec(any::<Index>(), 0..4),
             )
         })
-        .prop_map(move |(durations, lsn_base, lsn_steps, first_file, kept_logs, fulls, duplicates)| {
-            let mut times = vec![1_700_000_000_000i64];
-            for d in durations {
-                times.push(times[times.len() - 1] + d);
-            }
-            let mut lsns = vec![lsn_base];
-            for s in lsn_steps {
-                lsns.push(lsns[lsns.len() - 1] + u128::from(s));
-            }
-            let fulls = fulls
-                .into_iter()
-                .map(|(log, a, b, kept)| {
-                    let span = (times[log + 1] - times[log] + 1) as u64;
-                    let last_lsn = lsns[log] + u128::from(b) % (lsns[log + 1] - lsns[log]);
-                    FullSpec {
-                        log,
-                        consistent: times[log] + (a % span) as i64,
-                        offset: a,
-                        first_lsn: last_lsn.saturating_sub(u128::from(b % 1000)),
-                        last_lsn,
-                        kept,
-                    }
-                })
-                .collect();
-            Scenario { engine, times, lsns, first_file, kept_logs, fulls, duplicates }
-        })
+        .prop_map(
+            move |(durations, lsn_base, lsn_steps, first_file, kept_logs, fulls, duplicates)| {
+                let mut times = vec![1_700_000_000_000i64];
+                for d in durations {
+                    times.push(times[times.len() - 1] + d);
+                }
+                let mut lsns = vec![lsn_base];
+                for s in lsn_steps {
+                    lsns.push(lsns[lsns.len() - 1] + u128::from(s));
+                }
+                let fulls = fulls
+                    .into_iter()
+                    .map(|(log, a, b, kept)| {
+                        let span = (times[log + 1] - times[log] + 1) as u64;
+                        let last_lsn = lsns[log] + u128::from(b) % (lsns[log + 1] - lsns[log]);
+                        FullSpec {
+                            log,
+                            consistent: times[log] + (a % span) as i64,
+                            offset: a,
+                            first_lsn: last_lsn.saturating_sub(u128::from(b % 1000)),
+                            last_lsn,
+                            kept,
+                        }
+                    })
+                    .collect();
+                Scenario {
+                    engine,
+                    times,
+                    lsns,
+                    first_file,
+                    kept_logs,
+                    fulls,
+                    duplicates,
+                }
+            },
+        )
         .prop_flat_map(|s| {
             let backups = s.backups();
             (Just(s), Just(backups).prop_shuffle())

@@ -1,0 +1,101 @@
+//! Everything the watcher's handlers share: the catalog, the regions, and
+//! publishing transfer jobs.
+
+use prost::Message;
+use xregion_bus::{methods, BusError, CatalogClient, Publisher};
+use xregion_common::Regions;
+use xregion_domain::{layout, manifest::ServiceDescriptor};
+use xregion_proto::convert::{engine_from_api, kind_from_rds, lane_to_api, timestamp};
+use xregion_proto::rds::v1::BackupDescriptor;
+use xregion_proto::xregion::v1 as pb;
+
+#[derive(Clone)]
+pub struct Watcher {
+    pub catalog: CatalogClient,
+    pub publisher: Publisher,
+    pub regions: Regions,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    #[error("region {0} is not configured here")]
+    UnknownRegion(String),
+    #[error("object store: {0}")]
+    Store(#[from] object_store::Error),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Watcher {
+    /// One job per backup and service; the message id makes a repeat a no-op.
+    pub async fn enqueue(&self, service: &pb::ServiceRef, backup: &BackupDescriptor) -> Result<()> {
+        let Some(kind) = kind_from_rds(backup.kind) else {
+            tracing::warn!(backup_id = %backup.backup_id, "backup of unknown kind not enqueued");
+            return Ok(());
+        };
+        let lane = kind.lane();
+        let job = pb::TransferRequested {
+            service: Some(service.clone()),
+            backup: Some(backup.clone()),
+            lane: lane_to_api(lane) as i32,
+            requested_at: Some(timestamp(now_ms())),
+        };
+        let ns = self.publisher.namespace();
+        let subject = ns.transfer_subject(&service.target_region, lane);
+        self.publisher.publish(subject, &format!("xfer:{}:{}", service.service_id, backup.backup_id), &job).await?;
+        metrics::counter!("xregion_watcher_jobs_total", "lane" => lane.as_str()).increment(1);
+        tracing::debug!(service_id = %service.service_id, backup_id = %backup.backup_id, lane = lane.as_str(), "transfer requested");
+        Ok(())
+    }
+
+    pub async fn pending(&self, service_id: &str, discovered: Vec<BackupDescriptor>) -> Result<pb::PendingBackupsResponse> {
+        let req = pb::PendingBackupsRequest { service_id: service_id.to_string(), discovered };
+        Ok(self.catalog.call(methods::PENDING_BACKUPS, "", &req).await?)
+    }
+
+    /// `service.json`, the target's description of the service.
+    pub async fn write_service_descriptor(&self, service: &pb::ServiceRef) -> Result<()> {
+        let store = self.regions.store(&service.target_region).ok_or_else(|| Error::UnknownRegion(service.target_region.clone()))?;
+        let Some(engine) = engine_from_api(service.engine) else {
+            return Ok(());
+        };
+        let descriptor = ServiceDescriptor {
+            format: xregion_domain::manifest::FORMAT,
+            service_id: service.service_id.clone(),
+            tenant_id: service.tenant_id.clone(),
+            engine,
+            source_region: service.source_region.clone(),
+            instance_id: service.instance_id.clone(),
+            target_region: service.target_region.clone(),
+            retention_days: service.retention_days,
+        };
+        let body = serde_json::to_vec_pretty(&descriptor).unwrap_or_default();
+        let key = object_store::path::Path::from(layout::service_descriptor_key(&service.target_prefix));
+        store.put(&key, body.into()).await?;
+        Ok(())
+    }
+
+    /// Backup descriptors the upstream left in the source store for `instance`.
+    pub async fn discover(&self, source_region: &str, instance: &str) -> Result<Vec<BackupDescriptor>> {
+        use futures::TryStreamExt;
+        let store = self.regions.store(source_region).ok_or_else(|| Error::UnknownRegion(source_region.to_string()))?;
+        let prefix = object_store::path::Path::from(layout::source_descriptors_prefix(instance));
+        let metas: Vec<_> = store.list(Some(&prefix)).try_collect().await?;
+        let mut out = Vec::with_capacity(metas.len());
+        for meta in metas {
+            let bytes = store.get(&meta.location).await?.bytes().await?;
+            match BackupDescriptor::decode(bytes.as_ref()) {
+                Ok(d) if d.instance_id == instance => out.push(d),
+                Ok(_) => tracing::warn!(key = %meta.location, "descriptor of another instance ignored"),
+                Err(error) => tracing::warn!(key = %meta.location, %error, "undecodable descriptor ignored"),
+            }
+        }
+        Ok(out)
+    }
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
+}

@@ -1,0 +1,54 @@
+//! ServiceCreated: describe the service in its target, queue the seed set,
+//! and move the service to SEEDING.
+
+use xregion_bus::{methods, Delivery, Handler, Outcome};
+use xregion_proto::xregion::v1 as pb;
+
+use crate::jobs::Watcher;
+
+pub struct SeedOnCreate {
+    pub watcher: Watcher,
+}
+
+#[async_trait::async_trait]
+impl Handler for SeedOnCreate {
+    async fn handle(&self, d: &Delivery) -> Outcome {
+        let event = match d.decode::<pb::ServiceCreated>() {
+            Ok(e) => e,
+            Err(o) => return o,
+        };
+        let Some(service) = event.service else {
+            return Outcome::Reject("ServiceCreated without service".into());
+        };
+        match self.seed(&service).await {
+            Ok(()) => Outcome::Ack,
+            Err(error) => Outcome::Retry(error.to_string()),
+        }
+    }
+}
+
+impl SeedOnCreate {
+    #[tracing::instrument(skip_all, fields(service_id = %service.service_id, instance_id = %service.instance_id))]
+    async fn seed(&self, service: &pb::ServiceRef) -> crate::jobs::Result<()> {
+        let w = &self.watcher;
+        w.write_service_descriptor(service).await?;
+        let mut pending = w.pending(&service.service_id, Vec::new()).await?;
+        if !pending.has_full {
+            // The inventory may miss events; the source store is the truth.
+            let discovered = w.discover(&service.source_region, &service.instance_id).await?;
+            pending = w.pending(&service.service_id, discovered).await?;
+        }
+        for backup in &pending.backups {
+            w.enqueue(service, backup).await?;
+        }
+        let waiting = if pending.has_full {
+            String::new()
+        } else {
+            format!("waiting for a full backup of instance {}", service.instance_id)
+        };
+        let req = pb::MarkSeedingRequest { service_id: service.service_id.clone(), waiting_reason: waiting };
+        let _: pb::Empty = w.catalog.call(methods::MARK_SEEDING, "", &req).await?;
+        tracing::info!(jobs = pending.backups.len(), has_full = pending.has_full, "seeding queued");
+        Ok(())
+    }
+}

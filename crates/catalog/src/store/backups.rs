@@ -1,0 +1,42 @@
+//! The backup inventory: every upstream BackupCreated, enrolled or not.
+
+use prost::Message;
+use sqlx::{AnyConnection, Row};
+use xregion_proto::rds::v1::BackupDescriptor;
+
+use crate::error::Result;
+
+/// Idempotent; returns whether the backup was new.
+pub async fn insert(conn: &mut AnyConnection, d: &BackupDescriptor, kind: &str, data_start: i64, data_end: i64, now: i64) -> Result<bool> {
+    let bytes: u64 = d.files.iter().map(|f| f.size).sum();
+    let done = sqlx::query(
+        "INSERT INTO backups (backup_id, instance_id, tenant_id, kind, data_start, data_end, bytes, descriptor, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (backup_id) DO NOTHING",
+    )
+    .bind(&d.backup_id)
+    .bind(&d.instance_id)
+    .bind(&d.tenant_id)
+    .bind(kind)
+    .bind(data_start)
+    .bind(data_end)
+    .bind(i64::try_from(bytes).unwrap_or(i64::MAX))
+    .bind(d.encode_to_vec())
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Every backup of the instance, oldest data first.
+pub async fn for_instance(conn: &mut AnyConnection, instance_id: &str) -> Result<Vec<BackupDescriptor>> {
+    let rows = sqlx::query("SELECT descriptor FROM backups WHERE instance_id = $1 ORDER BY data_end, backup_id")
+        .bind(instance_id)
+        .fetch_all(conn)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let bytes: Vec<u8> = r.try_get("descriptor")?;
+            Ok(BackupDescriptor::decode(bytes.as_slice())?)
+        })
+        .collect()
+}

@@ -1,0 +1,132 @@
+//! One file, streamed from source to target while its sha256 is computed;
+//! nothing is left in the target unless size and checksum match.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, WriteMultipart};
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    #[error("source file {0} is missing")]
+    Missing(String),
+    #[error("{key}: size {actual} differs from the descriptor's {expected}")]
+    SizeMismatch { key: String, expected: u64, actual: u64 },
+    #[error("{key}: sha256 {actual} differs from the descriptor's {expected}")]
+    ChecksumMismatch { key: String, expected: String, actual: String },
+    #[error("object store: {0}")]
+    Store(#[from] object_store::Error),
+}
+
+pub struct CopySpec<'a> {
+    pub source: &'a Arc<dyn ObjectStore>,
+    pub target: &'a Arc<dyn ObjectStore>,
+    pub source_key: &'a str,
+    pub target_key: &'a str,
+    pub size: u64,
+    pub sha256: &'a str,
+    pub part_size: usize,
+    pub parts_in_flight: usize,
+}
+
+/// Copies and verifies; `on_bytes` sees each chunk's length as it passes.
+pub async fn copy_verified(spec: CopySpec<'_>, mut on_bytes: impl FnMut(u64)) -> Result<(), CopyError> {
+    let source_path = Path::from(spec.source_key);
+    let target_path = Path::from(spec.target_key);
+    let got = match spec.source.get(&source_path).await {
+        Ok(g) => g,
+        Err(object_store::Error::NotFound { .. }) => return Err(CopyError::Missing(spec.source_key.to_string())),
+        Err(e) => return Err(e.into()),
+    };
+    let mut stream = got.into_stream();
+    let upload = spec.target.put_multipart(&target_path).await?;
+    let mut writer = WriteMultipart::new_with_chunk_size(upload, spec.part_size.max(1));
+    let mut hasher = Sha256::new();
+    let mut copied: u64 = 0;
+    while let Some(chunk) = stream.next().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = writer.abort().await;
+                return Err(e.into());
+            }
+        };
+        hasher.update(&chunk);
+        copied += chunk.len() as u64;
+        if let Err(e) = writer.wait_for_capacity(spec.parts_in_flight.max(1)).await {
+            return Err(e.into());
+        }
+        writer.write(&chunk);
+        on_bytes(chunk.len() as u64);
+    }
+    let actual = hex::encode(hasher.finalize());
+    let mismatch = if copied != spec.size {
+        Some(CopyError::SizeMismatch { key: spec.source_key.to_string(), expected: spec.size, actual: copied })
+    } else if actual != spec.sha256 {
+        Some(CopyError::ChecksumMismatch { key: spec.source_key.to_string(), expected: spec.sha256.to_string(), actual })
+    } else {
+        None
+    };
+    if let Some(err) = mismatch {
+        let _ = writer.abort().await;
+        return Err(err);
+    }
+    writer.finish().await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::memory::InMemory;
+
+    fn stores() -> (Arc<dyn ObjectStore>, Arc<dyn ObjectStore>) {
+        (Arc::new(InMemory::new()), Arc::new(InMemory::new()))
+    }
+
+    async fn spec_run(data: &[u8], size: u64, sha: &str) -> (Result<(), CopyError>, Arc<dyn ObjectStore>, u64) {
+        let (src, dst) = stores();
+        src.put(&Path::from("a/f"), data.to_vec().into()).await.unwrap();
+        let mut seen = 0;
+        let r = copy_verified(
+            CopySpec { source: &src, target: &dst, source_key: "a/f", target_key: "b/f", size, sha256: sha, part_size: 5, parts_in_flight: 2 },
+            |n| seen += n,
+        )
+        .await;
+        (r, dst, seen)
+    }
+
+    #[tokio::test]
+    async fn copies_byte_identical_and_reports_progress() {
+        let data = b"hello cross-region world";
+        let sha = hex::encode(Sha256::digest(data));
+        let (r, dst, seen) = spec_run(data, data.len() as u64, &sha).await;
+        r.unwrap();
+        assert_eq!(seen, data.len() as u64);
+        assert_eq!(dst.get(&Path::from("b/f")).await.unwrap().bytes().await.unwrap().as_ref(), data);
+    }
+
+    #[tokio::test]
+    async fn mismatches_leave_nothing_behind() {
+        let data = b"payload";
+        let (r, dst, _) = spec_run(data, 99, &hex::encode(Sha256::digest(data))).await;
+        assert!(matches!(r, Err(CopyError::SizeMismatch { .. })));
+        assert!(dst.head(&Path::from("b/f")).await.is_err());
+        let (r, dst, _) = spec_run(data, data.len() as u64, &"0".repeat(64)).await;
+        assert!(matches!(r, Err(CopyError::ChecksumMismatch { .. })));
+        assert!(dst.head(&Path::from("b/f")).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_missing_source_is_reported_as_such() {
+        let (src, dst) = stores();
+        let r = copy_verified(
+            CopySpec { source: &src, target: &dst, source_key: "nope", target_key: "x", size: 0, sha256: "", part_size: 5, parts_in_flight: 1 },
+            |_| {},
+        )
+        .await;
+        assert!(matches!(r, Err(CopyError::Missing(_))));
+    }
+}

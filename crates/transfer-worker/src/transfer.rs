@@ -1,0 +1,178 @@
+//! One TransferRequested: copy every file, verify, write the manifest last,
+//! announce BackupSynced. Failures are announced too and retried by the bus
+//! up to its limit; the last one is marked permanent.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use object_store::path::Path;
+use object_store::ObjectStore;
+use xregion_bus::{Delivery, EventSubject, Handler, Outcome, Publisher};
+use xregion_common::Regions;
+use xregion_domain::layout;
+use xregion_domain::manifest::Manifest;
+use xregion_proto::convert::backup as conv;
+use xregion_proto::convert::timestamp;
+use xregion_proto::rds::v1::BackupDescriptor;
+use xregion_proto::xregion::v1 as pb;
+
+use crate::copy::{copy_verified, CopyError, CopySpec};
+use crate::progress::Progress;
+
+#[derive(Clone)]
+pub struct Transfers {
+    pub regions: Regions,
+    pub publisher: Publisher,
+    pub part_size: usize,
+    pub parts_in_flight: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error("{0}")]
+    Copy(#[from] CopyError),
+    #[error("object store: {0}")]
+    Store(#[from] object_store::Error),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("publish: {0}")]
+    Bus(#[from] xregion_bus::BusError),
+}
+
+#[async_trait::async_trait]
+impl Handler for Transfers {
+    async fn handle(&self, d: &Delivery) -> Outcome {
+        let job = match d.decode::<pb::TransferRequested>() {
+            Ok(j) => j,
+            Err(o) => return o,
+        };
+        let (Some(service), Some(backup)) = (job.service, job.backup) else {
+            return Outcome::Reject("TransferRequested without service or backup".into());
+        };
+        let started = Instant::now();
+        match self.transfer(&service, &backup, d).await {
+            Ok(bytes) => {
+                tracing::info!(service_id = %service.service_id, backup_id = %backup.backup_id, bytes, elapsed_ms = started.elapsed().as_millis() as u64, "backup synced");
+                Outcome::Ack
+            }
+            Err(Failure::Bus(e)) => Outcome::Retry(e.to_string()),
+            Err(Failure::Invalid(reason)) => {
+                self.announce_failure(&service, &backup.backup_id, &reason, d.attempt, true).await;
+                Outcome::Reject(reason)
+            }
+            Err(failure) => {
+                let reason = failure.to_string();
+                self.announce_failure(&service, &backup.backup_id, &reason, d.attempt, d.is_last_attempt()).await;
+                Outcome::Retry(reason)
+            }
+        }
+    }
+}
+
+impl Transfers {
+    #[tracing::instrument(skip_all, fields(service_id = %service.service_id, backup_id = %backup.backup_id, attempt = d.attempt))]
+    async fn transfer(&self, service: &pb::ServiceRef, backup: &BackupDescriptor, d: &Delivery) -> Result<u64, Failure> {
+        conv::validate(backup).map_err(Failure::Invalid)?;
+        let source = self.regions.store(&backup.region).ok_or_else(|| Failure::Invalid(format!("source region {} is not configured", backup.region)))?;
+        let target = self.regions.store(&service.target_region).ok_or_else(|| Failure::Invalid(format!("target region {} is not configured", service.target_region)))?;
+        let manifest_key = layout::manifest_key(&service.target_prefix, &backup.backup_id);
+        let manifest = conv::manifest(backup, service, now_ms()).ok_or_else(|| Failure::Invalid("incomplete descriptor".into()))?;
+
+        // Already committed by an earlier delivery: announce it again (the
+        // event id makes that a no-op downstream) and stop.
+        if let Ok(existing) = target.get(&Path::from(manifest_key.as_str())).await {
+            if let Ok(m) = Manifest::from_json(&existing.bytes().await?) {
+                self.announce_synced(service, backup, &manifest_key, m.bytes(), m.synced_at, 0).await?;
+                return Ok(m.bytes());
+            }
+        }
+
+        let total: u64 = manifest.files.iter().map(|f| f.size).sum();
+        let bytes_done = Arc::new(AtomicU64::new(0));
+        let files_done = Arc::new(AtomicU32::new(0));
+        let mut progress = Progress::new(self.publisher.clone(), &service.service_id, &backup.backup_id, total, manifest.files.len() as u32);
+        let started = Instant::now();
+        let copy_all = self.copy_files(&source, &target, &manifest, bytes_done.clone(), files_done.clone());
+        tokio::pin!(copy_all);
+        let mut ticker = tokio::time::interval(Duration::from_secs(1));
+        let mut last_ack = Instant::now();
+        let copied = loop {
+            tokio::select! {
+                r = &mut copy_all => break r,
+                _ = ticker.tick() => {
+                    progress.set(bytes_done.load(Ordering::Relaxed), files_done.load(Ordering::Relaxed));
+                    progress.tick().await;
+                    if last_ack.elapsed() > Duration::from_secs(10) {
+                        d.in_progress().await;
+                        last_ack = Instant::now();
+                    }
+                }
+            }
+        };
+        copied?;
+        // The commit marker, written only after every file is verified.
+        target.put(&Path::from(manifest_key.as_str()), manifest.to_json().into()).await?;
+        progress.set(total, manifest.files.len() as u32);
+        progress.finish().await;
+        metrics::counter!("xregion_transfer_bytes_total").increment(total);
+        self.announce_synced(service, backup, &manifest_key, total, manifest.synced_at, started.elapsed().as_millis() as u64).await?;
+        Ok(total)
+    }
+
+    async fn copy_files(&self, source: &Arc<dyn ObjectStore>, target: &Arc<dyn ObjectStore>, manifest: &Manifest, bytes: Arc<AtomicU64>, files: Arc<AtomicU32>) -> Result<(), Failure> {
+        for f in &manifest.files {
+            let spec = CopySpec {
+                source,
+                target,
+                source_key: &f.source_key,
+                target_key: &f.key,
+                size: f.size,
+                sha256: &f.sha256,
+                part_size: self.part_size,
+                parts_in_flight: self.parts_in_flight,
+            };
+            copy_verified(spec, |n| {
+                bytes.fetch_add(n, Ordering::Relaxed);
+            })
+            .await?;
+            files.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    async fn announce_synced(&self, service: &pb::ServiceRef, backup: &BackupDescriptor, manifest_key: &str, bytes: u64, synced_at: i64, duration_ms: u64) -> Result<(), Failure> {
+        let event = pb::BackupSynced {
+            service: Some(service.clone()),
+            backup: Some(backup.clone()),
+            manifest_key: manifest_key.to_string(),
+            bytes,
+            synced_at: Some(timestamp(synced_at)),
+            duration_ms,
+        };
+        let subject = self.publisher.namespace().event_subject(EventSubject::BackupSynced);
+        self.publisher.publish(subject, &format!("synced:{}:{}", service.service_id, backup.backup_id), &event).await?;
+        Ok(())
+    }
+
+    async fn announce_failure(&self, service: &pb::ServiceRef, backup_id: &str, reason: &str, attempt: u32, permanent: bool) {
+        tracing::warn!(service_id = %service.service_id, backup_id, reason, attempt, permanent, "transfer failed");
+        let event = pb::BackupSyncFailed {
+            service: Some(service.clone()),
+            backup_id: backup_id.to_string(),
+            reason: reason.to_string(),
+            attempt,
+            permanent,
+            failed_at: Some(timestamp(now_ms())),
+        };
+        let subject = self.publisher.namespace().event_subject(EventSubject::BackupFailed);
+        let id = format!("failed:{}:{backup_id}:{attempt}", service.service_id);
+        if let Err(error) = self.publisher.publish(subject, &id, &event).await {
+            tracing::warn!(%error, "failure event not published");
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
+}
