@@ -10,6 +10,7 @@ pub mod net;
 pub mod postgres;
 pub mod process;
 pub mod stack;
+pub mod sync;
 pub mod upstream;
 pub mod wait;
 

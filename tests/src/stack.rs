@@ -117,7 +117,8 @@ impl Stack {
         let grpc_addr = format!("127.0.0.1:{}", free_port()?);
         let config_path = dir.path().join("xregion.toml");
         let mut config = format!(
-            "[bus]\nurl = \"{}\"\nnamespace = \"{namespace}\"\nbackoff_ms = [200, 500, 1000]\n\n\
+            "[bus]\nurl = \"{}\"\nnamespace = \"{namespace}\"\nbackoff_ms = [200, 500, 1000]
+max_deliver = 3\n\n\
              [telemetry]\nlog_filter = \"info,xregion=debug\"\n\n\
              [catalog]\ndatabase_url = \"{database_url}\"\nrelay_interval_ms = 200\n\n\
              [gateway]\nlisten = \"{grpc_addr}\"\n\

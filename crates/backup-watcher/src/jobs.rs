@@ -44,20 +44,39 @@ impl Watcher {
         };
         let ns = self.publisher.namespace();
         let subject = ns.transfer_subject(&service.target_region, lane);
-        self.publisher.publish(subject, &format!("xfer:{}:{}", service.service_id, backup.backup_id), &job).await?;
+        self.publisher
+            .publish(
+                subject,
+                &format!("xfer:{}:{}", service.service_id, backup.backup_id),
+                &job,
+            )
+            .await?;
         metrics::counter!("xregion_watcher_jobs_total", "lane" => lane.as_str()).increment(1);
         tracing::debug!(service_id = %service.service_id, backup_id = %backup.backup_id, lane = lane.as_str(), "transfer requested");
         Ok(())
     }
 
-    pub async fn pending(&self, service_id: &str, discovered: Vec<BackupDescriptor>) -> Result<pb::PendingBackupsResponse> {
-        let req = pb::PendingBackupsRequest { service_id: service_id.to_string(), discovered };
-        Ok(self.catalog.call(methods::PENDING_BACKUPS, "", &req).await?)
+    pub async fn pending(
+        &self,
+        service_id: &str,
+        discovered: Vec<BackupDescriptor>,
+    ) -> Result<pb::PendingBackupsResponse> {
+        let req = pb::PendingBackupsRequest {
+            service_id: service_id.to_string(),
+            discovered,
+        };
+        Ok(self
+            .catalog
+            .call(methods::PENDING_BACKUPS, "", &req)
+            .await?)
     }
 
     /// `service.json`, the target's description of the service.
     pub async fn write_service_descriptor(&self, service: &pb::ServiceRef) -> Result<()> {
-        let store = self.regions.store(&service.target_region).ok_or_else(|| Error::UnknownRegion(service.target_region.clone()))?;
+        let store = self
+            .regions
+            .store(&service.target_region)
+            .ok_or_else(|| Error::UnknownRegion(service.target_region.clone()))?;
         let Some(engine) = engine_from_api(service.engine) else {
             return Ok(());
         };
@@ -72,15 +91,23 @@ impl Watcher {
             retention_days: service.retention_days,
         };
         let body = serde_json::to_vec_pretty(&descriptor).unwrap_or_default();
-        let key = object_store::path::Path::from(layout::service_descriptor_key(&service.target_prefix));
+        let key =
+            object_store::path::Path::from(layout::service_descriptor_key(&service.target_prefix));
         store.put(&key, body.into()).await?;
         Ok(())
     }
 
     /// Backup descriptors the upstream left in the source store for `instance`.
-    pub async fn discover(&self, source_region: &str, instance: &str) -> Result<Vec<BackupDescriptor>> {
+    pub async fn discover(
+        &self,
+        source_region: &str,
+        instance: &str,
+    ) -> Result<Vec<BackupDescriptor>> {
         use futures::TryStreamExt;
-        let store = self.regions.store(source_region).ok_or_else(|| Error::UnknownRegion(source_region.to_string()))?;
+        let store = self
+            .regions
+            .store(source_region)
+            .ok_or_else(|| Error::UnknownRegion(source_region.to_string()))?;
         let prefix = object_store::path::Path::from(layout::source_descriptors_prefix(instance));
         let metas: Vec<_> = store.list(Some(&prefix)).try_collect().await?;
         let mut out = Vec::with_capacity(metas.len());
@@ -88,8 +115,12 @@ impl Watcher {
             let bytes = store.get(&meta.location).await?.bytes().await?;
             match BackupDescriptor::decode(bytes.as_ref()) {
                 Ok(d) if d.instance_id == instance => out.push(d),
-                Ok(_) => tracing::warn!(key = %meta.location, "descriptor of another instance ignored"),
-                Err(error) => tracing::warn!(key = %meta.location, %error, "undecodable descriptor ignored"),
+                Ok(_) => {
+                    tracing::warn!(key = %meta.location, "descriptor of another instance ignored")
+                }
+                Err(error) => {
+                    tracing::warn!(key = %meta.location, %error, "undecodable descriptor ignored")
+                }
             }
         }
         Ok(out)
@@ -97,5 +128,8 @@ impl Watcher {
 }
 
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
 }

@@ -25,11 +25,24 @@ pub async fn reconcile_loop(watcher: Watcher, every: Duration, stop: Cancellatio
 
 /// Returns how many jobs were queued.
 pub async fn reconcile_all(watcher: &Watcher) -> Result<usize> {
-    let services: pb::LiveServicesResponse = watcher.catalog.call(methods::LIVE_SERVICES, "", &pb::LiveServicesRequest::default()).await?;
+    let services: pb::LiveServicesResponse = watcher
+        .catalog
+        .call(
+            methods::LIVE_SERVICES,
+            "",
+            &pb::LiveServicesRequest::default(),
+        )
+        .await?;
     let mut queued = 0;
     for service in &services.services {
-        let discovered = match watcher.discover(&service.source_region, &service.instance_id).await {
-            Ok(d) => d.into_iter().filter(|d| d.tenant_id == service.tenant_id).collect(),
+        let discovered = match watcher
+            .discover(&service.source_region, &service.instance_id)
+            .await
+        {
+            Ok(d) => d
+                .into_iter()
+                .filter(|d| d.tenant_id == service.tenant_id)
+                .collect(),
             Err(error) => {
                 tracing::warn!(service_id = %service.service_id, %error, "cannot list the source; using the inventory alone");
                 Vec::new()

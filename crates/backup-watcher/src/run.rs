@@ -3,7 +3,9 @@ use std::time::Duration;
 
 use async_nats::jetstream::consumer::DeliverPolicy;
 use tokio_util::sync::CancellationToken;
-use xregion_bus::{run_consumer, CatalogClient, ConsumerSpec, EventSubject, Publisher, RetryPolicy, UpstreamEvent};
+use xregion_bus::{
+    run_consumer, CatalogClient, ConsumerSpec, EventSubject, Publisher, RetryPolicy, UpstreamEvent,
+};
 use xregion_common::Regions;
 use xregion_runtime::Context;
 
@@ -22,10 +24,20 @@ pub enum Error {
 }
 
 pub async fn run(cx: Context<WatcherConfig>) -> Result<(), Error> {
-    let Context { config, client, ns, health, shutdown } = cx;
+    let Context {
+        config,
+        client,
+        ns,
+        health,
+        shutdown,
+    } = cx;
     let settings = &config.watcher;
     let watcher = Watcher {
-        catalog: CatalogClient::new(client.clone(), ns.clone(), Duration::from_secs(config.common.bus.request_timeout_secs.max(1))),
+        catalog: CatalogClient::new(
+            client.clone(),
+            ns.clone(),
+            Duration::from_secs(config.common.bus.request_timeout_secs.max(1)),
+        ),
         publisher: Publisher::new(client.clone(), ns.clone()),
         regions: Regions::build(&config.common.regions)?,
     };
@@ -50,10 +62,32 @@ pub async fn run(cx: Context<WatcherConfig>) -> Result<(), Error> {
         deliver_policy: DeliverPolicy::New,
     };
     let tasks = vec![
-        tokio::spawn(run_consumer(js.clone(), ns.clone(), seed_spec, retry.clone(), Arc::new(SeedOnCreate { watcher: watcher.clone() }), intake.clone())),
-        tokio::spawn(run_consumer(js.clone(), ns.clone(), backups_spec, retry.clone(), Arc::new(JobPerBackup { watcher: watcher.clone() }), intake.clone())),
+        tokio::spawn(run_consumer(
+            js.clone(),
+            ns.clone(),
+            seed_spec,
+            retry.clone(),
+            Arc::new(SeedOnCreate {
+                watcher: watcher.clone(),
+            }),
+            intake.clone(),
+        )),
+        tokio::spawn(run_consumer(
+            js.clone(),
+            ns.clone(),
+            backups_spec,
+            retry.clone(),
+            Arc::new(JobPerBackup {
+                watcher: watcher.clone(),
+            }),
+            intake.clone(),
+        )),
     ];
-    let reconcile = tokio::spawn(reconcile_loop(watcher.clone(), Duration::from_secs(settings.reconcile_interval_secs.max(1)), intake.clone()));
+    let reconcile = tokio::spawn(reconcile_loop(
+        watcher.clone(),
+        Duration::from_secs(settings.reconcile_interval_secs.max(1)),
+        intake.clone(),
+    ));
     health.set_ready(true);
     tracing::info!(namespace = ns.prefix(), "backup-watcher ready");
     shutdown.cancelled().await;

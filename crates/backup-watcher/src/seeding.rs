@@ -35,7 +35,9 @@ impl SeedOnCreate {
         let mut pending = w.pending(&service.service_id, Vec::new()).await?;
         if !pending.has_full {
             // The inventory may miss events; the source store is the truth.
-            let discovered = w.discover(&service.source_region, &service.instance_id).await?;
+            let discovered = w
+                .discover(&service.source_region, &service.instance_id)
+                .await?;
             pending = w.pending(&service.service_id, discovered).await?;
         }
         for backup in &pending.backups {
@@ -44,11 +46,21 @@ impl SeedOnCreate {
         let waiting = if pending.has_full {
             String::new()
         } else {
-            format!("waiting for a full backup of instance {}", service.instance_id)
+            format!(
+                "waiting for a full backup of instance {}",
+                service.instance_id
+            )
         };
-        let req = pb::MarkSeedingRequest { service_id: service.service_id.clone(), waiting_reason: waiting };
+        let req = pb::MarkSeedingRequest {
+            service_id: service.service_id.clone(),
+            waiting_reason: waiting,
+        };
         let _: pb::Empty = w.catalog.call(methods::MARK_SEEDING, "", &req).await?;
-        tracing::info!(jobs = pending.backups.len(), has_full = pending.has_full, "seeding queued");
+        tracing::info!(
+            jobs = pending.backups.len(),
+            has_full = pending.has_full,
+            "seeding queued"
+        );
         Ok(())
     }
 }

@@ -23,12 +23,23 @@ impl Handler for JobPerBackup {
         if let Err(reason) = xregion_proto::convert::backup::validate(&backup) {
             return Outcome::Reject(format!("backup {:?}: {reason}", backup.backup_id));
         }
-        let req = pb::LiveServicesRequest { instance_id: backup.instance_id.clone() };
-        let services: pb::LiveServicesResponse = match self.watcher.catalog.call(methods::LIVE_SERVICES, "", &req).await {
+        let req = pb::LiveServicesRequest {
+            instance_id: backup.instance_id.clone(),
+        };
+        let services: pb::LiveServicesResponse = match self
+            .watcher
+            .catalog
+            .call(methods::LIVE_SERVICES, "", &req)
+            .await
+        {
             Ok(s) => s,
             Err(e) => return Outcome::Retry(e.to_string()),
         };
-        for service in services.services.iter().filter(|s| s.tenant_id == backup.tenant_id) {
+        for service in services
+            .services
+            .iter()
+            .filter(|s| s.tenant_id == backup.tenant_id)
+        {
             if let Err(e) = self.watcher.enqueue(service, &backup).await {
                 return Outcome::Retry(e.to_string());
             }

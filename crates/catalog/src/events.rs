@@ -12,7 +12,11 @@ pub struct EventsHandler {
 }
 
 /// The events this handler consumes.
-pub const CONSUMED: [EventSubject; 3] = [EventSubject::BackupSynced, EventSubject::BackupFailed, EventSubject::ServicePurged];
+pub const CONSUMED: [EventSubject; 3] = [
+    EventSubject::BackupSynced,
+    EventSubject::BackupFailed,
+    EventSubject::ServicePurged,
+];
 
 #[async_trait::async_trait]
 impl Handler for EventsHandler {

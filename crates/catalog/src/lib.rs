@@ -6,14 +6,14 @@
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod outbox;
+pub mod queries;
 pub mod rpc;
 pub mod service;
 pub mod store;
 pub mod sync;
-pub mod queries;
 pub mod upstream;
-pub mod events;
 
 pub use config::{CatalogConfig, CatalogSettings};
 pub use error::{CatalogError, Result};

@@ -12,14 +12,22 @@ use crate::service::Catalog;
 use crate::store::synced::{self, SyncedRow};
 
 impl Catalog {
-    async fn synced_of(&self, tenant: &str, service_id: &str) -> Result<(crate::store::services::ServiceRow, Vec<SyncedRow>)> {
+    async fn synced_of(
+        &self,
+        tenant: &str,
+        service_id: &str,
+    ) -> Result<(crate::store::services::ServiceRow, Vec<SyncedRow>)> {
         let svc = self.get_service(tenant, service_id).await?;
         let mut conn = self.db.pool.acquire().await?;
         let rows = synced::for_service(&mut conn, &svc.service_id).await?;
         Ok((svc, rows))
     }
 
-    pub async fn list_synced(&self, tenant: &str, req: &pb::ListSyncedBackupsRequest) -> Result<pb::ListSyncedBackupsResponse> {
+    pub async fn list_synced(
+        &self,
+        tenant: &str,
+        req: &pb::ListSyncedBackupsRequest,
+    ) -> Result<pb::ListSyncedBackupsResponse> {
         let limit = validate_page_size(req.page_size)? as usize;
         let offset: usize = if req.page_token.is_empty() {
             0
@@ -27,13 +35,20 @@ impl Catalog {
             req.page_token
                 .strip_prefix("o1.")
                 .and_then(|s| s.parse().ok())
-                .ok_or_else(|| xregion_domain::DomainError::invalid("page_token", "not a token this server issued"))?
+                .ok_or_else(|| {
+                    xregion_domain::DomainError::invalid(
+                        "page_token",
+                        "not a token this server issued",
+                    )
+                })?
         };
         let kind = match pb::BackupKindFilter::try_from(req.kind) {
             Ok(pb::BackupKindFilter::Any) => None,
             Ok(pb::BackupKindFilter::Full) => Some(BackupKind::Full),
             Ok(pb::BackupKindFilter::Log) => Some(BackupKind::Log),
-            Err(_) => return Err(xregion_domain::DomainError::invalid("kind", "unknown kind").into()),
+            Err(_) => {
+                return Err(xregion_domain::DomainError::invalid("kind", "unknown kind").into())
+            }
         };
         let from = req.from.as_ref().map(millis);
         let to = req.to.as_ref().map(millis);
@@ -44,31 +59,47 @@ impl Catalog {
             .filter(|r| from.is_none_or(|f| r.manifest.data_end >= f))
             .filter(|r| to.is_none_or(|t| r.manifest.data_start <= t))
             .collect();
-        let page: Vec<pb::SyncedBackup> = matching.iter().skip(offset).take(limit).map(|r| conv::synced_to_proto(&r.manifest, &r.manifest_key)).collect();
+        let page: Vec<pb::SyncedBackup> = matching
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .map(|r| conv::synced_to_proto(&r.manifest, &r.manifest_key))
+            .collect();
         let next = offset + page.len();
         Ok(pb::ListSyncedBackupsResponse {
             backups: page,
-            next_page_token: if next < matching.len() { format!("o1.{next}") } else { String::new() },
+            next_page_token: if next < matching.len() {
+                format!("o1.{next}")
+            } else {
+                String::new()
+            },
         })
     }
 
     pub async fn window(&self, tenant: &str, service_id: &str) -> Result<pb::RestoreWindow> {
         let (_, rows) = self.synced_of(tenant, service_id).await?;
         let manifests: Vec<Manifest> = rows.into_iter().map(|r| r.manifest).collect();
-        Ok(xregion_common::target::window_of(&manifests).map(|w| conv::window_to_proto(&w)).unwrap_or_default())
+        Ok(xregion_common::target::window_of(&manifests)
+            .map(|w| conv::window_to_proto(&w))
+            .unwrap_or_default())
     }
 
-    pub async fn plan(&self, tenant: &str, req: &pb::GetRestorePlanRequest) -> Result<pb::RestorePlan> {
-        let time = req
-            .restore_time
-            .as_ref()
-            .map(millis)
-            .ok_or_else(|| xregion_domain::DomainError::invalid("restore_time", "must be set"))?;
+    pub async fn plan(
+        &self,
+        tenant: &str,
+        req: &pb::GetRestorePlanRequest,
+    ) -> Result<pb::RestorePlan> {
+        let time =
+            req.restore_time.as_ref().map(millis).ok_or_else(|| {
+                xregion_domain::DomainError::invalid("restore_time", "must be set")
+            })?;
         let (svc, rows) = self.synced_of(tenant, &req.service_id).await?;
         let manifests: Vec<Manifest> = rows.into_iter().map(|r| r.manifest).collect();
         match xregion_common::target::plan_of(&manifests, time) {
             Ok((plan, files)) => Ok(conv::plan_to_proto(&svc.target_region, &plan, &files)),
-            Err(xregion_common::Error::Plan(e)) => Err(CatalogError::FailedPrecondition(e.to_string())),
+            Err(xregion_common::Error::Plan(e)) => {
+                Err(CatalogError::FailedPrecondition(e.to_string()))
+            }
             Err(other) => Err(CatalogError::Corrupt(other.to_string())),
         }
     }

@@ -70,6 +70,45 @@ impl RpcHandler for CatalogRpc {
                     .await
                     .map(|row| c.to_proto(&row).encode_to_vec())
             }
+            methods::LIST_SYNCED_BACKUPS => {
+                let req: pb::ListSyncedBackupsRequest = decode(&call)?;
+                c.list_synced(tenant, &req).await.map(|r| r.encode_to_vec())
+            }
+            methods::GET_RESTORE_WINDOW => {
+                let req: pb::GetRestoreWindowRequest = decode(&call)?;
+                c.window(tenant, &req.service_id)
+                    .await
+                    .map(|r| r.encode_to_vec())
+            }
+            methods::GET_RESTORE_PLAN => {
+                let req: pb::GetRestorePlanRequest = decode(&call)?;
+                c.plan(tenant, &req).await.map(|r| r.encode_to_vec())
+            }
+            // Internal methods: only services call them, never on a tenant's behalf.
+            methods::PENDING_BACKUPS | methods::LIVE_SERVICES | methods::MARK_SEEDING
+                if !tenant.is_empty() =>
+            {
+                return Err(RpcError::new(
+                    ErrorCode::PermissionDenied,
+                    format!("{method} is internal"),
+                ));
+            }
+            methods::PENDING_BACKUPS => {
+                let req: pb::PendingBackupsRequest = decode(&call)?;
+                c.pending_backups(&req).await.map(|r| r.encode_to_vec())
+            }
+            methods::LIVE_SERVICES => {
+                let req: pb::LiveServicesRequest = decode(&call)?;
+                c.live_services(&req.instance_id)
+                    .await
+                    .map(|services| pb::LiveServicesResponse { services }.encode_to_vec())
+            }
+            methods::MARK_SEEDING => {
+                let req: pb::MarkSeedingRequest = decode(&call)?;
+                c.mark_seeding(&req.service_id, &req.waiting_reason)
+                    .await
+                    .map(|()| pb::Empty {}.encode_to_vec())
+            }
             other => {
                 return Err(RpcError::new(
                     ErrorCode::Unspecified,

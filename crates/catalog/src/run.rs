@@ -89,7 +89,10 @@ pub async fn run(
     let events_spec = ConsumerSpec {
         stream: ns.events_stream(),
         durable: ns.durable("catalog-events"),
-        filter_subjects: crate::events::CONSUMED.iter().map(|e| ns.event_subject(*e)).collect(),
+        filter_subjects: crate::events::CONSUMED
+            .iter()
+            .map(|e| ns.event_subject(*e))
+            .collect(),
         max_in_flight: settings.max_in_flight,
         ack_wait: Duration::from_secs(30),
         deliver_policy: DeliverPolicy::All,
@@ -99,10 +102,17 @@ pub async fn run(
         ns.clone(),
         events_spec,
         retry.clone(),
-        Arc::new(crate::events::EventsHandler { catalog: catalog.clone(), ns: ns.clone() }),
+        Arc::new(crate::events::EventsHandler {
+            catalog: catalog.clone(),
+            ns: ns.clone(),
+        }),
         intake_stop.clone(),
     ));
-    let lag_task = tokio::spawn(lag_loop(catalog.clone(), Duration::from_secs(settings.lag_check_interval_secs.max(1)), intake_stop.clone()));
+    let lag_task = tokio::spawn(lag_loop(
+        catalog.clone(),
+        Duration::from_secs(settings.lag_check_interval_secs.max(1)),
+        intake_stop.clone(),
+    ));
 
     health.set_ready(true);
     tracing::info!(namespace = ns.prefix(), backend = ?db.backend, "catalog ready");
@@ -110,7 +120,11 @@ pub async fn run(
     health.set_ready(false);
     intake_stop.cancel();
     let _ = lag_task.await;
-    for (name, task) in [("rpc", rpc_task), ("upstream", upstream_task), ("events", events_task)] {
+    for (name, task) in [
+        ("rpc", rpc_task),
+        ("upstream", upstream_task),
+        ("events", events_task),
+    ] {
         match task.await {
             Ok(Ok(())) => {}
             Ok(Err(error)) => tracing::warn!(%error, part = name, "stopped with error"),

@@ -22,17 +22,35 @@ impl Catalog {
     /// Records an upstream backup; invalid descriptors are refused whole.
     pub async fn record_backup(&self, d: &BackupDescriptor) -> Result<bool> {
         let (_, kind) = conv::validate(d).map_err(CatalogError::FailedPrecondition)?;
-        let chain = conv::chain_backup(d).ok_or_else(|| CatalogError::FailedPrecondition("incomplete descriptor".into()))?;
+        let chain = conv::chain_backup(d)
+            .ok_or_else(|| CatalogError::FailedPrecondition("incomplete descriptor".into()))?;
         let mut conn = self.db.pool.acquire().await?;
-        backups::insert(&mut conn, d, kind.as_str(), chain.data_start, chain.data_end, self.now()).await
+        backups::insert(
+            &mut conn,
+            d,
+            kind.as_str(),
+            chain.data_start,
+            chain.data_end,
+            self.now(),
+        )
+        .await
     }
 
-    async fn live_service(&self, conn: &mut AnyConnection, service_id: &str) -> Result<Option<ServiceRow>> {
-        Ok(services::get(conn, service_id).await?.filter(|s| s.state.is_live()))
+    async fn live_service(
+        &self,
+        conn: &mut AnyConnection,
+        service_id: &str,
+    ) -> Result<Option<ServiceRow>> {
+        Ok(services::get(conn, service_id)
+            .await?
+            .filter(|s| s.state.is_live()))
     }
 
     /// The seed set and everything after it that is not synced yet.
-    pub async fn pending_backups(&self, req: &pb::PendingBackupsRequest) -> Result<pb::PendingBackupsResponse> {
+    pub async fn pending_backups(
+        &self,
+        req: &pb::PendingBackupsRequest,
+    ) -> Result<pb::PendingBackupsResponse> {
         for d in &req.discovered {
             if let Err(error) = self.record_backup(d).await {
                 tracing::warn!(backup_id = %d.backup_id, %error, "discovered backup refused");
@@ -50,12 +68,21 @@ impl Catalog {
         let chain: Vec<ChainBackup> = inventory.iter().filter_map(conv::chain_backup).collect();
         let seed: BTreeSet<String> = seed_set(svc.engine, &chain).into_iter().collect();
         let synced_rows = synced::for_service(&mut conn, &svc.service_id).await?;
-        let done: BTreeSet<&str> = synced_rows.iter().map(|r| r.manifest.backup_id.as_str()).collect();
-        let oldest_full = synced_rows.iter().filter(|r| r.manifest.kind == BackupKind::Full).map(|r| r.manifest.data_start).min();
+        let done: BTreeSet<&str> = synced_rows
+            .iter()
+            .map(|r| r.manifest.backup_id.as_str())
+            .collect();
+        let oldest_full = synced_rows
+            .iter()
+            .filter(|r| r.manifest.kind == BackupKind::Full)
+            .map(|r| r.manifest.data_start)
+            .min();
         let backups = inventory
             .iter()
             .zip(chain.iter())
-            .filter(|(d, c)| seed.contains(&d.backup_id) || oldest_full.is_some_and(|start| c.data_end >= start))
+            .filter(|(d, c)| {
+                seed.contains(&d.backup_id) || oldest_full.is_some_and(|start| c.data_end >= start)
+            })
             .filter(|(d, _)| !done.contains(d.backup_id.as_str()))
             .map(|(d, _)| d.clone())
             .collect();
@@ -68,7 +95,8 @@ impl Catalog {
 
     pub async fn live_services(&self, instance_id: &str) -> Result<Vec<pb::ServiceRef>> {
         let mut conn = self.db.pool.acquire().await?;
-        let rows = services::live(&mut conn, (!instance_id.is_empty()).then_some(instance_id)).await?;
+        let rows =
+            services::live(&mut conn, (!instance_id.is_empty()).then_some(instance_id)).await?;
         Ok(rows.iter().map(service_ref).collect())
     }
 
@@ -94,10 +122,17 @@ impl Catalog {
     /// Records a verified copy and recomputes the window, state and lag.
     pub async fn backup_synced(&self, e: &pb::BackupSynced) -> Result<()> {
         let (Some(svc_ref), Some(d)) = (e.service.as_ref(), e.backup.as_ref()) else {
-            return Err(CatalogError::FailedPrecondition("BackupSynced without service or backup".into()));
+            return Err(CatalogError::FailedPrecondition(
+                "BackupSynced without service or backup".into(),
+            ));
         };
-        let synced_at = e.synced_at.as_ref().map(xregion_proto::convert::millis).unwrap_or_else(|| self.now());
-        let manifest = conv::manifest(d, svc_ref, synced_at).ok_or_else(|| CatalogError::FailedPrecondition("incomplete descriptor".into()))?;
+        let synced_at = e
+            .synced_at
+            .as_ref()
+            .map(xregion_proto::convert::millis)
+            .unwrap_or_else(|| self.now());
+        let manifest = conv::manifest(d, svc_ref, synced_at)
+            .ok_or_else(|| CatalogError::FailedPrecondition("incomplete descriptor".into()))?;
         let mut tx = self.db.pool.begin().await?;
         // Serialises concurrent copies of one service so the window is
         // always computed from every committed copy.
@@ -114,15 +149,47 @@ impl Catalog {
         let window = restore_window(svc.engine, &chain);
         let now = self.now();
         let bytes = i64::try_from(manifest.bytes()).unwrap_or(i64::MAX);
-        services::record_sync(&mut tx, &svc.service_id, bytes, window.as_ref().map(|w| w.earliest), window.as_ref().map(|w| w.latest), now).await?;
-        crate::store::usage::add_transfer(&mut tx, &svc.service_id, synced_at, bytes, manifest.files.len() as i64).await?;
+        services::record_sync(
+            &mut tx,
+            &svc.service_id,
+            bytes,
+            window.as_ref().map(|w| w.earliest),
+            window.as_ref().map(|w| w.latest),
+            now,
+        )
+        .await?;
+        crate::store::usage::add_transfer(
+            &mut tx,
+            &svc.service_id,
+            synced_at,
+            bytes,
+            manifest.files.len() as i64,
+        )
+        .await?;
         if window.is_some() && matches!(svc.state, ServiceState::Creating | ServiceState::Seeding) {
-            transition(&mut tx, &svc, ServiceState::Running, "first restorable point synced", now).await?;
+            transition(
+                &mut tx,
+                &svc,
+                ServiceState::Running,
+                "first restorable point synced",
+                now,
+            )
+            .await?;
             services::set_failure(&mut tx, &svc.service_id, None, "", now).await?;
         } else if svc.state == ServiceState::Degraded
-            && services::failed_backup(&mut tx, &svc.service_id).await?.as_deref() == Some(d.backup_id.as_str())
+            && services::failed_backup(&mut tx, &svc.service_id)
+                .await?
+                .as_deref()
+                == Some(d.backup_id.as_str())
         {
-            transition(&mut tx, &svc, ServiceState::Running, "failed backup synced", now).await?;
+            transition(
+                &mut tx,
+                &svc,
+                ServiceState::Running,
+                "failed backup synced",
+                now,
+            )
+            .await?;
             services::set_failure(&mut tx, &svc.service_id, None, "", now).await?;
         }
         tx.commit().await?;
@@ -134,7 +201,9 @@ impl Catalog {
 
     pub async fn backup_failed(&self, e: &pb::BackupSyncFailed) -> Result<()> {
         let Some(svc_ref) = e.service.as_ref() else {
-            return Err(CatalogError::FailedPrecondition("BackupSyncFailed without service".into()));
+            return Err(CatalogError::FailedPrecondition(
+                "BackupSyncFailed without service".into(),
+            ));
         };
         let mut tx = self.db.pool.begin().await?;
         services::lock(&mut tx, &svc_ref.service_id).await?;
@@ -170,13 +239,32 @@ impl Catalog {
         }
         services::set_lag_alerted(&mut tx, service_id, exceeded).await?;
         let (kind, tag, payload) = if exceeded {
-            let e = pb::LagExceeded { service_id: svc.service_id.clone(), tenant_id: svc.tenant_id.clone(), lag_seconds: lag, threshold_seconds: self.lag_threshold_secs, latest_data_time: Some(timestamp(latest)) };
+            let e = pb::LagExceeded {
+                service_id: svc.service_id.clone(),
+                tenant_id: svc.tenant_id.clone(),
+                lag_seconds: lag,
+                threshold_seconds: self.lag_threshold_secs,
+                latest_data_time: Some(timestamp(latest)),
+            };
             (EventSubject::LagExceeded, "exceeded", e.encode_to_vec())
         } else {
-            let e = pb::LagRecovered { service_id: svc.service_id.clone(), tenant_id: svc.tenant_id.clone(), lag_seconds: lag, threshold_seconds: self.lag_threshold_secs, latest_data_time: Some(timestamp(latest)) };
+            let e = pb::LagRecovered {
+                service_id: svc.service_id.clone(),
+                tenant_id: svc.tenant_id.clone(),
+                lag_seconds: lag,
+                threshold_seconds: self.lag_threshold_secs,
+                latest_data_time: Some(timestamp(latest)),
+            };
             (EventSubject::LagRecovered, "recovered", e.encode_to_vec())
         };
-        outbox::enqueue(&mut tx, kind, &format!("lag:{}:{tag}:{latest}", svc.service_id), payload, now).await?;
+        outbox::enqueue(
+            &mut tx,
+            kind,
+            &format!("lag:{}:{tag}:{latest}", svc.service_id),
+            payload,
+            now,
+        )
+        .await?;
         tx.commit().await?;
         tracing::warn!(service_id = %svc.service_id, lag_seconds = lag, exceeded, "lag threshold crossed");
         self.wake_relay();
@@ -195,7 +283,13 @@ impl Catalog {
     }
 }
 
-pub(crate) async fn transition(conn: &mut AnyConnection, svc: &ServiceRow, to: ServiceState, reason: &str, now: i64) -> Result<()> {
+pub(crate) async fn transition(
+    conn: &mut AnyConnection,
+    svc: &ServiceRow,
+    to: ServiceState,
+    reason: &str,
+    now: i64,
+) -> Result<()> {
     if svc.state == to || !svc.state.can_transition_to(to) {
         return Ok(());
     }
@@ -214,7 +308,14 @@ impl Catalog {
             return Ok(());
         };
         if svc.state == ServiceState::Deleting {
-            transition(&mut tx, &svc, ServiceState::Deleted, "target data purged", self.now()).await?;
+            transition(
+                &mut tx,
+                &svc,
+                ServiceState::Deleted,
+                "target data purged",
+                self.now(),
+            )
+            .await?;
         }
         tx.commit().await?;
         self.wake_relay();

@@ -65,7 +65,10 @@ impl UpstreamHandler {
         match self.catalog.record_backup(&d).await {
             Ok(_) => Ok(Outcome::Ack),
             // A descriptor that can never be valid: keep it for inspection.
-            Err(crate::CatalogError::FailedPrecondition(reason)) => Ok(Outcome::Reject(format!("backup {:?}: {reason}", d.backup_id))),
+            Err(crate::CatalogError::FailedPrecondition(reason)) => Ok(Outcome::Reject(format!(
+                "backup {:?}: {reason}",
+                d.backup_id
+            ))),
             Err(other) => Err(other),
         }
     }

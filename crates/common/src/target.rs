@@ -12,7 +12,10 @@ use xregion_domain::manifest::{plan_files, Manifest, PlanFile};
 use crate::error::{Error, Result};
 
 /// Every manifest under `<service_prefix>/manifests/`, in key order.
-pub async fn read_manifests(store: &dyn ObjectStore, service_prefix: &str) -> Result<Vec<Manifest>> {
+pub async fn read_manifests(
+    store: &dyn ObjectStore,
+    service_prefix: &str,
+) -> Result<Vec<Manifest>> {
     let prefix = Path::from(layout::manifests_prefix(service_prefix));
     let mut metas: Vec<_> = store.list(Some(&prefix)).try_collect().await?;
     metas.sort_by(|a, b| a.location.cmp(&b.location));
@@ -22,7 +25,10 @@ pub async fn read_manifests(store: &dyn ObjectStore, service_prefix: &str) -> Re
             continue;
         }
         let bytes = store.get(&meta.location).await?.bytes().await?;
-        let manifest = Manifest::from_json(&bytes).map_err(|reason| Error::Manifest { key: meta.location.to_string(), reason })?;
+        let manifest = Manifest::from_json(&bytes).map_err(|reason| Error::Manifest {
+            key: meta.location.to_string(),
+            reason,
+        })?;
         out.push(manifest);
     }
     Ok(out)
@@ -37,7 +43,10 @@ pub fn window_of(manifests: &[Manifest]) -> Option<RestoreWindow> {
 
 /// The plan for `time` from manifests alone.
 pub fn plan_of(manifests: &[Manifest], time: Millis) -> Result<(RestorePlan, Vec<PlanFile>)> {
-    let engine = manifests.first().map(|m| m.engine).ok_or(xregion_domain::chain::PlanError::NothingSynced)?;
+    let engine = manifests
+        .first()
+        .map(|m| m.engine)
+        .ok_or(xregion_domain::chain::PlanError::NothingSynced)?;
     let chain: Vec<_> = manifests.iter().map(Manifest::chain_backup).collect();
     let plan = restore_plan(engine, &chain, time)?;
     let files = plan_files(&plan, manifests).ok_or_else(|| Error::Manifest {
@@ -48,7 +57,11 @@ pub fn plan_of(manifests: &[Manifest], time: Millis) -> Result<(RestorePlan, Vec
 }
 
 /// Reads the manifests and computes the plan for `time`.
-pub async fn plan_from_store(store: &dyn ObjectStore, service_prefix: &str, time: Millis) -> Result<(RestorePlan, Vec<PlanFile>)> {
+pub async fn plan_from_store(
+    store: &dyn ObjectStore,
+    service_prefix: &str,
+    time: Millis,
+) -> Result<(RestorePlan, Vec<PlanFile>)> {
     let manifests = read_manifests(store, service_prefix).await?;
     plan_of(&manifests, time)
 }

@@ -91,7 +91,11 @@ pub fn plan_files(plan: &RestorePlan, manifests: &[Manifest]) -> Option<Vec<Plan
     let mut out = Vec::new();
     for id in std::iter::once(&plan.full_backup_id).chain(plan.log_backup_ids.iter()) {
         let m = find(id)?;
-        out.extend(m.files.iter().map(|f| PlanFile { backup_id: m.backup_id.clone(), kind: m.kind, file: f.clone() }));
+        out.extend(m.files.iter().map(|f| PlanFile {
+            backup_id: m.backup_id.clone(),
+            kind: m.kind,
+            file: f.clone(),
+        }));
     }
     Some(out)
 }
@@ -111,8 +115,16 @@ mod tests {
             kind,
             data_start: 0,
             data_end: 10,
-            position: ChainPosition::Mysql { file_number: n, offset: 4 },
-            files: vec![ManifestFile { key: format!("t/i/s/backups/{id}/f"), source_key: "src/f".into(), size: n, sha256: "00".into() }],
+            position: ChainPosition::Mysql {
+                file_number: n,
+                offset: 4,
+            },
+            files: vec![ManifestFile {
+                key: format!("t/i/s/backups/{id}/f"),
+                source_key: "src/f".into(),
+                size: n,
+                sha256: "00".into(),
+            }],
             synced_at: 11,
         }
     }
@@ -129,11 +141,27 @@ mod tests {
 
     #[test]
     fn plan_files_follow_plan_order() {
-        let ms = vec![manifest("l2", BackupKind::Log, 2), manifest("f", BackupKind::Full, 1), manifest("l1", BackupKind::Log, 1)];
-        let plan = RestorePlan { full_backup_id: "f".into(), log_backup_ids: vec!["l1".into(), "l2".into()], stop_at: 5 };
-        let ids: Vec<_> = plan_files(&plan, &ms).unwrap().into_iter().map(|p| p.backup_id).collect();
+        let ms = vec![
+            manifest("l2", BackupKind::Log, 2),
+            manifest("f", BackupKind::Full, 1),
+            manifest("l1", BackupKind::Log, 1),
+        ];
+        let plan = RestorePlan {
+            full_backup_id: "f".into(),
+            log_backup_ids: vec!["l1".into(), "l2".into()],
+            stop_at: 5,
+        };
+        let ids: Vec<_> = plan_files(&plan, &ms)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.backup_id)
+            .collect();
         assert_eq!(ids, ["f", "l1", "l2"]);
-        let missing = RestorePlan { full_backup_id: "nope".into(), log_backup_ids: vec![], stop_at: 0 };
+        let missing = RestorePlan {
+            full_backup_id: "nope".into(),
+            log_backup_ids: vec![],
+            stop_at: 0,
+        };
         assert!(plan_files(&missing, &ms).is_none());
     }
 }

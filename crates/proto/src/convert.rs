@@ -126,7 +126,9 @@ mod tests {
 pub mod backup {
     //! Backup descriptors (upstream) to the domain's chain and manifest types.
 
-    use xregion_domain::chain::{validate_position, ChainBackup, ChainPosition, RestorePlan, RestoreWindow};
+    use xregion_domain::chain::{
+        validate_position, ChainBackup, ChainPosition, RestorePlan, RestoreWindow,
+    };
     use xregion_domain::manifest::{Manifest, ManifestFile, PlanFile, FORMAT};
     use xregion_domain::{ids, layout, BackupKind, Engine};
 
@@ -136,18 +138,25 @@ pub mod backup {
 
     pub fn position(d: &rds::BackupDescriptor) -> Option<ChainPosition> {
         match d.position.as_ref()? {
-            rds::backup_descriptor::Position::Mysql(m) => {
-                Some(ChainPosition::Mysql { file_number: m.binlog_file_number, offset: m.binlog_offset })
-            }
-            rds::backup_descriptor::Position::Sqlserver(s) => {
-                Some(ChainPosition::Sqlserver { first_lsn: s.first_lsn.clone(), last_lsn: s.last_lsn.clone() })
-            }
+            rds::backup_descriptor::Position::Mysql(m) => Some(ChainPosition::Mysql {
+                file_number: m.binlog_file_number,
+                offset: m.binlog_offset,
+            }),
+            rds::backup_descriptor::Position::Sqlserver(s) => Some(ChainPosition::Sqlserver {
+                first_lsn: s.first_lsn.clone(),
+                last_lsn: s.last_lsn.clone(),
+            }),
         }
     }
 
     /// Everything a descriptor must satisfy before anything acts on it.
     pub fn validate(d: &rds::BackupDescriptor) -> Result<(Engine, BackupKind), String> {
-        for (field, v) in [("backup_id", &d.backup_id), ("instance_id", &d.instance_id), ("tenant_id", &d.tenant_id), ("region", &d.region)] {
+        for (field, v) in [
+            ("backup_id", &d.backup_id),
+            ("instance_id", &d.instance_id),
+            ("tenant_id", &d.tenant_id),
+            ("region", &d.region),
+        ] {
             ids::validate_id(field, v).map_err(|e| e.to_string())?;
         }
         let engine = engine_from_rds(d.engine).ok_or("unknown engine")?;
@@ -156,12 +165,24 @@ pub mod backup {
             return Err("a backup has at least one file".into());
         }
         for f in &d.files {
-            let bad_key = f.key.is_empty() || f.key.starts_with('/') || f.key.split('/').any(|s| s.is_empty() || s == "." || s == "..");
+            let bad_key = f.key.is_empty()
+                || f.key.starts_with('/')
+                || f.key
+                    .split('/')
+                    .any(|s| s.is_empty() || s == "." || s == "..");
             if bad_key {
                 return Err(format!("bad file key {:?}", f.key));
             }
-            if f.sha256.len() != 64 || !f.sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-                return Err(format!("file {:?}: sha256 must be 64 lower-case hex digits", f.key));
+            if f.sha256.len() != 64
+                || !f
+                    .sha256
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            {
+                return Err(format!(
+                    "file {:?}: sha256 must be 64 lower-case hex digits",
+                    f.key
+                ));
             }
         }
         let (start, end) = match (d.data_start_time.as_ref(), d.data_end_time.as_ref()) {
@@ -188,7 +209,11 @@ pub mod backup {
 
     /// The manifest of `d` once copied for `service`: target keys follow the
     /// documented layout.
-    pub fn manifest(d: &rds::BackupDescriptor, service: &api::ServiceRef, synced_at: i64) -> Option<Manifest> {
+    pub fn manifest(
+        d: &rds::BackupDescriptor,
+        service: &api::ServiceRef,
+        synced_at: i64,
+    ) -> Option<Manifest> {
         let chain = chain_backup(d)?;
         Some(Manifest {
             format: FORMAT,
@@ -222,7 +247,11 @@ pub mod backup {
         }
     }
 
-    pub fn plan_to_proto(target_region: &str, plan: &RestorePlan, files: &[PlanFile]) -> api::RestorePlan {
+    pub fn plan_to_proto(
+        target_region: &str,
+        plan: &RestorePlan,
+        files: &[PlanFile],
+    ) -> api::RestorePlan {
         api::RestorePlan {
             target_region: target_region.to_string(),
             files: files
@@ -248,7 +277,11 @@ pub mod backup {
             gaps: w
                 .gaps
                 .iter()
-                .map(|g| api::Gap { after: Some(timestamp(g.after)), resumes_at: g.resumes_at.map(timestamp), reason: g.reason.clone() })
+                .map(|g| api::Gap {
+                    after: Some(timestamp(g.after)),
+                    resumes_at: g.resumes_at.map(timestamp),
+                    reason: g.reason.clone(),
+                })
                 .collect(),
         }
     }

@@ -28,7 +28,13 @@ pub struct ChainGen {
 }
 
 impl ChainGen {
-    pub fn new(instance_id: &str, tenant_id: &str, region: &str, engine: Engine, start_ms: i64) -> Self {
+    pub fn new(
+        instance_id: &str,
+        tenant_id: &str,
+        region: &str,
+        engine: Engine,
+        start_ms: i64,
+    ) -> Self {
         Self {
             instance_id: instance_id.into(),
             tenant_id: tenant_id.into(),
@@ -63,10 +69,12 @@ impl ChainGen {
                 binlog_offset: 4 + (self.seq * 17) % 1000,
                 binlog_file_name: format!("mysql-bin.{:06}", self.next_log),
             }),
-            Engine::Sqlserver => rds::backup_descriptor::Position::Sqlserver(rds::SqlServerPosition {
-                first_lsn: (self.next_log - 500).to_string(),
-                last_lsn: (self.next_log - 1).to_string(),
-            }),
+            Engine::Sqlserver => {
+                rds::backup_descriptor::Position::Sqlserver(rds::SqlServerPosition {
+                    first_lsn: (self.next_log - 500).to_string(),
+                    last_lsn: (self.next_log - 1).to_string(),
+                })
+            }
         };
         self.make(backup_id, BackupKind::Full, start, start, position, size)
     }
@@ -99,7 +107,15 @@ impl ChainGen {
         self.make(backup_id, BackupKind::Log, start, end, position, size)
     }
 
-    fn make(&self, backup_id: String, kind: BackupKind, start: i64, end: i64, position: rds::backup_descriptor::Position, size: usize) -> GeneratedBackup {
+    fn make(
+        &self,
+        backup_id: String,
+        kind: BackupKind,
+        start: i64,
+        end: i64,
+        position: rds::backup_descriptor::Position,
+        size: usize,
+    ) -> GeneratedBackup {
         let name = match (self.engine, kind) {
             (Engine::Mysql, BackupKind::Full) => "backup.xbstream",
             (Engine::Mysql, BackupKind::Log) => "binlog",
@@ -114,12 +130,19 @@ impl ChainGen {
             engine: engine_to_rds(self.engine) as i32,
             region: self.region.clone(),
             kind: kind_to_rds(kind) as i32,
-            files: vec![rds::BackupFile { key: format!("{}/{backup_id}/{name}", self.instance_id), size: size as u64, sha256: String::new() }],
+            files: vec![rds::BackupFile {
+                key: format!("{}/{backup_id}/{name}", self.instance_id),
+                size: size as u64,
+                sha256: String::new(),
+            }],
             data_start_time: Some(timestamp(start)),
             data_end_time: Some(timestamp(end)),
             position: Some(position),
             created_at: Some(timestamp(end)),
         };
-        GeneratedBackup { descriptor, contents }
+        GeneratedBackup {
+            descriptor,
+            contents,
+        }
     }
 }

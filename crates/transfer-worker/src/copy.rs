@@ -13,9 +13,17 @@ pub enum CopyError {
     #[error("source file {0} is missing")]
     Missing(String),
     #[error("{key}: size {actual} differs from the descriptor's {expected}")]
-    SizeMismatch { key: String, expected: u64, actual: u64 },
+    SizeMismatch {
+        key: String,
+        expected: u64,
+        actual: u64,
+    },
     #[error("{key}: sha256 {actual} differs from the descriptor's {expected}")]
-    ChecksumMismatch { key: String, expected: String, actual: String },
+    ChecksumMismatch {
+        key: String,
+        expected: String,
+        actual: String,
+    },
     #[error("object store: {0}")]
     Store(#[from] object_store::Error),
 }
@@ -32,12 +40,17 @@ pub struct CopySpec<'a> {
 }
 
 /// Copies and verifies; `on_bytes` sees each chunk's length as it passes.
-pub async fn copy_verified(spec: CopySpec<'_>, mut on_bytes: impl FnMut(u64)) -> Result<(), CopyError> {
+pub async fn copy_verified(
+    spec: CopySpec<'_>,
+    mut on_bytes: impl FnMut(u64),
+) -> Result<(), CopyError> {
     let source_path = Path::from(spec.source_key);
     let target_path = Path::from(spec.target_key);
     let got = match spec.source.get(&source_path).await {
         Ok(g) => g,
-        Err(object_store::Error::NotFound { .. }) => return Err(CopyError::Missing(spec.source_key.to_string())),
+        Err(object_store::Error::NotFound { .. }) => {
+            return Err(CopyError::Missing(spec.source_key.to_string()))
+        }
         Err(e) => return Err(e.into()),
     };
     let mut stream = got.into_stream();
@@ -63,9 +76,17 @@ pub async fn copy_verified(spec: CopySpec<'_>, mut on_bytes: impl FnMut(u64)) ->
     }
     let actual = hex::encode(hasher.finalize());
     let mismatch = if copied != spec.size {
-        Some(CopyError::SizeMismatch { key: spec.source_key.to_string(), expected: spec.size, actual: copied })
+        Some(CopyError::SizeMismatch {
+            key: spec.source_key.to_string(),
+            expected: spec.size,
+            actual: copied,
+        })
     } else if actual != spec.sha256 {
-        Some(CopyError::ChecksumMismatch { key: spec.source_key.to_string(), expected: spec.sha256.to_string(), actual })
+        Some(CopyError::ChecksumMismatch {
+            key: spec.source_key.to_string(),
+            expected: spec.sha256.to_string(),
+            actual,
+        })
     } else {
         None
     };
@@ -86,12 +107,27 @@ mod tests {
         (Arc::new(InMemory::new()), Arc::new(InMemory::new()))
     }
 
-    async fn spec_run(data: &[u8], size: u64, sha: &str) -> (Result<(), CopyError>, Arc<dyn ObjectStore>, u64) {
+    async fn spec_run(
+        data: &[u8],
+        size: u64,
+        sha: &str,
+    ) -> (Result<(), CopyError>, Arc<dyn ObjectStore>, u64) {
         let (src, dst) = stores();
-        src.put(&Path::from("a/f"), data.to_vec().into()).await.unwrap();
+        src.put(&Path::from("a/f"), data.to_vec().into())
+            .await
+            .unwrap();
         let mut seen = 0;
         let r = copy_verified(
-            CopySpec { source: &src, target: &dst, source_key: "a/f", target_key: "b/f", size, sha256: sha, part_size: 5, parts_in_flight: 2 },
+            CopySpec {
+                source: &src,
+                target: &dst,
+                source_key: "a/f",
+                target_key: "b/f",
+                size,
+                sha256: sha,
+                part_size: 5,
+                parts_in_flight: 2,
+            },
             |n| seen += n,
         )
         .await;
@@ -105,7 +141,16 @@ mod tests {
         let (r, dst, seen) = spec_run(data, data.len() as u64, &sha).await;
         r.unwrap();
         assert_eq!(seen, data.len() as u64);
-        assert_eq!(dst.get(&Path::from("b/f")).await.unwrap().bytes().await.unwrap().as_ref(), data);
+        assert_eq!(
+            dst.get(&Path::from("b/f"))
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap()
+                .as_ref(),
+            data
+        );
     }
 
     #[tokio::test]
@@ -123,7 +168,16 @@ mod tests {
     async fn a_missing_source_is_reported_as_such() {
         let (src, dst) = stores();
         let r = copy_verified(
-            CopySpec { source: &src, target: &dst, source_key: "nope", target_key: "x", size: 0, sha256: "", part_size: 5, parts_in_flight: 1 },
+            CopySpec {
+                source: &src,
+                target: &dst,
+                source_key: "nope",
+                target_key: "x",
+                size: 0,
+                sha256: "",
+                part_size: 5,
+                parts_in_flight: 1,
+            },
             |_| {},
         )
         .await;

@@ -15,8 +15,16 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn new(publisher: Publisher, service_id: &str, backup_id: &str, bytes_total: u64, files_total: u32) -> Self {
-        let subject = publisher.namespace().progress_subject(service_id, backup_id);
+    pub fn new(
+        publisher: Publisher,
+        service_id: &str,
+        backup_id: &str,
+        bytes_total: u64,
+        files_total: u32,
+    ) -> Self {
+        let subject = publisher
+            .namespace()
+            .progress_subject(service_id, backup_id);
         Self {
             publisher,
             subject,
@@ -48,7 +56,10 @@ impl Progress {
 
     /// Publishes if a second has passed since the last report.
     pub async fn tick(&mut self) {
-        if self.last_sent.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+        if self
+            .last_sent
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+        {
             return;
         }
         self.send().await;
@@ -62,7 +73,11 @@ impl Progress {
     async fn send(&mut self) {
         self.last_sent = Some(Instant::now());
         self.state.rate_bytes_per_sec = self.rate();
-        if let Err(error) = self.publisher.publish_transient(self.subject.clone(), &self.state).await {
+        if let Err(error) = self
+            .publisher
+            .publish_transient(self.subject.clone(), &self.state)
+            .await
+        {
             tracing::debug!(%error, "progress not published");
         }
     }

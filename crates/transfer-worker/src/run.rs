@@ -20,7 +20,13 @@ pub enum Error {
 }
 
 pub async fn run(cx: Context<WorkerConfig>) -> Result<(), Error> {
-    let Context { config, client, ns, health, shutdown } = cx;
+    let Context {
+        config,
+        client,
+        ns,
+        health,
+        shutdown,
+    } = cx;
     let settings = &config.worker;
     let transfers = Arc::new(Transfers {
         regions: Regions::build(&config.common.regions)?,
@@ -40,13 +46,19 @@ pub async fn run(cx: Context<WorkerConfig>) -> Result<(), Error> {
             Lane::Full => settings.full_concurrency,
         };
         let (durable, filters) = if settings.regions.is_empty() {
-            (format!("transfer-{}", lane.as_str()), vec![ns.transfer_filter(None, lane)])
+            (
+                format!("transfer-{}", lane.as_str()),
+                vec![ns.transfer_filter(None, lane)],
+            )
         } else {
             let mut regions = settings.regions.clone();
             regions.sort();
             (
                 format!("transfer-{}-{}", regions.join("-"), lane.as_str()),
-                regions.iter().map(|r| ns.transfer_filter(Some(r), lane)).collect(),
+                regions
+                    .iter()
+                    .map(|r| ns.transfer_filter(Some(r), lane))
+                    .collect(),
             )
         };
         let spec = ConsumerSpec {
@@ -57,7 +69,14 @@ pub async fn run(cx: Context<WorkerConfig>) -> Result<(), Error> {
             ack_wait: Duration::from_secs(60),
             deliver_policy: DeliverPolicy::All,
         };
-        tasks.push(tokio::spawn(run_consumer(js.clone(), ns.clone(), spec, retry.clone(), transfers.clone(), intake.clone())));
+        tasks.push(tokio::spawn(run_consumer(
+            js.clone(),
+            ns.clone(),
+            spec,
+            retry.clone(),
+            transfers.clone(),
+            intake.clone(),
+        )));
     }
     health.set_ready(true);
     tracing::info!(namespace = ns.prefix(), "transfer-worker ready");

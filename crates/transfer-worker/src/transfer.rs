@@ -58,12 +58,20 @@ impl Handler for Transfers {
             }
             Err(Failure::Bus(e)) => Outcome::Retry(e.to_string()),
             Err(Failure::Invalid(reason)) => {
-                self.announce_failure(&service, &backup.backup_id, &reason, d.attempt, true).await;
+                self.announce_failure(&service, &backup.backup_id, &reason, d.attempt, true)
+                    .await;
                 Outcome::Reject(reason)
             }
             Err(failure) => {
                 let reason = failure.to_string();
-                self.announce_failure(&service, &backup.backup_id, &reason, d.attempt, d.is_last_attempt()).await;
+                self.announce_failure(
+                    &service,
+                    &backup.backup_id,
+                    &reason,
+                    d.attempt,
+                    d.is_last_attempt(),
+                )
+                .await;
                 Outcome::Retry(reason)
             }
         }
@@ -72,18 +80,32 @@ impl Handler for Transfers {
 
 impl Transfers {
     #[tracing::instrument(skip_all, fields(service_id = %service.service_id, backup_id = %backup.backup_id, attempt = d.attempt))]
-    async fn transfer(&self, service: &pb::ServiceRef, backup: &BackupDescriptor, d: &Delivery) -> Result<u64, Failure> {
+    async fn transfer(
+        &self,
+        service: &pb::ServiceRef,
+        backup: &BackupDescriptor,
+        d: &Delivery,
+    ) -> Result<u64, Failure> {
         conv::validate(backup).map_err(Failure::Invalid)?;
-        let source = self.regions.store(&backup.region).ok_or_else(|| Failure::Invalid(format!("source region {} is not configured", backup.region)))?;
-        let target = self.regions.store(&service.target_region).ok_or_else(|| Failure::Invalid(format!("target region {} is not configured", service.target_region)))?;
+        let source = self.regions.store(&backup.region).ok_or_else(|| {
+            Failure::Invalid(format!("source region {} is not configured", backup.region))
+        })?;
+        let target = self.regions.store(&service.target_region).ok_or_else(|| {
+            Failure::Invalid(format!(
+                "target region {} is not configured",
+                service.target_region
+            ))
+        })?;
         let manifest_key = layout::manifest_key(&service.target_prefix, &backup.backup_id);
-        let manifest = conv::manifest(backup, service, now_ms()).ok_or_else(|| Failure::Invalid("incomplete descriptor".into()))?;
+        let manifest = conv::manifest(backup, service, now_ms())
+            .ok_or_else(|| Failure::Invalid("incomplete descriptor".into()))?;
 
         // Already committed by an earlier delivery: announce it again (the
         // event id makes that a no-op downstream) and stop.
         if let Ok(existing) = target.get(&Path::from(manifest_key.as_str())).await {
             if let Ok(m) = Manifest::from_json(&existing.bytes().await?) {
-                self.announce_synced(service, backup, &manifest_key, m.bytes(), m.synced_at, 0).await?;
+                self.announce_synced(service, backup, &manifest_key, m.bytes(), m.synced_at, 0)
+                    .await?;
                 return Ok(m.bytes());
             }
         }
@@ -91,9 +113,21 @@ impl Transfers {
         let total: u64 = manifest.files.iter().map(|f| f.size).sum();
         let bytes_done = Arc::new(AtomicU64::new(0));
         let files_done = Arc::new(AtomicU32::new(0));
-        let mut progress = Progress::new(self.publisher.clone(), &service.service_id, &backup.backup_id, total, manifest.files.len() as u32);
+        let mut progress = Progress::new(
+            self.publisher.clone(),
+            &service.service_id,
+            &backup.backup_id,
+            total,
+            manifest.files.len() as u32,
+        );
         let started = Instant::now();
-        let copy_all = self.copy_files(&source, &target, &manifest, bytes_done.clone(), files_done.clone());
+        let copy_all = self.copy_files(
+            &source,
+            &target,
+            &manifest,
+            bytes_done.clone(),
+            files_done.clone(),
+        );
         tokio::pin!(copy_all);
         let mut ticker = tokio::time::interval(Duration::from_secs(1));
         let mut last_ack = Instant::now();
@@ -112,15 +146,35 @@ impl Transfers {
         };
         copied?;
         // The commit marker, written only after every file is verified.
-        target.put(&Path::from(manifest_key.as_str()), manifest.to_json().into()).await?;
+        target
+            .put(
+                &Path::from(manifest_key.as_str()),
+                manifest.to_json().into(),
+            )
+            .await?;
         progress.set(total, manifest.files.len() as u32);
         progress.finish().await;
         metrics::counter!("xregion_transfer_bytes_total").increment(total);
-        self.announce_synced(service, backup, &manifest_key, total, manifest.synced_at, started.elapsed().as_millis() as u64).await?;
+        self.announce_synced(
+            service,
+            backup,
+            &manifest_key,
+            total,
+            manifest.synced_at,
+            started.elapsed().as_millis() as u64,
+        )
+        .await?;
         Ok(total)
     }
 
-    async fn copy_files(&self, source: &Arc<dyn ObjectStore>, target: &Arc<dyn ObjectStore>, manifest: &Manifest, bytes: Arc<AtomicU64>, files: Arc<AtomicU32>) -> Result<(), Failure> {
+    async fn copy_files(
+        &self,
+        source: &Arc<dyn ObjectStore>,
+        target: &Arc<dyn ObjectStore>,
+        manifest: &Manifest,
+        bytes: Arc<AtomicU64>,
+        files: Arc<AtomicU32>,
+    ) -> Result<(), Failure> {
         for f in &manifest.files {
             let spec = CopySpec {
                 source,
@@ -141,7 +195,15 @@ impl Transfers {
         Ok(())
     }
 
-    async fn announce_synced(&self, service: &pb::ServiceRef, backup: &BackupDescriptor, manifest_key: &str, bytes: u64, synced_at: i64, duration_ms: u64) -> Result<(), Failure> {
+    async fn announce_synced(
+        &self,
+        service: &pb::ServiceRef,
+        backup: &BackupDescriptor,
+        manifest_key: &str,
+        bytes: u64,
+        synced_at: i64,
+        duration_ms: u64,
+    ) -> Result<(), Failure> {
         let event = pb::BackupSynced {
             service: Some(service.clone()),
             backup: Some(backup.clone()),
@@ -150,12 +212,28 @@ impl Transfers {
             synced_at: Some(timestamp(synced_at)),
             duration_ms,
         };
-        let subject = self.publisher.namespace().event_subject(EventSubject::BackupSynced);
-        self.publisher.publish(subject, &format!("synced:{}:{}", service.service_id, backup.backup_id), &event).await?;
+        let subject = self
+            .publisher
+            .namespace()
+            .event_subject(EventSubject::BackupSynced);
+        self.publisher
+            .publish(
+                subject,
+                &format!("synced:{}:{}", service.service_id, backup.backup_id),
+                &event,
+            )
+            .await?;
         Ok(())
     }
 
-    async fn announce_failure(&self, service: &pb::ServiceRef, backup_id: &str, reason: &str, attempt: u32, permanent: bool) {
+    async fn announce_failure(
+        &self,
+        service: &pb::ServiceRef,
+        backup_id: &str,
+        reason: &str,
+        attempt: u32,
+        permanent: bool,
+    ) {
         tracing::warn!(service_id = %service.service_id, backup_id, reason, attempt, permanent, "transfer failed");
         let event = pb::BackupSyncFailed {
             service: Some(service.clone()),
@@ -165,7 +243,10 @@ impl Transfers {
             permanent,
             failed_at: Some(timestamp(now_ms())),
         };
-        let subject = self.publisher.namespace().event_subject(EventSubject::BackupFailed);
+        let subject = self
+            .publisher
+            .namespace()
+            .event_subject(EventSubject::BackupFailed);
         let id = format!("failed:{}:{backup_id}:{attempt}", service.service_id);
         if let Err(error) = self.publisher.publish(subject, &id, &event).await {
             tracing::warn!(%error, "failure event not published");
@@ -174,5 +255,8 @@ impl Transfers {
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
 }

@@ -7,7 +7,14 @@ use xregion_proto::rds::v1::BackupDescriptor;
 use crate::error::Result;
 
 /// Idempotent; returns whether the backup was new.
-pub async fn insert(conn: &mut AnyConnection, d: &BackupDescriptor, kind: &str, data_start: i64, data_end: i64, now: i64) -> Result<bool> {
+pub async fn insert(
+    conn: &mut AnyConnection,
+    d: &BackupDescriptor,
+    kind: &str,
+    data_start: i64,
+    data_end: i64,
+    now: i64,
+) -> Result<bool> {
     let bytes: u64 = d.files.iter().map(|f| f.size).sum();
     let done = sqlx::query(
         "INSERT INTO backups (backup_id, instance_id, tenant_id, kind, data_start, data_end, bytes, descriptor, created_at) \
@@ -28,11 +35,16 @@ pub async fn insert(conn: &mut AnyConnection, d: &BackupDescriptor, kind: &str, 
 }
 
 /// Every backup of the instance, oldest data first.
-pub async fn for_instance(conn: &mut AnyConnection, instance_id: &str) -> Result<Vec<BackupDescriptor>> {
-    let rows = sqlx::query("SELECT descriptor FROM backups WHERE instance_id = $1 ORDER BY data_end, backup_id")
-        .bind(instance_id)
-        .fetch_all(conn)
-        .await?;
+pub async fn for_instance(
+    conn: &mut AnyConnection,
+    instance_id: &str,
+) -> Result<Vec<BackupDescriptor>> {
+    let rows = sqlx::query(
+        "SELECT descriptor FROM backups WHERE instance_id = $1 ORDER BY data_end, backup_id",
+    )
+    .bind(instance_id)
+    .fetch_all(conn)
+    .await?;
     rows.iter()
         .map(|r| {
             let bytes: Vec<u8> = r.try_get("descriptor")?;

@@ -2,13 +2,13 @@
 //! PostgreSQL and SQLite share, and run through sqlx's `Any` driver; all
 //! integers are BIGINT and all times are unix milliseconds.
 
+pub mod backups;
 pub mod db;
 pub mod instances;
 pub mod outbox;
 pub mod schema;
 pub mod services;
 pub mod synced;
-pub mod backups;
 pub mod usage;
 
 pub use db::{Backend, Db};

@@ -219,7 +219,14 @@ pub async fn set_delete_reason(
 }
 
 /// Records the effect of a new synced copy on the service's figures.
-pub async fn record_sync(conn: &mut AnyConnection, service_id: &str, bytes: i64, earliest: Option<i64>, latest: Option<i64>, now: i64) -> Result<()> {
+pub async fn record_sync(
+    conn: &mut AnyConnection,
+    service_id: &str,
+    bytes: i64,
+    earliest: Option<i64>,
+    latest: Option<i64>,
+    now: i64,
+) -> Result<()> {
     sqlx::query(
         "UPDATE services SET synced_backups = synced_backups + 1, synced_bytes = synced_bytes + $1, \
          earliest_data_time = $2, latest_data_time = $3, updated_at = $4 WHERE service_id = $5",
@@ -234,7 +241,13 @@ pub async fn record_sync(conn: &mut AnyConnection, service_id: &str, bytes: i64,
     Ok(())
 }
 
-pub async fn set_failure(conn: &mut AnyConnection, service_id: &str, backup_id: Option<&str>, error: &str, now: i64) -> Result<()> {
+pub async fn set_failure(
+    conn: &mut AnyConnection,
+    service_id: &str,
+    backup_id: Option<&str>,
+    error: &str,
+    now: i64,
+) -> Result<()> {
     sqlx::query("UPDATE services SET last_error = $1, failed_backup_id = $2, updated_at = $3 WHERE service_id = $4")
         .bind(error)
         .bind(backup_id)
@@ -246,7 +259,10 @@ pub async fn set_failure(conn: &mut AnyConnection, service_id: &str, backup_id: 
 }
 
 pub async fn failed_backup(conn: &mut AnyConnection, service_id: &str) -> Result<Option<String>> {
-    let row = sqlx::query("SELECT failed_backup_id FROM services WHERE service_id = $1").bind(service_id).fetch_optional(conn).await?;
+    let row = sqlx::query("SELECT failed_backup_id FROM services WHERE service_id = $1")
+        .bind(service_id)
+        .fetch_optional(conn)
+        .await?;
     Ok(match row {
         Some(r) => r.try_get("failed_backup_id")?,
         None => None,
@@ -254,12 +270,18 @@ pub async fn failed_backup(conn: &mut AnyConnection, service_id: &str) -> Result
 }
 
 /// Flips the lag alert flag; returns whether it changed.
-pub async fn set_lag_alerted(conn: &mut AnyConnection, service_id: &str, alerted: bool) -> Result<bool> {
-    let done = sqlx::query("UPDATE services SET lag_alerted = $1 WHERE service_id = $2 AND lag_alerted <> $1")
-        .bind(i64::from(alerted))
-        .bind(service_id)
-        .execute(conn)
-        .await?;
+pub async fn set_lag_alerted(
+    conn: &mut AnyConnection,
+    service_id: &str,
+    alerted: bool,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE services SET lag_alerted = $1 WHERE service_id = $2 AND lag_alerted <> $1",
+    )
+    .bind(i64::from(alerted))
+    .bind(service_id)
+    .execute(conn)
+    .await?;
     Ok(done.rows_affected() > 0)
 }
 
@@ -275,14 +297,30 @@ pub async fn live_with_data(conn: &mut AnyConnection) -> Result<Vec<ServiceRow>>
 
 pub async fn live(conn: &mut AnyConnection, instance_id: Option<&str>) -> Result<Vec<ServiceRow>> {
     let rows = match instance_id {
-        Some(i) => sqlx::query(&format!("SELECT {COLUMNS} FROM services WHERE live_instance = $1")).bind(i).fetch_all(conn).await?,
-        None => sqlx::query(&format!("SELECT {COLUMNS} FROM services WHERE live_instance IS NOT NULL ORDER BY seq")).fetch_all(conn).await?,
+        Some(i) => {
+            sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM services WHERE live_instance = $1"
+            ))
+            .bind(i)
+            .fetch_all(conn)
+            .await?
+        }
+        None => {
+            sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM services WHERE live_instance IS NOT NULL ORDER BY seq"
+            ))
+            .fetch_all(conn)
+            .await?
+        }
     };
     rows.iter().map(from_row).collect()
 }
 
 pub async fn lag_alerted(conn: &mut AnyConnection, service_id: &str) -> Result<bool> {
-    let row = sqlx::query("SELECT lag_alerted FROM services WHERE service_id = $1").bind(service_id).fetch_optional(conn).await?;
+    let row = sqlx::query("SELECT lag_alerted FROM services WHERE service_id = $1")
+        .bind(service_id)
+        .fetch_optional(conn)
+        .await?;
     Ok(match row {
         Some(r) => r.try_get::<i64, _>("lag_alerted")? != 0,
         None => false,
@@ -292,6 +330,9 @@ pub async fn lag_alerted(conn: &mut AnyConnection, service_id: &str) -> Result<b
 /// Takes the service row's write lock until the transaction ends (a no-op
 /// update works as `SELECT … FOR UPDATE` on both backends).
 pub async fn lock(conn: &mut AnyConnection, service_id: &str) -> Result<()> {
-    sqlx::query("UPDATE services SET seq = seq WHERE service_id = $1").bind(service_id).execute(conn).await?;
+    sqlx::query("UPDATE services SET seq = seq WHERE service_id = $1")
+        .bind(service_id)
+        .execute(conn)
+        .await?;
     Ok(())
 }

@@ -1,0 +1,155 @@
+//! Helpers for sync tests: a stack with the simulator wired to its source
+//! region, and waits on service state.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use object_store::ObjectStore;
+use xregion_domain::Engine;
+use xregion_proto::xregion::v1 as pb;
+use xregion_rds_sim::Upstream;
+
+use crate::stack::{authed, Stack, TENANT_A, TOKEN_A};
+use crate::wait::wait_until;
+
+pub type Api = pb::cross_region_backup_service_client::CrossRegionBackupServiceClient<
+    tonic::transport::Channel,
+>;
+
+pub const WAIT: Duration = Duration::from_secs(60);
+
+/// Settings that keep sync tests quick: fast retries, frequent reconciliation.
+pub const FAST_SYNC_CONFIG: &str =
+    "\n[watcher]\nreconcile_interval_secs = 2\n\n[worker]\npart_size_mib = 5\n";
+
+pub struct SyncEnv {
+    pub upstream: Upstream,
+    pub source: Arc<dyn ObjectStore>,
+    pub target: Arc<dyn ObjectStore>,
+    pub api: Api,
+}
+
+impl SyncEnv {
+    pub async fn new(
+        stack: &Stack,
+        source_region: &str,
+        target_region: &str,
+    ) -> anyhow::Result<Self> {
+        let client = stack.nats.client().await?;
+        Ok(Self {
+            upstream: Upstream::new(client, stack.ns()),
+            source: crate::garage::store(stack.region(source_region)?)?,
+            target: crate::garage::store(stack.region(target_region)?)?,
+            api: stack.grpc().await?,
+        })
+    }
+
+    /// Announces an instance of tenant A and waits until it is eligible.
+    pub async fn instance(&self, id: &str, engine: Engine, region: &str) -> anyhow::Result<()> {
+        self.upstream
+            .instance_created(id, TENANT_A, engine, region, 1_700_000_000_000)
+            .await?;
+        let api_engine = xregion_proto::convert::engine_to_api(engine);
+        wait_until(&format!("instance {id} eligible"), WAIT, || {
+            let mut api = self.api.clone();
+            let region = region.to_string();
+            let id = id.to_string();
+            async move {
+                let req = pb::ListEligibleInstancesRequest {
+                    engine: api_engine as i32,
+                    source_region: region,
+                };
+                let ids = api
+                    .list_eligible_instances(authed(TOKEN_A, req))
+                    .await?
+                    .into_inner()
+                    .instances;
+                Ok(ids.iter().any(|i| i.id == id).then_some(()))
+            }
+        })
+        .await
+    }
+
+    pub async fn create(
+        &self,
+        instance: &str,
+        engine: Engine,
+        source: &str,
+        target: &str,
+    ) -> anyhow::Result<pb::SyncService> {
+        let req = pb::CreateSyncServiceRequest {
+            engine: xregion_proto::convert::engine_to_api(engine) as i32,
+            source_region: source.into(),
+            source_instance_id: instance.into(),
+            target_region: target.into(),
+            retention_days: None,
+            request_id: String::new(),
+        };
+        Ok(self
+            .api
+            .clone()
+            .create_sync_service(authed(TOKEN_A, req))
+            .await?
+            .into_inner())
+    }
+
+    pub async fn get(&self, id: &str) -> anyhow::Result<pb::SyncService> {
+        Ok(self
+            .api
+            .clone()
+            .get_sync_service(authed(TOKEN_A, pb::GetSyncServiceRequest { id: id.into() }))
+            .await?
+            .into_inner())
+    }
+
+    /// Waits until the service satisfies `pred`, returning it.
+    pub async fn wait_service(
+        &self,
+        id: &str,
+        what: &str,
+        pred: impl Fn(&pb::SyncService) -> bool,
+    ) -> anyhow::Result<pb::SyncService> {
+        wait_until(what, WAIT, || async {
+            let s = self.get(id).await?;
+            Ok(pred(&s).then_some(s))
+        })
+        .await
+    }
+
+    pub async fn window(&self, id: &str) -> anyhow::Result<pb::RestoreWindow> {
+        Ok(self
+            .api
+            .clone()
+            .get_restore_window(authed(
+                TOKEN_A,
+                pb::GetRestoreWindowRequest {
+                    service_id: id.into(),
+                },
+            ))
+            .await?
+            .into_inner())
+    }
+
+    pub async fn plan(&self, id: &str, at_ms: i64) -> Result<pb::RestorePlan, tonic::Status> {
+        let req = pb::GetRestorePlanRequest {
+            service_id: id.into(),
+            restore_time: Some(xregion_proto::convert::timestamp(at_ms)),
+        };
+        Ok(self
+            .api
+            .clone()
+            .get_restore_plan(authed(TOKEN_A, req))
+            .await?
+            .into_inner())
+    }
+}
+
+pub fn latest_ms(s: &pb::SyncService) -> Option<i64> {
+    s.latest_data_time
+        .as_ref()
+        .map(xregion_proto::convert::millis)
+}
+
+pub fn state(s: &pb::SyncService) -> pb::ServiceState {
+    pb::ServiceState::try_from(s.state).unwrap_or(pb::ServiceState::Unspecified)
+}
