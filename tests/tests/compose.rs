@@ -2,6 +2,8 @@
 //! keeps it valid: it parses, every dependency exists, every xregion service
 //! is there, and the shared configuration it mounts loads for each service.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
+
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 

@@ -1,6 +1,8 @@
 //! Sync services through the gRPC API, over real gRPC, NATS, PostgreSQL
 //! (and SQLite, the embedded default) and Garage.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
+
 use std::time::Duration;
 
 use tonic::Code;

@@ -1,6 +1,8 @@
 //! The catalog killed after committing a create and before publishing its
 //! event: after restart, ServiceCreated arrives exactly once.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
+
 use std::time::Duration;
 
 use sqlx::Row;

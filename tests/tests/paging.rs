@@ -1,6 +1,8 @@
 //! Paging through 2,500 services returns each exactly once, in a stable
 //! order, even while new services are created between pages.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
+
 use std::collections::BTreeSet;
 use std::time::Duration;
 

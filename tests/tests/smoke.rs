@@ -2,6 +2,8 @@
 //! PostgreSQL and Garage; gRPC health answers SERVING; one call travels
 //! gateway → catalog over NATS and back.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
+
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;

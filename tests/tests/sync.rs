@@ -1,6 +1,8 @@
 //! Continuous sync end to end over the real services, Garage regions, NATS
 //! and PostgreSQL.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
+
 use object_store::path::Path;
 use sha2::Digest;
 use tonic::Code;
