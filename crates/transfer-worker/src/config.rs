@@ -28,6 +28,9 @@ pub struct Settings {
     pub part_size_mib: usize,
     /// Parts of one file in flight at once.
     pub parts_in_flight: usize,
+    /// How long a job may go unacknowledged before it is redelivered to
+    /// another worker; in-flight copies extend it as they progress.
+    pub ack_wait_secs: u64,
 }
 
 impl Default for Settings {
@@ -38,6 +41,7 @@ impl Default for Settings {
             full_concurrency: 2,
             part_size_mib: 8,
             parts_in_flight: 4,
+            ack_wait_secs: 60,
         }
     }
 }

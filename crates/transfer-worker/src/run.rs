@@ -33,6 +33,7 @@ pub async fn run(cx: Context<WorkerConfig>) -> Result<(), Error> {
         publisher: Publisher::new(client.clone(), ns.clone()),
         part_size: settings.part_size_mib.max(5) * 1024 * 1024,
         parts_in_flight: settings.parts_in_flight.max(1),
+        heartbeat: Duration::from_secs(settings.ack_wait_secs.max(3) / 3),
     });
     let js = transfers.publisher.jetstream().clone();
     let retry = RetryPolicy::from_config(&config.common.bus);
@@ -66,7 +67,7 @@ pub async fn run(cx: Context<WorkerConfig>) -> Result<(), Error> {
             durable: ns.durable(&durable),
             filter_subjects: filters,
             max_in_flight: concurrency.max(1),
-            ack_wait: Duration::from_secs(60),
+            ack_wait: Duration::from_secs(settings.ack_wait_secs.max(3)),
             deliver_policy: DeliverPolicy::All,
         };
         tasks.push(tokio::spawn(run_consumer(

@@ -26,6 +26,8 @@ pub struct Transfers {
     pub publisher: Publisher,
     pub part_size: usize,
     pub parts_in_flight: usize,
+    /// How often a long copy tells the server it is still working.
+    pub heartbeat: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -137,7 +139,7 @@ impl Transfers {
                 _ = ticker.tick() => {
                     progress.set(bytes_done.load(Ordering::Relaxed), files_done.load(Ordering::Relaxed));
                     progress.tick().await;
-                    if last_ack.elapsed() > Duration::from_secs(10) {
+                    if last_ack.elapsed() >= self.heartbeat {
                         d.in_progress().await;
                         last_ack = Instant::now();
                     }

@@ -1,0 +1,256 @@
+//! Sync under faults and observation: a worker killed mid-copy, live
+//! progress through WatchSyncService, lag alerts.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use object_store::path::Path;
+use prost::Message;
+use sha2::Digest;
+use sqlx::Row;
+use xregion_bus::EventSubject;
+use xregion_domain::{layout, Engine};
+use xregion_proto::convert::millis;
+use xregion_proto::xregion::v1 as pb;
+use xregion_rds_sim::ChainGen;
+use xregion_tests::stack::{authed, TENANT_A, TOKEN_A, TOKEN_B};
+use xregion_tests::sync::{latest_ms, state, SyncEnv, FAST_SYNC_CONFIG};
+use xregion_tests::upstream::Upstream;
+use xregion_tests::{wait_until, Stack, StackOptions};
+
+const T0: i64 = 1_760_000_000_000;
+const MIN: i64 = 60_000;
+
+fn end_of(d: &xregion_proto::rds::v1::BackupDescriptor) -> i64 {
+    d.data_end_time.as_ref().map(millis).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_copy_leaves_exactly_one_verified_copy() -> anyhow::Result<()> {
+    let mut stack = Stack::start(StackOptions {
+        extra_config: format!("{FAST_SYNC_CONFIG}ack_wait_secs = 4\n"),
+        ..Default::default()
+    })
+    .await?;
+    let env = SyncEnv::new(&stack, "r1", "r2").await?;
+    env.instance("big-1", Engine::Mysql, "r1").await?;
+    let mut chain = ChainGen::new("big-1", TENANT_A, "r1", Engine::Mysql, T0);
+    let full = env
+        .upstream
+        .emit(&env.source, &chain.full(400 * 1024 * 1024))
+        .await?;
+    let nats = stack.nats.client().await?;
+    let svc = env.create("big-1", Engine::Mysql, "r1", "r2").await?;
+    let mut progress = nats
+        .subscribe(stack.ns().progress_filter(Some(&svc.id)))
+        .await?;
+    // Kill the worker once the copy is visibly under way.
+    let total = full.files[0].size;
+    let seen = tokio::time::timeout(Duration::from_secs(120), async {
+        while let Some(msg) = progress.next().await {
+            let p = pb::TransferProgress::decode(msg.payload.as_ref())?;
+            if p.bytes_done > 0 && p.bytes_done < total && !p.done {
+                return anyhow::Ok(p.bytes_done);
+            }
+        }
+        anyhow::bail!("progress stream ended")
+    })
+    .await??;
+    assert!(seen < total);
+    stack.kill("transfer-worker");
+    stack.start_service("transfer-worker", &[]).await?;
+
+    let running = env
+        .wait_service(&svc.id, "RUNNING after the restart", |s| {
+            state(s) == pb::ServiceState::Running
+        })
+        .await?;
+    assert_eq!(running.synced_backups, 1);
+    let db_url = stack.db.as_ref().unwrap().url.clone();
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&db_url).await?;
+    let rows: i64 = sqlx::query("SELECT COUNT(*) AS n FROM synced_backups WHERE service_id = $1")
+        .bind(&svc.id)
+        .fetch_one(&mut conn)
+        .await?
+        .try_get("n")?;
+    assert_eq!(rows, 1);
+    let prefix = layout::service_prefix(TENANT_A, "big-1", &svc.id);
+    let key = layout::backup_file_key(&prefix, &full.backup_id, &full.files[0].key);
+    let bytes = env.target.get(&Path::from(key)).await?.bytes().await?;
+    assert_eq!(bytes.len() as u64, total);
+    assert_eq!(
+        hex::encode(sha2::Sha256::digest(&bytes)),
+        full.files[0].sha256
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn watch_streams_progress_and_state_changes_only_to_the_owner() -> anyhow::Result<()> {
+    let stack = Stack::start(StackOptions {
+        extra_config: FAST_SYNC_CONFIG.into(),
+        ..Default::default()
+    })
+    .await?;
+    let env = SyncEnv::new(&stack, "r1", "r2").await?;
+    env.instance("watched", Engine::Mysql, "r1").await?;
+    let svc = env.create("watched", Engine::Mysql, "r1", "r2").await?;
+    env.wait_service(&svc.id, "SEEDING", |s| {
+        state(s) == pb::ServiceState::Seeding
+    })
+    .await?;
+
+    let mut one = env
+        .api
+        .clone()
+        .watch_sync_service(authed(
+            TOKEN_A,
+            pb::WatchSyncServiceRequest {
+                service_id: svc.id.clone(),
+            },
+        ))
+        .await?
+        .into_inner();
+    let mut all = env
+        .api
+        .clone()
+        .watch_sync_service(authed(TOKEN_A, pb::WatchSyncServiceRequest::default()))
+        .await?
+        .into_inner();
+    let mut other = env
+        .api
+        .clone()
+        .watch_sync_service(authed(TOKEN_B, pb::WatchSyncServiceRequest::default()))
+        .await?
+        .into_inner();
+    let denied = env
+        .api
+        .clone()
+        .watch_sync_service(authed(
+            TOKEN_B,
+            pb::WatchSyncServiceRequest {
+                service_id: svc.id.clone(),
+            },
+        ))
+        .await;
+    assert_eq!(denied.err().map(|s| s.code()), Some(tonic::Code::NotFound));
+
+    let mut chain = ChainGen::new("watched", TENANT_A, "r1", Engine::Mysql, T0);
+    env.upstream.emit(&env.source, &chain.full(10_000)).await?;
+
+    for (name, stream) in [("one", &mut one), ("all", &mut all)] {
+        let (mut done, mut synced, mut running) = (false, false, false);
+        tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(ev) = stream.next().await {
+                match ev?.event {
+                    Some(pb::watch_event::Event::Progress(p)) => {
+                        done |= p.done && p.bytes_done == p.bytes_total
+                    }
+                    Some(pb::watch_event::Event::Synced(_)) => synced = true,
+                    Some(pb::watch_event::Event::StateChanged(c)) => {
+                        running |= c.to == pb::ServiceState::Running as i32
+                    }
+                    _ => {}
+                }
+                if done && synced && running {
+                    return anyhow::Ok(());
+                }
+            }
+            anyhow::bail!("stream ended")
+        })
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!("{name}: progress {done}, synced {synced}, running {running}")
+        })??;
+    }
+    // Tenant B saw nothing of tenant A's service.
+    let leaked = tokio::time::timeout(Duration::from_millis(500), other.next()).await;
+    assert!(leaked.is_err(), "tenant B received {leaked:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn lag_past_the_threshold_raises_and_then_clears_an_alert() -> anyhow::Result<()> {
+    let stack = Stack::start(StackOptions {
+        extra_config: FAST_SYNC_CONFIG.into(),
+        services: vec![
+            "api-gateway",
+            "backup-watcher",
+            "transfer-worker",
+            "cleanup",
+        ],
+        ..Default::default()
+    })
+    .await?;
+    let mut stack = stack;
+    stack
+        .start_service(
+            "catalog",
+            &[
+                "--set",
+                "catalog.lag_threshold_secs=3600",
+                "--set",
+                "catalog.lag_check_interval_secs=1",
+            ],
+        )
+        .await?;
+    lag_events(&stack).await
+}
+
+async fn lag_events(stack: &Stack) -> anyhow::Result<()> {
+    let env = SyncEnv::new(stack, "r1", "r2").await?;
+    let up = Upstream::connect(&stack.nats.url, stack.ns()).await?;
+    env.instance("laggy", Engine::Mysql, "r1").await?;
+    let now = xregion_rds_sim_now();
+    let mut chain = ChainGen::new(
+        "laggy",
+        TENANT_A,
+        "r1",
+        Engine::Mysql,
+        now - 5 * 3600 * 1000,
+    );
+    env.upstream.emit(&env.source, &chain.full(1000)).await?;
+    let svc = env.create("laggy", Engine::Mysql, "r1", "r2").await?;
+    env.wait_service(&svc.id, "RUNNING", |s| {
+        state(s) == pb::ServiceState::Running
+    })
+    .await?;
+    let exceeded = wait_until("LagExceeded", Duration::from_secs(30), || async {
+        let e = up
+            .events::<pb::LagExceeded>(EventSubject::LagExceeded)
+            .await?;
+        Ok((!e.is_empty()).then_some(e))
+    })
+    .await?;
+    assert_eq!(exceeded.len(), 1);
+    assert_eq!(exceeded[0].service_id, svc.id);
+    assert!(exceeded[0].lag_seconds > 3600);
+    // A log bringing the data up to now clears it.
+    let span = xregion_rds_sim_now() - chain.now_ms;
+    let log = env
+        .upstream
+        .emit(&env.source, &chain.log(span, 100))
+        .await?;
+    env.wait_service(&svc.id, "caught up", |s| latest_ms(s) == Some(end_of(&log)))
+        .await?;
+    let recovered = wait_until("LagRecovered", Duration::from_secs(30), || async {
+        let e = up
+            .events::<pb::LagRecovered>(EventSubject::LagRecovered)
+            .await?;
+        Ok((!e.is_empty()).then_some(e))
+    })
+    .await?;
+    assert_eq!(recovered[0].service_id, svc.id);
+    assert!(recovered[0].lag_seconds < 3600);
+    let _ = MIN;
+    Ok(())
+}
+
+fn xregion_rds_sim_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
