@@ -1,6 +1,10 @@
-//! xregion cleanup: removes data in target regions.
+//! xregion cleanup: removes data in target regions. On ServiceDeleted it
+//! purges everything under the service's prefix — manifests first, so no
+//! half-deleted backup ever looks restorable, then the files, then
+//! `service.json` — and announces ServiceDataPurged.
 
 pub mod config;
+pub mod purge;
 pub mod run;
 
 pub use config::CleanupConfig;

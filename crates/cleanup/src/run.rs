@@ -1,6 +1,14 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::DeliverPolicy;
+use tokio_util::sync::CancellationToken;
+use xregion_bus::{run_consumer, ConsumerSpec, EventSubject, Publisher, RetryPolicy};
+use xregion_common::Regions;
 use xregion_runtime::Context;
 
 use crate::config::CleanupConfig;
+use crate::purge::Purger;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -11,11 +19,46 @@ pub enum Error {
 }
 
 pub async fn run(cx: Context<CleanupConfig>) -> Result<(), Error> {
-    let _regions = xregion_common::Regions::build(&cx.config.common.regions)?;
-    cx.health.set_ready(true);
-    tracing::info!(namespace = cx.ns.prefix(), "ready");
-    cx.shutdown.cancelled().await;
-    cx.health.set_ready(false);
-    tracing::info!("stopped");
+    let Context {
+        config,
+        client,
+        ns,
+        health,
+        shutdown,
+    } = cx;
+    let purger = Arc::new(Purger {
+        regions: Regions::build(&config.common.regions)?,
+        publisher: Publisher::new(client.clone(), ns.clone()),
+    });
+    let js = purger.publisher.jetstream().clone();
+    let intake = CancellationToken::new();
+    let spec = ConsumerSpec {
+        stream: ns.events_stream(),
+        durable: ns.durable("cleanup-purge"),
+        filter_subjects: vec![ns.event_subject(EventSubject::ServiceDeleted)],
+        max_in_flight: 4,
+        ack_wait: Duration::from_secs(120),
+        deliver_policy: DeliverPolicy::All,
+    };
+    let task = tokio::spawn(run_consumer(
+        js,
+        ns.clone(),
+        spec,
+        RetryPolicy::from_config(&config.common.bus),
+        purger,
+        intake.clone(),
+    ));
+    health.set_ready(true);
+    tracing::info!(namespace = ns.prefix(), "cleanup ready");
+    shutdown.cancelled().await;
+    health.set_ready(false);
+    intake.cancel();
+    match task.await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::warn!(%error, "purge consumer stopped with error"),
+        Err(error) => tracing::warn!(%error, "purge task failed"),
+    }
+    let _ = client.flush().await;
+    tracing::info!("cleanup stopped");
     Ok(())
 }

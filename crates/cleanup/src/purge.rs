@@ -1,0 +1,152 @@
+//! Purging one service's data from its target region. Idempotent: a purge
+//! interrupted half-way simply lists what is left and goes on.
+
+use std::sync::Arc;
+
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::ObjectStore;
+use xregion_bus::{Delivery, EventSubject, Handler, Outcome, Publisher};
+use xregion_common::Regions;
+use xregion_domain::layout;
+use xregion_proto::convert::timestamp;
+use xregion_proto::xregion::v1 as pb;
+
+pub struct Purger {
+    pub regions: Regions,
+    pub publisher: Publisher,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Purged {
+    pub objects: u64,
+    pub bytes: u64,
+}
+
+/// Deletes every object under `prefix`: manifests, then backup files, then
+/// the rest (`service.json`).
+pub async fn purge_prefix(
+    store: &Arc<dyn ObjectStore>,
+    prefix: &str,
+) -> Result<Purged, object_store::Error> {
+    let root = Path::from(prefix);
+    let mut all: Vec<_> = store.list(Some(&root)).try_collect().await?;
+    let manifests = format!("{}/", layout::manifests_prefix(prefix));
+    let backups = format!("{prefix}/backups/");
+    let rank = |key: &str| {
+        if key.starts_with(&manifests) {
+            0
+        } else if key.starts_with(&backups) {
+            1
+        } else {
+            2
+        }
+    };
+    all.sort_by_key(|m| rank(m.location.as_ref()));
+    let mut purged = Purged::default();
+    for meta in all {
+        match store.delete(&meta.location).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        purged.objects += 1;
+        purged.bytes += meta.size as u64;
+    }
+    Ok(purged)
+}
+
+#[async_trait::async_trait]
+impl Handler for Purger {
+    async fn handle(&self, d: &Delivery) -> Outcome {
+        let event = match d.decode::<pb::ServiceDeleted>() {
+            Ok(e) => e,
+            Err(o) => return o,
+        };
+        let Some(service) = event.service else {
+            return Outcome::Reject("ServiceDeleted without service".into());
+        };
+        if !xregion_domain::ids::is_valid_id(&service.service_id)
+            || service.target_prefix.split('/').count() != 3
+        {
+            return Outcome::Reject(format!(
+                "refusing to purge an unexpected prefix {:?}",
+                service.target_prefix
+            ));
+        }
+        let Some(store) = self.regions.store(&service.target_region) else {
+            return Outcome::Retry(format!(
+                "target region {} is not configured here",
+                service.target_region
+            ));
+        };
+        let purged = match purge_prefix(&store, &service.target_prefix).await {
+            Ok(p) => p,
+            Err(e) => return Outcome::Retry(e.to_string()),
+        };
+        tracing::info!(service_id = %service.service_id, objects = purged.objects, bytes = purged.bytes, "service data purged");
+        let done = pb::ServiceDataPurged {
+            service_id: service.service_id.clone(),
+            tenant_id: service.tenant_id.clone(),
+            objects_deleted: purged.objects,
+            bytes_deleted: purged.bytes,
+            purged_at: Some(timestamp(now_ms())),
+        };
+        let subject = self
+            .publisher
+            .namespace()
+            .event_subject(EventSubject::ServicePurged);
+        match self
+            .publisher
+            .publish(subject, &format!("purged:{}", service.service_id), &done)
+            .await
+        {
+            Ok(_) => Outcome::Ack,
+            Err(e) => Outcome::Retry(e.to_string()),
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::memory::InMemory;
+
+    #[tokio::test]
+    async fn purges_only_the_prefix() {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        for key in [
+            "t/i/s/service.json",
+            "t/i/s/manifests/b.json",
+            "t/i/s/backups/b/f",
+            "t/i/s2/service.json",
+        ] {
+            store
+                .put(&Path::from(key), b"x".to_vec().into())
+                .await
+                .unwrap();
+        }
+        let purged = purge_prefix(&store, "t/i/s").await.unwrap();
+        assert_eq!(
+            purged,
+            Purged {
+                objects: 3,
+                bytes: 3
+            }
+        );
+        let left: Vec<_> = store.list(None).try_collect().await.unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].location.as_ref(), "t/i/s2/service.json");
+        // Again: nothing left, nothing fails.
+        assert_eq!(
+            purge_prefix(&store, "t/i/s").await.unwrap(),
+            Purged::default()
+        );
+    }
+}

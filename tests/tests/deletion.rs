@@ -1,0 +1,182 @@
+//! Deleting a service deletes its data in the target region; deleting the
+//! source instance deletes its service. Checked by listing the Garage bucket.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
+
+use futures::TryStreamExt;
+use object_store::path::Path;
+use xregion_bus::EventSubject;
+use xregion_domain::{layout, Engine};
+use xregion_proto::xregion::v1 as pb;
+use xregion_rds_sim::ChainGen;
+use xregion_tests::stack::{authed, TENANT_A, TOKEN_A};
+use xregion_tests::sync::{state, SyncEnv, FAST_SYNC_CONFIG};
+use xregion_tests::upstream::Upstream;
+use xregion_tests::{wait_until, Stack, StackOptions};
+
+const T0: i64 = 1_760_000_000_000;
+
+async fn objects_under(env: &SyncEnv, prefix: &str) -> anyhow::Result<usize> {
+    Ok(env
+        .target
+        .list(Some(&Path::from(prefix)))
+        .try_collect::<Vec<_>>()
+        .await?
+        .len())
+}
+
+async fn running_service(
+    env: &SyncEnv,
+    instance: &str,
+) -> anyhow::Result<(pb::SyncService, String)> {
+    env.instance(instance, Engine::Mysql, "r1").await?;
+    let mut chain = ChainGen::new(instance, TENANT_A, "r1", Engine::Mysql, T0);
+    env.upstream.emit(&env.source, &chain.full(50_000)).await?;
+    env.upstream
+        .emit(&env.source, &chain.log(60_000, 500))
+        .await?;
+    let svc = env.create(instance, Engine::Mysql, "r1", "r2").await?;
+    let svc = env
+        .wait_service(&svc.id, "RUNNING", |s| {
+            state(s) == pb::ServiceState::Running && s.synced_backups == 2
+        })
+        .await?;
+    let prefix = layout::service_prefix(TENANT_A, instance, &svc.id);
+    assert_eq!(
+        objects_under(env, &prefix).await?,
+        5,
+        "service.json, 2 files, 2 manifests"
+    );
+    Ok((svc, prefix))
+}
+
+#[tokio::test]
+async fn deleting_a_service_purges_its_target_data_and_frees_the_instance() -> anyhow::Result<()> {
+    let stack = Stack::start(StackOptions {
+        extra_config: FAST_SYNC_CONFIG.into(),
+        ..Default::default()
+    })
+    .await?;
+    let env = SyncEnv::new(&stack, "r1", "r2").await?;
+    let (svc, prefix) = running_service(&env, "del-1").await?;
+    // A neighbour's data must survive.
+    let (other, other_prefix) = running_service(&env, "keep-1").await?;
+
+    env.api
+        .clone()
+        .delete_sync_service(authed(
+            TOKEN_A,
+            pb::DeleteSyncServiceRequest { id: svc.id.clone() },
+        ))
+        .await?;
+    env.wait_service(&svc.id, "DELETED", |s| {
+        state(s) == pb::ServiceState::Deleted
+    })
+    .await?;
+    assert_eq!(objects_under(&env, &prefix).await?, 0);
+    assert_eq!(objects_under(&env, &other_prefix).await?, 5);
+    assert_eq!(state(&env.get(&other.id).await?), pb::ServiceState::Running);
+
+    // Hidden from the list unless asked for; the instance is eligible again.
+    let list = env
+        .api
+        .clone()
+        .list_sync_services(authed(TOKEN_A, pb::ListSyncServicesRequest::default()))
+        .await?
+        .into_inner();
+    assert_eq!(
+        list.services
+            .iter()
+            .map(|s| s.id.as_str())
+            .collect::<Vec<_>>(),
+        [other.id.as_str()]
+    );
+    let all = env
+        .api
+        .clone()
+        .list_sync_services(authed(
+            TOKEN_A,
+            pb::ListSyncServicesRequest {
+                include_deleted: true,
+                ..Default::default()
+            },
+        ))
+        .await?
+        .into_inner();
+    assert_eq!(all.services.len(), 2);
+    let eligible = env
+        .api
+        .clone()
+        .list_eligible_instances(authed(
+            TOKEN_A,
+            pb::ListEligibleInstancesRequest {
+                engine: pb::Engine::Mysql as i32,
+                source_region: "r1".into(),
+            },
+        ))
+        .await?
+        .into_inner();
+    assert_eq!(
+        eligible
+            .instances
+            .iter()
+            .map(|i| i.id.as_str())
+            .collect::<Vec<_>>(),
+        ["del-1"]
+    );
+    let again = env.create("del-1", Engine::Mysql, "r1", "r2").await?;
+    assert_ne!(again.id, svc.id);
+
+    let up = Upstream::connect(&stack.nats.url, stack.ns()).await?;
+    let purged = up
+        .events::<pb::ServiceDataPurged>(EventSubject::ServicePurged)
+        .await?;
+    assert_eq!(purged.iter().filter(|p| p.service_id == svc.id).count(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn deleting_the_source_instance_deletes_its_service_and_data() -> anyhow::Result<()> {
+    let stack = Stack::start(StackOptions {
+        extra_config: FAST_SYNC_CONFIG.into(),
+        ..Default::default()
+    })
+    .await?;
+    let env = SyncEnv::new(&stack, "r1", "r2").await?;
+    let (svc, prefix) = running_service(&env, "src-gone").await?;
+    env.upstream
+        .instance_deleted("src-gone", TENANT_A, "r1", T0)
+        .await?;
+    let deleted = env
+        .wait_service(&svc.id, "DELETED", |s| {
+            state(s) == pb::ServiceState::Deleted
+        })
+        .await?;
+    assert_eq!(deleted.id, svc.id);
+    assert_eq!(objects_under(&env, &prefix).await?, 0);
+
+    // Also while still seeding (no FULL yet).
+    env.instance("seeding-gone", Engine::Mysql, "r1").await?;
+    let seeding = env
+        .create("seeding-gone", Engine::Mysql, "r1", "r2")
+        .await?;
+    env.wait_service(&seeding.id, "SEEDING", |s| {
+        state(s) == pb::ServiceState::Seeding
+    })
+    .await?;
+    env.upstream
+        .instance_deleted("seeding-gone", TENANT_A, "r1", T0)
+        .await?;
+    env.wait_service(&seeding.id, "DELETED", |s| {
+        state(s) == pb::ServiceState::Deleted
+    })
+    .await?;
+    let p = layout::service_prefix(TENANT_A, "seeding-gone", &seeding.id);
+    wait_until(
+        "no object left",
+        std::time::Duration::from_secs(10),
+        || async { Ok((objects_under(&env, &p).await? == 0).then_some(())) },
+    )
+    .await?;
+    Ok(())
+}
