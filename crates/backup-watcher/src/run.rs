@@ -21,6 +21,8 @@ pub enum Error {
     Bus(#[from] xregion_bus::BusError),
     #[error(transparent)]
     Config(#[from] xregion_common::Error),
+    #[error("a core task stopped unexpectedly")]
+    TaskFailed,
 }
 
 pub async fn run(cx: Context<WatcherConfig>) -> Result<(), Error> {
@@ -44,6 +46,7 @@ pub async fn run(cx: Context<WatcherConfig>) -> Result<(), Error> {
     let js = watcher.publisher.jetstream().clone();
     let retry = RetryPolicy::from_config(&config.common.bus);
     let intake = CancellationToken::new();
+    let fatal = CancellationToken::new();
     let seed_spec = ConsumerSpec {
         stream: ns.events_stream(),
         durable: ns.durable("watcher-seed"),
@@ -62,35 +65,50 @@ pub async fn run(cx: Context<WatcherConfig>) -> Result<(), Error> {
         deliver_policy: DeliverPolicy::New,
     };
     let tasks = vec![
-        tokio::spawn(run_consumer(
-            js.clone(),
-            ns.clone(),
-            seed_spec,
-            retry.clone(),
-            Arc::new(SeedOnCreate {
-                watcher: watcher.clone(),
-            }),
-            intake.clone(),
-        )),
-        tokio::spawn(run_consumer(
-            js.clone(),
-            ns.clone(),
-            backups_spec,
-            retry.clone(),
-            Arc::new(JobPerBackup {
-                watcher: watcher.clone(),
-            }),
-            intake.clone(),
-        )),
+        xregion_runtime::supervise(
+            "consumer",
+            &fatal,
+            &intake,
+            run_consumer(
+                js.clone(),
+                ns.clone(),
+                seed_spec,
+                retry.clone(),
+                Arc::new(SeedOnCreate {
+                    watcher: watcher.clone(),
+                }),
+                intake.clone(),
+            ),
+        ),
+        xregion_runtime::supervise(
+            "consumer",
+            &fatal,
+            &intake,
+            run_consumer(
+                js.clone(),
+                ns.clone(),
+                backups_spec,
+                retry.clone(),
+                Arc::new(JobPerBackup {
+                    watcher: watcher.clone(),
+                }),
+                intake.clone(),
+            ),
+        ),
     ];
-    let reconcile = tokio::spawn(reconcile_loop(
-        watcher.clone(),
-        Duration::from_secs(settings.reconcile_interval_secs.max(1)),
-        intake.clone(),
-    ));
+    let reconcile = xregion_runtime::supervise(
+        "reconcile",
+        &fatal,
+        &intake,
+        reconcile_loop(
+            watcher.clone(),
+            Duration::from_secs(settings.reconcile_interval_secs.max(1)),
+            intake.clone(),
+        ),
+    );
     health.set_ready(true);
     tracing::info!(namespace = ns.prefix(), "backup-watcher ready");
-    shutdown.cancelled().await;
+    let failed = xregion_runtime::wait_for_stop(&shutdown, &fatal).await;
     health.set_ready(false);
     intake.cancel();
     let _ = reconcile.await;
@@ -103,5 +121,8 @@ pub async fn run(cx: Context<WatcherConfig>) -> Result<(), Error> {
     }
     let _ = client.flush().await;
     tracing::info!("backup-watcher stopped");
+    if failed {
+        return Err(Error::TaskFailed);
+    }
     Ok(())
 }

@@ -227,7 +227,21 @@ async fn process<H: Handler>(
     let span = tracing::info_span!("handle", subject = %delivery.subject, attempt, durable);
     set_parent_from(&span, delivery.headers.as_ref());
     let outcome = handler.handle(&delivery).instrument(span.clone()).await;
-    let _enter = span.enter();
+    settle(outcome, delivery, js, ns, retry, durable)
+        .instrument(span)
+        .await;
+}
+
+/// Acks, naks or dead-letters according to the handler's outcome.
+async fn settle(
+    outcome: Outcome,
+    delivery: Delivery,
+    js: &Context,
+    ns: &Namespace,
+    retry: &RetryPolicy,
+    durable: &str,
+) {
+    let attempt = delivery.attempt;
     metrics::counter!("xregion_bus_handled_total", "durable" => durable.to_string(), "outcome" => outcome_label(&outcome)).increment(1);
     let ack = match outcome {
         Outcome::Ack => delivery.message.double_ack().await,

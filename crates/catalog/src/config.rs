@@ -28,6 +28,28 @@ pub struct CatalogSettings {
     pub fail_point: Option<String>,
     /// Concurrent upstream and event handlers.
     pub max_in_flight: usize,
+    /// Turns usage into an amount; charging later is a configuration change.
+    pub price_plan: PricePlan,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PricePlan {
+    pub name: String,
+    pub currency: String,
+    pub per_gb_transferred: f64,
+    pub per_gb_day_stored: f64,
+}
+
+impl Default for PricePlan {
+    fn default() -> Self {
+        Self {
+            name: "free-promotion".into(),
+            currency: "CNY".into(),
+            per_gb_transferred: 0.0,
+            per_gb_day_stored: 0.0,
+        }
+    }
 }
 
 impl Default for CatalogSettings {
@@ -41,6 +63,7 @@ impl Default for CatalogSettings {
             clock_offset_secs: 0,
             fail_point: None,
             max_in_flight: 16,
+            price_plan: PricePlan::default(),
         }
     }
 }

@@ -18,6 +18,8 @@ pub enum CatalogError {
     Corrupt(String),
     #[error("bus: {0}")]
     Bus(#[from] xregion_bus::BusError),
+    #[error("a core task of the catalog stopped unexpectedly")]
+    TaskFailed,
     #[error("decode: {0}")]
     Decode(#[from] prost::DecodeError),
 }
@@ -32,7 +34,7 @@ impl From<CatalogError> for RpcError {
             CatalogError::AlreadyExists(_) => ErrorCode::AlreadyExists,
             CatalogError::FailedPrecondition(_) => ErrorCode::FailedPrecondition,
             CatalogError::Database(_) | CatalogError::Bus(_) => ErrorCode::Unavailable,
-            CatalogError::Corrupt(_) => ErrorCode::Internal,
+            CatalogError::Corrupt(_) | CatalogError::TaskFailed => ErrorCode::Internal,
         };
         if matches!(code, ErrorCode::Unavailable | ErrorCode::Internal) {
             tracing::error!(error = %err, "catalog request failed");

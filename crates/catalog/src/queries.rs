@@ -104,3 +104,53 @@ impl Catalog {
         }
     }
 }
+
+impl Catalog {
+    /// Usage per UTC day in `[from, to]` (default: everything), priced by
+    /// the configured plan.
+    pub async fn usage(
+        &self,
+        tenant: &str,
+        req: &pb::GetUsageRequest,
+        plan: &crate::config::PricePlan,
+    ) -> Result<pb::GetUsageResponse> {
+        use crate::store::usage;
+        let svc = self.get_service(tenant, &req.service_id).await?;
+        let from = req
+            .from
+            .as_ref()
+            .map(|t| usage::utc_day(millis(t)))
+            .unwrap_or_else(|| "0000-00-00".into());
+        let to = req
+            .to
+            .as_ref()
+            .map(|t| usage::utc_day(millis(t)))
+            .unwrap_or_else(|| "9999-99-99".into());
+        let mut conn = self.db.pool.acquire().await?;
+        let rows = usage::days(&mut conn, &svc.service_id, &from, &to).await?;
+        const GB: f64 = 1e9;
+        let days: Vec<pb::UsageDay> = rows
+            .iter()
+            .map(|r| pb::UsageDay {
+                day: r.day.clone(),
+                bytes_transferred: r.bytes_transferred.max(0) as u64,
+                objects_transferred: r.objects_transferred.max(0) as u64,
+                bytes_stored: r.bytes_stored.max(0) as u64,
+                gb_days: r.bytes_stored.max(0) as f64 / GB,
+            })
+            .collect();
+        let amount = days
+            .iter()
+            .map(|d| {
+                d.bytes_transferred as f64 / GB * plan.per_gb_transferred
+                    + d.gb_days * plan.per_gb_day_stored
+            })
+            .sum();
+        Ok(pb::GetUsageResponse {
+            days,
+            price_plan: plan.name.clone(),
+            amount,
+            currency: plan.currency.clone(),
+        })
+    }
+}

@@ -10,6 +10,7 @@ use crate::service::{instance_to_proto, Catalog};
 
 pub struct CatalogRpc {
     pub catalog: Catalog,
+    pub price_plan: crate::config::PricePlan,
 }
 
 fn decode<M: Message + Default>(call: &CatalogCall) -> Result<M, RpcError> {
@@ -77,6 +78,12 @@ impl RpcHandler for CatalogRpc {
             methods::GET_RESTORE_WINDOW => {
                 let req: pb::GetRestoreWindowRequest = decode(&call)?;
                 c.window(tenant, &req.service_id)
+                    .await
+                    .map(|r| r.encode_to_vec())
+            }
+            methods::GET_USAGE => {
+                let req: pb::GetUsageRequest = decode(&call)?;
+                c.usage(tenant, &req, &self.price_plan)
                     .await
                     .map(|r| r.encode_to_vec())
             }

@@ -57,15 +57,27 @@ pub async fn run(
         interval: Duration::from_millis(settings.relay_interval_ms.max(10)),
         clock,
     };
-    let relay_task = tokio::spawn(relay.run(relay_stop.clone()));
-    let rpc_task = tokio::spawn(serve_rpc(
-        client.clone(),
-        ns.clone(),
-        Arc::new(CatalogRpc {
-            catalog: catalog.clone(),
-        }),
-        intake_stop.clone(),
-    ));
+    let fatal = CancellationToken::new();
+    let relay_task = xregion_runtime::supervise(
+        "outbox-relay",
+        &fatal,
+        &relay_stop,
+        relay.run(relay_stop.clone()),
+    );
+    let rpc_task = xregion_runtime::supervise(
+        "rpc",
+        &fatal,
+        &intake_stop,
+        serve_rpc(
+            client.clone(),
+            ns.clone(),
+            Arc::new(CatalogRpc {
+                catalog: catalog.clone(),
+                price_plan: settings.price_plan.clone(),
+            }),
+            intake_stop.clone(),
+        ),
+    );
     let upstream_spec = ConsumerSpec {
         stream: ns.upstream_stream(),
         durable: ns.durable("catalog-upstream"),
@@ -74,17 +86,22 @@ pub async fn run(
         ack_wait: Duration::from_secs(30),
         deliver_policy: DeliverPolicy::All,
     };
-    let upstream_task = tokio::spawn(run_consumer(
-        js.clone(),
-        ns.clone(),
-        upstream_spec,
-        retry.clone(),
-        Arc::new(UpstreamHandler {
-            catalog: catalog.clone(),
-            ns: ns.clone(),
-        }),
-        intake_stop.clone(),
-    ));
+    let upstream_task = xregion_runtime::supervise(
+        "upstream",
+        &fatal,
+        &intake_stop,
+        run_consumer(
+            js.clone(),
+            ns.clone(),
+            upstream_spec,
+            retry.clone(),
+            Arc::new(UpstreamHandler {
+                catalog: catalog.clone(),
+                ns: ns.clone(),
+            }),
+            intake_stop.clone(),
+        ),
+    );
 
     let events_spec = ConsumerSpec {
         stream: ns.events_stream(),
@@ -97,26 +114,36 @@ pub async fn run(
         ack_wait: Duration::from_secs(30),
         deliver_policy: DeliverPolicy::All,
     };
-    let events_task = tokio::spawn(run_consumer(
-        js.clone(),
-        ns.clone(),
-        events_spec,
-        retry.clone(),
-        Arc::new(crate::events::EventsHandler {
-            catalog: catalog.clone(),
-            ns: ns.clone(),
-        }),
-        intake_stop.clone(),
-    ));
-    let lag_task = tokio::spawn(lag_loop(
-        catalog.clone(),
-        Duration::from_secs(settings.lag_check_interval_secs.max(1)),
-        intake_stop.clone(),
-    ));
+    let events_task = xregion_runtime::supervise(
+        "events",
+        &fatal,
+        &intake_stop,
+        run_consumer(
+            js.clone(),
+            ns.clone(),
+            events_spec,
+            retry.clone(),
+            Arc::new(crate::events::EventsHandler {
+                catalog: catalog.clone(),
+                ns: ns.clone(),
+            }),
+            intake_stop.clone(),
+        ),
+    );
+    let lag_task = xregion_runtime::supervise(
+        "lag",
+        &fatal,
+        &intake_stop,
+        lag_loop(
+            catalog.clone(),
+            Duration::from_secs(settings.lag_check_interval_secs.max(1)),
+            intake_stop.clone(),
+        ),
+    );
 
     health.set_ready(true);
     tracing::info!(namespace = ns.prefix(), backend = ?db.backend, "catalog ready");
-    shutdown.cancelled().await;
+    let failed = xregion_runtime::wait_for_stop(&shutdown, &fatal).await;
     health.set_ready(false);
     intake_stop.cancel();
     let _ = lag_task.await;
@@ -136,6 +163,9 @@ pub async fn run(
     let _ = client.flush().await;
     db.pool.close().await;
     tracing::info!("catalog stopped");
+    if failed {
+        return Err(crate::CatalogError::TaskFailed);
+    }
     Ok(())
 }
 

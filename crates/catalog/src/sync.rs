@@ -166,6 +166,13 @@ impl Catalog {
             manifest.files.len() as i64,
         )
         .await?;
+        crate::store::usage::set_stored(
+            &mut tx,
+            &svc.service_id,
+            synced_at,
+            svc.synced_bytes.saturating_add(bytes),
+        )
+        .await?;
         if window.is_some() && matches!(svc.state, ServiceState::Creating | ServiceState::Seeding) {
             transition(
                 &mut tx,

@@ -16,6 +16,8 @@ pub enum Error {
     Bus(#[from] xregion_bus::BusError),
     #[error(transparent)]
     Config(#[from] xregion_common::Error),
+    #[error("a core task stopped unexpectedly")]
+    TaskFailed,
 }
 
 pub async fn run(cx: Context<CleanupConfig>) -> Result<(), Error> {
@@ -32,6 +34,7 @@ pub async fn run(cx: Context<CleanupConfig>) -> Result<(), Error> {
     });
     let js = purger.publisher.jetstream().clone();
     let intake = CancellationToken::new();
+    let fatal = CancellationToken::new();
     let spec = ConsumerSpec {
         stream: ns.events_stream(),
         durable: ns.durable("cleanup-purge"),
@@ -40,17 +43,22 @@ pub async fn run(cx: Context<CleanupConfig>) -> Result<(), Error> {
         ack_wait: Duration::from_secs(120),
         deliver_policy: DeliverPolicy::All,
     };
-    let task = tokio::spawn(run_consumer(
-        js,
-        ns.clone(),
-        spec,
-        RetryPolicy::from_config(&config.common.bus),
-        purger,
-        intake.clone(),
-    ));
+    let task = xregion_runtime::supervise(
+        "consumer",
+        &fatal,
+        &intake,
+        run_consumer(
+            js,
+            ns.clone(),
+            spec,
+            RetryPolicy::from_config(&config.common.bus),
+            purger,
+            intake.clone(),
+        ),
+    );
     health.set_ready(true);
     tracing::info!(namespace = ns.prefix(), "cleanup ready");
-    shutdown.cancelled().await;
+    let failed = xregion_runtime::wait_for_stop(&shutdown, &fatal).await;
     health.set_ready(false);
     intake.cancel();
     match task.await {
@@ -60,5 +68,8 @@ pub async fn run(cx: Context<CleanupConfig>) -> Result<(), Error> {
     }
     let _ = client.flush().await;
     tracing::info!("cleanup stopped");
+    if failed {
+        return Err(Error::TaskFailed);
+    }
     Ok(())
 }

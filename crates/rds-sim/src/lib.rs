@@ -4,6 +4,7 @@
 //! it; fault injection (skip, corrupt, withhold) is explicit in the API.
 
 pub mod chain;
+pub mod demo;
 pub mod upstream;
 
 pub use chain::{ChainGen, GeneratedBackup};

@@ -88,3 +88,42 @@ where
     telemetry.shutdown();
     result
 }
+
+/// Spawns a core task of a service. If it ends on its own before shutdown
+/// (an error, or a panic), `fatal` is cancelled so the service stops in
+/// order and exits non-zero instead of living on half-alive.
+pub fn supervise<F, T>(
+    name: &'static str,
+    fatal: &CancellationToken,
+    stopping: &CancellationToken,
+    fut: F,
+) -> tokio::task::JoinHandle<T>
+where
+    F: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let fatal = fatal.clone();
+    let stopping = stopping.clone();
+    tokio::spawn(async move {
+        // Dropped on return and on unwinding alike.
+        let guard = fatal.clone().drop_guard();
+        let out = fut.await;
+        if stopping.is_cancelled() {
+            guard.disarm();
+        } else {
+            tracing::error!(
+                task = name,
+                "core task ended unexpectedly; stopping the service"
+            );
+        }
+        out
+    })
+}
+
+/// Waits for a shutdown signal or a failed core task; true when a task failed.
+pub async fn wait_for_stop(shutdown: &CancellationToken, fatal: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = shutdown.cancelled() => false,
+        _ = fatal.cancelled() => true,
+    }
+}

@@ -17,6 +17,8 @@ pub enum Error {
     Bus(#[from] xregion_bus::BusError),
     #[error(transparent)]
     Config(#[from] xregion_common::Error),
+    #[error("a core task stopped unexpectedly")]
+    TaskFailed,
 }
 
 pub async fn run(cx: Context<WorkerConfig>) -> Result<(), Error> {
@@ -38,6 +40,7 @@ pub async fn run(cx: Context<WorkerConfig>) -> Result<(), Error> {
     let js = transfers.publisher.jetstream().clone();
     let retry = RetryPolicy::from_config(&config.common.bus);
     let intake = CancellationToken::new();
+    let fatal = CancellationToken::new();
     let mut tasks = Vec::new();
     // Each lane has its own durable consumer and limit: a FULL never takes
     // the place of a LOG.
@@ -70,18 +73,23 @@ pub async fn run(cx: Context<WorkerConfig>) -> Result<(), Error> {
             ack_wait: Duration::from_secs(settings.ack_wait_secs.max(3)),
             deliver_policy: DeliverPolicy::All,
         };
-        tasks.push(tokio::spawn(run_consumer(
-            js.clone(),
-            ns.clone(),
-            spec,
-            retry.clone(),
-            transfers.clone(),
-            intake.clone(),
-        )));
+        tasks.push(xregion_runtime::supervise(
+            "consumer",
+            &fatal,
+            &intake,
+            run_consumer(
+                js.clone(),
+                ns.clone(),
+                spec,
+                retry.clone(),
+                transfers.clone(),
+                intake.clone(),
+            ),
+        ));
     }
     health.set_ready(true);
     tracing::info!(namespace = ns.prefix(), "transfer-worker ready");
-    shutdown.cancelled().await;
+    let failed = xregion_runtime::wait_for_stop(&shutdown, &fatal).await;
     health.set_ready(false);
     intake.cancel();
     for task in tasks {
@@ -93,5 +101,8 @@ pub async fn run(cx: Context<WorkerConfig>) -> Result<(), Error> {
     }
     let _ = client.flush().await;
     tracing::info!("transfer-worker stopped");
+    if failed {
+        return Err(Error::TaskFailed);
+    }
     Ok(())
 }

@@ -124,7 +124,15 @@ pub fn run(args: UpArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     println!("Press Ctrl-C to stop.");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::SeqCst))?;
     loop {
+        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+            println!("xtask: stopping (services first, NATS last)");
+            drop_in_order(running);
+            return Ok(());
+        }
         for r in running.iter_mut() {
             if let Ok(Some(status)) = r.child.try_wait() {
                 eprintln!(

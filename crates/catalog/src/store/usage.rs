@@ -39,3 +39,56 @@ mod tests {
         assert_eq!(super::utc_day(1_700_000_000_000), "2023-11-14");
     }
 }
+
+/// The service's stored bytes at the end of the day of `at` (the latest
+/// value written that day wins).
+pub async fn set_stored(
+    conn: &mut AnyConnection,
+    service_id: &str,
+    at: i64,
+    bytes_stored: i64,
+) -> Result<()> {
+    sqlx::query("UPDATE usage_days SET bytes_stored = $1 WHERE service_id = $2 AND day = $3")
+        .bind(bytes_stored)
+        .bind(service_id)
+        .bind(utc_day(at))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageRow {
+    pub day: String,
+    pub bytes_transferred: i64,
+    pub objects_transferred: i64,
+    pub bytes_stored: i64,
+}
+
+pub async fn days(
+    conn: &mut AnyConnection,
+    service_id: &str,
+    from_day: &str,
+    to_day: &str,
+) -> Result<Vec<UsageRow>> {
+    use sqlx::Row;
+    let rows = sqlx::query(
+        "SELECT day, bytes_transferred, objects_transferred, bytes_stored FROM usage_days \
+         WHERE service_id = $1 AND day >= $2 AND day <= $3 ORDER BY day",
+    )
+    .bind(service_id)
+    .bind(from_day)
+    .bind(to_day)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(UsageRow {
+                day: r.try_get("day")?,
+                bytes_transferred: r.try_get("bytes_transferred")?,
+                objects_transferred: r.try_get("objects_transferred")?,
+                bytes_stored: r.try_get("bytes_stored")?,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,114 @@
+//! `xregion`: the operator's command line over the gRPC API.
+
+mod commands;
+mod render;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+const EXAMPLES: &str = "Examples:
+  export XREGION_TOKEN=demo-token-a
+  xregion regions
+  xregion instances --engine mysql --region cn-north-1
+  xregion create --engine mysql --source-region cn-north-1 --instance mysql-prod-1 --target-region cn-east-2
+  xregion list
+  xregion watch <service-id>
+  xregion window <service-id>
+  xregion plan <service-id> --time 2026-11-26T09:30:00Z
+  xregion list --output json";
+
+#[derive(Parser)]
+#[command(name = "xregion", version, about = "Manage xregion cross-region backup sync services", after_help = EXAMPLES)]
+pub struct Cli {
+    /// gRPC endpoint of the api-gateway.
+    #[arg(
+        long,
+        global = true,
+        env = "XREGION_ENDPOINT",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    pub endpoint: String,
+    /// Bearer token.
+    #[arg(long, global = true, env = "XREGION_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Output format of read commands.
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EngineArg {
+    Mysql,
+    Sqlserver,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Configured regions.
+    Regions,
+    /// Your instances in a region that have no sync service yet.
+    Instances {
+        #[arg(long, value_enum)]
+        engine: EngineArg,
+        #[arg(long)]
+        region: String,
+    },
+    /// Enrol an instance: copy its backups to the target region.
+    Create {
+        #[arg(long, value_enum)]
+        engine: EngineArg,
+        #[arg(long)]
+        source_region: String,
+        #[arg(long)]
+        instance: String,
+        #[arg(long)]
+        target_region: String,
+        /// Days of restorable history to keep (1-1825, default 7).
+        #[arg(long)]
+        retention_days: Option<u32>,
+        /// Makes a retry return the same service.
+        #[arg(long, default_value = "")]
+        request_id: String,
+    },
+    /// Your sync services, with state, latest data time point and lag.
+    List {
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        include_deleted: bool,
+    },
+    /// One sync service.
+    Get { id: String },
+    /// Delete a sync service and its data in the target region.
+    Delete { id: String },
+    /// Synced backups of a service.
+    Backups { id: String },
+    /// The restore window of a service: earliest, latest, gaps.
+    Window { id: String },
+    /// The files to restore a service's database at a time (RFC 3339).
+    Plan {
+        id: String,
+        #[arg(long)]
+        time: String,
+    },
+    /// Live progress and state changes of one service, or of all yours.
+    Watch { id: Option<String> },
+    /// Usage of a service per day.
+    Usage { id: String },
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    if let Err(error) = commands::run(cli).await {
+        eprintln!("error: {error:#}");
+        std::process::exit(1);
+    }
+}
