@@ -40,6 +40,8 @@ pub struct StackOptions {
     pub extra_config: String,
     /// Which services to start now; the others can be started later.
     pub services: Vec<&'static str>,
+    /// Accepted (token, tenant) pairs.
+    pub tokens: Vec<(String, String)>,
 }
 
 impl Default for StackOptions {
@@ -49,6 +51,10 @@ impl Default for StackOptions {
             sqlite: false,
             extra_config: String::new(),
             services: SERVICES.to_vec(),
+            tokens: vec![
+                (TOKEN_A.into(), TENANT_A.into()),
+                (TOKEN_B.into(), TENANT_B.into()),
+            ],
         }
     }
 }
@@ -122,10 +128,16 @@ max_deliver = 3\n\n\
              [telemetry]\nlog_filter = \"info,xregion=debug\"\n\n\
              [catalog]\ndatabase_url = \"{database_url}\"\nrelay_interval_ms = 200\n\n\
              [gateway]\nlisten = \"{grpc_addr}\"\n\
-             tokens = [{{ sha256 = \"{}\", tenant = \"{TENANT_A}\" }}, {{ sha256 = \"{}\", tenant = \"{TENANT_B}\" }}]\n\n",
+             tokens = [{}]\n\n",
             nats.url,
-            token_sha(TOKEN_A),
-            token_sha(TOKEN_B),
+            opts.tokens
+                .iter()
+                .map(|(t, tenant)| format!(
+                    "{{ sha256 = \"{}\", tenant = \"{tenant}\" }}",
+                    token_sha(t)
+                ))
+                .collect::<Vec<_>>()
+                .join(", "),
         );
         for r in &regions {
             config.push_str(&format!(

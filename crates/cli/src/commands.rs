@@ -81,6 +81,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             target_region,
             retention_days,
             request_id,
+            quiet,
         } => {
             let req = pb::CreateSyncServiceRequest {
                 engine: engine(e),
@@ -95,7 +96,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .map_err(status)?
                 .into_inner();
-            render::services(&[s], json);
+            if quiet {
+                println!("{}", s.id);
+            } else {
+                render::services(&[s], json);
+            }
         }
         Command::List {
             state,
@@ -181,10 +186,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             render::window(&w, json);
         }
         Command::Plan { id, time } => {
-            let t = chrono::DateTime::parse_from_rfc3339(&time).with_context(|| {
-                format!("--time {time:?} is not RFC 3339 (e.g. 2026-11-26T09:30:00Z)")
-            })?;
-            let ts = xregion_proto::convert::timestamp(t.timestamp_millis());
+            let ts = match time.as_str() {
+                "latest" | "earliest" => {
+                    let w = api
+                        .get_restore_window(pb::GetRestoreWindowRequest {
+                            service_id: id.clone(),
+                        })
+                        .await
+                        .map_err(status)?
+                        .into_inner();
+                    let t = if time == "latest" {
+                        w.latest
+                    } else {
+                        w.earliest
+                    };
+                    t.ok_or_else(|| anyhow::anyhow!("nothing restorable yet"))?
+                }
+                _ => {
+                    let t = chrono::DateTime::parse_from_rfc3339(&time)
+                        .with_context(|| format!("--time {time:?} is not RFC 3339 (e.g. 2026-11-26T09:30:00Z), latest or earliest"))?;
+                    xregion_proto::convert::timestamp(t.timestamp_millis())
+                }
+            };
             let p = api
                 .get_restore_plan(pb::GetRestorePlanRequest {
                     service_id: id,
@@ -198,14 +221,44 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Watch { id } => {
             let mut stream = api
                 .watch_sync_service(pb::WatchSyncServiceRequest {
-                    service_id: id.unwrap_or_default(),
+                    service_id: id.clone().unwrap_or_default(),
                 })
                 .await
                 .map_err(status)?
                 .into_inner();
+            render::watching(&id, json);
             let mut bars = render::Bars::default();
             while let Some(event) = stream.next().await {
                 bars.show(event.map_err(status)?, json);
+            }
+        }
+        Command::Wait {
+            id,
+            state,
+            timeout_secs,
+        } => {
+            let want = pb::ServiceState::from_str_name(&format!(
+                "SERVICE_STATE_{}",
+                state.to_ascii_uppercase()
+            ))
+            .ok_or_else(|| anyhow::anyhow!("unknown state {state:?}"))?;
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(timeout_secs);
+            loop {
+                let s = api
+                    .get_sync_service(pb::GetSyncServiceRequest { id: id.clone() })
+                    .await
+                    .map_err(status)?
+                    .into_inner();
+                if s.state == want as i32 {
+                    render::services(&[s], json);
+                    break;
+                }
+                anyhow::ensure!(
+                    std::time::Instant::now() < deadline,
+                    "{id} did not reach {state} within {timeout_secs}s (now {:?})",
+                    s.state
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
             }
         }
         Command::Usage { id } => {

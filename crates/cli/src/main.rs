@@ -13,7 +13,9 @@ const EXAMPLES: &str = "Examples:
   xregion list
   xregion watch <service-id>
   xregion window <service-id>
+  xregion wait <service-id> --state running
   xregion plan <service-id> --time 2026-11-26T09:30:00Z
+  xregion plan <service-id> --time latest
   xregion list --output json";
 
 #[derive(Parser)]
@@ -76,6 +78,9 @@ pub enum Command {
         /// Makes a retry return the same service.
         #[arg(long, default_value = "")]
         request_id: String,
+        /// Print only the new service's id (for scripts).
+        #[arg(long, short = 'q')]
+        quiet: bool,
     },
     /// Your sync services, with state, latest data time point and lag.
     List {
@@ -92,9 +97,10 @@ pub enum Command {
     Backups { id: String },
     /// The restore window of a service: earliest, latest, gaps.
     Window { id: String },
-    /// The files to restore a service's database at a time (RFC 3339).
+    /// The files to restore a service's database at a time.
     Plan {
         id: String,
+        /// RFC 3339 (2026-11-26T09:30:00Z), `latest` or `earliest`.
         #[arg(long)]
         time: String,
     },
@@ -102,6 +108,14 @@ pub enum Command {
     Watch { id: Option<String> },
     /// Usage of a service per day.
     Usage { id: String },
+    /// Wait until a service reaches a state (for scripts).
+    Wait {
+        id: String,
+        #[arg(long, default_value = "running")]
+        state: String,
+        #[arg(long, default_value_t = 120)]
+        timeout_secs: u64,
+    },
 }
 
 #[tokio::main]

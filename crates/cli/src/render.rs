@@ -286,6 +286,16 @@ pub fn usage(u: &pb::GetUsageResponse, json: bool) {
     say!("plan {}: {:.2} {}", u.price_plan, u.amount, u.currency);
 }
 
+/// Printed once the server has subscribed: every later event is shown.
+pub fn watching(id: &Option<String>, json: bool) {
+    let what = id.clone().unwrap_or_else(|| "all".into());
+    if json {
+        say!("{}", json!({"watching": what}));
+    } else {
+        say!("watching {what} (Ctrl-C to stop)");
+    }
+}
+
 /// Live progress bars, one line per finished backup.
 #[derive(Default)]
 pub struct Bars {
@@ -353,7 +363,9 @@ impl Bars {
 
     fn draw(&self) {
         for p in self.active.values() {
-            let pct = (p.bytes_done * 100).checked_div(p.bytes_total).unwrap_or(100);
+            let pct = (p.bytes_done * 100)
+                .checked_div(p.bytes_total)
+                .unwrap_or(100);
             let filled = (pct / 5) as usize;
             let _ = write!(
                 std::io::stdout(),

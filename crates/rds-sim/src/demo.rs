@@ -152,15 +152,17 @@ pub async fn run(
             }
             upstream.backup_created(&d).await?;
         }
-        let behind = now_ms() - sim_now;
-        if behind <= 0 && args.until_caught_up {
+        // Catch up fast while the next step is in the past, then follow
+        // real time.
+        let ahead = sim_now + step - now_ms();
+        if ahead > 0 && args.until_caught_up {
             tracing::info!("caught up with real time");
             return Ok(());
         }
-        let wait = if behind > step {
+        let wait = if ahead <= 0 {
             Duration::from_secs_f64(step as f64 / 1000.0 / args.speed.max(1.0))
         } else {
-            Duration::from_millis(step as u64)
+            Duration::from_millis(ahead as u64)
         };
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
