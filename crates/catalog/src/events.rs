@@ -12,9 +12,10 @@ pub struct EventsHandler {
 }
 
 /// The events this handler consumes.
-pub const CONSUMED: [EventSubject; 3] = [
+pub const CONSUMED: [EventSubject; 4] = [
     EventSubject::BackupSynced,
     EventSubject::BackupFailed,
+    EventSubject::BackupExpired,
     EventSubject::ServicePurged,
 ];
 
@@ -28,6 +29,10 @@ impl Handler for EventsHandler {
             },
             Some(EventSubject::BackupFailed) => match d.decode::<pb::BackupSyncFailed>() {
                 Ok(e) => self.catalog.backup_failed(&e).await,
+                Err(o) => return o,
+            },
+            Some(EventSubject::BackupExpired) => match d.decode::<pb::BackupExpired>() {
+                Ok(e) => self.catalog.backup_expired(&e).await,
                 Err(o) => return o,
             },
             Some(EventSubject::ServicePurged) => match d.decode::<pb::ServiceDataPurged>() {

@@ -329,3 +329,40 @@ impl Catalog {
         Ok(())
     }
 }
+
+impl Catalog {
+    /// Forgets an expired copy; the window's earliest point moves forward.
+    pub async fn backup_expired(&self, e: &pb::BackupExpired) -> Result<()> {
+        let mut tx = self.db.pool.begin().await?;
+        services::lock(&mut tx, &e.service_id).await?;
+        let Some(svc) = services::get(&mut tx, &e.service_id).await? else {
+            return Ok(());
+        };
+        let Some(bytes) = synced::delete(&mut tx, &svc.service_id, &e.backup_id).await? else {
+            return Ok(()); // a redelivery
+        };
+        let all = synced::for_service(&mut tx, &svc.service_id).await?;
+        let chain: Vec<ChainBackup> = all.iter().map(|r| r.manifest.chain_backup()).collect();
+        let window = restore_window(svc.engine, &chain);
+        let now = self.now();
+        services::record_expiry(
+            &mut tx,
+            &svc.service_id,
+            bytes,
+            window.as_ref().map(|w| w.earliest),
+            window.as_ref().map(|w| w.latest),
+            now,
+        )
+        .await?;
+        crate::store::usage::set_stored(
+            &mut tx,
+            &svc.service_id,
+            now,
+            svc.synced_bytes.saturating_sub(bytes),
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(service_id = %svc.service_id, backup_id = %e.backup_id, earliest = ?window.as_ref().map(|w| w.earliest), "expired copy forgotten");
+        Ok(())
+    }
+}

@@ -4,8 +4,11 @@
 //! `service.json` — and announces ServiceDataPurged.
 
 pub mod config;
+pub mod orphans;
 pub mod purge;
+pub mod retention;
 pub mod run;
+pub mod sweep;
 
 pub use config::CleanupConfig;
 pub use run::run;

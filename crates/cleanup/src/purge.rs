@@ -15,6 +15,24 @@ use xregion_proto::xregion::v1 as pb;
 pub struct Purger {
     pub regions: Regions,
     pub publisher: Publisher,
+    /// Test-only fault injection: abort after this many deletions (0: never).
+    pub fail_after_deletes: u64,
+    pub deletes: std::sync::atomic::AtomicU64,
+}
+
+impl Purger {
+    /// Counts a deletion; aborts the process at the configured fault point,
+    /// which is how tests kill cleanup half-way through a purge.
+    fn count_delete(&self) {
+        let n = self
+            .deletes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        if self.fail_after_deletes > 0 && n >= self.fail_after_deletes {
+            tracing::error!(deletes = n, "fail point reached: aborting mid-purge");
+            std::process::abort();
+        }
+    }
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +46,7 @@ pub struct Purged {
 pub async fn purge_prefix(
     store: &Arc<dyn ObjectStore>,
     prefix: &str,
+    on_delete: impl Fn(),
 ) -> Result<Purged, object_store::Error> {
     let root = Path::from(prefix);
     let mut all: Vec<_> = store.list(Some(&root)).try_collect().await?;
@@ -51,6 +70,7 @@ pub async fn purge_prefix(
         }
         purged.objects += 1;
         purged.bytes += meta.size as u64;
+        on_delete();
     }
     Ok(purged)
 }
@@ -79,10 +99,11 @@ impl Handler for Purger {
                 service.target_region
             ));
         };
-        let purged = match purge_prefix(&store, &service.target_prefix).await {
-            Ok(p) => p,
-            Err(e) => return Outcome::Retry(e.to_string()),
-        };
+        let purged =
+            match purge_prefix(&store, &service.target_prefix, || self.count_delete()).await {
+                Ok(p) => p,
+                Err(e) => return Outcome::Retry(e.to_string()),
+            };
         tracing::info!(service_id = %service.service_id, objects = purged.objects, bytes = purged.bytes, "service data purged");
         let done = pb::ServiceDataPurged {
             service_id: service.service_id.clone(),
@@ -132,7 +153,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let purged = purge_prefix(&store, "t/i/s").await.unwrap();
+        let purged = purge_prefix(&store, "t/i/s", || {}).await.unwrap();
         assert_eq!(
             purged,
             Purged {
@@ -145,7 +166,7 @@ mod tests {
         assert_eq!(left[0].location.as_ref(), "t/i/s2/service.json");
         // Again: nothing left, nothing fails.
         assert_eq!(
-            purge_prefix(&store, "t/i/s").await.unwrap(),
+            purge_prefix(&store, "t/i/s", || {}).await.unwrap(),
             Purged::default()
         );
     }

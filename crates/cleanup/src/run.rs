@@ -3,12 +3,15 @@ use std::time::Duration;
 
 use async_nats::jetstream::consumer::DeliverPolicy;
 use tokio_util::sync::CancellationToken;
-use xregion_bus::{run_consumer, ConsumerSpec, EventSubject, Publisher, RetryPolicy};
+use xregion_bus::{
+    run_consumer, CatalogClient, ConsumerSpec, EventSubject, Publisher, RetryPolicy,
+};
 use xregion_common::Regions;
 use xregion_runtime::Context;
 
 use crate::config::CleanupConfig;
 use crate::purge::Purger;
+use crate::sweep::{sweep_loop, Sweeper};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -28,9 +31,26 @@ pub async fn run(cx: Context<CleanupConfig>) -> Result<(), Error> {
         health,
         shutdown,
     } = cx;
+    let settings = &config.cleanup;
+    let regions = Regions::build(&config.common.regions)?;
+    let publisher = Publisher::new(client.clone(), ns.clone());
     let purger = Arc::new(Purger {
-        regions: Regions::build(&config.common.regions)?,
-        publisher: Publisher::new(client.clone(), ns.clone()),
+        regions: regions.clone(),
+        publisher: publisher.clone(),
+        fail_after_deletes: settings.fail_after_deletes,
+        deletes: Default::default(),
+    });
+    let sweeper = Arc::new(Sweeper {
+        regions,
+        publisher,
+        catalog: CatalogClient::new(
+            client.clone(),
+            ns.clone(),
+            Duration::from_secs(config.common.bus.request_timeout_secs.max(1)),
+        ),
+        clock_offset_ms: settings.clock_offset_secs * 1000,
+        orphan_grace_ms: i64::try_from(settings.orphan_grace_hours).unwrap_or(i64::MAX / 3_600_000)
+            * 3_600_000,
     });
     let js = purger.publisher.jetstream().clone();
     let intake = CancellationToken::new();
@@ -40,7 +60,7 @@ pub async fn run(cx: Context<CleanupConfig>) -> Result<(), Error> {
         durable: ns.durable("cleanup-purge"),
         filter_subjects: vec![ns.event_subject(EventSubject::ServiceDeleted)],
         max_in_flight: 4,
-        ack_wait: Duration::from_secs(120),
+        ack_wait: Duration::from_secs(settings.purge_ack_wait_secs.max(1)),
         deliver_policy: DeliverPolicy::All,
     };
     let task = xregion_runtime::supervise(
@@ -56,11 +76,22 @@ pub async fn run(cx: Context<CleanupConfig>) -> Result<(), Error> {
             intake.clone(),
         ),
     );
+    let sweep = xregion_runtime::supervise(
+        "sweep",
+        &fatal,
+        &intake,
+        sweep_loop(
+            sweeper,
+            Duration::from_secs(settings.sweep_interval_secs.max(1)),
+            intake.clone(),
+        ),
+    );
     health.set_ready(true);
     tracing::info!(namespace = ns.prefix(), "cleanup ready");
     let failed = xregion_runtime::wait_for_stop(&shutdown, &fatal).await;
     health.set_ready(false);
     intake.cancel();
+    let _ = sweep.await;
     match task.await {
         Ok(Ok(())) => {}
         Ok(Err(error)) => tracing::warn!(%error, "purge consumer stopped with error"),

@@ -336,3 +336,26 @@ pub async fn lock(conn: &mut AnyConnection, service_id: &str) -> Result<()> {
         .await?;
     Ok(())
 }
+
+/// Records the effect of an expired copy on the service's figures.
+pub async fn record_expiry(
+    conn: &mut AnyConnection,
+    service_id: &str,
+    bytes: i64,
+    earliest: Option<i64>,
+    latest: Option<i64>,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE services SET synced_backups = synced_backups - 1, synced_bytes = synced_bytes - $1, \
+         earliest_data_time = $2, latest_data_time = $3, updated_at = $4 WHERE service_id = $5",
+    )
+    .bind(bytes)
+    .bind(earliest)
+    .bind(latest)
+    .bind(now)
+    .bind(service_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

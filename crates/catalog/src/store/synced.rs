@@ -48,3 +48,25 @@ pub async fn for_service(conn: &mut AnyConnection, service_id: &str) -> Result<V
         })
         .collect()
 }
+
+/// Removes an expired copy; returns its bytes when it was there.
+pub async fn delete(
+    conn: &mut AnyConnection,
+    service_id: &str,
+    backup_id: &str,
+) -> Result<Option<i64>> {
+    let row =
+        sqlx::query("SELECT bytes FROM synced_backups WHERE service_id = $1 AND backup_id = $2")
+            .bind(service_id)
+            .bind(backup_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some(row) = row else { return Ok(None) };
+    let bytes: i64 = row.try_get("bytes")?;
+    sqlx::query("DELETE FROM synced_backups WHERE service_id = $1 AND backup_id = $2")
+        .bind(service_id)
+        .bind(backup_id)
+        .execute(conn)
+        .await?;
+    Ok(Some(bytes))
+}

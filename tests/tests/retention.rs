@@ -1,0 +1,319 @@
+//! Retention, orphan collection, crash-safe purge and usage metering, over
+//! the real services, checked by listing the Garage target bucket.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
+
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use object_store::path::Path;
+use xregion_bus::EventSubject;
+use xregion_domain::{layout, Engine};
+use xregion_proto::convert::millis;
+use xregion_proto::rds::v1::BackupDescriptor;
+use xregion_proto::xregion::v1 as pb;
+use xregion_rds_sim::ChainGen;
+use xregion_tests::stack::{authed, TENANT_A, TOKEN_A};
+use xregion_tests::sync::{state, SyncEnv, FAST_SYNC_CONFIG};
+use xregion_tests::upstream::Upstream;
+use xregion_tests::{wait_until, Stack, StackOptions};
+
+const DAY: i64 = 24 * 3600 * 1000;
+const WAIT: Duration = Duration::from_secs(60);
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn end_of(d: &BackupDescriptor) -> i64 {
+    d.data_end_time.as_ref().map(millis).unwrap()
+}
+
+async fn objects(env: &SyncEnv, prefix: &str) -> anyhow::Result<Vec<String>> {
+    Ok(env
+        .target
+        .list(Some(&Path::from(prefix)))
+        .try_collect::<Vec<_>>()
+        .await?
+        .into_iter()
+        .map(|m| m.location.to_string())
+        .collect())
+}
+
+/// A service whose whole history (3 FULLs, 19 LOGs, 20 days) is synced.
+async fn long_history(
+    env: &SyncEnv,
+    instance: &str,
+) -> anyhow::Result<(pb::SyncService, Vec<BackupDescriptor>)> {
+    env.instance(instance, Engine::Mysql, "r1").await?;
+    let svc = env.create(instance, Engine::Mysql, "r1", "r2").await?;
+    env.wait_service(&svc.id, "SEEDING", |s| {
+        state(s) == pb::ServiceState::Seeding
+    })
+    .await?;
+    let mut chain = ChainGen::new(instance, TENANT_A, "r1", Engine::Mysql, now_ms() - 20 * DAY);
+    let mut all = vec![env.upstream.emit(&env.source, &chain.full(3000)).await?];
+    for _ in 0..10 {
+        all.push(env.upstream.emit(&env.source, &chain.log(DAY, 200)).await?);
+    }
+    all.push(env.upstream.emit(&env.source, &chain.full(3000)).await?);
+    for _ in 0..7 {
+        all.push(env.upstream.emit(&env.source, &chain.log(DAY, 200)).await?);
+    }
+    all.push(env.upstream.emit(&env.source, &chain.full(3000)).await?);
+    for _ in 0..2 {
+        all.push(env.upstream.emit(&env.source, &chain.log(DAY, 200)).await?);
+    }
+    let n = all.len() as u64;
+    let svc = env
+        .wait_service(&svc.id, "whole history synced", |s| {
+            s.synced_backups == n && state(s) == pb::ServiceState::Running
+        })
+        .await?;
+    Ok((svc, all))
+}
+
+async fn every_point_restorable(env: &SyncEnv, id: &str) -> anyhow::Result<()> {
+    let w = env.window(id).await?;
+    let (from, to) = (
+        millis(w.earliest.as_ref().unwrap()),
+        millis(w.latest.as_ref().unwrap()),
+    );
+    assert!(w.gaps.is_empty());
+    let mut t = from;
+    while t <= to {
+        env.plan(id, t)
+            .await
+            .map_err(|s| anyhow::anyhow!("no plan at {t}: {s:?}"))?;
+        t += DAY / 2;
+    }
+    env.plan(id, to).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn retention_expires_old_backups_without_breaking_the_window() -> anyhow::Result<()> {
+    let mut stack = Stack::start(StackOptions {
+        extra_config: FAST_SYNC_CONFIG.into(),
+        services: vec![
+            "catalog",
+            "api-gateway",
+            "backup-watcher",
+            "transfer-worker",
+        ],
+        ..Default::default()
+    })
+    .await?;
+    let env = SyncEnv::new(&stack, "r1", "r2").await?;
+    let up = Upstream::connect(&stack.nats.url, stack.ns()).await?;
+    let (svc, all) = long_history(&env, "ret-1").await?;
+    let prefix = layout::service_prefix(TENANT_A, "ret-1", &svc.id);
+    assert_eq!(objects(&env, &prefix).await?.len(), 1 + 2 * all.len());
+
+    // Usage matches what was copied.
+    let usage = env
+        .api
+        .clone()
+        .get_usage(authed(
+            TOKEN_A,
+            pb::GetUsageRequest {
+                service_id: svc.id.clone(),
+                from: None,
+                to: None,
+            },
+        ))
+        .await?
+        .into_inner();
+    let copied: u64 = all
+        .iter()
+        .flat_map(|d| d.files.iter().map(|f| f.size))
+        .sum();
+    assert_eq!(
+        usage.days.iter().map(|d| d.bytes_transferred).sum::<u64>(),
+        copied
+    );
+    assert_eq!(
+        usage
+            .days
+            .iter()
+            .map(|d| d.objects_transferred)
+            .sum::<u64>(),
+        all.len() as u64
+    );
+    assert_eq!(usage.days.last().unwrap().bytes_stored, copied);
+    assert_eq!(usage.amount, 0.0);
+
+    // An orphan (a crash's leftover) next to the live service.
+    let orphan = Path::from(format!("{TENANT_A}/ghost/svc-ghost/backups/b/f"));
+    env.target
+        .put(&orphan, b"left behind".to_vec().into())
+        .await?;
+
+    // Retention 7 days on the real clock: the first chain (FULL + 10 logs) goes.
+    stack
+        .start_service(
+            "cleanup",
+            &[
+                "--set",
+                "cleanup.sweep_interval_secs=1",
+                "--set",
+                "cleanup.orphan_grace_hours=0",
+            ],
+        )
+        .await?;
+    let first_chain: Vec<&BackupDescriptor> = all[..11].iter().collect();
+    wait_until("first chain expired", WAIT, || async {
+        let e = up
+            .events::<pb::BackupExpired>(EventSubject::BackupExpired)
+            .await?;
+        Ok((e.len() == first_chain.len()).then_some(()))
+    })
+    .await?;
+    let expired: Vec<String> = up
+        .events::<pb::BackupExpired>(EventSubject::BackupExpired)
+        .await?
+        .into_iter()
+        .map(|e| e.backup_id)
+        .collect();
+    assert_eq!(
+        expired,
+        first_chain
+            .iter()
+            .map(|d| d.backup_id.clone())
+            .collect::<Vec<_>>()
+    );
+    let left = objects(&env, &prefix).await?;
+    for d in &first_chain {
+        assert!(
+            !left
+                .iter()
+                .any(|k| k.contains(&format!("/{}/", d.backup_id))
+                    || k.ends_with(&format!("/{}.json", d.backup_id))),
+            "{} left",
+            d.backup_id
+        );
+    }
+    assert!(
+        env.target.head(&orphan).await.is_err(),
+        "the orphan was collected"
+    );
+    let svc_now = env
+        .wait_service(&svc.id, "earliest moved", |s| s.synced_backups == 11)
+        .await?;
+    assert_eq!(
+        env.window(&svc.id).await?.earliest.as_ref().map(millis),
+        Some(end_of(&all[11]))
+    );
+    every_point_restorable(&env, &svc.id).await?;
+    assert_eq!(state(&svc_now), pb::ServiceState::Running);
+
+    // Five days later: the second chain goes too; the newest stays whole.
+    stack.kill("cleanup");
+    stack
+        .start_service(
+            "cleanup",
+            &[
+                "--set",
+                "cleanup.sweep_interval_secs=1",
+                "--set",
+                "cleanup.clock_offset_secs=432000",
+            ],
+        )
+        .await?;
+    wait_until("second chain expired", WAIT, || async {
+        let e = up
+            .events::<pb::BackupExpired>(EventSubject::BackupExpired)
+            .await?;
+        Ok((e.len() == 19).then_some(()))
+    })
+    .await?;
+    env.wait_service(&svc.id, "only the newest chain", |s| s.synced_backups == 3)
+        .await?;
+    assert_eq!(
+        env.window(&svc.id).await?.earliest.as_ref().map(millis),
+        Some(end_of(&all[19]))
+    );
+    assert_eq!(objects(&env, &prefix).await?.len(), 1 + 2 * 3);
+    every_point_restorable(&env, &svc.id).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn cleanup_killed_mid_purge_finishes_after_restart() -> anyhow::Result<()> {
+    let mut stack = Stack::start(StackOptions {
+        extra_config: FAST_SYNC_CONFIG.into(),
+        services: vec![
+            "catalog",
+            "api-gateway",
+            "backup-watcher",
+            "transfer-worker",
+        ],
+        ..Default::default()
+    })
+    .await?;
+    stack
+        .start_service(
+            "cleanup",
+            &[
+                "--set",
+                "cleanup.fail_after_deletes=10",
+                "--set",
+                "cleanup.purge_ack_wait_secs=3",
+            ],
+        )
+        .await?;
+    let env = SyncEnv::new(&stack, "r1", "r2").await?;
+    let up = Upstream::connect(&stack.nats.url, stack.ns()).await?;
+    let (svc, all) = long_history(&env, "purge-1").await?;
+    let prefix = layout::service_prefix(TENANT_A, "purge-1", &svc.id);
+    let before = objects(&env, &prefix).await?.len();
+    assert_eq!(before, 1 + 2 * all.len());
+
+    env.api
+        .clone()
+        .delete_sync_service(authed(
+            TOKEN_A,
+            pb::DeleteSyncServiceRequest { id: svc.id.clone() },
+        ))
+        .await?;
+    wait_until("cleanup to die mid-purge", WAIT, || {
+        let running = stack
+            .services
+            .get_mut("cleanup")
+            .map(|p| p.is_running())
+            .unwrap_or(false);
+        async move { Ok((!running).then_some(())) }
+    })
+    .await?;
+    let half = objects(&env, &prefix).await?;
+    assert_eq!(half.len(), before - 10, "killed after 10 deletions");
+    // Manifests go first: no backup lost a file while its manifest (the
+    // commit marker) still says it is restorable.
+    let manifests = half.iter().filter(|k| k.contains("/manifests/")).count();
+    let files = half.iter().filter(|k| k.contains("/backups/")).count();
+    assert_eq!((manifests, files), (all.len() - 10, all.len()), "{half:?}");
+    assert_eq!(state(&env.get(&svc.id).await?), pb::ServiceState::Deleting);
+    assert!(up
+        .events::<pb::ServiceDataPurged>(EventSubject::ServicePurged)
+        .await?
+        .is_empty());
+
+    // Same consumer settings; only the fault is gone.
+    stack
+        .start_service("cleanup", &["--set", "cleanup.purge_ack_wait_secs=3"])
+        .await?;
+    env.wait_service(&svc.id, "DELETED", |s| {
+        state(s) == pb::ServiceState::Deleted
+    })
+    .await?;
+    assert!(objects(&env, &prefix).await?.is_empty());
+    let purged = up
+        .events::<pb::ServiceDataPurged>(EventSubject::ServicePurged)
+        .await?;
+    assert_eq!(purged.len(), 1);
+    assert_eq!(purged[0].service_id, svc.id);
+    Ok(())
+}
