@@ -254,3 +254,63 @@ fn xregion_rds_sim_now() -> i64 {
         .unwrap()
         .as_millis() as i64
 }
+
+#[tokio::test]
+async fn a_log_queued_behind_a_full_in_flight_finishes_first() -> anyhow::Result<()> {
+    let stack = Stack::start(StackOptions {
+        extra_config: FAST_SYNC_CONFIG.into(),
+        ..Default::default()
+    })
+    .await?;
+    let env = SyncEnv::new(&stack, "r1", "r2").await?;
+    env.instance("lanes-1", Engine::Mysql, "r1").await?;
+    let nats = stack.nats.client().await?;
+    let ns = stack.ns();
+    let mut synced_events = nats
+        .subscribe(ns.event_subject(EventSubject::BackupSynced))
+        .await?;
+    let svc = env.create("lanes-1", Engine::Mysql, "r1", "r2").await?;
+    env.wait_service(&svc.id, "SEEDING", |s| {
+        state(s) == pb::ServiceState::Seeding
+    })
+    .await?;
+    let mut progress = nats.subscribe(ns.progress_filter(Some(&svc.id))).await?;
+    let mut chain = ChainGen::new("lanes-1", TENANT_A, "r1", Engine::Mysql, T0);
+    let full = env
+        .upstream
+        .emit(&env.source, &chain.full(300 * 1024 * 1024))
+        .await?;
+    // Wait until the FULL is visibly being copied.
+    tokio::time::timeout(Duration::from_secs(120), async {
+        while let Some(msg) = progress.next().await {
+            let p = pb::TransferProgress::decode(msg.payload.as_ref())?;
+            if p.backup_id == full.backup_id && p.bytes_done > 0 && !p.done {
+                return anyhow::Ok(());
+            }
+        }
+        anyhow::bail!("progress stream ended")
+    })
+    .await??;
+    let log = env
+        .upstream
+        .emit(&env.source, &chain.log(MIN, 4096))
+        .await?;
+    let order = tokio::time::timeout(Duration::from_secs(120), async {
+        let mut order = Vec::new();
+        while let Some(msg) = synced_events.next().await {
+            let e = pb::BackupSynced::decode(msg.payload.as_ref())?;
+            order.push(e.backup.map(|b| b.backup_id).unwrap_or_default());
+            if order.len() == 2 {
+                return anyhow::Ok(order);
+            }
+        }
+        anyhow::bail!("events ended")
+    })
+    .await??;
+    assert_eq!(
+        order,
+        vec![log.backup_id.clone(), full.backup_id.clone()],
+        "the LOG must not wait for the FULL"
+    );
+    Ok(())
+}

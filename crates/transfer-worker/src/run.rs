@@ -36,6 +36,11 @@ pub async fn run(cx: Context<WorkerConfig>) -> Result<(), Error> {
         part_size: settings.part_size_mib.max(5) * 1024 * 1024,
         parts_in_flight: settings.parts_in_flight.max(1),
         heartbeat: Duration::from_secs(settings.ack_wait_secs.max(3) / 3),
+        catalog: xregion_bus::CatalogClient::new(
+            client.clone(),
+            ns.clone(),
+            Duration::from_secs(config.common.bus.request_timeout_secs.max(1)),
+        ),
     });
     let js = transfers.publisher.jetstream().clone();
     let retry = RetryPolicy::from_config(&config.common.bus);

@@ -28,6 +28,7 @@ pub struct Transfers {
     pub parts_in_flight: usize,
     /// How often a long copy tells the server it is still working.
     pub heartbeat: Duration,
+    pub catalog: xregion_bus::CatalogClient,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +102,13 @@ impl Transfers {
         let manifest_key = layout::manifest_key(&service.target_prefix, &backup.backup_id);
         let manifest = conv::manifest(backup, service, now_ms())
             .ok_or_else(|| Failure::Invalid("incomplete descriptor".into()))?;
+
+        // A job of a service deleted since it was queued is dropped: copying
+        // it would only leave data for cleanup to collect.
+        if !self.service_is_live(service).await? {
+            tracing::info!("service no longer live, job dropped");
+            return Ok(0);
+        }
 
         // Already committed by an earlier delivery: announce it again (the
         // event id makes that a no-op downstream) and stop.
@@ -195,6 +203,20 @@ impl Transfers {
             files.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
+    }
+
+    async fn service_is_live(&self, service: &pb::ServiceRef) -> Result<bool, Failure> {
+        let req = pb::LiveServicesRequest {
+            instance_id: service.instance_id.clone(),
+        };
+        let live: pb::LiveServicesResponse = self
+            .catalog
+            .call(xregion_bus::methods::LIVE_SERVICES, "", &req)
+            .await?;
+        Ok(live
+            .services
+            .iter()
+            .any(|s| s.service_id == service.service_id))
     }
 
     async fn announce_synced(
