@@ -314,3 +314,89 @@ async fn a_log_queued_behind_a_full_in_flight_finishes_first() -> anyhow::Result
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn the_bandwidth_limit_changes_at_runtime_and_the_rate_follows() -> anyhow::Result<()> {
+    const MIB: u64 = 1024 * 1024;
+    let stack = Stack::start(StackOptions {
+        extra_config: FAST_SYNC_CONFIG.into(),
+        ..Default::default()
+    })
+    .await?;
+    let env = SyncEnv::new(&stack, "r1", "r2").await?;
+    let ns = stack.ns();
+    let nats = stack.nats.client().await?;
+    let kv = async_nats::jetstream::new(nats.clone())
+        .get_key_value(ns.limits_bucket())
+        .await?;
+    kv.put(
+        xregion_bus::Namespace::bandwidth_key("r1", "r2", false),
+        (2 * MIB).to_string().into(),
+    )
+    .await?;
+    env.instance("bw-1", Engine::Mysql, "r1").await?;
+    let svc = env.create("bw-1", Engine::Mysql, "r1", "r2").await?;
+    env.wait_service(&svc.id, "SEEDING", |s| {
+        state(s) == pb::ServiceState::Seeding
+    })
+    .await?;
+    let mut progress = nats.subscribe(ns.progress_filter(Some(&svc.id))).await?;
+    let mut chain = ChainGen::new("bw-1", TENANT_A, "r1", Engine::Mysql, T0);
+    env.upstream
+        .emit(&env.source, &chain.full(48 * MIB as usize))
+        .await?;
+
+    // Phase 1: three seconds of progress under 2 MiB/s.
+    let (t0, p0) = loop {
+        let (t, p) = next_progress(&mut progress).await?;
+        if p.bytes_done > 0 {
+            break (t, p);
+        }
+    };
+    let (t1, p1) = loop {
+        let (t, p) = next_progress(&mut progress).await?;
+        if t.duration_since(t0) >= Duration::from_secs(3) {
+            break (t, p);
+        }
+    };
+    let slow = (p1.bytes_done - p0.bytes_done) as f64 / t1.duration_since(t0).as_secs_f64();
+    assert!(
+        slow <= 3.0 * MIB as f64,
+        "limited to 2 MiB/s, copied at {:.1} MiB/s",
+        slow / MIB as f64
+    );
+    assert!(!p1.done);
+
+    // Phase 2: raise the limit without restarting anything.
+    kv.put(
+        xregion_bus::Namespace::bandwidth_key("r1", "r2", false),
+        (64 * MIB).to_string().into(),
+    )
+    .await?;
+    let (t2, p2) = loop {
+        let (t, p) = next_progress(&mut progress).await?;
+        if p.done {
+            break (t, p);
+        }
+    };
+    let fast = (p2.bytes_done - p1.bytes_done) as f64 / t2.duration_since(t1).as_secs_f64();
+    assert!(
+        fast >= 3.0 * slow,
+        "after raising the limit: {:.1} MiB/s, before {:.1} MiB/s",
+        fast / MIB as f64,
+        slow / MIB as f64
+    );
+    Ok(())
+}
+
+async fn next_progress(
+    sub: &mut async_nats::Subscriber,
+) -> anyhow::Result<(std::time::Instant, pb::TransferProgress)> {
+    let msg = tokio::time::timeout(Duration::from_secs(60), sub.next())
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("progress ended"))?;
+    Ok((
+        std::time::Instant::now(),
+        pb::TransferProgress::decode(msg.payload.as_ref())?,
+    ))
+}

@@ -147,6 +147,21 @@ impl Namespace {
         Self::stream(&self.prefix, "DEADLETTER")
     }
 
+    /// The key-value bucket of runtime limits (bandwidth).
+    pub fn limits_bucket(&self) -> String {
+        Self::stream(&self.prefix, "LIMITS")
+    }
+
+    /// Key of the bandwidth limit, in bytes per second, between two regions:
+    /// for the full lane, or (`log`) for the log lane.
+    pub fn bandwidth_key(source_region: &str, target_region: &str, log: bool) -> String {
+        if log {
+            format!("bw.{source_region}.{target_region}.log")
+        } else {
+            format!("bw.{source_region}.{target_region}")
+        }
+    }
+
     pub fn upstream_stream(&self) -> String {
         Self::stream(&self.upstream, "EVENTS")
     }
@@ -286,6 +301,8 @@ mod tests {
             "rds.r1.backup.created"
         );
         assert_eq!(ns.durable("transfer-log"), "xregion-transfer-log");
+        assert_eq!(ns.limits_bucket(), "XREGION_LIMITS");
+        assert_eq!(Namespace::bandwidth_key("a", "b", true), "bw.a.b.log");
     }
 
     #[test]

@@ -31,6 +31,20 @@ pub struct Settings {
     /// How long a job may go unacknowledged before it is redelivered to
     /// another worker; in-flight copies extend it as they progress.
     pub ack_wait_secs: u64,
+    /// Initial bandwidth limits, written to the limits bucket when absent;
+    /// change them at runtime in the bucket (see docs/operations.md).
+    pub bandwidth: Vec<BandwidthLimit>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BandwidthLimit {
+    pub source: String,
+    pub target: String,
+    /// Full lane, bytes per second.
+    pub bytes_per_sec: u64,
+    /// Log lane, bytes per second; unset: logs are not throttled.
+    #[serde(default)]
+    pub log_bytes_per_sec: Option<u64>,
 }
 
 impl Default for Settings {
@@ -42,6 +56,7 @@ impl Default for Settings {
             part_size_mib: 8,
             parts_in_flight: 4,
             ack_wait_secs: 60,
+            bandwidth: Vec::new(),
         }
     }
 }

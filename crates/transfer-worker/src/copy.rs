@@ -37,6 +37,8 @@ pub struct CopySpec<'a> {
     pub sha256: &'a str,
     pub part_size: usize,
     pub parts_in_flight: usize,
+    /// Bandwidth shared with the other transfers between the same regions.
+    pub throttle: Arc<crate::throttle::Bucket>,
 }
 
 /// Copies and verifies; `on_bytes` sees each chunk's length as it passes.
@@ -66,6 +68,7 @@ pub async fn copy_verified(
                 return Err(e.into());
             }
         };
+        spec.throttle.acquire(chunk.len() as u64).await;
         hasher.update(&chunk);
         copied += chunk.len() as u64;
         if let Err(e) = writer.wait_for_capacity(spec.parts_in_flight.max(1)).await {
@@ -127,6 +130,7 @@ mod tests {
                 sha256: sha,
                 part_size: 5,
                 parts_in_flight: 2,
+                throttle: Default::default(),
             },
             |n| seen += n,
         )
@@ -177,6 +181,7 @@ mod tests {
                 sha256: "",
                 part_size: 5,
                 parts_in_flight: 1,
+                throttle: Default::default(),
             },
             |_| {},
         )

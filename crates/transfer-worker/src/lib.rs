@@ -8,6 +8,7 @@ pub mod config;
 pub mod copy;
 pub mod progress;
 pub mod run;
+pub mod throttle;
 pub mod transfer;
 
 pub use config::WorkerConfig;

@@ -19,6 +19,8 @@ pub enum Error {
     Config(#[from] xregion_common::Error),
     #[error("a core task stopped unexpectedly")]
     TaskFailed,
+    #[error("limits bucket: {0}")]
+    Limits(String),
 }
 
 pub async fn run(cx: Context<WorkerConfig>) -> Result<(), Error> {
@@ -30,7 +32,11 @@ pub async fn run(cx: Context<WorkerConfig>) -> Result<(), Error> {
         shutdown,
     } = cx;
     let settings = &config.worker;
+    let throttle = Arc::new(crate::throttle::Throttle::default());
+    let js_limits = async_nats::jetstream::new(client.clone());
+    let limits = declare_limits(&js_limits, &ns, &settings.bandwidth).await?;
     let transfers = Arc::new(Transfers {
+        throttle: throttle.clone(),
         regions: Regions::build(&config.common.regions)?,
         publisher: Publisher::new(client.clone(), ns.clone()),
         part_size: settings.part_size_mib.max(5) * 1024 * 1024,
@@ -46,6 +52,7 @@ pub async fn run(cx: Context<WorkerConfig>) -> Result<(), Error> {
     let retry = RetryPolicy::from_config(&config.common.bus);
     let intake = CancellationToken::new();
     let fatal = CancellationToken::new();
+    let intake_for_limits = intake.clone();
     let mut tasks = Vec::new();
     // Each lane has its own durable consumer and limit: a FULL never takes
     // the place of a LOG.
@@ -92,6 +99,15 @@ pub async fn run(cx: Context<WorkerConfig>) -> Result<(), Error> {
             ),
         ));
     }
+    tasks.push(xregion_runtime::supervise(
+        "limits",
+        &fatal,
+        &intake,
+        async move {
+            crate::throttle::follow_limits(limits, throttle, intake_for_limits).await;
+            Ok(())
+        },
+    ));
     health.set_ready(true);
     tracing::info!(namespace = ns.prefix(), "transfer-worker ready");
     let failed = xregion_runtime::wait_for_stop(&shutdown, &fatal).await;
@@ -110,4 +126,42 @@ pub async fn run(cx: Context<WorkerConfig>) -> Result<(), Error> {
         return Err(Error::TaskFailed);
     }
     Ok(())
+}
+
+/// The limits bucket, created when missing, with the configured limits put
+/// in where no value exists yet (runtime changes win over the file).
+async fn declare_limits(
+    js: &async_nats::jetstream::Context,
+    ns: &xregion_bus::Namespace,
+    limits: &[crate::config::BandwidthLimit],
+) -> Result<async_nats::jetstream::kv::Store, Error> {
+    let bucket = ns.limits_bucket();
+    let kv = match js.get_key_value(&bucket).await {
+        Ok(kv) => kv,
+        Err(_) => js
+            .create_key_value(async_nats::jetstream::kv::Config {
+                bucket: bucket.clone(),
+                history: 5,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::Limits(e.to_string()))?,
+    };
+    for l in limits {
+        let mut entries = vec![(
+            xregion_bus::Namespace::bandwidth_key(&l.source, &l.target, false),
+            l.bytes_per_sec,
+        )];
+        if let Some(log) = l.log_bytes_per_sec {
+            entries.push((
+                xregion_bus::Namespace::bandwidth_key(&l.source, &l.target, true),
+                log,
+            ));
+        }
+        for (key, rate) in entries {
+            // `create` fails when the key exists: an operator's value stays.
+            let _ = kv.create(&key, rate.to_string().into()).await;
+        }
+    }
+    Ok(kv)
 }

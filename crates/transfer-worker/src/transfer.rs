@@ -29,6 +29,7 @@ pub struct Transfers {
     /// How often a long copy tells the server it is still working.
     pub heartbeat: Duration,
     pub catalog: xregion_bus::CatalogClient,
+    pub throttle: Arc<crate::throttle::Throttle>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +138,11 @@ impl Transfers {
             &manifest,
             bytes_done.clone(),
             files_done.clone(),
+            self.throttle.for_transfer(
+                &backup.region,
+                &service.target_region,
+                manifest.kind == xregion_domain::BackupKind::Log,
+            ),
         );
         tokio::pin!(copy_all);
         let mut ticker = tokio::time::interval(Duration::from_secs(1));
@@ -184,6 +190,7 @@ impl Transfers {
         manifest: &Manifest,
         bytes: Arc<AtomicU64>,
         files: Arc<AtomicU32>,
+        throttle: Arc<crate::throttle::Bucket>,
     ) -> Result<(), Failure> {
         for f in &manifest.files {
             let spec = CopySpec {
@@ -195,6 +202,7 @@ impl Transfers {
                 sha256: &f.sha256,
                 part_size: self.part_size,
                 parts_in_flight: self.parts_in_flight,
+                throttle: throttle.clone(),
             };
             copy_verified(spec, |n| {
                 bytes.fetch_add(n, Ordering::Relaxed);
