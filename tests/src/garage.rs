@@ -15,6 +15,8 @@ use crate::wait::wait_until;
 
 pub struct Garage {
     pub endpoint: String,
+    pub admin_port: u16,
+    admin_token: String,
     pub key_id: String,
     pub secret: String,
     config: PathBuf,
@@ -36,7 +38,7 @@ impl Garage {
                 "metadata_dir = \"{d}/meta\"\ndata_dir = \"{d}/data\"\ndb_engine = \"sqlite\"\nreplication_factor = 1\n\
                  rpc_bind_addr = \"127.0.0.1:{rpc}\"\nrpc_public_addr = \"127.0.0.1:{rpc}\"\nrpc_secret = \"{secret}\"\n\
                  [s3_api]\ns3_region = \"garage\"\napi_bind_addr = \"127.0.0.1:{s3}\"\nroot_domain = \".s3.garage.localhost\"\n\
-                 [admin]\napi_bind_addr = \"127.0.0.1:{admin}\"\nadmin_token = \"{secret}\"\n",
+                 [admin]\napi_bind_addr = \"127.0.0.1:{admin}\"\nadmin_token = \"{secret}\"\nmetrics_token = \"{secret}\"\n",
                 d = dir.path().display()
             ),
         )?;
@@ -45,6 +47,8 @@ impl Garage {
         let process = ChildProcess::spawn("garage", cmd, log_dir)?;
         let mut g = Self {
             endpoint: format!("http://127.0.0.1:{s3}"),
+            admin_port: admin,
+            admin_token: secret.clone(),
             key_id: String::new(),
             secret: String::new(),
             config,
@@ -71,6 +75,23 @@ impl Garage {
         g.key_id = field(&key, "Key ID:")?;
         g.secret = field(&key, "Secret key:")?;
         Ok(g)
+    }
+
+    /// Garage's own Prometheus metrics (request counters per S3 endpoint).
+    pub async fn metrics(&self) -> anyhow::Result<String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.admin_port)).await?;
+        s.write_all(
+            format!(
+                "GET /metrics HTTP/1.0\r\nAuthorization: Bearer {}\r\n\r\n",
+                self.admin_token
+            )
+            .as_bytes(),
+        )
+        .await?;
+        let mut buf = String::new();
+        s.read_to_string(&mut buf).await?;
+        Ok(buf)
     }
 
     fn cli(&self, args: &[&str]) -> anyhow::Result<String> {

@@ -27,10 +27,21 @@ fn end_of(d: &xregion_proto::rds::v1::BackupDescriptor) -> i64 {
     d.data_end_time.as_ref().map(millis).unwrap_or_default()
 }
 
+/// Sum of a Prometheus counter over all its label sets.
+fn counter(metrics: &str, name: &str, label: &str) -> u64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(name) && l.contains(label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
 #[tokio::test]
-async fn a_worker_killed_mid_copy_leaves_exactly_one_verified_copy() -> anyhow::Result<()> {
+async fn a_worker_killed_mid_copy_resumes_and_leaves_exactly_one_verified_copy(
+) -> anyhow::Result<()> {
+    const MIB: usize = 1024 * 1024;
     let mut stack = Stack::start(StackOptions {
-        extra_config: format!("{FAST_SYNC_CONFIG}ack_wait_secs = 4\n"),
+        extra_config: format!("{FAST_SYNC_CONFIG}ack_wait_secs = 4\nparts_in_flight = 2\n"),
         ..Default::default()
     })
     .await?;
@@ -39,27 +50,28 @@ async fn a_worker_killed_mid_copy_leaves_exactly_one_verified_copy() -> anyhow::
     let mut chain = ChainGen::new("big-1", TENANT_A, "r1", Engine::Mysql, T0);
     let full = env
         .upstream
-        .emit(&env.source, &chain.full(400 * 1024 * 1024))
+        .emit(&env.source, &chain.full(400 * MIB))
         .await?;
-    let nats = stack.nats.client().await?;
+    let total_parts = (400 / 5) as u64;
+    let ns = stack.ns();
+    let uploads = async_nats::jetstream::new(stack.nats.client().await?)
+        .get_key_value(ns.uploads_bucket())
+        .await?;
     let svc = env.create("big-1", Engine::Mysql, "r1", "r2").await?;
-    let mut progress = nats
-        .subscribe(stack.ns().progress_filter(Some(&svc.id)))
-        .await?;
-    // Kill the worker once the copy is visibly under way.
-    let total = full.files[0].size;
-    let seen = tokio::time::timeout(Duration::from_secs(120), async {
-        while let Some(msg) = progress.next().await {
-            let p = pb::TransferProgress::decode(msg.payload.as_ref())?;
-            if p.bytes_done > 0 && p.bytes_done < total && !p.done {
-                return anyhow::Ok(p.bytes_done);
-            }
-        }
-        anyhow::bail!("progress stream ended")
+    let key = xregion_bus::Namespace::upload_key(&svc.id, &full.backup_id, 0);
+    // Kill the worker once some parts are recorded as completed.
+    wait_until("ten parts recorded", Duration::from_secs(120), || async {
+        let Some(bytes) = uploads.get(&key).await? else {
+            return Ok(None);
+        };
+        let state: serde_json::Value = serde_json::from_slice(&bytes)?;
+        Ok((state["parts"].as_array().map(|p| p.len()).unwrap_or(0) >= 10).then_some(()))
     })
-    .await??;
-    assert!(seen < total);
+    .await?;
     stack.kill("transfer-worker");
+    let recorded: serde_json::Value = serde_json::from_slice(&uploads.get(&key).await?.unwrap())?;
+    let persisted = recorded["parts"].as_array().unwrap().len() as u64;
+    assert!(persisted < total_parts, "killed mid-copy");
     stack.start_service("transfer-worker", &[]).await?;
 
     let running = env
@@ -68,6 +80,39 @@ async fn a_worker_killed_mid_copy_leaves_exactly_one_verified_copy() -> anyhow::
         })
         .await?;
     assert_eq!(running.synced_backups, 1);
+    // The new worker uploaded only what was not recorded; Garage saw at most
+    // two parts twice (those in flight at the kill).
+    let worker = stack.metrics("transfer-worker").await?;
+    assert_eq!(
+        counter(&worker, "xregion_transfer_parts_uploaded_total", ""),
+        total_parts - persisted,
+        "{worker}"
+    );
+    assert_eq!(
+        counter(&worker, "xregion_transfer_parts_reused_total", ""),
+        persisted
+    );
+    let garage = stack.garage.metrics().await?;
+    let upload_parts = counter(&garage, "api_s3_request_counter", "UploadPart");
+    assert!(
+        upload_parts >= total_parts,
+        "garage counted {upload_parts} UploadPart requests: {}",
+        garage
+            .lines()
+            .filter(|l| l.contains("UploadPart"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(
+        upload_parts - total_parts <= 2,
+        "{} parts were sent again",
+        upload_parts - total_parts
+    );
+    assert!(
+        uploads.get(&key).await?.is_none(),
+        "upload state removed once complete"
+    );
+
     let db_url = stack.db.as_ref().unwrap().url.clone();
     let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&db_url).await?;
     let rows: i64 = sqlx::query("SELECT COUNT(*) AS n FROM synced_backups WHERE service_id = $1")
@@ -77,9 +122,9 @@ async fn a_worker_killed_mid_copy_leaves_exactly_one_verified_copy() -> anyhow::
         .try_get("n")?;
     assert_eq!(rows, 1);
     let prefix = layout::service_prefix(TENANT_A, "big-1", &svc.id);
-    let key = layout::backup_file_key(&prefix, &full.backup_id, &full.files[0].key);
-    let bytes = env.target.get(&Path::from(key)).await?.bytes().await?;
-    assert_eq!(bytes.len() as u64, total);
+    let object = layout::backup_file_key(&prefix, &full.backup_id, &full.files[0].key);
+    let bytes = env.target.get(&Path::from(object)).await?.bytes().await?;
+    assert_eq!(bytes.len() as u64, full.files[0].size);
     assert_eq!(
         hex::encode(sha2::Sha256::digest(&bytes)),
         full.files[0].sha256

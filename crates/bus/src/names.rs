@@ -152,6 +152,17 @@ impl Namespace {
         Self::stream(&self.prefix, "LIMITS")
     }
 
+    /// The key-value bucket of multipart uploads in progress, so a
+    /// redelivered transfer resumes after its last completed part.
+    pub fn uploads_bucket(&self) -> String {
+        Self::stream(&self.prefix, "UPLOADS")
+    }
+
+    /// Key of one file's upload state.
+    pub fn upload_key(service_id: &str, backup_id: &str, file_index: usize) -> String {
+        format!("{service_id}.{backup_id}.{file_index}")
+    }
+
     /// Key of the bandwidth limit, in bytes per second, between two regions:
     /// for the full lane, or (`log`) for the log lane.
     pub fn bandwidth_key(source_region: &str, target_region: &str, log: bool) -> String {

@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use object_store::multipart::MultipartStore;
+use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 use object_store::ObjectStore;
 use serde::{Deserialize, Serialize};
@@ -24,11 +26,42 @@ pub struct RegionConfig {
     pub options: BTreeMap<String, String>,
 }
 
-/// The configured regions, validated, with their stores built lazily once.
+/// The configured regions, validated, with their stores built once.
 #[derive(Clone, Default)]
 pub struct Regions {
     regions: Vec<RegionConfig>,
     stores: BTreeMap<String, Arc<dyn ObjectStore>>,
+    multipart: BTreeMap<String, Multipart>,
+}
+
+/// Direct access to a region's multipart uploads (S3), for transfers that
+/// must resume after a crash; keys are relative to the region's root like
+/// everywhere else.
+#[derive(Clone)]
+pub struct Multipart {
+    store: Arc<dyn MultipartStore>,
+    prefix: String,
+}
+
+impl Multipart {
+    pub fn new(store: Arc<dyn MultipartStore>, prefix: &str) -> Self {
+        Self {
+            store,
+            prefix: prefix.trim_matches('/').to_string(),
+        }
+    }
+
+    pub fn path(&self, key: &str) -> Path {
+        if self.prefix.is_empty() {
+            Path::from(key)
+        } else {
+            Path::from(format!("{}/{key}", self.prefix))
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn MultipartStore> {
+        &self.store
+    }
 }
 
 impl std::fmt::Debug for Regions {
@@ -44,6 +77,7 @@ impl Regions {
     /// a message naming it instead of failing on first use.
     pub fn build(configs: &[RegionConfig]) -> Result<Self> {
         let mut stores = BTreeMap::new();
+        let mut multipart = BTreeMap::new();
         for region in configs {
             xregion_domain::ids::validate_id("region id", &region.id).map_err(|e| {
                 Error::Region {
@@ -57,11 +91,16 @@ impl Regions {
                     reason: "configured twice".into(),
                 });
             }
-            stores.insert(region.id.clone(), build_store(region)?);
+            let (store, mp) = build_region(region)?;
+            stores.insert(region.id.clone(), store);
+            if let Some(mp) = mp {
+                multipart.insert(region.id.clone(), mp);
+            }
         }
         Ok(Self {
             regions: configs.to_vec(),
             stores,
+            multipart,
         })
     }
 
@@ -80,11 +119,21 @@ impl Regions {
     pub fn store(&self, id: &str) -> Option<Arc<dyn ObjectStore>> {
         self.stores.get(id).cloned()
     }
+
+    /// The region's multipart uploads, where the backend has them (S3).
+    pub fn multipart(&self, id: &str) -> Option<Multipart> {
+        self.multipart.get(id).cloned()
+    }
 }
 
 /// Builds the object store of one region. Options are passed explicitly so
 /// that ambient `AWS_*` variables never change where data goes.
 pub fn build_store(region: &RegionConfig) -> Result<Arc<dyn ObjectStore>> {
+    Ok(build_region(region)?.0)
+}
+
+/// The store and, for S3, direct multipart access.
+pub fn build_region(region: &RegionConfig) -> Result<(Arc<dyn ObjectStore>, Option<Multipart>)> {
     let err = |reason: String| Error::Region {
         region: region.id.clone(),
         reason,
@@ -97,15 +146,31 @@ pub fn build_store(region: &RegionConfig) -> Result<Arc<dyn ObjectStore>> {
         std::fs::create_dir_all(&path).map_err(|e| err(format!("cannot create {path:?}: {e}")))?;
         let store = object_store::local::LocalFileSystem::new_with_prefix(&path)?
             .with_automatic_cleanup(true);
-        return Ok(Arc::new(store));
+        return Ok((Arc::new(store), None));
     }
     if matches!(url.scheme(), "s3" | "s3a") {
-        // The parser drops keys it does not know; a typo must not silently
-        // send data to the wrong place or over the wrong protocol.
-        for key in region.options.keys() {
-            key.parse::<object_store::aws::AmazonS3ConfigKey>()
+        // Every key must be known: a typo must not silently send data to the
+        // wrong place or over the wrong protocol.
+        let mut builder = object_store::aws::AmazonS3Builder::new().with_url(region.url.as_str());
+        for (key, value) in &region.options {
+            let key = key
+                .parse::<object_store::aws::AmazonS3ConfigKey>()
                 .map_err(|_| err(format!("unknown S3 option {key:?}")))?;
+            builder = builder.with_config(key, value);
         }
+        let s3 = Arc::new(
+            builder
+                .build()
+                .map_err(|e| err(format!("cannot open {:?}: {e}", region.url)))?,
+        );
+        let prefix = url.path().trim_matches('/').to_string();
+        let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+            s3.clone()
+        } else {
+            let base: Arc<dyn ObjectStore> = s3.clone();
+            Arc::new(PrefixStore::new(base, Path::from(prefix.as_str())))
+        };
+        return Ok((store, Some(Multipart::new(s3, &prefix))));
     }
     let (store, prefix) = object_store::parse_url_opts(&url, region.options.iter())
         .map_err(|e| err(format!("cannot open {:?}: {e}", region.url)))?;
@@ -114,7 +179,7 @@ pub fn build_store(region: &RegionConfig) -> Result<Arc<dyn ObjectStore>> {
     } else {
         Arc::new(PrefixStore::new(store, prefix))
     };
-    Ok(store)
+    Ok((store, None))
 }
 
 #[cfg(test)]

@@ -26,6 +26,8 @@ pub enum CopyError {
     },
     #[error("object store: {0}")]
     Store(#[from] object_store::Error),
+    #[error("upload state: {0}")]
+    State(String),
 }
 
 pub struct CopySpec<'a> {

@@ -7,6 +7,7 @@
 pub mod config;
 pub mod copy;
 pub mod progress;
+pub mod resumable;
 pub mod run;
 pub mod throttle;
 pub mod transfer;

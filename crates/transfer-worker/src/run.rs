@@ -35,7 +35,9 @@ pub async fn run(cx: Context<WorkerConfig>) -> Result<(), Error> {
     let throttle = Arc::new(crate::throttle::Throttle::default());
     let js_limits = async_nats::jetstream::new(client.clone());
     let limits = declare_limits(&js_limits, &ns, &settings.bandwidth).await?;
+    let uploads = declare_bucket(&js_limits, &ns.uploads_bucket(), 1).await?;
     let transfers = Arc::new(Transfers {
+        uploads,
         throttle: throttle.clone(),
         regions: Regions::build(&config.common.regions)?,
         publisher: Publisher::new(client.clone(), ns.clone()),
@@ -135,18 +137,7 @@ async fn declare_limits(
     ns: &xregion_bus::Namespace,
     limits: &[crate::config::BandwidthLimit],
 ) -> Result<async_nats::jetstream::kv::Store, Error> {
-    let bucket = ns.limits_bucket();
-    let kv = match js.get_key_value(&bucket).await {
-        Ok(kv) => kv,
-        Err(_) => js
-            .create_key_value(async_nats::jetstream::kv::Config {
-                bucket: bucket.clone(),
-                history: 5,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| Error::Limits(e.to_string()))?,
-    };
+    let kv = declare_bucket(js, &ns.limits_bucket(), 5).await?;
     for l in limits {
         let mut entries = vec![(
             xregion_bus::Namespace::bandwidth_key(&l.source, &l.target, false),
@@ -164,4 +155,22 @@ async fn declare_limits(
         }
     }
     Ok(kv)
+}
+
+async fn declare_bucket(
+    js: &async_nats::jetstream::Context,
+    bucket: &str,
+    history: i64,
+) -> Result<async_nats::jetstream::kv::Store, Error> {
+    match js.get_key_value(bucket).await {
+        Ok(kv) => Ok(kv),
+        Err(_) => js
+            .create_key_value(async_nats::jetstream::kv::Config {
+                bucket: bucket.to_string(),
+                history,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::Limits(format!("{bucket}: {e}"))),
+    }
 }

@@ -19,6 +19,7 @@ use xregion_proto::xregion::v1 as pb;
 
 use crate::copy::{copy_verified, CopyError, CopySpec};
 use crate::progress::Progress;
+use crate::resumable::{copy_resumable, ResumableSpec};
 
 #[derive(Clone)]
 pub struct Transfers {
@@ -30,6 +31,8 @@ pub struct Transfers {
     pub heartbeat: Duration,
     pub catalog: xregion_bus::CatalogClient,
     pub throttle: Arc<crate::throttle::Throttle>,
+    /// Multipart uploads in progress, for resuming after a crash.
+    pub uploads: async_nats::jetstream::kv::Store,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -143,6 +146,7 @@ impl Transfers {
                 &service.target_region,
                 manifest.kind == xregion_domain::BackupKind::Log,
             ),
+            &service.target_region,
         );
         tokio::pin!(copy_all);
         let mut ticker = tokio::time::interval(Duration::from_secs(1));
@@ -191,8 +195,40 @@ impl Transfers {
         bytes: Arc<AtomicU64>,
         files: Arc<AtomicU32>,
         throttle: Arc<crate::throttle::Bucket>,
+        target_region: &str,
     ) -> Result<(), Failure> {
-        for f in &manifest.files {
+        let multipart = self.regions.multipart(target_region);
+        for (index, f) in manifest.files.iter().enumerate() {
+            let part_size = xregion_domain::parts::part_size(f.size, self.part_size as u64);
+            if let (Some(mp), true) = (&multipart, f.size > part_size) {
+                let spec = ResumableSpec {
+                    source,
+                    source_key: &f.source_key,
+                    target: mp,
+                    target_region,
+                    target_key: &f.key,
+                    size: f.size,
+                    sha256: &f.sha256,
+                    part_size,
+                    parts_in_flight: self.parts_in_flight,
+                    throttle: throttle.clone(),
+                    uploads: &self.uploads,
+                    state_key: xregion_bus::Namespace::upload_key(
+                        &manifest.service_id,
+                        &manifest.backup_id,
+                        index,
+                    ),
+                };
+                let resumed = copy_resumable(spec, |n| {
+                    bytes.fetch_add(n, Ordering::Relaxed);
+                })
+                .await?;
+                if resumed.parts_reused > 0 {
+                    tracing::info!(file = %f.key, reused = resumed.parts_reused, uploaded = resumed.parts_uploaded, "upload resumed");
+                }
+                files.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
             let spec = CopySpec {
                 source,
                 target,

@@ -1,0 +1,60 @@
+//! How a large file is cut into multipart-upload parts: at least 5 MiB each
+//! (S3's minimum for all but the last), never more than 10,000 parts.
+
+use std::ops::Range;
+
+pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+pub const MAX_PARTS: u64 = 10_000;
+
+/// The part size for a file: the preferred size, raised to the minimum and
+/// to whatever keeps the part count within the maximum.
+pub fn part_size(file_size: u64, preferred: u64) -> u64 {
+    preferred
+        .max(MIN_PART_SIZE)
+        .max(file_size.div_ceil(MAX_PARTS))
+}
+
+pub fn part_count(file_size: u64, part_size: u64) -> u64 {
+    if part_size == 0 {
+        return 0;
+    }
+    file_size.div_ceil(part_size)
+}
+
+/// Byte range of part `index`.
+pub fn part_range(file_size: u64, part_size: u64, index: u64) -> Range<u64> {
+    let start = (index * part_size).min(file_size);
+    start..(start + part_size).min(file_size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn small_and_huge_files() {
+        assert_eq!(part_size(1, 8 << 20), 8 << 20);
+        assert_eq!(part_size(1, 1), MIN_PART_SIZE);
+        let five_tib = 5u64 << 40;
+        let p = part_size(five_tib, 8 << 20);
+        assert!(part_count(five_tib, p) <= MAX_PARTS);
+        assert_eq!(part_range(10, 4, 2), 8..10);
+        assert_eq!(part_count(0, 4), 0);
+    }
+
+    proptest! {
+        #[test]
+        fn parts_cover_the_file_exactly(size in 0u64..(1u64 << 44), preferred in 0u64..(64u64 << 20)) {
+            let p = part_size(size, preferred);
+            prop_assert!(p >= MIN_PART_SIZE);
+            let n = part_count(size, p);
+            prop_assert!(n <= MAX_PARTS);
+            if n > 0 {
+                prop_assert_eq!(part_range(size, p, 0).start, 0);
+                prop_assert_eq!(part_range(size, p, n - 1).end, size);
+                prop_assert!(!part_range(size, p, n - 1).is_empty());
+            }
+        }
+    }
+}
