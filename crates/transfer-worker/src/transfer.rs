@@ -35,6 +35,14 @@ pub struct Transfers {
     pub uploads: async_nats::jetstream::kv::Store,
 }
 
+/// Where a transfer's bytes go, and the bandwidth they share.
+struct Route<'a> {
+    source: &'a Arc<dyn ObjectStore>,
+    target: &'a Arc<dyn ObjectStore>,
+    target_region: &'a str,
+    throttle: Arc<crate::throttle::Bucket>,
+}
+
 #[derive(Debug, thiserror::Error)]
 enum Failure {
     #[error("{0}")]
@@ -135,19 +143,17 @@ impl Transfers {
             manifest.files.len() as u32,
         );
         let started = Instant::now();
-        let copy_all = self.copy_files(
-            &source,
-            &target,
-            &manifest,
-            bytes_done.clone(),
-            files_done.clone(),
-            self.throttle.for_transfer(
+        let route = Route {
+            source: &source,
+            target: &target,
+            target_region: &service.target_region,
+            throttle: self.throttle.for_transfer(
                 &backup.region,
                 &service.target_region,
                 manifest.kind == xregion_domain::BackupKind::Log,
             ),
-            &service.target_region,
-        );
+        };
+        let copy_all = self.copy_files(route, &manifest, bytes_done.clone(), files_done.clone());
         tokio::pin!(copy_all);
         let mut ticker = tokio::time::interval(Duration::from_secs(1));
         let mut last_ack = Instant::now();
@@ -189,14 +195,17 @@ impl Transfers {
 
     async fn copy_files(
         &self,
-        source: &Arc<dyn ObjectStore>,
-        target: &Arc<dyn ObjectStore>,
+        route: Route<'_>,
         manifest: &Manifest,
         bytes: Arc<AtomicU64>,
         files: Arc<AtomicU32>,
-        throttle: Arc<crate::throttle::Bucket>,
-        target_region: &str,
     ) -> Result<(), Failure> {
+        let Route {
+            source,
+            target,
+            target_region,
+            throttle,
+        } = route;
         let multipart = self.regions.multipart(target_region);
         for (index, f) in manifest.files.iter().enumerate() {
             let part_size = xregion_domain::parts::part_size(f.size, self.part_size as u64);
