@@ -317,3 +317,61 @@ async fn cleanup_killed_mid_purge_finishes_after_restart() -> anyhow::Result<()>
     assert_eq!(purged[0].service_id, svc.id);
     Ok(())
 }
+
+#[tokio::test]
+async fn stale_multipart_uploads_are_aborted() -> anyhow::Result<()> {
+    let mut stack = Stack::start(StackOptions {
+        services: vec![
+            "catalog",
+            "api-gateway",
+            "backup-watcher",
+            "transfer-worker",
+        ],
+        ..Default::default()
+    })
+    .await?;
+    let regions = xregion_common::Regions::build(&stack.regions)?;
+    let mp = regions.multipart("r2").expect("garage regions are S3");
+    let key = "tenant-a/i/svc-x/backups/b/big";
+    let path = mp.path(key);
+    let id = mp.store().create_multipart(&path).await?;
+    let part = mp
+        .store()
+        .put_part(&path, &id, 0, vec![7u8; 5 * 1024 * 1024].into())
+        .await?;
+    let state = xregion_domain::parts::UploadState {
+        upload_id: id.clone(),
+        target_region: "r2".into(),
+        target_key: key.into(),
+        size: 20 << 20,
+        part_size: 5 << 20,
+        parts: vec![part.content_id.clone()],
+        started_at_ms: 0,
+        updated_at_ms: 0,
+    };
+    let js = async_nats::jetstream::new(stack.nats.client().await?);
+    let uploads = js.get_key_value(stack.ns().uploads_bucket()).await?;
+    uploads
+        .put("svc-x.b.0", serde_json::to_vec(&state)?.into())
+        .await?;
+
+    stack
+        .start_service(
+            "cleanup",
+            &[
+                "--set",
+                "cleanup.sweep_interval_secs=1",
+                "--set",
+                "cleanup.orphan_grace_hours=0",
+            ],
+        )
+        .await?;
+    wait_until("stale upload forgotten", WAIT, || async {
+        Ok(uploads.get("svc-x.b.0").await?.is_none().then_some(()))
+    })
+    .await?;
+    // Aborted in Garage: the upload can no longer be completed.
+    let completed = mp.store().complete_multipart(&path, &id, vec![part]).await;
+    assert!(completed.is_err(), "the upload should have been aborted");
+    Ok(())
+}

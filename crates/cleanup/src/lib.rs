@@ -9,6 +9,7 @@ pub mod purge;
 pub mod retention;
 pub mod run;
 pub mod sweep;
+pub mod uploads;
 
 pub use config::CleanupConfig;
 pub use run::run;

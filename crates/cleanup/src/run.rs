@@ -49,6 +49,7 @@ pub async fn run(cx: Context<CleanupConfig>) -> Result<(), Error> {
             Duration::from_secs(config.common.bus.request_timeout_secs.max(1)),
         ),
         clock_offset_ms: settings.clock_offset_secs * 1000,
+        js: async_nats::jetstream::new(client.clone()),
         orphan_grace_ms: i64::try_from(settings.orphan_grace_hours).unwrap_or(i64::MAX / 3_600_000)
             * 3_600_000,
     });

@@ -19,12 +19,14 @@ pub struct Sweeper {
     pub catalog: CatalogClient,
     pub clock_offset_ms: i64,
     pub orphan_grace_ms: i64,
+    pub js: async_nats::jetstream::Context,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SweepReport {
     pub expired: usize,
     pub orphans: u64,
+    pub stale_uploads: u64,
 }
 
 impl Sweeper {
@@ -67,6 +69,19 @@ impl Sweeper {
             match collect_orphans(&store, &owned, now - self.orphan_grace_ms).await {
                 Ok(n) => report.orphans += n,
                 Err(error) => tracing::warn!(region = id, %error, "orphan collection failed"),
+            }
+        }
+        // The bucket exists once a worker has started.
+        if let Ok(uploads) = self
+            .js
+            .get_key_value(self.publisher.namespace().uploads_bucket())
+            .await
+        {
+            match crate::uploads::abort_stale(&uploads, &self.regions, now - self.orphan_grace_ms)
+                .await
+            {
+                Ok(n) => report.stale_uploads = n,
+                Err(error) => tracing::warn!(%error, "stale upload collection failed"),
             }
         }
         Ok(report)

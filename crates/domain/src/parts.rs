@@ -3,6 +3,24 @@
 
 use std::ops::Range;
 
+use serde::{Deserialize, Serialize};
+
+/// A multipart upload in progress, as kept in the uploads bucket: enough to
+/// resume it after the last completed part, or for cleanup to abort it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadState {
+    pub upload_id: String,
+    pub target_region: String,
+    pub target_key: String,
+    pub size: u64,
+    pub part_size: u64,
+    /// Content ids of parts 0..parts.len(), all completed.
+    pub parts: Vec<String>,
+    pub started_at_ms: i64,
+    /// Last progress; an upload idle past the grace period is stale.
+    pub updated_at_ms: i64,
+}
+
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 pub const MAX_PARTS: u64 = 10_000;
 

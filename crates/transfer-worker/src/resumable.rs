@@ -12,26 +12,13 @@ use futures::StreamExt;
 use object_store::multipart::PartId;
 use object_store::path::Path;
 use object_store::ObjectStore;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::task::JoinSet;
 use xregion_common::regions::Multipart;
-use xregion_domain::parts::{part_count, part_range};
+use xregion_domain::parts::{part_count, part_range, UploadState};
 
 use crate::copy::CopyError;
 use crate::throttle::Bucket;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UploadState {
-    pub upload_id: String,
-    pub target_region: String,
-    pub target_key: String,
-    pub size: u64,
-    pub part_size: u64,
-    /// Content ids of parts 0..parts.len(), all completed.
-    pub parts: Vec<String>,
-    pub started_at_ms: i64,
-}
 
 pub struct ResumableSpec<'a> {
     pub source: &'a Arc<dyn ObjectStore>,
@@ -98,6 +85,7 @@ pub async fn copy_resumable(
                 part_size: spec.part_size,
                 parts: Vec::new(),
                 started_at_ms: now_ms(),
+                updated_at_ms: now_ms(),
             };
             save(spec.uploads, &spec.state_key, &s).await?;
             s
@@ -232,6 +220,7 @@ async fn settle_one(
         state.parts.push(p.content_id);
     }
     if state.parts.len() > before {
+        state.updated_at_ms = now_ms();
         save(store, key, state).await?;
     }
     Ok(())
