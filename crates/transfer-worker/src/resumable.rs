@@ -132,8 +132,15 @@ pub async fn copy_resumable(
         let (i, data) = part?;
         hasher.update(&data);
         seen += data.len() as u64;
+        on_bytes(data.len() as u64);
         spec.throttle.acquire(data.len() as u64).await;
-        while uploads.len() >= spec.parts_in_flight.max(1) {
+        // A sliding window over the recorded prefix, not just a count in
+        // flight: at most `parts_in_flight` parts are ever unrecorded, so a
+        // crash sends at most that many again.
+        let window = spec.parts_in_flight.max(1) as u64;
+        while !uploads.is_empty()
+            && (uploads.len() as u64 >= window || i >= state.parts.len() as u64 + window)
+        {
             settle_one(
                 &mut uploads,
                 &mut completed,
