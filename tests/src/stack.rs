@@ -42,6 +42,8 @@ pub struct StackOptions {
     pub services: Vec<&'static str>,
     /// Accepted (token, tenant) pairs.
     pub tokens: Vec<(String, String)>,
+    /// Extra regions on `file://` folders under the stack's directory.
+    pub file_regions: Vec<String>,
 }
 
 impl Default for StackOptions {
@@ -55,6 +57,7 @@ impl Default for StackOptions {
                 (TOKEN_A.into(), TENANT_A.into()),
                 (TOKEN_B.into(), TENANT_B.into()),
             ],
+            file_regions: Vec::new(),
         }
     }
 }
@@ -101,11 +104,21 @@ impl Stack {
         let dir = tempfile::Builder::new().prefix("xregion-test-").tempdir()?;
         let nats = NatsServer::start(dir.path()).await?;
         let garage = Garage::start(dir.path()).await?;
-        let regions = opts
+        let mut regions = opts
             .regions
             .iter()
             .map(|r| garage.region(r))
             .collect::<anyhow::Result<Vec<_>>>()?;
+        for id in &opts.file_regions {
+            let path = dir.path().join("regions").join(id);
+            std::fs::create_dir_all(&path)?;
+            regions.push(RegionConfig {
+                id: id.clone(),
+                display_name: id.clone(),
+                url: format!("file://{}", path.display()),
+                options: Default::default(),
+            });
+        }
         let (db, database_url) = if opts.sqlite {
             (
                 None,

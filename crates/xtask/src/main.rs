@@ -24,13 +24,47 @@ enum Cmd {
         #[arg(trailing_var_arg = true)]
         args: Vec<String>,
     },
+    /// Benchmarks (`transfer`: xregion against rclone and cp; set
+    /// XREGION_BENCH_SCALE to shrink the workload).
+    Bench {
+        #[arg(default_value = "transfer")]
+        name: String,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Cmd::Up(args) => up::run(args),
         Cmd::Test { args } => test(&args),
+        Cmd::Bench { name } => bench(&name),
     }
+}
+
+fn bench(name: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        name == "transfer",
+        "unknown benchmark {name:?} (known: transfer)"
+    );
+    let env = vec![
+        (
+            "XREGION_NATS_SERVER".to_string(),
+            tools::ensure_nats_server()?.display().to_string(),
+        ),
+        (
+            "XREGION_GARAGE".to_string(),
+            tools::ensure_garage()?.display().to_string(),
+        ),
+    ];
+    tools::ensure_rclone()?;
+    let mut env = env;
+    if let Some(url) = tools::local_postgres() {
+        env.push(("DATABASE_URL".into(), url));
+    }
+    tools::cargo(&["build", "--release", "--workspace", "--bins"], &env)?;
+    tools::cargo(
+        &["bench", "-p", "xregion-tests", "--bench", "transfer"],
+        &env,
+    )
 }
 
 fn test(extra: &[String]) -> anyhow::Result<()> {

@@ -127,3 +127,19 @@ pub fn local_postgres() -> Option<String> {
     .ok()?;
     Some("postgres://postgres@127.0.0.1:5432/postgres".into())
 }
+
+/// rclone, the tool the transfer benchmark compares with (Debian's package).
+pub fn ensure_rclone() -> anyhow::Result<()> {
+    if which("rclone").is_some() {
+        return Ok(());
+    }
+    eprintln!("xtask: installing rclone (apt-get install rclone)");
+    let status = Command::new("apt-get")
+        .args(["install", "-y", "-q", "rclone"])
+        .status()?;
+    anyhow::ensure!(
+        status.success() && which("rclone").is_some(),
+        "cannot install rclone"
+    );
+    Ok(())
+}
