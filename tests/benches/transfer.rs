@@ -209,6 +209,9 @@ async fn main() -> anyhow::Result<()> {
             .arg(format!("g:{src_bucket}/{instance}"))
             .arg(format!("g:{dst_bucket}/{dest}"))
             .args(extra);
+        // Both buckets sit behind one endpoint here; without this rclone would
+        // copy server-side, which two real regions cannot do.
+        c.args(["--disable", "Copy"]);
         c.env_remove("AWS_CA_BUNDLE");
         c
     };

@@ -180,3 +180,100 @@ async fn deleting_the_source_instance_deletes_its_service_and_data() -> anyhow::
     .await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn deleting_a_service_mid_copy_stops_the_copy_and_leaves_nothing() -> anyhow::Result<()> {
+    use futures::StreamExt;
+    use prost::Message;
+    let stack = Stack::start(StackOptions {
+        extra_config: format!("{FAST_SYNC_CONFIG}ack_wait_secs = 3\n"),
+        ..Default::default()
+    })
+    .await?;
+    let env = SyncEnv::new(&stack, "r1", "r2").await?;
+    let ns = stack.ns();
+    let nats = stack.nats.client().await?;
+    let js = async_nats::jetstream::new(nats.clone());
+    // Slow enough to be deleted half-way.
+    let limits = js.get_key_value(ns.limits_bucket()).await?;
+    limits
+        .put(
+            xregion_bus::Namespace::bandwidth_key("r1", "r2", false),
+            (8u64 << 20).to_string().into(),
+        )
+        .await?;
+    env.instance("cut-1", Engine::Mysql, "r1").await?;
+    let svc = env.create("cut-1", Engine::Mysql, "r1", "r2").await?;
+    env.wait_service(&svc.id, "SEEDING", |s| {
+        state(s) == pb::ServiceState::Seeding
+    })
+    .await?;
+    let mut progress = nats.subscribe(ns.progress_filter(Some(&svc.id))).await?;
+    let mut chain = ChainGen::new("cut-1", TENANT_A, "r1", Engine::Mysql, T0);
+    let full = env
+        .upstream
+        .emit(&env.source, &chain.full(200 << 20))
+        .await?;
+    tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while let Some(msg) = progress.next().await {
+            let p = pb::TransferProgress::decode(msg.payload.as_ref())?;
+            if p.bytes_done > 0 && !p.done {
+                return anyhow::Ok(());
+            }
+        }
+        anyhow::bail!("no progress")
+    })
+    .await??;
+
+    env.api
+        .clone()
+        .delete_sync_service(authed(
+            TOKEN_A,
+            pb::DeleteSyncServiceRequest { id: svc.id.clone() },
+        ))
+        .await?;
+    env.wait_service(&svc.id, "DELETED", |s| {
+        state(s) == pb::ServiceState::Deleted
+    })
+    .await?;
+    // The job is settled (acked, not retried), its upload aborted, nothing left.
+    let uploads = js.get_key_value(ns.uploads_bucket()).await?;
+    wait_until(
+        "job settled and upload gone",
+        std::time::Duration::from_secs(30),
+        || async {
+            let pending = js
+                .get_stream(ns.transfers_stream())
+                .await?
+                .info()
+                .await?
+                .state
+                .messages;
+            let open = uploads
+                .get(xregion_bus::Namespace::upload_key(
+                    &svc.id,
+                    &full.backup_id,
+                    0,
+                ))
+                .await?
+                .is_some();
+            Ok((pending == 0 && !open).then_some(()))
+        },
+    )
+    .await?;
+    let prefix = layout::service_prefix(TENANT_A, "cut-1", &svc.id);
+    assert_eq!(objects_under(&env, &prefix).await?, 0);
+    let up = Upstream::connect(&stack.nats.url, stack.ns()).await?;
+    let synced = up
+        .events::<pb::BackupSynced>(EventSubject::BackupSynced)
+        .await?;
+    assert!(
+        synced.iter().all(|e| e
+            .service
+            .as_ref()
+            .map(|s| s.service_id != svc.id)
+            .unwrap_or(true)),
+        "a deleted service's copy completed"
+    );
+    Ok(())
+}

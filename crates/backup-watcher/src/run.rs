@@ -15,15 +15,7 @@ use crate::reconcile::reconcile_loop;
 use crate::seeding::SeedOnCreate;
 use crate::upstream::JobPerBackup;
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Bus(#[from] xregion_bus::BusError),
-    #[error(transparent)]
-    Config(#[from] xregion_common::Error),
-    #[error("a core task stopped unexpectedly")]
-    TaskFailed,
-}
+pub use xregion_runtime::ServiceError as Error;
 
 pub async fn run(cx: Context<WatcherConfig>) -> Result<(), Error> {
     let Context {
@@ -112,17 +104,5 @@ pub async fn run(cx: Context<WatcherConfig>) -> Result<(), Error> {
     health.set_ready(false);
     intake.cancel();
     let _ = reconcile.await;
-    for task in tasks {
-        match task.await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => tracing::warn!(%error, "consumer stopped with error"),
-            Err(error) => tracing::warn!(%error, "consumer task failed"),
-        }
-    }
-    let _ = client.flush().await;
-    tracing::info!("backup-watcher stopped");
-    if failed {
-        return Err(Error::TaskFailed);
-    }
-    Ok(())
+    xregion_runtime::finish("backup-watcher", tasks, &client, failed).await
 }

@@ -144,9 +144,7 @@ impl Catalog {
         if !synced::insert(&mut tx, &manifest, &e.manifest_key).await? {
             return Ok(()); // a redelivery
         }
-        let all = synced::for_service(&mut tx, &svc.service_id).await?;
-        let chain: Vec<ChainBackup> = all.iter().map(|r| r.manifest.chain_backup()).collect();
-        let window = restore_window(svc.engine, &chain);
+        let window = current_window(&mut tx, &svc).await?;
         let now = self.now();
         let bytes = i64::try_from(manifest.bytes()).unwrap_or(i64::MAX);
         services::record_sync(
@@ -290,6 +288,16 @@ impl Catalog {
     }
 }
 
+/// The service's restore window from every copy recorded so far.
+async fn current_window(
+    conn: &mut AnyConnection,
+    svc: &ServiceRow,
+) -> Result<Option<xregion_domain::chain::RestoreWindow>> {
+    let all = synced::for_service(conn, &svc.service_id).await?;
+    let chain: Vec<ChainBackup> = all.iter().map(|r| r.manifest.chain_backup()).collect();
+    Ok(restore_window(svc.engine, &chain))
+}
+
 pub(crate) async fn transition(
     conn: &mut AnyConnection,
     svc: &ServiceRow,
@@ -341,9 +349,7 @@ impl Catalog {
         let Some(bytes) = synced::delete(&mut tx, &svc.service_id, &e.backup_id).await? else {
             return Ok(()); // a redelivery
         };
-        let all = synced::for_service(&mut tx, &svc.service_id).await?;
-        let chain: Vec<ChainBackup> = all.iter().map(|r| r.manifest.chain_backup()).collect();
-        let window = restore_window(svc.engine, &chain);
+        let window = current_window(&mut tx, &svc).await?;
         let now = self.now();
         services::record_expiry(
             &mut tx,

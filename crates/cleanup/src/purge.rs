@@ -104,6 +104,16 @@ impl Handler for Purger {
                 Ok(p) => p,
                 Err(e) => return Outcome::Retry(e.to_string()),
             };
+        // Uploads of the service still open (a copy cut short by the delete).
+        let bucket = self.publisher.namespace().uploads_bucket();
+        if let Ok(uploads) = self.publisher.jetstream().get_key_value(bucket).await {
+            if let Err(e) =
+                crate::uploads::abort_for_service(&uploads, &self.regions, &service.service_id)
+                    .await
+            {
+                return Outcome::Retry(e);
+            }
+        }
         tracing::info!(service_id = %service.service_id, objects = purged.objects, bytes = purged.bytes, "service data purged");
         let done = pb::ServiceDataPurged {
             service_id: service.service_id.clone(),

@@ -13,15 +13,7 @@ use crate::config::CleanupConfig;
 use crate::purge::Purger;
 use crate::sweep::{sweep_loop, Sweeper};
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Bus(#[from] xregion_bus::BusError),
-    #[error(transparent)]
-    Config(#[from] xregion_common::Error),
-    #[error("a core task stopped unexpectedly")]
-    TaskFailed,
-}
+pub use xregion_runtime::ServiceError as Error;
 
 pub async fn run(cx: Context<CleanupConfig>) -> Result<(), Error> {
     let Context {
@@ -93,15 +85,5 @@ pub async fn run(cx: Context<CleanupConfig>) -> Result<(), Error> {
     health.set_ready(false);
     intake.cancel();
     let _ = sweep.await;
-    match task.await {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => tracing::warn!(%error, "purge consumer stopped with error"),
-        Err(error) => tracing::warn!(%error, "purge task failed"),
-    }
-    let _ = client.flush().await;
-    tracing::info!("cleanup stopped");
-    if failed {
-        return Err(Error::TaskFailed);
-    }
-    Ok(())
+    xregion_runtime::finish("cleanup", vec![task], &client, failed).await
 }

@@ -8,11 +8,32 @@ use futures::StreamExt;
 use xregion_common::Regions;
 use xregion_domain::parts::UploadState;
 
-/// Returns how many uploads were aborted.
+/// Aborts uploads idle since before `idle_before_ms`; returns how many.
 pub async fn abort_stale(
     uploads: &Store,
     regions: &Regions,
     idle_before_ms: i64,
+) -> Result<u64, String> {
+    abort_where(uploads, regions, |_, state| {
+        state.updated_at_ms <= idle_before_ms
+    })
+    .await
+}
+
+/// Aborts every upload of a deleted service (keys `<service>.<backup>.<file>`).
+pub async fn abort_for_service(
+    uploads: &Store,
+    regions: &Regions,
+    service_id: &str,
+) -> Result<u64, String> {
+    let prefix = format!("{service_id}.");
+    abort_where(uploads, regions, |key, _| key.starts_with(&prefix)).await
+}
+
+async fn abort_where(
+    uploads: &Store,
+    regions: &Regions,
+    pred: impl Fn(&str, &UploadState) -> bool,
 ) -> Result<u64, String> {
     let mut keys = uploads.keys().await.map_err(|e| e.to_string())?;
     let mut aborted = 0;
@@ -26,7 +47,7 @@ pub async fn abort_stale(
             let _ = uploads.delete(&key).await;
             continue;
         };
-        if state.updated_at_ms > idle_before_ms {
+        if !pred(&key, &state) {
             continue;
         }
         if let Some(mp) = regions.multipart(&state.target_region) {
@@ -40,7 +61,7 @@ pub async fn abort_stale(
             }
         }
         uploads.delete(&key).await.map_err(|e| e.to_string())?;
-        tracing::info!(key, target = %state.target_key, "stale upload aborted");
+        tracing::info!(key, target = %state.target_key, "upload aborted");
         aborted += 1;
     }
     Ok(aborted)

@@ -127,3 +127,40 @@ pub async fn wait_for_stop(shutdown: &CancellationToken, fatal: &CancellationTok
         _ = fatal.cancelled() => true,
     }
 }
+
+/// The error of a worker service's `run` (catalog and gateway have their own).
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Bus(#[from] xregion_bus::BusError),
+    #[error(transparent)]
+    Config(#[from] xregion_common::Error),
+    #[error("a core task stopped unexpectedly")]
+    TaskFailed,
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// The end of an orderly stop: waits for the service's tasks (logging how
+/// each ended), flushes what the client still buffers, and reports whether
+/// the stop was caused by a failed task.
+pub async fn finish<E: std::fmt::Display>(
+    name: &'static str,
+    tasks: Vec<tokio::task::JoinHandle<std::result::Result<(), E>>>,
+    client: &async_nats::Client,
+    failed: bool,
+) -> std::result::Result<(), ServiceError> {
+    for task in tasks {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "task stopped with error"),
+            Err(error) => tracing::warn!(%error, "task failed"),
+        }
+    }
+    let _ = client.flush().await;
+    tracing::info!(service = name, "stopped");
+    if failed {
+        return Err(ServiceError::TaskFailed);
+    }
+    Ok(())
+}

@@ -239,3 +239,16 @@ fn now_ms() -> i64 {
         .map(|d| d.as_millis() as i64)
         .unwrap_or_default()
 }
+
+/// Aborts a recorded upload and forgets it (a copy that will not resume).
+pub async fn discard(uploads: &Store, target: Option<&Multipart>, key: &str) {
+    if let Some(state) = load(uploads, key).await {
+        if let Some(mp) = target {
+            let _ = mp
+                .store()
+                .abort_multipart(&mp.path(&state.target_key), &state.upload_id)
+                .await;
+        }
+    }
+    let _ = uploads.delete(key).await;
+}

@@ -11,17 +11,7 @@ use xregion_runtime::Context;
 use crate::config::WorkerConfig;
 use crate::transfer::Transfers;
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Bus(#[from] xregion_bus::BusError),
-    #[error(transparent)]
-    Config(#[from] xregion_common::Error),
-    #[error("a core task stopped unexpectedly")]
-    TaskFailed,
-    #[error("limits bucket: {0}")]
-    Limits(String),
-}
+pub use xregion_runtime::ServiceError as Error;
 
 pub async fn run(cx: Context<WorkerConfig>) -> Result<(), Error> {
     let Context {
@@ -115,19 +105,7 @@ pub async fn run(cx: Context<WorkerConfig>) -> Result<(), Error> {
     let failed = xregion_runtime::wait_for_stop(&shutdown, &fatal).await;
     health.set_ready(false);
     intake.cancel();
-    for task in tasks {
-        match task.await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => tracing::warn!(%error, "lane stopped with error"),
-            Err(error) => tracing::warn!(%error, "lane task failed"),
-        }
-    }
-    let _ = client.flush().await;
-    tracing::info!("transfer-worker stopped");
-    if failed {
-        return Err(Error::TaskFailed);
-    }
-    Ok(())
+    xregion_runtime::finish("transfer-worker", tasks, &client, failed).await
 }
 
 /// The limits bucket, created when missing, with the configured limits put
@@ -171,6 +149,6 @@ async fn declare_bucket(
                 ..Default::default()
             })
             .await
-            .map_err(|e| Error::Limits(format!("{bucket}: {e}"))),
+            .map_err(|e| Error::Setup(format!("{bucket}: {e}"))),
     }
 }

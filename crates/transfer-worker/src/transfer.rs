@@ -53,6 +53,8 @@ enum Failure {
     Invalid(String),
     #[error("publish: {0}")]
     Bus(#[from] xregion_bus::BusError),
+    #[error("the service was deleted")]
+    Cancelled,
 }
 
 #[async_trait::async_trait]
@@ -72,6 +74,19 @@ impl Handler for Transfers {
                 Outcome::Ack
             }
             Err(Failure::Bus(e)) => Outcome::Retry(e.to_string()),
+            Err(Failure::Cancelled) => {
+                let mp = self.regions.multipart(&service.target_region);
+                for index in 0..backup.files.len() {
+                    let key = xregion_bus::Namespace::upload_key(
+                        &service.service_id,
+                        &backup.backup_id,
+                        index,
+                    );
+                    crate::resumable::discard(&self.uploads, mp.as_ref(), &key).await;
+                }
+                tracing::info!(service_id = %service.service_id, backup_id = %backup.backup_id, "service deleted mid-copy, copy stopped");
+                Outcome::Ack
+            }
             Err(Failure::Invalid(reason)) => {
                 self.announce_failure(&service, &backup.backup_id, &reason, d.attempt, true)
                     .await;
@@ -164,6 +179,10 @@ impl Transfers {
                     progress.set(bytes_done.load(Ordering::Relaxed), files_done.load(Ordering::Relaxed));
                     progress.tick().await;
                     if last_ack.elapsed() >= self.heartbeat {
+                        // A service deleted mid-copy stops its copy here.
+                        if !self.service_is_live(service).await.unwrap_or(true) {
+                            return Err(Failure::Cancelled);
+                        }
                         d.in_progress().await;
                         last_ack = Instant::now();
                     }
