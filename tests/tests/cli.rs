@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 use std::process::{Command, Output, Stdio};
+
+use sha2::Digest;
 use std::time::Duration;
 
 use xregion_domain::Engine;
@@ -198,6 +200,66 @@ async fn every_subcommand_against_the_real_stack() -> anyhow::Result<()> {
     .await??;
     assert!(line.contains(&next.backup_id), "{line}");
     watch.kill().await?;
+
+    // Disaster recovery from the target store alone: the API endpoint is a
+    // dead address, so nothing but the store is used.
+    let region = stack.region("r2")?;
+    let into = tempfile::tempdir()?;
+    let mut restore = Command::new(bin_dir()?.join("xregion"));
+    restore
+        .args([
+            "--endpoint",
+            "http://127.0.0.1:1",
+            "restore",
+            "--region-store",
+            &region.url,
+            "--instance",
+            "cli-1",
+            "--time",
+            "latest",
+            "--into",
+        ])
+        .arg(into.path());
+    for (k, v) in &region.options {
+        restore.arg("--store-option").arg(format!("{k}={v}"));
+    }
+    let out = restore.output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(into.path().join("plan.json"))?)?;
+    assert_eq!(plan["full_backup_id"], serde_json::json!(full.backup_id));
+    assert_eq!(plan["engine"], "mysql");
+    for f in plan["files"].as_array().unwrap() {
+        let bytes = std::fs::read(f["path"].as_str().unwrap())?;
+        assert_eq!(
+            hex::encode(sha2::Sha256::digest(&bytes)),
+            f["sha256"].as_str().unwrap()
+        );
+    }
+    assert!(plan["files"].as_array().unwrap().len() >= 2);
+    let missing = Command::new(bin_dir()?.join("xregion"))
+        .args([
+            "restore",
+            "--region-store",
+            &region.url,
+            "--instance",
+            "nope",
+            "--into",
+        ])
+        .arg(into.path())
+        .args(
+            region
+                .options
+                .iter()
+                .flat_map(|(k, v)| ["--store-option".to_string(), format!("{k}={v}")]),
+        )
+        .output()?;
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no service of instance nope"));
 
     // Errors: unknown id, bad token, no endpoint.
     assert!(cli.err(TOKEN_A, &["get", "svc-nope"]).contains("NotFound"));

@@ -2,6 +2,7 @@
 
 mod commands;
 mod render;
+mod restore;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -16,7 +17,8 @@ const EXAMPLES: &str = "Examples:
   xregion wait <service-id> --state running
   xregion plan <service-id> --time 2026-11-26T09:30:00Z
   xregion plan <service-id> --time latest
-  xregion list --output json";
+  xregion list --output json
+  xregion restore --region-store s3://bucket --store-option aws_endpoint=http://… --instance mysql-prod-1 --time latest --into ./restore";
 
 #[derive(Parser)]
 #[command(name = "xregion", version, about = "Manage xregion cross-region backup sync services", after_help = EXAMPLES)]
@@ -108,6 +110,27 @@ pub enum Command {
     Watch { id: Option<String> },
     /// Usage of a service per day.
     Usage { id: String },
+    /// Disaster recovery from the target region's store alone (no control
+    /// plane): download and verify the files of the plan for a time.
+    Restore {
+        /// The target region's store URL (s3://bucket/prefix, file:///path).
+        #[arg(long)]
+        region_store: String,
+        /// Store option KEY=VALUE (S3: aws_endpoint, aws_region, …); repeatable.
+        #[arg(long = "store-option", value_parser = parse_kv)]
+        store_options: Vec<(String, String)>,
+        #[arg(long)]
+        instance: String,
+        /// Which service, when the store holds several for the instance.
+        #[arg(long)]
+        service: Option<String>,
+        /// RFC 3339, `latest` or `earliest`.
+        #[arg(long, default_value = "latest")]
+        time: String,
+        /// Folder to download into; `plan.json` is written there.
+        #[arg(long)]
+        into: std::path::PathBuf,
+    },
     /// Wait until a service reaches a state (for scripts).
     Wait {
         id: String,
@@ -118,9 +141,38 @@ pub enum Command {
     },
 }
 
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))
+}
+
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
+    if let Command::Restore {
+        region_store,
+        store_options,
+        instance,
+        service,
+        time,
+        into,
+    } = cli.command
+    {
+        let args = restore::RestoreArgs {
+            region_store,
+            store_options,
+            instance,
+            service,
+            time,
+            into,
+        };
+        if let Err(error) = restore::run(args).await {
+            eprintln!("error: {error:#}");
+            std::process::exit(1);
+        }
+        return;
+    }
     if let Err(error) = commands::run(cli).await {
         eprintln!("error: {error:#}");
         std::process::exit(1);
