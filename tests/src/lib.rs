@@ -5,6 +5,7 @@
 //! when the handles drop; logs of a failed test are printed.
 
 pub mod garage;
+pub mod mariadb;
 pub mod nats;
 pub mod net;
 pub mod postgres;

@@ -1,6 +1,7 @@
 //! `xregion`: the operator's command line over the gRPC API.
 
 mod commands;
+mod mariadb_apply;
 mod render;
 mod restore;
 
@@ -130,6 +131,10 @@ pub enum Command {
         /// Folder to download into; `plan.json` is written there.
         #[arg(long)]
         into: std::path::PathBuf,
+        /// Also restore into this fresh MariaDB server (its socket): load
+        /// the FULL, replay binlogs up to the time.
+        #[arg(long)]
+        mariadb_socket: Option<std::path::PathBuf>,
     },
     /// Wait until a service reaches a state (for scripts).
     Wait {
@@ -157,6 +162,7 @@ async fn main() {
         service,
         time,
         into,
+        mariadb_socket,
     } = cli.command
     {
         let args = restore::RestoreArgs {
@@ -166,6 +172,7 @@ async fn main() {
             service,
             time,
             into,
+            mariadb_socket,
         };
         if let Err(error) = restore::run(args).await {
             eprintln!("error: {error:#}");

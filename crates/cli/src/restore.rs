@@ -23,6 +23,8 @@ pub struct RestoreArgs {
     pub service: Option<String>,
     pub time: String,
     pub into: PathBuf,
+    /// Apply the plan to this (fresh) MariaDB server's socket.
+    pub mariadb_socket: Option<PathBuf>,
 }
 
 pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
@@ -106,6 +108,30 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
         serde_json::to_vec_pretty(&plan_json)?,
     )
     .await?;
+    if let Some(socket) = &args.mariadb_socket {
+        anyhow::ensure!(
+            engine == "mysql",
+            "--mariadb-socket applies MySQL plans only (this one is {engine})"
+        );
+        let full = local
+            .first()
+            .and_then(|f| f["path"].as_str())
+            .map(PathBuf::from)
+            .ok_or_else(|| anyhow::anyhow!("plan without a FULL"))?;
+        let start = by_id
+            .get(plan.full_backup_id.as_str())
+            .map(|m| match &m.position {
+                xregion_domain::chain::ChainPosition::Mysql { offset, .. } => *offset,
+                _ => 4,
+            });
+        let binlogs: Vec<PathBuf> = local
+            .iter()
+            .skip(1)
+            .filter_map(|f| f["path"].as_str().map(PathBuf::from))
+            .collect();
+        crate::mariadb_apply::apply(socket, &full, start.unwrap_or(4), &binlogs, plan.stop_at)?;
+        println!("applied to the MariaDB server at {}", socket.display());
+    }
     println!(
         "restored {} files ({} FULL + {} LOG backups) of {prefix} into {}; replay stops at {}",
         files.len(),

@@ -5,6 +5,7 @@
 
 pub mod chain;
 pub mod demo;
+pub mod mariadb;
 pub mod upstream;
 
 pub use chain::{ChainGen, GeneratedBackup};

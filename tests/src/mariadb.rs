@@ -1,0 +1,89 @@
+//! A private MariaDB server for one test: its own datadir, socket and port,
+//! binary logging on. Stopped on drop.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::net::free_port;
+use crate::process::ChildProcess;
+use crate::wait::wait_until;
+
+pub struct MariaDb {
+    pub socket: PathBuf,
+    pub datadir: PathBuf,
+    pub port: u16,
+    pub process: ChildProcess,
+    _dir: tempfile::TempDir,
+}
+
+impl MariaDb {
+    pub async fn start(log_dir: &Path) -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new().prefix("mariadb-").tempdir()?;
+        let datadir = dir.path().join("data");
+        let out = Command::new("mariadb-install-db")
+            .args([
+                "--no-defaults",
+                "--user=root",
+                "--auth-root-authentication-method=socket",
+                "--skip-test-db",
+            ])
+            .arg(format!("--datadir={}", datadir.display()))
+            .output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "mariadb-install-db: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let socket = dir.path().join("mariadb.sock");
+        let port = free_port()?;
+        let mut cmd = Command::new("mariadbd");
+        cmd.arg("--no-defaults")
+            .arg("--user=root")
+            .arg(format!("--datadir={}", datadir.display()))
+            .arg(format!("--socket={}", socket.display()))
+            .arg(format!("--port={port}"))
+            .arg("--bind-address=127.0.0.1")
+            .arg("--log-bin=mysql-bin")
+            .arg("--server-id=1")
+            .arg("--binlog-format=ROW")
+            .arg(format!(
+                "--pid-file={}",
+                dir.path().join("mariadb.pid").display()
+            ))
+            .arg("--skip-name-resolve");
+        let name = format!("mariadb-{port}");
+        let process = ChildProcess::spawn(&name, cmd, log_dir)?;
+        let db = Self {
+            socket,
+            datadir,
+            port,
+            process,
+            _dir: dir,
+        };
+        wait_until(
+            "mariadb to accept connections",
+            Duration::from_secs(60),
+            || {
+                let ok = db.sql("SELECT 1").is_ok();
+                async move { Ok(ok.then_some(())) }
+            },
+        )
+        .await?;
+        Ok(db)
+    }
+
+    /// Runs SQL as root over the socket; returns tab-separated rows.
+    pub fn sql(&self, sql: &str) -> anyhow::Result<String> {
+        let out = Command::new("mariadb")
+            .arg(format!("--socket={}", self.socket.display()))
+            .args(["-uroot", "-N", "-B", "-e", sql])
+            .output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "mariadb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(String::from_utf8_lossy(&out.stdout).to_string())
+    }
+}
