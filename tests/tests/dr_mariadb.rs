@@ -143,5 +143,35 @@ async fn a_database_comes_back_in_the_target_region_at_three_points_in_time() ->
             started.elapsed()
         );
     }
+    // The drill: the same from the target store alone, into a throwaway server.
+    let mut drill = Command::new(bin_dir()?.join("xregion"));
+    drill.args([
+        "drill",
+        "--region-store",
+        &target.url,
+        "--instance",
+        "maria-1",
+        "--output",
+        "json",
+    ]);
+    for (k, v) in &target.options {
+        drill.arg("--store-option").arg(format!("{k}={v}"));
+    }
+    let out = drill.output()?;
+    assert!(
+        out.status.success(),
+        "drill: {} {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .unwrap_or_default(),
+    )?;
+    assert_eq!(report["success"], true, "{report}");
+    assert_eq!(report["tables"], 1, "{report}");
+    assert!(report["seconds"].as_f64().unwrap() > 0.0);
     Ok(())
 }

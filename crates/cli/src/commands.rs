@@ -261,7 +261,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 tokio::time::sleep(std::time::Duration::from_millis(250)).await;
             }
         }
-        Command::Restore { .. } => anyhow::bail!("restore reads the target store, not the API"),
+        Command::Restore { .. } | Command::Drill { .. } => {
+            anyhow::bail!("restore and drill read the target store, not the API")
+        }
         Command::Usage { id } => {
             let u = api
                 .get_usage(pb::GetUsageRequest {

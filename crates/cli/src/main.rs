@@ -1,6 +1,7 @@
 //! `xregion`: the operator's command line over the gRPC API.
 
 mod commands;
+mod drill;
 mod mariadb_apply;
 mod render;
 mod restore;
@@ -19,6 +20,7 @@ const EXAMPLES: &str = "Examples:
   xregion plan <service-id> --time 2026-11-26T09:30:00Z
   xregion plan <service-id> --time latest
   xregion list --output json
+  xregion drill --region-store s3://bucket --store-option aws_endpoint=… --instance mysql-prod-1
   xregion restore --region-store s3://bucket --store-option aws_endpoint=http://… --instance mysql-prod-1 --time latest --into ./restore";
 
 #[derive(Parser)]
@@ -136,6 +138,20 @@ pub enum Command {
         #[arg(long)]
         mariadb_socket: Option<std::path::PathBuf>,
     },
+    /// Disaster-recovery drill: restore into a throwaway MariaDB server from
+    /// the target store alone, check it answers, report time and outcome.
+    Drill {
+        #[arg(long)]
+        region_store: String,
+        #[arg(long = "store-option", value_parser = parse_kv)]
+        store_options: Vec<(String, String)>,
+        #[arg(long)]
+        instance: String,
+        #[arg(long)]
+        service: Option<String>,
+        #[arg(long, default_value = "latest")]
+        time: String,
+    },
     /// Wait until a service reaches a state (for scripts).
     Wait {
         id: String,
@@ -155,6 +171,28 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
+    if let Command::Drill {
+        region_store,
+        store_options,
+        instance,
+        service,
+        time,
+    } = cli.command
+    {
+        let args = restore::RestoreArgs {
+            region_store,
+            store_options,
+            instance,
+            service,
+            time,
+            into: Default::default(),
+            mariadb_socket: None,
+        };
+        if drill::run(args, cli.output == Output::Json).await.is_err() {
+            std::process::exit(1);
+        }
+        return;
+    }
     if let Command::Restore {
         region_store,
         store_options,
