@@ -51,7 +51,7 @@ async fn eligible(
 }
 
 /// Publishes the upstream inventory and waits until the catalog has it.
-async fn seed_inventory(stack: &Stack, up: &Upstream, api: &mut Api) -> anyhow::Result<()> {
+async fn seed_inventory(up: &Upstream, api: &mut Api) -> anyhow::Result<()> {
     up.instance_created("mysql-1", TENANT_A, rds::Engine::Mysql, "r1")
         .await?;
     up.instance_created("mysql-2", TENANT_A, rds::Engine::Mysql, "r1")
@@ -65,7 +65,6 @@ async fn seed_inventory(stack: &Stack, up: &Upstream, api: &mut Api) -> anyhow::
     up.instance_created("east-1", TENANT_A, rds::Engine::Mysql, "r3")
         .await?;
     up.instance_deleted("gone-1", TENANT_A, "r1").await?;
-    let _ = stack;
     wait_until("inventory in the catalog", WAIT, || {
         let mut api = api.clone();
         async move {
@@ -92,7 +91,7 @@ fn code<T: std::fmt::Debug>(r: Result<tonic::Response<T>, tonic::Status>) -> (Co
 async fn contract_suite(stack: &Stack) -> anyhow::Result<()> {
     let up = Upstream::connect(&stack.nats.url, stack.ns()).await?;
     let mut api = stack.grpc().await?;
-    seed_inventory(stack, &up, &mut api).await?;
+    seed_inventory(&up, &mut api).await?;
 
     // Regions: all configured; every other region is a valid target.
     let regions = api

@@ -248,7 +248,7 @@ async fn lag_events(stack: &Stack) -> anyhow::Result<()> {
     let env = SyncEnv::new(stack, "r1", "r2").await?;
     let up = Upstream::connect(&stack.nats.url, stack.ns()).await?;
     env.instance("laggy", Engine::Mysql, "r1").await?;
-    let now = xregion_rds_sim_now();
+    let now = now_ms();
     let mut chain = ChainGen::new(
         "laggy",
         TENANT_A,
@@ -273,7 +273,7 @@ async fn lag_events(stack: &Stack) -> anyhow::Result<()> {
     assert_eq!(exceeded[0].service_id, svc.id);
     assert!(exceeded[0].lag_seconds > 3600);
     // A log bringing the data up to now clears it.
-    let span = xregion_rds_sim_now() - chain.now_ms;
+    let span = now_ms() - chain.now_ms;
     let log = env
         .upstream
         .emit(&env.source, &chain.log(span, 100))
@@ -289,11 +289,10 @@ async fn lag_events(stack: &Stack) -> anyhow::Result<()> {
     .await?;
     assert_eq!(recovered[0].service_id, svc.id);
     assert!(recovered[0].lag_seconds < 3600);
-    let _ = MIN;
     Ok(())
 }
 
-fn xregion_rds_sim_now() -> i64 {
+fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
