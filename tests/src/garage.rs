@@ -129,6 +129,7 @@ impl Garage {
             ("aws_secret_access_key", self.secret.as_str()),
             ("aws_allow_http", "true"),
             ("aws_virtual_hosted_style_request", "false"),
+            ("aws_checksum_algorithm", "sha256"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
