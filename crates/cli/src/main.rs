@@ -116,20 +116,8 @@ pub enum Command {
     /// Disaster recovery from the target region's store alone (no control
     /// plane): download and verify the files of the plan for a time.
     Restore {
-        /// The target region's store URL (s3://bucket/prefix, file:///path).
-        #[arg(long)]
-        region_store: String,
-        /// Store option KEY=VALUE (S3: aws_endpoint, aws_region, …); repeatable.
-        #[arg(long = "store-option", value_parser = parse_kv)]
-        store_options: Vec<(String, String)>,
-        #[arg(long)]
-        instance: String,
-        /// Which service, when the store holds several for the instance.
-        #[arg(long)]
-        service: Option<String>,
-        /// RFC 3339, `latest` or `earliest`.
-        #[arg(long, default_value = "latest")]
-        time: String,
+        #[command(flatten)]
+        target: restore::TargetArgs,
         /// Folder to download into; `plan.json` is written there.
         #[arg(long)]
         into: std::path::PathBuf,
@@ -141,16 +129,8 @@ pub enum Command {
     /// Disaster-recovery drill: restore into a throwaway MariaDB server from
     /// the target store alone, check it answers, report time and outcome.
     Drill {
-        #[arg(long)]
-        region_store: String,
-        #[arg(long = "store-option", value_parser = parse_kv)]
-        store_options: Vec<(String, String)>,
-        #[arg(long)]
-        instance: String,
-        #[arg(long)]
-        service: Option<String>,
-        #[arg(long, default_value = "latest")]
-        time: String,
+        #[command(flatten)]
+        target: restore::TargetArgs,
     },
     /// Wait until a service reaches a state (for scripts).
     Wait {
@@ -162,61 +142,39 @@ pub enum Command {
     },
 }
 
-fn parse_kv(s: &str) -> Result<(String, String), String> {
-    s.split_once('=')
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))
-}
-
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
-    if let Command::Drill {
-        region_store,
-        store_options,
-        instance,
-        service,
-        time,
-    } = cli.command
-    {
-        let args = restore::RestoreArgs {
-            region_store,
-            store_options,
-            instance,
-            service,
-            time,
-            into: Default::default(),
-            mariadb_socket: None,
-        };
-        if drill::run(args, cli.output == Output::Json).await.is_err() {
-            std::process::exit(1);
+    match cli.command {
+        Command::Drill { target } => {
+            let args = restore::RestoreArgs {
+                target,
+                into: Default::default(),
+                mariadb_socket: None,
+            };
+            if drill::run(args, cli.output == Output::Json).await.is_err() {
+                std::process::exit(1);
+            }
+            return;
         }
-        return;
-    }
-    if let Command::Restore {
-        region_store,
-        store_options,
-        instance,
-        service,
-        time,
-        into,
-        mariadb_socket,
-    } = cli.command
-    {
-        let args = restore::RestoreArgs {
-            region_store,
-            store_options,
-            instance,
-            service,
-            time,
+        Command::Restore {
+            target,
             into,
             mariadb_socket,
-        };
-        if let Err(error) = restore::run(args).await {
-            eprintln!("error: {error:#}");
-            std::process::exit(1);
+        } => {
+            if let Err(error) = restore::run(restore::RestoreArgs {
+                target,
+                into,
+                mariadb_socket,
+            })
+            .await
+            {
+                eprintln!("error: {error:#}");
+                std::process::exit(1);
+            }
+            return;
         }
-        return;
+        _ => {}
     }
     if let Err(error) = commands::run(cli).await {
         eprintln!("error: {error:#}");

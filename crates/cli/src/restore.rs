@@ -16,53 +16,72 @@ use xregion_common::target::{plan_of, read_manifests, service_prefixes, window_o
 use xregion_common::RegionConfig;
 use xregion_domain::manifest::Manifest;
 
-pub struct RestoreArgs {
+/// Where and what to restore: shared by `restore` and `drill`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TargetArgs {
+    /// The target region's store URL (s3://bucket/prefix, file:///path).
+    #[arg(long)]
     pub region_store: String,
+    /// Store option KEY=VALUE (S3: aws_endpoint, aws_region, …); repeatable.
+    #[arg(long = "store-option", value_parser = parse_kv)]
     pub store_options: Vec<(String, String)>,
+    #[arg(long)]
     pub instance: String,
+    /// Which service, when the store holds several for the instance.
+    #[arg(long)]
     pub service: Option<String>,
+    /// RFC 3339, `latest` or `earliest`.
+    #[arg(long, default_value = "latest")]
     pub time: String,
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))
+}
+
+pub struct RestoreArgs {
+    pub target: TargetArgs,
     pub into: PathBuf,
     /// Apply the plan to this (fresh) MariaDB server's socket.
     pub mariadb_socket: Option<PathBuf>,
 }
 
 pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
+    let RestoreArgs {
+        target: t,
+        into,
+        mariadb_socket,
+    } = args;
     let region = RegionConfig {
         id: "target".into(),
         display_name: String::new(),
-        url: args.region_store.clone(),
-        options: args
-            .store_options
-            .iter()
-            .cloned()
-            .collect::<BTreeMap<_, _>>(),
+        url: t.region_store.clone(),
+        options: t.store_options.iter().cloned().collect::<BTreeMap<_, _>>(),
     };
     let store = xregion_common::regions::build_store(&region)?;
-    let prefixes = service_prefixes(store.as_ref(), &args.instance).await?;
-    let prefix = match (&args.service, prefixes.as_slice()) {
+    let prefixes = service_prefixes(store.as_ref(), &t.instance).await?;
+    let prefix = match (&t.service, prefixes.as_slice()) {
         (Some(svc), _) => prefixes
             .iter()
             .find(|p| p.ends_with(&format!("/{svc}")))
             .cloned()
             .ok_or_else(|| {
-                anyhow::anyhow!(
-                    "no service {svc} of instance {} in this store",
-                    args.instance
-                )
+                anyhow::anyhow!("no service {svc} of instance {} in this store", t.instance)
             })?,
         (None, [one]) => one.clone(),
-        (None, []) => anyhow::bail!("no service of instance {} in this store", args.instance),
+        (None, []) => anyhow::bail!("no service of instance {} in this store", t.instance),
         (None, many) => anyhow::bail!(
             "several services of instance {} in this store, choose one with --service: {}",
-            args.instance,
+            t.instance,
             many.join(", ")
         ),
     };
     let manifests = read_manifests(store.as_ref(), &prefix).await?;
     let window =
         window_of(&manifests).ok_or_else(|| anyhow::anyhow!("nothing restorable in {prefix}"))?;
-    let time = match args.time.as_str() {
+    let time = match t.time.as_str() {
         "latest" => window.latest,
         "earliest" => window.earliest,
         t => chrono::DateTime::parse_from_rfc3339(t)
@@ -70,11 +89,10 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
             .timestamp_millis(),
     };
     let (plan, files) = plan_of(&manifests, time)?;
-    tokio::fs::create_dir_all(&args.into).await?;
+    tokio::fs::create_dir_all(&into).await?;
     let mut local = Vec::new();
     for f in &files {
-        let dest = args
-            .into
+        let dest = into
             .join(&f.backup_id)
             .join(f.file.key.rsplit('/').next().unwrap_or("file"));
         download_verified(
@@ -104,11 +122,11 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
         "full_backup_id": plan.full_backup_id, "log_backup_ids": plan.log_backup_ids, "files": local, "backups": positions,
     });
     tokio::fs::write(
-        args.into.join("plan.json"),
+        into.join("plan.json"),
         serde_json::to_vec_pretty(&plan_json)?,
     )
     .await?;
-    if let Some(socket) = &args.mariadb_socket {
+    if let Some(socket) = &mariadb_socket {
         anyhow::ensure!(
             engine == "mysql",
             "--mariadb-socket applies MySQL plans only (this one is {engine})"
@@ -137,7 +155,7 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
         files.len(),
         1,
         plan.log_backup_ids.len(),
-        args.into.display(),
+        into.display(),
         chrono::DateTime::from_timestamp_millis(plan.stop_at)
             .map(|d| d.to_rfc3339())
             .unwrap_or_default()
