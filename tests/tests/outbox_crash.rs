@@ -112,18 +112,7 @@ async fn service_created_is_published_exactly_once_after_a_crash() -> anyhow::Re
         }
     })
     .await?;
-    wait_until("outbox drained", WAIT, || {
-        let url = db_url.clone();
-        async move {
-            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url).await?;
-            let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE sent_at IS NULL")
-                .fetch_one(&mut conn)
-                .await?
-                .try_get("n")?;
-            Ok((n == 0).then_some(()))
-        }
-    })
-    .await?;
+    outbox_drained(&db_url).await?;
 
     // Republishing the same outbox row again (as a crash between publish and
     // mark-sent would) is dropped by JetStream's dedupe.
@@ -132,18 +121,7 @@ async fn service_created_is_published_exactly_once_after_a_crash() -> anyhow::Re
         .await?;
     stack.kill("catalog");
     stack.start_service("catalog", &[]).await?;
-    wait_until("outbox drained again", WAIT, || {
-        let url = db_url.clone();
-        async move {
-            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url).await?;
-            let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE sent_at IS NULL")
-                .fetch_one(&mut conn)
-                .await?
-                .try_get("n")?;
-            Ok((n == 0).then_some(()))
-        }
-    })
-    .await?;
+    outbox_drained(&db_url).await?;
     let after = up
         .events::<pb::ServiceCreated>(EventSubject::ServiceCreated)
         .await?;
@@ -163,4 +141,17 @@ async fn service_created_is_published_exactly_once_after_a_crash() -> anyhow::Re
         after[0].service.as_ref().map(|s| s.service_id.as_str())
     );
     Ok(())
+}
+
+/// Waits until the relay has published every committed event.
+async fn outbox_drained(db_url: &str) -> anyhow::Result<()> {
+    wait_until("outbox drained", WAIT, || async {
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(db_url).await?;
+        let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE sent_at IS NULL")
+            .fetch_one(&mut conn)
+            .await?
+            .try_get("n")?;
+        Ok((n == 0).then_some(()))
+    })
+    .await
 }

@@ -147,15 +147,8 @@ impl Catalog {
         let window = current_window(&mut tx, &svc).await?;
         let now = self.now();
         let bytes = i64::try_from(manifest.bytes()).unwrap_or(i64::MAX);
-        services::record_sync(
-            &mut tx,
-            &svc.service_id,
-            bytes,
-            window.as_ref().map(|w| w.earliest),
-            window.as_ref().map(|w| w.latest),
-            now,
-        )
-        .await?;
+        services::record_copy_change(&mut tx, &svc.service_id, 1, bytes, window.as_ref(), now)
+            .await?;
         crate::store::usage::add_transfer(
             &mut tx,
             &svc.service_id,
@@ -351,15 +344,8 @@ impl Catalog {
         };
         let window = current_window(&mut tx, &svc).await?;
         let now = self.now();
-        services::record_expiry(
-            &mut tx,
-            &svc.service_id,
-            bytes,
-            window.as_ref().map(|w| w.earliest),
-            window.as_ref().map(|w| w.latest),
-            now,
-        )
-        .await?;
+        services::record_copy_change(&mut tx, &svc.service_id, -1, -bytes, window.as_ref(), now)
+            .await?;
         crate::store::usage::set_stored(
             &mut tx,
             &svc.service_id,

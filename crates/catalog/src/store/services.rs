@@ -218,22 +218,24 @@ pub async fn set_delete_reason(
     Ok(())
 }
 
-/// Records the effect of a new synced copy on the service's figures.
-pub async fn record_sync(
+/// Records a copy added (`copies = 1`) or expired (`copies = -1`) and the
+/// restore window that results.
+pub async fn record_copy_change(
     conn: &mut AnyConnection,
     service_id: &str,
+    copies: i64,
     bytes: i64,
-    earliest: Option<i64>,
-    latest: Option<i64>,
+    window: Option<&xregion_domain::chain::RestoreWindow>,
     now: i64,
 ) -> Result<()> {
     sqlx::query(
-        "UPDATE services SET synced_backups = synced_backups + 1, synced_bytes = synced_bytes + $1, \
-         earliest_data_time = $2, latest_data_time = $3, updated_at = $4 WHERE service_id = $5",
+        "UPDATE services SET synced_backups = synced_backups + $1, synced_bytes = synced_bytes + $2, \
+         earliest_data_time = $3, latest_data_time = $4, updated_at = $5 WHERE service_id = $6",
     )
+    .bind(copies)
     .bind(bytes)
-    .bind(earliest)
-    .bind(latest)
+    .bind(window.map(|w| w.earliest))
+    .bind(window.map(|w| w.latest))
     .bind(now)
     .bind(service_id)
     .execute(conn)
@@ -334,28 +336,5 @@ pub async fn lock(conn: &mut AnyConnection, service_id: &str) -> Result<()> {
         .bind(service_id)
         .execute(conn)
         .await?;
-    Ok(())
-}
-
-/// Records the effect of an expired copy on the service's figures.
-pub async fn record_expiry(
-    conn: &mut AnyConnection,
-    service_id: &str,
-    bytes: i64,
-    earliest: Option<i64>,
-    latest: Option<i64>,
-    now: i64,
-) -> Result<()> {
-    sqlx::query(
-        "UPDATE services SET synced_backups = synced_backups - 1, synced_bytes = synced_bytes - $1, \
-         earliest_data_time = $2, latest_data_time = $3, updated_at = $4 WHERE service_id = $5",
-    )
-    .bind(bytes)
-    .bind(earliest)
-    .bind(latest)
-    .bind(now)
-    .bind(service_id)
-    .execute(conn)
-    .await?;
     Ok(())
 }
