@@ -318,11 +318,22 @@ async fn a_log_queued_behind_a_full_in_flight_finishes_first() -> anyhow::Result
         state(s) == pb::ServiceState::Seeding
     })
     .await?;
+    // The FULL lane is throttled so the FULL is surely still in flight when
+    // the LOG arrives; the log lane has no limit of its own.
+    let limits = async_nats::jetstream::new(nats.clone())
+        .get_key_value(ns.limits_bucket())
+        .await?;
+    limits
+        .put(
+            xregion_bus::Namespace::bandwidth_key("r1", "r2", false),
+            (16u64 << 20).to_string().into(),
+        )
+        .await?;
     let mut progress = nats.subscribe(ns.progress_filter(Some(&svc.id))).await?;
     let mut chain = ChainGen::new("lanes-1", TENANT_A, "r1", Engine::Mysql, T0);
     let full = env
         .upstream
-        .emit(&env.source, &chain.full(300 * 1024 * 1024))
+        .emit(&env.source, &chain.full(160 * 1024 * 1024))
         .await?;
     // Wait until the FULL is visibly being copied.
     tokio::time::timeout(Duration::from_secs(120), async {
