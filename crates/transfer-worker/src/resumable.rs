@@ -132,8 +132,9 @@ pub async fn copy_resumable(
         let (i, data) = part?;
         hasher.update(&data);
         seen += data.len() as u64;
-        on_bytes(data.len() as u64);
+        // Progress counts what passed the bandwidth limit.
         spec.throttle.acquire(data.len() as u64).await;
+        on_bytes(data.len() as u64);
         // A sliding window over the recorded prefix, not just a count in
         // flight: at most `parts_in_flight` parts are ever unrecorded, so a
         // crash sends at most that many again.
