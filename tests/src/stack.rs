@@ -44,6 +44,10 @@ pub struct StackOptions {
     pub tokens: Vec<(String, String)>,
     /// Extra regions on `file://` folders under the stack's directory.
     pub file_regions: Vec<String>,
+    /// Where the `file://` regions' folders go (default: the stack's folder).
+    pub file_region_root: Option<PathBuf>,
+    /// Options set on every Garage region (an empty value removes one).
+    pub s3_options: Vec<(String, String)>,
 }
 
 impl Default for StackOptions {
@@ -58,6 +62,8 @@ impl Default for StackOptions {
                 (TOKEN_B.into(), TENANT_B.into()),
             ],
             file_regions: Vec::new(),
+            s3_options: Vec::new(),
+            file_region_root: None,
         }
     }
 }
@@ -109,8 +115,21 @@ impl Stack {
             .iter()
             .map(|r| garage.region(r))
             .collect::<anyhow::Result<Vec<_>>>()?;
+        for region in &mut regions {
+            for (key, value) in &opts.s3_options {
+                if value.is_empty() {
+                    region.options.remove(key);
+                } else {
+                    region.options.insert(key.clone(), value.clone());
+                }
+            }
+        }
         for id in &opts.file_regions {
-            let path = dir.path().join("regions").join(id);
+            let path = opts
+                .file_region_root
+                .clone()
+                .unwrap_or_else(|| dir.path().join("regions"))
+                .join(id);
             std::fs::create_dir_all(&path)?;
             regions.push(RegionConfig {
                 id: id.clone(),

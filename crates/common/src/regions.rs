@@ -32,6 +32,7 @@ pub struct Regions {
     regions: Vec<RegionConfig>,
     stores: BTreeMap<String, Arc<dyn ObjectStore>>,
     multipart: BTreeMap<String, Multipart>,
+    local_roots: BTreeMap<String, std::path::PathBuf>,
 }
 
 /// Direct access to a region's multipart uploads (S3), for transfers that
@@ -78,6 +79,7 @@ impl Regions {
     pub fn build(configs: &[RegionConfig]) -> Result<Self> {
         let mut stores = BTreeMap::new();
         let mut multipart = BTreeMap::new();
+        let mut local_roots = BTreeMap::new();
         for region in configs {
             xregion_domain::ids::validate_id("region id", &region.id).map_err(|e| {
                 Error::Region {
@@ -93,6 +95,9 @@ impl Regions {
             }
             let (store, mp) = build_region(region)?;
             stores.insert(region.id.clone(), store);
+            if let Some(root) = local_root(region) {
+                local_roots.insert(region.id.clone(), root);
+            }
             if let Some(mp) = mp {
                 multipart.insert(region.id.clone(), mp);
             }
@@ -101,6 +106,7 @@ impl Regions {
             regions: configs.to_vec(),
             stores,
             multipart,
+            local_roots,
         })
     }
 
@@ -124,6 +130,19 @@ impl Regions {
     pub fn multipart(&self, id: &str) -> Option<Multipart> {
         self.multipart.get(id).cloned()
     }
+
+    /// The folder of a `file://` region, for copies that can stay in the
+    /// kernel instead of going through the object store's streams.
+    pub fn local_root(&self, id: &str) -> Option<&std::path::Path> {
+        self.local_roots.get(id).map(|p| p.as_path())
+    }
+}
+
+fn local_root(region: &RegionConfig) -> Option<std::path::PathBuf> {
+    let url = Url::parse(&region.url).ok()?;
+    (url.scheme() == "file")
+        .then(|| url.to_file_path().ok())
+        .flatten()
 }
 
 /// Builds the object store of one region. Options are passed explicitly so

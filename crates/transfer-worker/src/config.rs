@@ -32,7 +32,8 @@ pub struct Settings {
     /// another worker; in-flight copies extend it as they progress.
     pub ack_wait_secs: u64,
     /// Initial bandwidth limits, written to the limits bucket when absent;
-    /// change them at runtime in the bucket (see docs/operations.md).
+    /// change them at runtime in the bucket (README, "Changing the bandwidth
+    /// at runtime").
     pub bandwidth: Vec<BandwidthLimit>,
 }
 

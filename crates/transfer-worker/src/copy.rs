@@ -31,6 +31,8 @@ pub enum CopyError {
     Store(#[from] object_store::Error),
     #[error("upload state: {0}")]
     State(String),
+    #[error("local file: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 pub struct CopySpec<'a> {
@@ -60,6 +62,9 @@ pub async fn copy_verified(
         }
         Err(e) => return Err(e.into()),
     };
+    if size <= spec.part_size as u64 {
+        return copy_whole(&spec, &source_path, &target_path, on_bytes).await;
+    }
     // Large ranged reads, two ahead: a stream of the whole object would come
     // in 8 KiB pieces from local stores, each a blocking call.
     let ranges = (0..size.div_ceil(READ_CHUNK))
@@ -97,28 +102,58 @@ pub async fn copy_verified(
         writer.write(&chunk);
         on_bytes(chunk.len() as u64);
     }
-    let actual = hex::encode(hasher.finalize());
-    let mismatch = if copied != spec.size {
-        Some(CopyError::SizeMismatch {
-            key: spec.source_key.to_string(),
-            expected: spec.size,
-            actual: copied,
-        })
-    } else if actual != spec.sha256 {
-        Some(CopyError::ChecksumMismatch {
-            key: spec.source_key.to_string(),
-            expected: spec.sha256.to_string(),
-            actual,
-        })
-    } else {
-        None
-    };
-    if let Some(err) = mismatch {
+    if let Err(err) = verify(&spec, copied, hex::encode(hasher.finalize())) {
         let _ = writer.abort().await;
         return Err(err);
     }
     writer.finish().await?;
     Ok(())
+}
+
+/// A file no larger than one part: one GET and one PUT (a multipart upload
+/// would cost two more requests), in memory no larger than a part.
+async fn copy_whole(
+    spec: &CopySpec<'_>,
+    source: &Path,
+    target: &Path,
+    mut on_bytes: impl FnMut(u64),
+) -> Result<(), CopyError> {
+    let missing = |e: object_store::Error| match e {
+        object_store::Error::NotFound { .. } => CopyError::Missing(spec.source_key.to_string()),
+        e => e.into(),
+    };
+    let data = spec
+        .source
+        .get(source)
+        .await
+        .map_err(missing)?
+        .bytes()
+        .await
+        .map_err(missing)?;
+    spec.throttle.acquire(data.len() as u64).await;
+    verify(spec, data.len() as u64, hex::encode(Sha256::digest(&data)))?;
+    let len = data.len() as u64;
+    spec.target.put(target, data.into()).await?;
+    on_bytes(len);
+    Ok(())
+}
+
+fn verify(spec: &CopySpec<'_>, copied: u64, actual: String) -> Result<(), CopyError> {
+    if copied != spec.size {
+        Err(CopyError::SizeMismatch {
+            key: spec.source_key.to_string(),
+            expected: spec.size,
+            actual: copied,
+        })
+    } else if actual != spec.sha256 {
+        Err(CopyError::ChecksumMismatch {
+            key: spec.source_key.to_string(),
+            expected: spec.sha256.to_string(),
+            actual,
+        })
+    } else {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -134,6 +169,7 @@ mod tests {
         data: &[u8],
         size: u64,
         sha: &str,
+        part_size: usize,
     ) -> (Result<(), CopyError>, Arc<dyn ObjectStore>, u64) {
         let (src, dst) = stores();
         src.put(&Path::from("a/f"), data.to_vec().into())
@@ -148,7 +184,7 @@ mod tests {
                 target_key: "b/f",
                 size,
                 sha256: sha,
-                part_size: 5,
+                part_size,
                 parts_in_flight: 2,
                 throttle: Default::default(),
             },
@@ -162,30 +198,36 @@ mod tests {
     async fn copies_byte_identical_and_reports_progress() {
         let data = b"hello cross-region world";
         let sha = hex::encode(Sha256::digest(data));
-        let (r, dst, seen) = spec_run(data, data.len() as u64, &sha).await;
-        r.unwrap();
-        assert_eq!(seen, data.len() as u64);
-        assert_eq!(
-            dst.get(&Path::from("b/f"))
-                .await
-                .unwrap()
-                .bytes()
-                .await
-                .unwrap()
-                .as_ref(),
-            data
-        );
+        // Parts of 5 bytes (multipart), and one part (a single PUT).
+        for part_size in [5, 1024] {
+            let (r, dst, seen) = spec_run(data, data.len() as u64, &sha, part_size).await;
+            r.unwrap();
+            assert_eq!(seen, data.len() as u64);
+            assert_eq!(
+                dst.get(&Path::from("b/f"))
+                    .await
+                    .unwrap()
+                    .bytes()
+                    .await
+                    .unwrap()
+                    .as_ref(),
+                data
+            );
+        }
     }
 
     #[tokio::test]
     async fn mismatches_leave_nothing_behind() {
         let data = b"payload";
-        let (r, dst, _) = spec_run(data, 99, &hex::encode(Sha256::digest(data))).await;
-        assert!(matches!(r, Err(CopyError::SizeMismatch { .. })));
-        assert!(dst.head(&Path::from("b/f")).await.is_err());
-        let (r, dst, _) = spec_run(data, data.len() as u64, &"0".repeat(64)).await;
-        assert!(matches!(r, Err(CopyError::ChecksumMismatch { .. })));
-        assert!(dst.head(&Path::from("b/f")).await.is_err());
+        for part_size in [5, 1024] {
+            let sha = hex::encode(Sha256::digest(data));
+            let (r, dst, _) = spec_run(data, 99, &sha, part_size).await;
+            assert!(matches!(r, Err(CopyError::SizeMismatch { .. })));
+            assert!(dst.head(&Path::from("b/f")).await.is_err());
+            let (r, dst, _) = spec_run(data, data.len() as u64, &"0".repeat(64), part_size).await;
+            assert!(matches!(r, Err(CopyError::ChecksumMismatch { .. })));
+            assert!(dst.head(&Path::from("b/f")).await.is_err());
+        }
     }
 
     #[tokio::test]

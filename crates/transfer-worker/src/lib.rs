@@ -1,11 +1,13 @@
 //! xregion transfer-worker: moves backup bytes from the source region's store
-//! to the target region's, streaming (never a whole file in memory), checking
+//! to the target region's, streaming (never more than a part of a file in
+//! memory; between `file://` regions, inside the kernel), checking
 //! size and sha256 against the descriptor, writing the manifest last as the
 //! commit marker, then announcing BackupSynced. Log and full backups wait in
 //! separate lanes with their own concurrency.
 
 pub mod config;
 pub mod copy;
+pub mod local;
 pub mod progress;
 pub mod resumable;
 pub mod run;

@@ -2,7 +2,8 @@
 //! parallel but hashed in order, uploaded as multipart parts in parallel, and
 //! the upload id with the completed parts kept in the uploads bucket after
 //! each part, so a redelivered job resumes after the last completed part
-//! instead of starting again. Memory: at most `2 × parts_in_flight` parts.
+//! instead of starting again. Memory: at most `parts_in_flight` parts being
+//! uploaded plus half as many being read ahead.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -125,9 +126,12 @@ pub async fn copy_resumable(
     let mut completed: BTreeMap<u64, PartId> = BTreeMap::new();
     let mut uploads = JoinSet::new();
     let mut uploaded = 0;
+    // A part read must wait for an upload slot anyway; reading further
+    // ahead than half the slots only holds memory.
+    let read_ahead = (spec.parts_in_flight / 2).max(1);
     let mut reads = futures::stream::iter(reused..n)
         .map(fetch)
-        .buffered(spec.parts_in_flight.max(1));
+        .buffered(read_ahead);
     while let Some(part) = reads.next().await {
         let (i, data) = part?;
         hasher.update(&data);

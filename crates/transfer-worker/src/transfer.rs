@@ -18,6 +18,7 @@ use xregion_proto::rds::v1::BackupDescriptor;
 use xregion_proto::xregion::v1 as pb;
 
 use crate::copy::{copy_verified, CopyError, CopySpec};
+use crate::local::{copy_local, fs_path, LocalSpec};
 use crate::progress::Progress;
 use crate::resumable::{copy_resumable, ResumableSpec};
 
@@ -37,6 +38,7 @@ pub struct Transfers {
 
 /// Where a transfer's bytes go, and the bandwidth they share.
 struct Route<'a> {
+    source_region: &'a str,
     source: &'a Arc<dyn ObjectStore>,
     target: &'a Arc<dyn ObjectStore>,
     target_region: &'a str,
@@ -159,6 +161,7 @@ impl Transfers {
         );
         let started = Instant::now();
         let route = Route {
+            source_region: &backup.region,
             source: &source,
             target: &target,
             target_region: &service.target_region,
@@ -220,6 +223,7 @@ impl Transfers {
         files: Arc<AtomicU32>,
     ) -> Result<(), Failure> {
         let Route {
+            source_region,
             source,
             target,
             target_region,
@@ -227,6 +231,16 @@ impl Transfers {
         } = route;
         let multipart = self.regions.multipart(target_region);
         for (index, f) in manifest.files.iter().enumerate() {
+            if let Some(spec) = self.local_spec(source_region, target_region, f) {
+                let bytes = bytes.clone();
+                copy_local(spec, throttle.clone(), move |n| {
+                    bytes.fetch_add(n, Ordering::Relaxed);
+                })
+                .await?;
+                metrics::counter!("xregion_transfer_files_total", "path" => "kernel").increment(1);
+                files.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
             let part_size = xregion_domain::parts::part_size(f.size, self.part_size as u64);
             if let (Some(mp), true) = (&multipart, f.size > part_size) {
                 let spec = ResumableSpec {
@@ -251,6 +265,8 @@ impl Transfers {
                     bytes.fetch_add(n, Ordering::Relaxed);
                 })
                 .await?;
+                metrics::counter!("xregion_transfer_files_total", "path" => "resumable")
+                    .increment(1);
                 if resumed.parts_reused > 0 {
                     tracing::info!(file = %f.key, reused = resumed.parts_reused, uploaded = resumed.parts_uploaded, "upload resumed");
                 }
@@ -272,9 +288,28 @@ impl Transfers {
                 bytes.fetch_add(n, Ordering::Relaxed);
             })
             .await?;
+            metrics::counter!("xregion_transfer_files_total", "path" => "stream").increment(1);
             files.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
+    }
+
+    /// Both ends `file://`: the copy can stay in the kernel.
+    fn local_spec(
+        &self,
+        source_region: &str,
+        target_region: &str,
+        f: &xregion_domain::manifest::ManifestFile,
+    ) -> Option<LocalSpec> {
+        let source = self.regions.local_root(source_region)?;
+        let target = self.regions.local_root(target_region)?;
+        Some(LocalSpec {
+            source: fs_path(source, &f.source_key)?,
+            target: fs_path(target, &f.key)?,
+            key: f.source_key.clone(),
+            size: f.size,
+            sha256: f.sha256.clone(),
+        })
     }
 
     async fn service_is_live(&self, service: &pb::ServiceRef) -> Result<bool, Failure> {
