@@ -1,197 +1,204 @@
 //! Transfer benchmark: xregion against rclone (defaults and tuned) between
 //! two Garage regions, and against `cp -r` between two `file://` regions, all
-//! in one run on this machine, reported as MB/s and ratios; plus the log
-//! lane's latency while the FULL copies and the worker's peak RSS.
+//! in one run on this machine, reported as MB/s and ratios with the CPU time
+//! each process spent; plus the log lane's latency while a FULL copies and
+//! the worker's peak RSS while it copies a 4 GiB file.
 //!
 //!   cargo xtask bench transfer              (scale 1: a 2 GiB FULL and 500 LOGs of 8 MiB)
 //!   XREGION_BENCH_SCALE=0.1 cargo xtask bench transfer
+//!   XREGION_BENCH_S3_OPTIONS="aws_checksum_algorithm=,aws_unsigned_payload=true"
+//!   XREGION_BENCH_WORKER="parts_in_flight = 4"
+//!   XREGION_BENCH_ONLY=files              (phases: s3, files, latency)
+//!   XREGION_BENCH_LOGS=/tmp/logs          (keep the services' logs)
 //!
 //! Needs release binaries (`cargo build --release --bins`, done by xtask) and
 //! rclone (Debian's package; xtask installs it when missing).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // benchmark code: a panic is a failure report
 
-use std::process::Command;
-use std::time::{Duration, Instant};
+mod measure;
+mod workload;
 
-use futures::StreamExt;
-use prost::Message;
-use xregion_bus::EventSubject;
-use xregion_domain::Engine;
-use xregion_proto::xregion::v1 as pb;
-use xregion_rds_sim::ChainGen;
-use xregion_tests::stack::{Stack, StackOptions, TENANT_A};
-use xregion_tests::sync::{state, SyncEnv};
+use std::time::Duration;
 
-const MIB: usize = 1024 * 1024;
+use measure::{peak_rss_mib, reset_peak_rss, timed, Case, CpuMeter};
+use workload::{burst, logs_during_full, prepare, MIB};
+use xregion_tests::stack::{Stack, StackOptions};
 
-struct Case {
-    name: String,
-    bytes: u64,
-    secs: f64,
-    log_p50_ms: Option<f64>,
-    log_p99_ms: Option<f64>,
-}
+/// How often a log is announced while the big FULL copies.
+const LOG_EVERY: Duration = Duration::from_millis(250);
 
-impl Case {
-    fn mbps(&self) -> f64 {
-        self.bytes as f64 / 1e6 / self.secs
-    }
-}
-
-fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    Some(sorted[idx])
-}
-
-/// Writes the workload into `src` (untimed), then times xregion copying it.
-async fn xregion_case(
-    stack: &Stack,
-    src: &str,
-    dst: &str,
-    full_size: usize,
-    logs: usize,
-) -> anyhow::Result<(Case, String)> {
-    let env = SyncEnv::new(stack, src, dst).await?;
-    let instance = format!("bench-{src}");
-    env.instance(&instance, Engine::Mysql, src).await?;
-    let svc = env.create(&instance, Engine::Mysql, src, dst).await?;
-    env.wait_service(&svc.id, "SEEDING", |s| {
-        state(s) == pb::ServiceState::Seeding
-    })
-    .await?;
-    let mut chain = ChainGen::new(&instance, TENANT_A, src, Engine::Mysql, 1_760_000_000_000);
-    let mut descriptors = vec![
-        env.upstream
-            .write_backup(&env.source, &chain.full(full_size))
-            .await?,
-    ];
-    for _ in 0..logs {
-        descriptors.push(
-            env.upstream
-                .write_backup(&env.source, &chain.log(60_000, 8 * MIB))
-                .await?,
-        );
-    }
-    let bytes: u64 = descriptors
-        .iter()
-        .flat_map(|d| d.files.iter().map(|f| f.size))
-        .sum();
-    let nats = stack.nats.client().await?;
-    let mut synced = nats
-        .subscribe(stack.ns().event_subject(EventSubject::BackupSynced))
-        .await?;
-    let start = Instant::now();
-    let mut published = std::collections::HashMap::new();
-    for d in &descriptors {
-        env.upstream.backup_created(d).await?;
-        published.insert(d.backup_id.clone(), Instant::now());
-    }
-    let full_id = descriptors[0].backup_id.clone();
-    let mut full_done: Option<Instant> = None;
-    let mut log_latencies = Vec::new();
-    let mut remaining = descriptors.len();
-    while remaining > 0 {
-        let msg = tokio::time::timeout(Duration::from_secs(1800), synced.next())
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("events ended"))?;
-        let e = pb::BackupSynced::decode(msg.payload.as_ref())?;
-        if e.service
-            .as_ref()
-            .map(|s| s.service_id != svc.id)
-            .unwrap_or(true)
-        {
-            continue;
-        }
-        let id = e.backup.map(|b| b.backup_id).unwrap_or_default();
-        let now = Instant::now();
-        if id == full_id {
-            full_done = Some(now);
-        } else if full_done.is_none() {
-            if let Some(t) = published.get(&id) {
-                log_latencies.push(now.duration_since(*t).as_secs_f64() * 1000.0);
-            }
-        }
-        remaining -= 1;
-    }
-    let secs = start.elapsed().as_secs_f64();
-    log_latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let case = Case {
-        name: format!("xregion {src} -> {dst}"),
-        bytes,
-        secs,
-        log_p50_ms: percentile(&log_latencies, 0.5),
-        log_p99_ms: percentile(&log_latencies, 0.99),
-    };
-    Ok((case, instance))
-}
-
-fn timed(name: &str, bytes: u64, mut cmd: Command) -> anyhow::Result<Case> {
-    let start = Instant::now();
-    let out = cmd.output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "{name}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(Case {
-        name: name.to_string(),
-        bytes,
-        secs: start.elapsed().as_secs_f64(),
-        log_p50_ms: None,
-        log_p99_ms: None,
-    })
+fn env_or(key: &str, default: &str) -> String {
+    std::env::var(key).unwrap_or_else(|_| default.to_string())
 }
 
 fn bucket_of(stack: &Stack, region: &str) -> String {
-    stack
-        .region(region)
-        .unwrap()
-        .url
-        .trim_start_matches("s3://")
-        .to_string()
-}
-
-fn peak_rss_mib(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: f64 = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    Some(kb / 1024.0)
+    let url = &stack.region(region).unwrap().url;
+    url.trim_start_matches("s3://").to_string()
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     std::env::set_var("XREGION_QUIET_LOGS", "1");
-    let scale: f64 = std::env::var("XREGION_BENCH_SCALE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1.0);
+    let scale: f64 = env_or("XREGION_BENCH_SCALE", "1").parse()?;
     let full_size = ((2048.0 * scale) as usize).max(16) * MIB;
+    let big_full = ((4096.0 * scale) as usize).max(32) * MIB;
     let logs = ((500.0 * scale) as usize).max(4);
-    println!(
-        "workload: one FULL of {} MiB and {logs} LOGs of 8 MiB (scale {scale})",
-        full_size / MIB
+    // Per-part sha256 checksums stay on (the harness sets them); the payload
+    // is not signed a second time (README, Configuration).
+    let s3_options: Vec<(String, String)> =
+        env_or("XREGION_BENCH_S3_OPTIONS", "aws_unsigned_payload=true")
+            .split(',')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect();
+    let worker = env_or(
+        "XREGION_BENCH_WORKER",
+        "full_concurrency = 2\nlog_concurrency = 8\npart_size_mib = 8\nparts_in_flight = 8",
     );
+    println!(
+        "workload: one FULL of {} MiB and {logs} LOGs of 8 MiB (scale {scale}); then a FULL of {} MiB with a LOG every {} ms",
+        full_size / MIB,
+        big_full / MIB,
+        LOG_EVERY.as_millis()
+    );
+    println!("worker: {}", worker.replace('\n', ", "));
+    println!("S3 options: {s3_options:?}");
+    // In memory (tmpfs) when there is one: on disk, both copies end up
+    // waiting for the VM's disk write-back, and the ratio measures that.
+    let file_base = env_or("XREGION_BENCH_FILE_DIR", "/dev/shm");
+    let file_root = tempfile::Builder::new()
+        .prefix("xregion-bench-")
+        .tempdir_in(&file_base)
+        .or_else(|_| tempfile::tempdir())?;
+    println!("file:// regions under {}", file_root.path().display());
     let mut stack = Stack::start(StackOptions {
         regions: vec!["src".into(), "dst".into()],
         file_regions: vec!["fsrc".into(), "fdst".into()],
-        extra_config: "\n[worker]\nfull_concurrency = 2\nlog_concurrency = 8\npart_size_mib = 16\nparts_in_flight = 8\n".into(),
+        extra_config: format!("\n[worker]\n{worker}\n"),
+        s3_options,
+        file_region_root: Some(file_root.path().to_path_buf()),
         ..Default::default()
     })
     .await?;
-
-    let (garage, instance) = xregion_case(&stack, "src", "dst", full_size, logs).await?;
+    let meter = CpuMeter::new(&mut stack)?;
     let worker_pid = stack.service("transfer-worker")?.pid().unwrap();
+    let only = env_or("XREGION_BENCH_ONLY", "s3,files,latency");
+    let phase = |name: &str| only.split(',').any(|p| p.trim() == name);
+    let mut rows: Vec<(Case, usize)> = Vec::new();
+    let mut ratios = Vec::new();
 
-    // rclone between the same buckets.
+    // Garage to Garage: xregion, then rclone on the same objects.
+    let mut s3_mbps = None;
+    if phase("s3") {
+        let w = prepare(&stack, ("src", "dst"), "bench-s3", full_size, logs).await?;
+        let garage = burst(&stack, &w, &meter, "xregion, Garage -> Garage").await?;
+        let (default, tuned) = rclone_cases(&stack, &meter, &w.instance, garage.bytes)?;
+        s3_mbps = Some(garage.mbps());
+        ratios.push(format!(
+            "xregion / rclone tuned (Garage) = {:.2} (target >= 1.25)",
+            garage.mbps() / tuned.mbps()
+        ));
+        ratios.push(format!(
+            "xregion / rclone defaults (Garage) = {:.2}",
+            garage.mbps() / default.mbps()
+        ));
+        let base = rows.len();
+        rows.extend([(garage, base), (default, base), (tuned, base)]);
+    }
+
+    // file:// to file://, and cp -r of the same folder.
+    if phase("files") {
+        let fw = prepare(&stack, ("fsrc", "fdst"), "bench-files", full_size, logs).await?;
+        // Both cases start with no dirty pages of earlier phases to write back.
+        flush_page_cache()?;
+        let files = burst(&stack, &fw, &meter, "xregion, file -> file").await?;
+        // Only one copy at a time in memory.
+        std::fs::remove_dir_all(file_root.path().join("fdst"))?;
+        let cp_dest = file_root.path().join("cp-copy");
+        flush_page_cache()?;
+        let cp = timed(
+            "cp -r",
+            files.bytes,
+            &meter,
+            "cp",
+            &[
+                "-r".into(),
+                file_root
+                    .path()
+                    .join("fsrc")
+                    .join(&fw.instance)
+                    .display()
+                    .to_string(),
+                cp_dest.display().to_string(),
+            ],
+        )?;
+        std::fs::remove_dir_all(&cp_dest)?;
+        ratios.push(format!(
+            "xregion / cp -r (file://) = {:.2} (target >= 0.7)",
+            files.mbps() / cp.mbps()
+        ));
+        let base = rows.len();
+        rows.extend([(files, base), (cp, base)]);
+    }
+    let burst_rss = peak_rss_mib(worker_pid);
+
+    // A FULL twice the size, with logs arriving while it copies.
+    let mut latency = None;
+    let mut big_rss = None;
+    let mut rss_reset = false;
+    if phase("latency") {
+        let expected_secs = big_full as f64 / 1e6 / s3_mbps.unwrap_or(150.0);
+        let trickle_logs = (expected_secs * 2.0 / LOG_EVERY.as_secs_f64()) as usize + 8;
+        let tw = prepare(&stack, ("src", "dst"), "bench-lat", big_full, trickle_logs).await?;
+        rss_reset = reset_peak_rss(worker_pid);
+        let case = logs_during_full(&stack, &tw, &meter, LOG_EVERY, "xregion, FULL + logs").await?;
+        big_rss = peak_rss_mib(worker_pid);
+        latency = Some((case.log_p50_ms, case.log_p99_ms));
+        rows.push((case, rows.len()));
+    }
+
+    report(&rows);
+    let ms = |v: Option<f64>| v.map(|v| format!("{v:.0} ms")).unwrap_or("n/a".into());
+    if let Some((p50, p99)) = latency {
+        println!(
+            "\nlog lane while the FULL copies: p50 {}, p99 {} (target p99 <= 1000 ms)",
+            ms(p50),
+            ms(p99)
+        );
+    }
+    for (i, r) in ratios.iter().enumerate() {
+        println!("{} {r}", if i == 0 { "\nratios:" } else { "       " });
+    }
+    let mib = |v: Option<f64>| v.map(|r| format!("{r:.0} MiB")).unwrap_or("?".into());
+    println!(
+        "transfer-worker peak RSS: {} while copying the {} MiB FULL (target <= 256){}; {} over the bursts before",
+        mib(big_rss),
+        big_full / MIB,
+        if rss_reset { "" } else { " [peak not reset: whole run]" },
+        mib(burst_rss),
+    );
+    println!("machine: {}", machine());
+    if let Ok(dir) = std::env::var("XREGION_BENCH_LOGS") {
+        std::fs::create_dir_all(&dir)?;
+        for process in stack.services.values() {
+            let _ = std::fs::copy(
+                &process.log,
+                std::path::Path::new(&dir).join(format!("{}.log", process.name)),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `rclone copy` of the instance's objects to the target bucket, with
+/// rclone's defaults and tuned.
+fn rclone_cases(
+    stack: &Stack,
+    meter: &CpuMeter,
+    instance: &str,
+    bytes: u64,
+) -> anyhow::Result<(Case, Case)> {
     let conf = stack.dir.path().join("rclone.conf");
     std::fs::write(
         &conf,
@@ -200,30 +207,35 @@ async fn main() -> anyhow::Result<()> {
             stack.garage.endpoint, stack.garage.key_id, stack.garage.secret
         ),
     )?;
-    let (src_bucket, dst_bucket) = (bucket_of(&stack, "src"), bucket_of(&stack, "dst"));
-    let rclone = |dest: &str, extra: &[&str]| {
-        let mut c = Command::new("rclone");
-        c.arg("--config")
-            .arg(&conf)
-            .arg("copy")
-            .arg(format!("g:{src_bucket}/{instance}"))
-            .arg(format!("g:{dst_bucket}/{dest}"))
-            .args(extra);
-        // Both buckets sit behind one endpoint here; without this rclone would
-        // copy server-side, which two real regions cannot do.
-        c.args(["--disable", "Copy"]);
-        c.env_remove("AWS_CA_BUNDLE");
-        c
+    let (src_bucket, dst_bucket) = (bucket_of(stack, "src"), bucket_of(stack, "dst"));
+    let args = |dest: &str, extra: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> = vec![
+            "--config".into(),
+            conf.display().to_string(),
+            "copy".into(),
+            format!("g:{src_bucket}/{instance}"),
+            format!("g:{dst_bucket}/{dest}"),
+            // Both buckets sit behind one endpoint here; without this rclone
+            // would copy server-side, which two real regions cannot do.
+            "--disable".into(),
+            "Copy".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
     };
-    let rclone_default = timed(
+    let default = timed(
         "rclone copy (defaults)",
-        garage.bytes,
-        rclone("rclone-default", &[]),
+        bytes,
+        meter,
+        "rclone",
+        &args("rclone-default", &[]),
     )?;
-    let rclone_tuned = timed(
-        "rclone copy (--transfers 16 --s3-upload-concurrency 8 --s3-chunk-size 16M)",
-        garage.bytes,
-        rclone(
+    let tuned = timed(
+        "rclone copy (tuned: --transfers 16 --s3-upload-concurrency 8 --s3-chunk-size 16M)",
+        bytes,
+        meter,
+        "rclone",
+        &args(
             "rclone-tuned",
             &[
                 "--transfers",
@@ -235,84 +247,46 @@ async fn main() -> anyhow::Result<()> {
             ],
         ),
     )?;
+    Ok((default, tuned))
+}
 
-    // file:// regions and cp -r.
-    let (files, file_instance) = xregion_case(&stack, "fsrc", "fdst", full_size, logs).await?;
-    let src_dir = stack
-        .dir
-        .path()
-        .join("regions")
-        .join("fsrc")
-        .join(&file_instance);
-    let cp_dest = stack.dir.path().join("cp-copy");
-    let mut cp = Command::new("cp");
-    cp.arg("-r").arg(&src_dir).arg(&cp_dest);
-    let cp = timed("cp -r", files.bytes, cp)?;
-    let rss = peak_rss_mib(worker_pid);
-
-    println!(
-        "\n{:<78} {:>10} {:>9} {:>10}",
-        "case", "MB/s", "seconds", "vs xregion"
+fn flush_page_cache() -> anyhow::Result<()> {
+    anyhow::ensure!(
+        std::process::Command::new("sync").status()?.success(),
+        "sync failed"
     );
-    for (c, base) in [
-        (&garage, &garage),
-        (&rclone_default, &garage),
-        (&rclone_tuned, &garage),
-        (&files, &files),
-        (&cp, &files),
-    ] {
+    Ok(())
+}
+
+fn report(rows: &[(Case, usize)]) {
+    println!(
+        "\n{:<84} {:>8} {:>8} {:>6}  CPU s per GB (total and by process)",
+        "case", "MB/s", "seconds", "ratio"
+    );
+    for (c, base) in rows {
         println!(
-            "{:<78} {:>10.1} {:>9.2} {:>10.2}",
+            "{:<84} {:>8.1} {:>8.2} {:>6.2}  {}",
             c.name,
             c.mbps(),
             c.secs,
-            c.mbps() / base.mbps()
+            c.mbps() / rows[*base].0.mbps(),
+            c.cpu_per_gb()
         );
     }
-    println!(
-        "\nratios: xregion / rclone tuned (Garage) = {:.2} (target >= 1.25)",
-        garage.mbps() / rclone_tuned.mbps()
-    );
-    println!(
-        "        xregion / rclone defaults (Garage) = {:.2}",
-        garage.mbps() / rclone_default.mbps()
-    );
-    println!(
-        "        xregion / cp -r (file://) = {:.2} (target >= 0.7)",
-        files.mbps() / cp.mbps()
-    );
-    for c in [&garage, &files] {
-        println!(
-            "log lane while the FULL copies ({}): p50 {} ms, p99 {} ms (target p99 <= 1000)",
-            c.name,
-            c.log_p50_ms
-                .map(|v| format!("{v:.0}"))
-                .unwrap_or_else(|| "n/a (FULL finished first)".into()),
-            c.log_p99_ms
-                .map(|v| format!("{v:.0}"))
-                .unwrap_or_else(|| "n/a".into())
-        );
-    }
-    println!(
-        "transfer-worker peak RSS: {} MiB (target <= 256)",
-        rss.map(|r| format!("{r:.0}")).unwrap_or_else(|| "?".into())
-    );
-    println!(
-        "machine: {} cores, {}",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(0),
-        std::fs::read_to_string("/proc/cpuinfo")
-            .ok()
-            .and_then(
-                |c| c.lines().find(|l| l.starts_with("model name")).map(|l| l
-                    .split(':')
-                    .nth(1)
-                    .unwrap_or("")
-                    .trim()
-                    .to_string())
-            )
-            .unwrap_or_default()
-    );
-    Ok(())
+}
+
+fn machine() -> String {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_default();
+    format!("{cores} cores, {model}")
 }
