@@ -75,15 +75,6 @@ impl MariaDb {
 
     /// Runs SQL as root over the socket; returns tab-separated rows.
     pub fn sql(&self, sql: &str) -> anyhow::Result<String> {
-        let out = Command::new("mariadb")
-            .arg(format!("--socket={}", self.socket.display()))
-            .args(["-uroot", "-N", "-B", "-e", sql])
-            .output()?;
-        anyhow::ensure!(
-            out.status.success(),
-            "mariadb: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Ok(String::from_utf8_lossy(&out.stdout).to_string())
+        xregion_rds_sim::mariadb::sql(&self.socket, sql)
     }
 }

@@ -93,6 +93,16 @@ impl SyncEnv {
             .into_inner())
     }
 
+    /// DeleteSyncService as tenant A.
+    pub async fn delete(&self, id: &str) -> anyhow::Result<()> {
+        let req = pb::DeleteSyncServiceRequest { id: id.into() };
+        self.api
+            .clone()
+            .delete_sync_service(authed(TOKEN_A, req))
+            .await?;
+        Ok(())
+    }
+
     pub async fn get(&self, id: &str) -> anyhow::Result<pb::SyncService> {
         Ok(self
             .api

@@ -62,13 +62,7 @@ async fn deleting_a_service_purges_its_target_data_and_frees_the_instance() -> a
     // A neighbour's data must survive.
     let (other, other_prefix) = running_service(&env, "keep-1").await?;
 
-    env.api
-        .clone()
-        .delete_sync_service(authed(
-            TOKEN_A,
-            pb::DeleteSyncServiceRequest { id: svc.id.clone() },
-        ))
-        .await?;
+    env.delete(&svc.id).await?;
     env.wait_service(&svc.id, "DELETED", |s| {
         state(s) == pb::ServiceState::Deleted
     })
@@ -225,13 +219,7 @@ async fn deleting_a_service_mid_copy_stops_the_copy_and_leaves_nothing() -> anyh
     })
     .await??;
 
-    env.api
-        .clone()
-        .delete_sync_service(authed(
-            TOKEN_A,
-            pb::DeleteSyncServiceRequest { id: svc.id.clone() },
-        ))
-        .await?;
+    env.delete(&svc.id).await?;
     env.wait_service(&svc.id, "DELETED", |s| {
         state(s) == pb::ServiceState::Deleted
     })

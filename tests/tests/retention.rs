@@ -280,13 +280,7 @@ async fn cleanup_killed_mid_purge_finishes_after_restart() -> anyhow::Result<()>
     let before = objects(&env, &prefix).await?.len();
     assert_eq!(before, 1 + 2 * all.len());
 
-    env.api
-        .clone()
-        .delete_sync_service(authed(
-            TOKEN_A,
-            pb::DeleteSyncServiceRequest { id: svc.id.clone() },
-        ))
-        .await?;
+    env.delete(&svc.id).await?;
     wait_until("cleanup to die mid-purge", WAIT, || {
         let running = stack
             .services

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use serde_json::json;
 
+use crate::mariadb_apply;
 use crate::restore::{self, RestoreArgs};
 
 struct Server {
@@ -55,7 +56,7 @@ fn start_server(dir: &Path) -> anyhow::Result<(Server, std::path::PathBuf)> {
     let server = Server { child };
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if query(&socket, "SELECT 1").is_ok() {
+        if mariadb_apply::query(&socket, "SELECT 1").is_ok() {
             return Ok((server, socket));
         }
         anyhow::ensure!(
@@ -64,19 +65,6 @@ fn start_server(dir: &Path) -> anyhow::Result<(Server, std::path::PathBuf)> {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-}
-
-fn query(socket: &Path, sql: &str) -> anyhow::Result<String> {
-    let out = Command::new("mariadb")
-        .arg(format!("--socket={}", socket.display()))
-        .args(["-uroot", "-N", "-B", "-e", sql])
-        .output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 pub async fn run(mut args: RestoreArgs, json_output: bool) -> anyhow::Result<()> {
@@ -89,7 +77,7 @@ pub async fn run(mut args: RestoreArgs, json_output: bool) -> anyhow::Result<()>
         args.into = dir.join("files");
         args.mariadb_socket = Some(socket.clone());
         restore::run(args).await?;
-        let tables: u64 = query(
+        let tables: u64 = mariadb_apply::query(
             &socket,
             "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema NOT IN ('mysql','information_schema','performance_schema','sys')",
         )?

@@ -14,6 +14,17 @@ fn client(socket: &Path) -> Command {
     c
 }
 
+/// One statement; returns its rows, tab-separated and trimmed.
+pub fn query(socket: &Path, sql: &str) -> anyhow::Result<String> {
+    let out = client(socket).args(["-N", "-B", "-e", sql]).output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
 pub fn apply(
     socket: &Path,
     full: &Path,

@@ -93,12 +93,12 @@ impl Regions {
                     reason: "configured twice".into(),
                 });
             }
-            let (store, mp) = build_region(region)?;
-            stores.insert(region.id.clone(), store);
-            if let Some(root) = local_root(region) {
+            let built = build_region(region)?;
+            stores.insert(region.id.clone(), built.store);
+            if let Some(root) = built.local_root {
                 local_roots.insert(region.id.clone(), root);
             }
-            if let Some(mp) = mp {
+            if let Some(mp) = built.multipart {
                 multipart.insert(region.id.clone(), mp);
             }
         }
@@ -138,21 +138,22 @@ impl Regions {
     }
 }
 
-fn local_root(region: &RegionConfig) -> Option<std::path::PathBuf> {
-    let url = Url::parse(&region.url).ok()?;
-    (url.scheme() == "file")
-        .then(|| url.to_file_path().ok())
-        .flatten()
-}
-
 /// Builds the object store of one region. Options are passed explicitly so
 /// that ambient `AWS_*` variables never change where data goes.
 pub fn build_store(region: &RegionConfig) -> Result<Arc<dyn ObjectStore>> {
-    Ok(build_region(region)?.0)
+    Ok(build_region(region)?.store)
 }
 
-/// The store and, for S3, direct multipart access.
-pub fn build_region(region: &RegionConfig) -> Result<(Arc<dyn ObjectStore>, Option<Multipart>)> {
+/// One region's store, with what some callers use beside it.
+pub struct BuiltRegion {
+    pub store: Arc<dyn ObjectStore>,
+    /// Direct multipart access (S3).
+    pub multipart: Option<Multipart>,
+    /// The folder of a `file://` region.
+    pub local_root: Option<std::path::PathBuf>,
+}
+
+pub fn build_region(region: &RegionConfig) -> Result<BuiltRegion> {
     let err = |reason: String| Error::Region {
         region: region.id.clone(),
         reason,
@@ -165,7 +166,11 @@ pub fn build_region(region: &RegionConfig) -> Result<(Arc<dyn ObjectStore>, Opti
         std::fs::create_dir_all(&path).map_err(|e| err(format!("cannot create {path:?}: {e}")))?;
         let store = object_store::local::LocalFileSystem::new_with_prefix(&path)?
             .with_automatic_cleanup(true);
-        return Ok((Arc::new(store), None));
+        return Ok(BuiltRegion {
+            store: Arc::new(store),
+            multipart: None,
+            local_root: Some(path),
+        });
     }
     if matches!(url.scheme(), "s3" | "s3a") {
         // Every key must be known: a typo must not silently send data to the
@@ -189,7 +194,11 @@ pub fn build_region(region: &RegionConfig) -> Result<(Arc<dyn ObjectStore>, Opti
             let base: Arc<dyn ObjectStore> = s3.clone();
             Arc::new(PrefixStore::new(base, Path::from(prefix.as_str())))
         };
-        return Ok((store, Some(Multipart::new(s3, &prefix))));
+        return Ok(BuiltRegion {
+            store,
+            multipart: Some(Multipart::new(s3, &prefix)),
+            local_root: None,
+        });
     }
     let (store, prefix) = object_store::parse_url_opts(&url, region.options.iter())
         .map_err(|e| err(format!("cannot open {:?}: {e}", region.url)))?;
@@ -198,7 +207,11 @@ pub fn build_region(region: &RegionConfig) -> Result<(Arc<dyn ObjectStore>, Opti
     } else {
         Arc::new(PrefixStore::new(store, prefix))
     };
-    Ok((store, None))
+    Ok(BuiltRegion {
+        store,
+        multipart: None,
+        local_root: None,
+    })
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! given by the caller (the clock of the workload), so restores to a time are
 //! exact.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use xregion_domain::{BackupKind, Engine};
@@ -13,6 +13,20 @@ use xregion_proto::convert::{engine_to_rds, kind_to_rds, timestamp};
 use xregion_proto::rds::v1 as rds;
 
 use crate::chain::GeneratedBackup;
+
+/// Runs SQL as root over the server's socket; returns tab-separated rows.
+pub fn sql(socket: &Path, sql: &str) -> anyhow::Result<String> {
+    let out = Command::new("mariadb")
+        .arg(format!("--socket={}", socket.display()))
+        .args(["-uroot", "-N", "-B", "-e", sql])
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "mariadb: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).to_string())
+}
 
 pub struct MariaDbSource {
     pub socket: PathBuf,
@@ -50,17 +64,8 @@ impl MariaDbSource {
         }
     }
 
-    fn sql(&self, sql: &str) -> anyhow::Result<String> {
-        let out = Command::new("mariadb")
-            .arg(format!("--socket={}", self.socket.display()))
-            .args(["-uroot", "-N", "-B", "-e", sql])
-            .output()?;
-        anyhow::ensure!(
-            out.status.success(),
-            "mariadb: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Ok(String::from_utf8_lossy(&out.stdout).to_string())
+    fn sql(&self, statement: &str) -> anyhow::Result<String> {
+        sql(&self.socket, statement)
     }
 
     fn descriptor(

@@ -139,16 +139,26 @@ async fn copy_whole(
 }
 
 fn verify(spec: &CopySpec<'_>, copied: u64, actual: String) -> Result<(), CopyError> {
-    if copied != spec.size {
+    check_copied(spec.source_key, (spec.size, spec.sha256), copied, actual)
+}
+
+/// What was copied against what the descriptor says: size first, then sha256.
+pub fn check_copied(
+    key: &str,
+    (size, sha256): (u64, &str),
+    copied: u64,
+    actual: String,
+) -> Result<(), CopyError> {
+    if copied != size {
         Err(CopyError::SizeMismatch {
-            key: spec.source_key.to_string(),
-            expected: spec.size,
+            key: key.to_string(),
+            expected: size,
             actual: copied,
         })
-    } else if actual != spec.sha256 {
+    } else if actual != sha256 {
         Err(CopyError::ChecksumMismatch {
-            key: spec.source_key.to_string(),
-            expected: spec.sha256.to_string(),
+            key: key.to_string(),
+            expected: sha256.to_string(),
             actual,
         })
     } else {

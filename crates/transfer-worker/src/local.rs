@@ -13,7 +13,7 @@ use std::sync::{mpsc, Arc};
 
 use sha2::{Digest, Sha256};
 
-use crate::copy::CopyError;
+use crate::copy::{check_copied, CopyError};
 use crate::throttle::Bucket;
 
 /// Bytes per `copy_file_range` round; also the bandwidth limiter's unit.
@@ -87,21 +87,7 @@ fn copy_blocking(
     let partial = partial_path(&spec.target);
     let outcome =
         copy_and_hash(source, &partial, cancelled, limit, on_bytes).and_then(|(copied, actual)| {
-            if copied != spec.size {
-                Err(CopyError::SizeMismatch {
-                    key: spec.key.clone(),
-                    expected: spec.size,
-                    actual: copied,
-                })
-            } else if actual != spec.sha256 {
-                Err(CopyError::ChecksumMismatch {
-                    key: spec.key.clone(),
-                    expected: spec.sha256.clone(),
-                    actual,
-                })
-            } else {
-                Ok(())
-            }
+            check_copied(&spec.key, (spec.size, &spec.sha256), copied, actual)
         });
     match outcome {
         Ok(()) => Ok(std::fs::rename(&partial, &spec.target)?),

@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 use xregion_common::regions::Multipart;
 use xregion_domain::parts::{part_count, part_range, UploadState};
 
-use crate::copy::CopyError;
+use crate::copy::{check_copied, CopyError};
 use crate::throttle::Bucket;
 
 pub struct ResumableSpec<'a> {
@@ -180,22 +180,10 @@ pub async fn copy_resumable(
         .await?;
     }
     let actual = hex::encode(hasher.finalize());
-    if seen != spec.size || actual != spec.sha256 {
+    if let Err(mismatch) = check_copied(spec.source_key, (spec.size, spec.sha256), seen, actual) {
         let _ = mp.abort_multipart(&target_path, &state.upload_id).await;
         let _ = spec.uploads.delete(&spec.state_key).await;
-        return Err(if seen != spec.size {
-            CopyError::SizeMismatch {
-                key: spec.source_key.to_string(),
-                expected: spec.size,
-                actual: seen,
-            }
-        } else {
-            CopyError::ChecksumMismatch {
-                key: spec.source_key.to_string(),
-                expected: spec.sha256.to_string(),
-                actual,
-            }
-        });
+        return Err(mismatch);
     }
     let parts = state
         .parts
