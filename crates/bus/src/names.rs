@@ -100,6 +100,7 @@ pub mod methods {
     pub const PENDING_BACKUPS: &str = "PendingBackups";
     pub const LIVE_SERVICES: &str = "LiveServices";
     pub const MARK_SEEDING: &str = "MarkSeeding";
+    pub const SERVICE_STATES: &str = "ServiceStates";
 }
 
 fn validate_token(name: &str) -> Result<()> {

@@ -108,7 +108,13 @@ impl RpcHandler for CatalogRpc {
                 let req: pb::LiveServicesRequest = decode(&call)?;
                 c.live_services(&req.instance_id)
                     .await
-                    .map(|services| pb::LiveServicesResponse { services }.encode_to_vec())
+                    .map(|services| {
+                        pb::LiveServicesResponse {
+                            services,
+                            next_page_token: String::new(),
+                        }
+                        .encode_to_vec()
+                    })
             }
             methods::MARK_SEEDING => {
                 let req: pb::MarkSeedingRequest = decode(&call)?;
