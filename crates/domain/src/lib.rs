@@ -8,6 +8,7 @@ pub mod ids;
 pub mod layout;
 pub mod manifest;
 pub mod parts;
+pub mod source_keys;
 pub mod state;
 pub mod validation;
 

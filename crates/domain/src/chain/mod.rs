@@ -27,7 +27,7 @@ use crate::engine::BackupKind;
 
 pub use plan::{restore_plan, PlanError};
 pub use position::{validate_position, MAX_LSN_DIGITS};
-pub use retention::{expirable, seed_set};
+pub use retention::{expirable, pending, seed_set};
 pub use window::{latest_data_time, restore_window};
 
 /// Unix time in milliseconds.

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use super::inventory::{log_after_full, Inventory};
+use super::inventory::{log_after_full, Entry, Inventory};
 use super::walk::Chain;
 use super::{ChainBackup, Millis};
 use crate::engine::Engine;
@@ -24,6 +24,48 @@ pub fn seed_set(engine: Engine, all: &[ChainBackup]) -> Vec<String> {
             .map(|log| log.id.to_owned()),
     );
     ids
+}
+
+/// The ids of `inventory` a service still needs copied, given the copies in
+/// `synced`, in the order of `inventory`: the seed set, every FULL newer than
+/// the newest synced FULL, and every LOG after the oldest synced FULL by
+/// position (a LOG that failed or was lost is copied once it is found).
+/// Never a backup before the oldest synced FULL by position: the LOG that
+/// ends where a FULL starts, or one rotated during a long FULL, lies before
+/// it even though its data end does not, and once retention expired such a
+/// backup it must not be copied (and billed) again. Nor an older FULL that
+/// is missing: a newer one already covers what it would.
+pub fn pending(engine: Engine, inventory: &[ChainBackup], synced: &[ChainBackup]) -> Vec<String> {
+    let inv = Inventory::new(engine, inventory);
+    let have = Inventory::new(engine, synced);
+    let seed = seed_set(engine, inventory);
+    let mut want: BTreeSet<&str> = seed.iter().map(String::as_str).collect();
+    if let (Some(newest), Some(oldest)) = (have.chains.first(), have.chains.last()) {
+        let newer = |f: &Entry<'_>| (f.data_end, f.pos) > (newest.full.data_end, newest.full.pos);
+        want.extend(
+            inv.chains
+                .iter()
+                .map(|c| c.full)
+                .filter(newer)
+                .map(|f| f.id),
+        );
+        want.extend(
+            inv.logs
+                .iter()
+                .filter(|l| log_after_full(l.pos, oldest.full.pos))
+                .map(|l| l.id),
+        );
+    }
+    let done: BTreeSet<&str> = synced.iter().map(|b| b.backup_id.as_str()).collect();
+    let mut out: Vec<String> = Vec::new();
+    let mut listed = BTreeSet::new();
+    for b in inventory {
+        let id = b.backup_id.as_str();
+        if want.contains(id) && !done.contains(id) && listed.insert(id) {
+            out.push(id.to_owned());
+        }
+    }
+    out
 }
 
 /// The ids of `synced` that retention may delete at `cutoff` (now minus the

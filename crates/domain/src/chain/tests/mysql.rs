@@ -185,3 +185,26 @@ fn expirable_keeps_what_the_cutoff_needs() {
     assert!(expirable(E, &broken, 10_000).is_empty());
     assert_eq!(latest_data_time(E, &broken), Some(500));
 }
+
+#[test]
+fn pending_never_reaches_before_the_oldest_synced_full() {
+    // Binlog 4 ends exactly where the FULL (binlog 5) starts: by data time it
+    // touches the FULL, by position it lies before it (D1).
+    let inventory = vec![
+        my_log("b3", 3, 0, 400),
+        my_log("b4", 4, 400, 900),
+        backup("f1", BackupKind::Full, 900, 1000, my_pos(5, 120)),
+        my_log("b5", 5, 900, 1500),
+        my_log("b6", 6, 1500, 2500),
+        my_log("b7", 7, 2500, 3500),
+    ];
+    let synced: Vec<ChainBackup> = inventory[2..5].to_vec();
+    assert_eq!(pending(E, &inventory, &synced), ["b7"]);
+    // Nothing synced yet: the seed set, in inventory order.
+    assert_eq!(pending(E, &inventory, &[]), ["f1", "b5", "b6", "b7"]);
+    // A newer FULL is wanted, an older missing one is not.
+    let mut more = inventory.clone();
+    more.push(backup("f0", BackupKind::Full, 300, 350, my_pos(3, 9)));
+    more.push(backup("f2", BackupKind::Full, 3400, 3450, my_pos(7, 9)));
+    assert_eq!(pending(E, &more, &synced), ["b7", "f2"]);
+}

@@ -223,6 +223,17 @@ fn check_retention(s: &Scenario, synced: &[ChainBackup], ts: &[Millis], cutoff_p
             );
         }
     }
+    // Reconciliation never copies again what retention just expired
+    // (L14): neither before nor after the expired copies are forgotten.
+    let history = s.history();
+    for have in [synced, kept.as_slice()] {
+        let again = pending(s.engine, &history, have);
+        let both: Vec<&String> = again.iter().filter(|id| gone_set.contains(id)).collect();
+        assert!(
+            both.is_empty(),
+            "pending after expiry at {cutoff} re-copies {both:?}"
+        );
+    }
     // Logs stranded behind a gap are kept: once the missing logs arrive,
     // everything after the cutoff they would make restorable still is.
     let (filled, filled_kept) = (s.filled(synced), s.filled(&kept));

@@ -46,18 +46,8 @@ impl Scenario {
         for (i, _) in self.kept_logs.iter().enumerate().filter(|(_, k)| **k) {
             out.push(self.log(i));
         }
-        for (j, f) in self.fulls.iter().enumerate().filter(|(_, f)| f.kept) {
-            let position = match self.engine {
-                Engine::Mysql => my_pos(self.first_file + f.log as u64, f.offset),
-                Engine::Sqlserver => ss_pos(&f.first_lsn.to_string(), &f.last_lsn.to_string()),
-            };
-            out.push(backup(
-                &format!("full-{j}"),
-                BackupKind::Full,
-                f.consistent - 7,
-                f.consistent,
-                position,
-            ));
+        for (j, _) in self.fulls.iter().enumerate().filter(|(_, f)| f.kept) {
+            out.push(self.full(j));
         }
         if !out.is_empty() {
             for d in &self.duplicates {
@@ -65,6 +55,29 @@ impl Scenario {
             }
         }
         out
+    }
+
+    /// FULL `j` as its backup record.
+    pub fn full(&self, j: usize) -> ChainBackup {
+        let f = &self.fulls[j];
+        let position = match self.engine {
+            Engine::Mysql => my_pos(self.first_file + f.log as u64, f.offset),
+            Engine::Sqlserver => ss_pos(&f.first_lsn.to_string(), &f.last_lsn.to_string()),
+        };
+        backup(
+            &format!("full-{j}"),
+            BackupKind::Full,
+            f.consistent - 7,
+            f.consistent,
+            position,
+        )
+    }
+
+    /// Every backup the upstream made, synced or not: the inventory.
+    pub fn history(&self) -> Vec<ChainBackup> {
+        let logs = (0..self.kept_logs.len()).map(|i| self.log(i));
+        let fulls = (0..self.fulls.len()).map(|j| self.full(j));
+        logs.chain(fulls).collect()
     }
 
     /// Log `i` as its backup record.
