@@ -19,6 +19,32 @@ pub fn millis(ts: &Timestamp) -> i64 {
         .saturating_add(i64::from(ts.nanos) / 1_000_000)
 }
 
+/// RFC 3339 (UTC, whole seconds) for messages; the raw number when the year
+/// lies outside 0000-9999.
+pub fn format_millis(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Days since 1970-01-01 to a civil date (H. Hinnant's days_from_civil, inverted).
+    let z = days.saturating_add(719_468);
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = (yoe + era * 400).saturating_add(i64::from(month <= 2));
+    if !(0..=9999).contains(&year) {
+        return format!("{ms} ms");
+    }
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 pub fn opt_millis(ts: Option<&Timestamp>) -> Option<i64> {
     ts.map(millis)
 }
@@ -132,7 +158,9 @@ pub mod backup {
     use xregion_domain::manifest::{Manifest, ManifestFile, PlanFile, FORMAT};
     use xregion_domain::{ids, layout, BackupKind, Engine};
 
-    use super::{engine_from_api, engine_from_rds, kind_from_rds, millis, timestamp};
+    use super::{
+        engine_from_api, engine_from_rds, format_millis, kind_from_rds, millis, timestamp,
+    };
     use crate::rds::v1 as rds;
     use crate::xregion::v1 as api;
 
@@ -149,7 +177,44 @@ pub mod backup {
         }
     }
 
-    /// Everything a descriptor must satisfy before anything acts on it.
+    /// The largest file a descriptor may list (64 TiB; S3's object limit is
+    /// 5 TiB), so sizes can be summed without overflow.
+    pub const MAX_FILE_BYTES: u64 = 64 << 40;
+    /// The largest backup (2^53 bytes: exact in every f64 and i64 sum).
+    pub const MAX_BACKUP_BYTES: u64 = 1 << 53;
+    /// Data times before 2000-01-01 are refused (zero or negative times are
+    /// a broken upstream).
+    pub const MIN_DATA_TIME_MS: i64 = 946_684_800_000;
+    /// How far past the checker's clock a data time may lie (clock skew).
+    pub const MAX_FUTURE_MS: i64 = 24 * 3600 * 1000;
+
+    /// The total size of the descriptor's files; `None` on overflow.
+    pub fn total_bytes(d: &rds::BackupDescriptor) -> Option<u64> {
+        d.files.iter().try_fold(0u64, |sum, f| sum.checked_add(f.size))
+    }
+
+    /// [`validate`] plus the clock: a data end later than `now_ms` plus one
+    /// day is refused (a future data end would hide lag for years).
+    pub fn validate_at(
+        d: &rds::BackupDescriptor,
+        now_ms: i64,
+    ) -> Result<(Engine, BackupKind), String> {
+        let valid = validate(d)?;
+        let latest = now_ms.saturating_add(MAX_FUTURE_MS);
+        if let Some(end) = d.data_end_time.as_ref().map(millis) {
+            if end > latest {
+                return Err(format!(
+                    "data_end_time {} lies more than a day after now ({})",
+                    format_millis(end),
+                    format_millis(now_ms)
+                ));
+            }
+        }
+        Ok(valid)
+    }
+
+    /// Everything a descriptor must satisfy before anything acts on it,
+    /// except the clock ([`validate_at`] adds it).
     pub fn validate(d: &rds::BackupDescriptor) -> Result<(Engine, BackupKind), String> {
         for (field, v) in [
             ("backup_id", &d.backup_id),
@@ -186,7 +251,7 @@ pub mod backup {
             }
         }
         let (start, end) = match (d.data_start_time.as_ref(), d.data_end_time.as_ref()) {
-            (Some(s), Some(e)) => (millis(s), millis(e)),
+            (Some(s), Some(e)) => (s, e),
             _ => return Err("data_start_time and data_end_time are required".into()),
         };
         if start > end {
@@ -202,6 +267,20 @@ pub mod backup {
             backup_id: d.backup_id.clone(),
             kind: kind_from_rds(d.kind)?,
             data_start: millis(d.data_start_time.as_ref()?),
+            if f.size > MAX_FILE_BYTES {
+                return Err(format!(
+                    "file {:?}: size {} exceeds the limit of {MAX_FILE_BYTES} bytes",
+                    f.key, f.size
+                ));
+            }
+        }
+        match total_bytes(d) {
+            Some(total) if total <= MAX_BACKUP_BYTES => {}
+            _ => {
+                return Err(format!(
+                    "the files' total size exceeds the limit of {MAX_BACKUP_BYTES} bytes"
+                ))
+            }
             data_end: millis(d.data_end_time.as_ref()?),
             position: position(d)?,
         })
@@ -213,6 +292,18 @@ pub mod backup {
         d: &rds::BackupDescriptor,
         service: &api::ServiceRef,
         synced_at: i64,
+        for (field, ts) in [("data_start_time", start), ("data_end_time", end)] {
+            if !(0..1_000_000_000).contains(&ts.nanos) {
+                return Err(format!("{field}: nanos {} out of range", ts.nanos));
+            }
+            if millis(ts) < MIN_DATA_TIME_MS {
+                return Err(format!(
+                    "{field} {} lies before 2000-01-01",
+                    format_millis(millis(ts))
+                ));
+            }
+        }
+        let (start, end) = (millis(start), millis(end));
     ) -> Option<Manifest> {
         let chain = chain_backup(d)?;
         Some(Manifest {
