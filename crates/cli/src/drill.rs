@@ -67,10 +67,26 @@ fn start_server(dir: &Path) -> anyhow::Result<(Server, std::path::PathBuf)> {
     }
 }
 
+/// A fresh folder only this user can enter: created here (never an
+/// existing folder or a link someone else planted under a guessable name),
+/// so the restore's `--into` below it is ours alone.
+fn private_dir() -> anyhow::Result<std::path::PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    let dir = std::env::temp_dir().join(format!("xregion-drill-{}-{nanos:09}", std::process::id()));
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}
+
 pub async fn run(mut args: RestoreArgs, json_output: bool) -> anyhow::Result<()> {
     let started = Instant::now();
-    let dir = std::env::temp_dir().join(format!("xregion-drill-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
+    let dir = private_dir()?;
     let outcome = async {
         let (_server, socket) = start_server(&dir)?;
         let server_ready = started.elapsed();

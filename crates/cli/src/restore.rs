@@ -1,20 +1,26 @@
 //! `xregion restore`: disaster recovery from the target region's store
 //! alone — no catalog, no NATS. Finds the instance's service in the store,
-//! computes the restore plan from its manifests, downloads every file of the
-//! plan and verifies its sha256, and writes `plan.json` (files in replay
-//! order, chain positions, where replay stops) for the database tooling.
+//! computes the restore plan from its manifests (each validated; a bad one
+//! is reported and skipped), downloads every file of the plan in ranges,
+//! resumably, and verifies its sha256, and writes `plan.json` (files in
+//! replay order, chain positions, where replay stops) for the database
+//! tooling. Files land at `<into>/<backup_id>/<path below the backup's
+//! folder>` and nowhere else.
+
+mod download;
+mod local;
+mod progress;
 
 use std::collections::BTreeMap;
-use std::path::{Path as FsPath, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context as _;
-use futures::StreamExt;
-use object_store::path::Path;
-use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
-use xregion_common::target::{plan_of, read_manifests, service_prefixes, window_of};
+use xregion_common::target::{plan_of, scan_manifests, service_prefixes, window_of};
 use xregion_common::RegionConfig;
+use xregion_domain::ids;
 use xregion_domain::manifest::Manifest;
+
+use download::{Fetcher, Wanted};
 
 /// Where and what to restore: shared by `restore` and `drill`.
 #[derive(Debug, Clone, clap::Args)]
@@ -33,6 +39,13 @@ pub struct TargetArgs {
     /// RFC 3339, `latest` or `earliest`.
     #[arg(long, default_value = "latest")]
     pub time: String,
+    /// Ranged GETs in flight per file (memory: this many ranges).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub parallel: u64,
+    /// MiB per ranged GET: each must finish within the store client's
+    /// per-request `timeout` (`--store-option timeout=…`, default 30s).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub range_mib: u64,
 }
 
 fn parse_kv(s: &str) -> Result<(String, String), String> {
@@ -59,8 +72,13 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
         display_name: String::new(),
         url: t.region_store.clone(),
         options: t.store_options.iter().cloned().collect::<BTreeMap<_, _>>(),
+        source_key_prefix: None,
     };
     let store = xregion_common::regions::build_store(&region)?;
+    ids::validate_id("--instance", &t.instance)?;
+    if let Some(svc) = &t.service {
+        ids::validate_id("--service", svc)?;
+    }
     let prefixes = service_prefixes(store.as_ref(), &t.instance).await?;
     let prefix = match (&t.service, prefixes.as_slice()) {
         (Some(svc), _) => prefixes
@@ -78,7 +96,11 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
             many.join(", ")
         ),
     };
-    let manifests = read_manifests(store.as_ref(), &prefix).await?;
+    let scan = scan_manifests(store.as_ref(), &prefix).await?;
+    for bad in &scan.rejected {
+        eprintln!("skipping manifest {}: {}", bad.key, bad.reason);
+    }
+    let manifests = scan.manifests;
     let window =
         window_of(&manifests).ok_or_else(|| anyhow::anyhow!("nothing restorable in {prefix}"))?;
     let time = match t.time.as_str() {
@@ -90,21 +112,42 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
     };
     let (plan, files) = plan_of(&manifests, time)?;
     tokio::fs::create_dir_all(&into).await?;
+    let fetcher = Fetcher {
+        range_size: t.range_mib * 1024 * 1024,
+        parallel: usize::try_from(t.parallel)?,
+        attempts: 6,
+    };
+    let total: u64 = files.iter().map(|f| f.file.size).sum();
+    eprintln!(
+        "restoring {} files ({total} bytes) of {prefix} into {}",
+        files.len(),
+        into.display()
+    );
     let mut local = Vec::new();
+    let (mut fetched, mut kept) = (0u64, 0u64);
     for f in &files {
-        let dest = into
-            .join(&f.backup_id)
-            .join(f.file.key.rsplit('/').next().unwrap_or("file"));
-        download_verified(
-            store.as_ref(),
-            &f.file.key,
-            &dest,
-            &f.file.sha256,
-            f.file.size,
-        )
-        .await?;
-        local.push(serde_json::json!({"backup_id": f.backup_id, "kind": f.kind.as_str(), "path": dest, "size": f.file.size, "sha256": f.file.sha256}));
+        let relative = f
+            .relative_path(&prefix)
+            .ok_or_else(|| anyhow::anyhow!("{} is not under {prefix}", f.file.key))?;
+        let paths = local::local_paths(&into, &f.backup_id, relative)?;
+        let label = format!("{}/{relative}", f.backup_id);
+        let want = Wanted {
+            key: &f.file.key,
+            size: f.file.size,
+            sha256: &f.file.sha256,
+            label: &label,
+        };
+        let got = fetcher
+            .fetch(store.as_ref(), &want, &paths.dest, &paths.partial)
+            .await
+            .with_context(|| format!("restoring {label}"))?;
+        fetched += got.fetched;
+        kept += got.resumed;
+        local.push(serde_json::json!({"backup_id": f.backup_id, "kind": f.kind.as_str(), "relative_path": relative, "path": paths.dest, "size": f.file.size, "sha256": f.file.sha256}));
     }
+    // Only empty folders are left there once every file is in place.
+    let _ = std::fs::remove_dir_all(into.join(local::PARTIAL_DIR));
+    eprintln!("all files verified: fetched {fetched} bytes, kept {kept} bytes from an earlier run");
     let by_id: BTreeMap<&str, &Manifest> = manifests
         .iter()
         .map(|m| (m.backup_id.as_str(), m))
@@ -120,6 +163,7 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
     let plan_json = serde_json::json!({
         "service_prefix": prefix, "engine": engine, "stop_at_ms": plan.stop_at,
         "full_backup_id": plan.full_backup_id, "log_backup_ids": plan.log_backup_ids, "files": local, "backups": positions,
+        "skipped_manifests": scan.rejected.iter().map(|r| serde_json::json!({"key": r.key, "reason": r.reason})).collect::<Vec<_>>(),
     });
     tokio::fs::write(
         into.join("plan.json"),
@@ -144,7 +188,7 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
             });
         let binlogs: Vec<PathBuf> = local
             .iter()
-            .skip(1)
+            .filter(|f| f["kind"] == "log")
             .filter_map(|f| f["path"].as_str().map(PathBuf::from))
             .collect();
         crate::mariadb_apply::apply(socket, &full, start.unwrap_or(4), &binlogs, plan.stop_at)?;
@@ -160,40 +204,11 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
             .map(|d| d.to_rfc3339())
             .unwrap_or_default()
     );
-    Ok(())
-}
-
-async fn download_verified(
-    store: &dyn object_store::ObjectStore,
-    key: &str,
-    dest: &FsPath,
-    sha256: &str,
-    size: u64,
-) -> anyhow::Result<()> {
-    if let Some(dir) = dest.parent() {
-        tokio::fs::create_dir_all(dir).await?;
+    if !scan.rejected.is_empty() {
+        println!(
+            "skipped {} manifests that cannot be trusted (see above and plan.json)",
+            scan.rejected.len()
+        );
     }
-    let partial = dest.with_extension("partial");
-    let mut file = tokio::fs::File::create(&partial).await?;
-    let mut stream = store
-        .get(&Path::from(key))
-        .await
-        .with_context(|| format!("reading {key}"))?
-        .into_stream();
-    let mut hasher = Sha256::new();
-    let mut n = 0u64;
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk?;
-        hasher.update(&chunk);
-        n += chunk.len() as u64;
-        file.write_all(&chunk).await?;
-    }
-    file.flush().await?;
-    let actual = hex::encode(hasher.finalize());
-    if n != size || actual != sha256 {
-        let _ = tokio::fs::remove_file(&partial).await;
-        anyhow::bail!("{key}: got {n} bytes with sha256 {actual}, the manifest says {size} bytes with {sha256}");
-    }
-    tokio::fs::rename(&partial, dest).await?;
     Ok(())
 }

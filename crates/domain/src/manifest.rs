@@ -4,8 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::chain::{ChainBackup, ChainPosition, Millis, RestorePlan};
+use crate::chain::{validate_position, ChainBackup, ChainPosition, Millis, RestorePlan};
 use crate::engine::{BackupKind, Engine};
+use crate::error::DomainError;
+use crate::{ids, layout};
 
 pub const FORMAT: u32 = 1;
 
@@ -62,6 +64,74 @@ impl Manifest {
         }
         Ok(m)
     }
+
+    /// Checks a manifest read from `manifest_key` under `service_prefix`
+    /// before anything trusts it: whoever can write to the store can write
+    /// a manifest. Ids follow the id grammar and name the prefix it was read
+    /// from, it sits at its own key, every file is in the backup's folder
+    /// with a safe path of its own, checksums are sha256 hex, and the chain
+    /// position fits the engine.
+    pub fn validate_for(
+        &self,
+        service_prefix: &str,
+        manifest_key: &str,
+    ) -> Result<(), DomainError> {
+        for (field, v) in [
+            ("tenant_id", &self.tenant_id),
+            ("instance_id", &self.instance_id),
+            ("service_id", &self.service_id),
+            ("backup_id", &self.backup_id),
+        ] {
+            ids::validate_id(field, v)?;
+        }
+        let own = layout::service_prefix(&self.tenant_id, &self.instance_id, &self.service_id);
+        if own != service_prefix {
+            return Err(DomainError::invalid(
+                "service_id",
+                format!("the manifest names {own:?} but was read from {service_prefix:?}"),
+            ));
+        }
+        let expected_key = layout::manifest_key(service_prefix, &self.backup_id);
+        if manifest_key != expected_key {
+            return Err(DomainError::invalid(
+                "backup_id",
+                format!("backup {:?} belongs at {expected_key:?}", self.backup_id),
+            ));
+        }
+        if self.files.is_empty() {
+            return Err(DomainError::invalid(
+                "files",
+                "a backup has at least one file",
+            ));
+        }
+        let folder = layout::backup_folder(service_prefix, &self.backup_id);
+        let mut paths = Vec::with_capacity(self.files.len());
+        for f in &self.files {
+            let path = f.key.strip_prefix(&folder).ok_or_else(|| {
+                DomainError::invalid("files", format!("file {:?} is not under {folder:?}", f.key))
+            })?;
+            paths.push(path);
+            let hex_ok = f.sha256.len() == 64
+                && f.sha256
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            if !hex_ok {
+                return Err(DomainError::invalid(
+                    "files",
+                    format!("file {:?}: sha256 must be 64 lower-case hex digits", f.key),
+                ));
+            }
+        }
+        layout::check_backup_paths(&paths)?;
+        if self.data_start > self.data_end {
+            return Err(DomainError::invalid(
+                "data_start",
+                "data_start is after data_end",
+            ));
+        }
+        validate_position(self.engine, self.kind, &self.position)
+            .map_err(|reason| DomainError::invalid("position", reason))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +154,17 @@ pub struct PlanFile {
     pub file: ManifestFile,
 }
 
+impl PlanFile {
+    /// The file's path below its backup's folder in `service_prefix`;
+    /// `None` for a key elsewhere (never for a manifest that passed
+    /// [`Manifest::validate_for`]).
+    pub fn relative_path(&self, service_prefix: &str) -> Option<&str> {
+        self.file
+            .key
+            .strip_prefix(&layout::backup_folder(service_prefix, &self.backup_id))
+    }
+}
+
 /// The files of `plan`: the FULL's files, then each LOG's, in order. `None`
 /// when a backup of the plan has no manifest among `manifests`.
 pub fn plan_files(plan: &RestorePlan, manifests: &[Manifest]) -> Option<Vec<PlanFile>> {
@@ -101,6 +182,7 @@ pub fn plan_files(plan: &RestorePlan, manifests: &[Manifest]) -> Option<Vec<Plan
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -123,7 +205,7 @@ mod tests {
                 key: format!("t/i/s/backups/{id}/f"),
                 source_key: "src/f".into(),
                 size: n,
-                sha256: "00".into(),
+                sha256: "ab".repeat(32),
             }],
             synced_at: 11,
         }
@@ -163,5 +245,63 @@ mod tests {
             stop_at: 0,
         };
         assert!(plan_files(&missing, &ms).is_none());
+    }
+
+    #[test]
+    fn a_stored_manifest_must_describe_the_place_it_was_read_from() {
+        let good = manifest("b1", BackupKind::Full, 3);
+        let key = "t/i/s/manifests/b1.json";
+        good.validate_for("t/i/s", key).unwrap();
+        let says = |m: &Manifest, prefix: &str, key: &str, what: &str| {
+            let err = m.validate_for(prefix, key).unwrap_err().to_string();
+            assert!(err.contains(what), "{err}");
+        };
+        let mut m = good.clone();
+        m.backup_id = "../../../../tmp/x".into();
+        says(&m, "t/i/s", key, "backup_id");
+        let mut m = good.clone();
+        m.backup_id = "/etc".into();
+        says(&m, "t/i/s", key, "backup_id");
+        says(&good, "t/i/other", key, "read from");
+        says(&good, "t/i/s", "t/i/s/manifests/b2.json", "belongs at");
+        let mut m = good.clone();
+        m.instance_id = "i/..".into();
+        says(&m, "t/i/s", key, "instance_id");
+        let mut m = good.clone();
+        m.files[0].key = "t/i/s/backups/b2/f".into();
+        says(&m, "t/i/s", key, "not under");
+        let mut m = good.clone();
+        m.files[0].key = "t/i/s/backups/b1/../../../../../root/.ssh/authorized_keys".into();
+        says(&m, "t/i/s", key, "unsafe");
+        let mut m = good.clone();
+        m.files.push(m.files[0].clone());
+        says(&m, "t/i/s", key, "same key");
+        let mut m = good.clone();
+        m.files.clear();
+        says(&m, "t/i/s", key, "at least one file");
+        let mut m = good.clone();
+        m.files[0].sha256 = "AB".repeat(32);
+        says(&m, "t/i/s", key, "sha256");
+        let mut m = good.clone();
+        m.data_start = 11;
+        says(&m, "t/i/s", key, "data_start");
+        let mut m = good.clone();
+        m.position = ChainPosition::Sqlserver {
+            first_lsn: "1".into(),
+            last_lsn: "2".into(),
+        };
+        assert!(m.validate_for("t/i/s", key).is_err());
+    }
+
+    #[test]
+    fn plan_files_know_their_path_in_the_backup() {
+        let m = manifest("b1", BackupKind::Full, 3);
+        let p = PlanFile {
+            backup_id: m.backup_id.clone(),
+            kind: m.kind,
+            file: m.files[0].clone(),
+        };
+        assert_eq!(p.relative_path("t/i/s"), Some("f"));
+        assert_eq!(p.relative_path("t/i/x"), None);
     }
 }
