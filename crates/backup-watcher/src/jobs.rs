@@ -28,6 +28,27 @@ pub enum Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+impl Error {
+    /// NATS, the catalog or a store is unavailable (retry for as long as it
+    /// lasts), as opposed to the message being at fault.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Bus(e) => e.is_unavailable(),
+            Self::Store(e) => xregion_common::unavailable::store_unavailable(e),
+            Self::UnknownRegion(_) => false,
+        }
+    }
+
+    /// The outcome of a handler that failed with this error.
+    pub fn outcome(&self) -> xregion_bus::Outcome {
+        if self.is_unavailable() {
+            xregion_bus::Outcome::Unavailable(self.to_string())
+        } else {
+            xregion_bus::Outcome::Retry(self.to_string())
+        }
+    }
+}
+
 impl Watcher {
     /// One job per backup and service; the message id makes a repeat a no-op.
     pub async fn enqueue(&self, service: &pb::ServiceRef, backup: &BackupDescriptor) -> Result<()> {

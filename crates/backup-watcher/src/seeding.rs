@@ -22,7 +22,7 @@ impl Handler for SeedOnCreate {
         };
         match self.seed(&service).await {
             Ok(()) => Outcome::Ack,
-            Err(error) => Outcome::Retry(error.to_string()),
+            Err(error) => error.outcome(),
         }
     }
 }

@@ -33,6 +33,7 @@ impl Handler for JobPerBackup {
             .await
         {
             Ok(s) => s,
+            Err(e) if e.is_unavailable() => return Outcome::Unavailable(e.to_string()),
             Err(e) => return Outcome::Retry(e.to_string()),
         };
         for service in services
@@ -41,7 +42,7 @@ impl Handler for JobPerBackup {
             .filter(|s| s.tenant_id == backup.tenant_id)
         {
             if let Err(e) = self.watcher.enqueue(service, &backup).await {
-                return Outcome::Retry(e.to_string());
+                return e.outcome();
             }
         }
         Outcome::Ack

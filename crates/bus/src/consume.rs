@@ -1,19 +1,28 @@
 //! Typed consumption from durable pull consumers: explicit acks, bounded
 //! redelivery with backoff, a dead-letter subject for what exhausts it, and
 //! an orderly stop that lets in-flight handlers finish their acks.
+//!
+//! Two kinds of failure are told apart. A message that failed (a checksum
+//! mismatch, a panicking handler) counts toward `max_deliver` and is then
+//! dead-lettered. A dependency that is unavailable (database, NATS, an object
+//! store) is not the message's fault: it is redelivered with capped backoff
+//! for as long as the outage lasts and never dead-lettered.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
 use async_nats::jetstream::{AckKind, Context, Message};
 use async_nats::HeaderMap;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::deadletter::{ATTEMPTS_HEADER, ORIGINAL_SUBJECT_HEADER, REASON_HEADER};
 use crate::error::{BusError, Result};
 use crate::names::Namespace;
 use crate::propagation::set_parent_from;
@@ -22,8 +31,14 @@ use crate::propagation::set_parent_from;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Ack,
-    /// Transient failure: redeliver after the backoff, up to the limit.
+    /// This message failed and may succeed later (e.g. a checksum mismatch
+    /// of a file still being written): redeliver after the backoff; counts
+    /// toward `max_deliver`, then the message is dead-lettered.
     Retry(String),
+    /// A dependency (database, NATS, an object store) is unavailable; the
+    /// message is not at fault. Redelivered with capped backoff until the
+    /// dependency is back; never counts toward `max_deliver`.
+    Unavailable(String),
     /// Retrying cannot help: dead-letter it now.
     Reject(String),
 }
@@ -66,12 +81,54 @@ impl RetryPolicy {
     }
 }
 
+/// Deliveries that ended in [`Outcome::Unavailable`], per stream sequence,
+/// so that they do not count as attempts. The server's delivery count
+/// includes them; this process subtracts what it knows. The tally is kept in
+/// memory: after a restart, or on another replica, earlier uncounted
+/// deliveries count again, which can only dead-letter a failing message
+/// sooner, never an unavailable one.
+#[derive(Default)]
+struct Uncounted {
+    by_seq: Mutex<HashMap<u64, u32>>,
+}
+
+impl Uncounted {
+    /// Bounds memory when other replicas settle messages this one saw.
+    const MAX_TRACKED: usize = 100_000;
+
+    fn get(&self, seq: u64) -> u32 {
+        self.by_seq
+            .lock()
+            .map(|m| m.get(&seq).copied().unwrap_or(0))
+            .unwrap_or(0)
+    }
+
+    fn add(&self, seq: u64) -> u32 {
+        let Ok(mut m) = self.by_seq.lock() else {
+            return 0;
+        };
+        if m.len() >= Self::MAX_TRACKED && !m.contains_key(&seq) {
+            m.clear();
+        }
+        let n = m.entry(seq).or_insert(0);
+        *n = n.saturating_add(1);
+        *n
+    }
+
+    fn forget(&self, seq: u64) {
+        if let Ok(mut m) = self.by_seq.lock() {
+            m.remove(&seq);
+        }
+    }
+}
+
 /// One delivered message, as a handler sees it.
 pub struct Delivery {
     pub subject: String,
     pub payload: bytes::Bytes,
     pub headers: Option<HeaderMap>,
-    /// 1 on first delivery.
+    /// 1 on first delivery; deliveries that found a dependency unavailable
+    /// do not count.
     pub attempt: u32,
     /// Deliveries allowed before the message is dead-lettered.
     pub max_deliver: u32,
@@ -141,6 +198,7 @@ pub async fn run_consumer<H: Handler>(
         .map_err(|e| BusError::js("create consumer", format!("{}: {e}", spec.durable)))?;
     tracing::info!(durable = %spec.durable, "consumer ready");
 
+    let uncounted = Arc::new(Uncounted::default());
     let slots = Arc::new(Semaphore::new(spec.max_in_flight.max(1)));
     let mut in_flight = JoinSet::new();
     'outer: while !shutdown.is_cancelled() {
@@ -185,14 +243,18 @@ pub async fn run_consumer<H: Handler>(
             let ns = ns.clone();
             let retry = retry.clone();
             let durable = spec.durable.clone();
+            let uncounted = uncounted.clone();
             in_flight.spawn(async move {
                 process(
                     message,
                     handler.as_ref(),
-                    &publisher_js,
-                    &ns,
-                    &retry,
-                    &durable,
+                    Settling {
+                        js: &publisher_js,
+                        ns: &ns,
+                        retry: &retry,
+                        durable: &durable,
+                        uncounted: &uncounted,
+                    },
                 )
                 .await;
                 drop(permit);
@@ -204,56 +266,97 @@ pub async fn run_consumer<H: Handler>(
     Ok(())
 }
 
-async fn process<H: Handler>(
-    message: Message,
-    handler: &H,
-    js: &Context,
-    ns: &Namespace,
-    retry: &RetryPolicy,
-    durable: &str,
-) {
-    let attempt = message
+/// What settling a message needs besides the message.
+struct Settling<'a> {
+    js: &'a Context,
+    ns: &'a Namespace,
+    retry: &'a RetryPolicy,
+    durable: &'a str,
+    uncounted: &'a Uncounted,
+}
+
+async fn process<H: Handler>(message: Message, handler: &H, cx: Settling<'_>) {
+    let (delivered, seq) = message
         .info()
-        .map(|i| u32::try_from(i.delivered).unwrap_or(u32::MAX))
-        .unwrap_or(1);
+        .map(|i| {
+            (
+                u32::try_from(i.delivered).unwrap_or(u32::MAX),
+                i.stream_sequence,
+            )
+        })
+        .unwrap_or((1, 0));
+    let attempt = delivered.saturating_sub(cx.uncounted.get(seq)).max(1);
     let delivery = Delivery {
         subject: message.subject.to_string(),
         payload: message.payload.clone(),
         headers: message.headers.clone(),
         attempt,
-        max_deliver: retry.max_deliver,
+        max_deliver: cx.retry.max_deliver,
         message,
     };
-    let span = tracing::info_span!("handle", subject = %delivery.subject, attempt, durable);
+    let span =
+        tracing::info_span!("handle", subject = %delivery.subject, attempt, durable = cx.durable);
     set_parent_from(&span, delivery.headers.as_ref());
-    let outcome = handler.handle(&delivery).instrument(span.clone()).await;
-    settle(outcome, delivery, js, ns, retry, durable)
-        .instrument(span)
+    let handled = AssertUnwindSafe(handler.handle(&delivery).instrument(span.clone()))
+        .catch_unwind()
         .await;
+    let outcome = match handled {
+        Ok(outcome) => outcome,
+        // A panic is this message's failure: counted, so a message that
+        // always panics ends in the dead-letter stream, not in a loop.
+        Err(panic) => {
+            let what = panic_message(panic.as_ref());
+            metrics::counter!("xregion_bus_handler_panics_total", "durable" => cx.durable.to_string())
+                .increment(1);
+            span.in_scope(|| tracing::error!(panic = %what, "handler panicked"));
+            Outcome::Retry(format!("handler panicked: {what}"))
+        }
+    };
+    settle(outcome, delivery, seq, &cx).instrument(span).await;
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a non-string payload".to_string()
+    }
 }
 
 /// Acks, naks or dead-letters according to the handler's outcome.
-async fn settle(
-    outcome: Outcome,
-    delivery: Delivery,
-    js: &Context,
-    ns: &Namespace,
-    retry: &RetryPolicy,
-    durable: &str,
-) {
+async fn settle(outcome: Outcome, delivery: Delivery, seq: u64, cx: &Settling<'_>) {
     let attempt = delivery.attempt;
-    metrics::counter!("xregion_bus_handled_total", "durable" => durable.to_string(), "outcome" => outcome_label(&outcome)).increment(1);
+    let retry = cx.retry;
+    metrics::counter!("xregion_bus_handled_total", "durable" => cx.durable.to_string(), "outcome" => outcome_label(&outcome)).increment(1);
     let ack = match outcome {
-        Outcome::Ack => delivery.message.double_ack().await,
+        Outcome::Ack => {
+            cx.uncounted.forget(seq);
+            delivery.message.double_ack().await
+        }
+        Outcome::Unavailable(reason) => {
+            let rounds = cx.uncounted.add(seq);
+            let delay = retry.delay(rounds);
+            metrics::counter!("xregion_bus_unavailable_total", "durable" => cx.durable.to_string())
+                .increment(1);
+            tracing::warn!(%reason, ?delay, rounds, "dependency unavailable, will retry");
+            delivery.message.ack_with(AckKind::Nak(Some(delay))).await
+        }
         Outcome::Retry(reason) if attempt < retry.max_deliver => {
             let delay = retry.delay(attempt);
             tracing::warn!(%reason, ?delay, "handler failed, will retry");
             delivery.message.ack_with(AckKind::Nak(Some(delay))).await
         }
         Outcome::Retry(reason) | Outcome::Reject(reason) => {
-            match dead_letter(js, ns, durable, &delivery, &reason).await {
-                Ok(()) => delivery.message.ack_with(AckKind::Term).await,
+            match dead_letter(cx.js, cx.ns, cx.durable, &delivery, &reason).await {
+                Ok(()) => {
+                    cx.uncounted.forget(seq);
+                    delivery.message.ack_with(AckKind::Term).await
+                }
                 Err(error) => {
+                    // NATS itself is unavailable: not counted either.
+                    cx.uncounted.add(seq);
                     tracing::error!(%error, "dead-letter publish failed, will redeliver");
                     delivery
                         .message
@@ -273,6 +376,7 @@ fn outcome_label(outcome: &Outcome) -> &'static str {
     match outcome {
         Outcome::Ack => "ack",
         Outcome::Retry(_) => "retry",
+        Outcome::Unavailable(_) => "unavailable",
         Outcome::Reject(_) => "reject",
     }
 }
@@ -293,9 +397,9 @@ async fn dead_letter(
         .map(|i| format!("dl:{durable}:{}", i.stream_sequence))
         .unwrap_or_else(|_| format!("dl:{durable}:{}", d.subject));
     headers.insert(crate::publish::MSG_ID_HEADER, id.as_str());
-    headers.insert("Xregion-Original-Subject", d.subject.as_str());
-    headers.insert("Xregion-Reason", reason);
-    headers.insert("Xregion-Attempts", d.attempt.to_string().as_str());
+    headers.insert(ORIGINAL_SUBJECT_HEADER, d.subject.as_str());
+    headers.insert(REASON_HEADER, reason);
+    headers.insert(ATTEMPTS_HEADER, d.attempt.to_string().as_str());
     let subject = ns.dead_letter_subject(durable);
     js.publish_with_headers(subject.clone(), headers, d.payload.clone())
         .await
@@ -329,5 +433,28 @@ mod tests {
             backoff: vec![],
         };
         assert_eq!(empty.delay(3), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn unavailable_rounds_are_tallied_per_message_until_settled() {
+        let u = Uncounted::default();
+        assert_eq!(u.get(7), 0);
+        assert_eq!(u.add(7), 1);
+        assert_eq!(u.add(7), 2);
+        assert_eq!(u.add(8), 1);
+        assert_eq!(u.get(7), 2);
+        u.forget(7);
+        assert_eq!(u.get(7), 0);
+        assert_eq!(u.get(8), 1);
+    }
+
+    #[test]
+    fn panic_payloads_become_reasons() {
+        let boxed: Box<dyn std::any::Any + Send> = Box::new("boom");
+        assert_eq!(panic_message(boxed.as_ref()), "boom");
+        let boxed: Box<dyn std::any::Any + Send> = Box::new(String::from("overflow"));
+        assert_eq!(panic_message(boxed.as_ref()), "overflow");
+        let boxed: Box<dyn std::any::Any + Send> = Box::new(3_u8);
+        assert_eq!(panic_message(boxed.as_ref()), "a non-string payload");
     }
 }

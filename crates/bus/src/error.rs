@@ -24,6 +24,23 @@ pub enum BusError {
 }
 
 impl BusError {
+    /// Whether NATS or the catalog behind it is unavailable (not answering,
+    /// not connected, or saying so), as opposed to this request being wrong:
+    /// a consumer retries the former for as long as it lasts
+    /// ([`crate::Outcome::Unavailable`]).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Connect { .. }
+            | Self::JetStream { .. }
+            | Self::Publish { .. }
+            | Self::Timeout { .. }
+            | Self::NoResponders { .. }
+            | Self::Request { .. } => true,
+            Self::Remote { code, .. } => *code == ErrorCode::Unavailable,
+            Self::InvalidName { .. } | Self::Decode { .. } => false,
+        }
+    }
+
     pub(crate) fn js(op: &'static str, err: impl std::fmt::Display) -> Self {
         Self::JetStream {
             op,

@@ -5,6 +5,7 @@
 
 pub mod connect;
 pub mod consume;
+pub mod deadletter;
 pub mod declare;
 pub mod error;
 pub mod names;

@@ -132,6 +132,11 @@ impl Namespace {
         &self.prefix
     }
 
+    /// The first token of upstream subjects (`rds`).
+    pub fn upstream_prefix(&self) -> &str {
+        &self.upstream
+    }
+
     fn stream(prefix: &str, suffix: &str) -> String {
         format!("{}_{suffix}", prefix.to_ascii_uppercase().replace('-', "_"))
     }

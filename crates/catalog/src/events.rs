@@ -44,6 +44,7 @@ impl Handler for EventsHandler {
         match result {
             Ok(()) => Outcome::Ack,
             Err(crate::CatalogError::FailedPrecondition(reason)) => Outcome::Reject(reason),
+            Err(error) if error.is_unavailable() => Outcome::Unavailable(error.to_string()),
             Err(error) => Outcome::Retry(error.to_string()),
         }
     }

@@ -33,6 +33,7 @@ impl Handler for UpstreamHandler {
         };
         match result {
             Ok(outcome) => outcome,
+            Err(error) if error.is_unavailable() => Outcome::Unavailable(error.to_string()),
             Err(error) => Outcome::Retry(error.to_string()),
         }
     }

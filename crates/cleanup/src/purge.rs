@@ -102,6 +102,9 @@ impl Handler for Purger {
         let purged =
             match purge_prefix(&store, &service.target_prefix, || self.count_delete()).await {
                 Ok(p) => p,
+                Err(e) if xregion_common::unavailable::store_unavailable(&e) => {
+                    return Outcome::Unavailable(e.to_string())
+                }
                 Err(e) => return Outcome::Retry(e.to_string()),
             };
         // Uploads of the service still open (a copy cut short by the delete).
@@ -132,6 +135,7 @@ impl Handler for Purger {
             .await
         {
             Ok(_) => Outcome::Ack,
+            Err(e) if e.is_unavailable() => Outcome::Unavailable(e.to_string()),
             Err(e) => Outcome::Retry(e.to_string()),
         }
     }

@@ -7,6 +7,7 @@ pub mod error;
 pub mod regions;
 pub mod shutdown;
 pub mod target;
+pub mod unavailable;
 
 pub use cli::CommonArgs;
 pub use config::{load, BusConfig, CommonConfig, HttpConfig, TelemetryConfig};

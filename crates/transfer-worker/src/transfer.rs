@@ -45,6 +45,21 @@ struct Route<'a> {
     throttle: Arc<crate::throttle::Bucket>,
 }
 
+impl Failure {
+    /// A store or NATS is unavailable (retried for as long as it lasts, never
+    /// dead-lettered), as opposed to this backup being at fault.
+    fn is_unavailable(&self) -> bool {
+        use xregion_common::unavailable::store_unavailable;
+        match self {
+            Failure::Store(e) | Failure::Copy(CopyError::Store(e)) => store_unavailable(e),
+            Failure::Copy(CopyError::State(_)) => true,
+            Failure::Copy(CopyError::Io(e)) => e.kind() != std::io::ErrorKind::NotFound,
+            Failure::Bus(e) => e.is_unavailable(),
+            _ => false,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 enum Failure {
     #[error("{0}")]
@@ -75,6 +90,7 @@ impl Handler for Transfers {
                 tracing::info!(service_id = %service.service_id, backup_id = %backup.backup_id, bytes, elapsed_ms = started.elapsed().as_millis() as u64, "backup synced");
                 Outcome::Ack
             }
+            Err(Failure::Bus(e)) if e.is_unavailable() => Outcome::Unavailable(e.to_string()),
             Err(Failure::Bus(e)) => Outcome::Retry(e.to_string()),
             Err(Failure::Cancelled) => {
                 let mp = self.regions.multipart(&service.target_region);
@@ -96,15 +112,20 @@ impl Handler for Transfers {
             }
             Err(failure) => {
                 let reason = failure.to_string();
+                let unavailable = failure.is_unavailable();
                 self.announce_failure(
                     &service,
                     &backup.backup_id,
                     &reason,
                     d.attempt,
-                    d.is_last_attempt(),
+                    d.is_last_attempt() && !unavailable,
                 )
                 .await;
-                Outcome::Retry(reason)
+                if unavailable {
+                    Outcome::Unavailable(reason)
+                } else {
+                    Outcome::Retry(reason)
+                }
             }
         }
     }
