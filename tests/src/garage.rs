@@ -139,6 +139,7 @@ impl Garage {
             display_name: format!("Region {id}"),
             url: format!("s3://{bucket}"),
             options,
+            source_key_prefix: None,
         })
     }
 }

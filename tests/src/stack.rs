@@ -48,6 +48,8 @@ pub struct StackOptions {
     pub file_region_root: Option<PathBuf>,
     /// Options set on every Garage region (an empty value removes one).
     pub s3_options: Vec<(String, String)>,
+    /// `source_key_prefix` templates by region id.
+    pub source_key_prefixes: Vec<(String, String)>,
 }
 
 impl Default for StackOptions {
@@ -64,6 +66,7 @@ impl Default for StackOptions {
             file_regions: Vec::new(),
             s3_options: Vec::new(),
             file_region_root: None,
+            source_key_prefixes: Vec::new(),
         }
     }
 }
@@ -124,6 +127,11 @@ impl Stack {
                 }
             }
         }
+        for (id, template) in &opts.source_key_prefixes {
+            if let Some(region) = regions.iter_mut().find(|r| &r.id == id) {
+                region.source_key_prefix = Some(template.clone());
+            }
+        }
         for id in &opts.file_regions {
             let path = opts
                 .file_region_root
@@ -136,6 +144,7 @@ impl Stack {
                 display_name: id.clone(),
                 url: format!("file://{}", path.display()),
                 options: Default::default(),
+                source_key_prefix: None,
             });
         }
         let (db, database_url) = if opts.sqlite {

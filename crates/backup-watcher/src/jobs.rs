@@ -2,7 +2,7 @@
 //! publishing transfer jobs.
 
 use prost::Message;
-use xregion_bus::{methods, BusError, CatalogClient, Publisher};
+use xregion_bus::{BusError, CatalogClient, Publisher};
 use xregion_common::Regions;
 use xregion_domain::{layout, manifest::ServiceDescriptor};
 use xregion_proto::convert::{engine_from_api, kind_from_rds, lane_to_api, timestamp};
@@ -77,21 +77,6 @@ impl Watcher {
         Ok(())
     }
 
-    pub async fn pending(
-        &self,
-        service_id: &str,
-        discovered: Vec<BackupDescriptor>,
-    ) -> Result<pb::PendingBackupsResponse> {
-        let req = pb::PendingBackupsRequest {
-            service_id: service_id.to_string(),
-            discovered,
-        };
-        Ok(self
-            .catalog
-            .call(methods::PENDING_BACKUPS, "", &req)
-            .await?)
-    }
-
     /// `service.json`, the target's description of the service.
     pub async fn write_service_descriptor(&self, service: &pb::ServiceRef) -> Result<()> {
         let store = self
@@ -124,16 +109,27 @@ impl Watcher {
         source_region: &str,
         instance: &str,
     ) -> Result<Vec<BackupDescriptor>> {
-        use futures::TryStreamExt;
+        use futures::{StreamExt, TryStreamExt};
         let store = self
             .regions
             .store(source_region)
             .ok_or_else(|| Error::UnknownRegion(source_region.to_string()))?;
         let prefix = object_store::path::Path::from(layout::source_descriptors_prefix(instance));
         let metas: Vec<_> = store.list(Some(&prefix)).try_collect().await?;
-        let mut out = Vec::with_capacity(metas.len());
-        for meta in metas {
-            let bytes = store.get(&meta.location).await?.bytes().await?;
+        // Thousands of descriptors per instance: read several at a time.
+        let fetched: Vec<_> = futures::stream::iter(metas)
+            .map(|meta| {
+                let store = store.clone();
+                async move {
+                    let bytes = store.get(&meta.location).await?.bytes().await?;
+                    Ok::<_, object_store::Error>((meta, bytes))
+                }
+            })
+            .buffered(DISCOVER_READS)
+            .try_collect()
+            .await?;
+        let mut out = Vec::with_capacity(fetched.len());
+        for (meta, bytes) in fetched {
             match BackupDescriptor::decode(bytes.as_ref()) {
                 Ok(d) if d.instance_id == instance => out.push(d),
                 Ok(_) => {
@@ -147,6 +143,9 @@ impl Watcher {
         Ok(out)
     }
 }
+
+/// Descriptor reads in flight while discovering.
+const DISCOVER_READS: usize = 16;
 
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

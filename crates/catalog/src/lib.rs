@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod outbox;
+pub mod paging;
 pub mod queries;
 pub mod rpc;
 pub mod service;

@@ -53,7 +53,14 @@ impl OutboxRelay {
             }
             for event in batch {
                 let Some(kind) = EventSubject::from_tokens(&event.event) else {
-                    tracing::error!(event = %event.event, seq = event.seq, "unknown outbox event kind, skipping");
+                    // Written by another version (rollback, skew): it can
+                    // never be published by this one. Parked as sent so the
+                    // relay moves on instead of re-reading it forever; the
+                    // row stays in the table for inspection.
+                    tracing::error!(event = %event.event, seq = event.seq, msg_id = %event.msg_id, "unknown outbox event kind, parked unpublished");
+                    let mut conn = self.db.pool.acquire().await?;
+                    outbox::mark_sent(&mut conn, event.seq, self.clock.now_ms()).await?;
+                    metrics::counter!("xregion_outbox_parked_total").increment(1);
                     continue;
                 };
                 let subject = self.publisher.namespace().event_subject(kind);

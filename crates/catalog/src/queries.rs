@@ -119,15 +119,25 @@ impl Catalog {
         let from = req
             .from
             .as_ref()
-            .map(|t| usage::utc_day(millis(t)))
+            .map(|t| usage::day_bound(millis(t)))
             .unwrap_or_else(|| "0000-00-00".into());
         let to = req
             .to
             .as_ref()
-            .map(|t| usage::utc_day(millis(t)))
+            .map(|t| usage::day_bound(millis(t)))
             .unwrap_or_else(|| "9999-99-99".into());
         let mut conn = self.db.pool.acquire().await?;
-        let rows = usage::days(&mut conn, &svc.service_id, &from, &to).await?;
+        let recorded = usage::days(&mut conn, &svc.service_id, &from, &to).await?;
+        // Days without a row still store what the day before ended with,
+        // up to today (or `to`).
+        let carried = usage::stored_before(&mut conn, &svc.service_id, &from).await?;
+        // A service being deleted stores nothing after its last change.
+        let today = usage::utc_day(if svc.state.is_live() {
+            self.now()
+        } else {
+            svc.updated_at
+        });
+        let rows = usage::fill_days(&recorded, carried, &from, to.as_str().min(today.as_str()));
         const GB: f64 = 1e9;
         let days: Vec<pb::UsageDay> = rows
             .iter()

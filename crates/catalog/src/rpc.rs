@@ -106,12 +106,12 @@ impl RpcHandler for CatalogRpc {
             }
             methods::LIVE_SERVICES => {
                 let req: pb::LiveServicesRequest = decode(&call)?;
-                c.live_services(&req.instance_id)
+                c.live_services(&req)
                     .await
-                    .map(|services| {
+                    .map(|(services, next_page_token)| {
                         pb::LiveServicesResponse {
                             services,
-                            next_page_token: String::new(),
+                            next_page_token,
                         }
                         .encode_to_vec()
                     })

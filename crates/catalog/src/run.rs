@@ -41,7 +41,8 @@ pub async fn run(
         regions,
         settings.fail_point.clone(),
         settings.lag_threshold_secs,
-    );
+    )
+    .with_source_key_prefixes(source_key_prefixes(&config)?);
     let publisher = Publisher::new(client.clone(), ns.clone());
     let js = publisher.jetstream().clone();
     let retry = RetryPolicy::from_config(&config.common.bus);
@@ -179,4 +180,19 @@ async fn lag_loop(catalog: Catalog, every: Duration, stop: CancellationToken) {
             tracing::warn!(%error, "lag check failed");
         }
     }
+}
+
+/// Each region's `source_key_prefix`, validated: a bad template stops
+/// start-up rather than let every descriptor through.
+fn source_key_prefixes(
+    config: &CatalogConfig,
+) -> Result<Vec<(String, xregion_domain::source_keys::SourceKeyPrefix)>> {
+    let mut out = Vec::new();
+    for region in &config.common.regions {
+        if let Some(template) = &region.source_key_prefix {
+            let parsed = xregion_domain::source_keys::SourceKeyPrefix::parse(template)?;
+            out.push((region.id.clone(), parsed));
+        }
+    }
+    Ok(out)
 }

@@ -1,13 +1,14 @@
 //! The catalog's operations on sync services and the instance inventory.
 //! Every state change writes its event to the outbox in the same transaction.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use prost::Message;
 use sqlx::AnyConnection;
 use tokio::sync::Notify;
 use xregion_bus::EventSubject;
+use xregion_domain::source_keys::SourceKeyPrefix;
 use xregion_domain::validation::{validate_create, validate_page_size, CreateServiceInput};
 use xregion_domain::{ids, layout, ServiceState};
 use xregion_proto::convert::{engine_from_api, engine_to_api, state_to_api, timestamp};
@@ -29,6 +30,8 @@ pub struct Catalog {
     relay_wake: Arc<Notify>,
     fail_point: Option<String>,
     pub lag_threshold_secs: i64,
+    /// Source key prefix templates by region (`source_key_prefix`).
+    source_prefixes: Arc<BTreeMap<String, SourceKeyPrefix>>,
 }
 
 impl Catalog {
@@ -46,7 +49,22 @@ impl Catalog {
             relay_wake: Arc::new(Notify::new()),
             fail_point,
             lag_threshold_secs,
+            source_prefixes: Arc::new(BTreeMap::new()),
         }
+    }
+
+    /// Where each source region keeps an instance's files; descriptors
+    /// listing files elsewhere are refused.
+    pub fn with_source_key_prefixes(
+        mut self,
+        prefixes: impl IntoIterator<Item = (String, SourceKeyPrefix)>,
+    ) -> Self {
+        self.source_prefixes = Arc::new(prefixes.into_iter().collect());
+        self
+    }
+
+    pub fn source_key_prefix(&self, region: &str) -> Option<&SourceKeyPrefix> {
+        self.source_prefixes.get(region)
     }
 
     pub(crate) fn wake_relay(&self) {
@@ -339,8 +357,18 @@ impl Catalog {
     }
 
     /// Records the deletion and deletes the instance's service, if any.
+    /// An event naming another tenant or region than the recorded instance
+    /// is refused whole (FailedPrecondition): nothing is marked or deleted.
     pub async fn instance_deleted(&self, row: &InstanceRow, deleted_at: i64) -> Result<()> {
         let mut tx = self.db.pool.begin().await?;
+        if let Some(known) = instances::get(&mut tx, &row.instance_id).await? {
+            if known.tenant_id != row.tenant_id || known.region != row.region {
+                return Err(CatalogError::FailedPrecondition(format!(
+                    "InstanceDeleted for {:?} names tenant {:?} in region {:?}, but the instance belongs to tenant {:?} in region {:?}",
+                    row.instance_id, row.tenant_id, row.region, known.tenant_id, known.region
+                )));
+            }
+        }
         instances::mark_deleted(&mut tx, row, deleted_at).await?;
         if let Some(service) = services::live_for_instance(&mut tx, &row.instance_id).await? {
             self.begin_delete(&mut tx, &service, pb::DeleteReason::SourceInstanceDeleted)
@@ -447,7 +475,9 @@ pub fn to_proto(row: &ServiceRow, now: i64) -> pb::SyncService {
         state: state_to_api(row.state) as i32,
         created_at: Some(timestamp(row.created_at)),
         latest_data_time: row.latest_data_time.map(timestamp),
-        lag_seconds: row.latest_data_time.map(|t| (now - t).max(0) / 1000),
+        lag_seconds: row
+            .latest_data_time
+            .map(|t| now.saturating_sub(t).max(0) / 1000),
         synced_backups: row.synced_backups.max(0) as u64,
         synced_bytes: row.synced_bytes.max(0) as u64,
         retention_days: row.retention_days,

@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 use prost::Message;
 use sqlx::AnyConnection;
 use xregion_bus::EventSubject;
-use xregion_domain::chain::{restore_window, seed_set, ChainBackup};
+use xregion_domain::chain::{pending, restore_window, ChainBackup};
+use xregion_domain::source_keys::check_source_keys;
 use xregion_domain::{BackupKind, ServiceState};
 use xregion_proto::convert::backup as conv;
 use xregion_proto::convert::timestamp;
@@ -14,17 +15,50 @@ use xregion_proto::rds::v1::BackupDescriptor;
 use xregion_proto::xregion::v1 as pb;
 
 use crate::error::{CatalogError, Result};
+use crate::paging::{self, page_size};
 use crate::service::{enqueue_state_change, service_ref, Catalog};
 use crate::store::services::{self, ServiceRow};
-use crate::store::{backups, outbox, synced};
+use crate::store::{backups, instances, outbox, synced};
+
+/// Descriptors one PendingBackups request may carry (about 300 KiB).
+pub const MAX_DISCOVERED: usize = 1000;
+const DEFAULT_PENDING_PAGE: usize = 200;
+const DEFAULT_LIVE_PAGE: usize = 500;
 
 impl Catalog {
-    /// Records an upstream backup; invalid descriptors are refused whole.
+    /// Records an upstream backup; invalid descriptors are refused whole
+    /// (FailedPrecondition, with the reason): out-of-range sizes or times,
+    /// files outside the region's `source_key_prefix`, or a tenant, region
+    /// or engine other than the recorded instance's.
     pub async fn record_backup(&self, d: &BackupDescriptor) -> Result<bool> {
-        let (_, kind) = conv::validate(d).map_err(CatalogError::FailedPrecondition)?;
+        let (engine, kind) =
+            conv::validate_at(d, self.now()).map_err(CatalogError::FailedPrecondition)?;
         let chain = conv::chain_backup(d)
             .ok_or_else(|| CatalogError::FailedPrecondition("incomplete descriptor".into()))?;
+        check_source_keys(
+            self.source_key_prefix(&d.region),
+            &d.tenant_id,
+            &d.instance_id,
+            d.files.iter().map(|f| f.key.as_str()),
+        )
+        .map_err(|e| CatalogError::FailedPrecondition(e.to_string()))?;
         let mut conn = self.db.pool.acquire().await?;
+        if let Some(instance) = instances::get(&mut conn, &d.instance_id).await? {
+            if (&instance.tenant_id, &instance.region, instance.engine)
+                != (&d.tenant_id, &d.region, engine)
+            {
+                return Err(CatalogError::FailedPrecondition(format!(
+                    "descriptor names tenant {:?}, region {:?}, engine {}, but instance {:?} is tenant {:?}'s {} instance in region {:?}",
+                    d.tenant_id,
+                    d.region,
+                    engine.as_str(),
+                    d.instance_id,
+                    instance.tenant_id,
+                    instance.engine.as_str(),
+                    instance.region
+                )));
+            }
+        }
         backups::insert(
             &mut conn,
             d,
@@ -46,11 +80,25 @@ impl Catalog {
             .filter(|s| s.state.is_live()))
     }
 
-    /// The seed set and everything after it that is not synced yet.
+    /// The seed set and everything after it that is not synced yet
+    /// ([`xregion_domain::chain::pending`]), one page at a time in
+    /// (data end, backup id) order.
     pub async fn pending_backups(
         &self,
         req: &pb::PendingBackupsRequest,
     ) -> Result<pb::PendingBackupsResponse> {
+        if req.discovered.len() > MAX_DISCOVERED {
+            return Err(xregion_domain::DomainError::invalid(
+                "discovered",
+                format!(
+                    "{} descriptors; send at most {MAX_DISCOVERED} per request",
+                    req.discovered.len()
+                ),
+            )
+            .into());
+        }
+        let limit = page_size(req.page_size, DEFAULT_PENDING_PAGE)?;
+        let after = paging::parse_pending_token(&req.page_token)?;
         for d in &req.discovered {
             if let Err(error) = self.record_backup(d).await {
                 tracing::warn!(backup_id = %d.backup_id, %error, "discovered backup refused");
@@ -60,44 +108,69 @@ impl Catalog {
         let Some(svc) = self.live_service(&mut conn, &req.service_id).await? else {
             return Ok(pb::PendingBackupsResponse::default());
         };
-        let inventory: Vec<BackupDescriptor> = backups::for_instance(&mut conn, &svc.instance_id)
-            .await?
-            .into_iter()
-            .filter(|d| d.tenant_id == svc.tenant_id)
-            .collect();
-        let chain: Vec<ChainBackup> = inventory.iter().filter_map(conv::chain_backup).collect();
-        let seed: BTreeSet<String> = seed_set(svc.engine, &chain).into_iter().collect();
+        // Only the service's own tenant and source region: a descriptor
+        // recorded before its instance was known may name others.
+        let mut inventory: Vec<(BackupDescriptor, ChainBackup)> =
+            backups::for_instance(&mut conn, &svc.instance_id)
+                .await?
+                .into_iter()
+                .filter(|d| d.tenant_id == svc.tenant_id && d.region == svc.source_region)
+                .filter_map(|d| conv::chain_backup(&d).map(|c| (d, c)))
+                .collect();
+        // The page order, in Rust rather than the database's collation.
+        inventory.sort_by(|(a, ca), (b, cb)| {
+            (ca.data_end, &a.backup_id).cmp(&(cb.data_end, &b.backup_id))
+        });
+        let chain: Vec<ChainBackup> = inventory.iter().map(|(_, c)| c.clone()).collect();
         let synced_rows = synced::for_service(&mut conn, &svc.service_id).await?;
-        let done: BTreeSet<&str> = synced_rows
+        let have: Vec<ChainBackup> = synced_rows
             .iter()
-            .map(|r| r.manifest.backup_id.as_str())
+            .map(|r| r.manifest.chain_backup())
             .collect();
-        let oldest_full = synced_rows
+        let wanted: BTreeSet<String> = pending(svc.engine, &chain, &have).into_iter().collect();
+        let mut page: Vec<&(BackupDescriptor, ChainBackup)> = inventory
             .iter()
-            .filter(|r| r.manifest.kind == BackupKind::Full)
-            .map(|r| r.manifest.data_start)
-            .min();
-        let backups = inventory
-            .iter()
-            .zip(chain.iter())
             .filter(|(d, c)| {
-                seed.contains(&d.backup_id) || oldest_full.is_some_and(|start| c.data_end >= start)
+                wanted.contains(&d.backup_id) && after.is_before(c.data_end, &d.backup_id)
             })
-            .filter(|(d, _)| !done.contains(d.backup_id.as_str()))
-            .map(|(d, _)| d.clone())
+            .take(limit + 1)
             .collect();
+        let next_page_token = if page.len() > limit {
+            page.truncate(limit);
+            page.last()
+                .map(|(d, c)| paging::pending_token(c.data_end, &d.backup_id))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
         Ok(pb::PendingBackupsResponse {
             service: Some(service_ref(&svc)),
-            backups,
+            backups: page.into_iter().map(|(d, _)| d.clone()).collect(),
             has_full: chain.iter().any(|c| c.kind == BackupKind::Full),
+            next_page_token,
         })
     }
 
-    pub async fn live_services(&self, instance_id: &str) -> Result<Vec<pb::ServiceRef>> {
+    /// Live services (of one instance, or all), one page at a time in
+    /// creation order; the token is the last service's sequence number.
+    pub async fn live_services(
+        &self,
+        req: &pb::LiveServicesRequest,
+    ) -> Result<(Vec<pb::ServiceRef>, String)> {
+        let limit = page_size(req.page_size, DEFAULT_LIVE_PAGE)?;
+        let after = paging::parse_live_token(&req.page_token)?;
+        let instance = (!req.instance_id.is_empty()).then_some(req.instance_id.as_str());
         let mut conn = self.db.pool.acquire().await?;
-        let rows =
-            services::live(&mut conn, (!instance_id.is_empty()).then_some(instance_id)).await?;
-        Ok(rows.iter().map(service_ref).collect())
+        let mut rows = services::live_page(&mut conn, instance, after, limit as i64 + 1).await?;
+        let next = if rows.len() > limit {
+            rows.truncate(limit);
+            rows.last()
+                .map(|r| paging::live_token(r.seq))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok((rows.iter().map(service_ref).collect(), next))
     }
 
     /// CREATING → SEEDING, once seeding jobs are queued (or cannot be yet).
@@ -126,6 +199,9 @@ impl Catalog {
                 "BackupSynced without service or backup".into(),
             ));
         };
+        // The worker copied what the catalog recorded; a descriptor that
+        // fails the checks now is forged or corrupt.
+        conv::validate(d).map_err(CatalogError::FailedPrecondition)?;
         let synced_at = e
             .synced_at
             .as_ref()
@@ -174,20 +250,23 @@ impl Catalog {
             )
             .await?;
             services::set_failure(&mut tx, &svc.service_id, None, "", now).await?;
-        } else if svc.state == ServiceState::Degraded
-            && services::failed_backup(&mut tx, &svc.service_id)
-                .await?
-                .as_deref()
-                == Some(d.backup_id.as_str())
+        } else if services::failed_backup(&mut tx, &svc.service_id)
+            .await?
+            .as_deref()
+            == Some(d.backup_id.as_str())
         {
-            transition(
-                &mut tx,
-                &svc,
-                ServiceState::Running,
-                "failed backup synced",
-                now,
-            )
-            .await?;
+            // The backup the last error was about is copied now: DEGRADED
+            // ends, and a RUNNING service's stale error goes away.
+            if svc.state == ServiceState::Degraded {
+                transition(
+                    &mut tx,
+                    &svc,
+                    ServiceState::Running,
+                    "failed backup synced",
+                    now,
+                )
+                .await?;
+            }
             services::set_failure(&mut tx, &svc.service_id, None, "", now).await?;
         }
         tx.commit().await?;
@@ -210,8 +289,16 @@ impl Catalog {
         };
         let now = self.now();
         let message = format!("backup {}: {}", e.backup_id, e.reason);
+        // A DEGRADED service keeps the failure that degraded it: later
+        // failures (often transient, of other backups) must not move the
+        // backup whose copy ends DEGRADED (they are announced as events).
+        if svc.state == ServiceState::Degraded {
+            tx.commit().await?;
+            tracing::info!(service_id = %svc.service_id, backup_id = %e.backup_id, reason = %e.reason, "copy failed while degraded");
+            return Ok(());
+        }
         services::set_failure(&mut tx, &svc.service_id, Some(&e.backup_id), &message, now).await?;
-        if e.permanent && svc.state != ServiceState::Degraded {
+        if e.permanent {
             transition(&mut tx, &svc, ServiceState::Degraded, &message, now).await?;
         }
         tx.commit().await?;
@@ -230,7 +317,7 @@ impl Catalog {
             return Ok(());
         };
         let now = self.now();
-        let lag = (now - latest).max(0) / 1000;
+        let lag = now.saturating_sub(latest).max(0) / 1000;
         let exceeded = lag > self.lag_threshold_secs;
         if exceeded == services::lag_alerted(&mut tx, service_id).await? {
             return Ok(());

@@ -92,8 +92,16 @@ impl UpstreamHandler {
             )));
         };
         let deleted_at = opt_millis(e.deleted_at.as_ref()).unwrap_or(now);
-        self.catalog.instance_deleted(&row, deleted_at).await?;
-        Ok(Outcome::Ack)
+        match self.catalog.instance_deleted(&row, deleted_at).await {
+            Ok(()) => Ok(Outcome::Ack),
+            // Another tenant's or region's instance: kept for inspection,
+            // never acted on.
+            Err(crate::CatalogError::FailedPrecondition(reason)) => {
+                tracing::warn!(%reason, "instance deletion refused");
+                Ok(Outcome::Reject(reason))
+            }
+            Err(other) => Err(other),
+        }
     }
 }
 

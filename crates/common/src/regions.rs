@@ -10,6 +10,7 @@ use object_store::prefix::PrefixStore;
 use object_store::ObjectStore;
 use serde::{Deserialize, Serialize};
 use url::Url;
+use xregion_domain::source_keys::{check_source_keys, SourceKeyPrefix};
 
 use crate::error::{Error, Result};
 
@@ -24,6 +25,11 @@ pub struct RegionConfig {
     /// `access_key_id`, `secret_access_key`, `allow_http`.
     #[serde(default)]
     pub options: BTreeMap<String, String>,
+    /// Where an instance's backup files must lie in this region when it is
+    /// a source, e.g. `"{instance}/"` or `"rds/{tenant}/{instance}/"`;
+    /// descriptors listing files elsewhere are refused. Unset: anywhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_key_prefix: Option<String>,
 }
 
 /// The configured regions, validated, with their stores built once.
@@ -33,6 +39,7 @@ pub struct Regions {
     stores: BTreeMap<String, Arc<dyn ObjectStore>>,
     multipart: BTreeMap<String, Multipart>,
     local_roots: BTreeMap<String, std::path::PathBuf>,
+    source_prefixes: BTreeMap<String, SourceKeyPrefix>,
 }
 
 /// Direct access to a region's multipart uploads (S3), for transfers that
@@ -80,6 +87,7 @@ impl Regions {
         let mut stores = BTreeMap::new();
         let mut multipart = BTreeMap::new();
         let mut local_roots = BTreeMap::new();
+        let mut source_prefixes = BTreeMap::new();
         for region in configs {
             xregion_domain::ids::validate_id("region id", &region.id).map_err(|e| {
                 Error::Region {
@@ -92,6 +100,13 @@ impl Regions {
                     region: region.id.clone(),
                     reason: "configured twice".into(),
                 });
+            }
+            if let Some(template) = &region.source_key_prefix {
+                let parsed = SourceKeyPrefix::parse(template).map_err(|e| Error::Region {
+                    region: region.id.clone(),
+                    reason: e.to_string(),
+                })?;
+                source_prefixes.insert(region.id.clone(), parsed);
             }
             let built = build_region(region)?;
             stores.insert(region.id.clone(), built.store);
@@ -107,7 +122,26 @@ impl Regions {
             stores,
             multipart,
             local_roots,
+            source_prefixes,
         })
+    }
+
+    /// The region's source key prefix template, if it has one.
+    pub fn source_key_prefix(&self, id: &str) -> Option<&SourceKeyPrefix> {
+        self.source_prefixes.get(id)
+    }
+
+    /// Whether a backup of `instance` taken in `region` may list these
+    /// source keys (the region's `source_key_prefix`); the reason when not.
+    pub fn check_source_keys<'k>(
+        &self,
+        region: &str,
+        tenant: &str,
+        instance: &str,
+        keys: impl IntoIterator<Item = &'k str>,
+    ) -> std::result::Result<(), String> {
+        check_source_keys(self.source_key_prefix(region), tenant, instance, keys)
+            .map_err(|e| e.to_string())
     }
 
     pub fn ids(&self) -> Vec<&str> {
@@ -225,7 +259,27 @@ mod tests {
             display_name: id.into(),
             url: url.into(),
             options: BTreeMap::new(),
+            source_key_prefix: None,
         }
+    }
+
+    #[test]
+    fn source_key_prefixes_are_validated_and_checked() {
+        let mut r = region("r", "memory://");
+        r.source_key_prefix = Some("{region}/".into());
+        assert!(Regions::build(&[r.clone()]).is_err(), "unknown placeholder");
+        r.source_key_prefix = Some("{instance}/".into());
+        let mut open = region("o", "memory://");
+        open.source_key_prefix = None;
+        let regions = Regions::build(&[r, open]).unwrap();
+        assert!(regions.check_source_keys("r", "t", "db", ["db/f"]).is_ok());
+        let err = regions
+            .check_source_keys("r", "t", "db", ["other/f"])
+            .unwrap_err();
+        assert!(err.contains("outside"), "{err}");
+        assert!(regions
+            .check_source_keys("o", "t", "db", ["other/f"])
+            .is_ok());
     }
 
     #[test]

@@ -50,7 +50,10 @@ impl Manifest {
     }
 
     pub fn bytes(&self) -> u64 {
-        self.files.iter().map(|f| f.size).sum()
+        // Saturating: a forged manifest must not overflow (or panic).
+        self.files
+            .iter()
+            .fold(0u64, |sum, f| sum.saturating_add(f.size))
     }
 
     pub fn to_json(&self) -> Vec<u8> {

@@ -1,4 +1,5 @@
 //! Range checks on upstream descriptors: sizes, times, nanos.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use prost_types::Timestamp;
 use xregion_proto::convert::backup::{
@@ -29,11 +30,13 @@ fn good() -> rds::BackupDescriptor {
         files: vec![file("db-1/b-1/dump.sql", 10)],
         data_start_time: Some(timestamp(NOW - 2 * DAY)),
         data_end_time: Some(timestamp(NOW - DAY)),
-        position: Some(rds::backup_descriptor::Position::Mysql(rds::MysqlPosition {
-            binlog_file_number: 3,
-            binlog_offset: 4,
-            ..Default::default()
-        })),
+        position: Some(rds::backup_descriptor::Position::Mysql(
+            rds::MysqlPosition {
+                binlog_file_number: 3,
+                binlog_offset: 4,
+                ..Default::default()
+            },
+        )),
         created_at: None,
     }
 }
@@ -70,9 +73,15 @@ fn data_times_far_in_the_future_or_past_are_refused() {
     let mut d = good();
     d.data_end_time = Some(timestamp(NOW + 10 * 365 * DAY));
     refused(&d, "more than a day after now");
-    assert!(validate(&d).is_ok(), "without a clock only the structure counts");
+    assert!(
+        validate(&d).is_ok(),
+        "without a clock only the structure counts"
+    );
     d.data_end_time = Some(timestamp(NOW + DAY - 1));
-    assert!(validate_at(&d, NOW).is_ok(), "a day of clock skew is allowed");
+    assert!(
+        validate_at(&d, NOW).is_ok(),
+        "a day of clock skew is allowed"
+    );
     d.data_end_time = Some(Timestamp {
         seconds: i64::MAX,
         nanos: 0,

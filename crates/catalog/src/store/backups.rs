@@ -15,7 +15,7 @@ pub async fn insert(
     data_end: i64,
     now: i64,
 ) -> Result<bool> {
-    let bytes: u64 = d.files.iter().map(|f| f.size).sum();
+    let bytes = xregion_proto::convert::backup::total_bytes(d).unwrap_or(u64::MAX);
     let done = sqlx::query(
         "INSERT INTO backups (backup_id, instance_id, tenant_id, kind, data_start, data_end, bytes, descriptor, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (backup_id) DO NOTHING",

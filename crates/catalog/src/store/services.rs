@@ -297,6 +297,37 @@ pub async fn live_with_data(conn: &mut AnyConnection) -> Result<Vec<ServiceRow>>
     rows.iter().map(from_row).collect()
 }
 
+/// One page of live services in `seq` order, after `after_seq`.
+pub async fn live_page(
+    conn: &mut AnyConnection,
+    instance_id: Option<&str>,
+    after_seq: i64,
+    limit: i64,
+) -> Result<Vec<ServiceRow>> {
+    let rows = match instance_id {
+        Some(i) => {
+            sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM services WHERE live_instance = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+            ))
+            .bind(i)
+            .bind(after_seq)
+            .bind(limit)
+            .fetch_all(conn)
+            .await?
+        }
+        None => {
+            sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM services WHERE live_instance IS NOT NULL AND seq > $1 ORDER BY seq LIMIT $2"
+            ))
+            .bind(after_seq)
+            .bind(limit)
+            .fetch_all(conn)
+            .await?
+        }
+    };
+    rows.iter().map(from_row).collect()
+}
+
 pub async fn live(conn: &mut AnyConnection, instance_id: Option<&str>) -> Result<Vec<ServiceRow>> {
     let rows = match instance_id {
         Some(i) => {
