@@ -43,6 +43,35 @@ impl TestDatabase {
     pub async fn connect(&self) -> anyhow::Result<PgConnection> {
         Ok(PgConnection::connect(&self.url).await?)
     }
+
+    /// An outage of this database, as its users see one: new connections
+    /// are refused and open ones are ended. [`Self::accept_connections`]
+    /// ends it.
+    pub async fn refuse_connections(&self) -> anyhow::Result<()> {
+        let mut admin = PgConnection::connect(&self.admin_url).await?;
+        let name = &self.name;
+        admin
+            .execute(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false").as_str())
+            .await?;
+        admin
+            .execute(
+                format!(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+                )
+                .as_str(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub async fn accept_connections(&self) -> anyhow::Result<()> {
+        let mut admin = PgConnection::connect(&self.admin_url).await?;
+        admin
+            .execute(format!("ALTER DATABASE {} ALLOW_CONNECTIONS true", self.name).as_str())
+            .await?;
+        Ok(())
+    }
 }
 
 impl Drop for TestDatabase {

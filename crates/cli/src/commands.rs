@@ -261,8 +261,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 tokio::time::sleep(std::time::Duration::from_millis(250)).await;
             }
         }
-        Command::Restore { .. } | Command::Drill { .. } => {
-            anyhow::bail!("restore and drill read the target store, not the API")
+        Command::Restore { .. } | Command::Drill { .. } | Command::Admin(_) => {
+            anyhow::bail!("restore, drill and admin do not use the API")
         }
         Command::Usage { id } => {
             let u = api

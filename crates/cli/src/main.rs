@@ -1,5 +1,6 @@
 //! `xregion`: the operator's command line over the gRPC API.
 
+mod admin;
 mod commands;
 mod drill;
 mod mariadb_apply;
@@ -20,6 +21,8 @@ const EXAMPLES: &str = "Examples:
   xregion plan <service-id> --time 2026-11-26T09:30:00Z
   xregion plan <service-id> --time latest
   xregion list --output json
+  xregion admin dead-letters list --nats-url nats://127.0.0.1:4222 --namespace xregion
+  xregion admin dead-letters replay --seq 3
   xregion drill --region-store s3://bucket --store-option aws_endpoint=… --instance mysql-prod-1
   xregion restore --region-store s3://bucket --store-option aws_endpoint=http://… --instance mysql-prod-1 --time latest --into ./restore";
 
@@ -140,12 +143,21 @@ pub enum Command {
         #[arg(long, default_value_t = 120)]
         timeout_secs: u64,
     },
+    /// Operator commands over NATS (not the tenant API): dead letters.
+    Admin(admin::AdminArgs),
 }
 
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
     match cli.command {
+        Command::Admin(args) => {
+            if let Err(error) = admin::run(args, cli.output == Output::Json).await {
+                eprintln!("error: {error:#}");
+                std::process::exit(1);
+            }
+            return;
+        }
         Command::Drill { target } => {
             let args = restore::RestoreArgs {
                 target,

@@ -1,0 +1,149 @@
+//! `xregion admin`: operator commands that talk to NATS directly rather than
+//! to the tenant-scoped gRPC API. Today: the dead-letter stream.
+
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+use xregion_bus::deadletter::{self, DeadLetter};
+use xregion_bus::Namespace;
+
+#[derive(Args)]
+pub struct AdminArgs {
+    /// NATS server of the deployment.
+    #[arg(
+        long,
+        global = true,
+        env = "XREGION_NATS_URL",
+        default_value = "nats://127.0.0.1:4222"
+    )]
+    pub nats_url: String,
+    /// Namespace of the deployment (prefix of its subjects and streams).
+    #[arg(
+        long,
+        global = true,
+        env = "XREGION_NAMESPACE",
+        default_value = "xregion"
+    )]
+    pub namespace: String,
+    /// Prefix of the upstream RDS subjects.
+    #[arg(
+        long,
+        global = true,
+        env = "XREGION_UPSTREAM_NAMESPACE",
+        default_value = "rds"
+    )]
+    pub upstream_namespace: String,
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+#[derive(Subcommand)]
+pub enum AdminCommand {
+    /// Messages a consumer gave up on: list them, replay them once fixed.
+    #[command(subcommand)]
+    DeadLetters(DeadLetterCommand),
+}
+
+#[derive(Subcommand)]
+pub enum DeadLetterCommand {
+    /// Every dead letter: sequence, consumer, original subject, attempts,
+    /// time and reason.
+    List,
+    /// Republish dead letters to their original subjects (payload and
+    /// headers as they were) and remove them from the dead-letter stream.
+    Replay {
+        /// The dead letter's sequence, as `list` shows it (repeatable).
+        #[arg(long, required_unless_present = "all", conflicts_with = "all")]
+        seq: Vec<u64>,
+        /// Every dead letter.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+pub async fn run(args: AdminArgs, json: bool) -> anyhow::Result<()> {
+    let ns = Namespace::new(&args.namespace, &args.upstream_namespace)?;
+    let client =
+        xregion_bus::connect(&args.nats_url, "xregion-cli-admin", Duration::from_secs(5)).await?;
+    let js = xregion_bus::async_nats::jetstream::new(client);
+    match args.command {
+        AdminCommand::DeadLetters(DeadLetterCommand::List) => {
+            let entries = deadletter::list(&js, &ns).await?;
+            show(&entries, json);
+        }
+        AdminCommand::DeadLetters(DeadLetterCommand::Replay { seq, all }) => {
+            let seqs = if all {
+                deadletter::list(&js, &ns)
+                    .await?
+                    .iter()
+                    .map(|e| e.seq)
+                    .collect()
+            } else {
+                seq
+            };
+            let mut replayed = Vec::new();
+            for s in seqs {
+                let r = deadletter::replay(&js, &ns, s).await?;
+                replayed.push(json!({ "seq": r.seq, "subject": r.subject }));
+                if !json {
+                    say(&format!("replayed {} to {}", r.seq, r.subject));
+                }
+            }
+            if json {
+                say(&serde_json::to_string_pretty(
+                    &json!({ "replayed": replayed }),
+                )?);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A closed pipe (`| head`) is not an error worth a panic.
+fn say(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
+fn time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+fn show(entries: &[DeadLetter], json: bool) {
+    if json {
+        let rows: Vec<_> = entries
+            .iter()
+            .map(|e| {
+                json!({
+                    "seq": e.seq,
+                    "consumer": e.durable,
+                    "subject": e.original_subject,
+                    "reason": e.reason,
+                    "attempts": e.attempts,
+                    "time": time(e.dead_lettered_at_ms),
+                    "bytes": e.payload.len(),
+                })
+            })
+            .collect();
+        say(&serde_json::to_string_pretty(&json!({ "dead_letters": rows })).unwrap_or_default());
+        return;
+    }
+    let headers = ["SEQ", "CONSUMER", "SUBJECT", "ATTEMPTS", "TIME", "REASON"];
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| {
+            vec![
+                e.seq.to_string(),
+                e.durable.clone(),
+                e.original_subject.clone(),
+                e.attempts.to_string(),
+                time(e.dead_lettered_at_ms),
+                e.reason.clone(),
+            ]
+        })
+        .collect();
+    crate::render::table(&headers, rows);
+}
