@@ -10,6 +10,7 @@ pub mod nats;
 pub mod net;
 pub mod postgres;
 pub mod process;
+pub mod restore;
 pub mod stack;
 pub mod sync;
 pub mod upstream;

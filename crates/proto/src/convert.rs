@@ -190,7 +190,9 @@ pub mod backup {
 
     /// The total size of the descriptor's files; `None` on overflow.
     pub fn total_bytes(d: &rds::BackupDescriptor) -> Option<u64> {
-        d.files.iter().try_fold(0u64, |sum, f| sum.checked_add(f.size))
+        d.files
+            .iter()
+            .try_fold(0u64, |sum, f| sum.checked_add(f.size))
     }
 
     /// [`validate`] plus the clock: a data end later than `now_ms` plus one
@@ -249,24 +251,6 @@ pub mod backup {
                     f.key
                 ));
             }
-        }
-        let (start, end) = match (d.data_start_time.as_ref(), d.data_end_time.as_ref()) {
-            (Some(s), Some(e)) => (s, e),
-            _ => return Err("data_start_time and data_end_time are required".into()),
-        };
-        if start > end {
-            return Err("data_start_time is after data_end_time".into());
-        }
-        let pos = position(d).ok_or("chain position is required")?;
-        validate_position(engine, kind, &pos)?;
-        Ok((engine, kind))
-    }
-
-    pub fn chain_backup(d: &rds::BackupDescriptor) -> Option<ChainBackup> {
-        Some(ChainBackup {
-            backup_id: d.backup_id.clone(),
-            kind: kind_from_rds(d.kind)?,
-            data_start: millis(d.data_start_time.as_ref()?),
             if f.size > MAX_FILE_BYTES {
                 return Err(format!(
                     "file {:?}: size {} exceeds the limit of {MAX_FILE_BYTES} bytes",
@@ -281,17 +265,17 @@ pub mod backup {
                     "the files' total size exceeds the limit of {MAX_BACKUP_BYTES} bytes"
                 ))
             }
-            data_end: millis(d.data_end_time.as_ref()?),
-            position: position(d)?,
-        })
-    }
-
-    /// The manifest of `d` once copied for `service`: target keys follow the
-    /// documented layout.
-    pub fn manifest(
-        d: &rds::BackupDescriptor,
-        service: &api::ServiceRef,
-        synced_at: i64,
+        }
+        // Each file keeps its own key in the target (and its own local file
+        // when restored): the descriptor is refused rather than have one
+        // file overwrite another.
+        let keys: Vec<&str> = d.files.iter().map(|f| f.key.as_str()).collect();
+        layout::check_backup_paths(&layout::backup_relative_paths(&keys))
+            .map_err(|e| e.to_string())?;
+        let (start, end) = match (d.data_start_time.as_ref(), d.data_end_time.as_ref()) {
+            (Some(s), Some(e)) => (s, e),
+            _ => return Err("data_start_time and data_end_time are required".into()),
+        };
         for (field, ts) in [("data_start_time", start), ("data_end_time", end)] {
             if !(0..1_000_000_000).contains(&ts.nanos) {
                 return Err(format!("{field}: nanos {} out of range", ts.nanos));
@@ -304,8 +288,34 @@ pub mod backup {
             }
         }
         let (start, end) = (millis(start), millis(end));
+        if start > end {
+            return Err("data_start_time is after data_end_time".into());
+        }
+        let pos = position(d).ok_or("chain position is required")?;
+        validate_position(engine, kind, &pos)?;
+        Ok((engine, kind))
+    }
+
+    pub fn chain_backup(d: &rds::BackupDescriptor) -> Option<ChainBackup> {
+        Some(ChainBackup {
+            backup_id: d.backup_id.clone(),
+            kind: kind_from_rds(d.kind)?,
+            data_start: millis(d.data_start_time.as_ref()?),
+            data_end: millis(d.data_end_time.as_ref()?),
+            position: position(d)?,
+        })
+    }
+
+    /// The manifest of `d` once copied for `service`: target keys follow the
+    /// documented layout.
+    pub fn manifest(
+        d: &rds::BackupDescriptor,
+        service: &api::ServiceRef,
+        synced_at: i64,
     ) -> Option<Manifest> {
         let chain = chain_backup(d)?;
+        let source_keys: Vec<&str> = d.files.iter().map(|f| f.key.as_str()).collect();
+        let keys = layout::backup_file_keys(&service.target_prefix, &d.backup_id, &source_keys);
         Some(Manifest {
             format: FORMAT,
             service_id: service.service_id.clone(),
@@ -320,8 +330,9 @@ pub mod backup {
             files: d
                 .files
                 .iter()
-                .map(|f| ManifestFile {
-                    key: layout::backup_file_key(&service.target_prefix, &d.backup_id, &f.key),
+                .zip(keys)
+                .map(|(f, key)| ManifestFile {
+                    key,
                     source_key: f.key.clone(),
                     size: f.size,
                     sha256: f.sha256.clone(),
