@@ -50,6 +50,9 @@ pub struct StackOptions {
     pub s3_options: Vec<(String, String)>,
     /// `source_key_prefix` templates by region id.
     pub source_key_prefixes: Vec<(String, String)>,
+    /// Use these regions (another stack's buckets) instead of this stack's
+    /// own Garage: two deployments sharing storage.
+    pub shared_regions: Option<Vec<RegionConfig>>,
 }
 
 impl Default for StackOptions {
@@ -67,6 +70,7 @@ impl Default for StackOptions {
             s3_options: Vec::new(),
             file_region_root: None,
             source_key_prefixes: Vec::new(),
+            shared_regions: None,
         }
     }
 }
@@ -113,11 +117,14 @@ impl Stack {
         let dir = tempfile::Builder::new().prefix("xregion-test-").tempdir()?;
         let nats = NatsServer::start(dir.path()).await?;
         let garage = Garage::start(dir.path()).await?;
-        let mut regions = opts
-            .regions
-            .iter()
-            .map(|r| garage.region(r))
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let mut regions = match &opts.shared_regions {
+            Some(shared) => shared.clone(),
+            None => opts
+                .regions
+                .iter()
+                .map(|r| garage.region(r))
+                .collect::<anyhow::Result<Vec<_>>>()?,
+        };
         for region in &mut regions {
             for (key, value) in &opts.s3_options {
                 if value.is_empty() {
@@ -209,6 +216,17 @@ max_deliver = 3\n\n\
 
     /// Starts (or restarts) one service and waits until its /healthz is 200.
     pub async fn start_service(&mut self, name: &str, extra_args: &[&str]) -> anyhow::Result<()> {
+        self.start_service_as(name, name, extra_args).await
+    }
+
+    /// Starts one more process of service `name`, known to the stack as
+    /// `label` (e.g. a second catalog next to the first).
+    pub async fn start_service_as(
+        &mut self,
+        label: &str,
+        name: &str,
+        extra_args: &[&str],
+    ) -> anyhow::Result<()> {
         let bin = bin_dir()?.join(format!("xregion-{name}"));
         let port = free_port()?;
         let mut cmd = Command::new(bin);
@@ -218,12 +236,12 @@ max_deliver = 3\n\n\
             .arg(format!("127.0.0.1:{port}"))
             .args(extra_args);
         cmd.env_remove("RUST_LOG");
-        let process = ChildProcess::spawn(name, cmd, self.dir.path())?;
-        self.services.insert(name.to_string(), process);
-        self.http_ports.insert(name.to_string(), port);
-        let svc = name.to_string();
+        let process = ChildProcess::spawn(label, cmd, self.dir.path())?;
+        self.services.insert(label.to_string(), process);
+        self.http_ports.insert(label.to_string(), port);
+        let svc = label.to_string();
         wait_until(
-            &format!("{name} to be ready"),
+            &format!("{label} to be ready"),
             Duration::from_secs(60),
             || {
                 let running = self
@@ -276,6 +294,19 @@ max_deliver = 3\n\n\
         Ok(Channel::from_shared(format!("http://{}", self.grpc_addr))?
             .connect()
             .await?)
+    }
+
+    /// The sum of a metric over the label sets containing `label` (e.g.
+    /// `region="r2"`, or "" for all), read from the service's /metrics.
+    pub async fn metric(&self, service: &str, name: &str, label: &str) -> anyhow::Result<f64> {
+        Ok(self
+            .metrics(service)
+            .await?
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter(|l| l.split(['{', ' ']).next() == Some(name) && l.contains(label))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum())
     }
 
     pub async fn metrics(&self, service: &str) -> anyhow::Result<String> {

@@ -154,6 +154,50 @@ impl SyncEnv {
     }
 }
 
+impl SyncEnv {
+    /// How many objects the target holds under `prefix`.
+    pub async fn objects_under(&self, prefix: &str) -> anyhow::Result<usize> {
+        use futures::TryStreamExt;
+        Ok(self
+            .target
+            .list(Some(&object_store::path::Path::from(prefix)))
+            .try_collect::<Vec<_>>()
+            .await?
+            .len())
+    }
+
+    /// A MySQL instance of tenant A (in `r1`) with a FULL and a LOG, and its
+    /// service to `r2`, RUNNING with both synced. Returns the service and
+    /// its target prefix, which holds service.json, 2 files, 2 manifests.
+    pub async fn running_service(
+        &self,
+        instance: &str,
+        t0: i64,
+    ) -> anyhow::Result<(pb::SyncService, String)> {
+        self.instance(instance, Engine::Mysql, "r1").await?;
+        let mut chain = xregion_rds_sim::ChainGen::new(instance, TENANT_A, "r1", Engine::Mysql, t0);
+        self.upstream
+            .emit(&self.source, &chain.full(50_000))
+            .await?;
+        self.upstream
+            .emit(&self.source, &chain.log(60_000, 500))
+            .await?;
+        let svc = self.create(instance, Engine::Mysql, "r1", "r2").await?;
+        let svc = self
+            .wait_service(&svc.id, "RUNNING", |s| {
+                state(s) == pb::ServiceState::Running && s.synced_backups == 2
+            })
+            .await?;
+        let prefix = xregion_domain::layout::service_prefix(TENANT_A, instance, &svc.id);
+        let n = self.objects_under(&prefix).await?;
+        anyhow::ensure!(
+            n == 5,
+            "{n} objects under {prefix}: service.json, 2 files, 2 manifests expected"
+        );
+        Ok((svc, prefix))
+    }
+}
+
 pub fn latest_ms(s: &pb::SyncService) -> Option<i64> {
     s.latest_data_time
         .as_ref()

@@ -97,6 +97,29 @@ impl Upstream {
         .await
     }
 
+    /// Publishes `msg` on any subject of the bus with a message id, as a
+    /// forger, a buggy service or a redelivery would.
+    pub async fn publish_raw<M: Message>(
+        &self,
+        subject: String,
+        msg_id: &str,
+        msg: &M,
+    ) -> anyhow::Result<()> {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", msg_id);
+        self.js
+            .publish_with_headers(subject, headers, msg.encode_to_vec().into())
+            .await?
+            .await?;
+        Ok(())
+    }
+
+    /// How many messages the dead-letter stream holds.
+    pub async fn dead_letter_count(&self) -> anyhow::Result<u64> {
+        let mut stream = self.js.get_stream(self.ns.dead_letter_stream()).await?;
+        Ok(stream.info().await?.state.messages)
+    }
+
     /// Every event of one kind in the events stream so far, decoded.
     pub async fn events<M: Message + Default>(
         &self,

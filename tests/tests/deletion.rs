@@ -3,8 +3,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
-use futures::TryStreamExt;
-use object_store::path::Path;
 use xregion_bus::EventSubject;
 use xregion_domain::{layout, Engine};
 use xregion_proto::xregion::v1 as pb;
@@ -17,37 +15,14 @@ use xregion_tests::{wait_until, Stack, StackOptions};
 const T0: i64 = 1_760_000_000_000;
 
 async fn objects_under(env: &SyncEnv, prefix: &str) -> anyhow::Result<usize> {
-    Ok(env
-        .target
-        .list(Some(&Path::from(prefix)))
-        .try_collect::<Vec<_>>()
-        .await?
-        .len())
+    env.objects_under(prefix).await
 }
 
 async fn running_service(
     env: &SyncEnv,
     instance: &str,
 ) -> anyhow::Result<(pb::SyncService, String)> {
-    env.instance(instance, Engine::Mysql, "r1").await?;
-    let mut chain = ChainGen::new(instance, TENANT_A, "r1", Engine::Mysql, T0);
-    env.upstream.emit(&env.source, &chain.full(50_000)).await?;
-    env.upstream
-        .emit(&env.source, &chain.log(60_000, 500))
-        .await?;
-    let svc = env.create(instance, Engine::Mysql, "r1", "r2").await?;
-    let svc = env
-        .wait_service(&svc.id, "RUNNING", |s| {
-            state(s) == pb::ServiceState::Running && s.synced_backups == 2
-        })
-        .await?;
-    let prefix = layout::service_prefix(TENANT_A, instance, &svc.id);
-    assert_eq!(
-        objects_under(env, &prefix).await?,
-        5,
-        "service.json, 2 files, 2 manifests"
-    );
-    Ok((svc, prefix))
+    env.running_service(instance, T0).await
 }
 
 #[tokio::test]

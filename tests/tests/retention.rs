@@ -146,7 +146,7 @@ async fn retention_expires_old_backups_without_breaking_the_window() -> anyhow::
     assert_eq!(usage.days.last().unwrap().bytes_stored, copied);
     assert_eq!(usage.amount, 0.0);
 
-    // An orphan (a crash's leftover) next to the live service.
+    // A folder of a service id the catalog never issued: left alone.
     let orphan = Path::from(format!("{TENANT_A}/ghost/svc-ghost/backups/b/f"));
     env.target
         .put(&orphan, b"left behind".to_vec().into())
@@ -201,13 +201,16 @@ async fn retention_expires_old_backups_without_breaking_the_window() -> anyhow::
             d.backup_id
         );
     }
-    // Orphans are collected after retention, in the same sweep.
-    wait_until("orphans collected", WAIT, || async {
-        let gone =
-            env.target.head(&orphan).await.is_err() && env.target.head(&headless).await.is_err();
-        Ok(gone.then_some(()))
+    // Files without a manifest are collected after retention, in the same
+    // sweep; the unknown folder stays (deleting needs positive knowledge).
+    wait_until("headless files collected", WAIT, || async {
+        Ok(env.target.head(&headless).await.is_err().then_some(()))
     })
     .await?;
+    assert!(
+        env.target.head(&orphan).await.is_ok(),
+        "unknown folder deleted"
+    );
     let svc_now = env
         .wait_service(&svc.id, "earliest moved", |s| s.synced_backups == 11)
         .await?;
@@ -375,5 +378,148 @@ async fn stale_multipart_uploads_are_aborted() -> anyhow::Result<()> {
     // Aborted in Garage: the upload can no longer be completed.
     let completed = mp.store().complete_multipart(&path, &id, vec![part]).await;
     assert!(completed.is_err(), "the upload should have been aborted");
+    Ok(())
+}
+
+/// Every copy the catalog lists still has its manifest and files in the
+/// target; returns how many it lists.
+async fn catalog_copies_are_whole(env: &SyncEnv, service_id: &str) -> anyhow::Result<usize> {
+    let mut listed = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = env
+            .api
+            .clone()
+            .list_synced_backups(authed(
+                TOKEN_A,
+                pb::ListSyncedBackupsRequest {
+                    service_id: service_id.into(),
+                    page_token: page_token.clone(),
+                    page_size: 1000,
+                    ..Default::default()
+                },
+            ))
+            .await?
+            .into_inner();
+        listed.extend(page.backups);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    for b in &listed {
+        let bytes = env
+            .target
+            .get(&Path::from(b.manifest_key.as_str()))
+            .await
+            .map_err(|e| anyhow::anyhow!("{} listed, manifest gone: {e}", b.backup_id))?
+            .bytes()
+            .await?;
+        let m = xregion_domain::manifest::Manifest::from_json(&bytes)
+            .map_err(|e| anyhow::anyhow!(e))?;
+        for f in &m.files {
+            env.target
+                .head(&Path::from(f.key.as_str()))
+                .await
+                .map_err(|e| anyhow::anyhow!("{} listed, {} gone: {e}", b.backup_id, f.key))?;
+        }
+    }
+    Ok(listed.len())
+}
+
+async fn wait_exit(stack: &mut Stack, name: &str) -> anyhow::Result<()> {
+    wait_until(&format!("{name} to abort at its fail point"), WAIT, || {
+        let running = stack
+            .services
+            .get_mut(name)
+            .map(|p| p.is_running())
+            .unwrap_or(false);
+        async move { Ok((!running).then_some(())) }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn retention_forgets_a_copy_before_deleting_it_and_survives_a_crash_at_each_step(
+) -> anyhow::Result<()> {
+    let mut stack = Stack::start(StackOptions {
+        extra_config: FAST_SYNC_CONFIG.into(),
+        services: vec![
+            "catalog",
+            "api-gateway",
+            "backup-watcher",
+            "transfer-worker",
+        ],
+        ..Default::default()
+    })
+    .await?;
+    let env = SyncEnv::new(&stack, "r1", "r2").await?;
+    let (svc, all) = long_history(&env, "ret-crash").await?;
+    let prefix = layout::service_prefix(TENANT_A, "ret-crash", &svc.id);
+    let first = &all[0];
+    let manifest = Path::from(layout::manifest_key(&prefix, &first.backup_id));
+    let first_files: Vec<String> =
+        objects(&env, &format!("{prefix}/backups/{}", first.backup_id)).await?;
+    assert!(!first_files.is_empty());
+    let sweep = |fail: &'static str| {
+        vec![
+            "--set",
+            "cleanup.sweep_interval_secs=1",
+            "--set",
+            "cleanup.orphan_grace_hours=0",
+            "--set",
+            fail,
+        ]
+    };
+
+    // Killed right after the catalog forgot the first expired copy: the
+    // catalog no longer lists it, its manifest and files are all there.
+    stack
+        .start_service(
+            "cleanup",
+            &sweep("cleanup.fail_point=after_expire_recorded"),
+        )
+        .await?;
+    wait_exit(&mut stack, "cleanup").await?;
+    assert_eq!(
+        catalog_copies_are_whole(&env, &svc.id).await?,
+        all.len() - 1
+    );
+    assert!(env.target.head(&manifest).await.is_ok());
+
+    // Killed right after the manifest went: the files are still there,
+    // nothing the catalog lists is missing anything.
+    stack
+        .start_service(
+            "cleanup",
+            &sweep("cleanup.fail_point=after_manifest_removed"),
+        )
+        .await?;
+    wait_exit(&mut stack, "cleanup").await?;
+    assert!(env.target.head(&manifest).await.is_err());
+    for f in &first_files {
+        assert!(
+            env.target.head(&Path::from(f.as_str())).await.is_ok(),
+            "{f}"
+        );
+    }
+    assert_eq!(
+        catalog_copies_are_whole(&env, &svc.id).await?,
+        all.len() - 1
+    );
+
+    // Without faults the first chain goes whole, and what is left is whole.
+    stack
+        .start_service("cleanup", &sweep("cleanup.fail_point=never"))
+        .await?;
+    env.wait_service(&svc.id, "first chain expired", |s| s.synced_backups == 11)
+        .await?;
+    wait_until("the first backup's files collected", WAIT, || async {
+        let left = objects(&env, &format!("{prefix}/backups/{}", first.backup_id)).await?;
+        Ok(left.is_empty().then_some(()))
+    })
+    .await?;
+    assert_eq!(catalog_copies_are_whole(&env, &svc.id).await?, 11);
+    every_point_restorable(&env, &svc.id).await?;
     Ok(())
 }

@@ -4,8 +4,8 @@
 use prost::Message;
 use xregion_bus::{BusError, CatalogClient, Publisher};
 use xregion_common::Regions;
-use xregion_domain::{layout, manifest::ServiceDescriptor};
-use xregion_proto::convert::{engine_from_api, kind_from_rds, lane_to_api, timestamp};
+use xregion_domain::layout;
+use xregion_proto::convert::{kind_from_rds, lane_to_api, service_descriptor, timestamp};
 use xregion_proto::rds::v1::BackupDescriptor;
 use xregion_proto::xregion::v1 as pb;
 
@@ -24,6 +24,8 @@ pub enum Error {
     UnknownRegion(String),
     #[error("object store: {0}")]
     Store(#[from] object_store::Error),
+    #[error("{0}")]
+    Target(#[from] xregion_common::Error),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -34,8 +36,10 @@ impl Error {
     pub fn is_unavailable(&self) -> bool {
         match self {
             Self::Bus(e) => e.is_unavailable(),
-            Self::Store(e) => xregion_common::unavailable::store_unavailable(e),
-            Self::UnknownRegion(_) => false,
+            Self::Store(e) | Self::Target(xregion_common::Error::ObjectStore(e)) => {
+                xregion_common::unavailable::store_unavailable(e)
+            }
+            Self::Target(_) | Self::UnknownRegion(_) => false,
         }
     }
 
@@ -77,29 +81,23 @@ impl Watcher {
         Ok(())
     }
 
-    /// `service.json`, the target's description of the service.
+    /// `service.json`, the target's description of the service, naming this
+    /// deployment. Idempotent; seeding and every reconciliation write it.
     pub async fn write_service_descriptor(&self, service: &pb::ServiceRef) -> Result<()> {
         let store = self
             .regions
             .store(&service.target_region)
             .ok_or_else(|| Error::UnknownRegion(service.target_region.clone()))?;
-        let Some(engine) = engine_from_api(service.engine) else {
+        let ns = self.publisher.namespace();
+        let Some(descriptor) = service_descriptor(service, ns.prefix()) else {
             return Ok(());
         };
-        let descriptor = ServiceDescriptor {
-            format: xregion_domain::manifest::FORMAT,
-            service_id: service.service_id.clone(),
-            tenant_id: service.tenant_id.clone(),
-            engine,
-            source_region: service.source_region.clone(),
-            instance_id: service.instance_id.clone(),
-            target_region: service.target_region.clone(),
-            retention_days: service.retention_days,
-        };
-        let body = serde_json::to_vec_pretty(&descriptor).unwrap_or_default();
-        let key =
-            object_store::path::Path::from(layout::service_descriptor_key(&service.target_prefix));
-        store.put(&key, body.into()).await?;
+        xregion_common::descriptor::ensure_service_descriptor(
+            store.as_ref(),
+            &service.target_prefix,
+            &descriptor,
+        )
+        .await?;
         Ok(())
     }
 

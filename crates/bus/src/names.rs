@@ -30,10 +30,11 @@ pub enum EventSubject {
     BackupSynced,
     BackupFailed,
     BackupExpired,
+    SweepHalted,
 }
 
 impl EventSubject {
-    pub const ALL: [EventSubject; 9] = [
+    pub const ALL: [EventSubject; 10] = [
         EventSubject::ServiceCreated,
         EventSubject::ServiceDeleted,
         EventSubject::ServicePurged,
@@ -43,6 +44,7 @@ impl EventSubject {
         EventSubject::BackupSynced,
         EventSubject::BackupFailed,
         EventSubject::BackupExpired,
+        EventSubject::SweepHalted,
     ];
 
     /// The subject tokens after `<ns>.events.`; also how the outbox stores it.
@@ -57,6 +59,7 @@ impl EventSubject {
             EventSubject::BackupSynced => "backup.synced",
             EventSubject::BackupFailed => "backup.failed",
             EventSubject::BackupExpired => "backup.expired",
+            EventSubject::SweepHalted => "cleanup.sweep.halted",
         }
     }
 }
@@ -101,6 +104,7 @@ pub mod methods {
     pub const LIVE_SERVICES: &str = "LiveServices";
     pub const MARK_SEEDING: &str = "MarkSeeding";
     pub const SERVICE_STATES: &str = "ServiceStates";
+    pub const EXPIRE_BACKUP: &str = "ExpireBackup";
 }
 
 fn validate_token(name: &str) -> Result<()> {

@@ -12,6 +12,7 @@ pub mod paging;
 pub mod queries;
 pub mod rpc;
 pub mod service;
+pub mod states;
 pub mod store;
 pub mod sync;
 pub mod upstream;

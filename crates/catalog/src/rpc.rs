@@ -92,7 +92,11 @@ impl RpcHandler for CatalogRpc {
                 c.plan(tenant, &req).await.map(|r| r.encode_to_vec())
             }
             // Internal methods: only services call them, never on a tenant's behalf.
-            methods::PENDING_BACKUPS | methods::LIVE_SERVICES | methods::MARK_SEEDING
+            methods::PENDING_BACKUPS
+            | methods::LIVE_SERVICES
+            | methods::MARK_SEEDING
+            | methods::SERVICE_STATES
+            | methods::EXPIRE_BACKUP
                 if !tenant.is_empty() =>
             {
                 return Err(RpcError::new(
@@ -119,6 +123,18 @@ impl RpcHandler for CatalogRpc {
             methods::MARK_SEEDING => {
                 let req: pb::MarkSeedingRequest = decode(&call)?;
                 c.mark_seeding(&req.service_id, &req.waiting_reason)
+                    .await
+                    .map(|()| pb::Empty {}.encode_to_vec())
+            }
+            methods::SERVICE_STATES => {
+                let req: pb::ServiceStatesRequest = decode(&call)?;
+                c.service_states(&req.service_ids)
+                    .await
+                    .map(|statuses| pb::ServiceStatesResponse { statuses }.encode_to_vec())
+            }
+            methods::EXPIRE_BACKUP => {
+                let req: pb::ExpireBackupRequest = decode(&call)?;
+                c.expire_backup(&req)
                     .await
                     .map(|()| pb::Empty {}.encode_to_vec())
             }

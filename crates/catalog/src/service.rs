@@ -435,7 +435,11 @@ fn already_exists(existing: &ServiceRow) -> CatalogError {
 }
 
 fn new_service_id() -> String {
-    format!("svc-{}", uuid::Uuid::now_v7().simple())
+    format!(
+        "{}{}",
+        layout::SERVICE_ID_PREFIX,
+        uuid::Uuid::now_v7().simple()
+    )
 }
 
 fn parse_page_token(token: &str) -> Result<i64> {

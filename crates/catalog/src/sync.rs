@@ -369,7 +369,7 @@ impl Catalog {
 }
 
 /// The service's restore window from every copy recorded so far.
-async fn current_window(
+pub(crate) async fn current_window(
     conn: &mut AnyConnection,
     svc: &ServiceRow,
 ) -> Result<Option<xregion_domain::chain::RestoreWindow>> {

@@ -10,6 +10,8 @@ pub mod retention;
 pub mod run;
 pub mod sweep;
 pub mod uploads;
+pub mod verdict;
+pub mod walk;
 
 pub use config::CleanupConfig;
 pub use run::run;

@@ -1,108 +1,221 @@
-//! Orphans: objects under `<tenant>/<instance>/<service>/` that no live or
-//! deleting service owns (leftovers of crashes, or a copy that finished after
-//! its service was deleted), older than a grace period.
+//! Orphan collection in one target region. Every service folder found is
+//! judged by [`crate::verdict`] from the catalog's positive answer; a sweep
+//! that would remove more than the configured share of the region's folders
+//! deletes nothing and says so.
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use futures::TryStreamExt;
+use object_store::path::Path;
 use object_store::ObjectStore;
+use xregion_domain::layout;
+use xregion_proto::xregion::v1 as pb;
 
-/// Deletes orphans older than `older_than_ms`; returns how many. Also
-/// removes, inside live services, files of backups without a manifest (a
-/// retention pass cut short after the manifest went); copies in progress are
-/// younger than the grace period and have no object yet anyway.
-pub async fn collect_orphans(
-    store: &Arc<dyn ObjectStore>,
-    owned: &BTreeSet<String>,
+use crate::verdict::{verdict, within_share, FoundPrefix, Skip, Verdict};
+use crate::walk::service_folders;
+
+/// How many ids one ServiceStates request carries.
+const STATES_BATCH: usize = 500;
+
+/// The catalog's answer about service ids, as the sweep needs it.
+#[async_trait::async_trait]
+pub trait ServiceStates: Send + Sync {
+    async fn states(&self, ids: &[String]) -> Result<Vec<pb::ServiceStatus>, String>;
+}
+
+pub struct OrphanPolicy<'a> {
+    pub region: &'a str,
+    /// This deployment's bus namespace.
+    pub namespace: &'a str,
+    /// Objects modified at or after this are left alone (the grace period).
+    pub older_than_ms: i64,
+    /// The circuit breaker's share of a region's service folders.
+    pub max_share: f64,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RegionReport {
+    pub folders: usize,
+    pub skipped: BTreeMap<Skip, usize>,
+    /// Folders of DELETED services the sweep removed (or would have).
+    pub deleted_folders: usize,
+    pub objects_removed: u64,
+    /// The breaker stopped the sweep: nothing was deleted.
+    pub halted: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OrphanError {
+    #[error("object store: {0}")]
+    Store(#[from] object_store::Error),
+    #[error("catalog: {0}")]
+    Catalog(String),
+}
+
+/// Judges every service folder of `store`, then removes what positive
+/// knowledge allows, unless the breaker trips.
+pub async fn sweep_region(
+    store: &dyn ObjectStore,
+    catalog: &dyn ServiceStates,
+    policy: &OrphanPolicy<'_>,
+) -> Result<RegionReport, OrphanError> {
+    let found = service_folders(store).await?;
+    let mut report = RegionReport {
+        folders: found.len(),
+        ..Default::default()
+    };
+    let mut judged: Vec<(FoundPrefix, Verdict)> = Vec::with_capacity(found.len());
+    for batch in found.chunks(STATES_BATCH) {
+        let ids: Vec<String> = batch.iter().map(|f| f.service.clone()).collect();
+        let statuses: HashMap<String, pb::ServiceStatus> = catalog
+            .states(&ids)
+            .await
+            .map_err(OrphanError::Catalog)?
+            .into_iter()
+            .map(|s| (s.service_id.clone(), s))
+            .collect();
+        for f in batch {
+            let status = statuses.get(&f.service);
+            let mut v = verdict(f, policy.region, policy.namespace, None, status);
+            if v != Verdict::Skip(Skip::Purging) {
+                // The folder's own word on who owns it: before acting, and
+                // to tell another deployment's folder from an unknown one.
+                let descriptor =
+                    xregion_common::descriptor::read_service_descriptor(store, &f.path())
+                        .await
+                        .ok()
+                        .flatten();
+                v = verdict(
+                    f,
+                    policy.region,
+                    policy.namespace,
+                    descriptor.as_ref(),
+                    status,
+                );
+            }
+            judged.push((f.clone(), v));
+        }
+    }
+    for (f, v) in &judged {
+        if let Verdict::Skip(why) = v {
+            *report.skipped.entry(*why).or_default() += 1;
+            if matches!(why, Skip::Unknown | Skip::Mismatch) {
+                tracing::warn!(region = policy.region, prefix = %f.path(), reason = why.as_str(), "service folder left alone: the catalog does not vouch for it");
+            }
+        }
+    }
+    report.deleted_folders = judged
+        .iter()
+        .filter(|(_, v)| *v == Verdict::RemoveAll)
+        .count();
+    if !within_share(report.deleted_folders, report.folders, policy.max_share) {
+        report.halted = true;
+        return Ok(report);
+    }
+    for (f, v) in &judged {
+        let prefix = f.path();
+        report.objects_removed += match v {
+            Verdict::RemoveAll => remove_deleted(store, &prefix, policy.older_than_ms).await?,
+            Verdict::Live => remove_headless(store, &prefix, policy.older_than_ms).await?,
+            Verdict::Skip(_) => 0,
+        };
+    }
+    Ok(report)
+}
+
+async fn delete(store: &dyn ObjectStore, location: &Path) -> Result<(), object_store::Error> {
+    match store.delete(location).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Everything of a DELETED service older than the cutoff: manifests first,
+/// so a half-removed folder never looks restorable.
+async fn remove_deleted(
+    store: &dyn ObjectStore,
+    prefix: &str,
     older_than_ms: i64,
 ) -> Result<u64, object_store::Error> {
-    let all: Vec<_> = store.list(None).try_collect().await?;
-    let committed: BTreeSet<String> = all
-        .iter()
-        .filter_map(|m| {
-            let parts: Vec<&str> = m.location.as_ref().split('/').collect();
-            match parts.as_slice() {
-                [_, _, service, "manifests", file] => {
-                    Some(format!("{service}/{}", file.trim_end_matches(".json")))
-                }
-                _ => None,
-            }
-        })
-        .collect();
     let mut removed = 0;
-    for meta in all {
-        let key = meta.location.as_ref();
-        let parts: Vec<&str> = key.split('/').collect();
-        let Some(service) = parts.get(2).copied() else {
-            continue;
-        };
-        if !service.starts_with("svc-") {
-            continue;
+    for scope in [layout::manifests_prefix(prefix), prefix.to_string()] {
+        let mut listing = store.list(Some(&Path::from(scope)));
+        while let Some(meta) = listing.try_next().await? {
+            if meta.last_modified.timestamp_millis() >= older_than_ms {
+                continue;
+            }
+            delete(store, &meta.location).await?;
+            removed += 1;
+            tracing::info!(key = %meta.location, "orphan of a deleted service removed");
         }
-        let orphan = if owned.contains(service) {
-            matches!(parts.as_slice(), [_, _, _, "backups", backup, ..] if !committed.contains(&format!("{service}/{backup}")))
-        } else {
-            true
-        };
-        if !orphan || meta.last_modified.timestamp_millis() > older_than_ms {
-            continue;
-        }
-        match store.delete(&meta.location).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => removed += 1,
-            Err(e) => return Err(e),
-        }
-        tracing::info!(key, "orphan removed");
     }
     Ok(removed)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use object_store::memory::InMemory;
-    use object_store::path::Path;
-
-    #[tokio::test]
-    async fn removes_only_unowned_old_objects() {
-        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-        for key in [
-            "t/i/svc-live/service.json",
-            "t/i/svc-live/manifests/kept.json",
-            "t/i/svc-live/backups/kept/f",
-            "t/i/svc-live/backups/expired-half-way/f",
-            "t/i/svc-gone/backups/b/f",
-            "t/i/svc-gone/service.json",
-            "unrelated/file",
-        ] {
-            store
-                .put(&Path::from(key), b"x".to_vec().into())
-                .await
-                .unwrap();
-        }
-        let owned: BTreeSet<String> = ["svc-live".to_string()].into();
-        // Too young: kept.
-        assert_eq!(collect_orphans(&store, &owned, 0).await.unwrap(), 0);
-        let later = chrono_now() + 1000;
-        assert_eq!(collect_orphans(&store, &owned, later).await.unwrap(), 3);
-        let left: Vec<_> = store.list(None).try_collect().await.unwrap();
-        let keys: BTreeSet<_> = left.iter().map(|m| m.location.to_string()).collect();
-        let want: BTreeSet<String> = [
-            "t/i/svc-live/service.json",
-            "t/i/svc-live/manifests/kept.json",
-            "t/i/svc-live/backups/kept/f",
-            "unrelated/file",
-        ]
+/// Files of a live service's backups that have no manifest (a retention
+/// pass cut short, a copy abandoned), older than the cutoff, and not being
+/// copied: a copy in progress keeps its marker fresh.
+async fn remove_headless(
+    store: &dyn ObjectStore,
+    prefix: &str,
+    older_than_ms: i64,
+) -> Result<u64, object_store::Error> {
+    let committed: BTreeSet<String> = names_in(store, &layout::manifests_prefix(prefix))
+        .await?
         .into_iter()
-        .map(String::from)
+        .filter_map(|(name, _)| name.strip_suffix(".json").map(String::from))
         .collect();
-        assert_eq!(keys, want);
+    let markers: BTreeMap<String, i64> = names_in(store, &layout::in_progress_prefix(prefix))
+        .await?
+        .into_iter()
+        .filter_map(|(name, at)| name.strip_suffix(".json").map(|b| (b.to_string(), at)))
+        .collect();
+    let in_progress = |backup: &str| markers.get(backup).is_some_and(|at| *at >= older_than_ms);
+    let backups = format!("{}/", layout::backups_prefix(prefix));
+    let mut removed = 0;
+    let mut listing = store.list(Some(&Path::from(layout::backups_prefix(prefix))));
+    while let Some(meta) = listing.try_next().await? {
+        let key = meta.location.as_ref();
+        let Some(backup) = key
+            .strip_prefix(&backups)
+            .and_then(|rest| rest.split('/').next())
+        else {
+            continue;
+        };
+        if committed.contains(backup)
+            || in_progress(backup)
+            || meta.last_modified.timestamp_millis() >= older_than_ms
+        {
+            continue;
+        }
+        delete(store, &meta.location).await?;
+        removed += 1;
+        tracing::info!(key, "file of an uncommitted backup removed");
     }
-
-    fn chrono_now() -> i64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as i64
+    // Markers nobody refreshed: their copy is gone.
+    for (backup, at) in &markers {
+        if *at < older_than_ms {
+            delete(store, &Path::from(layout::in_progress_key(prefix, backup))).await?;
+        }
     }
+    Ok(removed)
 }
+
+/// Object names directly below `prefix`, with their modification times.
+async fn names_in(
+    store: &dyn ObjectStore,
+    prefix: &str,
+) -> Result<Vec<(String, i64)>, object_store::Error> {
+    let listed = store.list_with_delimiter(Some(&Path::from(prefix))).await?;
+    Ok(listed
+        .objects
+        .into_iter()
+        .filter_map(|m| {
+            let at = m.last_modified.timestamp_millis();
+            m.location.filename().map(|n| (n.to_string(), at))
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests;

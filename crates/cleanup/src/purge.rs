@@ -6,7 +6,7 @@ use std::sync::Arc;
 use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::ObjectStore;
-use xregion_bus::{Delivery, EventSubject, Handler, Outcome, Publisher};
+use xregion_bus::{methods, CatalogClient, Delivery, EventSubject, Handler, Outcome, Publisher};
 use xregion_common::Regions;
 use xregion_domain::layout;
 use xregion_proto::convert::timestamp;
@@ -15,6 +15,8 @@ use xregion_proto::xregion::v1 as pb;
 pub struct Purger {
     pub regions: Regions,
     pub publisher: Publisher,
+    /// Asked for the service's record before anything is deleted.
+    pub catalog: CatalogClient,
     /// Test-only fault injection: abort after this many deletions (0: never).
     pub fail_after_deletes: u64,
     pub deletes: std::sync::atomic::AtomicU64,
@@ -75,6 +77,57 @@ pub async fn purge_prefix(
     Ok(purged)
 }
 
+/// What a ServiceDeleted event may purge: the catalog's own record of the
+/// service, never the prefix the event carries. Only a service the catalog
+/// knows as DELETING or DELETED is purged, under the prefix built from its
+/// record's validated ids, in its recorded target region.
+pub fn purge_target(
+    event_service_id: &str,
+    status: Option<&pb::ServiceStatus>,
+) -> Result<pb::ServiceRef, String> {
+    use xregion_domain::ids::is_valid_id;
+    use xregion_domain::ServiceState;
+    if !is_valid_id(event_service_id) {
+        return Err(format!("invalid service id {event_service_id:?}"));
+    }
+    let Some(status) = status.filter(|s| s.known && s.service_id == event_service_id) else {
+        return Err(format!(
+            "the catalog does not know service {event_service_id}; nothing purged"
+        ));
+    };
+    let record = status
+        .service
+        .clone()
+        .filter(|r| r.service_id == event_service_id)
+        .ok_or_else(|| format!("the catalog has no record of {event_service_id}"))?;
+    match xregion_proto::convert::state_from_api(status.state) {
+        Some(ServiceState::Deleting | ServiceState::Deleted) => {}
+        other => {
+            return Err(format!(
+            "service {event_service_id} is {} in the catalog, not being deleted; nothing purged",
+            other.map(|s| s.as_str()).unwrap_or("in an unknown state")
+        ))
+        }
+    }
+    for (field, id) in [
+        ("tenant", &record.tenant_id),
+        ("instance", &record.instance_id),
+        ("target region", &record.target_region),
+    ] {
+        if !is_valid_id(id) {
+            return Err(format!("the catalog's {field} id {id:?} is not valid"));
+        }
+    }
+    Ok(pb::ServiceRef {
+        target_prefix: layout::service_prefix(
+            &record.tenant_id,
+            &record.instance_id,
+            &record.service_id,
+        ),
+        ..record
+    })
+}
+
 #[async_trait::async_trait]
 impl Handler for Purger {
     async fn handle(&self, d: &Delivery) -> Outcome {
@@ -82,16 +135,31 @@ impl Handler for Purger {
             Ok(e) => e,
             Err(o) => return o,
         };
-        let Some(service) = event.service else {
+        let Some(announced) = event.service else {
             return Outcome::Reject("ServiceDeleted without service".into());
         };
-        if !xregion_domain::ids::is_valid_id(&service.service_id)
-            || service.target_prefix.split('/').count() != 3
+        let req = pb::ServiceStatesRequest {
+            service_ids: vec![announced.service_id.clone()],
+        };
+        let states: pb::ServiceStatesResponse =
+            match self.catalog.call(methods::SERVICE_STATES, "", &req).await {
+                Ok(s) => s,
+                Err(e) if e.is_unavailable() => {
+                    return Outcome::Unavailable(format!("catalog: {e}"))
+                }
+                Err(e) => return Outcome::Retry(format!("catalog: {e}")),
+            };
+        let service = match purge_target(&announced.service_id, states.statuses.first()) {
+            Ok(s) => s,
+            Err(reason) => {
+                tracing::warn!(service_id = %announced.service_id, prefix = %announced.target_prefix, %reason, "purge refused");
+                return Outcome::Reject(reason);
+            }
+        };
+        if service.target_prefix != announced.target_prefix
+            || service.target_region != announced.target_region
         {
-            return Outcome::Reject(format!(
-                "refusing to purge an unexpected prefix {:?}",
-                service.target_prefix
-            ));
+            tracing::warn!(service_id = %service.service_id, announced = %announced.target_prefix, recorded = %service.target_prefix, "the event's prefix differs from the catalog's record; purging the record's");
         }
         let Some(store) = self.regions.store(&service.target_region) else {
             return Outcome::Retry(format!(
@@ -152,6 +220,52 @@ fn now_ms() -> i64 {
 mod tests {
     use super::*;
     use object_store::memory::InMemory;
+
+    fn status(id: &str, state: xregion_domain::ServiceState) -> pb::ServiceStatus {
+        pb::ServiceStatus {
+            service_id: id.into(),
+            known: true,
+            state: xregion_proto::convert::state_to_api(state) as i32,
+            service: Some(pb::ServiceRef {
+                service_id: id.into(),
+                tenant_id: "t".into(),
+                instance_id: "i".into(),
+                target_region: "r2".into(),
+                target_prefix: "//".into(),
+                ..Default::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn the_prefix_comes_from_the_catalogs_record_only() {
+        use xregion_domain::ServiceState::*;
+        let ok = purge_target("svc-1", Some(&status("svc-1", Deleting))).unwrap();
+        assert_eq!(ok.target_prefix, "t/i/svc-1");
+        assert_eq!(ok.target_region, "r2");
+        assert!(purge_target("svc-1", Some(&status("svc-1", Deleted))).is_ok());
+        // A live service, an unknown one, an answer about another id, a bad id.
+        for state in [Creating, Seeding, Running, Degraded] {
+            let e = purge_target("svc-1", Some(&status("svc-1", state))).unwrap_err();
+            assert!(e.contains("not being deleted"), "{e}");
+        }
+        assert!(purge_target("svc-1", None).is_err());
+        let unknown = pb::ServiceStatus {
+            service_id: "svc-1".into(),
+            ..Default::default()
+        };
+        assert!(purge_target("svc-1", Some(&unknown)).is_err());
+        assert!(purge_target("svc-1", Some(&status("svc-2", Deleting))).is_err());
+        for bad in ["", "/", "..", "t/i"] {
+            assert!(purge_target(bad, Some(&status(bad, Deleting))).is_err());
+        }
+        // A record with an id that could not have been issued.
+        let mut odd = status("svc-1", Deleting);
+        if let Some(r) = odd.service.as_mut() {
+            r.tenant_id = String::new();
+        }
+        assert!(purge_target("svc-1", Some(&odd)).is_err());
+    }
 
     #[tokio::test]
     async fn purges_only_the_prefix() {

@@ -1,27 +1,32 @@
 //! Retention: each service keeps `retention_days` of restorable history.
-//! What the pure rule (`xregion_domain::chain::expirable`) allows is removed,
-//! manifest first (so a half-removed backup never looks restorable), then
-//! its files, and announced with BackupExpired.
+//! For each copy the pure rule (`xregion_domain::chain::expirable`) allows,
+//! the catalog forgets it first (and announces BackupExpired), then the
+//! manifest goes, then the files. A crash at any step leaves either a copy
+//! the catalog still lists with every file in place, or files the catalog
+//! no longer lists, which the next sweep removes: the catalog never lists a
+//! copy whose files are gone.
 
 use std::sync::Arc;
 
 use object_store::path::Path;
 use object_store::ObjectStore;
-use xregion_bus::{EventSubject, Publisher};
+use xregion_bus::{methods, CatalogClient};
 use xregion_domain::chain::expirable;
 use xregion_domain::layout;
 use xregion_domain::manifest::Manifest;
-use xregion_proto::convert::timestamp;
 use xregion_proto::xregion::v1 as pb;
+
+use crate::config::FailPoint;
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
 /// Expires what retention allows for one service; returns the expired ids.
 pub async fn expire_service(
     store: &Arc<dyn ObjectStore>,
-    publisher: &Publisher,
+    catalog: &CatalogClient,
     service: &pb::ServiceRef,
     now_ms: i64,
+    fail_point: FailPoint,
 ) -> Result<Vec<String>, String> {
     let manifests = xregion_common::target::read_manifests(store.as_ref(), &service.target_prefix)
         .await
@@ -29,31 +34,23 @@ pub async fn expire_service(
     let Some(engine) = manifests.first().map(|m| m.engine) else {
         return Ok(Vec::new());
     };
-    let cutoff = now_ms - i64::from(service.retention_days) * DAY_MS;
+    let cutoff = now_ms.saturating_sub(i64::from(service.retention_days).saturating_mul(DAY_MS));
     let chain: Vec<_> = manifests.iter().map(Manifest::chain_backup).collect();
     let ids = expirable(engine, &chain, cutoff);
     for id in &ids {
         let Some(m) = manifests.iter().find(|m| &m.backup_id == id) else {
             continue;
         };
-        remove_backup(store, &service.target_prefix, m)
+        let req = pb::ExpireBackupRequest {
+            service_id: service.service_id.clone(),
+            backup_id: id.clone(),
+        };
+        let _: pb::Empty = catalog
+            .call(methods::EXPIRE_BACKUP, "", &req)
             .await
             .map_err(|e| e.to_string())?;
-        let event = pb::BackupExpired {
-            service_id: service.service_id.clone(),
-            tenant_id: service.tenant_id.clone(),
-            backup_id: id.clone(),
-            expired_at: Some(timestamp(now_ms)),
-        };
-        let subject = publisher
-            .namespace()
-            .event_subject(EventSubject::BackupExpired);
-        publisher
-            .publish(
-                subject,
-                &format!("expired:{}:{id}", service.service_id),
-                &event,
-            )
+        fail_point.reached(FailPoint::AfterExpireRecorded);
+        remove_backup(store, &service.target_prefix, m, fail_point)
             .await
             .map_err(|e| e.to_string())?;
         tracing::info!(service_id = %service.service_id, backup_id = %id, "backup expired");
@@ -61,18 +58,31 @@ pub async fn expire_service(
     Ok(ids)
 }
 
+/// The manifest first, so a half-removed backup never looks restorable.
 async fn remove_backup(
     store: &Arc<dyn ObjectStore>,
     prefix: &str,
     m: &Manifest,
+    fail_point: FailPoint,
 ) -> Result<(), object_store::Error> {
-    let targets = std::iter::once(layout::manifest_key(prefix, &m.backup_id))
-        .chain(m.files.iter().map(|f| f.key.clone()));
-    for key in targets {
-        match store.delete(&Path::from(key)).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => return Err(e),
+    delete(store, &layout::manifest_key(prefix, &m.backup_id)).await?;
+    fail_point.reached(FailPoint::AfterManifestRemoved);
+    for f in &m.files {
+        // Only keys of this service's own backup folder: a manifest is read
+        // back from the store and is not trusted to name anything else.
+        let own = format!("{}/", layout::backups_prefix(prefix));
+        if f.key.starts_with(&own) {
+            delete(store, &f.key).await?;
+        } else {
+            tracing::warn!(key = %f.key, backup_id = %m.backup_id, "manifest names a file outside its service; not deleted");
         }
     }
     Ok(())
+}
+
+async fn delete(store: &Arc<dyn ObjectStore>, key: &str) -> Result<(), object_store::Error> {
+    match store.delete(&Path::from(key)).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
 }

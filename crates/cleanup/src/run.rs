@@ -26,21 +26,31 @@ pub async fn run(cx: Context<CleanupConfig>) -> Result<(), Error> {
     let settings = &config.cleanup;
     let regions = Regions::build(&config.common.regions)?;
     let publisher = Publisher::new(client.clone(), ns.clone());
+    if !(0.0..=1.0).contains(&settings.max_removal_share) {
+        return Err(Error::Setup(format!(
+            "cleanup.max_removal_share must be between 0 and 1, got {}",
+            settings.max_removal_share
+        )));
+    }
+    let catalog = CatalogClient::new(
+        client.clone(),
+        ns.clone(),
+        Duration::from_secs(config.common.bus.request_timeout_secs.max(1)),
+    );
     let purger = Arc::new(Purger {
         regions: regions.clone(),
         publisher: publisher.clone(),
+        catalog: catalog.clone(),
         fail_after_deletes: settings.fail_after_deletes,
         deletes: Default::default(),
     });
     let sweeper = Arc::new(Sweeper {
         regions,
         publisher,
-        catalog: CatalogClient::new(
-            client.clone(),
-            ns.clone(),
-            Duration::from_secs(config.common.bus.request_timeout_secs.max(1)),
-        ),
-        clock_offset_ms: settings.clock_offset_secs * 1000,
+        catalog,
+        max_removal_share: settings.max_removal_share,
+        fail_point: settings.fail_point,
+        clock_offset_ms: settings.clock_offset_secs.saturating_mul(1000),
         js: async_nats::jetstream::new(client.clone()),
         orphan_grace_ms: i64::try_from(settings.orphan_grace_hours).unwrap_or(i64::MAX / 3_600_000)
             * 3_600_000,

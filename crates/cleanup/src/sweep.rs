@@ -1,16 +1,19 @@
 //! The periodic sweep: retention for every live service, then orphans in
-//! every region.
+//! every region that live services copy into (regions used only as sources
+//! are never swept), then stale multipart uploads.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
-use xregion_bus::{methods, CatalogClient, Publisher};
+use xregion_bus::{methods, CatalogClient, EventSubject, Publisher};
 use xregion_common::Regions;
+use xregion_proto::convert::timestamp;
 use xregion_proto::xregion::v1 as pb;
 
-use crate::orphans::collect_orphans;
+use crate::config::FailPoint;
+use crate::orphans::{sweep_region, OrphanPolicy, ServiceStates};
 use crate::retention::expire_service;
 
 pub struct Sweeper {
@@ -19,6 +22,9 @@ pub struct Sweeper {
     pub catalog: CatalogClient,
     pub clock_offset_ms: i64,
     pub orphan_grace_ms: i64,
+    /// The breaker: at most this share of a region's service folders per sweep.
+    pub max_removal_share: f64,
+    pub fail_point: FailPoint,
     pub js: async_nats::jetstream::Context,
 }
 
@@ -27,6 +33,45 @@ pub struct SweepReport {
     pub expired: usize,
     pub orphans: u64,
     pub stale_uploads: u64,
+    pub halted_regions: Vec<String>,
+}
+
+/// LiveServices, one page at a time.
+async fn live_services(catalog: &CatalogClient) -> Result<Vec<pb::ServiceRef>, String> {
+    let mut out = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let req = pb::LiveServicesRequest {
+            page_token: page_token.clone(),
+            ..Default::default()
+        };
+        let page: pb::LiveServicesResponse = catalog
+            .call(methods::LIVE_SERVICES, "", &req)
+            .await
+            .map_err(|e| e.to_string())?;
+        out.extend(page.services);
+        if page.next_page_token.is_empty() || page.next_page_token == page_token {
+            return Ok(out);
+        }
+        page_token = page.next_page_token;
+    }
+}
+
+struct CatalogStates<'a>(&'a CatalogClient);
+
+#[async_trait::async_trait]
+impl ServiceStates for CatalogStates<'_> {
+    async fn states(&self, ids: &[String]) -> Result<Vec<pb::ServiceStatus>, String> {
+        let req = pb::ServiceStatesRequest {
+            service_ids: ids.to_vec(),
+        };
+        let resp: pb::ServiceStatesResponse = self
+            .0
+            .call(methods::SERVICE_STATES, "", &req)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(resp.statuses)
+    }
 }
 
 impl Sweeper {
@@ -35,40 +80,50 @@ impl Sweeper {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or_default();
-        now + self.clock_offset_ms
+        now.saturating_add(self.clock_offset_ms)
     }
 
     pub async fn sweep(&self) -> Result<SweepReport, String> {
-        let live: pb::LiveServicesResponse = self
-            .catalog
-            .call(
-                methods::LIVE_SERVICES,
-                "",
-                &pb::LiveServicesRequest::default(),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
+        let live = live_services(&self.catalog).await?;
         let now = self.now_ms();
         let mut report = SweepReport::default();
-        for service in &live.services {
+        for service in &live {
             let Some(store) = self.regions.store(&service.target_region) else {
                 continue;
             };
-            match expire_service(&store, &self.publisher, service, now).await {
+            match expire_service(&store, &self.catalog, service, now, self.fail_point).await {
                 Ok(ids) => report.expired += ids.len(),
                 Err(error) => {
                     tracing::warn!(service_id = %service.service_id, %error, "retention failed; will retry next sweep")
                 }
             }
         }
-        let owned: BTreeSet<String> = live.services.iter().map(|s| s.service_id.clone()).collect();
-        for id in self.regions.ids() {
-            let Some(store) = self.regions.store(id) else {
+        let targets: BTreeSet<&str> = live.iter().map(|s| s.target_region.as_str()).collect();
+        let older_than_ms = now.saturating_sub(self.orphan_grace_ms);
+        let namespace = self.publisher.namespace().prefix().to_string();
+        for region in targets {
+            let Some(store) = self.regions.store(region) else {
                 continue;
             };
-            match collect_orphans(&store, &owned, now - self.orphan_grace_ms).await {
-                Ok(n) => report.orphans += n,
-                Err(error) => tracing::warn!(region = id, %error, "orphan collection failed"),
+            let policy = OrphanPolicy {
+                region,
+                namespace: &namespace,
+                older_than_ms,
+                max_share: self.max_removal_share,
+            };
+            match sweep_region(store.as_ref(), &CatalogStates(&self.catalog), &policy).await {
+                Ok(r) => {
+                    for (why, n) in &r.skipped {
+                        metrics::gauge!("xregion_cleanup_folders_left_alone", "region" => region.to_string(), "reason" => why.as_str())
+                            .set(*n as f64);
+                    }
+                    report.orphans += r.objects_removed;
+                    if r.halted {
+                        self.halted(region, &r, now).await;
+                        report.halted_regions.push(region.to_string());
+                    }
+                }
+                Err(error) => tracing::warn!(region, %error, "orphan collection failed"),
             }
         }
         // The bucket exists once a worker has started.
@@ -77,14 +132,39 @@ impl Sweeper {
             .get_key_value(self.publisher.namespace().uploads_bucket())
             .await
         {
-            match crate::uploads::abort_stale(&uploads, &self.regions, now - self.orphan_grace_ms)
-                .await
-            {
+            match crate::uploads::abort_stale(&uploads, &self.regions, older_than_ms).await {
                 Ok(n) => report.stale_uploads = n,
                 Err(error) => tracing::warn!(%error, "stale upload collection failed"),
             }
         }
         Ok(report)
+    }
+
+    /// The breaker tripped: count it and say so on the bus.
+    async fn halted(&self, region: &str, r: &crate::orphans::RegionReport, now: i64) {
+        tracing::error!(
+            region,
+            folders = r.folders,
+            to_remove = r.deleted_folders,
+            max_share = self.max_removal_share,
+            "orphan sweep halted: it would remove more than the allowed share of service folders"
+        );
+        metrics::counter!("xregion_cleanup_sweep_halted_total", "region" => region.to_string())
+            .increment(1);
+        let event = pb::SweepHalted {
+            region: region.to_string(),
+            folders_found: r.folders as u64,
+            folders_to_remove: r.deleted_folders as u64,
+            max_share: self.max_removal_share,
+            halted_at: Some(timestamp(now)),
+        };
+        let ns = self.publisher.namespace();
+        let subject = ns.event_subject(EventSubject::SweepHalted);
+        // One event per region and hour is enough to alert on.
+        let id = format!("halted:{region}:{}", now / 3_600_000);
+        if let Err(error) = self.publisher.publish(subject, &id, &event).await {
+            tracing::warn!(%error, "sweep halted event not published");
+        }
     }
 }
 
@@ -94,10 +174,13 @@ pub async fn sweep_loop(sweeper: Arc<Sweeper>, every: Duration, stop: Cancellati
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
         }
-        match sweeper.sweep().await {
+        let result = sweeper.sweep().await;
+        metrics::counter!("xregion_cleanup_sweeps_total").increment(1);
+        match result {
             Ok(report) => tracing::info!(
                 expired = report.expired,
                 orphans = report.orphans,
+                halted = report.halted_regions.len(),
                 "sweep done"
             ),
             Err(error) => tracing::warn!(%error, "sweep failed"),

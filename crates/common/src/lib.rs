@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod descriptor;
 pub mod error;
 pub mod regions;
 pub mod shutdown;

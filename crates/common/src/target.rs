@@ -182,13 +182,27 @@ mod tests {
     #[tokio::test]
     async fn bad_manifests_are_reported_and_skipped_not_fatal() {
         let store = InMemory::new();
-        put(&store, "t/i/s/manifests/good.json", manifest("good").to_json()).await;
-        put(&store, "t/i/s/manifests/broken.json", b"{ not json".to_vec()).await;
+        put(
+            &store,
+            "t/i/s/manifests/good.json",
+            manifest("good").to_json(),
+        )
+        .await;
+        put(
+            &store,
+            "t/i/s/manifests/broken.json",
+            b"{ not json".to_vec(),
+        )
+        .await;
         let mut evil = manifest("evil");
         evil.backup_id = "../../../../tmp/x".into();
         put(&store, "t/i/s/manifests/evil.json", evil.to_json()).await;
         let scan = scan_manifests(&store, PREFIX).await.unwrap();
-        let ids: Vec<_> = scan.manifests.iter().map(|m| m.backup_id.as_str()).collect();
+        let ids: Vec<_> = scan
+            .manifests
+            .iter()
+            .map(|m| m.backup_id.as_str())
+            .collect();
         assert_eq!(ids, ["good"]);
         let rejected: Vec<_> = scan.rejected.iter().map(|r| r.key.as_str()).collect();
         assert_eq!(
@@ -216,6 +230,9 @@ mod tests {
             service_prefixes(&store, "db-1").await.unwrap(),
             ["t1/db-1/svc-a", "t2/db-1/svc-b"]
         );
-        assert!(service_prefixes(&store, "../db-1").await.unwrap().is_empty());
+        assert!(service_prefixes(&store, "../db-1")
+            .await
+            .unwrap()
+            .is_empty());
     }
 }

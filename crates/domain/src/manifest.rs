@@ -147,6 +147,11 @@ pub struct ServiceDescriptor {
     pub instance_id: String,
     pub target_region: String,
     pub retention_days: u32,
+    /// The deployment (bus namespace) that owns the service; cleanup leaves
+    /// prefixes of other deployments sharing a bucket alone. Absent in
+    /// descriptors written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
 }
 
 /// One file of a restore plan, in the order a restore uses it.

@@ -124,6 +124,24 @@ pub fn state_from_api(value: i32) -> Option<ServiceState> {
     })
 }
 
+/// The `service.json` of a service, recording the deployment that owns it.
+pub fn service_descriptor(
+    service: &api::ServiceRef,
+    namespace: &str,
+) -> Option<xregion_domain::manifest::ServiceDescriptor> {
+    Some(xregion_domain::manifest::ServiceDescriptor {
+        format: xregion_domain::manifest::FORMAT,
+        service_id: service.service_id.clone(),
+        tenant_id: service.tenant_id.clone(),
+        engine: engine_from_api(service.engine)?,
+        source_region: service.source_region.clone(),
+        instance_id: service.instance_id.clone(),
+        target_region: service.target_region.clone(),
+        retention_days: service.retention_days,
+        namespace: Some(namespace.to_string()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

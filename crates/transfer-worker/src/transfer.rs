@@ -17,6 +17,7 @@ use xregion_proto::convert::timestamp;
 use xregion_proto::rds::v1::BackupDescriptor;
 use xregion_proto::xregion::v1 as pb;
 
+use crate::commit;
 use crate::copy::{copy_verified, CopyError, CopySpec};
 use crate::local::{copy_local, fs_path, LocalSpec};
 use crate::progress::Progress;
@@ -72,6 +73,10 @@ enum Failure {
     Bus(#[from] xregion_bus::BusError),
     #[error("the service was deleted")]
     Cancelled,
+    #[error("a copied file is not in the target: {0}")]
+    Landed(String),
+    #[error("target: {0}")]
+    Target(String),
 }
 
 #[async_trait::async_trait]
@@ -161,14 +166,37 @@ impl Transfers {
         }
 
         // Already committed by an earlier delivery: announce it again (the
-        // event id makes that a no-op downstream) and stop.
+        // event id makes that a no-op downstream) once its files are checked
+        // in the target; a copy that fails the check is made again.
         if let Ok(existing) = target.get(&Path::from(manifest_key.as_str())).await {
-            if let Ok(m) = Manifest::from_json(&existing.bytes().await?) {
-                self.announce_synced(service, backup, &manifest_key, m.bytes(), m.synced_at, 0)
-                    .await?;
-                return Ok(m.bytes());
+            let committed = Manifest::from_json(&existing.bytes().await?);
+            let check = match &committed {
+                Ok(m) => commit::committed_copy_is_sound(target.as_ref(), m, &manifest)
+                    .await?
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(format!("unreadable manifest: {e}")),
+            };
+            match (committed, check) {
+                (Ok(m), Ok(())) => {
+                    self.ensure_service_descriptor(&target, service).await?;
+                    self.announce_synced(service, backup, &manifest_key, m.bytes(), m.synced_at, 0)
+                        .await?;
+                    return Ok(m.bytes());
+                }
+                (Err(reason), _) | (_, Err(reason)) => {
+                    tracing::warn!(%reason, "committed copy failed its check; copying again");
+                    metrics::counter!("xregion_transfer_recopied_total").increment(1);
+                    target.delete(&Path::from(manifest_key.as_str())).await?;
+                }
             }
         }
+        commit::mark_in_progress(
+            target.as_ref(),
+            &service.target_prefix,
+            &backup.backup_id,
+            now_ms(),
+        )
+        .await?;
 
         let total: u64 = manifest.files.iter().map(|f| f.size).sum();
         let bytes_done = Arc::new(AtomicU64::new(0));
@@ -205,21 +233,43 @@ impl Transfers {
                     if last_ack.elapsed() >= self.heartbeat {
                         // A service deleted mid-copy stops its copy here.
                         if !self.service_is_live(service).await.unwrap_or(true) {
+                            self.remove_copy(&target, service, &manifest).await;
                             return Err(Failure::Cancelled);
                         }
                         d.in_progress().await;
+                        if let Err(error) = commit::mark_in_progress(target.as_ref(), &service.target_prefix, &backup.backup_id, now_ms()).await {
+                            tracing::warn!(%error, "in-progress marker not refreshed");
+                        }
                         last_ack = Instant::now();
                     }
                 }
             }
         };
         copied?;
+        // Every file is where the manifest will say, and service.json is
+        // there for restores, before the commit marker is written.
+        if let Err(mismatch) = commit::files_landed(target.as_ref(), &manifest, false).await? {
+            return Err(Failure::Landed(mismatch.to_string()));
+        }
+        // No copy lands after its service was deleted: checked before the
+        // manifest is written and again after, removing what was written.
+        if !self.service_is_live(service).await? {
+            self.remove_copy(&target, service, &manifest).await;
+            return Err(Failure::Cancelled);
+        }
+        self.ensure_service_descriptor(&target, service).await?;
         // The commit marker, written only after every file is verified.
         target
             .put(
                 &Path::from(manifest_key.as_str()),
                 manifest.to_json().into(),
             )
+            .await?;
+        if !self.service_is_live(service).await? {
+            self.remove_copy(&target, service, &manifest).await;
+            return Err(Failure::Cancelled);
+        }
+        commit::clear_in_progress(target.as_ref(), &service.target_prefix, &backup.backup_id)
             .await?;
         progress.set(total, manifest.files.len() as u32);
         progress.finish().await;
@@ -333,18 +383,56 @@ impl Transfers {
         })
     }
 
+    /// The catalog's word that this very service is live.
     async fn service_is_live(&self, service: &pb::ServiceRef) -> Result<bool, Failure> {
-        let req = pb::LiveServicesRequest {
-            instance_id: service.instance_id.clone(),
+        let req = pb::ServiceStatesRequest {
+            service_ids: vec![service.service_id.clone()],
         };
-        let live: pb::LiveServicesResponse = self
+        let resp: pb::ServiceStatesResponse = self
             .catalog
-            .call(xregion_bus::methods::LIVE_SERVICES, "", &req)
+            .call(xregion_bus::methods::SERVICE_STATES, "", &req)
             .await?;
-        Ok(live
-            .services
-            .iter()
-            .any(|s| s.service_id == service.service_id))
+        Ok(resp.statuses.iter().any(|s| {
+            s.known
+                && s.service_id == service.service_id
+                && xregion_proto::convert::state_from_api(s.state).is_some_and(|st| st.is_live())
+        }))
+    }
+
+    /// The copy of a service deleted meanwhile: nothing of it may stay.
+    async fn remove_copy(
+        &self,
+        target: &Arc<dyn ObjectStore>,
+        service: &pb::ServiceRef,
+        manifest: &Manifest,
+    ) {
+        metrics::counter!("xregion_transfer_cancelled_total").increment(1);
+        if let Err(error) =
+            commit::remove_copy(target.as_ref(), &service.target_prefix, manifest).await
+        {
+            // Cleanup's sweep removes what is left: the service is DELETED.
+            tracing::warn!(%error, "copy of a deleted service not fully removed");
+        }
+    }
+
+    /// `service.json`, so a restore finds every service that has a copy.
+    async fn ensure_service_descriptor(
+        &self,
+        target: &Arc<dyn ObjectStore>,
+        service: &pb::ServiceRef,
+    ) -> Result<(), Failure> {
+        let ns = self.publisher.namespace();
+        let Some(descriptor) = xregion_proto::convert::service_descriptor(service, ns.prefix())
+        else {
+            return Err(Failure::Invalid("service of unknown engine".into()));
+        };
+        xregion_common::descriptor::ensure_service_descriptor(
+            target.as_ref(),
+            &service.target_prefix,
+            &descriptor,
+        )
+        .await
+        .map_err(|e| Failure::Target(e.to_string()))
     }
 
     async fn announce_synced(

@@ -1,0 +1,110 @@
+//! What cleanup asks before it deletes: the catalog's own record of services
+//! found in a store, and forgetting an expired copy before its files go.
+
+use prost::Message;
+use xregion_bus::EventSubject;
+use xregion_domain::ids::is_valid_id;
+use xregion_proto::convert::{state_to_api, timestamp};
+use xregion_proto::xregion::v1 as pb;
+
+use crate::error::{CatalogError, Result};
+use crate::service::{service_ref, Catalog};
+use crate::store::{outbox, services, synced};
+
+/// More ids than this in one request is a caller's bug, not a page.
+pub const MAX_STATE_IDS: usize = 1000;
+
+impl Catalog {
+    /// One status per requested id, in order. An id the catalog has no row
+    /// for is `known = false`: cleanup must then leave its data alone.
+    pub async fn service_states(&self, ids: &[String]) -> Result<Vec<pb::ServiceStatus>> {
+        if ids.len() > MAX_STATE_IDS {
+            return Err(xregion_domain::DomainError::invalid(
+                "service_ids",
+                format!("at most {MAX_STATE_IDS} per request, got {}", ids.len()),
+            )
+            .into());
+        }
+        let mut conn = self.db.pool.acquire().await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let row = if is_valid_id(id) {
+                services::get(&mut conn, id).await?
+            } else {
+                None
+            };
+            out.push(match row {
+                Some(row) => pb::ServiceStatus {
+                    service_id: id.clone(),
+                    known: true,
+                    state: state_to_api(row.state) as i32,
+                    service: Some(service_ref(&row)),
+                },
+                None => pb::ServiceStatus {
+                    service_id: id.clone(),
+                    known: false,
+                    ..Default::default()
+                },
+            });
+        }
+        Ok(out)
+    }
+
+    /// Forgets an expired copy and announces it, in one transaction; cleanup
+    /// deletes the files only after this answered. Idempotent.
+    pub async fn expire_backup(&self, req: &pb::ExpireBackupRequest) -> Result<()> {
+        if !is_valid_id(&req.service_id) || !is_valid_id(&req.backup_id) {
+            return Err(xregion_domain::DomainError::invalid(
+                "backup_id",
+                "service_id and backup_id must be valid ids",
+            )
+            .into());
+        }
+        let mut tx = self.db.pool.begin().await?;
+        services::lock(&mut tx, &req.service_id).await?;
+        let Some(svc) = services::get(&mut tx, &req.service_id).await? else {
+            return Err(CatalogError::NotFound(format!(
+                "service {} is unknown",
+                req.service_id
+            )));
+        };
+        let now = self.now();
+        if let Some(bytes) = synced::delete(&mut tx, &svc.service_id, &req.backup_id).await? {
+            let window = crate::sync::current_window(&mut tx, &svc).await?;
+            services::record_copy_change(
+                &mut tx,
+                &svc.service_id,
+                -1,
+                -bytes,
+                window.as_ref(),
+                now,
+            )
+            .await?;
+            crate::store::usage::set_stored(
+                &mut tx,
+                &svc.service_id,
+                now,
+                svc.synced_bytes.saturating_sub(bytes),
+            )
+            .await?;
+            let event = pb::BackupExpired {
+                service_id: svc.service_id.clone(),
+                tenant_id: svc.tenant_id.clone(),
+                backup_id: req.backup_id.clone(),
+                expired_at: Some(timestamp(now)),
+            };
+            outbox::enqueue(
+                &mut tx,
+                EventSubject::BackupExpired,
+                &format!("expired:{}:{}", svc.service_id, req.backup_id),
+                event.encode_to_vec(),
+                now,
+            )
+            .await?;
+            tracing::info!(service_id = %svc.service_id, backup_id = %req.backup_id, earliest = ?window.as_ref().map(|w| w.earliest), "expired copy forgotten");
+        }
+        tx.commit().await?;
+        self.wake_relay();
+        Ok(())
+    }
+}

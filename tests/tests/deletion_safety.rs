@@ -1,0 +1,451 @@
+//! Nothing deletes a copy without positive knowledge: the orphan sweep, the
+//! purge and the worker each act only on the catalog's own record, and stop
+//! when the answer is missing, foreign or too sweeping. Checked against the
+//! Garage buckets with the real services.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use object_store::path::Path;
+use xregion_bus::EventSubject;
+use xregion_domain::{layout, Engine, Lane};
+use xregion_proto::xregion::v1 as pb;
+use xregion_rds_sim::ChainGen;
+use xregion_tests::stack::TENANT_A;
+use xregion_tests::sync::{state, SyncEnv, FAST_SYNC_CONFIG};
+use xregion_tests::upstream::Upstream;
+use xregion_tests::{wait_until, Stack, StackOptions};
+
+const T0: i64 = 1_760_000_000_000;
+const WAIT: Duration = Duration::from_secs(90);
+
+/// Cleanup sweeping every second with no grace period: anything it may
+/// delete, it deletes at once.
+fn eager_cleanup(extra: &[&'static str]) -> Vec<&'static str> {
+    let mut args = vec![
+        "--set",
+        "cleanup.sweep_interval_secs=1",
+        "--set",
+        "cleanup.orphan_grace_hours=0",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// Waits until `label` has finished `n` more sweeps than it had now.
+async fn sweeps(stack: &Stack, label: &str, n: f64) -> anyhow::Result<()> {
+    let name = "xregion_cleanup_sweeps_total";
+    let start = stack.metric(label, name, "").await?;
+    wait_until(&format!("{n} sweeps of {label}"), WAIT, || async {
+        Ok((stack.metric(label, name, "").await? >= start + n).then_some(()))
+    })
+    .await
+}
+
+fn bus_stack() -> StackOptions {
+    StackOptions {
+        extra_config: FAST_SYNC_CONFIG.into(),
+        services: vec![
+            "catalog",
+            "api-gateway",
+            "backup-watcher",
+            "transfer-worker",
+        ],
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn an_empty_catalog_on_the_same_bus_makes_cleanup_delete_nothing() -> anyhow::Result<()> {
+    let mut stack = Stack::start(bus_stack()).await?;
+    let env = SyncEnv::new(&stack, "r1", "r2").await?;
+    let (_, prefix) = env.running_service("keep-me", T0).await?;
+    // A second catalog on an empty database joins the same queue group: it
+    // answers about half of the calls, and knows no service at all.
+    let empty = format!(
+        "catalog.database_url=sqlite://{}?mode=rwc",
+        stack.dir.path().join("empty.db").display()
+    );
+    stack
+        .start_service_as("catalog-empty", "catalog", &["--set", &empty])
+        .await?;
+    stack.start_service("cleanup", &eager_cleanup(&[])).await?;
+    sweeps(&stack, "cleanup", 6.0).await?;
+    assert_eq!(env.objects_under(&prefix).await?, 5);
+    // Then the empty catalog alone answers.
+    stack.kill("catalog");
+    sweeps(&stack, "cleanup", 3.0).await?;
+    assert_eq!(env.objects_under(&prefix).await?, 5);
+    Ok(())
+}
+
+#[tokio::test]
+async fn unknown_folders_are_left_alone_and_reported() -> anyhow::Result<()> {
+    let mut stack = Stack::start(bus_stack()).await?;
+    let env = SyncEnv::new(&stack, "r1", "r2").await?;
+    let (_, prefix) = env.running_service("live-1", T0).await?;
+    // A folder whose service id the catalog never issued.
+    let ghost = Path::from(format!("{TENANT_A}/ghost/svc-ghost/backups/b/f"));
+    env.target.put(&ghost, b"whose?".to_vec().into()).await?;
+    // A file of the live service whose backup has no manifest.
+    let headless = Path::from(format!("{prefix}/backups/cut-short/f"));
+    env.target
+        .put(&headless, b"half expired".to_vec().into())
+        .await?;
+    stack.start_service("cleanup", &eager_cleanup(&[])).await?;
+    wait_until("headless file collected", WAIT, || async {
+        Ok(env.target.head(&headless).await.is_err().then_some(()))
+    })
+    .await?;
+    sweeps(&stack, "cleanup", 2.0).await?;
+    assert!(
+        env.target.head(&ghost).await.is_ok(),
+        "unknown folder deleted"
+    );
+    assert_eq!(env.objects_under(&prefix).await?, 5);
+    let reported = stack
+        .metric(
+            "cleanup",
+            "xregion_cleanup_folders_left_alone",
+            "reason=\"unknown\"",
+        )
+        .await?;
+    assert_eq!(reported, 1.0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_sweep_that_would_remove_too_much_halts_and_says_so() -> anyhow::Result<()> {
+    let mut stack = Stack::start(bus_stack()).await?;
+    let env = SyncEnv::new(&stack, "r1", "r2").await?;
+    let up = Upstream::connect(&stack.nats.url, stack.ns()).await?;
+    // Cleanup purges deleted services but does not sweep yet.
+    stack.start_service("cleanup", &[]).await?;
+    let (_, live) = env.running_service("stay-1", T0).await?;
+    let mut gone = Vec::new();
+    for instance in ["gone-1", "gone-2"] {
+        let (svc, prefix) = env.running_service(instance, T0).await?;
+        env.delete(&svc.id).await?;
+        env.wait_service(&svc.id, "DELETED", |s| {
+            state(s) == pb::ServiceState::Deleted
+        })
+        .await?;
+        // A late copy of the deleted service: only cleanup can remove it.
+        let late = Path::from(format!("{prefix}/backups/late/f"));
+        env.target.put(&late, b"late".to_vec().into()).await?;
+        gone.push(late);
+    }
+    // 2 of 3 folders would go: more than 10 % (and more than one).
+    stack.kill("cleanup");
+    stack.start_service("cleanup", &eager_cleanup(&[])).await?;
+    wait_until("sweep halted event", WAIT, || async {
+        let e = up
+            .events::<pb::SweepHalted>(EventSubject::SweepHalted)
+            .await?;
+        Ok(e.first().cloned())
+    })
+    .await
+    .map(|e| {
+        assert_eq!(
+            (e.region.as_str(), e.folders_found, e.folders_to_remove),
+            ("r2", 3, 2)
+        );
+    })?;
+    let halted = stack
+        .metric(
+            "cleanup",
+            "xregion_cleanup_sweep_halted_total",
+            "region=\"r2\"",
+        )
+        .await?;
+    assert!(halted >= 1.0);
+    for late in &gone {
+        assert!(
+            env.target.head(late).await.is_ok(),
+            "{late} removed by a halted sweep"
+        );
+    }
+    // An operator who agrees raises the share: the deleted services' folders
+    // go, the live one stays whole.
+    stack.kill("cleanup");
+    stack
+        .start_service(
+            "cleanup",
+            &eager_cleanup(&["--set", "cleanup.max_removal_share=1.0"]),
+        )
+        .await?;
+    wait_until("late copies of deleted services removed", WAIT, || async {
+        let mut left = 0;
+        for late in &gone {
+            left += usize::from(env.target.head(late).await.is_ok());
+        }
+        Ok((left == 0).then_some(()))
+    })
+    .await?;
+    assert_eq!(env.objects_under(&live).await?, 5);
+    Ok(())
+}
+
+#[tokio::test]
+async fn forged_service_deleted_events_delete_nothing() -> anyhow::Result<()> {
+    let stack = Stack::start(StackOptions {
+        extra_config: FAST_SYNC_CONFIG.into(),
+        ..Default::default()
+    })
+    .await?;
+    let env = SyncEnv::new(&stack, "r1", "r2").await?;
+    let up = Upstream::connect(&stack.nats.url, stack.ns()).await?;
+    let (svc, prefix) = env.running_service("forged-1", T0).await?;
+    let before = up.dead_letter_count().await?;
+    let forged = [
+        (svc.id.as_str(), "//".to_string()),
+        (svc.id.as_str(), format!("{TENANT_A}//")),
+        (svc.id.as_str(), format!("{TENANT_A}/forged-1/")),
+        (svc.id.as_str(), String::new()),
+        (svc.id.as_str(), prefix.clone()),
+        ("svc-never-issued", prefix.clone()),
+    ];
+    let subject = stack.ns().event_subject(EventSubject::ServiceDeleted);
+    for (i, (id, target_prefix)) in forged.iter().enumerate() {
+        let event = pb::ServiceDeleted {
+            service: Some(pb::ServiceRef {
+                service_id: id.to_string(),
+                tenant_id: TENANT_A.into(),
+                target_region: "r2".into(),
+                target_prefix: target_prefix.clone(),
+                ..Default::default()
+            }),
+            reason: pb::DeleteReason::UserRequest as i32,
+            deleted_at: None,
+        };
+        up.publish_raw(subject.clone(), &format!("forged-{i}"), &event)
+            .await?;
+    }
+    // Each is refused (the service is live, or unknown) and dead-lettered.
+    wait_until("forged events dead-lettered", WAIT, || async {
+        let n = up.dead_letter_count().await?;
+        Ok((n >= before + forged.len() as u64).then_some(()))
+    })
+    .await?;
+    assert_eq!(env.objects_under(&prefix).await?, 5);
+    assert_eq!(state(&env.get(&svc.id).await?), pb::ServiceState::Running);
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_deployments_sharing_a_bucket_never_touch_each_other() -> anyhow::Result<()> {
+    let mut a = Stack::start(bus_stack()).await?;
+    let mut b = Stack::start(StackOptions {
+        shared_regions: Some(a.regions.clone()),
+        ..bus_stack()
+    })
+    .await?;
+    assert_ne!(a.namespace, b.namespace);
+    let env_a = SyncEnv::new(&a, "r1", "r2").await?;
+    let env_b = SyncEnv::new(&b, "r1", "r2").await?;
+    let (_, prefix_a) = env_a.running_service("dep-a", T0).await?;
+    let (svc_b, prefix_b) = env_b.running_service("dep-b", T0).await?;
+    // B keeps a live service in the bucket, so B's cleanup sweeps it.
+    let (_, prefix_b_live) = env_b.running_service("dep-b-live", T0).await?;
+    // service.json names the deployment.
+    let descriptor =
+        xregion_common::descriptor::read_service_descriptor(env_a.target.as_ref(), &prefix_a)
+            .await?
+            .expect("service.json");
+    assert_eq!(descriptor.namespace.as_deref(), Some(a.namespace.as_str()));
+
+    // B deletes its service and leaves a late copy; both cleanups sweep
+    // eagerly with no breaker.
+    a.start_service(
+        "cleanup",
+        &eager_cleanup(&["--set", "cleanup.max_removal_share=1.0"]),
+    )
+    .await?;
+    b.start_service(
+        "cleanup",
+        &eager_cleanup(&["--set", "cleanup.max_removal_share=1.0"]),
+    )
+    .await?;
+    env_b.delete(&svc_b.id).await?;
+    env_b
+        .wait_service(&svc_b.id, "DELETED", |s| {
+            state(s) == pb::ServiceState::Deleted
+        })
+        .await?;
+    let late = Path::from(format!("{prefix_b}/backups/late/f"));
+    env_b.target.put(&late, b"late".to_vec().into()).await?;
+    wait_until("B's late copy removed by B", WAIT, || async {
+        Ok(env_b.target.head(&late).await.is_err().then_some(()))
+    })
+    .await?;
+    sweeps(&a, "cleanup", 2.0).await?;
+    sweeps(&b, "cleanup", 2.0).await?;
+    assert_eq!(env_a.objects_under(&prefix_a).await?, 5);
+    assert_eq!(env_b.objects_under(&prefix_b_live).await?, 5);
+    // B saw A's folder and left it alone as another deployment's.
+    let foreign = b
+        .metric(
+            "cleanup",
+            "xregion_cleanup_folders_left_alone",
+            "reason=\"other_deployment\"",
+        )
+        .await?;
+    assert_eq!(foreign, 1.0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn no_copy_lands_after_its_service_is_deleted() -> anyhow::Result<()> {
+    let mut opts = bus_stack();
+    // Heartbeats far apart: only the check before the manifest can notice.
+    opts.extra_config.push_str("ack_wait_secs = 300\n");
+    opts.services.push("cleanup");
+    let stack = Stack::start(opts).await?;
+    let env = SyncEnv::new(&stack, "r1", "r2").await?;
+    env.instance("late-1", Engine::Mysql, "r1").await?;
+    let nats = stack.nats.client().await?;
+    let ns = stack.ns();
+    let svc = env.create("late-1", Engine::Mysql, "r1", "r2").await?;
+    env.wait_service(&svc.id, "SEEDING", |s| {
+        state(s) == pb::ServiceState::Seeding
+    })
+    .await?;
+    let limits = async_nats::jetstream::new(nats.clone())
+        .get_key_value(ns.limits_bucket())
+        .await?;
+    // A file within one part (one GET, one PUT: no multipart upload for the
+    // purge to abort), slowed so the purge surely runs while it is copied.
+    limits
+        .put(
+            xregion_bus::Namespace::bandwidth_key("r1", "r2", false),
+            (512u64 << 10).to_string().into(),
+        )
+        .await?;
+    let mut synced = nats
+        .subscribe(ns.event_subject(EventSubject::BackupSynced))
+        .await?;
+    let mut chain = ChainGen::new("late-1", TENANT_A, "r1", Engine::Mysql, T0);
+    let full = env
+        .upstream
+        .emit(&env.source, &chain.full(4 * 1024 * 1024))
+        .await?;
+    let prefix = layout::service_prefix(TENANT_A, "late-1", &svc.id);
+    let marker = Path::from(layout::in_progress_key(&prefix, &full.backup_id));
+    wait_until("the copy under way", WAIT, || async {
+        Ok(env.target.head(&marker).await.ok().map(|_| ()))
+    })
+    .await?;
+    env.delete(&svc.id).await?;
+    env.wait_service(&svc.id, "DELETED", |s| {
+        state(s) == pb::ServiceState::Deleted
+    })
+    .await?;
+    // The copy finishes after the purge, finds its service gone and removes
+    // what it wrote.
+    wait_until("the late copy cancelled", WAIT, || async {
+        let n = stack
+            .metric("transfer-worker", "xregion_transfer_cancelled_total", "")
+            .await?;
+        Ok((n >= 1.0).then_some(()))
+    })
+    .await?;
+    assert_eq!(env.objects_under(&prefix).await?, 0);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), synced.next())
+            .await
+            .is_err(),
+        "BackupSynced announced for a deleted service"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_lost_service_json_is_written_again_before_the_next_copy() -> anyhow::Result<()> {
+    let stack = Stack::start(bus_stack()).await?;
+    let env = SyncEnv::new(&stack, "r1", "r2").await?;
+    let (svc, prefix) = env.running_service("svcjson-1", T0).await?;
+    let key = Path::from(layout::service_descriptor_key(&prefix));
+    env.target.delete(&key).await?;
+    let mut chain = ChainGen::new("svcjson-1", TENANT_A, "r1", Engine::Mysql, T0);
+    // The same chain as running_service made, then one more LOG.
+    let _ = (chain.full(50_000), chain.log(60_000, 500));
+    env.upstream
+        .emit(&env.source, &chain.log(60_000, 500))
+        .await?;
+    env.wait_service(&svc.id, "third backup synced", |s| s.synced_backups == 3)
+        .await?;
+    // A restore finds the service from the store alone.
+    let found = xregion_common::target::service_prefixes(env.target.as_ref(), "svcjson-1").await?;
+    assert_eq!(found, vec![prefix.clone()]);
+    let descriptor =
+        xregion_common::descriptor::read_service_descriptor(env.target.as_ref(), &prefix)
+            .await?
+            .expect("service.json");
+    assert_eq!(descriptor.service_id, svc.id);
+    assert_eq!(
+        descriptor.namespace.as_deref(),
+        Some(stack.namespace.as_str())
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_committed_copy_missing_a_file_is_copied_again() -> anyhow::Result<()> {
+    let stack = Stack::start(bus_stack()).await?;
+    let env = SyncEnv::new(&stack, "r1", "r2").await?;
+    let up = Upstream::connect(&stack.nats.url, stack.ns()).await?;
+    env.instance("recopy-1", Engine::Mysql, "r1").await?;
+    let mut chain = ChainGen::new("recopy-1", TENANT_A, "r1", Engine::Mysql, T0);
+    let full = env.upstream.emit(&env.source, &chain.full(50_000)).await?;
+    let svc = env.create("recopy-1", Engine::Mysql, "r1", "r2").await?;
+    let svc = env
+        .wait_service(&svc.id, "RUNNING", |s| {
+            state(s) == pb::ServiceState::Running && s.synced_backups == 1
+        })
+        .await?;
+    let prefix = layout::service_prefix(TENANT_A, "recopy-1", &svc.id);
+    let manifest = env
+        .target
+        .get(&Path::from(layout::manifest_key(&prefix, &full.backup_id)))
+        .await?
+        .bytes()
+        .await?;
+    let manifest =
+        xregion_domain::manifest::Manifest::from_json(&manifest).map_err(|e| anyhow::anyhow!(e))?;
+    let file = Path::from(manifest.files[0].key.as_str());
+    env.target.delete(&file).await?;
+    // The job again, as a redelivery or a reconciliation would bring it.
+    let job = pb::TransferRequested {
+        service: Some(pb::ServiceRef {
+            service_id: svc.id.clone(),
+            tenant_id: TENANT_A.into(),
+            engine: pb::Engine::Mysql as i32,
+            source_region: "r1".into(),
+            instance_id: "recopy-1".into(),
+            target_region: "r2".into(),
+            retention_days: svc.retention_days,
+            target_prefix: prefix.clone(),
+        }),
+        backup: Some(full.clone()),
+        lane: pb::Lane::Full as i32,
+        requested_at: None,
+    };
+    up.publish_raw(
+        stack.ns().transfer_subject("r2", Lane::Full),
+        "again-1",
+        &job,
+    )
+    .await?;
+    wait_until("the missing file copied again", WAIT, || async {
+        Ok(env.target.head(&file).await.ok())
+    })
+    .await
+    .map(|meta| assert_eq!(meta.size as u64, full.files[0].size))?;
+    let recopied = stack
+        .metric("transfer-worker", "xregion_transfer_recopied_total", "")
+        .await?;
+    assert_eq!(recopied, 1.0);
+    Ok(())
+}
