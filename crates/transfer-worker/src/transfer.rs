@@ -432,7 +432,10 @@ impl Transfers {
             &descriptor,
         )
         .await
-        .map_err(|e| Failure::Target(e.to_string()))
+        .map_err(|e| match e {
+            xregion_common::Error::ObjectStore(e) => Failure::Store(e),
+            e => Failure::Target(e.to_string()),
+        })
     }
 
     async fn announce_synced(
