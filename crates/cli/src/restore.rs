@@ -28,7 +28,8 @@ pub struct TargetArgs {
     /// The target region's store URL (s3://bucket/prefix, file:///path).
     #[arg(long)]
     pub region_store: String,
-    /// Store option KEY=VALUE (S3: aws_endpoint, aws_region, …); repeatable.
+    /// Store option KEY=VALUE (S3: aws_endpoint, aws_region, …; `timeout`
+    /// per request, default 30s, must cover one range); repeatable.
     #[arg(long = "store-option", value_parser = parse_kv)]
     pub store_options: Vec<(String, String)>,
     #[arg(long)]
