@@ -61,6 +61,14 @@ fn compose_config_loads_for_every_service() -> anyhow::Result<()> {
     assert_eq!(catalog.common.regions.len(), 2);
     let gateway: xregion_api_gateway::GatewayConfig = xregion_common::load(Some(&file), &[])?;
     assert_eq!(gateway.gateway.tokens.len(), 1);
+    // The gateway refuses plaintext on 0.0.0.0 unless told; compose tells it
+    // and publishes the port on the host's loopback only.
+    assert!(gateway.gateway.allow_plaintext || gateway.gateway.tls.cert_file.is_some());
+    let compose = std::fs::read_to_string(root().join("docker-compose.yml"))?;
+    assert!(
+        compose.contains("\"127.0.0.1:50051:50051\""),
+        "the plaintext gRPC port must be published on loopback only"
+    );
     // Every region's options are known to the S3 client.
     xregion_common::Regions::build(&catalog.common.regions)?;
     Ok(())

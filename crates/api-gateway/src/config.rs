@@ -1,3 +1,5 @@
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 use xregion_common::CommonConfig;
 
@@ -14,15 +16,70 @@ pub struct GatewayConfig {
 pub struct GatewaySettings {
     /// gRPC listen address.
     pub listen: String,
+    /// Serve plaintext gRPC on a non-loopback address. Without TLS a bearer
+    /// token crosses the network in the clear, so this must be asked for.
+    pub allow_plaintext: bool,
     /// Accepted bearer tokens, stored only as sha256 hashes.
     pub tokens: Vec<TokenConfig>,
+    /// A TOML file with more `tokens = [...]`, reloaded when it changes.
+    pub tokens_file: Option<PathBuf>,
+    /// How often the tokens file and the JWKS file are checked for changes.
+    pub reload_interval_ms: u64,
+    pub tls: TlsSettings,
+    pub jwt: JwtSettings,
 }
 
 impl Default for GatewaySettings {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:50051".into(),
+            allow_plaintext: false,
             tokens: Vec::new(),
+            tokens_file: None,
+            reload_interval_ms: 2_000,
+            tls: TlsSettings::default(),
+            jwt: JwtSettings::default(),
+        }
+    }
+}
+
+/// gRPC over TLS; on when `cert_file` is set. Secrets come from files only.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TlsSettings {
+    /// PEM certificate chain of the gateway.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of `cert_file`.
+    pub key_file: Option<PathBuf>,
+    /// PEM CA certificate(s): when set, every client must present a
+    /// certificate signed by one of them (mutual TLS).
+    pub client_ca_file: Option<PathBuf>,
+}
+
+/// JWT bearer tokens (RS256, ES256, EdDSA); on when `jwks_file` is set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JwtSettings {
+    /// A JWKS document (`{"keys": [...]}`), reloaded when it changes.
+    pub jwks_file: Option<PathBuf>,
+    /// Required `iss`.
+    pub issuer: String,
+    /// Required member of `aud`.
+    pub audience: String,
+    /// The claim holding the caller's tenant id.
+    pub tenant_claim: String,
+    /// Clock skew allowed for `exp` and `nbf`.
+    pub leeway_secs: u64,
+}
+
+impl Default for JwtSettings {
+    fn default() -> Self {
+        Self {
+            jwks_file: None,
+            issuer: String::new(),
+            audience: String::new(),
+            tenant_claim: "tenant".into(),
+            leeway_secs: 30,
         }
     }
 }

@@ -1,4 +1,7 @@
-//! The one mapping from errors to gRPC status codes.
+//! The one mapping from errors to gRPC status codes. Tenants see what they
+//! can act on (the field, the state, the id); the insides of a failure
+//! (database messages, store endpoints, buckets and keys, subjects) are
+//! logged here with a reference the tenant's message carries, never sent.
 
 use tonic::{Code, Status};
 use xregion_bus::BusError;
@@ -18,17 +21,36 @@ pub fn code_of(code: ErrorCode) -> Code {
     }
 }
 
+/// A summary for the tenant; the details go to the log under a reference.
+fn summarised(code: Code, details: &str) -> Status {
+    let reference = uuid::Uuid::new_v4().simple().to_string();
+    let reference = &reference[..12];
+    let summary = if code == Code::Unavailable {
+        tracing::warn!(%reference, error = %details, "service unavailable");
+        "service temporarily unavailable, retry later"
+    } else {
+        tracing::error!(%reference, error = %details, "internal error");
+        "internal error"
+    };
+    Status::new(code, format!("{summary} (ref {reference})"))
+}
+
 pub fn status(err: BusError) -> Status {
     match err {
-        BusError::Remote { code, message } => Status::new(code_of(code), message),
-        BusError::Timeout { .. } | BusError::NoResponders { .. } | BusError::Connect { .. } => {
-            Status::unavailable(format!("catalog unavailable: {err}"))
+        BusError::Remote { code, message } => match code_of(code) {
+            c @ (Code::Internal | Code::Unavailable) => summarised(c, &message),
+            c => Status::new(c, message),
+        },
+        other if other.is_unavailable() => {
+            summarised(Code::Unavailable, &format!("catalog unavailable: {other}"))
         }
-        other => {
-            tracing::error!(error = %other, "gateway internal error");
-            Status::internal(other.to_string())
-        }
+        other => summarised(Code::Internal, &other.to_string()),
     }
+}
+
+/// An infrastructure failure of the gateway itself (e.g. a NATS subscribe).
+pub fn unavailable(what: &str, err: impl std::fmt::Display) -> Status {
+    summarised(Code::Unavailable, &format!("{what}: {err}"))
 }
 
 pub fn invalid(err: xregion_domain::DomainError) -> Status {
@@ -51,5 +73,26 @@ mod tests {
             status(BusError::NoResponders { method: "m".into() }).code(),
             Code::Unavailable
         );
+    }
+
+    #[test]
+    fn internal_details_never_reach_the_tenant() {
+        let leaky = "error returned from database: duplicate key value violates unique \
+                     constraint \"services_pkey\"; s3://xregion-b/tenant-b/x at http://10.0.0.7:3900";
+        for code in [ErrorCode::Internal, ErrorCode::Unavailable] {
+            let s = status(BusError::Remote {
+                code,
+                message: leaky.into(),
+            });
+            assert_eq!(s.code(), code_of(code));
+            for secret in ["database", "services_pkey", "s3://", "10.0.0.7", "tenant-b"] {
+                assert!(!s.message().contains(secret), "{code:?}: {}", s.message());
+            }
+            assert!(s.message().contains("(ref "), "{}", s.message());
+        }
+        let s = status(BusError::NoResponders {
+            method: "tsecret.catalog.v1.GetSyncService".into(),
+        });
+        assert!(!s.message().contains("tsecret"), "{}", s.message());
     }
 }

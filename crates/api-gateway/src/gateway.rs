@@ -12,7 +12,7 @@ use xregion_proto::xregion::v1 as pb;
 use xregion_proto::xregion::v1::cross_region_backup_service_server::CrossRegionBackupService;
 
 use crate::auth::Authenticator;
-use crate::error::{invalid, status};
+use crate::error::{invalid, status, unavailable};
 
 pub struct Gateway {
     pub auth: Authenticator,
@@ -32,7 +32,23 @@ impl Gateway {
         Req: Message,
         Resp: Message + Default,
     {
+        self.forward_checked(method, request, |_| Ok(())).await
+    }
+
+    /// Authenticates, then validates with `check`, then forwards: an
+    /// unauthenticated caller learns nothing about what a valid request is.
+    async fn forward_checked<Req, Resp>(
+        &self,
+        method: &str,
+        request: Request<Req>,
+        check: impl FnOnce(&Req) -> Result<(), Status>,
+    ) -> Result<Response<Resp>, Status>
+    where
+        Req: Message,
+        Resp: Message + Default,
+    {
         let tenant = self.auth.tenant(request.metadata())?;
+        check(request.get_ref())?;
         let resp = self
             .catalog
             .call(method, &tenant, request.get_ref())
@@ -94,8 +110,10 @@ impl CrossRegionBackupService for Gateway {
         &self,
         request: Request<pb::GetSyncServiceRequest>,
     ) -> Result<Response<pb::SyncService>, Status> {
-        check_id("id", &request.get_ref().id)?;
-        self.forward(methods::GET_SYNC_SERVICE, request).await
+        self.forward_checked(methods::GET_SYNC_SERVICE, request, |r| {
+            check_id("id", &r.id)
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all)]
@@ -111,8 +129,8 @@ impl CrossRegionBackupService for Gateway {
         &self,
         request: Request<pb::DeleteSyncServiceRequest>,
     ) -> Result<Response<pb::SyncService>, Status> {
-        check_id("id", &request.get_ref().id)?;
         let tenant = self.auth.tenant(request.metadata())?;
+        check_id("id", &request.get_ref().id)?;
         let req = pb::GetSyncServiceRequest {
             id: request.into_inner().id,
         };
@@ -129,8 +147,10 @@ impl CrossRegionBackupService for Gateway {
         &self,
         request: Request<pb::ListSyncedBackupsRequest>,
     ) -> Result<Response<pb::ListSyncedBackupsResponse>, Status> {
-        check_id("service_id", &request.get_ref().service_id)?;
-        self.forward(methods::LIST_SYNCED_BACKUPS, request).await
+        self.forward_checked(methods::LIST_SYNCED_BACKUPS, request, |r| {
+            check_id("service_id", &r.service_id)
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(service = %request.get_ref().service_id))]
@@ -138,8 +158,10 @@ impl CrossRegionBackupService for Gateway {
         &self,
         request: Request<pb::GetRestoreWindowRequest>,
     ) -> Result<Response<pb::RestoreWindow>, Status> {
-        check_id("service_id", &request.get_ref().service_id)?;
-        self.forward(methods::GET_RESTORE_WINDOW, request).await
+        self.forward_checked(methods::GET_RESTORE_WINDOW, request, |r| {
+            check_id("service_id", &r.service_id)
+        })
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(service = %request.get_ref().service_id))]
@@ -147,13 +169,16 @@ impl CrossRegionBackupService for Gateway {
         &self,
         request: Request<pb::GetRestorePlanRequest>,
     ) -> Result<Response<pb::RestorePlan>, Status> {
-        check_id("service_id", &request.get_ref().service_id)?;
-        if request.get_ref().restore_time.is_none() {
-            return Err(Status::invalid_argument(
-                "invalid restore_time: must be set",
-            ));
-        }
-        self.forward(methods::GET_RESTORE_PLAN, request).await
+        self.forward_checked(methods::GET_RESTORE_PLAN, request, |r| {
+            check_id("service_id", &r.service_id)?;
+            if r.restore_time.is_none() {
+                return Err(Status::invalid_argument(
+                    "invalid restore_time: must be set",
+                ));
+            }
+            Ok(())
+        })
+        .await
     }
 
     type WatchSyncServiceStream = WatchStream;
@@ -183,7 +208,7 @@ impl CrossRegionBackupService for Gateway {
             async move {
                 nats.subscribe(subject)
                     .await
-                    .map_err(|e| Status::unavailable(format!("cannot subscribe: {e}")))
+                    .map_err(|e| unavailable("cannot subscribe", e))
             }
         };
         let progress = subscribe(self.ns.progress_filter(only.as_deref())).await?;
@@ -225,8 +250,10 @@ impl CrossRegionBackupService for Gateway {
         &self,
         request: Request<pb::GetUsageRequest>,
     ) -> Result<Response<pb::GetUsageResponse>, Status> {
-        check_id("service_id", &request.get_ref().service_id)?;
-        self.forward(methods::GET_USAGE, request).await
+        self.forward_checked(methods::GET_USAGE, request, |r| {
+            check_id("service_id", &r.service_id)
+        })
+        .await
     }
 }
 

@@ -1,4 +1,5 @@
-//! The gRPC edge: authenticates callers (bearer token → tenant), validates
+//! The gRPC edge: serves gRPC over TLS, authenticates callers (static bearer
+//! token or JWT → tenant) before anything else, validates
 //! requests, forwards them to the catalog over NATS, maps every error to a
 //! gRPC code in one place, and streams progress to watchers.
 
@@ -7,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod gateway;
 pub mod run;
+pub mod tls;
 
-pub use config::{GatewayConfig, GatewaySettings, TokenConfig};
+pub use config::{GatewayConfig, GatewaySettings, JwtSettings, TlsSettings, TokenConfig};
 pub use run::{run, RunError};

@@ -8,14 +8,27 @@ use xregion_common::Regions;
 use xregion_proto::xregion::v1::cross_region_backup_service_server::CrossRegionBackupServiceServer;
 use xregion_telemetry::Health;
 
-use crate::auth::Authenticator;
+use crate::auth::reload::{self, LoadError};
 use crate::config::GatewayConfig;
 use crate::gateway::Gateway;
+use crate::tls::{self, TlsError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("configuration: {0}")]
     Config(String),
+    #[error("authentication: {0}")]
+    Auth(#[from] LoadError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("gateway.tls: the certificate or key cannot be used: {0}")]
+    TlsIdentity(tonic::transport::Error),
+    #[error(
+        "refusing plaintext gRPC on {addr}, which is not a loopback address: bearer tokens \
+         would cross the network in the clear; set gateway.tls.cert_file and \
+         gateway.tls.key_file, or gateway.allow_plaintext = true behind a TLS-terminating proxy"
+    )]
+    PlaintextRefused { addr: std::net::SocketAddr },
     #[error("grpc server: {0}")]
     Serve(#[from] tonic::transport::Error),
     #[error("bind {addr}: {source}")]
@@ -32,8 +45,11 @@ pub async fn run(
     health: Health,
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
-    let auth = Authenticator::new(&config.gateway.tokens).map_err(RunError::Config)?;
-    if config.gateway.tokens.is_empty() {
+    let settings = &config.gateway;
+    let tls = tls::server_config(&settings.tls)?;
+    let (auth, reloader) = reload::load(settings)?;
+    let jwt_on = auth.accepts_jwt();
+    if settings.tokens.is_empty() && !reloader.watches_files() {
         tracing::warn!("no tokens configured: every call will be UNAUTHENTICATED");
     }
     let regions =
@@ -70,16 +86,38 @@ pub async fn run(
         addr: config.gateway.listen.clone(),
         source,
     })?;
+    let mut server = tonic::transport::Server::builder();
+    let tls_on = tls.is_some();
+    match tls {
+        Some(tls) => server = server.tls_config(tls).map_err(RunError::TlsIdentity)?,
+        None if !tls::plaintext_allowed(addr, settings.allow_plaintext) => {
+            return Err(RunError::PlaintextRefused { addr })
+        }
+        None => {}
+    }
+    let reload_stop = shutdown.child_token();
+    let reloading = tokio::spawn(reloader.run(
+        Duration::from_millis(settings.reload_interval_ms),
+        reload_stop.clone(),
+    ));
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     health.set_ready(true);
-    tracing::info!(%addr, "gateway ready");
+    tracing::info!(
+        %addr,
+        tls = tls_on,
+        mtls = settings.tls.client_ca_file.is_some(),
+        jwt = jwt_on,
+        "gateway ready"
+    );
     let stop = shutdown.clone();
-    let served = tonic::transport::Server::builder()
+    let served = server
         .add_service(health_service)
         .add_service(reflection)
         .add_service(CrossRegionBackupServiceServer::new(gateway))
         .serve_with_incoming_shutdown(incoming, async move { stop.cancelled().await });
     let result = served.await;
+    reload_stop.cancel();
+    let _ = reloading.await;
     health.set_ready(false);
     reporter
         .set_not_serving::<CrossRegionBackupServiceServer<Gateway>>()
