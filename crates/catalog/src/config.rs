@@ -1,3 +1,5 @@
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 use xregion_common::CommonConfig;
 
@@ -9,11 +11,14 @@ pub struct CatalogConfig {
     pub catalog: CatalogSettings,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CatalogSettings {
     /// `sqlite://path?mode=rwc` (embedded default) or `postgres://...`.
     pub database_url: String,
+    /// A file holding the database URL (it carries the password); when set
+    /// it wins over `database_url`.
+    pub database_url_file: Option<PathBuf>,
     pub max_connections: u32,
     /// How often the outbox relay looks for pending events when not woken.
     pub relay_interval_ms: u64,
@@ -56,6 +61,7 @@ impl Default for CatalogSettings {
     fn default() -> Self {
         Self {
             database_url: "sqlite://xregion-catalog.db?mode=rwc".into(),
+            database_url_file: None,
             max_connections: 8,
             relay_interval_ms: 1000,
             lag_threshold_secs: 12 * 3600,
@@ -68,8 +74,72 @@ impl Default for CatalogSettings {
     }
 }
 
+impl CatalogSettings {
+    /// The database URL to connect with: the content of `database_url_file`
+    /// when set, else `database_url`.
+    pub fn resolved_database_url(&self) -> Result<String, xregion_common::Error> {
+        match &self.database_url_file {
+            Some(path) => {
+                xregion_common::secret_file::read_secret_file("catalog.database_url_file", path)
+            }
+            None => Ok(self.database_url.clone()),
+        }
+    }
+}
+
+/// The database URL's password is hidden.
+impl std::fmt::Debug for CatalogSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CatalogSettings")
+            .field(
+                "database_url",
+                &xregion_common::redact::redact_url(&self.database_url),
+            )
+            .field("database_url_file", &self.database_url_file)
+            .field("max_connections", &self.max_connections)
+            .field("relay_interval_ms", &self.relay_interval_ms)
+            .field("lag_threshold_secs", &self.lag_threshold_secs)
+            .field("lag_check_interval_secs", &self.lag_check_interval_secs)
+            .field("clock_offset_secs", &self.clock_offset_secs)
+            .field("fail_point", &self.fail_point)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("price_plan", &self.price_plan)
+            .finish()
+    }
+}
+
 impl xregion_runtime::HasCommon for CatalogConfig {
     fn common(&self) -> &CommonConfig {
         &self.common
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_url_file_wins_and_debug_hides_the_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("url");
+        std::fs::write(&file, "postgres://xr:filepw@db/xr\n").unwrap();
+        let mut settings = CatalogSettings {
+            database_url: "postgres://xr:inlinepw@db/xr".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            settings.resolved_database_url().unwrap(),
+            "postgres://xr:inlinepw@db/xr"
+        );
+        assert!(!format!("{settings:?}").contains("inlinepw"));
+        settings.database_url_file = Some(file);
+        assert_eq!(
+            settings.resolved_database_url().unwrap(),
+            "postgres://xr:filepw@db/xr"
+        );
+        settings.database_url_file = Some(dir.path().join("missing"));
+        let err = settings.resolved_database_url().unwrap_err().to_string();
+        assert!(err.contains("catalog.database_url_file"), "{err}");
     }
 }

@@ -7,10 +7,16 @@ use std::process::{Command, Stdio};
 
 use anyhow::Context as _;
 
+/// The MariaDB client for restored SQL. Dumps and binlogs come from the
+/// store, which whoever can write the bucket controls: `--sandbox` refuses
+/// the client's own commands that reach the file system or a shell (`\!`,
+/// `system`, `source`, `tee`, ...), so loading them can only run SQL in the
+/// server, never commands on this host.
 fn client(socket: &Path) -> Command {
     let mut c = Command::new("mariadb");
     c.arg(format!("--socket={}", socket.display()))
-        .arg("-uroot");
+        .arg("-uroot")
+        .arg("--sandbox");
     c
 }
 

@@ -113,9 +113,12 @@ where
     figment.extract().map_err(|e| Box::new(e).into())
 }
 
-/// The effective configuration as TOML, for `--dump-config`.
+/// The effective configuration as TOML, for `--dump-config`, with every
+/// secret hidden (`crate::redact`): the output may end up in a ticket.
 pub fn dump<T: Serialize>(config: &T) -> Result<String> {
-    Ok(toml::to_string_pretty(config)?)
+    let mut value = toml::Value::try_from(config)?;
+    crate::redact::redact_toml(&mut value);
+    Ok(toml::to_string_pretty(&value)?)
 }
 
 #[cfg(test)]
@@ -158,6 +161,22 @@ mod tests {
     fn missing_file_is_an_error() {
         let r: Result<Svc> = load(Some(Path::new("/nonexistent/x.toml")), &[]);
         assert!(r.is_err());
+    }
+
+    #[test]
+    fn dump_hides_secrets() {
+        let mut svc = Svc::default();
+        svc.common.bus.url = "nats://svc:natspw@n:4222".into();
+        svc.common.regions.push(crate::RegionConfig {
+            id: "r1".into(),
+            display_name: String::new(),
+            url: "s3://b".into(),
+            options: [("aws_secret_access_key".to_string(), "s3pw".to_string())].into(),
+            source_key_prefix: None,
+        });
+        let text = dump(&svc).unwrap();
+        assert!(!text.contains("natspw") && !text.contains("s3pw"), "{text}");
+        assert!(text.contains("aws_secret_access_key"), "{text}");
     }
 
     #[test]

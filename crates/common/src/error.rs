@@ -16,6 +16,12 @@ pub enum Error {
     Plan(#[from] xregion_domain::chain::PlanError),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    #[error("{key}: cannot read {path:?}: {reason}")]
+    SecretFile {
+        key: String,
+        path: std::path::PathBuf,
+        reason: String,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -14,7 +14,7 @@ use xregion_domain::source_keys::{check_source_keys, SourceKeyPrefix};
 
 use crate::error::{Error, Result};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct RegionConfig {
     pub id: String,
     #[serde(default)]
@@ -22,7 +22,9 @@ pub struct RegionConfig {
     /// `s3://bucket/prefix`, `file:///absolute/path` or `memory://`.
     pub url: String,
     /// Backend options, e.g. for S3: `endpoint`, `region`,
-    /// `access_key_id`, `secret_access_key`, `allow_http`.
+    /// `access_key_id`, `secret_access_key`, `allow_http`. An option
+    /// `<name>_file` is the path of a file holding the value of `<name>`
+    /// (secrets need not be written here).
     #[serde(default)]
     pub options: BTreeMap<String, String>,
     /// Where an instance's backup files must lie in this region when it is
@@ -30,6 +32,44 @@ pub struct RegionConfig {
     /// descriptors listing files elsewhere are refused. Unset: anywhere.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_key_prefix: Option<String>,
+}
+
+/// Secret option values are hidden: configurations end up in logs.
+impl std::fmt::Debug for RegionConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegionConfig")
+            .field("id", &self.id)
+            .field("display_name", &self.display_name)
+            .field("url", &crate::redact::redact_url(&self.url))
+            .field("options", &crate::redact::options_for_debug(&self.options))
+            .field("source_key_prefix", &self.source_key_prefix)
+            .finish()
+    }
+}
+
+/// The region's options with every `<name>_file` replaced by `<name>` and
+/// the content of that file. Setting both is an error, as is a file that
+/// cannot be read; both name the region and the option.
+pub fn resolve_option_files(region: &RegionConfig) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for (key, value) in &region.options {
+        let Some(name) = key.strip_suffix("_file") else {
+            out.insert(key.clone(), value.clone());
+            continue;
+        };
+        if region.options.contains_key(name) {
+            return Err(Error::Region {
+                region: region.id.clone(),
+                reason: format!("options {name} and {key} are both set; keep one"),
+            });
+        }
+        let secret = crate::secret_file::read_secret_file(
+            &format!("regions[{}].options.{key}", region.id),
+            std::path::Path::new(value),
+        )?;
+        out.insert(name.to_string(), secret);
+    }
+    Ok(out)
 }
 
 /// The configured regions, validated, with their stores built once.
@@ -192,6 +232,7 @@ pub fn build_region(region: &RegionConfig) -> Result<BuiltRegion> {
         region: region.id.clone(),
         reason,
     };
+    let options = resolve_option_files(region)?;
     let url = Url::parse(&region.url).map_err(|e| err(format!("bad url {:?}: {e}", region.url)))?;
     if url.scheme() == "file" {
         let path = url
@@ -210,7 +251,7 @@ pub fn build_region(region: &RegionConfig) -> Result<BuiltRegion> {
         // Every key must be known: a typo must not silently send data to the
         // wrong place or over the wrong protocol.
         let mut builder = object_store::aws::AmazonS3Builder::new().with_url(region.url.as_str());
-        for (key, value) in &region.options {
+        for (key, value) in &options {
             let key = key
                 .parse::<object_store::aws::AmazonS3ConfigKey>()
                 .map_err(|_| err(format!("unknown S3 option {key:?}")))?;
@@ -234,7 +275,7 @@ pub fn build_region(region: &RegionConfig) -> Result<BuiltRegion> {
             local_root: None,
         });
     }
-    let (store, prefix) = object_store::parse_url_opts(&url, region.options.iter())
+    let (store, prefix) = object_store::parse_url_opts(&url, options.iter())
         .map_err(|e| err(format!("cannot open {:?}: {e}", region.url)))?;
     let store: Arc<dyn ObjectStore> = if prefix.as_ref().is_empty() {
         Arc::from(store)
@@ -300,5 +341,53 @@ mod tests {
         let mut typo = region("r", "s3://bucket");
         typo.options.insert("alow_http".into(), "true".into());
         assert!(Regions::build(&[typo]).is_err());
+    }
+
+    #[test]
+    fn options_come_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "from-the-file\n").unwrap();
+        let mut r = region("r", "s3://bucket");
+        r.options.insert(
+            "aws_secret_access_key_file".into(),
+            secret.display().to_string(),
+        );
+        let options = resolve_option_files(&r).unwrap();
+        assert_eq!(options["aws_secret_access_key"], "from-the-file");
+        assert!(!options.contains_key("aws_secret_access_key_file"));
+        r.options.insert("aws_access_key_id".into(), "AKID".into());
+        r.options.insert("aws_region".into(), "r".into());
+        if let Err(e) = Regions::build(&[r.clone()]) {
+            panic!("{e}");
+        }
+
+        r.options
+            .insert("aws_secret_access_key".into(), "inline".into());
+        let both = Regions::build(&[r.clone()]).unwrap_err().to_string();
+        assert!(both.contains("both set"), "{both}");
+
+        r.options.remove("aws_secret_access_key");
+        r.options
+            .insert("aws_secret_access_key_file".into(), "/nonexistent/s".into());
+        let missing = Regions::build(&[r]).unwrap_err().to_string();
+        assert!(
+            missing.contains("regions[r].options.aws_secret_access_key_file")
+                && missing.contains("/nonexistent/s"),
+            "{missing}"
+        );
+    }
+
+    #[test]
+    fn debug_hides_secret_options() {
+        let mut r = region("r", "s3://bucket");
+        r.options
+            .insert("aws_secret_access_key".into(), "hunter2".into());
+        r.options.insert("aws_access_key_id".into(), "AKID".into());
+        let shown = format!("{r:?}");
+        assert!(
+            !shown.contains("hunter2") && shown.contains("AKID"),
+            "{shown}"
+        );
     }
 }
