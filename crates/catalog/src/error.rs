@@ -22,6 +22,8 @@ pub enum CatalogError {
     TaskFailed,
     #[error("decode: {0}")]
     Decode(#[from] prost::DecodeError),
+    #[error("target store: {0}")]
+    Store(#[from] object_store::Error),
 }
 
 pub type Result<T> = std::result::Result<T, CatalogError>;
@@ -37,6 +39,7 @@ impl CatalogError {
             Self::Database(e) => database_unavailable(e),
             Self::Bus(e) => e.is_unavailable(),
             Self::TaskFailed => true,
+            Self::Store(e) => xregion_common::unavailable::store_unavailable(e),
             Self::Invalid(_)
             | Self::NotFound(_)
             | Self::AlreadyExists(_)
@@ -80,7 +83,9 @@ impl From<CatalogError> for RpcError {
             CatalogError::NotFound(_) => ErrorCode::NotFound,
             CatalogError::AlreadyExists(_) => ErrorCode::AlreadyExists,
             CatalogError::FailedPrecondition(_) => ErrorCode::FailedPrecondition,
-            CatalogError::Database(_) | CatalogError::Bus(_) => ErrorCode::Unavailable,
+            CatalogError::Database(_) | CatalogError::Bus(_) | CatalogError::Store(_) => {
+                ErrorCode::Unavailable
+            }
             CatalogError::Corrupt(_) | CatalogError::TaskFailed => ErrorCode::Internal,
         };
         if matches!(code, ErrorCode::Unavailable | ErrorCode::Internal) {

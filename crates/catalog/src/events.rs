@@ -11,11 +11,12 @@ pub struct EventsHandler {
     pub ns: Namespace,
 }
 
-/// The events this handler consumes.
-pub const CONSUMED: [EventSubject; 4] = [
+/// The events this handler consumes. `BackupExpired` is not among them: the
+/// catalog announces it itself when cleanup asks it to forget a copy, so a
+/// forged one changes nothing.
+pub const CONSUMED: [EventSubject; 3] = [
     EventSubject::BackupSynced,
     EventSubject::BackupFailed,
-    EventSubject::BackupExpired,
     EventSubject::ServicePurged,
 ];
 
@@ -29,10 +30,6 @@ impl Handler for EventsHandler {
             },
             Some(EventSubject::BackupFailed) => match d.decode::<pb::BackupSyncFailed>() {
                 Ok(e) => self.catalog.backup_failed(&e).await,
-                Err(o) => return o,
-            },
-            Some(EventSubject::BackupExpired) => match d.decode::<pb::BackupExpired>() {
-                Ok(e) => self.catalog.backup_expired(&e).await,
                 Err(o) => return o,
             },
             Some(EventSubject::ServicePurged) => match d.decode::<pb::ServiceDataPurged>() {

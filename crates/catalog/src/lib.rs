@@ -16,6 +16,7 @@ pub mod states;
 pub mod store;
 pub mod sync;
 pub mod upstream;
+pub mod verify;
 
 pub use config::{CatalogConfig, CatalogSettings};
 pub use error::{CatalogError, Result};

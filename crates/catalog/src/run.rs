@@ -42,7 +42,11 @@ pub async fn run(
         settings.fail_point.clone(),
         settings.lag_threshold_secs,
     )
-    .with_source_key_prefixes(source_key_prefixes(&config)?);
+    .with_source_key_prefixes(source_key_prefixes(&config)?)
+    .with_target_stores(
+        xregion_common::Regions::build(&config.common.regions)
+            .map_err(|e| crate::CatalogError::FailedPrecondition(format!("regions: {e}")))?,
+    );
     let publisher = Publisher::new(client.clone(), ns.clone());
     let js = publisher.jetstream().clone();
     let retry = RetryPolicy::from_config(&config.common.bus);

@@ -32,6 +32,8 @@ pub struct Catalog {
     pub lag_threshold_secs: i64,
     /// Source key prefix templates by region (`source_key_prefix`).
     source_prefixes: Arc<BTreeMap<String, SourceKeyPrefix>>,
+    /// The regions' stores, to see a copy in its target before recording it.
+    targets: Option<xregion_common::Regions>,
 }
 
 impl Catalog {
@@ -50,7 +52,18 @@ impl Catalog {
             fail_point,
             lag_threshold_secs,
             source_prefixes: Arc::new(BTreeMap::new()),
+            targets: None,
         }
+    }
+
+    /// A copy is recorded only once its manifest is seen in the target.
+    pub fn with_target_stores(mut self, regions: xregion_common::Regions) -> Self {
+        self.targets = Some(regions);
+        self
+    }
+
+    pub(crate) fn targets(&self) -> Option<&xregion_common::Regions> {
+        self.targets.as_ref()
     }
 
     /// Where each source region keeps an instance's files; descriptors

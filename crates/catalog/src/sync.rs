@@ -207,8 +207,6 @@ impl Catalog {
             .as_ref()
             .map(xregion_proto::convert::millis)
             .unwrap_or_else(|| self.now());
-        let manifest = conv::manifest(d, svc_ref, synced_at)
-            .ok_or_else(|| CatalogError::FailedPrecondition("incomplete descriptor".into()))?;
         let mut tx = self.db.pool.begin().await?;
         // Serialises concurrent copies of one service so the window is
         // always computed from every committed copy.
@@ -217,6 +215,23 @@ impl Catalog {
             tracing::info!(service_id = %svc_ref.service_id, backup_id = %d.backup_id, "copy for a service no longer live, ignored");
             return Ok(());
         };
+        // The catalog's own record, not the event's, says whose copy it is.
+        let manifest = conv::manifest(d, &service_ref(&svc), synced_at)
+            .ok_or_else(|| CatalogError::FailedPrecondition("incomplete descriptor".into()))?;
+        if d.tenant_id != svc.tenant_id || d.instance_id != svc.instance_id {
+            return Err(CatalogError::FailedPrecondition(format!(
+                "backup {} of {}/{} announced for service {} of {}/{}",
+                d.backup_id,
+                d.tenant_id,
+                d.instance_id,
+                svc.service_id,
+                svc.tenant_id,
+                svc.instance_id
+            )));
+        }
+        if let Some(targets) = self.targets() {
+            crate::verify::manifest_in_target(targets, &svc, &e.manifest_key, &manifest).await?;
+        }
         if !synced::insert(&mut tx, &manifest, &e.manifest_key).await? {
             return Ok(()); // a redelivery
         }
@@ -420,28 +435,16 @@ impl Catalog {
 
 impl Catalog {
     /// Forgets an expired copy; the window's earliest point moves forward.
+    /// The same as cleanup's `ExpireBackup` request; an unknown service is
+    /// nothing to forget.
     pub async fn backup_expired(&self, e: &pb::BackupExpired) -> Result<()> {
-        let mut tx = self.db.pool.begin().await?;
-        services::lock(&mut tx, &e.service_id).await?;
-        let Some(svc) = services::get(&mut tx, &e.service_id).await? else {
-            return Ok(());
+        let req = pb::ExpireBackupRequest {
+            service_id: e.service_id.clone(),
+            backup_id: e.backup_id.clone(),
         };
-        let Some(bytes) = synced::delete(&mut tx, &svc.service_id, &e.backup_id).await? else {
-            return Ok(()); // a redelivery
-        };
-        let window = current_window(&mut tx, &svc).await?;
-        let now = self.now();
-        services::record_copy_change(&mut tx, &svc.service_id, -1, -bytes, window.as_ref(), now)
-            .await?;
-        crate::store::usage::set_stored(
-            &mut tx,
-            &svc.service_id,
-            now,
-            svc.synced_bytes.saturating_sub(bytes),
-        )
-        .await?;
-        tx.commit().await?;
-        tracing::info!(service_id = %svc.service_id, backup_id = %e.backup_id, earliest = ?window.as_ref().map(|w| w.earliest), "expired copy forgotten");
-        Ok(())
+        match self.expire_backup(&req).await {
+            Err(CatalogError::NotFound(_)) => Ok(()),
+            other => other,
+        }
     }
 }

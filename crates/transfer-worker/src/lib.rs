@@ -9,6 +9,7 @@ pub mod commit;
 pub mod config;
 pub mod copy;
 pub mod local;
+pub mod ownership;
 pub mod progress;
 pub mod resumable;
 pub mod run;

@@ -160,10 +160,11 @@ impl Transfers {
 
         // A job of a service deleted since it was queued is dropped: copying
         // it would only leave data for cleanup to collect.
-        if !self.service_is_live(service).await? {
+        let Some(record) = self.live_record(service).await? else {
             tracing::info!("service no longer live, job dropped");
             return Ok(0);
-        }
+        };
+        crate::ownership::job_matches_record(&record, service, backup).map_err(Failure::Invalid)?;
 
         // Already committed by an earlier delivery: announce it again (the
         // event id makes that a no-op downstream) once its files are checked
@@ -383,8 +384,11 @@ impl Transfers {
         })
     }
 
-    /// The catalog's word that this very service is live.
-    async fn service_is_live(&self, service: &pb::ServiceRef) -> Result<bool, Failure> {
+    /// The catalog's record of this very service, when it is live.
+    async fn live_record(
+        &self,
+        service: &pb::ServiceRef,
+    ) -> Result<Option<pb::ServiceRef>, Failure> {
         let req = pb::ServiceStatesRequest {
             service_ids: vec![service.service_id.clone()],
         };
@@ -392,11 +396,20 @@ impl Transfers {
             .catalog
             .call(xregion_bus::methods::SERVICE_STATES, "", &req)
             .await?;
-        Ok(resp.statuses.iter().any(|s| {
-            s.known
-                && s.service_id == service.service_id
-                && xregion_proto::convert::state_from_api(s.state).is_some_and(|st| st.is_live())
-        }))
+        Ok(resp
+            .statuses
+            .into_iter()
+            .find(|s| {
+                s.known
+                    && s.service_id == service.service_id
+                    && xregion_proto::convert::state_from_api(s.state)
+                        .is_some_and(|st| st.is_live())
+            })
+            .and_then(|s| s.service))
+    }
+
+    async fn service_is_live(&self, service: &pb::ServiceRef) -> Result<bool, Failure> {
+        Ok(self.live_record(service).await?.is_some())
     }
 
     /// The copy of a service deleted meanwhile: nothing of it may stay.

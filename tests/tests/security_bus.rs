@@ -1,0 +1,176 @@
+//! Defence in depth behind the bus: whatever a process on NATS publishes,
+//! the catalog records a copy only when the target shows it, forgets one
+//! only when cleanup asks, and the worker writes only under the prefix of
+//! the catalog's own record of a live service.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
+
+use std::time::Duration;
+
+use object_store::path::Path;
+use xregion_bus::EventSubject;
+use xregion_domain::{layout, Engine, Lane};
+use xregion_proto::xregion::v1 as pb;
+use xregion_rds_sim::ChainGen;
+use xregion_tests::stack::{authed, TENANT_A, TENANT_B, TOKEN_A};
+use xregion_tests::sync::{SyncEnv, FAST_SYNC_CONFIG};
+use xregion_tests::upstream::Upstream;
+use xregion_tests::{wait_until, Stack, StackOptions};
+
+const T0: i64 = 1_760_000_000_000;
+const WAIT: Duration = Duration::from_secs(60);
+
+async fn synced_ids(env: &SyncEnv, service_id: &str) -> anyhow::Result<Vec<String>> {
+    Ok(env
+        .api
+        .clone()
+        .list_synced_backups(authed(
+            TOKEN_A,
+            pb::ListSyncedBackupsRequest {
+                service_id: service_id.into(),
+                page_size: 1000,
+                ..Default::default()
+            },
+        ))
+        .await?
+        .into_inner()
+        .backups
+        .into_iter()
+        .map(|b| b.backup_id)
+        .collect())
+}
+
+fn stack_options() -> StackOptions {
+    StackOptions {
+        extra_config: FAST_SYNC_CONFIG.into(),
+        services: vec![
+            "catalog",
+            "api-gateway",
+            "backup-watcher",
+            "transfer-worker",
+        ],
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn forged_synced_and_expired_events_change_nothing() -> anyhow::Result<()> {
+    let stack = Stack::start(stack_options()).await?;
+    let env = SyncEnv::new(&stack, "r1", "r2").await?;
+    let up = Upstream::connect(&stack.nats.url, stack.ns()).await?;
+    let (svc, prefix) = env.running_service("forge-1", T0).await?;
+    let before = synced_ids(&env, &svc.id).await?;
+    assert_eq!(before.len(), 2);
+    let dead = up.dead_letter_count().await?;
+
+    // A BackupSynced for a backup that was never copied: no manifest.
+    let mut chain = ChainGen::new("forge-1", TENANT_A, "r1", Engine::Mysql, T0);
+    let _ = (chain.full(50_000), chain.log(60_000, 500));
+    let never = chain.log(60_000, 500).descriptor;
+    let service_ref = pb::ServiceRef {
+        service_id: svc.id.clone(),
+        tenant_id: TENANT_A.into(),
+        engine: pb::Engine::Mysql as i32,
+        source_region: "r1".into(),
+        instance_id: "forge-1".into(),
+        target_region: "r2".into(),
+        retention_days: svc.retention_days,
+        target_prefix: prefix.clone(),
+    };
+    let forged = pb::BackupSynced {
+        service: Some(service_ref.clone()),
+        backup: Some(never.clone()),
+        manifest_key: layout::manifest_key(&prefix, &never.backup_id),
+        bytes: 500,
+        synced_at: None,
+        duration_ms: 1,
+    };
+    let ns = stack.ns();
+    up.publish_raw(
+        ns.event_subject(EventSubject::BackupSynced),
+        "forged-synced",
+        &forged,
+    )
+    .await?;
+    // A BackupExpired for a copy that is there.
+    let expired = pb::BackupExpired {
+        service_id: svc.id.clone(),
+        tenant_id: TENANT_A.into(),
+        backup_id: before[0].clone(),
+        expired_at: None,
+    };
+    up.publish_raw(
+        ns.event_subject(EventSubject::BackupExpired),
+        "forged-expired",
+        &expired,
+    )
+    .await?;
+    wait_until("the forged BackupSynced dead-lettered", WAIT, || async {
+        Ok((up.dead_letter_count().await? > dead).then_some(()))
+    })
+    .await?;
+    assert_eq!(synced_ids(&env, &svc.id).await?, before);
+    let s = env.get(&svc.id).await?;
+    assert_eq!(s.synced_backups, 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_forged_job_writes_nothing_outside_its_services_record() -> anyhow::Result<()> {
+    let stack = Stack::start(stack_options()).await?;
+    let env = SyncEnv::new(&stack, "r1", "r2").await?;
+    let up = Upstream::connect(&stack.nats.url, stack.ns()).await?;
+    let (svc, prefix) = env.running_service("job-1", T0).await?;
+    let dead = up.dead_letter_count().await?;
+    let mut chain = ChainGen::new("job-1", TENANT_A, "r1", Engine::Mysql, T0);
+    let _ = (chain.full(50_000), chain.log(60_000, 500));
+    let next = env
+        .upstream
+        .emit(&env.source, &chain.log(60_000, 500))
+        .await?;
+    // Reconciliation copies `next` normally; the forged jobs below name the
+    // same service but another tenant's folder, or a backup of another
+    // tenant.
+    let honest = pb::ServiceRef {
+        service_id: svc.id.clone(),
+        tenant_id: TENANT_A.into(),
+        engine: pb::Engine::Mysql as i32,
+        source_region: "r1".into(),
+        instance_id: "job-1".into(),
+        target_region: "r2".into(),
+        retention_days: svc.retention_days,
+        target_prefix: prefix.clone(),
+    };
+    let foreign_prefix = layout::service_prefix(TENANT_B, "job-1", &svc.id);
+    let mut into_b = honest.clone();
+    into_b.tenant_id = TENANT_B.into();
+    into_b.target_prefix = foreign_prefix.clone();
+    let mut from_b = next.clone();
+    from_b.tenant_id = TENANT_B.into();
+    from_b.backup_id = "job-1-log-forged".into();
+    let subject = stack.ns().transfer_subject("r2", Lane::Log);
+    for (i, (service, backup)) in [(into_b, next.clone()), (honest.clone(), from_b)]
+        .into_iter()
+        .enumerate()
+    {
+        let job = pb::TransferRequested {
+            service: Some(service),
+            backup: Some(backup),
+            lane: pb::Lane::Log as i32,
+            requested_at: None,
+        };
+        up.publish_raw(subject.clone(), &format!("forged-job-{i}"), &job)
+            .await?;
+    }
+    wait_until("both forged jobs dead-lettered", WAIT, || async {
+        Ok((up.dead_letter_count().await? >= dead + 2).then_some(()))
+    })
+    .await?;
+    assert_eq!(env.objects_under(&foreign_prefix).await?, 0);
+    let forged_manifest = Path::from(layout::manifest_key(&prefix, "job-1-log-forged"));
+    assert!(env.target.head(&forged_manifest).await.is_err());
+    // The honest copy still happens.
+    env.wait_service(&svc.id, "the real LOG synced", |s| s.synced_backups == 3)
+        .await?;
+    Ok(())
+}
