@@ -47,10 +47,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let channel = Channel::from_shared(cli.endpoint.clone())?
-        .connect()
-        .await
-        .with_context(|| format!("cannot reach {}", cli.endpoint))?;
+    let channel = crate::connect::channel(&cli.endpoint, &cli.tls).await?;
     let mut api: Client = CrossRegionBackupServiceClient::with_interceptor(channel, Bearer(token));
     let json = cli.output == Output::Json;
     match cli.command {

@@ -2,6 +2,7 @@
 
 mod admin;
 mod commands;
+mod connect;
 mod drill;
 mod mariadb_apply;
 mod render;
@@ -21,6 +22,7 @@ const EXAMPLES: &str = "Examples:
   xregion plan <service-id> --time 2026-11-26T09:30:00Z
   xregion plan <service-id> --time latest
   xregion list --output json
+  xregion --endpoint https://gw.example:50051 --ca-cert ca.pem list
   xregion admin dead-letters list --nats-url nats://127.0.0.1:4222 --namespace xregion
   xregion admin dead-letters replay --seq 3
   xregion drill --region-store s3://bucket --store-option aws_endpoint=… --instance mysql-prod-1
@@ -29,7 +31,7 @@ const EXAMPLES: &str = "Examples:
 #[derive(Parser)]
 #[command(name = "xregion", version, about = "Manage xregion cross-region backup sync services", after_help = EXAMPLES)]
 pub struct Cli {
-    /// gRPC endpoint of the api-gateway.
+    /// gRPC endpoint of the api-gateway (`https://` for TLS).
     #[arg(
         long,
         global = true,
@@ -40,6 +42,8 @@ pub struct Cli {
     /// Bearer token.
     #[arg(long, global = true, env = "XREGION_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    #[command(flatten)]
+    pub tls: connect::TlsArgs,
     /// Output format of read commands.
     #[arg(long, short = 'o', global = true, value_enum, default_value_t = Output::Table)]
     pub output: Output,
