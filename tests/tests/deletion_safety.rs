@@ -449,3 +449,20 @@ async fn a_committed_copy_missing_a_file_is_copied_again() -> anyhow::Result<()>
     assert_eq!(recopied, 1.0);
     Ok(())
 }
+
+#[tokio::test]
+async fn reconciliation_writes_a_missing_service_json() -> anyhow::Result<()> {
+    let stack = Stack::start(bus_stack()).await?;
+    let env = SyncEnv::new(&stack, "r1", "r2").await?;
+    let (_, prefix) = env.running_service("svcjson-2", T0).await?;
+    let key = Path::from(layout::service_descriptor_key(&prefix));
+    env.target.delete(&key).await?;
+    // No new backup: only the periodic pass can bring it back.
+    wait_until("service.json written again", WAIT, || async {
+        Ok(env.target.head(&key).await.ok().map(|_| ()))
+    })
+    .await?;
+    let found = xregion_common::target::service_prefixes(env.target.as_ref(), "svcjson-2").await?;
+    assert_eq!(found, vec![prefix]);
+    Ok(())
+}

@@ -67,8 +67,10 @@ pub async fn reconcile_all(watcher: &Watcher) -> Result<Pass> {
     Ok(pass)
 }
 
-/// Queues what one service is missing; returns how many jobs.
+/// Queues what one service is missing; returns how many jobs. Also writes
+/// `service.json` when it is missing (a seeding that never finished).
 async fn reconcile_one(watcher: &Watcher, service: &pb::ServiceRef) -> Result<usize> {
+    watcher.write_service_descriptor(service).await?;
     let discovered = match watcher
         .discover(&service.source_region, &service.instance_id)
         .await

@@ -144,7 +144,15 @@ impl Transfers {
         backup: &BackupDescriptor,
         d: &Delivery,
     ) -> Result<u64, Failure> {
-        conv::validate(backup).map_err(Failure::Invalid)?;
+        conv::validate_at(backup, now_ms()).map_err(Failure::Invalid)?;
+        self.regions
+            .check_source_keys(
+                &backup.region,
+                &backup.tenant_id,
+                &backup.instance_id,
+                backup.files.iter().map(|f| f.key.as_str()),
+            )
+            .map_err(Failure::Invalid)?;
         let source = self.regions.store(&backup.region).ok_or_else(|| {
             Failure::Invalid(format!("source region {} is not configured", backup.region))
         })?;
