@@ -9,6 +9,7 @@ pub mod mariadb;
 pub mod nats;
 pub mod net;
 pub mod postgres;
+pub mod postgres_tls;
 pub mod process;
 pub mod restore;
 pub mod stack;

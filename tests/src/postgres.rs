@@ -104,13 +104,13 @@ struct Cluster {
     bin: PathBuf,
 }
 
-fn pg_bin() -> PathBuf {
+pub(crate) fn pg_bin() -> PathBuf {
     std::env::var("XREGION_PG_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|_| PathBuf::from("/usr/lib/postgresql/15/bin"))
 }
 
-fn as_postgres(bin: &std::path::Path, args: &[&str]) -> Command {
+pub(crate) fn as_postgres(bin: &std::path::Path, args: &[&str]) -> Command {
     // initdb and pg_ctl refuse to run as root.
     let is_root = std::env::var("USER").map(|u| u == "root").unwrap_or(false) || euid_is_root();
     if is_root {
