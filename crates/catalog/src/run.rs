@@ -29,7 +29,10 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<()> {
     let settings = &config.catalog;
-    let db = Db::connect(&settings.database_url, settings.max_connections).await?;
+    let database_url = settings
+        .resolved_database_url()
+        .map_err(|e| crate::CatalogError::FailedPrecondition(e.to_string()))?;
+    let db = Db::connect(&database_url, settings.max_connections).await?;
     db.migrate().await?;
     let clock: SharedClock = Arc::new(SystemClock {
         offset_ms: settings.clock_offset_secs * 1000,
