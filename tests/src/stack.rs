@@ -53,6 +53,10 @@ pub struct StackOptions {
     /// Use these regions (another stack's buckets) instead of this stack's
     /// own Garage: two deployments sharing storage.
     pub shared_regions: Option<Vec<RegionConfig>>,
+    /// NATS with the shipped users and permissions (`deploy/nats/`), each
+    /// service on its own identity; and/or TLS with client certificates.
+    pub nats_permissions: bool,
+    pub nats_tls: Option<crate::nats::NatsTls>,
 }
 
 impl Default for StackOptions {
@@ -71,6 +75,8 @@ impl Default for StackOptions {
             file_region_root: None,
             source_key_prefixes: Vec::new(),
             shared_regions: None,
+            nats_permissions: false,
+            nats_tls: None,
         }
     }
 }
@@ -115,7 +121,19 @@ pub fn token_sha(token: &str) -> String {
 impl Stack {
     pub async fn start(opts: StackOptions) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("xregion-test-").tempdir()?;
-        let nats = NatsServer::start(dir.path()).await?;
+        let namespace = format!("t{}", &random_suffix()[..10]);
+        let nats = NatsServer::start_with(
+            dir.path(),
+            crate::nats::NatsSecurity {
+                permissions_namespace: opts.nats_permissions.then(|| namespace.clone()),
+                tls: opts.nats_tls.clone(),
+            },
+        )
+        .await?;
+        if opts.nats_permissions {
+            let ns = Namespace::new(&namespace, "rds")?;
+            nats.declare_upstream_stream(&ns).await?;
+        }
         let garage = Garage::start(dir.path()).await?;
         let mut regions = match &opts.shared_regions {
             Some(shared) => shared.clone(),
@@ -167,7 +185,6 @@ impl Stack {
             let url = db.url.clone();
             (Some(db), url)
         };
-        let namespace = format!("t{}", &random_suffix()[..10]);
         let grpc_addr = format!("127.0.0.1:{}", free_port()?);
         let config_path = dir.path().join("xregion.toml");
         let mut config = format!(
@@ -234,6 +251,7 @@ max_deliver = 3\n\n\
             .arg(&self.config_path)
             .arg("--http-listen")
             .arg(format!("127.0.0.1:{port}"))
+            .args(self.nats.service_args(name))
             .args(extra_args);
         cmd.env_remove("RUST_LOG");
         let process = ChildProcess::spawn(label, cmd, self.dir.path())?;

@@ -35,7 +35,7 @@ impl SyncEnv {
         source_region: &str,
         target_region: &str,
     ) -> anyhow::Result<Self> {
-        let client = stack.nats.client().await?;
+        let client = stack.nats.upstream_client().await?;
         Ok(Self {
             upstream: Upstream::new(client, stack.ns()),
             source: crate::garage::store(stack.region(source_region)?)?,

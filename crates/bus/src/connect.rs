@@ -1,41 +1,88 @@
 use std::time::{Duration, Instant};
 
-use async_nats::{Client, ConnectOptions, Event};
+use async_nats::{Client, ConnectErrorKind, ConnectOptions, Event};
 
+use xregion_common::redact::redact_url;
+
+use crate::credentials::Credentials;
 use crate::error::{BusError, Result};
 
-/// Connects, retrying for up to `timeout` so services can start in any
-/// order; afterwards the client reconnects by itself and every connection
-/// event is logged.
+/// Connects anonymously, without TLS settings (tools pointed at a local or
+/// development server); services use [`connect_with`].
 pub async fn connect(url: &str, name: &str, timeout: Duration) -> Result<Client> {
+    connect_with(url, name, &Credentials::anonymous(), timeout).await
+}
+
+/// The subject prefix of this client's reply inboxes: `_INBOX.<name>`, so
+/// that a server's permissions can let each identity read its own replies
+/// only (`xregion-catalog` → `_INBOX.catalog`).
+pub fn inbox_prefix(name: &str) -> String {
+    let short = name.strip_prefix("xregion-").unwrap_or(name);
+    let token: String = short
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("_INBOX.{token}")
+}
+
+/// Connects with `credentials`, retrying for up to `timeout` while the
+/// server cannot be reached, so services can start in any order; a refused
+/// identity or a failed TLS handshake is not retried. Afterwards the client
+/// reconnects by itself and every connection event is logged.
+pub async fn connect_with(
+    url: &str,
+    name: &str,
+    credentials: &Credentials,
+    timeout: Duration,
+) -> Result<Client> {
     let deadline = Instant::now() + timeout;
     let mut delay = Duration::from_millis(100);
+    let shown = redact_url(url);
     loop {
-        let options = ConnectOptions::new()
-            .name(name)
-            .connection_timeout(Duration::from_secs(5))
-            .event_callback(|event| async move {
-                match event {
-                    Event::Connected => tracing::info!("nats connected"),
-                    Event::Disconnected => tracing::warn!("nats disconnected"),
-                    Event::SlowConsumer(sid) => tracing::warn!(sid, "nats slow consumer"),
-                    other => tracing::info!(event = %other, "nats event"),
-                }
-            });
-        match options.connect(url).await {
+        let options = credentials.apply(
+            ConnectOptions::new()
+                .name(name)
+                .custom_inbox_prefix(inbox_prefix(name))
+                .connection_timeout(Duration::from_secs(5))
+                .event_callback(|event| async move {
+                    match event {
+                        Event::Connected => tracing::info!("nats connected"),
+                        Event::Disconnected => tracing::warn!("nats disconnected"),
+                        Event::SlowConsumer(sid) => tracing::warn!(sid, "nats slow consumer"),
+                        // Permission violations arrive here: make them stand out.
+                        Event::ServerError(error) => {
+                            tracing::error!(%error, "nats server error")
+                        }
+                        other => tracing::info!(event = %other, "nats event"),
+                    }
+                }),
+        )?;
+        let error = match options.connect(url).await {
             Ok(client) => return Ok(client),
-            Err(error) if Instant::now() + delay < deadline => {
-                tracing::warn!(%error, url, "nats not reachable yet, retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(2));
-            }
-            Err(error) => {
-                return Err(BusError::Connect {
-                    url: url.to_string(),
-                    reason: error.to_string(),
-                })
-            }
+            Err(error) => error,
+        };
+        let lasting = matches!(
+            error.kind(),
+            ConnectErrorKind::Authentication
+                | ConnectErrorKind::AuthorizationViolation
+                | ConnectErrorKind::Tls
+        );
+        if !lasting && Instant::now() + delay < deadline {
+            tracing::warn!(%error, url = %shown, "nats not reachable yet, retrying");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(2));
+            continue;
         }
+        return Err(BusError::Connect {
+            url: shown,
+            reason: error.to_string(),
+        });
     }
 }
 
@@ -46,9 +93,11 @@ pub async fn bootstrap(
     client_name: &str,
 ) -> Result<(Client, crate::names::Namespace)> {
     let ns = crate::names::Namespace::new(&cfg.namespace, &cfg.upstream_namespace)?;
-    let client = connect(
+    let credentials = Credentials::from_config(cfg)?;
+    let client = connect_with(
         &cfg.url,
         client_name,
+        &credentials,
         Duration::from_secs(cfg.connect_timeout_secs),
     )
     .await?;
@@ -60,4 +109,16 @@ pub async fn bootstrap(
     };
     crate::declare::declare_streams(&js, &ns, &opts).await?;
     Ok((client, ns))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_service_reads_replies_under_its_own_inbox() {
+        assert_eq!(inbox_prefix("xregion-catalog"), "_INBOX.catalog");
+        assert_eq!(inbox_prefix("xregion-api-gateway"), "_INBOX.api-gateway");
+        assert_eq!(inbox_prefix("a b.c"), "_INBOX.a_b_c");
+    }
 }

@@ -31,7 +31,7 @@ impl Default for StreamOptions {
 /// Creates each stream when missing and brings its settings up to date when
 /// present; safe for every service to call at every start.
 pub async fn declare_streams(js: &Context, ns: &Namespace, opts: &StreamOptions) -> Result<()> {
-    let mut configs = vec![
+    let configs = vec![
         Config {
             name: ns.events_stream(),
             subjects: vec![ns.events_filter()],
@@ -58,19 +58,25 @@ pub async fn declare_streams(js: &Context, ns: &Namespace, opts: &StreamOptions)
             ..Default::default()
         },
     ];
+    for config in configs {
+        declare_stream(js, config).await?;
+    }
     if opts.create_upstream {
-        configs.push(Config {
-            name: ns.upstream_stream(),
+        // The upstream owns its stream: created when missing (local stacks),
+        // never updated, so its settings are not overwritten and a service
+        // needs only the right to create it, not to change it.
+        let name = ns.upstream_stream();
+        js.get_or_create_stream(Config {
+            name: name.clone(),
             subjects: vec![ns.upstream_filter_all()],
             retention: RetentionPolicy::Limits,
             max_age: opts.events_max_age,
             duplicate_window: opts.duplicate_window,
             storage: StorageType::File,
             ..Default::default()
-        });
-    }
-    for config in configs {
-        declare_stream(js, config).await?;
+        })
+        .await
+        .map_err(|e| BusError::js("create stream", format!("{name}: {e}")))?;
     }
     Ok(())
 }

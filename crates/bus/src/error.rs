@@ -7,6 +7,8 @@ pub enum BusError {
     InvalidName { name: String, reason: &'static str },
     #[error("cannot connect to NATS at {url}: {reason}")]
     Connect { url: String, reason: String },
+    #[error("NATS settings: {reason}")]
+    Config { reason: String },
     #[error("jetstream {op}: {reason}")]
     JetStream { op: &'static str, reason: String },
     #[error("publish to {subject}: {reason}")]
@@ -37,7 +39,7 @@ impl BusError {
             | Self::NoResponders { .. }
             | Self::Request { .. } => true,
             Self::Remote { code, .. } => *code == ErrorCode::Unavailable,
-            Self::InvalidName { .. } | Self::Decode { .. } => false,
+            Self::InvalidName { .. } | Self::Decode { .. } | Self::Config { .. } => false,
         }
     }
 

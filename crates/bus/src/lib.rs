@@ -5,6 +5,7 @@
 
 pub mod connect;
 pub mod consume;
+pub mod credentials;
 pub mod deadletter;
 pub mod declare;
 pub mod error;
@@ -14,8 +15,9 @@ pub mod publish;
 pub mod rpc;
 
 pub use async_nats;
-pub use connect::{bootstrap, connect};
+pub use connect::{bootstrap, connect, connect_with};
 pub use consume::{run_consumer, ConsumerSpec, Delivery, Handler, Outcome, RetryPolicy};
+pub use credentials::Credentials;
 pub use declare::{declare_streams, StreamOptions};
 pub use error::{BusError, Result};
 pub use names::{methods, EventSubject, Namespace, UpstreamEvent};

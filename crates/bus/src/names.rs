@@ -5,7 +5,8 @@
 //! - events `xregion.events.<entity>.<event>`
 //! - jobs `xregion.transfer.<target_region>.<lane>`
 //! - progress `xregion.progress.<service_id>.<backup_id>` (core NATS)
-//! - catalog requests `xregion.catalog.v1.<Method>`
+//! - catalog requests `xregion.catalog.v1.<Method>`, internal ones
+//!   `xregion.catalog.internal.v1.<Method>`
 //! - dead letters `xregion.deadletter.<durable>`
 //! - upstream `rds.<region>.instance.created|deleted`, `rds.<region>.backup.created`
 
@@ -105,6 +106,21 @@ pub mod methods {
     pub const MARK_SEEDING: &str = "MarkSeeding";
     pub const SERVICE_STATES: &str = "ServiceStates";
     pub const EXPIRE_BACKUP: &str = "ExpireBackup";
+
+    /// Methods only services call, never on a tenant's behalf: they travel on
+    /// their own subjects (`<ns>.catalog.internal.v1.<Method>`), which the
+    /// gateway's NATS identity may not publish to.
+    pub const INTERNAL: [&str; 5] = [
+        PENDING_BACKUPS,
+        LIVE_SERVICES,
+        MARK_SEEDING,
+        SERVICE_STATES,
+        EXPIRE_BACKUP,
+    ];
+
+    pub fn is_internal(method: &str) -> bool {
+        INTERNAL.contains(&method)
+    }
 }
 
 fn validate_token(name: &str) -> Result<()> {
@@ -225,23 +241,34 @@ impl Namespace {
         }
     }
 
+    /// Where a catalog method is called: tenant methods on
+    /// `<ns>.catalog.v1.<Method>`, internal ones on
+    /// `<ns>.catalog.internal.v1.<Method>`.
     pub fn catalog_subject(&self, method: &str) -> String {
-        format!("{}.catalog.v1.{method}", self.prefix)
+        if methods::is_internal(method) {
+            format!("{}.catalog.internal.v1.{method}", self.prefix)
+        } else {
+            format!("{}.catalog.v1.{method}", self.prefix)
+        }
     }
 
+    /// Every catalog subject, tenant and internal: what the catalog serves.
     pub fn catalog_filter(&self) -> String {
-        format!("{}.catalog.v1.*", self.prefix)
+        format!("{}.catalog.>", self.prefix)
     }
 
     pub fn catalog_queue_group(&self) -> String {
         format!("{}-catalog", self.prefix)
     }
 
-    /// The method name of a catalog request subject.
-    pub fn catalog_method<'a>(&self, subject: &'a str) -> Option<&'a str> {
-        subject
-            .strip_prefix(&self.prefix)?
-            .strip_prefix(".catalog.v1.")
+    /// The method name of a catalog request subject, and whether the subject
+    /// is the internal one.
+    pub fn catalog_method<'a>(&self, subject: &'a str) -> Option<(&'a str, bool)> {
+        let rest = subject.strip_prefix(&self.prefix)?;
+        if let Some(method) = rest.strip_prefix(".catalog.internal.v1.") {
+            return Some((method, true));
+        }
+        rest.strip_prefix(".catalog.v1.").map(|m| (m, false))
     }
 
     pub fn dead_letter_subject(&self, durable: &str) -> String {
@@ -321,6 +348,10 @@ mod tests {
             ns.upstream_subject("r1", UpstreamEvent::BackupCreated),
             "rds.r1.backup.created"
         );
+        assert_eq!(
+            ns.catalog_subject(methods::LIVE_SERVICES),
+            "xregion.catalog.internal.v1.LiveServices"
+        );
         assert_eq!(ns.durable("transfer-log"), "xregion-transfer-log");
         assert_eq!(ns.limits_bucket(), "XREGION_LIMITS");
         assert_eq!(Namespace::bandwidth_key("a", "b", true), "bw.a.b.log");
@@ -330,7 +361,14 @@ mod tests {
     fn parses_subjects_back() {
         let ns = Namespace::new("t-1", "up").unwrap();
         assert_eq!(ns.events_stream(), "T_1_EVENTS");
-        assert_eq!(ns.catalog_method("t-1.catalog.v1.Ping"), Some("Ping"));
+        assert_eq!(
+            ns.catalog_method("t-1.catalog.v1.Ping"),
+            Some(("Ping", false))
+        );
+        assert_eq!(
+            ns.catalog_method("t-1.catalog.internal.v1.LiveServices"),
+            Some(("LiveServices", true))
+        );
         assert_eq!(ns.catalog_method("other.catalog.v1.Ping"), None);
         assert_eq!(
             ns.upstream_event_of("up.r1.instance.deleted"),

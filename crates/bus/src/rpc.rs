@@ -1,5 +1,6 @@
 //! Catalog request/reply: the request is a `CatalogCall` (tenant + encoded API
-//! request) on `<ns>.catalog.v1.<Method>`; the reply is a `CatalogReply` that
+//! request) on `<ns>.catalog.v1.<Method>` (internal methods on
+//! `<ns>.catalog.internal.v1.<Method>`); the reply is a `CatalogReply` that
 //! carries either the encoded response or an error code and message.
 
 use std::sync::Arc;
@@ -147,10 +148,13 @@ pub async fn serve_rpc<H: RpcHandler>(
             tracing::warn!(subject = %msg.subject, "catalog request without reply subject");
             continue;
         };
-        let method = ns
+        let (method, internal_subject) = ns
             .catalog_method(msg.subject.as_str())
-            .unwrap_or_default()
-            .to_string();
+            .map(|(m, internal)| (m.to_string(), internal))
+            .unwrap_or_default();
+        // NATS permissions decide who may publish on which kind of subject;
+        // a method on the other kind would get around them.
+        let misplaced = crate::names::methods::is_internal(&method) != internal_subject;
         let handler = handler.clone();
         let client = client.clone();
         let span = tracing::info_span!("rpc", method = %method);
@@ -158,6 +162,10 @@ pub async fn serve_rpc<H: RpcHandler>(
         in_flight.spawn(
             async move {
                 let result = match CatalogCall::decode(msg.payload.as_ref()) {
+                    Ok(_) if misplaced => Err(RpcError::new(
+                        ErrorCode::PermissionDenied,
+                        format!("{method} is not served on {}", msg.subject),
+                    )),
                     Ok(call) => handler.call(&method, call).await,
                     Err(e) => Err(RpcError::new(
                         ErrorCode::InvalidArgument,

@@ -1,7 +1,7 @@
 //! The one configuration loader: defaults → TOML file → `XREGION_` env vars
 //! (`__` for nesting) → command-line flags.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
@@ -39,6 +39,30 @@ pub struct BusConfig {
     pub backoff_ms: Vec<u64>,
     /// How long the events stream keeps events, in days.
     pub events_max_age_days: u64,
+    /// NATS user name; its password comes from `password_file`.
+    pub user: Option<String>,
+    /// File holding the NATS password of `user` (secrets only from files).
+    pub password_file: Option<PathBuf>,
+    /// File holding an nkey seed (`SU…`): authenticates with an nkey.
+    pub nkey_seed_file: Option<PathBuf>,
+    /// A `.creds` file (user JWT and nkey seed) of decentralised NATS auth.
+    pub creds_file: Option<PathBuf>,
+    pub tls: BusTlsConfig,
+}
+
+/// TLS towards NATS. Setting any file makes TLS required: a server that
+/// offers none is refused instead of talking plaintext.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BusTlsConfig {
+    /// Require TLS even with no file set (the system roots verify the server).
+    pub required: bool,
+    /// PEM file of the CA that signs the server's certificate.
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate, for servers that verify clients.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of `cert_file`.
+    pub key_file: Option<PathBuf>,
 }
 
 impl Default for BusConfig {
@@ -53,6 +77,11 @@ impl Default for BusConfig {
             max_deliver: 10,
             backoff_ms: vec![500, 2_000, 10_000, 30_000, 60_000],
             events_max_age_days: 30,
+            user: None,
+            password_file: None,
+            nkey_seed_file: None,
+            creds_file: None,
+            tls: BusTlsConfig::default(),
         }
     }
 }

@@ -13,6 +13,6 @@ pub mod target;
 pub mod unavailable;
 
 pub use cli::CommonArgs;
-pub use config::{load, BusConfig, CommonConfig, HttpConfig, TelemetryConfig};
+pub use config::{load, BusConfig, BusTlsConfig, CommonConfig, HttpConfig, TelemetryConfig};
 pub use error::{Error, Result};
 pub use regions::{RegionConfig, Regions};
