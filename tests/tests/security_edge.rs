@@ -20,6 +20,10 @@ use rcgen::{
 use serde_json::json;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 use tonic::Code;
+use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+use tonic_reflection::pb::v1::ServerReflectionRequest;
 use xregion_proto::rds::v1 as rds;
 use xregion_proto::xregion::v1 as pb;
 use xregion_proto::xregion::v1::cross_region_backup_service_client::CrossRegionBackupServiceClient;
@@ -297,7 +301,7 @@ async fn tls_serves_the_cli_and_mutual_tls_requires_a_client_certificate() -> an
 }
 
 #[tokio::test]
-async fn unauthenticated_requests_learn_nothing_about_validation() -> anyhow::Result<()> {
+async fn unauthenticated_callers_learn_nothing() -> anyhow::Result<()> {
     let mut stack = catalog_only(String::new()).await?;
     stack.start_service("api-gateway", &[]).await?;
     let mut api = stack.grpc().await?;
@@ -331,6 +335,58 @@ async fn unauthenticated_requests_learn_nothing_about_validation() -> anyhow::Re
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+
+    // Reflection, open to anyone, shows the public API but not the internal
+    // catalog contract.
+    let ask = |m: MessageRequest| ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(m),
+    };
+    let questions = vec![
+        ask(MessageRequest::ListServices(String::new())),
+        ask(MessageRequest::FileContainingSymbol(
+            "xregion.v1.CrossRegionBackupService".into(),
+        )),
+        ask(MessageRequest::FileContainingSymbol(
+            "xregion.v1.CatalogCall".into(),
+        )),
+    ];
+    let mut answers = ServerReflectionClient::new(stack.channel().await?)
+        .server_reflection_info(tokio_stream::iter(questions))
+        .await?
+        .into_inner();
+    let mut got = Vec::new();
+    // An unknown symbol ends the stream with NOT_FOUND.
+    let end = loop {
+        match answers.message().await {
+            Ok(Some(answer)) => got.push(answer.message_response),
+            Ok(None) => break None,
+            Err(status) => break Some(status.code()),
+        }
+    };
+    let [Some(MessageResponse::ListServicesResponse(list)), api] = &got[..] else {
+        panic!("unexpected answers: {got:?}, then {end:?}");
+    };
+    let services: Vec<&str> = list.service.iter().map(|s| s.name.as_str()).collect();
+    assert!(
+        services.contains(&"xregion.v1.CrossRegionBackupService"),
+        "{services:?}"
+    );
+    assert!(
+        !services
+            .iter()
+            .any(|s| s.to_lowercase().contains("catalog")),
+        "{services:?}"
+    );
+    assert!(
+        matches!(api, Some(MessageResponse::FileDescriptorResponse(_))),
+        "{api:?}"
+    );
+    assert_eq!(
+        end,
+        Some(Code::NotFound),
+        "the internal catalog contract is shown"
+    );
     Ok(())
 }
 

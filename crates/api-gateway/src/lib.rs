@@ -7,6 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod gateway;
+pub mod reflection;
 pub mod run;
 pub mod tls;
 

@@ -72,7 +72,10 @@ pub async fn run(
         .set_serving::<CrossRegionBackupServiceServer<Gateway>>()
         .await;
     let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(xregion_proto::FILE_DESCRIPTOR_SET)
+        .register_file_descriptor_set(
+            crate::reflection::public_descriptors(xregion_proto::FILE_DESCRIPTOR_SET)
+                .map_err(|e| RunError::Config(format!("descriptors: {e}")))?,
+        )
         .build_v1()
         .map_err(|e| RunError::Config(e.to_string()))?;
 
