@@ -73,3 +73,77 @@ fn compose_config_loads_for_every_service() -> anyhow::Result<()> {
     xregion_common::Regions::build(&catalog.common.regions)?;
     Ok(())
 }
+
+#[test]
+fn compose_publishes_only_the_gateway_and_nats_runs_with_the_shipped_permissions(
+) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(root().join("docker-compose.yml"))?;
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text)?;
+    let services = doc["services"]
+        .as_mapping()
+        .ok_or_else(|| anyhow::anyhow!("no services"))?;
+    let published: Vec<&str> = services
+        .iter()
+        .filter(|(_, svc)| svc.get("ports").is_some())
+        .filter_map(|(name, _)| name.as_str())
+        .collect();
+    assert_eq!(published, ["api-gateway"], "only the gateway is published");
+
+    let nats = &services[&serde_yaml::Value::from("nats")];
+    let volumes = format!("{:?}", nats["volumes"]);
+    assert!(
+        volumes.contains("./deploy/nats/nats-server.conf:/etc/nats/nats-server.conf"),
+        "nats mounts the shipped configuration: {volumes}"
+    );
+    assert!(format!("{:?}", nats["command"]).contains("/etc/nats/nats-server.conf"));
+    let secrets = doc["secrets"]
+        .as_mapping()
+        .ok_or_else(|| anyhow::anyhow!("no secrets"))?;
+    let conf = std::fs::read_to_string(root().join("deploy/nats/nats-server.conf"))?;
+    for name in [
+        "catalog",
+        "api-gateway",
+        "backup-watcher",
+        "transfer-worker",
+        "cleanup",
+    ] {
+        let svc = &services[&serde_yaml::Value::from(name)];
+        let command = format!("{:?}", svc["command"]);
+        assert!(
+            command.contains(&format!("bus.user={name}")),
+            "{name} runs as its own NATS user: {command}"
+        );
+        assert!(
+            conf.contains(&format!("{{ user: \"{name}\"")),
+            "{name} is a user in deploy/nats/nats-server.conf"
+        );
+        let secret = format!("nats-{name}");
+        assert!(
+            format!("{:?}", svc["secrets"]).contains(&secret),
+            "{name} gets {secret}"
+        );
+        assert!(secrets.contains_key(serde_yaml::Value::from(secret.as_str())));
+    }
+
+    // The image holds binaries only: no configuration, no secrets.
+    let dockerfile = std::fs::read_to_string(root().join("deploy/Dockerfile"))?;
+    let (_, final_stage) = dockerfile
+        .rsplit_once("\nFROM ")
+        .ok_or_else(|| anyhow::anyhow!("no final stage"))?;
+    for line in final_stage.lines().filter(|l| l.starts_with("COPY")) {
+        assert!(
+            line.contains("--from=build") && line.contains("/release/xregion-"),
+            "the image copies more than the binaries: {line}"
+        );
+    }
+    let ignored = std::fs::read_to_string(root().join(".dockerignore"))?;
+    assert!(ignored.lines().any(|l| l.trim() == "deploy/nats/secrets"));
+
+    // Loaded as compose does: the shared file, then the service's flags.
+    let file = root().join("deploy/xregion.compose.toml");
+    let catalog: xregion_catalog::CatalogConfig =
+        xregion_common::load(Some(&file), &[("bus.user".into(), "catalog".into())])?;
+    assert_eq!(catalog.common.bus.user.as_deref(), Some("catalog"));
+    assert!(!catalog.common.bus.create_upstream_stream);
+    Ok(())
+}
