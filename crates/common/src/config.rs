@@ -20,7 +20,7 @@ pub struct CommonConfig {
     pub regions: Vec<RegionConfig>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct BusConfig {
     pub url: String,
@@ -63,6 +63,13 @@ pub struct BusTlsConfig {
     pub cert_file: Option<PathBuf>,
     /// PEM private key of `cert_file`.
     pub key_file: Option<PathBuf>,
+}
+
+/// As `--dump-config` shows it: the URL's credentials hidden.
+impl std::fmt::Debug for BusConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        crate::redact::debug_redacted(f, "BusConfig", self)
+    }
 }
 
 impl Default for BusConfig {
@@ -206,6 +213,19 @@ mod tests {
         let text = dump(&svc).unwrap();
         assert!(!text.contains("natspw") && !text.contains("s3pw"), "{text}");
         assert!(text.contains("aws_secret_access_key"), "{text}");
+    }
+
+    #[test]
+    fn bus_debug_hides_the_url_password() {
+        let bus = BusConfig {
+            url: "nats://svc:natspw@n:4222".into(),
+            ..Default::default()
+        };
+        let shown = format!("{bus:?}");
+        assert!(
+            !shown.contains("natspw") && shown.contains("n:4222"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -104,6 +104,22 @@ fn redact_all_strings_shallow(value: &mut toml::Value) {
     }
 }
 
+/// `Debug` of a serializable value with its secrets hidden: the value as
+/// `--dump-config` would show it, after `name`.
+pub fn debug_redacted<T: serde::Serialize>(
+    f: &mut std::fmt::Formatter<'_>,
+    name: &str,
+    value: &T,
+) -> std::fmt::Result {
+    match toml::Value::try_from(value) {
+        Ok(mut tree) => {
+            redact_toml(&mut tree);
+            write!(f, "{name} {tree}")
+        }
+        Err(_) => write!(f, "{name} {{ .. }}"),
+    }
+}
+
 /// A map of options as `Debug` shows it: secret values hidden.
 pub fn options_for_debug<'a>(
     options: impl IntoIterator<Item = (&'a String, &'a String)>,
