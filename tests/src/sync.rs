@@ -22,6 +22,36 @@ pub const WAIT: Duration = Duration::from_secs(60);
 pub const FAST_SYNC_CONFIG: &str =
     "\n[watcher]\nreconcile_interval_secs = 2\n\n[worker]\npart_size_mib = 5\n";
 
+/// A stack for sync tests with fast settings and every service but cleanup,
+/// which such tests start themselves with the settings they need.
+pub fn fast_sync_without_cleanup() -> crate::StackOptions {
+    crate::StackOptions {
+        extra_config: FAST_SYNC_CONFIG.into(),
+        services: vec![
+            "catalog",
+            "api-gateway",
+            "backup-watcher",
+            "transfer-worker",
+        ],
+        ..Default::default()
+    }
+}
+
+/// What a job or an event says about tenant A's MySQL service `svc` of
+/// `instance` (from `r1` to `r2`).
+pub fn service_ref(svc: &pb::SyncService, instance: &str) -> pb::ServiceRef {
+    pb::ServiceRef {
+        service_id: svc.id.clone(),
+        tenant_id: TENANT_A.into(),
+        engine: pb::Engine::Mysql as i32,
+        source_region: "r1".into(),
+        instance_id: instance.into(),
+        target_region: "r2".into(),
+        retention_days: svc.retention_days,
+        target_prefix: xregion_domain::layout::service_prefix(TENANT_A, instance, &svc.id),
+    }
+}
+
 pub struct SyncEnv {
     pub upstream: Upstream,
     pub source: Arc<dyn ObjectStore>,

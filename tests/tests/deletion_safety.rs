@@ -14,7 +14,9 @@ use xregion_domain::{layout, Engine, Lane};
 use xregion_proto::xregion::v1 as pb;
 use xregion_rds_sim::ChainGen;
 use xregion_tests::stack::TENANT_A;
-use xregion_tests::sync::{state, SyncEnv, FAST_SYNC_CONFIG};
+use xregion_tests::sync::{
+    fast_sync_without_cleanup, service_ref, state, SyncEnv, FAST_SYNC_CONFIG,
+};
 use xregion_tests::upstream::Upstream;
 use xregion_tests::{wait_until, Stack, StackOptions};
 
@@ -45,16 +47,7 @@ async fn sweeps(stack: &Stack, label: &str, n: f64) -> anyhow::Result<()> {
 }
 
 fn bus_stack() -> StackOptions {
-    StackOptions {
-        extra_config: FAST_SYNC_CONFIG.into(),
-        services: vec![
-            "catalog",
-            "api-gateway",
-            "backup-watcher",
-            "transfer-worker",
-        ],
-        ..Default::default()
-    }
+    fast_sync_without_cleanup()
 }
 
 #[tokio::test]
@@ -418,16 +411,7 @@ async fn a_committed_copy_missing_a_file_is_copied_again() -> anyhow::Result<()>
     env.target.delete(&file).await?;
     // The job again, as a redelivery or a reconciliation would bring it.
     let job = pb::TransferRequested {
-        service: Some(pb::ServiceRef {
-            service_id: svc.id.clone(),
-            tenant_id: TENANT_A.into(),
-            engine: pb::Engine::Mysql as i32,
-            source_region: "r1".into(),
-            instance_id: "recopy-1".into(),
-            target_region: "r2".into(),
-            retention_days: svc.retention_days,
-            target_prefix: prefix.clone(),
-        }),
+        service: Some(service_ref(&svc, "recopy-1")),
         backup: Some(full.clone()),
         lane: pb::Lane::Full as i32,
         requested_at: None,
@@ -464,5 +448,72 @@ async fn reconciliation_writes_a_missing_service_json() -> anyhow::Result<()> {
     .await?;
     let found = xregion_common::target::service_prefixes(env.target.as_ref(), "svcjson-2").await?;
     assert_eq!(found, vec![prefix]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_catalog_that_does_not_know_the_service_removes_nothing_mid_copy() -> anyhow::Result<()> {
+    let mut stack = Stack::start(bus_stack()).await?;
+    let env = SyncEnv::new(&stack, "r1", "r2").await?;
+    env.instance("unknown-1", Engine::Mysql, "r1").await?;
+    let nats = stack.nats.client().await?;
+    let ns = stack.ns();
+    let svc = env.create("unknown-1", Engine::Mysql, "r1", "r2").await?;
+    env.wait_service(&svc.id, "SEEDING", |s| {
+        state(s) == pb::ServiceState::Seeding
+    })
+    .await?;
+    async_nats::jetstream::new(nats.clone())
+        .get_key_value(ns.limits_bucket())
+        .await?
+        .put(
+            xregion_bus::Namespace::bandwidth_key("r1", "r2", false),
+            (512u64 << 10).to_string().into(),
+        )
+        .await?;
+    let mut chain = ChainGen::new("unknown-1", TENANT_A, "r1", Engine::Mysql, T0);
+    let full = env
+        .upstream
+        .emit(&env.source, &chain.full(4 * 1024 * 1024))
+        .await?;
+    let prefix = layout::service_prefix(TENANT_A, "unknown-1", &svc.id);
+    let marker = Path::from(layout::in_progress_key(&prefix, &full.backup_id));
+    wait_until("the copy under way", WAIT, || async {
+        Ok(env.target.head(&marker).await.ok().map(|_| ()))
+    })
+    .await?;
+    // Only a catalog on an empty database answers while the copy ends.
+    stack.kill("catalog");
+    let empty = format!(
+        "catalog.database_url=sqlite://{}?mode=rwc",
+        stack.dir.path().join("empty.db").display()
+    );
+    stack
+        .start_service_as("catalog-empty", "catalog", &["--set", &empty])
+        .await?;
+    let files = format!("{prefix}/backups/{}", full.backup_id);
+    wait_until("the copied file in the target", WAIT, || async {
+        Ok((env.objects_under(&files).await? > 0).then_some(()))
+    })
+    .await?;
+    let unavailable = "xregion_bus_unavailable_total";
+    let rounds = stack.metric("transfer-worker", unavailable, "").await?;
+    wait_until("the job retried as an outage", WAIT, || async {
+        let n = stack.metric("transfer-worker", unavailable, "").await?;
+        Ok((n >= rounds + 2.0).then_some(()))
+    })
+    .await?;
+    assert!(env.objects_under(&files).await? > 0, "copied file removed");
+    // The real catalog is back: the copy completes.
+    stack.kill("catalog-empty");
+    stack.start_service("catalog", &[]).await?;
+    env.wait_service(&svc.id, "RUNNING", |s| {
+        state(s) == pb::ServiceState::Running && s.synced_backups == 1
+    })
+    .await?;
+    let cancelled = stack
+        .metric("transfer-worker", "xregion_transfer_cancelled_total", "")
+        .await?;
+    assert_eq!(cancelled, 0.0);
     Ok(())
 }

@@ -14,7 +14,7 @@ use xregion_proto::rds::v1::BackupDescriptor;
 use xregion_proto::xregion::v1 as pb;
 use xregion_rds_sim::ChainGen;
 use xregion_tests::stack::{authed, TENANT_A, TOKEN_A};
-use xregion_tests::sync::{state, SyncEnv, FAST_SYNC_CONFIG};
+use xregion_tests::sync::{fast_sync_without_cleanup, state, SyncEnv};
 use xregion_tests::upstream::Upstream;
 use xregion_tests::{wait_until, Stack, StackOptions};
 
@@ -96,17 +96,7 @@ async fn every_point_restorable(env: &SyncEnv, id: &str) -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn retention_expires_old_backups_without_breaking_the_window() -> anyhow::Result<()> {
-    let mut stack = Stack::start(StackOptions {
-        extra_config: FAST_SYNC_CONFIG.into(),
-        services: vec![
-            "catalog",
-            "api-gateway",
-            "backup-watcher",
-            "transfer-worker",
-        ],
-        ..Default::default()
-    })
-    .await?;
+    let mut stack = Stack::start(fast_sync_without_cleanup()).await?;
     let env = SyncEnv::new(&stack, "r1", "r2").await?;
     let up = Upstream::connect(&stack.nats.url, stack.ns()).await?;
     let (svc, all) = long_history(&env, "ret-1").await?;
@@ -221,8 +211,14 @@ async fn retention_expires_old_backups_without_breaking_the_window() -> anyhow::
     every_point_restorable(&env, &svc.id).await?;
     assert_eq!(state(&svc_now), pb::ServiceState::Running);
 
-    // Five days later: the second chain goes too; the newest stays whole.
+    // Five days later (for the catalog too, which checks retention again
+    // before it forgets a copy): the second chain goes too; the newest
+    // stays whole.
     stack.kill("cleanup");
+    stack.kill("catalog");
+    stack
+        .start_service("catalog", &["--set", "catalog.clock_offset_secs=432000"])
+        .await?;
     stack
         .start_service(
             "cleanup",
@@ -254,17 +250,7 @@ async fn retention_expires_old_backups_without_breaking_the_window() -> anyhow::
 
 #[tokio::test]
 async fn cleanup_killed_mid_purge_finishes_after_restart() -> anyhow::Result<()> {
-    let mut stack = Stack::start(StackOptions {
-        extra_config: FAST_SYNC_CONFIG.into(),
-        services: vec![
-            "catalog",
-            "api-gateway",
-            "backup-watcher",
-            "transfer-worker",
-        ],
-        ..Default::default()
-    })
-    .await?;
+    let mut stack = Stack::start(fast_sync_without_cleanup()).await?;
     stack
         .start_service(
             "cleanup",
@@ -442,17 +428,7 @@ async fn wait_exit(stack: &mut Stack, name: &str) -> anyhow::Result<()> {
 #[tokio::test]
 async fn retention_forgets_a_copy_before_deleting_it_and_survives_a_crash_at_each_step(
 ) -> anyhow::Result<()> {
-    let mut stack = Stack::start(StackOptions {
-        extra_config: FAST_SYNC_CONFIG.into(),
-        services: vec![
-            "catalog",
-            "api-gateway",
-            "backup-watcher",
-            "transfer-worker",
-        ],
-        ..Default::default()
-    })
-    .await?;
+    let mut stack = Stack::start(fast_sync_without_cleanup()).await?;
     let env = SyncEnv::new(&stack, "r1", "r2").await?;
     let (svc, all) = long_history(&env, "ret-crash").await?;
     let prefix = layout::service_prefix(TENANT_A, "ret-crash", &svc.id);

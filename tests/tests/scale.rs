@@ -15,8 +15,8 @@ use xregion_domain::{layout, Engine};
 use xregion_proto::xregion::v1 as pb;
 use xregion_rds_sim::ChainGen;
 use xregion_tests::stack::TENANT_A;
-use xregion_tests::sync::{state, SyncEnv, FAST_SYNC_CONFIG};
-use xregion_tests::{wait_until, Stack, StackOptions};
+use xregion_tests::sync::{fast_sync_without_cleanup, state, SyncEnv};
+use xregion_tests::{wait_until, Stack};
 
 const T0: i64 = 1_760_000_000_000;
 const MAX_PAYLOAD: usize = 1024 * 1024;
@@ -31,17 +31,7 @@ fn no_payload_trouble(stack: &Stack) {
 
 #[tokio::test]
 async fn ten_thousand_live_services_page_and_reconcile() -> anyhow::Result<()> {
-    let stack = Stack::start(StackOptions {
-        extra_config: FAST_SYNC_CONFIG.into(),
-        services: vec![
-            "catalog",
-            "api-gateway",
-            "backup-watcher",
-            "transfer-worker",
-        ],
-        ..Default::default()
-    })
-    .await?;
+    let stack = Stack::start(fast_sync_without_cleanup()).await?;
     let mut db = stack.db.as_ref().expect("postgres").connect().await?;
     sqlx::query(
         "INSERT INTO instances (instance_id, tenant_id, engine, region, created_at) \
@@ -134,17 +124,7 @@ const BIG: &str = "instance-with-five-thousand-backup-descriptors";
 
 #[tokio::test]
 async fn five_thousand_descriptors_of_one_instance_reconcile() -> anyhow::Result<()> {
-    let stack = Stack::start(StackOptions {
-        extra_config: FAST_SYNC_CONFIG.into(),
-        services: vec![
-            "catalog",
-            "api-gateway",
-            "backup-watcher",
-            "transfer-worker",
-        ],
-        ..Default::default()
-    })
-    .await?;
+    let stack = Stack::start(fast_sync_without_cleanup()).await?;
     let env = SyncEnv::new(&stack, "r1", "r2").await?;
     env.instance(BIG, Engine::Mysql, "r1").await?;
     // 5,000 old logs, before the FULL the service seeds from: recorded in

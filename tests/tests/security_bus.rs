@@ -13,7 +13,7 @@ use xregion_domain::{layout, Engine, Lane};
 use xregion_proto::xregion::v1 as pb;
 use xregion_rds_sim::ChainGen;
 use xregion_tests::stack::{authed, TENANT_A, TENANT_B, TOKEN_A};
-use xregion_tests::sync::{SyncEnv, FAST_SYNC_CONFIG};
+use xregion_tests::sync::{fast_sync_without_cleanup, service_ref, SyncEnv};
 use xregion_tests::upstream::Upstream;
 use xregion_tests::{wait_until, Stack, StackOptions};
 
@@ -41,16 +41,7 @@ async fn synced_ids(env: &SyncEnv, service_id: &str) -> anyhow::Result<Vec<Strin
 }
 
 fn stack_options() -> StackOptions {
-    StackOptions {
-        extra_config: FAST_SYNC_CONFIG.into(),
-        services: vec![
-            "catalog",
-            "api-gateway",
-            "backup-watcher",
-            "transfer-worker",
-        ],
-        ..Default::default()
-    }
+    fast_sync_without_cleanup()
 }
 
 #[tokio::test]
@@ -67,16 +58,7 @@ async fn forged_synced_and_expired_events_change_nothing() -> anyhow::Result<()>
     let mut chain = ChainGen::new("forge-1", TENANT_A, "r1", Engine::Mysql, T0);
     let _ = (chain.full(50_000), chain.log(60_000, 500));
     let never = chain.log(60_000, 500).descriptor;
-    let service_ref = pb::ServiceRef {
-        service_id: svc.id.clone(),
-        tenant_id: TENANT_A.into(),
-        engine: pb::Engine::Mysql as i32,
-        source_region: "r1".into(),
-        instance_id: "forge-1".into(),
-        target_region: "r2".into(),
-        retention_days: svc.retention_days,
-        target_prefix: prefix.clone(),
-    };
+    let service_ref = service_ref(&svc, "forge-1");
     let forged = pb::BackupSynced {
         service: Some(service_ref.clone()),
         backup: Some(never.clone()),
@@ -131,16 +113,7 @@ async fn a_forged_job_writes_nothing_outside_its_services_record() -> anyhow::Re
     // Reconciliation copies `next` normally; the forged jobs below name the
     // same service but another tenant's folder, or a backup of another
     // tenant.
-    let honest = pb::ServiceRef {
-        service_id: svc.id.clone(),
-        tenant_id: TENANT_A.into(),
-        engine: pb::Engine::Mysql as i32,
-        source_region: "r1".into(),
-        instance_id: "job-1".into(),
-        target_region: "r2".into(),
-        retention_days: svc.retention_days,
-        target_prefix: prefix.clone(),
-    };
+    let honest = service_ref(&svc, "job-1");
     let foreign_prefix = layout::service_prefix(TENANT_B, "job-1", &svc.id);
     let mut into_b = honest.clone();
     into_b.tenant_id = TENANT_B.into();
@@ -169,8 +142,42 @@ async fn a_forged_job_writes_nothing_outside_its_services_record() -> anyhow::Re
     assert_eq!(env.objects_under(&foreign_prefix).await?, 0);
     let forged_manifest = Path::from(layout::manifest_key(&prefix, "job-1-log-forged"));
     assert!(env.target.head(&forged_manifest).await.is_err());
-    // The honest copy still happens.
-    env.wait_service(&svc.id, "the real LOG synced", |s| s.synced_backups == 3)
+    // The honest copy still happens, and the forged jobs degraded nothing.
+    let s = env
+        .wait_service(&svc.id, "the real LOG synced", |s| s.synced_backups == 3)
         .await?;
+    assert_eq!(
+        pb::ServiceState::try_from(s.state)?,
+        pb::ServiceState::Running
+    );
+    assert_eq!(s.last_error, "");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_catalog_forgets_no_copy_retention_still_needs() -> anyhow::Result<()> {
+    let stack = Stack::start(fast_sync_without_cleanup()).await?;
+    let env = SyncEnv::new(&stack, "r1", "r2").await?;
+    // Data of now: well within the default retention.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as i64;
+    let (svc, _) = env.running_service("keep-1", now - 3_600_000).await?;
+    let before = synced_ids(&env, &svc.id).await?;
+    let catalog = xregion_bus::CatalogClient::new(
+        stack.nats.client().await?,
+        stack.ns(),
+        Duration::from_secs(5),
+    );
+    let req = pb::ExpireBackupRequest {
+        service_id: svc.id.clone(),
+        backup_id: before[0].clone(),
+    };
+    let refused = catalog
+        .call::<_, pb::Empty>(xregion_bus::methods::EXPIRE_BACKUP, "", &req)
+        .await
+        .expect_err("a copy inside retention was forgotten");
+    assert!(refused.to_string().contains("retention"), "{refused}");
+    assert_eq!(synced_ids(&env, &svc.id).await?, before);
     Ok(())
 }

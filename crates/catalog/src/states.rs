@@ -3,13 +3,25 @@
 
 use prost::Message;
 use xregion_bus::EventSubject;
+use xregion_domain::chain::{expirable, ChainBackup};
 use xregion_domain::ids::is_valid_id;
 use xregion_proto::convert::{state_to_api, timestamp};
 use xregion_proto::xregion::v1 as pb;
 
 use crate::error::{CatalogError, Result};
 use crate::service::{service_ref, Catalog};
+use crate::store::services::ServiceRow;
 use crate::store::{outbox, services, synced};
+
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+/// Whether retention lets `backup_id` go from `chain` at `now`.
+pub fn past_retention(svc: &ServiceRow, chain: &[ChainBackup], backup_id: &str, now: i64) -> bool {
+    let cutoff = now.saturating_sub(i64::from(svc.retention_days).saturating_mul(DAY_MS));
+    expirable(svc.engine, chain, cutoff)
+        .iter()
+        .any(|id| id == backup_id)
+}
 
 /// More ids than this in one request is a caller's bug, not a page.
 pub const MAX_STATE_IDS: usize = 1000;
@@ -69,6 +81,21 @@ impl Catalog {
             )));
         };
         let now = self.now();
+        // Cleanup decided from the store; the catalog decides again from its
+        // own record, so no request can make it forget a copy retention
+        // still needs.
+        let chain: Vec<ChainBackup> = synced::for_service(&mut tx, &svc.service_id)
+            .await?
+            .iter()
+            .map(|r| r.manifest.chain_backup())
+            .collect();
+        let recorded = chain.iter().any(|c| c.backup_id == req.backup_id);
+        if recorded && !past_retention(&svc, &chain, &req.backup_id, now) {
+            return Err(CatalogError::FailedPrecondition(format!(
+                "backup {} of service {} is still within its retention",
+                req.backup_id, svc.service_id
+            )));
+        }
         if let Some(bytes) = synced::delete(&mut tx, &svc.service_id, &req.backup_id).await? {
             let window = crate::sync::current_window(&mut tx, &svc).await?;
             services::record_copy_change(

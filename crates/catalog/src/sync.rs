@@ -302,6 +302,12 @@ impl Catalog {
         let Some(svc) = self.live_service(&mut tx, &svc_ref.service_id).await? else {
             return Ok(());
         };
+        // A failure of a backup that is not the instance's (a forged or
+        // stale job) must not degrade the service.
+        if !crate::store::backups::exists(&mut tx, &svc.instance_id, &e.backup_id).await? {
+            tracing::warn!(service_id = %svc.service_id, backup_id = %e.backup_id, "failure of a backup the instance does not have, ignored");
+            return Ok(());
+        }
         let now = self.now();
         let message = format!("backup {}: {}", e.backup_id, e.reason);
         // A DEGRADED service keeps the failure that degraded it: later

@@ -160,18 +160,23 @@ async fn remove_headless(
     prefix: &str,
     older_than_ms: i64,
 ) -> Result<u64, object_store::Error> {
-    let committed: BTreeSet<String> = names_in(store, &layout::manifests_prefix(prefix))
-        .await?
-        .into_iter()
-        .filter_map(|(name, _)| name.strip_suffix(".json").map(String::from))
-        .collect();
+    // Markers before manifests: a copy commits its manifest before it
+    // clears its marker, so a copy that ends between the two listings is
+    // seen by the second.
     let markers: BTreeMap<String, i64> = names_in(store, &layout::in_progress_prefix(prefix))
         .await?
         .into_iter()
         .filter_map(|(name, at)| name.strip_suffix(".json").map(|b| (b.to_string(), at)))
         .collect();
+    let mut committed: BTreeSet<String> = names_in(store, &layout::manifests_prefix(prefix))
+        .await?
+        .into_iter()
+        .filter_map(|(name, _)| name.strip_suffix(".json").map(String::from))
+        .collect();
     let in_progress = |backup: &str| markers.get(backup).is_some_and(|at| *at >= older_than_ms);
     let backups = format!("{}/", layout::backups_prefix(prefix));
+    // Backups whose manifest was looked for again just before deleting.
+    let mut rechecked: BTreeSet<String> = BTreeSet::new();
     let mut removed = 0;
     let mut listing = store.list(Some(&Path::from(layout::backups_prefix(prefix))));
     while let Some(meta) = listing.try_next().await? {
@@ -187,6 +192,17 @@ async fn remove_headless(
             || meta.last_modified.timestamp_millis() >= older_than_ms
         {
             continue;
+        }
+        if rechecked.insert(backup.to_string()) {
+            let manifest = Path::from(layout::manifest_key(prefix, backup));
+            match store.head(&manifest).await {
+                Ok(_) => {
+                    committed.insert(backup.to_string());
+                    continue;
+                }
+                Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
         }
         delete(store, &meta.location).await?;
         removed += 1;

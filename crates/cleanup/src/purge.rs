@@ -44,35 +44,28 @@ pub struct Purged {
 }
 
 /// Deletes every object under `prefix`: manifests, then backup files, then
-/// the rest (`service.json`).
+/// the rest (`service.json`). Each pass streams its listing.
 pub async fn purge_prefix(
     store: &Arc<dyn ObjectStore>,
     prefix: &str,
     on_delete: impl Fn(),
 ) -> Result<Purged, object_store::Error> {
-    let root = Path::from(prefix);
-    let mut all: Vec<_> = store.list(Some(&root)).try_collect().await?;
-    let manifests = format!("{}/", layout::manifests_prefix(prefix));
-    let backups = format!("{prefix}/backups/");
-    let rank = |key: &str| {
-        if key.starts_with(&manifests) {
-            0
-        } else if key.starts_with(&backups) {
-            1
-        } else {
-            2
-        }
-    };
-    all.sort_by_key(|m| rank(m.location.as_ref()));
     let mut purged = Purged::default();
-    for meta in all {
-        match store.delete(&meta.location).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => return Err(e),
+    for scope in [
+        layout::manifests_prefix(prefix),
+        layout::backups_prefix(prefix),
+        prefix.to_string(),
+    ] {
+        let mut listing = store.list(Some(&Path::from(scope)));
+        while let Some(meta) = listing.try_next().await? {
+            match store.delete(&meta.location).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+            purged.objects += 1;
+            purged.bytes += meta.size as u64;
+            on_delete();
         }
-        purged.objects += 1;
-        purged.bytes += meta.size as u64;
-        on_delete();
     }
     Ok(purged)
 }
@@ -153,7 +146,15 @@ impl Handler for Purger {
             Ok(s) => s,
             Err(reason) => {
                 tracing::warn!(service_id = %announced.service_id, prefix = %announced.target_prefix, %reason, "purge refused");
-                return Outcome::Reject(reason);
+                // "Unknown" may be a stray catalog's answer: asked again on
+                // the next delivery (counted, then dead-lettered and
+                // replayable); a live service is refused at once.
+                let known = states.statuses.first().is_some_and(|s| s.known);
+                return if known {
+                    Outcome::Reject(reason)
+                } else {
+                    Outcome::Retry(reason)
+                };
             }
         };
         if service.target_prefix != announced.target_prefix

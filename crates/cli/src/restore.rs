@@ -118,7 +118,10 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
         parallel: usize::try_from(t.parallel)?,
         attempts: 6,
     };
-    let total: u64 = files.iter().map(|f| f.file.size).sum();
+    // Sizes come from manifests in the store: summed without overflow.
+    let total: u64 = files
+        .iter()
+        .fold(0u64, |sum, f| sum.saturating_add(f.file.size));
     eprintln!(
         "restoring {} files ({total} bytes) of {prefix} into {}",
         files.len(),

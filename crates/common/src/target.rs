@@ -41,7 +41,13 @@ pub async fn scan_manifests(store: &dyn ObjectStore, service_prefix: &str) -> Re
         if !key.ends_with(".json") {
             continue;
         }
-        let bytes = store.get(&meta.location).await?.bytes().await?;
+        // A manifest removed since the listing (retention at work) is no
+        // restore point any more, not an error.
+        let bytes = match store.get(&meta.location).await {
+            Ok(r) => r.bytes().await?,
+            Err(object_store::Error::NotFound { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        };
         let checked = Manifest::from_json(&bytes).and_then(|m| {
             m.validate_for(service_prefix, &key)
                 .map(|()| m)

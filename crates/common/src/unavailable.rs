@@ -8,7 +8,10 @@
 pub fn store_unavailable(error: &object_store::Error) -> bool {
     matches!(
         error,
-        object_store::Error::Generic { .. } | object_store::Error::JoinError { .. }
+        object_store::Error::Generic { .. }
+            | object_store::Error::JoinError { .. }
+            | object_store::Error::PermissionDenied { .. }
+            | object_store::Error::Unauthenticated { .. }
     )
 }
 
@@ -28,5 +31,12 @@ mod tests {
             source: "connection refused".into(),
         };
         assert!(store_unavailable(&down));
+        // Expired or revoked credentials: an operator fixes them, the
+        // messages wait.
+        let refused = object_store::Error::Unauthenticated {
+            path: "a".into(),
+            source: "expired token".into(),
+        };
+        assert!(store_unavailable(&refused));
     }
 }

@@ -93,32 +93,63 @@ pub async fn files_landed(
     Ok(Ok(()))
 }
 
-/// Is the committed manifest the copy this job asks for, with its files in
-/// place? Compares the file list with the job's and checks the target.
-pub async fn committed_copy_is_sound(
+/// What an earlier delivery left at a backup's manifest key.
+#[derive(Debug)]
+pub enum Committed {
+    Absent,
+    /// The manifest lists the job's files and each is in the target.
+    Sound(Manifest),
+    /// Unreadable, or a file is missing or differs: copy again over it.
+    Damaged(String),
+    /// A manifest of other files than the job's backup: left alone.
+    Differs(String),
+}
+
+/// The files of a manifest by what they are a copy of, not where they lie,
+/// so a copy made under an older layout still counts.
+fn sources(m: &Manifest) -> Vec<(String, u64, String)> {
+    let mut v: Vec<_> = m
+        .files
+        .iter()
+        .map(|f| (f.source_key.clone(), f.size, f.sha256.clone()))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Is the committed manifest at `key` the copy this job asks for, with its
+/// files in place?
+pub async fn committed_copy(
     store: &dyn ObjectStore,
-    committed: &Manifest,
+    key: &str,
     wanted: &Manifest,
-) -> Result<Result<(), Mismatch>, object_store::Error> {
-    let same = |m: &Manifest| -> Vec<(String, u64, String)> {
-        m.files
-            .iter()
-            .map(|f| (f.key.clone(), f.size, f.sha256.clone()))
-            .collect()
+) -> Result<Committed, object_store::Error> {
+    let bytes = match store.get(&Path::from(key)).await {
+        Ok(r) => r.bytes().await?,
+        Err(object_store::Error::NotFound { .. }) => return Ok(Committed::Absent),
+        Err(e) => return Err(e),
+    };
+    let committed = match Manifest::from_json(&bytes) {
+        Ok(m) => m,
+        Err(e) => {
+            return Ok(Committed::Damaged(format!(
+                "{key}: unreadable manifest: {e}"
+            )))
+        }
     };
     if committed.backup_id != wanted.backup_id
         || committed.service_id != wanted.service_id
-        || same(committed) != same(wanted)
+        || sources(&committed) != sources(wanted)
     {
-        return Ok(Err(Mismatch {
-            key: layout::manifest_key(
-                &layout::service_prefix(&wanted.tenant_id, &wanted.instance_id, &wanted.service_id),
-                &wanted.backup_id,
-            ),
-            reason: "the committed manifest lists other files than the backup has".into(),
-        }));
+        return Ok(Committed::Differs(format!(
+            "{key} lists other files than backup {} has now; the committed copy is left as it is",
+            wanted.backup_id
+        )));
     }
-    files_landed(store, committed, true).await
+    Ok(match files_landed(store, &committed, true).await? {
+        Ok(()) => Committed::Sound(committed),
+        Err(mismatch) => Committed::Damaged(mismatch.to_string()),
+    })
 }
 
 /// Removes the copy of a service the catalog no longer has live: its
@@ -170,51 +201,42 @@ mod tests {
             ("t/i/svc-1/backups/b/f1", b"one"),
             ("t/i/svc-1/backups/b/f2", b"two"),
         ]);
+        let key = "t/i/svc-1/manifests/b.json";
+        let check = |wanted: Manifest| {
+            let store = &store;
+            async move { committed_copy(store, key, &wanted).await.unwrap() }
+        };
+        assert!(matches!(check(m.clone()).await, Committed::Absent));
         store
-            .put(
-                &Path::from("t/i/svc-1/backups/b/f1"),
-                b"one".to_vec().into(),
-            )
+            .put(&Path::from(key), m.to_json().into())
             .await
             .unwrap();
-        // f2 missing.
-        let e = committed_copy_is_sound(&store, &m, &m)
-            .await
-            .unwrap()
-            .unwrap_err();
-        assert!(e.key.ends_with("f2"), "{e}");
-        // f2 with other bytes of the same size.
-        store
-            .put(
-                &Path::from("t/i/svc-1/backups/b/f2"),
-                b"TWO".to_vec().into(),
-            )
-            .await
-            .unwrap();
-        let e = committed_copy_is_sound(&store, &m, &m)
-            .await
-            .unwrap()
-            .unwrap_err();
-        assert!(e.reason.contains("sha256"), "{e}");
-        store
-            .put(
-                &Path::from("t/i/svc-1/backups/b/f2"),
-                b"two".to_vec().into(),
-            )
-            .await
-            .unwrap();
-        assert!(committed_copy_is_sound(&store, &m, &m)
-            .await
-            .unwrap()
-            .is_ok());
-        // The job's backup has other files than the committed manifest.
+        put(&store, "t/i/svc-1/backups/b/f1", b"one").await;
+        // f2 missing, then with other bytes of the same size, then right.
+        let Committed::Damaged(e) = check(m.clone()).await else {
+            panic!("missing file not seen")
+        };
+        assert!(e.contains("f2"), "{e}");
+        put(&store, "t/i/svc-1/backups/b/f2", b"TWO").await;
+        let Committed::Damaged(e) = check(m.clone()).await else {
+            panic!("changed file not seen")
+        };
+        assert!(e.contains("sha256"), "{e}");
+        put(&store, "t/i/svc-1/backups/b/f2", b"two").await;
+        assert!(matches!(check(m.clone()).await, Committed::Sound(_)));
+        // The backup now lists other files: the committed copy stays.
         let other = manifest(&[("t/i/svc-1/backups/b/f1", b"one")]);
-        assert!(committed_copy_is_sound(&store, &m, &other)
-            .await
-            .unwrap()
-            .is_err());
+        assert!(matches!(check(other).await, Committed::Differs(_)));
         // Removing leaves nothing of the copy.
         remove_copy(&store, "t/i/svc-1", &m).await.unwrap();
         assert!(files_landed(&store, &m, false).await.unwrap().is_err());
+        assert!(matches!(check(m).await, Committed::Absent));
+    }
+
+    async fn put(store: &InMemory, key: &str, body: &[u8]) {
+        store
+            .put(&Path::from(key), body.to_vec().into())
+            .await
+            .unwrap();
     }
 }

@@ -8,6 +8,7 @@
 pub mod commit;
 pub mod config;
 pub mod copy;
+pub mod liveness;
 pub mod local;
 pub mod ownership;
 pub mod progress;

@@ -17,8 +17,9 @@ use xregion_proto::convert::timestamp;
 use xregion_proto::rds::v1::BackupDescriptor;
 use xregion_proto::xregion::v1 as pb;
 
-use crate::commit;
+use crate::commit::{self, Committed};
 use crate::copy::{copy_verified, CopyError, CopySpec};
+use crate::liveness::{self, Liveness};
 use crate::local::{copy_local, fs_path, LocalSpec};
 use crate::progress::Progress;
 use crate::resumable::{copy_resumable, ResumableSpec};
@@ -56,6 +57,7 @@ impl Failure {
             Failure::Copy(CopyError::State(_)) => true,
             Failure::Copy(CopyError::Io(e)) => e.kind() != std::io::ErrorKind::NotFound,
             Failure::Bus(e) => e.is_unavailable(),
+            Failure::Unknown | Failure::Region(_) => true,
             _ => false,
         }
     }
@@ -77,6 +79,13 @@ enum Failure {
     Landed(String),
     #[error("target: {0}")]
     Target(String),
+    /// The job is not what the catalog's record says: forged or stale.
+    #[error("{0}")]
+    Forged(String),
+    #[error("the catalog does not know the service; nothing removed, retried later")]
+    Unknown,
+    #[error("{0}")]
+    Region(String),
 }
 
 #[async_trait::async_trait]
@@ -109,6 +118,12 @@ impl Handler for Transfers {
                 }
                 tracing::info!(service_id = %service.service_id, backup_id = %backup.backup_id, "service deleted mid-copy, copy stopped");
                 Outcome::Ack
+            }
+            Err(Failure::Forged(reason)) => {
+                // Nothing is announced for the service the job names: a
+                // forged job must not degrade a service it does not own.
+                tracing::warn!(service_id = %service.service_id, backup_id = %backup.backup_id, %reason, "job refused");
+                Outcome::Reject(reason)
             }
             Err(Failure::Invalid(reason)) => {
                 self.announce_failure(&service, &backup.backup_id, &reason, d.attempt, true)
@@ -154,10 +169,10 @@ impl Transfers {
             )
             .map_err(Failure::Invalid)?;
         let source = self.regions.store(&backup.region).ok_or_else(|| {
-            Failure::Invalid(format!("source region {} is not configured", backup.region))
+            Failure::Region(format!("source region {} is not configured", backup.region))
         })?;
         let target = self.regions.store(&service.target_region).ok_or_else(|| {
-            Failure::Invalid(format!(
+            Failure::Region(format!(
                 "target region {} is not configured",
                 service.target_region
             ))
@@ -167,36 +182,34 @@ impl Transfers {
             .ok_or_else(|| Failure::Invalid("incomplete descriptor".into()))?;
 
         // A job of a service deleted since it was queued is dropped: copying
-        // it would only leave data for cleanup to collect.
-        let Some(record) = self.live_record(service).await? else {
-            tracing::info!("service no longer live, job dropped");
-            return Ok(0);
+        // it would only leave data for cleanup to collect. The job must be
+        // what the catalog's record says before anything is written.
+        let record = match liveness::ask(&self.catalog, &service.service_id).await? {
+            Liveness::Live(record) => record,
+            Liveness::Gone => {
+                tracing::info!("service no longer live, job dropped");
+                return Ok(0);
+            }
+            Liveness::Unknown => return Err(Failure::Unknown),
         };
-        crate::ownership::job_matches_record(&record, service, backup).map_err(Failure::Invalid)?;
+        crate::ownership::job_matches_record(&record, service, backup).map_err(Failure::Forged)?;
 
         // Already committed by an earlier delivery: announce it again (the
         // event id makes that a no-op downstream) once its files are checked
-        // in the target; a copy that fails the check is made again.
-        if let Ok(existing) = target.get(&Path::from(manifest_key.as_str())).await {
-            let committed = Manifest::from_json(&existing.bytes().await?);
-            let check = match &committed {
-                Ok(m) => commit::committed_copy_is_sound(target.as_ref(), m, &manifest)
-                    .await?
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(format!("unreadable manifest: {e}")),
-            };
-            match (committed, check) {
-                (Ok(m), Ok(())) => {
-                    self.ensure_service_descriptor(&target, service).await?;
-                    self.announce_synced(service, backup, &manifest_key, m.bytes(), m.synced_at, 0)
-                        .await?;
-                    return Ok(m.bytes());
-                }
-                (Err(reason), _) | (_, Err(reason)) => {
-                    tracing::warn!(%reason, "committed copy failed its check; copying again");
-                    metrics::counter!("xregion_transfer_recopied_total").increment(1);
-                    target.delete(&Path::from(manifest_key.as_str())).await?;
-                }
+        // in the target. A damaged copy is made again over it, the manifest
+        // rewritten last; a manifest of other files is left alone.
+        match commit::committed_copy(target.as_ref(), &manifest_key, &manifest).await? {
+            Committed::Absent => {}
+            Committed::Sound(m) => {
+                self.ensure_service_descriptor(&target, service).await?;
+                self.announce_synced(service, backup, &manifest_key, m.bytes(), m.synced_at, 0)
+                    .await?;
+                return Ok(m.bytes());
+            }
+            Committed::Differs(reason) => return Err(Failure::Invalid(reason)),
+            Committed::Damaged(reason) => {
+                tracing::warn!(%reason, "committed copy failed its check; copying again");
+                metrics::counter!("xregion_transfer_recopied_total").increment(1);
             }
         }
         commit::mark_in_progress(
@@ -241,7 +254,7 @@ impl Transfers {
                     progress.tick().await;
                     if last_ack.elapsed() >= self.heartbeat {
                         // A service deleted mid-copy stops its copy here.
-                        if !self.service_is_live(service).await.unwrap_or(true) {
+                        if let Ok(Liveness::Gone) = liveness::ask(&self.catalog, &service.service_id).await {
                             self.remove_copy(&target, service, &manifest).await;
                             return Err(Failure::Cancelled);
                         }
@@ -262,10 +275,7 @@ impl Transfers {
         }
         // No copy lands after its service was deleted: checked before the
         // manifest is written and again after, removing what was written.
-        if !self.service_is_live(service).await? {
-            self.remove_copy(&target, service, &manifest).await;
-            return Err(Failure::Cancelled);
-        }
+        self.still_live(&target, service, &manifest).await?;
         self.ensure_service_descriptor(&target, service).await?;
         // The commit marker, written only after every file is verified.
         target
@@ -274,10 +284,7 @@ impl Transfers {
                 manifest.to_json().into(),
             )
             .await?;
-        if !self.service_is_live(service).await? {
-            self.remove_copy(&target, service, &manifest).await;
-            return Err(Failure::Cancelled);
-        }
+        self.still_live(&target, service, &manifest).await?;
         commit::clear_in_progress(target.as_ref(), &service.target_prefix, &backup.backup_id)
             .await?;
         progress.set(total, manifest.files.len() as u32);
@@ -392,32 +399,23 @@ impl Transfers {
         })
     }
 
-    /// The catalog's record of this very service, when it is live.
-    async fn live_record(
+    /// Goes on only while the catalog has the service live: a service known
+    /// to be deleted gets the copy removed, an unknown one is retried later
+    /// with nothing removed.
+    async fn still_live(
         &self,
+        target: &Arc<dyn ObjectStore>,
         service: &pb::ServiceRef,
-    ) -> Result<Option<pb::ServiceRef>, Failure> {
-        let req = pb::ServiceStatesRequest {
-            service_ids: vec![service.service_id.clone()],
-        };
-        let resp: pb::ServiceStatesResponse = self
-            .catalog
-            .call(xregion_bus::methods::SERVICE_STATES, "", &req)
-            .await?;
-        Ok(resp
-            .statuses
-            .into_iter()
-            .find(|s| {
-                s.known
-                    && s.service_id == service.service_id
-                    && xregion_proto::convert::state_from_api(s.state)
-                        .is_some_and(|st| st.is_live())
-            })
-            .and_then(|s| s.service))
-    }
-
-    async fn service_is_live(&self, service: &pb::ServiceRef) -> Result<bool, Failure> {
-        Ok(self.live_record(service).await?.is_some())
+        manifest: &Manifest,
+    ) -> Result<(), Failure> {
+        match liveness::ask(&self.catalog, &service.service_id).await? {
+            Liveness::Live(_) => Ok(()),
+            Liveness::Unknown => Err(Failure::Unknown),
+            Liveness::Gone => {
+                self.remove_copy(target, service, manifest).await;
+                Err(Failure::Cancelled)
+            }
+        }
     }
 
     /// The copy of a service deleted meanwhile: nothing of it may stay.

@@ -52,3 +52,13 @@ pub async fn for_instance(
         })
         .collect()
 }
+
+/// Whether the inventory holds `backup_id` as a backup of `instance_id`.
+pub async fn exists(conn: &mut AnyConnection, instance_id: &str, backup_id: &str) -> Result<bool> {
+    let row = sqlx::query("SELECT 1 AS one FROM backups WHERE instance_id = $1 AND backup_id = $2")
+        .bind(instance_id)
+        .bind(backup_id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.is_some())
+}
