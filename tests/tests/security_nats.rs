@@ -17,7 +17,7 @@ use xregion_domain::Engine;
 use xregion_proto::xregion::v1 as pb;
 use xregion_rds_sim::ChainGen;
 use xregion_tests::nats::NatsTls;
-use xregion_tests::stack::{authed, SERVICES, TENANT_A, TOKEN_A};
+use xregion_tests::stack::{authed, bin_dir, SERVICES, TENANT_A, TOKEN_A};
 use xregion_tests::sync::{state, SyncEnv, FAST_SYNC_CONFIG};
 use xregion_tests::{wait_until, Stack, StackOptions};
 
@@ -305,6 +305,41 @@ async fn each_service_on_its_own_identity_syncs_and_the_gateway_cannot_forge() -
     })
     .await?;
     assert_eq!(env.objects_under(&prefix).await?, 0);
+
+    // Operators reach the locked server as `operator` (and only so).
+    let admin_cli = |user: Option<&str>| -> anyhow::Result<std::process::Output> {
+        let mut cmd = std::process::Command::new(bin_dir()?.join("xregion"));
+        cmd.args(["admin", "dead-letters", "list", "--output", "json"])
+            .args([
+                "--nats-url",
+                &stack.nats.url,
+                "--namespace",
+                &stack.namespace,
+            ])
+            .arg("--nats-ca")
+            .arg(&tls.ca_file)
+            .arg("--nats-cert")
+            .arg(&tls.client_cert)
+            .arg("--nats-key")
+            .arg(&tls.client_key);
+        if let Some(user) = user {
+            cmd.args(["--nats-user", user])
+                .arg("--nats-password-file")
+                .arg(&stack.nats.password_files[user]);
+        }
+        Ok(cmd.output()?)
+    };
+    let listed = admin_cli(Some("operator"))?;
+    assert!(
+        listed.status.success(),
+        "xregion admin as operator: {}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let anonymous = admin_cli(None)?;
+    assert!(
+        !anonymous.status.success(),
+        "xregion admin got in without a user"
+    );
 
     // Cleanup has swept (catalog questions, the uploads bucket) at least once.
     wait_until("a cleanup sweep", Duration::from_secs(30), || async {

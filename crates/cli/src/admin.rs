@@ -1,6 +1,7 @@
 //! `xregion admin`: operator commands that talk to NATS directly rather than
 //! to the tenant-scoped gRPC API. Today: the dead-letter stream.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
@@ -34,8 +35,44 @@ pub struct AdminArgs {
         default_value = "rds"
     )]
     pub upstream_namespace: String,
+    /// NATS user (the deployment's `operator`); its password from
+    /// `--nats-password-file`.
+    #[arg(long, global = true, env = "XREGION_NATS_USER")]
+    pub nats_user: Option<String>,
+    /// File holding the NATS user's password.
+    #[arg(long, global = true, env = "XREGION_NATS_PASSWORD_FILE")]
+    pub nats_password_file: Option<PathBuf>,
+    /// Instead of user and password: a `.creds` file.
+    #[arg(long, global = true, env = "XREGION_NATS_CREDS")]
+    pub nats_creds: Option<PathBuf>,
+    /// PEM CA that signs the NATS server's certificate (makes TLS required).
+    #[arg(long, global = true, env = "XREGION_NATS_CA")]
+    pub nats_ca: Option<PathBuf>,
+    /// PEM client certificate and key, for a server that verifies clients.
+    #[arg(long, global = true, env = "XREGION_NATS_CERT", requires = "nats_key")]
+    pub nats_cert: Option<PathBuf>,
+    #[arg(long, global = true, env = "XREGION_NATS_KEY", requires = "nats_cert")]
+    pub nats_key: Option<PathBuf>,
     #[command(subcommand)]
     pub command: AdminCommand,
+}
+
+impl AdminArgs {
+    /// The flags as the services' bus settings, so both read credentials
+    /// and TLS files the same way.
+    fn bus(&self) -> xregion_common::BusConfig {
+        let mut bus = xregion_common::BusConfig {
+            url: self.nats_url.clone(),
+            user: self.nats_user.clone(),
+            password_file: self.nats_password_file.clone(),
+            creds_file: self.nats_creds.clone(),
+            ..Default::default()
+        };
+        bus.tls.ca_file = self.nats_ca.clone();
+        bus.tls.cert_file = self.nats_cert.clone();
+        bus.tls.key_file = self.nats_key.clone();
+        bus
+    }
 }
 
 #[derive(Subcommand)]
@@ -64,8 +101,14 @@ pub enum DeadLetterCommand {
 
 pub async fn run(args: AdminArgs, json: bool) -> anyhow::Result<()> {
     let ns = Namespace::new(&args.namespace, &args.upstream_namespace)?;
-    let client =
-        xregion_bus::connect(&args.nats_url, "xregion-cli-admin", Duration::from_secs(5)).await?;
+    let credentials = xregion_bus::Credentials::from_config(&args.bus())?;
+    let client = xregion_bus::connect_with(
+        &args.nats_url,
+        "xregion-cli-admin",
+        &credentials,
+        Duration::from_secs(5),
+    )
+    .await?;
     let js = xregion_bus::async_nats::jetstream::new(client);
     match args.command {
         AdminCommand::DeadLetters(DeadLetterCommand::List) => {
