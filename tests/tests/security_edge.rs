@@ -364,7 +364,7 @@ async fn unauthenticated_callers_learn_nothing() -> anyhow::Result<()> {
             Err(status) => break Some(status.code()),
         }
     };
-    let [Some(MessageResponse::ListServicesResponse(list)), api] = &got[..] else {
+    let [Some(MessageResponse::ListServicesResponse(list)), api_file] = &got[..] else {
         panic!("unexpected answers: {got:?}, then {end:?}");
     };
     let services: Vec<&str> = list.service.iter().map(|s| s.name.as_str()).collect();
@@ -379,14 +379,34 @@ async fn unauthenticated_callers_learn_nothing() -> anyhow::Result<()> {
         "{services:?}"
     );
     assert!(
-        matches!(api, Some(MessageResponse::FileDescriptorResponse(_))),
-        "{api:?}"
+        matches!(api_file, Some(MessageResponse::FileDescriptorResponse(_))),
+        "{api_file:?}"
     );
     assert_eq!(
         end,
         Some(Code::NotFound),
         "the internal catalog contract is shown"
     );
+
+    // With the catalog gone the tenant hears that the service is
+    // unavailable, not which subject of which deployment did not answer.
+    stack.kill("catalog");
+    let err = api
+        .get_sync_service(authed(
+            TOKEN_A,
+            pb::GetSyncServiceRequest {
+                id: "svc-any".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unavailable, "{err:?}");
+    assert!(
+        !err.message().contains(&stack.namespace) && !err.message().contains("catalog."),
+        "internal names reach the tenant: {:?}",
+        err.message()
+    );
+    assert!(err.message().contains("(ref "), "{:?}", err.message());
     Ok(())
 }
 
