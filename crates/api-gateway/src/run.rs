@@ -21,7 +21,7 @@ pub enum RunError {
     Auth(#[from] LoadError),
     #[error(transparent)]
     Tls(#[from] TlsError),
-    #[error("gateway.tls: the certificate or key cannot be used: {0}")]
+    #[error("gateway.tls: the certificate, key or client CA cannot be used: {0}")]
     TlsIdentity(tonic::transport::Error),
     #[error(
         "refusing plaintext gRPC on {addr}, which is not a loopback address: bearer tokens \
