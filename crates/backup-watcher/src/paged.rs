@@ -14,22 +14,7 @@ pub const DISCOVERED_BATCH: usize = 250;
 impl Watcher {
     /// Every live service (of `instance`, or all when empty), page by page.
     pub async fn live_services(&self, instance: &str) -> Result<Vec<pb::ServiceRef>> {
-        let mut out = Vec::new();
-        let mut page_token = String::new();
-        loop {
-            let req = pb::LiveServicesRequest {
-                instance_id: instance.to_string(),
-                page_size: 0,
-                page_token,
-            };
-            let page: pb::LiveServicesResponse =
-                self.catalog.call(methods::LIVE_SERVICES, "", &req).await?;
-            out.extend(page.services);
-            if page.next_page_token.is_empty() {
-                return Ok(out);
-            }
-            page_token = page.next_page_token;
-        }
+        Ok(self.catalog.live_services(instance).await?)
     }
 
     /// What the service still needs copied, after adding `discovered` to

@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod deadletter;
 pub mod declare;
 pub mod error;
+pub mod internal;
 pub mod names;
 pub mod propagation;
 pub mod publish;

@@ -4,6 +4,7 @@
 //! `service.json` — and announces ServiceDataPurged.
 
 pub mod config;
+pub mod error;
 pub mod orphans;
 pub mod purge;
 pub mod retention;
@@ -14,4 +15,5 @@ pub mod verdict;
 pub mod walk;
 
 pub use config::CleanupConfig;
+pub use error::{CleanupError, Result};
 pub use run::run;

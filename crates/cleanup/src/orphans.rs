@@ -8,9 +8,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::ObjectStore;
+use xregion_common::objects::delete_if_present;
 use xregion_domain::layout;
 use xregion_proto::xregion::v1 as pb;
 
+use crate::error::Result;
 use crate::verdict::{verdict, within_share, FoundPrefix, Skip, Verdict};
 use crate::walk::service_folders;
 
@@ -20,7 +22,7 @@ const STATES_BATCH: usize = 500;
 /// The catalog's answer about service ids, as the sweep needs it.
 #[async_trait::async_trait]
 pub trait ServiceStates: Send + Sync {
-    async fn states(&self, ids: &[String]) -> Result<Vec<pb::ServiceStatus>, String>;
+    async fn states(&self, ids: &[String]) -> Result<Vec<pb::ServiceStatus>>;
 }
 
 pub struct OrphanPolicy<'a> {
@@ -44,21 +46,13 @@ pub struct RegionReport {
     pub halted: bool,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum OrphanError {
-    #[error("object store: {0}")]
-    Store(#[from] object_store::Error),
-    #[error("catalog: {0}")]
-    Catalog(String),
-}
-
 /// Judges every service folder of `store`, then removes what positive
 /// knowledge allows, unless the breaker trips.
 pub async fn sweep_region(
     store: &dyn ObjectStore,
     catalog: &dyn ServiceStates,
     policy: &OrphanPolicy<'_>,
-) -> Result<RegionReport, OrphanError> {
+) -> Result<RegionReport> {
     let found = service_folders(store).await?;
     let mut report = RegionReport {
         folders: found.len(),
@@ -69,8 +63,7 @@ pub async fn sweep_region(
         let ids: Vec<String> = batch.iter().map(|f| f.service.clone()).collect();
         let statuses: HashMap<String, pb::ServiceStatus> = catalog
             .states(&ids)
-            .await
-            .map_err(OrphanError::Catalog)?
+            .await?
             .into_iter()
             .map(|s| (s.service_id.clone(), s))
             .collect();
@@ -123,20 +116,13 @@ pub async fn sweep_region(
     Ok(report)
 }
 
-async fn delete(store: &dyn ObjectStore, location: &Path) -> Result<(), object_store::Error> {
-    match store.delete(location).await {
-        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
 /// Everything of a DELETED service older than the cutoff: manifests first,
 /// so a half-removed folder never looks restorable.
 async fn remove_deleted(
     store: &dyn ObjectStore,
     prefix: &str,
     older_than_ms: i64,
-) -> Result<u64, object_store::Error> {
+) -> std::result::Result<u64, object_store::Error> {
     let mut removed = 0;
     for scope in [layout::manifests_prefix(prefix), prefix.to_string()] {
         let mut listing = store.list(Some(&Path::from(scope)));
@@ -144,7 +130,7 @@ async fn remove_deleted(
             if meta.last_modified.timestamp_millis() >= older_than_ms {
                 continue;
             }
-            delete(store, &meta.location).await?;
+            delete_if_present(store, meta.location.as_ref()).await?;
             removed += 1;
             tracing::info!(key = %meta.location, "orphan of a deleted service removed");
         }
@@ -159,7 +145,7 @@ async fn remove_headless(
     store: &dyn ObjectStore,
     prefix: &str,
     older_than_ms: i64,
-) -> Result<u64, object_store::Error> {
+) -> std::result::Result<u64, object_store::Error> {
     // Markers before manifests: a copy commits its manifest before it
     // clears its marker, so a copy that ends between the two listings is
     // seen by the second.
@@ -204,14 +190,14 @@ async fn remove_headless(
                 Err(e) => return Err(e),
             }
         }
-        delete(store, &meta.location).await?;
+        delete_if_present(store, meta.location.as_ref()).await?;
         removed += 1;
         tracing::info!(key, "file of an uncommitted backup removed");
     }
     // Markers nobody refreshed: their copy is gone.
     for (backup, at) in &markers {
         if *at < older_than_ms {
-            delete(store, &Path::from(layout::in_progress_key(prefix, backup))).await?;
+            delete_if_present(store, &layout::in_progress_key(prefix, backup)).await?;
         }
     }
     Ok(removed)
@@ -221,7 +207,7 @@ async fn remove_headless(
 async fn names_in(
     store: &dyn ObjectStore,
     prefix: &str,
-) -> Result<Vec<(String, i64)>, object_store::Error> {
+) -> std::result::Result<Vec<(String, i64)>, object_store::Error> {
     let listed = store.list_with_delimiter(Some(&Path::from(prefix))).await?;
     Ok(listed
         .objects

@@ -8,15 +8,16 @@
 
 use std::sync::Arc;
 
-use object_store::path::Path;
 use object_store::ObjectStore;
 use xregion_bus::{methods, CatalogClient};
+use xregion_common::objects::delete_if_present;
 use xregion_domain::chain::expirable;
 use xregion_domain::layout;
 use xregion_domain::manifest::Manifest;
 use xregion_proto::xregion::v1 as pb;
 
 use crate::config::FailPoint;
+use crate::error::Result;
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
@@ -27,10 +28,9 @@ pub async fn expire_service(
     service: &pb::ServiceRef,
     now_ms: i64,
     fail_point: FailPoint,
-) -> Result<Vec<String>, String> {
-    let manifests = xregion_common::target::read_manifests(store.as_ref(), &service.target_prefix)
-        .await
-        .map_err(|e| e.to_string())?;
+) -> Result<Vec<String>> {
+    let manifests =
+        xregion_common::target::read_manifests(store.as_ref(), &service.target_prefix).await?;
     let Some(engine) = manifests.first().map(|m| m.engine) else {
         return Ok(Vec::new());
     };
@@ -45,14 +45,9 @@ pub async fn expire_service(
             service_id: service.service_id.clone(),
             backup_id: id.clone(),
         };
-        let _: pb::Empty = catalog
-            .call(methods::EXPIRE_BACKUP, "", &req)
-            .await
-            .map_err(|e| e.to_string())?;
+        let _: pb::Empty = catalog.call(methods::EXPIRE_BACKUP, "", &req).await?;
         fail_point.reached(FailPoint::AfterExpireRecorded);
-        remove_backup(store, &service.target_prefix, m, fail_point)
-            .await
-            .map_err(|e| e.to_string())?;
+        remove_backup(store, &service.target_prefix, m, fail_point).await?;
         tracing::info!(service_id = %service.service_id, backup_id = %id, "backup expired");
     }
     Ok(ids)
@@ -64,25 +59,18 @@ async fn remove_backup(
     prefix: &str,
     m: &Manifest,
     fail_point: FailPoint,
-) -> Result<(), object_store::Error> {
-    delete(store, &layout::manifest_key(prefix, &m.backup_id)).await?;
+) -> std::result::Result<(), object_store::Error> {
+    delete_if_present(store.as_ref(), &layout::manifest_key(prefix, &m.backup_id)).await?;
     fail_point.reached(FailPoint::AfterManifestRemoved);
     for f in &m.files {
         // Only keys of this service's own backup folder: a manifest is read
         // back from the store and is not trusted to name anything else.
         let own = format!("{}/", layout::backups_prefix(prefix));
         if f.key.starts_with(&own) {
-            delete(store, &f.key).await?;
+            delete_if_present(store.as_ref(), &f.key).await?;
         } else {
             tracing::warn!(key = %f.key, backup_id = %m.backup_id, "manifest names a file outside its service; not deleted");
         }
     }
     Ok(())
-}
-
-async fn delete(store: &Arc<dyn ObjectStore>, key: &str) -> Result<(), object_store::Error> {
-    match store.delete(&Path::from(key)).await {
-        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-        Err(e) => Err(e),
-    }
 }

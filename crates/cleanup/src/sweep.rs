@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
-use xregion_bus::{methods, CatalogClient, EventSubject, Publisher};
+use xregion_bus::{CatalogClient, EventSubject, Publisher};
 use xregion_common::Regions;
 use xregion_proto::convert::timestamp;
 use xregion_proto::xregion::v1 as pb;
 
 use crate::config::FailPoint;
+use crate::error::Result;
 use crate::orphans::{sweep_region, OrphanPolicy, ServiceStates};
 use crate::retention::expire_service;
 
@@ -36,41 +37,12 @@ pub struct SweepReport {
     pub halted_regions: Vec<String>,
 }
 
-/// LiveServices, one page at a time.
-async fn live_services(catalog: &CatalogClient) -> Result<Vec<pb::ServiceRef>, String> {
-    let mut out = Vec::new();
-    let mut page_token = String::new();
-    loop {
-        let req = pb::LiveServicesRequest {
-            page_token: page_token.clone(),
-            ..Default::default()
-        };
-        let page: pb::LiveServicesResponse = catalog
-            .call(methods::LIVE_SERVICES, "", &req)
-            .await
-            .map_err(|e| e.to_string())?;
-        out.extend(page.services);
-        if page.next_page_token.is_empty() || page.next_page_token == page_token {
-            return Ok(out);
-        }
-        page_token = page.next_page_token;
-    }
-}
-
 struct CatalogStates<'a>(&'a CatalogClient);
 
 #[async_trait::async_trait]
 impl ServiceStates for CatalogStates<'_> {
-    async fn states(&self, ids: &[String]) -> Result<Vec<pb::ServiceStatus>, String> {
-        let req = pb::ServiceStatesRequest {
-            service_ids: ids.to_vec(),
-        };
-        let resp: pb::ServiceStatesResponse = self
-            .0
-            .call(methods::SERVICE_STATES, "", &req)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(resp.statuses)
+    async fn states(&self, ids: &[String]) -> Result<Vec<pb::ServiceStatus>> {
+        Ok(self.0.service_states(ids).await?)
     }
 }
 
@@ -83,8 +55,8 @@ impl Sweeper {
         now.saturating_add(self.clock_offset_ms)
     }
 
-    pub async fn sweep(&self) -> Result<SweepReport, String> {
-        let live = live_services(&self.catalog).await?;
+    pub async fn sweep(&self) -> Result<SweepReport> {
+        let live = self.catalog.live_services("").await?;
         let now = self.now_ms();
         let mut report = SweepReport::default();
         for service in &live {

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod descriptor;
 pub mod error;
+pub mod objects;
 pub mod redact;
 pub mod regions;
 pub mod secret_file;

@@ -7,19 +7,13 @@
 use object_store::path::Path;
 use object_store::{ObjectStore, PutPayload};
 use sha2::{Digest, Sha256};
+use xregion_common::objects::delete_if_present;
 use xregion_domain::layout;
 use xregion_domain::manifest::Manifest;
 
 /// Files up to this size are hashed again when a committed copy is checked;
 /// larger ones are checked by size.
 const REHASH_LIMIT: u64 = 16 * 1024 * 1024;
-
-async fn delete(store: &dyn ObjectStore, key: &str) -> Result<(), object_store::Error> {
-    match store.delete(&Path::from(key)).await {
-        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-        Err(e) => Err(e),
-    }
-}
 
 /// Written when a copy starts and on every heartbeat.
 pub async fn mark_in_progress(
@@ -43,7 +37,7 @@ pub async fn clear_in_progress(
     prefix: &str,
     backup_id: &str,
 ) -> Result<(), object_store::Error> {
-    delete(store, &layout::in_progress_key(prefix, backup_id)).await
+    delete_if_present(store, &layout::in_progress_key(prefix, backup_id)).await
 }
 
 /// Why files in the target do not match what a manifest says.
@@ -160,12 +154,12 @@ pub async fn remove_copy(
     prefix: &str,
     manifest: &Manifest,
 ) -> Result<(), object_store::Error> {
-    delete(store, &layout::manifest_key(prefix, &manifest.backup_id)).await?;
+    delete_if_present(store, &layout::manifest_key(prefix, &manifest.backup_id)).await?;
     for f in &manifest.files {
-        delete(store, &f.key).await?;
+        delete_if_present(store, &f.key).await?;
     }
     clear_in_progress(store, prefix, &manifest.backup_id).await?;
-    delete(store, &layout::service_descriptor_key(prefix)).await
+    delete_if_present(store, &layout::service_descriptor_key(prefix)).await
 }
 
 #[cfg(test)]

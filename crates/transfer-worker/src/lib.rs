@@ -5,6 +5,7 @@
 //! commit marker, then announcing BackupSynced. Log and full backups wait in
 //! separate lanes with their own concurrency.
 
+mod announce;
 pub mod commit;
 pub mod config;
 pub mod copy;

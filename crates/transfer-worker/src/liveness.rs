@@ -4,7 +4,7 @@
 //! answer (a stray catalog on an empty database, say) removes nothing and
 //! is retried like an outage.
 
-use xregion_bus::{methods, BusError, CatalogClient};
+use xregion_bus::{BusError, CatalogClient};
 use xregion_domain::ServiceState;
 use xregion_proto::convert::state_from_api;
 use xregion_proto::xregion::v1 as pb;
@@ -35,11 +35,8 @@ pub fn liveness_of(service_id: &str, statuses: &[pb::ServiceStatus]) -> Liveness
 }
 
 pub async fn ask(catalog: &CatalogClient, service_id: &str) -> Result<Liveness, BusError> {
-    let req = pb::ServiceStatesRequest {
-        service_ids: vec![service_id.to_string()],
-    };
-    let resp: pb::ServiceStatesResponse = catalog.call(methods::SERVICE_STATES, "", &req).await?;
-    Ok(liveness_of(service_id, &resp.statuses))
+    let statuses = catalog.service_states(&[service_id.to_string()]).await?;
+    Ok(liveness_of(service_id, &statuses))
 }
 
 #[cfg(test)]

@@ -8,12 +8,11 @@ use std::time::{Duration, Instant};
 
 use object_store::path::Path;
 use object_store::ObjectStore;
-use xregion_bus::{Delivery, EventSubject, Handler, Outcome, Publisher};
+use xregion_bus::{Delivery, Handler, Outcome, Publisher};
 use xregion_common::Regions;
 use xregion_domain::layout;
 use xregion_domain::manifest::Manifest;
 use xregion_proto::convert::backup as conv;
-use xregion_proto::convert::timestamp;
 use xregion_proto::rds::v1::BackupDescriptor;
 use xregion_proto::xregion::v1 as pb;
 
@@ -64,7 +63,7 @@ impl Failure {
 }
 
 #[derive(Debug, thiserror::Error)]
-enum Failure {
+pub(crate) enum Failure {
     #[error("{0}")]
     Copy(#[from] CopyError),
     #[error("object store: {0}")]
@@ -398,125 +397,9 @@ impl Transfers {
             sha256: f.sha256.clone(),
         })
     }
-
-    /// Goes on only while the catalog has the service live: a service known
-    /// to be deleted gets the copy removed, an unknown one is retried later
-    /// with nothing removed.
-    async fn still_live(
-        &self,
-        target: &Arc<dyn ObjectStore>,
-        service: &pb::ServiceRef,
-        manifest: &Manifest,
-    ) -> Result<(), Failure> {
-        match liveness::ask(&self.catalog, &service.service_id).await? {
-            Liveness::Live(_) => Ok(()),
-            Liveness::Unknown => Err(Failure::Unknown),
-            Liveness::Gone => {
-                self.remove_copy(target, service, manifest).await;
-                Err(Failure::Cancelled)
-            }
-        }
-    }
-
-    /// The copy of a service deleted meanwhile: nothing of it may stay.
-    async fn remove_copy(
-        &self,
-        target: &Arc<dyn ObjectStore>,
-        service: &pb::ServiceRef,
-        manifest: &Manifest,
-    ) {
-        metrics::counter!("xregion_transfer_cancelled_total").increment(1);
-        if let Err(error) =
-            commit::remove_copy(target.as_ref(), &service.target_prefix, manifest).await
-        {
-            // Cleanup's sweep removes what is left: the service is DELETED.
-            tracing::warn!(%error, "copy of a deleted service not fully removed");
-        }
-    }
-
-    /// `service.json`, so a restore finds every service that has a copy.
-    async fn ensure_service_descriptor(
-        &self,
-        target: &Arc<dyn ObjectStore>,
-        service: &pb::ServiceRef,
-    ) -> Result<(), Failure> {
-        let ns = self.publisher.namespace();
-        let Some(descriptor) = xregion_proto::convert::service_descriptor(service, ns.prefix())
-        else {
-            return Err(Failure::Invalid("service of unknown engine".into()));
-        };
-        xregion_common::descriptor::ensure_service_descriptor(
-            target.as_ref(),
-            &service.target_prefix,
-            &descriptor,
-        )
-        .await
-        .map_err(|e| match e {
-            xregion_common::Error::ObjectStore(e) => Failure::Store(e),
-            e => Failure::Target(e.to_string()),
-        })
-    }
-
-    async fn announce_synced(
-        &self,
-        service: &pb::ServiceRef,
-        backup: &BackupDescriptor,
-        manifest_key: &str,
-        bytes: u64,
-        synced_at: i64,
-        duration_ms: u64,
-    ) -> Result<(), Failure> {
-        let event = pb::BackupSynced {
-            service: Some(service.clone()),
-            backup: Some(backup.clone()),
-            manifest_key: manifest_key.to_string(),
-            bytes,
-            synced_at: Some(timestamp(synced_at)),
-            duration_ms,
-        };
-        let subject = self
-            .publisher
-            .namespace()
-            .event_subject(EventSubject::BackupSynced);
-        self.publisher
-            .publish(
-                subject,
-                &format!("synced:{}:{}", service.service_id, backup.backup_id),
-                &event,
-            )
-            .await?;
-        Ok(())
-    }
-
-    async fn announce_failure(
-        &self,
-        service: &pb::ServiceRef,
-        backup_id: &str,
-        reason: &str,
-        attempt: u32,
-        permanent: bool,
-    ) {
-        tracing::warn!(service_id = %service.service_id, backup_id, reason, attempt, permanent, "transfer failed");
-        let event = pb::BackupSyncFailed {
-            service: Some(service.clone()),
-            backup_id: backup_id.to_string(),
-            reason: reason.to_string(),
-            attempt,
-            permanent,
-            failed_at: Some(timestamp(now_ms())),
-        };
-        let subject = self
-            .publisher
-            .namespace()
-            .event_subject(EventSubject::BackupFailed);
-        let id = format!("failed:{}:{backup_id}:{attempt}", service.service_id);
-        if let Err(error) = self.publisher.publish(subject, &id, &event).await {
-            tracing::warn!(%error, "failure event not published");
-        }
-    }
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

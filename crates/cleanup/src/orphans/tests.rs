@@ -14,7 +14,7 @@ struct Known {
 
 #[async_trait::async_trait]
 impl ServiceStates for Known {
-    async fn states(&self, ids: &[String]) -> Result<Vec<pb::ServiceStatus>, String> {
+    async fn states(&self, ids: &[String]) -> Result<Vec<pb::ServiceStatus>> {
         *self.asked.lock().unwrap() += ids.len();
         Ok(ids
             .iter()
