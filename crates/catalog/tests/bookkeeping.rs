@@ -307,19 +307,20 @@ async fn usage_counts_stored_bytes_on_days_without_transfers() {
     let env = env().await;
     let svc = env.service("db-1").await;
     let t = JAN_1 - DAY;
-    let full = backup("db-1", "f1", true, 5, t, t);
-    let l5 = backup("db-1", "l5", false, 5, t, t + 1000);
-    for d in [&full, &l5] {
+    // An older FULL, past retention once the newer one is there.
+    let old = backup("db-1", "f0", true, 1, t - 40 * DAY, t - 40 * DAY);
+    let full = backup("db-1", "f1", true, 5, t - 10 * DAY, t - 10 * DAY);
+    for d in [&old, &full] {
         env.catalog.record_backup(d).await.unwrap();
     }
     // Day 1: two copies of 1 GB. Day 3: only an expiry. Asked on day 4.
-    env.synced(&svc, &full, JAN_1 + 1000).await;
-    env.synced(&svc, &l5, JAN_1 + 2000).await;
+    env.synced(&svc, &old, JAN_1 + 1000).await;
+    env.synced(&svc, &full, JAN_1 + 2000).await;
     env.at(JAN_1 + 2 * DAY + 5000);
     let expired = pb::BackupExpired {
         service_id: svc.clone(),
         tenant_id: "t1".into(),
-        backup_id: "l5".into(),
+        backup_id: "f0".into(),
         expired_at: None,
     };
     env.catalog.backup_expired(&expired).await.unwrap();
