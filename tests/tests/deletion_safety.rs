@@ -161,7 +161,11 @@ async fn a_sweep_that_would_remove_too_much_halts_and_says_so() -> anyhow::Resul
         );
     }
     // An operator who agrees raises the share: the deleted services' folders
-    // go, the live one stays whole.
+    // go, the live one stays whole, and the source region (no live service
+    // copies into it) is never swept, even where it holds such a folder.
+    for late in &gone {
+        env.source.put(late, b"late".to_vec().into()).await?;
+    }
     stack.kill("cleanup");
     stack
         .start_service(
@@ -178,6 +182,13 @@ async fn a_sweep_that_would_remove_too_much_halts_and_says_so() -> anyhow::Resul
     })
     .await?;
     assert_eq!(env.objects_under(&live).await?, 5);
+    sweeps(&stack, "cleanup", 2.0).await?;
+    for late in &gone {
+        assert!(
+            env.source.head(late).await.is_ok(),
+            "{late} swept in the source region"
+        );
+    }
     Ok(())
 }
 

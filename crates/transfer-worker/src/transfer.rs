@@ -47,6 +47,28 @@ struct Route<'a> {
 }
 
 impl Failure {
+    /// What the service's owner may read (BackupSyncFailed becomes the
+    /// service's last error): store, file-system and messaging errors name
+    /// endpoints, buckets and paths of the deployment, so they are
+    /// summarised; the details stay in this worker's log.
+    pub(crate) fn for_tenants(&self) -> String {
+        match self {
+            Failure::Store(_) | Failure::Copy(CopyError::Store(_)) => {
+                "the object store failed the request (details in the transfer-worker log)".into()
+            }
+            Failure::Copy(CopyError::Io(_)) | Failure::Copy(CopyError::State(_)) => {
+                "the copy could not be written (details in the transfer-worker log)".into()
+            }
+            Failure::Bus(_) | Failure::Unknown => {
+                "xregion's messaging is unavailable (details in the transfer-worker log)".into()
+            }
+            Failure::Region(_) | Failure::Target(_) => {
+                "the regions are misconfigured (details in the transfer-worker log)".into()
+            }
+            other => other.to_string(),
+        }
+    }
+
     /// A store or NATS is unavailable (retried for as long as it lasts, never
     /// dead-lettered), as opposed to this backup being at fault.
     fn is_unavailable(&self) -> bool {
@@ -132,10 +154,11 @@ impl Handler for Transfers {
             Err(failure) => {
                 let reason = failure.to_string();
                 let unavailable = failure.is_unavailable();
+                tracing::warn!(service_id = %service.service_id, backup_id = %backup.backup_id, error = %reason, unavailable, "transfer attempt failed");
                 self.announce_failure(
                     &service,
                     &backup.backup_id,
-                    &reason,
+                    &failure.for_tenants(),
                     d.attempt,
                     d.is_last_attempt() && !unavailable,
                 )
@@ -404,4 +427,44 @@ pub(crate) fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenants_read_no_endpoint_bucket_or_path() {
+        let store = object_store::Error::Generic {
+            store: "S3",
+            source: "error sending request for url (http://10.1.2.3:3900/secret-bucket/t/i/x)"
+                .into(),
+        };
+        for failure in [
+            Failure::Store(store),
+            Failure::Copy(CopyError::Io(std::io::Error::other(
+                "/var/lib/xregion/r2/t/i",
+            ))),
+            Failure::Region("target region r9 is not configured".into()),
+        ] {
+            let told = failure.for_tenants();
+            assert!(
+                !told.contains("10.1.2.3")
+                    && !told.contains("secret-bucket")
+                    && !told.contains("/var/lib"),
+                "{told}"
+            );
+            assert!(
+                told.contains("details in the transfer-worker log"),
+                "{told}"
+            );
+        }
+        // What is about the tenant's own backup stays precise.
+        let mismatch = Failure::Copy(CopyError::ChecksumMismatch {
+            key: "i/b/f".into(),
+            expected: "a".into(),
+            actual: "b".into(),
+        });
+        assert!(mismatch.for_tenants().contains("i/b/f"));
+    }
 }
