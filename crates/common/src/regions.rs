@@ -47,13 +47,18 @@ impl std::fmt::Debug for RegionConfig {
     }
 }
 
+/// Options of object_store whose value is itself a file path.
+const STORE_FILE_OPTIONS: [&str; 2] = ["azure_federated_token_file", "federated_token_file"];
+
 /// The region's options with every `<name>_file` replaced by `<name>` and
 /// the content of that file. Setting both is an error, as is a file that
 /// cannot be read; both name the region and the option.
 pub fn resolve_option_files(region: &RegionConfig) -> Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
     for (key, value) in &region.options {
-        let Some(name) = key.strip_suffix("_file") else {
+        // object_store's own options that name a file stay as they are.
+        let own = STORE_FILE_OPTIONS.contains(&key.as_str());
+        let Some(name) = key.strip_suffix("_file").filter(|_| !own) else {
             out.insert(key.clone(), value.clone());
             continue;
         };
@@ -375,6 +380,20 @@ mod tests {
             missing.contains("regions[r].options.aws_secret_access_key_file")
                 && missing.contains("/nonexistent/s"),
             "{missing}"
+        );
+    }
+
+    #[test]
+    fn the_stores_own_file_options_are_not_secret_files() {
+        let mut r = region("r", "s3://bucket");
+        r.options
+            .insert("azure_federated_token_file".into(), "/var/run/token".into());
+        let resolved = resolve_option_files(&r).unwrap();
+        assert_eq!(
+            resolved
+                .get("azure_federated_token_file")
+                .map(String::as_str),
+            Some("/var/run/token")
         );
     }
 
