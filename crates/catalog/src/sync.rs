@@ -207,6 +207,34 @@ impl Catalog {
             .as_ref()
             .map(xregion_proto::convert::millis)
             .unwrap_or_else(|| self.now());
+        // The catalog's own record, not the event's, says whose copy it is,
+        // and the target must show it; checked before the service's row is
+        // locked, since reading a store may take a while.
+        {
+            let mut conn = self.db.pool.acquire().await?;
+            let Some(svc) = self.live_service(&mut conn, &svc_ref.service_id).await? else {
+                tracing::info!(service_id = %svc_ref.service_id, backup_id = %d.backup_id, "copy for a service no longer live, ignored");
+                return Ok(());
+            };
+            drop(conn);
+            if d.tenant_id != svc.tenant_id || d.instance_id != svc.instance_id {
+                return Err(CatalogError::FailedPrecondition(format!(
+                    "backup {} of {}/{} announced for service {} of {}/{}",
+                    d.backup_id,
+                    d.tenant_id,
+                    d.instance_id,
+                    svc.service_id,
+                    svc.tenant_id,
+                    svc.instance_id
+                )));
+            }
+            let manifest = conv::manifest(d, &service_ref(&svc), synced_at)
+                .ok_or_else(|| CatalogError::FailedPrecondition("incomplete descriptor".into()))?;
+            if let Some(targets) = self.targets() {
+                crate::verify::manifest_in_target(targets, &svc, &e.manifest_key, &manifest)
+                    .await?;
+            }
+        }
         let mut tx = self.db.pool.begin().await?;
         // Serialises concurrent copies of one service so the window is
         // always computed from every committed copy.
@@ -215,23 +243,8 @@ impl Catalog {
             tracing::info!(service_id = %svc_ref.service_id, backup_id = %d.backup_id, "copy for a service no longer live, ignored");
             return Ok(());
         };
-        // The catalog's own record, not the event's, says whose copy it is.
         let manifest = conv::manifest(d, &service_ref(&svc), synced_at)
             .ok_or_else(|| CatalogError::FailedPrecondition("incomplete descriptor".into()))?;
-        if d.tenant_id != svc.tenant_id || d.instance_id != svc.instance_id {
-            return Err(CatalogError::FailedPrecondition(format!(
-                "backup {} of {}/{} announced for service {} of {}/{}",
-                d.backup_id,
-                d.tenant_id,
-                d.instance_id,
-                svc.service_id,
-                svc.tenant_id,
-                svc.instance_id
-            )));
-        }
-        if let Some(targets) = self.targets() {
-            crate::verify::manifest_in_target(targets, &svc, &e.manifest_key, &manifest).await?;
-        }
         if !synced::insert(&mut tx, &manifest, &e.manifest_key).await? {
             return Ok(()); // a redelivery
         }
