@@ -21,7 +21,7 @@ pub struct CommonArgs {
     /// Address of the health and metrics endpoint (overrides `http.listen`).
     #[arg(long)]
     pub http_listen: Option<String>,
-    /// Any other setting, as a dotted key: `--set transfer.log_concurrency=8`.
+    /// Any other setting, as a dotted key: `--set worker.log_concurrency=8`.
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     pub set: Vec<(String, String)>,
 }
