@@ -6,7 +6,7 @@ use std::pin::Pin;
 use futures::{Stream, StreamExt};
 use prost::Message;
 use tonic::{Request, Response, Status};
-use xregion_bus::{methods, CatalogClient, EventSubject, Namespace};
+use xregion_bus::{CatalogClient, CatalogMethod, EventSubject, Namespace};
 use xregion_common::Regions;
 use xregion_proto::xregion::v1 as pb;
 use xregion_proto::xregion::v1::cross_region_backup_service_server::CrossRegionBackupService;
@@ -23,35 +23,25 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    async fn forward<Req, Resp>(
+    async fn forward<Req: CatalogMethod>(
         &self,
-        method: &str,
         request: Request<Req>,
-    ) -> Result<Response<Resp>, Status>
-    where
-        Req: Message,
-        Resp: Message + Default,
-    {
-        self.forward_checked(method, request, |_| Ok(())).await
+    ) -> Result<Response<Req::Response>, Status> {
+        self.forward_checked(request, |_| Ok(())).await
     }
 
     /// Authenticates, then validates with `check`, then forwards: an
     /// unauthenticated caller learns nothing about what a valid request is.
-    async fn forward_checked<Req, Resp>(
+    async fn forward_checked<Req: CatalogMethod>(
         &self,
-        method: &str,
         request: Request<Req>,
         check: impl FnOnce(&Req) -> Result<(), Status>,
-    ) -> Result<Response<Resp>, Status>
-    where
-        Req: Message,
-        Resp: Message + Default,
-    {
+    ) -> Result<Response<Req::Response>, Status> {
         let tenant = self.auth.tenant(request.metadata())?;
         check(request.get_ref())?;
         let resp = self
             .catalog
-            .call(method, &tenant, request.get_ref())
+            .request(&tenant, request.get_ref())
             .await
             .map_err(status)?;
         Ok(Response::new(resp))
@@ -93,8 +83,7 @@ impl CrossRegionBackupService for Gateway {
         &self,
         request: Request<pb::ListEligibleInstancesRequest>,
     ) -> Result<Response<pb::ListEligibleInstancesResponse>, Status> {
-        self.forward(methods::LIST_ELIGIBLE_INSTANCES, request)
-            .await
+        self.forward(request).await
     }
 
     #[tracing::instrument(skip_all, fields(instance = %request.get_ref().source_instance_id))]
@@ -102,7 +91,7 @@ impl CrossRegionBackupService for Gateway {
         &self,
         request: Request<pb::CreateSyncServiceRequest>,
     ) -> Result<Response<pb::SyncService>, Status> {
-        self.forward(methods::CREATE_SYNC_SERVICE, request).await
+        self.forward(request).await
     }
 
     #[tracing::instrument(skip_all, fields(id = %request.get_ref().id))]
@@ -110,10 +99,8 @@ impl CrossRegionBackupService for Gateway {
         &self,
         request: Request<pb::GetSyncServiceRequest>,
     ) -> Result<Response<pb::SyncService>, Status> {
-        self.forward_checked(methods::GET_SYNC_SERVICE, request, |r| {
-            check_id("id", &r.id)
-        })
-        .await
+        self.forward_checked(request, |r| check_id("id", &r.id))
+            .await
     }
 
     #[tracing::instrument(skip_all)]
@@ -121,7 +108,7 @@ impl CrossRegionBackupService for Gateway {
         &self,
         request: Request<pb::ListSyncServicesRequest>,
     ) -> Result<Response<pb::ListSyncServicesResponse>, Status> {
-        self.forward(methods::LIST_SYNC_SERVICES, request).await
+        self.forward(request).await
     }
 
     #[tracing::instrument(skip_all, fields(id = %request.get_ref().id))]
@@ -131,12 +118,9 @@ impl CrossRegionBackupService for Gateway {
     ) -> Result<Response<pb::SyncService>, Status> {
         let tenant = self.auth.tenant(request.metadata())?;
         check_id("id", &request.get_ref().id)?;
-        let req = pb::GetSyncServiceRequest {
-            id: request.into_inner().id,
-        };
         let resp = self
             .catalog
-            .call(methods::DELETE_SYNC_SERVICE, &tenant, &req)
+            .request(&tenant, request.get_ref())
             .await
             .map_err(status)?;
         Ok(Response::new(resp))
@@ -147,10 +131,8 @@ impl CrossRegionBackupService for Gateway {
         &self,
         request: Request<pb::ListSyncedBackupsRequest>,
     ) -> Result<Response<pb::ListSyncedBackupsResponse>, Status> {
-        self.forward_checked(methods::LIST_SYNCED_BACKUPS, request, |r| {
-            check_id("service_id", &r.service_id)
-        })
-        .await
+        self.forward_checked(request, |r| check_id("service_id", &r.service_id))
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(service = %request.get_ref().service_id))]
@@ -158,10 +140,8 @@ impl CrossRegionBackupService for Gateway {
         &self,
         request: Request<pb::GetRestoreWindowRequest>,
     ) -> Result<Response<pb::RestoreWindow>, Status> {
-        self.forward_checked(methods::GET_RESTORE_WINDOW, request, |r| {
-            check_id("service_id", &r.service_id)
-        })
-        .await
+        self.forward_checked(request, |r| check_id("service_id", &r.service_id))
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(service = %request.get_ref().service_id))]
@@ -169,7 +149,7 @@ impl CrossRegionBackupService for Gateway {
         &self,
         request: Request<pb::GetRestorePlanRequest>,
     ) -> Result<Response<pb::RestorePlan>, Status> {
-        self.forward_checked(methods::GET_RESTORE_PLAN, request, |r| {
+        self.forward_checked(request, |r| {
             check_id("service_id", &r.service_id)?;
             if r.restore_time.is_none() {
                 return Err(Status::invalid_argument(
@@ -192,13 +172,8 @@ impl CrossRegionBackupService for Gateway {
         let only = request.into_inner().service_id;
         if !only.is_empty() {
             check_id("service_id", &only)?;
-            let _: pb::SyncService = self
-                .catalog
-                .call(
-                    methods::GET_SYNC_SERVICE,
-                    &tenant,
-                    &pb::GetSyncServiceRequest { id: only.clone() },
-                )
+            self.catalog
+                .request(&tenant, &pb::GetSyncServiceRequest { id: only.clone() })
                 .await
                 .map_err(status)?;
         }
@@ -250,10 +225,8 @@ impl CrossRegionBackupService for Gateway {
         &self,
         request: Request<pb::GetUsageRequest>,
     ) -> Result<Response<pb::GetUsageResponse>, Status> {
-        self.forward_checked(methods::GET_USAGE, request, |r| {
-            check_id("service_id", &r.service_id)
-        })
-        .await
+        self.forward_checked(request, |r| check_id("service_id", &r.service_id))
+            .await
     }
 }
 
@@ -279,11 +252,7 @@ impl WatchFilter {
         let req = pb::GetSyncServiceRequest {
             id: service_id.to_string(),
         };
-        let owned = self
-            .catalog
-            .call::<_, pb::SyncService>(methods::GET_SYNC_SERVICE, &self.tenant, &req)
-            .await
-            .is_ok();
+        let owned = self.catalog.request(&self.tenant, &req).await.is_ok();
         self.known.insert(service_id.to_string(), owned);
         owned
     }

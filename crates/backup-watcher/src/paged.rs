@@ -1,7 +1,6 @@
 //! The catalog's paged internal answers, read whole: every message stays
 //! under NATS' max_payload however many services or backups there are.
 
-use xregion_bus::methods;
 use xregion_proto::rds::v1::BackupDescriptor;
 use xregion_proto::xregion::v1 as pb;
 
@@ -33,10 +32,7 @@ impl Watcher {
                 page_size: 1,
                 page_token: String::new(),
             };
-            let _: pb::PendingBackupsResponse = self
-                .catalog
-                .call(methods::PENDING_BACKUPS, "", &req)
-                .await?;
+            let _ = self.catalog.request("", &req).await?;
         }
         let mut all = pb::PendingBackupsResponse::default();
         let mut page_token = String::new();
@@ -47,10 +43,7 @@ impl Watcher {
                 page_size: 0,
                 page_token,
             };
-            let page: pb::PendingBackupsResponse = self
-                .catalog
-                .call(methods::PENDING_BACKUPS, "", &req)
-                .await?;
+            let page = self.catalog.request("", &req).await?;
             all.service = page.service.or(all.service);
             all.has_full = page.has_full;
             all.backups.extend(page.backups);

@@ -1,7 +1,7 @@
 //! ServiceCreated: describe the service in its target, queue the seed set,
 //! and move the service to SEEDING.
 
-use xregion_bus::{methods, Delivery, Handler, Outcome};
+use xregion_bus::{Delivery, Handler, Outcome};
 use xregion_proto::xregion::v1 as pb;
 
 use crate::jobs::Watcher;
@@ -55,7 +55,7 @@ impl SeedOnCreate {
             service_id: service.service_id.clone(),
             waiting_reason: waiting,
         };
-        let _: pb::Empty = w.catalog.call(methods::MARK_SEEDING, "", &req).await?;
+        w.catalog.request("", &req).await?;
         tracing::info!(
             jobs = pending.backups.len(),
             has_full = pending.has_full,

@@ -4,7 +4,6 @@
 use xregion_proto::xregion::v1 as pb;
 
 use crate::error::{BusError, Result};
-use crate::names::methods;
 use crate::rpc::CatalogClient;
 
 impl CatalogClient {
@@ -19,8 +18,7 @@ impl CatalogClient {
                 page_size: 0,
                 page_token: page_token.clone(),
             };
-            let page: pb::LiveServicesResponse =
-                self.call(methods::LIVE_SERVICES, "", &req).await?;
+            let page = self.request("", &req).await?;
             out.extend(page.services);
             if page.next_page_token.is_empty() {
                 return Ok(out);
@@ -40,7 +38,7 @@ impl CatalogClient {
         let req = pb::ServiceStatesRequest {
             service_ids: ids.to_vec(),
         };
-        let resp: pb::ServiceStatesResponse = self.call(methods::SERVICE_STATES, "", &req).await?;
+        let resp = self.request("", &req).await?;
         Ok(resp.statuses)
     }
 }

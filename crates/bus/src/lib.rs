@@ -5,6 +5,7 @@
 
 pub mod connect;
 pub mod consume;
+pub mod contract;
 pub mod credentials;
 pub mod deadletter;
 pub mod declare;
@@ -18,6 +19,7 @@ pub mod rpc;
 pub use async_nats;
 pub use connect::{bootstrap, connect, connect_with};
 pub use consume::{run_consumer, ConsumerSpec, Delivery, Handler, Outcome, RetryPolicy};
+pub use contract::CatalogMethod;
 pub use credentials::Credentials;
 pub use declare::{declare_streams, StreamOptions};
 pub use error::{BusError, Result};

@@ -33,7 +33,7 @@ impl RpcHandler for CatalogRpc {
         let c = &self.catalog;
         let tenant = call.tenant_id.as_str();
         let result: Result<Vec<u8>, CatalogError> = match method {
-            methods::PING => return ok(pb::ListRegionsResponse::default()),
+            methods::PING => return ok(pb::Empty {}),
             methods::LIST_ELIGIBLE_INSTANCES => {
                 let req: pb::ListEligibleInstancesRequest = decode(&call)?;
                 c.eligible_instances(tenant, &req).await.map(|rows| {
@@ -66,7 +66,7 @@ impl RpcHandler for CatalogRpc {
                 })
             }
             methods::DELETE_SYNC_SERVICE => {
-                let req: pb::GetSyncServiceRequest = decode(&call)?;
+                let req: pb::DeleteSyncServiceRequest = decode(&call)?;
                 c.delete_service(tenant, &req.id, pb::DeleteReason::UserRequest)
                     .await
                     .map(|row| c.to_proto(&row).encode_to_vec())

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::ObjectStore;
-use xregion_bus::{methods, CatalogClient, Delivery, EventSubject, Handler, Outcome, Publisher};
+use xregion_bus::{CatalogClient, Delivery, EventSubject, Handler, Outcome, Publisher};
 use xregion_common::Regions;
 use xregion_domain::layout;
 use xregion_proto::convert::timestamp;
@@ -134,14 +134,11 @@ impl Handler for Purger {
         let req = pb::ServiceStatesRequest {
             service_ids: vec![announced.service_id.clone()],
         };
-        let states: pb::ServiceStatesResponse =
-            match self.catalog.call(methods::SERVICE_STATES, "", &req).await {
-                Ok(s) => s,
-                Err(e) if e.is_unavailable() => {
-                    return Outcome::Unavailable(format!("catalog: {e}"))
-                }
-                Err(e) => return Outcome::Retry(format!("catalog: {e}")),
-            };
+        let states = match self.catalog.request("", &req).await {
+            Ok(s) => s,
+            Err(e) if e.is_unavailable() => return Outcome::Unavailable(format!("catalog: {e}")),
+            Err(e) => return Outcome::Retry(format!("catalog: {e}")),
+        };
         let service = match purge_target(&announced.service_id, states.statuses.first()) {
             Ok(s) => s,
             Err(reason) => {

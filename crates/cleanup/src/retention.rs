@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use object_store::ObjectStore;
-use xregion_bus::{methods, CatalogClient};
+use xregion_bus::CatalogClient;
 use xregion_common::objects::delete_if_present;
 use xregion_domain::chain::expirable;
 use xregion_domain::layout;
@@ -45,7 +45,7 @@ pub async fn expire_service(
             service_id: service.service_id.clone(),
             backup_id: id.clone(),
         };
-        let _: pb::Empty = catalog.call(methods::EXPIRE_BACKUP, "", &req).await?;
+        catalog.request("", &req).await?;
         fail_point.reached(FailPoint::AfterExpireRecorded);
         remove_backup(store, &service.target_prefix, m, fail_point).await?;
         tracing::info!(service_id = %service.service_id, backup_id = %id, "backup expired");

@@ -90,6 +90,11 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
     }
     tools::cargo(&["build", "--workspace", "--bins"], &env)?;
     if tools::has_nextest() {
+        // nextest does not run doc tests (the catalog contract's
+        // compile_fail example is one): run them first, on a full run only.
+        if extra.is_empty() {
+            tools::cargo(&["test", "--workspace", "--doc"], &env)?;
+        }
         let mut args = vec!["nextest", "run", "--workspace", "--no-fail-fast"];
         args.extend(extra.iter().map(String::as_str));
         tools::cargo(&args, &env)
