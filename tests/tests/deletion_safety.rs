@@ -46,6 +46,55 @@ async fn sweeps(stack: &Stack, label: &str, n: f64) -> anyhow::Result<()> {
     .await
 }
 
+/// Folders cleanup's last sweep left alone for `reason`.
+async fn left_alone(stack: &Stack, reason: &str) -> anyhow::Result<f64> {
+    let label = format!("reason=\"{reason}\"");
+    stack
+        .metric("cleanup", "xregion_cleanup_folders_left_alone", &label)
+        .await
+}
+
+/// A service of `instance` whose FULL (one part: one GET, one PUT, no
+/// multipart upload for a purge to abort) is being copied slowly: its
+/// in-progress marker is in the target. Returns the service, the FULL and
+/// the service's prefix.
+async fn slow_full_under_way(
+    stack: &Stack,
+    env: &SyncEnv,
+    instance: &str,
+) -> anyhow::Result<(
+    pb::SyncService,
+    xregion_proto::rds::v1::BackupDescriptor,
+    String,
+)> {
+    env.instance(instance, Engine::Mysql, "r1").await?;
+    let svc = env.create(instance, Engine::Mysql, "r1", "r2").await?;
+    env.wait_service(&svc.id, "SEEDING", |s| {
+        state(s) == pb::ServiceState::Seeding
+    })
+    .await?;
+    async_nats::jetstream::new(stack.nats.client().await?)
+        .get_key_value(stack.ns().limits_bucket())
+        .await?
+        .put(
+            xregion_bus::Namespace::bandwidth_key("r1", "r2", false),
+            (512u64 << 10).to_string().into(),
+        )
+        .await?;
+    let mut chain = ChainGen::new(instance, TENANT_A, "r1", Engine::Mysql, T0);
+    let full = env
+        .upstream
+        .emit(&env.source, &chain.full(4 * 1024 * 1024))
+        .await?;
+    let prefix = layout::service_prefix(TENANT_A, instance, &svc.id);
+    let marker = Path::from(layout::in_progress_key(&prefix, &full.backup_id));
+    wait_until("the copy under way", WAIT, || async {
+        Ok(env.target.head(&marker).await.ok().map(|_| ()))
+    })
+    .await?;
+    Ok((svc, full, prefix))
+}
+
 fn bus_stack() -> StackOptions {
     fast_sync_without_cleanup()
 }
@@ -98,13 +147,7 @@ async fn unknown_folders_are_left_alone_and_reported() -> anyhow::Result<()> {
         "unknown folder deleted"
     );
     assert_eq!(env.objects_under(&prefix).await?, 5);
-    let reported = stack
-        .metric(
-            "cleanup",
-            "xregion_cleanup_folders_left_alone",
-            "reason=\"unknown\"",
-        )
-        .await?;
+    let reported = left_alone(&stack, "unknown").await?;
     assert_eq!(reported, 1.0);
     Ok(())
 }
@@ -289,13 +332,7 @@ async fn two_deployments_sharing_a_bucket_never_touch_each_other() -> anyhow::Re
     assert_eq!(env_a.objects_under(&prefix_a).await?, 5);
     assert_eq!(env_b.objects_under(&prefix_b_live).await?, 5);
     // B saw A's folder and left it alone as another deployment's.
-    let foreign = b
-        .metric(
-            "cleanup",
-            "xregion_cleanup_folders_left_alone",
-            "reason=\"other_deployment\"",
-        )
-        .await?;
+    let foreign = left_alone(&b, "other_deployment").await?;
     assert_eq!(foreign, 1.0);
     Ok(())
 }
@@ -308,39 +345,12 @@ async fn no_copy_lands_after_its_service_is_deleted() -> anyhow::Result<()> {
     opts.services.push("cleanup");
     let stack = Stack::start(opts).await?;
     let env = SyncEnv::new(&stack, "r1", "r2").await?;
-    env.instance("late-1", Engine::Mysql, "r1").await?;
     let nats = stack.nats.client().await?;
     let ns = stack.ns();
-    let svc = env.create("late-1", Engine::Mysql, "r1", "r2").await?;
-    env.wait_service(&svc.id, "SEEDING", |s| {
-        state(s) == pb::ServiceState::Seeding
-    })
-    .await?;
-    let limits = async_nats::jetstream::new(nats.clone())
-        .get_key_value(ns.limits_bucket())
-        .await?;
-    // A file within one part (one GET, one PUT: no multipart upload for the
-    // purge to abort), slowed so the purge surely runs while it is copied.
-    limits
-        .put(
-            xregion_bus::Namespace::bandwidth_key("r1", "r2", false),
-            (512u64 << 10).to_string().into(),
-        )
-        .await?;
     let mut synced = nats
         .subscribe(ns.event_subject(EventSubject::BackupSynced))
         .await?;
-    let mut chain = ChainGen::new("late-1", TENANT_A, "r1", Engine::Mysql, T0);
-    let full = env
-        .upstream
-        .emit(&env.source, &chain.full(4 * 1024 * 1024))
-        .await?;
-    let prefix = layout::service_prefix(TENANT_A, "late-1", &svc.id);
-    let marker = Path::from(layout::in_progress_key(&prefix, &full.backup_id));
-    wait_until("the copy under way", WAIT, || async {
-        Ok(env.target.head(&marker).await.ok().map(|_| ()))
-    })
-    .await?;
+    let (svc, _, prefix) = slow_full_under_way(&stack, &env, "late-1").await?;
     env.delete(&svc.id).await?;
     env.wait_service(&svc.id, "DELETED", |s| {
         state(s) == pb::ServiceState::Deleted
@@ -466,33 +476,7 @@ async fn reconciliation_writes_a_missing_service_json() -> anyhow::Result<()> {
 async fn a_catalog_that_does_not_know_the_service_removes_nothing_mid_copy() -> anyhow::Result<()> {
     let mut stack = Stack::start(bus_stack()).await?;
     let env = SyncEnv::new(&stack, "r1", "r2").await?;
-    env.instance("unknown-1", Engine::Mysql, "r1").await?;
-    let nats = stack.nats.client().await?;
-    let ns = stack.ns();
-    let svc = env.create("unknown-1", Engine::Mysql, "r1", "r2").await?;
-    env.wait_service(&svc.id, "SEEDING", |s| {
-        state(s) == pb::ServiceState::Seeding
-    })
-    .await?;
-    async_nats::jetstream::new(nats.clone())
-        .get_key_value(ns.limits_bucket())
-        .await?
-        .put(
-            xregion_bus::Namespace::bandwidth_key("r1", "r2", false),
-            (512u64 << 10).to_string().into(),
-        )
-        .await?;
-    let mut chain = ChainGen::new("unknown-1", TENANT_A, "r1", Engine::Mysql, T0);
-    let full = env
-        .upstream
-        .emit(&env.source, &chain.full(4 * 1024 * 1024))
-        .await?;
-    let prefix = layout::service_prefix(TENANT_A, "unknown-1", &svc.id);
-    let marker = Path::from(layout::in_progress_key(&prefix, &full.backup_id));
-    wait_until("the copy under way", WAIT, || async {
-        Ok(env.target.head(&marker).await.ok().map(|_| ()))
-    })
-    .await?;
+    let (svc, full, prefix) = slow_full_under_way(&stack, &env, "unknown-1").await?;
     // Only a catalog on an empty database answers while the copy ends.
     stack.kill("catalog");
     let empty = format!(
