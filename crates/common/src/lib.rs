@@ -12,8 +12,10 @@ pub mod secret_file;
 pub mod shutdown;
 pub mod target;
 pub mod unavailable;
+pub mod verify;
 
 pub use cli::CommonArgs;
 pub use config::{load, BusConfig, BusTlsConfig, CommonConfig, HttpConfig, TelemetryConfig};
 pub use error::{Error, Result};
 pub use regions::{RegionConfig, Regions};
+pub use verify::Verifier;
