@@ -35,7 +35,7 @@ pub async fn run(cx: Context<WatcherConfig>) -> Result<(), Error> {
         publisher: Publisher::new(client.clone(), ns.clone()),
         regions: Regions::build(&config.common.regions)?,
     };
-    let js = watcher.publisher.jetstream().clone();
+    let js = watcher.publisher.jetstream()?.clone();
     let retry = RetryPolicy::from_config(&config.common.bus);
     let intake = CancellationToken::new();
     let fatal = CancellationToken::new();

@@ -1,20 +1,31 @@
-//! Typed publishing with `Nats-Msg-Id` dedupe and trace context.
+//! Typed publishing with `Nats-Msg-Id` dedupe and trace context: to NATS,
+//! or (for unit tests) to memory.
 
 use async_nats::jetstream::Context;
 use async_nats::HeaderMap;
 use prost::Message;
 
 use crate::error::{BusError, Result};
+use crate::events::Publishable;
 use crate::names::Namespace;
 use crate::propagation::inject_current;
+use crate::recorded::Recorded;
 
 pub const MSG_ID_HEADER: &str = "Nats-Msg-Id";
 
 #[derive(Clone)]
 pub struct Publisher {
-    js: Context,
-    client: async_nats::Client,
+    backend: Backend,
     ns: Namespace,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Nats {
+        js: Context,
+        client: async_nats::Client,
+    },
+    Recording(Recorded),
 }
 
 /// What JetStream said about a publish.
@@ -30,27 +41,59 @@ pub enum Published {
 impl Publisher {
     pub fn new(client: async_nats::Client, ns: Namespace) -> Self {
         Self {
-            js: async_nats::jetstream::new(client.clone()),
-            client,
+            backend: Backend::Nats {
+                js: async_nats::jetstream::new(client.clone()),
+                client,
+            },
             ns,
         }
+    }
+
+    /// A publisher without NATS, for unit tests: everything published is kept
+    /// in the returned [`Recorded`].
+    pub fn recording(ns: Namespace) -> (Self, Recorded) {
+        let recorded = Recorded::new(ns.clone());
+        let publisher = Self {
+            backend: Backend::Recording(recorded.clone()),
+            ns,
+        };
+        (publisher, recorded)
     }
 
     pub fn namespace(&self) -> &Namespace {
         &self.ns
     }
 
-    pub fn jetstream(&self) -> &Context {
-        &self.js
+    /// The JetStream context behind this publisher; a recording one has none.
+    pub fn jetstream(&self) -> Result<&Context> {
+        match &self.backend {
+            Backend::Nats { js, .. } => Ok(js),
+            Backend::Recording(_) => Err(BusError::JetStream {
+                op: "context",
+                reason: "a recording publisher has no NATS connection".to_string(),
+            }),
+        }
+    }
+
+    /// Publishes a message to its own subject under its own message id.
+    pub async fn emit<M: Publishable>(&self, msg: &M) -> Result<Published> {
+        let subject = msg.subject(&self.ns)?;
+        self.publish(subject, &msg.msg_id(), msg).await
     }
 
     /// Publishes to a stream and waits for the stream's acknowledgement.
+    /// Prefer [`Publisher::emit`]; this is for bytes whose subject and id
+    /// were fixed earlier (the catalog's outbox).
     pub async fn publish<M: Message>(
         &self,
         subject: String,
         msg_id: &str,
         msg: &M,
     ) -> Result<Published> {
+        let js = match &self.backend {
+            Backend::Nats { js, .. } => js,
+            Backend::Recording(r) => return r.publish(subject, msg_id, msg.encode_to_vec()),
+        };
         let mut headers = HeaderMap::new();
         headers.insert(MSG_ID_HEADER, msg_id);
         inject_current(&mut headers);
@@ -58,8 +101,7 @@ impl Publisher {
             subject: subject.clone(),
             reason,
         };
-        let ack = self
-            .js
+        let ack = js
             .publish_with_headers(subject.clone(), headers, msg.encode_to_vec().into())
             .await
             .map_err(|e| err(e.to_string()))?
@@ -78,9 +120,13 @@ impl Publisher {
 
     /// Core NATS, fire and forget: for progress, which nobody must replay.
     pub async fn publish_transient<M: Message>(&self, subject: String, msg: &M) -> Result<()> {
+        let client = match &self.backend {
+            Backend::Nats { client, .. } => client,
+            Backend::Recording(r) => return r.publish_transient(subject, msg.encode_to_vec()),
+        };
         let mut headers = HeaderMap::new();
         inject_current(&mut headers);
-        self.client
+        client
             .publish_with_headers(subject.clone(), headers, msg.encode_to_vec().into())
             .await
             .map_err(|e| BusError::Publish {

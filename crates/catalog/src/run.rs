@@ -51,7 +51,7 @@ pub async fn run(
             .map_err(|e| crate::CatalogError::FailedPrecondition(format!("regions: {e}")))?,
     );
     let publisher = Publisher::new(client.clone(), ns.clone());
-    let js = publisher.jetstream().clone();
+    let js = publisher.jetstream()?.clone();
     let retry = RetryPolicy::from_config(&config.common.bus);
 
     // Stopping pulls and requests first; the relay goes last so that events

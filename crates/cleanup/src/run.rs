@@ -55,7 +55,7 @@ pub async fn run(cx: Context<CleanupConfig>) -> Result<(), Error> {
         orphan_grace_ms: i64::try_from(settings.orphan_grace_hours).unwrap_or(i64::MAX / 3_600_000)
             * 3_600_000,
     });
-    let js = purger.publisher.jetstream().clone();
+    let js = purger.publisher.jetstream()?.clone();
     let intake = CancellationToken::new();
     let fatal = CancellationToken::new();
     let spec = ConsumerSpec {

@@ -40,7 +40,7 @@ pub async fn run(cx: Context<WorkerConfig>) -> Result<(), Error> {
             Duration::from_secs(config.common.bus.request_timeout_secs.max(1)),
         ),
     });
-    let js = transfers.publisher.jetstream().clone();
+    let js = transfers.publisher.jetstream()?.clone();
     let retry = RetryPolicy::from_config(&config.common.bus);
     let intake = CancellationToken::new();
     let fatal = CancellationToken::new();

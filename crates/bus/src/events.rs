@@ -1,0 +1,168 @@
+//! What xregion publishes, as types: each message names its subject and
+//! builds its `Nats-Msg-Id` here and nowhere else.
+//!
+//! The ids are the dedupe keys of the streams: a republish with the same id
+//! within the dedupe window is dropped, which is what makes a redelivered
+//! handler or a relay restarted after a crash harmless. Changing a format
+//! changes which repeats are dropped, so every one is pinned by a test below
+//! (and listed in the README's "Message broker contracts").
+
+use xregion_domain::Lane;
+use xregion_proto::convert::{opt_millis, state_from_api};
+use xregion_proto::rds::v1 as rds;
+use xregion_proto::xregion::v1 as pb;
+
+use crate::error::{BusError, Result};
+use crate::names::{EventSubject, Namespace};
+
+/// A message published to a JetStream stream: where it goes and the id that
+/// makes a repeat of it a no-op.
+pub trait Publishable: prost::Message + Default {
+    fn subject(&self, ns: &Namespace) -> Result<String>;
+    fn msg_id(&self) -> String;
+}
+
+/// An event on `<ns>.events.*` (the `XREGION_EVENTS` stream).
+pub trait Event: Publishable {
+    const SUBJECT: EventSubject;
+}
+
+/// One line per event: its subject and its message id.
+macro_rules! events {
+    ($($ty:ty => $subject:ident, |$e:ident| $id:expr;)*) => {$(
+        impl Event for $ty {
+            const SUBJECT: EventSubject = EventSubject::$subject;
+        }
+
+        impl Publishable for $ty {
+            fn subject(&self, ns: &Namespace) -> Result<String> {
+                Ok(ns.event_subject(Self::SUBJECT))
+            }
+
+            fn msg_id(&self) -> String {
+                let $e = self;
+                $id
+            }
+        }
+    )*};
+}
+
+events! {
+    pb::ServiceCreated => ServiceCreated, |e| format!("created:{}", service_id(&e.service));
+    pb::ServiceDeleted => ServiceDeleted, |e| format!("deleted:{}", service_id(&e.service));
+    pb::ServiceDataPurged => ServicePurged, |e| format!("purged:{}", e.service_id);
+    // The change's time is part of the id: a service may pass through the
+    // same pair of states again later.
+    pb::ServiceStateChanged => ServiceStateChanged, |e| format!(
+        "state:{}:{}:{}:{}",
+        e.service_id,
+        state_name(e.from),
+        state_name(e.to),
+        opt_millis(e.changed_at.as_ref()).unwrap_or(0)
+    );
+    pb::LagExceeded => LagExceeded, |e| format!("lag:{}:exceeded:{}", e.service_id, opt_millis(e.latest_data_time.as_ref()).unwrap_or(0));
+    pb::LagRecovered => LagRecovered, |e| format!("lag:{}:recovered:{}", e.service_id, opt_millis(e.latest_data_time.as_ref()).unwrap_or(0));
+    pb::BackupSynced => BackupSynced, |e| format!("synced:{}:{}", service_id(&e.service), backup_id(&e.backup));
+    // Each attempt's failure is its own event.
+    pb::BackupSyncFailed => BackupFailed, |e| format!("failed:{}:{}:{}", service_id(&e.service), e.backup_id, e.attempt);
+    pb::BackupExpired => BackupExpired, |e| format!("expired:{}:{}", e.service_id, e.backup_id);
+    // One event per region and hour is enough to alert on.
+    pb::SweepHalted => SweepHalted, |e| format!("halted:{}:{}", e.region, opt_millis(e.halted_at.as_ref()).unwrap_or(0) / 3_600_000);
+}
+
+/// A transfer job, on `<ns>.transfer.<target_region>.<lane>` (the
+/// `XREGION_TRANSFERS` work queue): one per backup and service.
+impl Publishable for pb::TransferRequested {
+    fn subject(&self, ns: &Namespace) -> Result<String> {
+        let region = self
+            .service
+            .as_ref()
+            .map(|s| s.target_region.as_str())
+            .filter(|r| !r.is_empty());
+        match (region, lane_from_api(self.lane)) {
+            (Some(region), Some(lane)) => Ok(ns.transfer_subject(region, lane)),
+            _ => Err(BusError::InvalidName {
+                name: self.msg_id(),
+                reason: "a transfer job names its service's target region and its lane",
+            }),
+        }
+    }
+
+    fn msg_id(&self) -> String {
+        format!("xfer:{}:{}", service_id(&self.service), backup_id(&self.backup))
+    }
+}
+
+/// The fields `LagExceeded` and `LagRecovered` share, so both are built by
+/// one function ([`LagCrossing::event`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LagCrossing {
+    pub service_id: String,
+    pub tenant_id: String,
+    pub lag_seconds: i64,
+    pub threshold_seconds: i64,
+    pub latest_data_time_ms: i64,
+}
+
+/// `LagExceeded` or `LagRecovered`.
+pub trait LagEvent: Event {
+    fn from_crossing(c: &LagCrossing) -> Self;
+}
+
+macro_rules! lag_events {
+    ($($ty:ty),*) => {$(
+        impl LagEvent for $ty {
+            fn from_crossing(c: &LagCrossing) -> Self {
+                Self {
+                    service_id: c.service_id.clone(),
+                    tenant_id: c.tenant_id.clone(),
+                    lag_seconds: c.lag_seconds,
+                    threshold_seconds: c.threshold_seconds,
+                    latest_data_time: Some(xregion_proto::convert::timestamp(c.latest_data_time_ms)),
+                }
+            }
+        }
+    )*};
+}
+
+lag_events!(pb::LagExceeded, pb::LagRecovered);
+
+impl LagCrossing {
+    pub fn event<E: LagEvent>(&self) -> E {
+        E::from_crossing(self)
+    }
+}
+
+/// The id of a message moved to the dead-letter stream: a fresh one, since
+/// the original is already in the dedupe window. `origin` is the stream
+/// sequence of the original, or its subject when the server did not say.
+pub fn dead_letter_msg_id(durable: &str, origin: impl std::fmt::Display) -> String {
+    format!("dl:{durable}:{origin}")
+}
+
+/// The id of a replayed dead letter, derived from the entry so a replay
+/// repeated after a failed removal is dropped as a duplicate.
+pub fn replay_msg_id(dead_letter_stream: &str, seq: u64) -> String {
+    format!("replay:{dead_letter_stream}:{seq}")
+}
+
+fn service_id(service: &Option<pb::ServiceRef>) -> &str {
+    service.as_ref().map_or("", |s| s.service_id.as_str())
+}
+
+fn backup_id(backup: &Option<rds::BackupDescriptor>) -> &str {
+    backup.as_ref().map_or("", |b| b.backup_id.as_str())
+}
+
+/// The catalog's spelling of a state (`RUNNING`), as ids always had it.
+fn state_name(api_state: i32) -> &'static str {
+    state_from_api(api_state).map_or("UNSPECIFIED", |s| s.as_str())
+}
+
+fn lane_from_api(lane: i32) -> Option<Lane> {
+    match pb::Lane::try_from(lane).ok()? {
+        pb::Lane::Log => Some(Lane::Log),
+        pb::Lane::Full => Some(Lane::Full),
+        pb::Lane::Unspecified => None,
+    }
+}
