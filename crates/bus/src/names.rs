@@ -107,20 +107,9 @@ pub mod methods {
     pub const SERVICE_STATES: &str = "ServiceStates";
     pub const EXPIRE_BACKUP: &str = "ExpireBackup";
 
-    /// Methods only services call, never on a tenant's behalf: they travel on
-    /// their own subjects (`<ns>.catalog.internal.v1.<Method>`), which the
-    /// gateway's NATS identity may not publish to.
-    pub const INTERNAL: [&str; 5] = [
-        PENDING_BACKUPS,
-        LIVE_SERVICES,
-        MARK_SEEDING,
-        SERVICE_STATES,
-        EXPIRE_BACKUP,
-    ];
-
-    pub fn is_internal(method: &str) -> bool {
-        INTERNAL.contains(&method)
-    }
+    /// Methods only services call, never on a tenant's behalf: which ones is
+    /// said by their request types (`CatalogMethod::INTERNAL`).
+    pub use crate::contract::is_internal;
 }
 
 fn validate_token(name: &str) -> Result<()> {

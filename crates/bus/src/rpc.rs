@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::{Client, HeaderMap};
+use async_nats::Client;
 use futures::StreamExt;
 use prost::Message;
 use tokio::task::JoinSet;
@@ -16,9 +16,11 @@ use xregion_proto::xregion::v1::{
     catalog_reply, CatalogCall, CatalogError, CatalogReply, ErrorCode,
 };
 
+use crate::contract::{dispatch, is_internal, CatalogService};
 use crate::error::{BusError, Result};
 use crate::names::Namespace;
-use crate::propagation::{inject_current, set_parent_from};
+use crate::propagation::set_parent_from;
+use crate::transport::{CatalogTransport, InProcess, NatsTransport};
 
 /// An error a handler returns; it travels back to the caller as is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,22 +38,34 @@ impl RpcError {
     }
 }
 
+/// The one way to ask the catalog: typed requests ([`CatalogClient::request`])
+/// over a [`CatalogTransport`], NATS in the services, in process in tests.
 #[derive(Clone)]
 pub struct CatalogClient {
-    client: Client,
-    ns: Namespace,
-    timeout: Duration,
+    transport: Arc<dyn CatalogTransport>,
 }
 
 impl CatalogClient {
+    /// A client over NATS: requests time out after `timeout`.
     pub fn new(client: Client, ns: Namespace, timeout: Duration) -> Self {
-        Self {
+        Self::with_transport(Arc::new(NatsTransport {
             client,
             ns,
             timeout,
-        }
+        }))
     }
 
+    pub fn with_transport(transport: Arc<dyn CatalogTransport>) -> Self {
+        Self { transport }
+    }
+
+    /// A client whose requests `service` answers in this process.
+    pub fn in_process<S: CatalogService>(service: Arc<S>) -> Self {
+        Self::with_transport(Arc::new(InProcess(service)))
+    }
+
+    /// Sends `request` on `method` untyped; callers use
+    /// [`CatalogClient::request`], tests probing the wire use this.
     pub async fn call<Req, Resp>(
         &self,
         method: &str,
@@ -62,72 +76,20 @@ impl CatalogClient {
         Req: Message,
         Resp: Message + Default,
     {
-        let call = CatalogCall {
-            tenant_id: tenant_id.to_string(),
-            request: request.encode_to_vec(),
-        };
-        let mut headers = HeaderMap::new();
-        inject_current(&mut headers);
-        let subject = self.ns.catalog_subject(method);
-        let fut = self
-            .client
-            .request_with_headers(subject, headers, call.encode_to_vec().into());
-        let reply = match tokio::time::timeout(self.timeout, fut).await {
-            Err(_) => {
-                return Err(BusError::Timeout {
-                    method: method.to_string(),
-                })
-            }
-            Ok(Err(e)) => {
-                use async_nats::RequestErrorKind;
-                return Err(match e.kind() {
-                    RequestErrorKind::NoResponders => BusError::NoResponders {
-                        method: method.to_string(),
-                    },
-                    RequestErrorKind::TimedOut => BusError::Timeout {
-                        method: method.to_string(),
-                    },
-                    RequestErrorKind::Other => BusError::Request {
-                        method: method.to_string(),
-                        reason: e.to_string(),
-                    },
-                });
-            }
-            Ok(Ok(reply)) => reply,
-        };
-        let reply = CatalogReply::decode(reply.payload.as_ref()).map_err(|e| BusError::Decode {
-            what: "catalog reply",
+        let bytes = self
+            .transport
+            .call(method, tenant_id, request.encode_to_vec())
+            .await?;
+        Resp::decode(bytes.as_slice()).map_err(|e| BusError::Decode {
+            what: "catalog response",
             reason: e.to_string(),
-        })?;
-        match reply.result {
-            Some(catalog_reply::Result::Ok(bytes)) => {
-                Resp::decode(bytes.as_slice()).map_err(|e| BusError::Decode {
-                    what: "catalog response",
-                    reason: e.to_string(),
-                })
-            }
-            Some(catalog_reply::Result::Error(err)) => Err(BusError::Remote {
-                code: ErrorCode::try_from(err.code).unwrap_or(ErrorCode::Internal),
-                message: err.message,
-            }),
-            None => Err(BusError::Decode {
-                what: "catalog reply",
-                reason: "empty reply".into(),
-            }),
-        }
+        })
     }
-}
-
-#[async_trait::async_trait]
-pub trait RpcHandler: Send + Sync + 'static {
-    /// Handles one call; returns the encoded response message.
-    async fn call(&self, method: &str, call: CatalogCall)
-        -> std::result::Result<Vec<u8>, RpcError>;
 }
 
 /// Serves catalog requests in a queue group until `shutdown`, then waits for
 /// the requests in flight to be answered.
-pub async fn serve_rpc<H: RpcHandler>(
+pub async fn serve_rpc<H: CatalogService>(
     client: Client,
     ns: Namespace,
     handler: Arc<H>,
@@ -154,7 +116,7 @@ pub async fn serve_rpc<H: RpcHandler>(
             .unwrap_or_default();
         // NATS permissions decide who may publish on which kind of subject;
         // a method on the other kind would get around them.
-        let misplaced = crate::names::methods::is_internal(&method) != internal_subject;
+        let misplaced = is_internal(&method) != internal_subject;
         let handler = handler.clone();
         let client = client.clone();
         let span = tracing::info_span!("rpc", method = %method);
@@ -166,7 +128,7 @@ pub async fn serve_rpc<H: RpcHandler>(
                         ErrorCode::PermissionDenied,
                         format!("{method} is not served on {}", msg.subject),
                     )),
-                    Ok(call) => handler.call(&method, call).await,
+                    Ok(call) => dispatch(handler.as_ref(), &method, call).await,
                     Err(e) => Err(RpcError::new(
                         ErrorCode::InvalidArgument,
                         format!("undecodable request: {e}"),

@@ -20,6 +20,7 @@ pub mod verify;
 
 pub use config::{CatalogConfig, CatalogSettings};
 pub use error::{CatalogError, Result};
+pub use rpc::local_client;
 pub use service::Catalog;
 
 mod run;
