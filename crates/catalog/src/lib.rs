@@ -15,6 +15,8 @@ pub mod service;
 pub mod states;
 pub mod store;
 pub mod sync;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 pub mod upstream;
 pub mod verify;
 
