@@ -5,9 +5,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use serde_json::json;
+use serde::Serialize;
 use xregion_bus::deadletter::{self, DeadLetter};
 use xregion_bus::Namespace;
+
+use crate::render::{self, say, Output, Row};
 
 #[derive(Args)]
 pub struct AdminArgs {
@@ -99,7 +101,7 @@ pub enum DeadLetterCommand {
     },
 }
 
-pub async fn run(args: AdminArgs, json: bool) -> anyhow::Result<()> {
+pub async fn run(args: AdminArgs, out: Output) -> anyhow::Result<()> {
     let ns = Namespace::new(&args.namespace, &args.upstream_namespace)?;
     let credentials = xregion_bus::Credentials::from_config(&args.bus())?;
     let client = xregion_bus::connect_with(
@@ -113,7 +115,8 @@ pub async fn run(args: AdminArgs, json: bool) -> anyhow::Result<()> {
     match args.command {
         AdminCommand::DeadLetters(DeadLetterCommand::List) => {
             let entries = deadletter::list(&js, &ns).await?;
-            show(&entries, json);
+            let rows: Vec<DeadLetterRow> = entries.iter().map(Into::into).collect();
+            render::list(&rows, out);
         }
         AdminCommand::DeadLetters(DeadLetterCommand::Replay { seq, all }) => {
             let seqs = if all {
@@ -128,65 +131,68 @@ pub async fn run(args: AdminArgs, json: bool) -> anyhow::Result<()> {
             let mut replayed = Vec::new();
             for s in seqs {
                 let r = deadletter::replay(&js, &ns, s).await?;
-                replayed.push(json!({ "seq": r.seq, "subject": r.subject }));
-                if !json {
-                    say(&format!("replayed {} to {}", r.seq, r.subject));
+                if out == Output::Table {
+                    say!("replayed {} to {}", r.seq, r.subject);
                 }
+                replayed.push(Replayed {
+                    seq: r.seq,
+                    subject: r.subject,
+                });
             }
-            if json {
-                say(&serde_json::to_string_pretty(
-                    &json!({ "replayed": replayed }),
-                )?);
+            if out == Output::Json {
+                render::json(&replayed);
             }
         }
     }
     Ok(())
 }
 
-/// A closed pipe (`| head`) is not an error worth a panic.
-fn say(line: &str) {
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stdout().lock(), "{line}");
+/// One dead letter as `list` shows it (the payload only by its size).
+#[derive(Debug, Serialize)]
+struct DeadLetterRow {
+    seq: u64,
+    consumer: String,
+    subject: String,
+    reason: String,
+    attempts: u32,
+    time: String,
+    bytes: usize,
 }
 
-fn time(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_default()
-}
-
-fn show(entries: &[DeadLetter], json: bool) {
-    if json {
-        let rows: Vec<_> = entries
-            .iter()
-            .map(|e| {
-                json!({
-                    "seq": e.seq,
-                    "consumer": e.durable,
-                    "subject": e.original_subject,
-                    "reason": e.reason,
-                    "attempts": e.attempts,
-                    "time": time(e.dead_lettered_at_ms),
-                    "bytes": e.payload.len(),
-                })
-            })
-            .collect();
-        say(&serde_json::to_string_pretty(&json!({ "dead_letters": rows })).unwrap_or_default());
-        return;
+impl From<&DeadLetter> for DeadLetterRow {
+    fn from(e: &DeadLetter) -> Self {
+        DeadLetterRow {
+            seq: e.seq,
+            consumer: e.durable.clone(),
+            subject: e.original_subject.clone(),
+            reason: e.reason.clone(),
+            attempts: e.attempts,
+            time: chrono::DateTime::from_timestamp_millis(e.dead_lettered_at_ms)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_default(),
+            bytes: e.payload.len(),
+        }
     }
-    let headers = ["SEQ", "CONSUMER", "SUBJECT", "ATTEMPTS", "TIME", "REASON"];
-    let rows: Vec<Vec<String>> = entries
-        .iter()
-        .map(|e| {
-            vec![
-                e.seq.to_string(),
-                e.durable.clone(),
-                e.original_subject.clone(),
-                e.attempts.to_string(),
-                time(e.dead_lettered_at_ms),
-                e.reason.clone(),
-            ]
-        })
-        .collect();
-    crate::render::table(&headers, rows);
+}
+
+impl Row for DeadLetterRow {
+    const HEADERS: &'static [&'static str] =
+        &["SEQ", "CONSUMER", "SUBJECT", "ATTEMPTS", "TIME", "REASON"];
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.seq.to_string(),
+            self.consumer.clone(),
+            self.subject.clone(),
+            self.attempts.to_string(),
+            self.time.clone(),
+            self.reason.clone(),
+        ]
+    }
+}
+
+/// A dead letter sent back to its original subject.
+#[derive(Debug, Serialize)]
+struct Replayed {
+    seq: u64,
+    subject: String,
 }

@@ -8,10 +8,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use serde_json::json;
+use serde::Serialize;
 
 use crate::mariadb_apply;
-use crate::restore::{self, RestoreArgs};
+use crate::render::{self, say, Output};
+use crate::restore::{self, RestoreArgs, TargetArgs};
 
 struct Server {
     child: Child,
@@ -84,15 +85,31 @@ fn private_dir() -> anyhow::Result<std::path::PathBuf> {
     Ok(dir)
 }
 
-pub async fn run(mut args: RestoreArgs, json_output: bool) -> anyhow::Result<()> {
+/// What monitoring reads (`--output json`): one object.
+#[derive(Debug, Serialize)]
+struct DrillReport {
+    success: bool,
+    seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server_start_seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tables: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+pub async fn run(target: TargetArgs, out: Output) -> anyhow::Result<()> {
     let started = Instant::now();
     let dir = private_dir()?;
     let outcome = async {
         let (_server, socket) = start_server(&dir)?;
         let server_ready = started.elapsed();
-        args.into = dir.join("files");
-        args.mariadb_socket = Some(socket.clone());
-        restore::run(args).await?;
+        restore::run(RestoreArgs {
+            target,
+            into: dir.join("files"),
+            mariadb_socket: Some(socket.clone()),
+        })
+        .await?;
         let tables: u64 = mariadb_apply::query(
             &socket,
             "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema NOT IN ('mysql','information_schema','performance_schema','sys')",
@@ -103,25 +120,32 @@ pub async fn run(mut args: RestoreArgs, json_output: bool) -> anyhow::Result<()>
     }
     .await;
     let _ = std::fs::remove_dir_all(&dir);
-    let total = started.elapsed();
+    let seconds = started.elapsed().as_secs_f64();
     let report = match &outcome {
-        Ok((ready, tables)) => {
-            json!({"success": true, "seconds": total.as_secs_f64(), "server_start_seconds": ready.as_secs_f64(), "tables": tables})
-        }
-        Err(e) => {
-            json!({"success": false, "seconds": total.as_secs_f64(), "error": format!("{e:#}")})
-        }
+        Ok((ready, tables)) => DrillReport {
+            success: true,
+            seconds,
+            server_start_seconds: Some(ready.as_secs_f64()),
+            tables: Some(*tables),
+            error: None,
+        },
+        Err(e) => DrillReport {
+            success: false,
+            seconds,
+            server_start_seconds: None,
+            tables: None,
+            error: Some(format!("{e:#}")),
+        },
     };
-    if json_output {
-        println!("{report}");
-    } else {
-        match &outcome {
-            Ok((_, tables)) => println!(
-                "drill succeeded in {:.1} s: the database answered with {tables} tables",
-                total.as_secs_f64()
-            ),
-            Err(e) => println!("drill FAILED after {:.1} s: {e:#}", total.as_secs_f64()),
+    match (out, &report.tables) {
+        (Output::Json, _) => render::json_line(&report),
+        (Output::Table, Some(tables)) => {
+            say!("drill succeeded in {seconds:.1} s: the database answered with {tables} tables")
         }
+        (Output::Table, None) => say!(
+            "drill FAILED after {seconds:.1} s: {}",
+            report.error.as_deref().unwrap_or_default()
+        ),
     }
     outcome.map(|_| ())
 }

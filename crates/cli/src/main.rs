@@ -1,14 +1,21 @@
 //! `xregion`: the operator's command line over the gRPC API.
 
 mod admin;
+mod api;
+mod args;
 mod commands;
 mod connect;
 mod drill;
+mod exit;
 mod mariadb_apply;
 mod render;
 mod restore;
+mod views;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
+
+use commands::{backups, regions, services, usage, watch};
+use render::Output;
 
 const EXAMPLES: &str = "Examples:
   export XREGION_TOKEN=demo-token-a
@@ -28,8 +35,12 @@ const EXAMPLES: &str = "Examples:
   xregion drill --region-store s3://bucket --store-option aws_endpoint=… --instance mysql-prod-1
   xregion restore --region-store s3://bucket --store-option aws_endpoint=http://… --instance mysql-prod-1 --time latest --into ./restore";
 
+fn after_help() -> String {
+    format!("{EXAMPLES}\n\n{}", exit::EXIT_STATUS_HELP)
+}
+
 #[derive(Parser)]
-#[command(name = "xregion", version, about = "Manage xregion cross-region backup sync services", after_help = EXAMPLES)]
+#[command(name = "xregion", version, about = "Manage xregion cross-region backup sync services", after_help = after_help())]
 pub struct Cli {
     /// gRPC endpoint of the api-gateway (`https://` for TLS).
     #[arg(
@@ -44,23 +55,12 @@ pub struct Cli {
     pub token: Option<String>,
     #[command(flatten)]
     pub tls: connect::TlsArgs,
-    /// Output format of read commands.
+    /// Output format of read commands (lists are JSON arrays; `watch`
+    /// prints one JSON object per line).
     #[arg(long, short = 'o', global = true, value_enum, default_value_t = Output::Table)]
     pub output: Output,
     #[command(subcommand)]
     pub command: Command,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Output {
-    Table,
-    Json,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum EngineArg {
-    Mysql,
-    Sqlserver,
 }
 
 #[derive(Subcommand)]
@@ -68,39 +68,11 @@ pub enum Command {
     /// Configured regions.
     Regions,
     /// Your instances in a region that have no sync service yet.
-    Instances {
-        #[arg(long, value_enum)]
-        engine: EngineArg,
-        #[arg(long)]
-        region: String,
-    },
+    Instances(regions::InstancesArgs),
     /// Enrol an instance: copy its backups to the target region.
-    Create {
-        #[arg(long, value_enum)]
-        engine: EngineArg,
-        #[arg(long)]
-        source_region: String,
-        #[arg(long)]
-        instance: String,
-        #[arg(long)]
-        target_region: String,
-        /// Days of restorable history to keep (1-1825, default 7).
-        #[arg(long)]
-        retention_days: Option<u32>,
-        /// Makes a retry return the same service.
-        #[arg(long, default_value = "")]
-        request_id: String,
-        /// Print only the new service's id (for scripts).
-        #[arg(long, short = 'q')]
-        quiet: bool,
-    },
+    Create(services::CreateArgs),
     /// Your sync services, with state, latest data time point and lag.
-    List {
-        #[arg(long)]
-        state: Option<String>,
-        #[arg(long)]
-        include_deleted: bool,
-    },
+    List(services::ListArgs),
     /// One sync service.
     Get { id: String },
     /// Delete a sync service and its data in the target region.
@@ -110,29 +82,14 @@ pub enum Command {
     /// The restore window of a service: earliest, latest, gaps.
     Window { id: String },
     /// The files to restore a service's database at a time.
-    Plan {
-        id: String,
-        /// RFC 3339 (2026-11-26T09:30:00Z), `latest` or `earliest`.
-        #[arg(long)]
-        time: String,
-    },
+    Plan(backups::PlanArgs),
     /// Live progress and state changes of one service, or of all yours.
     Watch { id: Option<String> },
     /// Usage of a service per day.
     Usage { id: String },
     /// Disaster recovery from the target region's store alone (no control
     /// plane): download and verify the files of the plan for a time.
-    Restore {
-        #[command(flatten)]
-        target: restore::TargetArgs,
-        /// Folder to download into; `plan.json` is written there.
-        #[arg(long)]
-        into: std::path::PathBuf,
-        /// Also restore into this fresh MariaDB server (its socket): load
-        /// the FULL, replay binlogs up to the time.
-        #[arg(long)]
-        mariadb_socket: Option<std::path::PathBuf>,
-    },
+    Restore(restore::RestoreArgs),
     /// Disaster-recovery drill: restore into a throwaway MariaDB server from
     /// the target store alone, check it answers, report time and outcome.
     Drill {
@@ -140,13 +97,7 @@ pub enum Command {
         target: restore::TargetArgs,
     },
     /// Wait until a service reaches a state (for scripts).
-    Wait {
-        id: String,
-        #[arg(long, default_value = "running")]
-        state: String,
-        #[arg(long, default_value_t = 120)]
-        timeout_secs: u64,
-    },
+    Wait(services::WaitArgs),
     /// Operator commands over NATS (not the tenant API): dead letters.
     Admin(admin::AdminArgs),
 }
@@ -154,46 +105,36 @@ pub enum Command {
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Admin(args) => {
-            if let Err(error) = admin::run(args, cli.output == Output::Json).await {
-                eprintln!("error: {error:#}");
-                std::process::exit(1);
-            }
-            return;
-        }
-        Command::Drill { target } => {
-            let args = restore::RestoreArgs {
-                target,
-                into: Default::default(),
-                mariadb_socket: None,
-            };
-            if drill::run(args, cli.output == Output::Json).await.is_err() {
-                std::process::exit(1);
-            }
-            return;
-        }
-        Command::Restore {
-            target,
-            into,
-            mariadb_socket,
-        } => {
-            if let Err(error) = restore::run(restore::RestoreArgs {
-                target,
-                into,
-                mariadb_socket,
-            })
-            .await
-            {
-                eprintln!("error: {error:#}");
-                std::process::exit(1);
-            }
-            return;
-        }
-        _ => {}
-    }
-    if let Err(error) = commands::run(cli).await {
+    if let Err(error) = run(cli).await {
         eprintln!("error: {error:#}");
-        std::process::exit(1);
+        std::process::exit(exit::ExitClass::of(&error).code());
+    }
+}
+
+/// Runs the command; only the API commands connect to the gateway.
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let out = cli.output;
+    let target = api::Target {
+        endpoint: &cli.endpoint,
+        token: cli.token.as_deref(),
+        tls: &cli.tls,
+    };
+    let api = || api::connect(&target);
+    match cli.command {
+        Command::Regions => regions::regions(api().await?, out).await,
+        Command::Instances(args) => regions::instances(api().await?, args, out).await,
+        Command::Create(args) => services::create(api().await?, args, out).await,
+        Command::List(args) => services::list(api().await?, args, out).await,
+        Command::Get { id } => services::get(api().await?, id, out).await,
+        Command::Delete { id } => services::delete(api().await?, id, out).await,
+        Command::Wait(args) => services::wait(api().await?, args, out).await,
+        Command::Backups { id } => backups::backups(api().await?, id, out).await,
+        Command::Window { id } => backups::window(api().await?, id, out).await,
+        Command::Plan(args) => backups::plan(api().await?, args, out).await,
+        Command::Usage { id } => usage::usage(api().await?, id, out).await,
+        Command::Watch { id } => watch::watch(api().await?, id, out).await,
+        Command::Restore(args) => restore::run(args).await,
+        Command::Drill { target } => drill::run(target, out).await,
+        Command::Admin(args) => admin::run(args, out).await,
     }
 }

@@ -1,6 +1,7 @@
 //! Applies a MySQL restore plan to a fresh MariaDB server: load the FULL
-//! (an SQL dump), then replay the binlogs from the FULL's consistent point up
-//! to the restore time with `mariadb-binlog --stop-datetime` (UTC).
+//! (an SQL dump), then replay the binlogs with `mariadb-binlog` from the
+//! FULL's consistent point up to the first transaction at or after the
+//! restore time (found by position, see [`apply`]: not `--stop-datetime`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
