@@ -20,3 +20,6 @@ pub mod transfer;
 
 pub use config::WorkerConfig;
 pub use run::run;
+
+#[cfg(test)]
+mod record_tests;
