@@ -1,12 +1,17 @@
-//! One file, streamed from source to target while its sha256 is computed;
-//! nothing is left in the target unless size and checksum match.
+//! Copies through the object stores: one GET and one PUT for a file no
+//! larger than a part, otherwise ranged reads streamed into a multipart
+//! upload. Either way the bytes are verified as they pass and nothing is
+//! left in the target unless size and sha256 match.
 
 use std::sync::Arc;
 
 use futures::StreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, WriteMultipart};
-use sha2::{Digest, Sha256};
+use xregion_common::verify::{Mismatch, Verifier};
+
+use crate::strategy::FileCopy;
+use crate::throttle::Bucket;
 
 /// Bytes read from the source per request.
 const READ_CHUNK: u64 = 4 * 1024 * 1024;
@@ -35,74 +40,135 @@ pub enum CopyError {
     Io(#[from] std::io::Error),
 }
 
-pub struct CopySpec<'a> {
-    pub source: &'a Arc<dyn ObjectStore>,
-    pub target: &'a Arc<dyn ObjectStore>,
-    pub source_key: &'a str,
-    pub target_key: &'a str,
-    pub size: u64,
-    pub sha256: &'a str,
-    pub part_size: usize,
-    pub parts_in_flight: usize,
-    /// Bandwidth shared with the other transfers between the same regions.
-    pub throttle: Arc<crate::throttle::Bucket>,
+impl CopyError {
+    /// The verifier's finding about the file read from `key`.
+    pub fn mismatch(key: &str, mismatch: Mismatch) -> Self {
+        let key = key.to_string();
+        match mismatch {
+            Mismatch::Size { expected, actual } => CopyError::SizeMismatch {
+                key,
+                expected,
+                actual,
+            },
+            Mismatch::Sha256 { expected, actual } => CopyError::ChecksumMismatch {
+                key,
+                expected,
+                actual,
+            },
+        }
+    }
 }
 
-/// Copies and verifies; `on_bytes` sees each chunk's length as it passes.
-pub async fn copy_verified(
-    spec: CopySpec<'_>,
-    mut on_bytes: impl FnMut(u64),
-) -> Result<(), CopyError> {
-    let source_path = Path::from(spec.source_key);
-    let target_path = Path::from(spec.target_key);
-    let size = match spec.source.head(&source_path).await {
-        Ok(meta) => meta.size as u64,
-        Err(object_store::Error::NotFound { .. }) => {
-            return Err(CopyError::Missing(spec.source_key.to_string()))
-        }
-        Err(e) => return Err(e.into()),
-    };
-    if size <= spec.part_size as u64 {
-        return copy_whole(&spec, &source_path, &target_path, on_bytes).await;
+/// An error reading a source, which may say the file is not there.
+pub(crate) trait SourceError: Into<CopyError> {
+    fn is_not_found(&self) -> bool;
+}
+
+impl SourceError for object_store::Error {
+    fn is_not_found(&self) -> bool {
+        matches!(self, object_store::Error::NotFound { .. })
     }
-    // Large ranged reads, two ahead: a stream of the whole object would come
-    // in 8 KiB pieces from local stores, each a blocking call.
+}
+
+impl SourceError for std::io::Error {
+    fn is_not_found(&self) -> bool {
+        self.kind() == std::io::ErrorKind::NotFound
+    }
+}
+
+/// Maps a failed read of `key`: a file gone since the descriptor was made
+/// is `Missing` (the backup is at fault, not the store).
+pub(crate) fn reading<E: SourceError>(key: &str) -> impl Fn(E) -> CopyError + '_ {
+    move |e| {
+        if e.is_not_found() {
+            CopyError::Missing(key.to_string())
+        } else {
+            e.into()
+        }
+    }
+}
+
+/// The two stores of one transfer and what their copies share.
+#[derive(Clone)]
+pub struct Ends {
+    pub source: Arc<dyn ObjectStore>,
+    pub target: Arc<dyn ObjectStore>,
+    /// Bandwidth shared with the other transfers between the same regions.
+    pub throttle: Arc<Bucket>,
+    pub parts_in_flight: usize,
+}
+
+/// A file no larger than a part: one GET and one PUT, in memory no larger
+/// than a part (a source larger than the descriptor says is refused before
+/// its body is read). `on_bytes` sees the length once it is written.
+pub async fn copy_whole(
+    file: &FileCopy,
+    ends: &Ends,
+    on_bytes: impl Fn(u64),
+) -> Result<(), CopyError> {
+    let read = reading(&file.source_key);
+    let got = ends
+        .source
+        .get(&Path::from(file.source_key.as_str()))
+        .await
+        .map_err(&read)?;
+    refuse_other_size(file, got.meta.size as u64)?;
+    let data = got.bytes().await.map_err(&read)?;
+    ends.throttle.acquire(data.len() as u64).await;
+    let mut seen = Verifier::new();
+    seen.update(&data);
+    file.check(seen)?;
+    let len = data.len() as u64;
+    ends.target
+        .put(&Path::from(file.target_key.as_str()), data.into())
+        .await?;
+    on_bytes(len);
+    Ok(())
+}
+
+/// Large ranged reads, two ahead, into a multipart upload of `part_size`
+/// parts, aborted unless the bytes verify; `on_bytes` sees each chunk.
+pub async fn copy_streamed(
+    file: &FileCopy,
+    ends: &Ends,
+    part_size: usize,
+    on_bytes: impl Fn(u64),
+) -> Result<(), CopyError> {
+    let source_path = Path::from(file.source_key.as_str());
+    let read = reading(&file.source_key);
+    let size = ends.source.head(&source_path).await.map_err(&read)?.size as u64;
+    refuse_other_size(file, size)?;
+    // A stream of the whole object would come in 8 KiB pieces from local
+    // stores, each a blocking call.
     let ranges = (0..size.div_ceil(READ_CHUNK))
         .map(|i| (i * READ_CHUNK) as usize..((i + 1) * READ_CHUNK).min(size) as usize);
-    let source = spec.source.clone();
     let mut chunks = futures::stream::iter(ranges)
         .map(|r| {
-            let (source, path) = (source.clone(), source_path.clone());
+            let (source, path) = (ends.source.clone(), source_path.clone());
             async move { source.get_range(&path, r).await }
         })
         .buffered(2);
-    let upload = spec.target.put_multipart(&target_path).await?;
-    let mut writer = WriteMultipart::new_with_chunk_size(upload, spec.part_size.max(1));
-    let mut hasher = Sha256::new();
-    let mut copied: u64 = 0;
+    let target_path = Path::from(file.target_key.as_str());
+    let upload = ends.target.put_multipart(&target_path).await?;
+    let mut writer = WriteMultipart::new_with_chunk_size(upload, part_size.max(1));
+    let mut seen = Verifier::new();
     while let Some(chunk) = chunks.next().await {
         let chunk = match chunk {
             Ok(c) => c,
             Err(e) => {
                 let _ = writer.abort().await;
-                return Err(match e {
-                    object_store::Error::NotFound { .. } => {
-                        CopyError::Missing(spec.source_key.to_string())
-                    }
-                    e => e.into(),
-                });
+                return Err(read(e));
             }
         };
-        spec.throttle.acquire(chunk.len() as u64).await;
-        hasher.update(&chunk);
-        copied += chunk.len() as u64;
-        if let Err(e) = writer.wait_for_capacity(spec.parts_in_flight.max(1)).await {
-            return Err(e.into());
-        }
+        ends.throttle.acquire(chunk.len() as u64).await;
+        seen.update(&chunk);
+        writer
+            .wait_for_capacity(ends.parts_in_flight.max(1))
+            .await?;
         writer.write(&chunk);
         on_bytes(chunk.len() as u64);
     }
-    if let Err(err) = verify(&spec, copied, hex::encode(hasher.finalize())) {
+    if let Err(err) = file.check(seen) {
         let _ = writer.abort().await;
         return Err(err);
     }
@@ -110,154 +176,114 @@ pub async fn copy_verified(
     Ok(())
 }
 
-/// A file no larger than one part: one GET and one PUT (a multipart upload
-/// would cost two more requests), in memory no larger than a part.
-async fn copy_whole(
-    spec: &CopySpec<'_>,
-    source: &Path,
-    target: &Path,
-    mut on_bytes: impl FnMut(u64),
-) -> Result<(), CopyError> {
-    let missing = |e: object_store::Error| match e {
-        object_store::Error::NotFound { .. } => CopyError::Missing(spec.source_key.to_string()),
-        e => e.into(),
-    };
-    let data = spec
-        .source
-        .get(source)
-        .await
-        .map_err(missing)?
-        .bytes()
-        .await
-        .map_err(missing)?;
-    spec.throttle.acquire(data.len() as u64).await;
-    verify(spec, data.len() as u64, hex::encode(Sha256::digest(&data)))?;
-    let len = data.len() as u64;
-    spec.target.put(target, data.into()).await?;
-    on_bytes(len);
-    Ok(())
-}
-
-fn verify(spec: &CopySpec<'_>, copied: u64, actual: String) -> Result<(), CopyError> {
-    check_copied(spec.source_key, (spec.size, spec.sha256), copied, actual)
-}
-
-/// What was copied against what the descriptor says: size first, then sha256.
-pub fn check_copied(
-    key: &str,
-    (size, sha256): (u64, &str),
-    copied: u64,
-    actual: String,
-) -> Result<(), CopyError> {
-    if copied != size {
-        Err(CopyError::SizeMismatch {
-            key: key.to_string(),
-            expected: size,
-            actual: copied,
-        })
-    } else if actual != sha256 {
-        Err(CopyError::ChecksumMismatch {
-            key: key.to_string(),
-            expected: sha256.to_string(),
-            actual,
-        })
-    } else {
-        Ok(())
+/// A source whose size is not the descriptor's fails its check anyway;
+/// refusing it before reading keeps a wrong size from costing memory or
+/// bandwidth.
+fn refuse_other_size(file: &FileCopy, actual: u64) -> Result<(), CopyError> {
+    if actual == file.size {
+        return Ok(());
     }
+    Err(CopyError::SizeMismatch {
+        key: file.source_key.clone(),
+        expected: file.size,
+        actual,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use object_store::memory::InMemory;
+    use sha2::{Digest, Sha256};
 
-    fn stores() -> (Arc<dyn ObjectStore>, Arc<dyn ObjectStore>) {
-        (Arc::new(InMemory::new()), Arc::new(InMemory::new()))
+    fn ends() -> Ends {
+        Ends {
+            source: Arc::new(InMemory::new()),
+            target: Arc::new(InMemory::new()),
+            throttle: Default::default(),
+            parts_in_flight: 2,
+        }
     }
 
-    async fn spec_run(
-        data: &[u8],
-        size: u64,
-        sha: &str,
-        part_size: usize,
-    ) -> (Result<(), CopyError>, Arc<dyn ObjectStore>, u64) {
-        let (src, dst) = stores();
-        src.put(&Path::from("a/f"), data.to_vec().into())
-            .await
-            .unwrap();
-        let mut seen = 0;
-        let r = copy_verified(
-            CopySpec {
-                source: &src,
-                target: &dst,
-                source_key: "a/f",
-                target_key: "b/f",
-                size,
-                sha256: sha,
-                part_size,
-                parts_in_flight: 2,
-                throttle: Default::default(),
-            },
-            |n| seen += n,
-        )
-        .await;
-        (r, dst, seen)
+    fn file(size: u64, sha256: &str) -> FileCopy {
+        FileCopy {
+            source_key: "a/f".into(),
+            target_key: "b/f".into(),
+            size,
+            sha256: sha256.into(),
+        }
+    }
+
+    /// Copies `data` both ways: whole, and streamed in 5-byte parts.
+    async fn both_ways(data: &[u8], file: &FileCopy) -> Vec<(Result<(), CopyError>, Ends, u64)> {
+        let mut runs = Vec::new();
+        for streamed in [false, true] {
+            let ends = ends();
+            ends.source
+                .put(&Path::from("a/f"), data.to_vec().into())
+                .await
+                .unwrap();
+            let seen = std::sync::atomic::AtomicU64::new(0);
+            let count = |n| {
+                seen.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+            };
+            let r = if streamed {
+                copy_streamed(file, &ends, 5, count).await
+            } else {
+                copy_whole(file, &ends, count).await
+            };
+            runs.push((r, ends, seen.into_inner()));
+        }
+        runs
+    }
+
+    async fn landed(ends: &Ends) -> Option<bytes::Bytes> {
+        let got = ends.target.get(&Path::from("b/f")).await.ok()?;
+        got.bytes().await.ok()
     }
 
     #[tokio::test]
     async fn copies_byte_identical_and_reports_progress() {
         let data = b"hello cross-region world";
         let sha = hex::encode(Sha256::digest(data));
-        // Parts of 5 bytes (multipart), and one part (a single PUT).
-        for part_size in [5, 1024] {
-            let (r, dst, seen) = spec_run(data, data.len() as u64, &sha, part_size).await;
+        for (r, ends, seen) in both_ways(data, &file(data.len() as u64, &sha)).await {
             r.unwrap();
             assert_eq!(seen, data.len() as u64);
-            assert_eq!(
-                dst.get(&Path::from("b/f"))
-                    .await
-                    .unwrap()
-                    .bytes()
-                    .await
-                    .unwrap()
-                    .as_ref(),
-                data
-            );
+            assert_eq!(landed(&ends).await.unwrap().as_ref(), data);
         }
     }
 
     #[tokio::test]
     async fn mismatches_leave_nothing_behind() {
         let data = b"payload";
-        for part_size in [5, 1024] {
-            let sha = hex::encode(Sha256::digest(data));
-            let (r, dst, _) = spec_run(data, 99, &sha, part_size).await;
-            assert!(matches!(r, Err(CopyError::SizeMismatch { .. })));
-            assert!(dst.head(&Path::from("b/f")).await.is_err());
-            let (r, dst, _) = spec_run(data, data.len() as u64, &"0".repeat(64), part_size).await;
-            assert!(matches!(r, Err(CopyError::ChecksumMismatch { .. })));
-            assert!(dst.head(&Path::from("b/f")).await.is_err());
+        let sha = hex::encode(Sha256::digest(data));
+        for (r, ends, _) in both_ways(data, &file(99, &sha)).await {
+            assert!(
+                matches!(r, Err(CopyError::SizeMismatch { actual: 7, .. })),
+                "{r:?}"
+            );
+            assert!(landed(&ends).await.is_none());
+        }
+        let wrong = "0".repeat(64);
+        for (r, ends, _) in both_ways(data, &file(7, &wrong)).await {
+            assert!(
+                matches!(r, Err(CopyError::ChecksumMismatch { .. })),
+                "{r:?}"
+            );
+            assert!(landed(&ends).await.is_none());
         }
     }
 
     #[tokio::test]
     async fn a_missing_source_is_reported_as_such() {
-        let (src, dst) = stores();
-        let r = copy_verified(
-            CopySpec {
-                source: &src,
-                target: &dst,
-                source_key: "nope",
-                target_key: "x",
-                size: 0,
-                sha256: "",
-                part_size: 5,
-                parts_in_flight: 1,
-                throttle: Default::default(),
-            },
-            |_| {},
-        )
-        .await;
-        assert!(matches!(r, Err(CopyError::Missing(_))));
+        let ends = ends();
+        let nope = FileCopy {
+            source_key: "nope".into(),
+            ..file(0, "")
+        };
+        let r = copy_whole(&nope, &ends, |_| {}).await;
+        assert!(matches!(r, Err(CopyError::Missing(_))), "{r:?}");
+        let r = copy_streamed(&nope, &ends, 5, |_| {}).await;
+        assert!(matches!(r, Err(CopyError::Missing(_))), "{r:?}");
     }
 }

@@ -15,6 +15,7 @@ pub mod ownership;
 pub mod progress;
 pub mod resumable;
 pub mod run;
+pub mod strategy;
 pub mod throttle;
 pub mod transfer;
 

@@ -11,37 +11,21 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 
-use sha2::{Digest, Sha256};
+use xregion_common::verify::Verifier;
 
-use crate::copy::{check_copied, CopyError};
+use crate::copy::{reading, CopyError};
+use crate::strategy::FileCopy;
 use crate::throttle::Bucket;
 
 /// Bytes per `copy_file_range` round; also the bandwidth limiter's unit.
 const CHUNK: u64 = 8 * 1024 * 1024;
 const HASH_BUFFER: usize = 1024 * 1024;
 
-/// The file behind `key` in a region rooted at `root`, for keys made of
-/// plain segments only; anything else takes the object-store path, which
-/// knows how to encode it.
-pub fn fs_path(root: &Path, key: &str) -> Option<PathBuf> {
-    let plain = |segment: &str| {
-        !segment.is_empty()
-            && segment != "."
-            && segment != ".."
-            && segment
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-=+".contains(&b))
-    };
-    key.split('/').all(plain).then(|| root.join(key))
-}
-
-pub struct LocalSpec {
+/// The two files of a kernel copy.
+#[derive(Debug, Clone)]
+pub struct Files {
     pub source: PathBuf,
     pub target: PathBuf,
-    /// For error messages: the source key.
-    pub key: String,
-    pub size: u64,
-    pub sha256: String,
 }
 
 /// Stops the blocking copy when the transfer is dropped (service deleted
@@ -55,7 +39,8 @@ impl Drop for CancelOnDrop {
 }
 
 pub async fn copy_local(
-    spec: LocalSpec,
+    file: &FileCopy,
+    files: Files,
     throttle: Arc<Bucket>,
     on_bytes: impl Fn(u64) + Send + Sync + 'static,
 ) -> Result<(), CopyError> {
@@ -63,34 +48,28 @@ pub async fn copy_local(
     let _guard = CancelOnDrop(cancelled.clone());
     let runtime = tokio::runtime::Handle::current();
     let limit = move |n: u64| runtime.block_on(throttle.acquire(n));
-    tokio::task::spawn_blocking(move || copy_blocking(&spec, &cancelled, &limit, &on_bytes))
+    let file = file.clone();
+    tokio::task::spawn_blocking(move || copy_blocking(&file, &files, &cancelled, &limit, &on_bytes))
         .await
         .map_err(|e| CopyError::State(format!("local copy task: {e}")))?
 }
 
 fn copy_blocking(
-    spec: &LocalSpec,
+    file: &FileCopy,
+    files: &Files,
     cancelled: &AtomicBool,
     limit: &(dyn Fn(u64) + Sync),
     on_bytes: &(dyn Fn(u64) + Sync),
 ) -> Result<(), CopyError> {
-    let source = match File::open(&spec.source) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(CopyError::Missing(spec.key.clone()))
-        }
-        Err(e) => return Err(e.into()),
-    };
-    if let Some(dir) = spec.target.parent() {
+    let source = File::open(&files.source).map_err(reading(&file.source_key))?;
+    if let Some(dir) = files.target.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let partial = partial_path(&spec.target);
-    let outcome =
-        copy_and_hash(source, &partial, cancelled, limit, on_bytes).and_then(|(copied, actual)| {
-            check_copied(&spec.key, (spec.size, &spec.sha256), copied, actual)
-        });
+    let partial = partial_path(&files.target);
+    let outcome = copy_and_hash(source, &partial, cancelled, limit, on_bytes)
+        .and_then(|seen| file.check(seen));
     match outcome {
-        Ok(()) => Ok(std::fs::rename(&partial, &spec.target)?),
+        Ok(()) => Ok(std::fs::rename(&partial, &files.target)?),
         Err(e) => {
             let _ = std::fs::remove_file(&partial);
             Err(e)
@@ -112,14 +91,14 @@ fn partial_path(target: &Path) -> PathBuf {
 }
 
 /// Copies in the kernel on one thread and hashes the target behind it on
-/// this one; returns the bytes copied and their sha256.
+/// this one; returns what was hashed, all of what was copied.
 fn copy_and_hash(
     source: File,
     partial: &Path,
     cancelled: &AtomicBool,
     limit: &(dyn Fn(u64) + Sync),
     on_bytes: &(dyn Fn(u64) + Sync),
-) -> Result<(u64, String), CopyError> {
+) -> Result<Verifier, CopyError> {
     let mut out = File::create(partial)?;
     let mut landed = File::open(partial)?;
     let (tx, rx) = mpsc::sync_channel::<u64>(4);
@@ -146,13 +125,14 @@ fn copy_and_hash(
         let copied = copier
             .join()
             .map_err(|_| CopyError::State("local copy thread panicked".into()))??;
-        let (hashed, digest) = hashed?;
-        if hashed != copied {
+        let hashed = hashed?;
+        if hashed.bytes() != copied {
             return Err(CopyError::State(format!(
-                "hashed {hashed} of {copied} copied bytes"
+                "hashed {} of {copied} copied bytes",
+                hashed.bytes()
             )));
         }
-        Ok((copied, digest))
+        Ok(hashed)
     })
 }
 
@@ -161,42 +141,57 @@ fn hash_behind(
     landed: &mut File,
     copied_up_to: mpsc::Receiver<u64>,
     on_bytes: &(dyn Fn(u64) + Sync),
-) -> Result<(u64, String), CopyError> {
-    let mut hasher = Sha256::new();
+) -> Result<Verifier, CopyError> {
+    let mut seen = Verifier::new();
     let mut buffer = vec![0u8; HASH_BUFFER];
-    let mut position = 0u64;
     // Returning early drops the receiver, which stops the copier.
     for end in copied_up_to {
-        let start = position;
-        while position < end {
-            let want = (end - position).min(buffer.len() as u64) as usize;
+        let start = seen.bytes();
+        while seen.bytes() < end {
+            let want = (end - seen.bytes()).min(buffer.len() as u64) as usize;
             landed.read_exact(&mut buffer[..want])?;
-            hasher.update(&buffer[..want]);
-            position += want as u64;
+            seen.update(&buffer[..want]);
         }
         on_bytes(end - start);
     }
-    Ok((position, hex::encode(hasher.finalize())))
+    Ok(seen)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::{Digest, Sha256};
+
+    fn sha(data: &[u8]) -> String {
+        hex::encode(Sha256::digest(data))
+    }
+
+    fn file(key: &str, size: u64, sha256: &str) -> FileCopy {
+        FileCopy {
+            source_key: key.into(),
+            target_key: "unused".into(),
+            size,
+            sha256: sha256.into(),
+        }
+    }
 
     fn run(data: &[u8], size: u64, sha: &str) -> (Result<(), CopyError>, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("src"), data).unwrap();
-        let spec = LocalSpec {
+        let files = Files {
             source: dir.path().join("src"),
             target: dir.path().join("a/b/dst"),
-            key: "src".into(),
-            size,
-            sha256: sha.into(),
         };
         let seen = AtomicU64::new(0);
-        let r = copy_blocking(&spec, &AtomicBool::new(false), &|_| {}, &|n| {
-            seen.fetch_add(n, Ordering::Relaxed);
-        });
+        let r = copy_blocking(
+            &file("src", size, sha),
+            &files,
+            &AtomicBool::new(false),
+            &|_| {},
+            &|n| {
+                seen.fetch_add(n, Ordering::Relaxed);
+            },
+        );
         if r.is_ok() {
             assert_eq!(seen.load(Ordering::Relaxed), size);
         }
@@ -215,8 +210,7 @@ mod tests {
         let data: Vec<u8> = (0..(CHUNK as usize * 2 + 12_345))
             .map(|i| (i * 7 % 251) as u8)
             .collect();
-        let sha = hex::encode(Sha256::digest(&data));
-        let (r, dir) = run(&data, data.len() as u64, &sha);
+        let (r, dir) = run(&data, data.len() as u64, &sha(&data));
         r.unwrap();
         assert_eq!(std::fs::read(dir.path().join("a/b/dst")).unwrap(), data);
         assert_eq!(names(&dir.path().join("a/b")), vec!["dst".to_string()]);
@@ -225,8 +219,7 @@ mod tests {
     #[test]
     fn mismatches_leave_nothing_behind() {
         let data = b"payload";
-        let sha = hex::encode(Sha256::digest(data));
-        let (r, dir) = run(data, 99, &sha);
+        let (r, dir) = run(data, 99, &sha(data));
         assert!(matches!(r, Err(CopyError::SizeMismatch { .. })));
         assert!(names(&dir.path().join("a/b")).is_empty());
         let (r, dir) = run(data, data.len() as u64, &"0".repeat(64));
@@ -236,17 +229,20 @@ mod tests {
 
     #[test]
     fn empty_and_missing_files() {
-        let (r, _dir) = run(b"", 0, &hex::encode(Sha256::digest(b"")));
+        let (r, _dir) = run(b"", 0, &sha(b""));
         r.unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let spec = LocalSpec {
+        let files = Files {
             source: dir.path().join("nope"),
             target: dir.path().join("dst"),
-            key: "nope".into(),
-            size: 0,
-            sha256: String::new(),
         };
-        let r = copy_blocking(&spec, &AtomicBool::new(false), &|_| {}, &|_| {});
+        let r = copy_blocking(
+            &file("nope", 0, ""),
+            &files,
+            &AtomicBool::new(false),
+            &|_| {},
+            &|_| {},
+        );
         assert!(matches!(r, Err(CopyError::Missing(_))));
     }
 
@@ -254,27 +250,18 @@ mod tests {
     fn a_cancelled_copy_lands_nothing() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("src"), vec![1u8; 1000]).unwrap();
-        let spec = LocalSpec {
+        let files = Files {
             source: dir.path().join("src"),
             target: dir.path().join("dst"),
-            key: "src".into(),
-            size: 1000,
-            sha256: hex::encode(Sha256::digest(vec![1u8; 1000])),
         };
-        let r = copy_blocking(&spec, &AtomicBool::new(true), &|_| {}, &|_| {});
+        let r = copy_blocking(
+            &file("src", 1000, &sha(&[1u8; 1000])),
+            &files,
+            &AtomicBool::new(true),
+            &|_| {},
+            &|_| {},
+        );
         assert!(r.is_err());
         assert_eq!(names(dir.path()), vec!["src".to_string()]);
-    }
-
-    #[test]
-    fn only_plain_keys_map_to_files() {
-        let root = Path::new("/r");
-        assert_eq!(
-            fs_path(root, "t/i/svc-1/backups/b/mysql-bin.000001"),
-            Some(PathBuf::from("/r/t/i/svc-1/backups/b/mysql-bin.000001"))
-        );
-        for bad in ["", "a//b", "../x", "a/./b", "a b", "a%2F", "/abs"] {
-            assert_eq!(fs_path(root, bad), None, "{bad:?}");
-        }
     }
 }

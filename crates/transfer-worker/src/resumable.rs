@@ -6,32 +6,26 @@
 //! uploaded plus half as many being read ahead.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use async_nats::jetstream::kv::Store;
-use futures::StreamExt;
+use bytes::Bytes;
+use futures::{Future, StreamExt};
 use object_store::multipart::PartId;
 use object_store::path::Path;
-use object_store::ObjectStore;
-use sha2::{Digest, Sha256};
 use tokio::task::JoinSet;
 use xregion_common::regions::Multipart;
+use xregion_common::verify::Verifier;
 use xregion_domain::parts::{part_count, part_range, UploadState};
 
-use crate::copy::{check_copied, CopyError};
-use crate::throttle::Bucket;
+use crate::copy::{reading, CopyError, Ends};
+use crate::strategy::FileCopy;
 
-pub struct ResumableSpec<'a> {
-    pub source: &'a Arc<dyn ObjectStore>,
-    pub source_key: &'a str,
+/// Where a resumable upload goes and where its progress is recorded.
+pub struct Upload<'a> {
     pub target: &'a Multipart,
     pub target_region: &'a str,
-    pub target_key: &'a str,
-    pub size: u64,
-    pub sha256: &'a str,
     pub part_size: u64,
-    pub parts_in_flight: usize,
-    pub throttle: Arc<Bucket>,
+    /// The uploads bucket, and this file's key in it.
     pub uploads: &'a Store,
     pub state_key: String,
 }
@@ -40,6 +34,213 @@ pub struct ResumableSpec<'a> {
 pub struct Resumed {
     pub parts_uploaded: u64,
     pub parts_reused: u64,
+}
+
+type PartUploads = JoinSet<object_store::Result<(u64, PartId)>>;
+
+pub async fn copy_resumable(
+    file: &FileCopy,
+    ends: &Ends,
+    upload: Upload<'_>,
+    on_bytes: impl Fn(u64),
+) -> Result<Resumed, CopyError> {
+    let copy = Session {
+        target_path: upload.target.path(&file.target_key),
+        file,
+        ends,
+        upload,
+    };
+    let mut state = copy.open_or_resume().await?;
+    let reused = state.parts.len() as u64;
+    let mut seen = Verifier::new();
+    copy.rehash_recorded_prefix(reused, &mut seen, &on_bytes)
+        .await?;
+    let uploaded = copy
+        .upload_remaining(&mut state, &mut seen, &on_bytes)
+        .await?;
+    copy.complete(state, seen).await?;
+    metrics::counter!("xregion_transfer_parts_reused_total").increment(reused);
+    Ok(Resumed {
+        parts_uploaded: uploaded,
+        parts_reused: reused,
+    })
+}
+
+/// One file's resumable copy.
+struct Session<'a> {
+    file: &'a FileCopy,
+    ends: &'a Ends,
+    upload: Upload<'a>,
+    target_path: Path,
+}
+
+impl Session<'_> {
+    /// The recorded upload of this very file (same size, part size and
+    /// target), or a new one; a recorded upload of anything else is aborted.
+    async fn open_or_resume(&self) -> Result<UploadState, CopyError> {
+        let (file, upload) = (self.file, &self.upload);
+        let mp = upload.target.store();
+        match load(upload.uploads, &upload.state_key).await {
+            Some(s)
+                if s.size == file.size
+                    && s.part_size == upload.part_size
+                    && s.target_key == file.target_key =>
+            {
+                return Ok(s)
+            }
+            Some(stale) => {
+                let _ = mp
+                    .abort_multipart(&upload.target.path(&stale.target_key), &stale.upload_id)
+                    .await;
+            }
+            None => {}
+        }
+        let state = UploadState {
+            upload_id: mp.create_multipart(&self.target_path).await?,
+            target_region: upload.target_region.to_string(),
+            target_key: file.target_key.clone(),
+            size: file.size,
+            part_size: upload.part_size,
+            parts: Vec::new(),
+            started_at_ms: now_ms(),
+            updated_at_ms: now_ms(),
+        };
+        save(upload.uploads, &upload.state_key, &state).await?;
+        Ok(state)
+    }
+
+    /// Part `i` of the source.
+    fn read_part(&self, i: u64) -> impl Future<Output = Result<(u64, Bytes), CopyError>> {
+        let source = self.ends.source.clone();
+        let key = self.file.source_key.clone();
+        let range = part_range(self.file.size, self.upload.part_size, i);
+        async move {
+            let path = Path::from(key.as_str());
+            source
+                .get_range(&path, range.start as usize..range.end as usize)
+                .await
+                .map(|bytes| (i, bytes))
+                .map_err(reading(&key))
+        }
+    }
+
+    /// Completed parts are read again (same region, cheap) only to hash them.
+    async fn rehash_recorded_prefix(
+        &self,
+        parts: u64,
+        seen: &mut Verifier,
+        on_bytes: &impl Fn(u64),
+    ) -> Result<(), CopyError> {
+        let mut done = futures::stream::iter(0..parts)
+            .map(|i| self.read_part(i))
+            .buffered(self.ends.parts_in_flight.max(1));
+        while let Some(part) = done.next().await {
+            let (_, data) = part?;
+            seen.update(&data);
+            on_bytes(data.len() as u64);
+        }
+        Ok(())
+    }
+
+    /// Reads, hashes and uploads the parts after the recorded prefix,
+    /// recording the prefix as it grows; returns how many were uploaded.
+    async fn upload_remaining(
+        &self,
+        state: &mut UploadState,
+        seen: &mut Verifier,
+        on_bytes: &impl Fn(u64),
+    ) -> Result<u64, CopyError> {
+        let mp = self.upload.target.store();
+        let parts_in_flight = self.ends.parts_in_flight.max(1);
+        let mut completed: BTreeMap<u64, PartId> = BTreeMap::new();
+        let mut uploads = PartUploads::new();
+        let mut uploaded = 0;
+        // A part read must wait for an upload slot anyway; reading further
+        // ahead than half the slots only holds memory.
+        let read_ahead = (parts_in_flight / 2).max(1);
+        let n = part_count(self.file.size, self.upload.part_size);
+        let mut reads = futures::stream::iter(state.parts.len() as u64..n)
+            .map(|i| self.read_part(i))
+            .buffered(read_ahead);
+        while let Some(part) = reads.next().await {
+            let (i, data) = part?;
+            seen.update(&data);
+            // Progress counts what passed the bandwidth limit.
+            self.ends.throttle.acquire(data.len() as u64).await;
+            on_bytes(data.len() as u64);
+            // A sliding window over the recorded prefix, not just a count in
+            // flight: at most `parts_in_flight` parts are ever unrecorded, so a
+            // crash sends at most that many again.
+            let window = parts_in_flight as u64;
+            while !uploads.is_empty()
+                && (uploads.len() as u64 >= window || i >= state.parts.len() as u64 + window)
+            {
+                self.settle_one(&mut uploads, &mut completed, state).await?;
+            }
+            let (mp, path, id) = (
+                mp.clone(),
+                self.target_path.clone(),
+                state.upload_id.clone(),
+            );
+            uploads.spawn(async move {
+                mp.put_part(&path, &id, i as usize, data.into())
+                    .await
+                    .map(|p| (i, p))
+            });
+            uploaded += 1;
+            metrics::counter!("xregion_transfer_parts_uploaded_total").increment(1);
+        }
+        while !uploads.is_empty() {
+            self.settle_one(&mut uploads, &mut completed, state).await?;
+        }
+        Ok(uploaded)
+    }
+
+    /// Waits for one upload; records the contiguous prefix of completed parts.
+    async fn settle_one(
+        &self,
+        uploads: &mut PartUploads,
+        completed: &mut BTreeMap<u64, PartId>,
+        state: &mut UploadState,
+    ) -> Result<(), CopyError> {
+        let Some(joined) = uploads.join_next().await else {
+            return Ok(());
+        };
+        let (i, part) = joined.map_err(|e| CopyError::State(e.to_string()))??;
+        completed.insert(i, part);
+        let before = state.parts.len();
+        while let Some(p) = completed.remove(&(state.parts.len() as u64)) {
+            state.parts.push(p.content_id);
+        }
+        if state.parts.len() > before {
+            state.updated_at_ms = now_ms();
+            save(self.upload.uploads, &self.upload.state_key, state).await?;
+        }
+        Ok(())
+    }
+
+    /// Completes the upload if the bytes verify, otherwise aborts it; the
+    /// record is forgotten either way.
+    async fn complete(&self, state: UploadState, seen: Verifier) -> Result<(), CopyError> {
+        let mp = self.upload.target.store();
+        let uploads = self.upload.uploads;
+        if let Err(mismatch) = self.file.check(seen) {
+            let _ = mp
+                .abort_multipart(&self.target_path, &state.upload_id)
+                .await;
+            let _ = uploads.delete(&self.upload.state_key).await;
+            return Err(mismatch);
+        }
+        let parts = state
+            .parts
+            .into_iter()
+            .map(|content_id| PartId { content_id })
+            .collect();
+        mp.complete_multipart(&self.target_path, &state.upload_id, parts)
+            .await?;
+        let _ = uploads.delete(&self.upload.state_key).await;
+        Ok(())
+    }
 }
 
 async fn load(uploads: &Store, key: &str) -> Option<UploadState> {
@@ -53,176 +254,6 @@ async fn save(uploads: &Store, key: &str, state: &UploadState) -> Result<(), Cop
         .put(key, body.into())
         .await
         .map_err(|e| CopyError::State(e.to_string()))?;
-    Ok(())
-}
-
-pub async fn copy_resumable(
-    spec: ResumableSpec<'_>,
-    on_bytes: impl Fn(u64),
-) -> Result<Resumed, CopyError> {
-    let target_path = spec.target.path(spec.target_key);
-    let mp = spec.target.store().clone();
-    let n = part_count(spec.size, spec.part_size);
-    let mut state = match load(spec.uploads, &spec.state_key).await {
-        Some(s)
-            if s.size == spec.size
-                && s.part_size == spec.part_size
-                && s.target_key == spec.target_key =>
-        {
-            s
-        }
-        other => {
-            if let Some(stale) = other {
-                let _ = mp
-                    .abort_multipart(&spec.target.path(&stale.target_key), &stale.upload_id)
-                    .await;
-            }
-            let upload_id = mp.create_multipart(&target_path).await?;
-            let s = UploadState {
-                upload_id,
-                target_region: spec.target_region.to_string(),
-                target_key: spec.target_key.to_string(),
-                size: spec.size,
-                part_size: spec.part_size,
-                parts: Vec::new(),
-                started_at_ms: now_ms(),
-                updated_at_ms: now_ms(),
-            };
-            save(spec.uploads, &spec.state_key, &s).await?;
-            s
-        }
-    };
-    let source_path = Path::from(spec.source_key);
-    let fetch = |i: u64| {
-        let source = spec.source.clone();
-        let path = source_path.clone();
-        let range = part_range(spec.size, spec.part_size, i);
-        async move {
-            match source
-                .get_range(&path, range.start as usize..range.end as usize)
-                .await
-            {
-                Ok(b) => Ok((i, b)),
-                Err(object_store::Error::NotFound { .. }) => {
-                    Err(CopyError::Missing(path.to_string()))
-                }
-                Err(e) => Err(e.into()),
-            }
-        }
-    };
-    let mut hasher = Sha256::new();
-    let mut seen: u64 = 0;
-    let reused = state.parts.len() as u64;
-    // Completed parts are read again (same region, cheap) only to hash them.
-    let mut done_parts = futures::stream::iter(0..reused)
-        .map(fetch)
-        .buffered(spec.parts_in_flight.max(1));
-    while let Some(part) = done_parts.next().await {
-        let (_, data) = part?;
-        hasher.update(&data);
-        seen += data.len() as u64;
-        on_bytes(data.len() as u64);
-    }
-    let mut completed: BTreeMap<u64, PartId> = BTreeMap::new();
-    let mut uploads = JoinSet::new();
-    let mut uploaded = 0;
-    // A part read must wait for an upload slot anyway; reading further
-    // ahead than half the slots only holds memory.
-    let read_ahead = (spec.parts_in_flight / 2).max(1);
-    let mut reads = futures::stream::iter(reused..n)
-        .map(fetch)
-        .buffered(read_ahead);
-    while let Some(part) = reads.next().await {
-        let (i, data) = part?;
-        hasher.update(&data);
-        seen += data.len() as u64;
-        // Progress counts what passed the bandwidth limit.
-        spec.throttle.acquire(data.len() as u64).await;
-        on_bytes(data.len() as u64);
-        // A sliding window over the recorded prefix, not just a count in
-        // flight: at most `parts_in_flight` parts are ever unrecorded, so a
-        // crash sends at most that many again.
-        let window = spec.parts_in_flight.max(1) as u64;
-        while !uploads.is_empty()
-            && (uploads.len() as u64 >= window || i >= state.parts.len() as u64 + window)
-        {
-            settle_one(
-                &mut uploads,
-                &mut completed,
-                &mut state,
-                spec.uploads,
-                &spec.state_key,
-            )
-            .await?;
-        }
-        let (mp, path, id, len) = (
-            mp.clone(),
-            target_path.clone(),
-            state.upload_id.clone(),
-            data.len() as u64,
-        );
-        uploads.spawn(async move {
-            mp.put_part(&path, &id, i as usize, data.into())
-                .await
-                .map(|p| (i, p, len))
-        });
-        uploaded += 1;
-        metrics::counter!("xregion_transfer_parts_uploaded_total").increment(1);
-    }
-    while !uploads.is_empty() {
-        settle_one(
-            &mut uploads,
-            &mut completed,
-            &mut state,
-            spec.uploads,
-            &spec.state_key,
-        )
-        .await?;
-    }
-    let actual = hex::encode(hasher.finalize());
-    if let Err(mismatch) = check_copied(spec.source_key, (spec.size, spec.sha256), seen, actual) {
-        let _ = mp.abort_multipart(&target_path, &state.upload_id).await;
-        let _ = spec.uploads.delete(&spec.state_key).await;
-        return Err(mismatch);
-    }
-    let parts = state
-        .parts
-        .iter()
-        .map(|c| PartId {
-            content_id: c.clone(),
-        })
-        .collect();
-    mp.complete_multipart(&target_path, &state.upload_id, parts)
-        .await?;
-    let _ = spec.uploads.delete(&spec.state_key).await;
-    metrics::counter!("xregion_transfer_parts_reused_total").increment(reused);
-    Ok(Resumed {
-        parts_uploaded: uploaded,
-        parts_reused: reused,
-    })
-}
-
-/// Waits for one upload; records the contiguous prefix of completed parts.
-async fn settle_one(
-    uploads: &mut JoinSet<object_store::Result<(u64, PartId, u64)>>,
-    completed: &mut BTreeMap<u64, PartId>,
-    state: &mut UploadState,
-    store: &Store,
-    key: &str,
-) -> Result<(), CopyError> {
-    let Some(joined) = uploads.join_next().await else {
-        return Ok(());
-    };
-    let (i, part, _len) = joined.map_err(|e| CopyError::State(e.to_string()))??;
-    completed.insert(i, part);
-    let before = state.parts.len();
-    while let Some(p) = completed.remove(&(state.parts.len() as u64)) {
-        state.parts.push(p.content_id);
-    }
-    if state.parts.len() > before {
-        state.updated_at_ms = now_ms();
-        save(store, key, state).await?;
-    }
     Ok(())
 }
 

@@ -17,11 +17,12 @@ use xregion_proto::rds::v1::BackupDescriptor;
 use xregion_proto::xregion::v1 as pb;
 
 use crate::commit::{self, Committed};
-use crate::copy::{copy_verified, CopyError, CopySpec};
+use crate::copy::{copy_streamed, copy_whole, CopyError, Ends};
 use crate::liveness::{self, Liveness};
-use crate::local::{copy_local, fs_path, LocalSpec};
+use crate::local::{copy_local, Files};
 use crate::progress::Progress;
-use crate::resumable::{copy_resumable, ResumableSpec};
+use crate::resumable::{copy_resumable, Upload};
+use crate::strategy::{choose_path, CopyPath, FileCopy, Region};
 
 #[derive(Clone)]
 pub struct Transfers {
@@ -324,6 +325,7 @@ impl Transfers {
         Ok(total)
     }
 
+    /// Copies every file the way `choose_path` says, counting progress.
     async fn copy_files(
         &self,
         route: Route<'_>,
@@ -331,94 +333,54 @@ impl Transfers {
         bytes: Arc<AtomicU64>,
         files: Arc<AtomicU32>,
     ) -> Result<(), Failure> {
-        let Route {
-            source_region,
-            source,
-            target,
-            target_region,
-            throttle,
-        } = route;
-        let multipart = self.regions.multipart(target_region);
+        let ends = Ends {
+            source: route.source.clone(),
+            target: route.target.clone(),
+            throttle: route.throttle,
+            parts_in_flight: self.parts_in_flight,
+        };
+        let multipart = self.regions.multipart(route.target_region);
+        let from = Region::of(&self.regions, route.source_region, None);
+        let to = Region::of(&self.regions, route.target_region, multipart.as_ref());
         for (index, f) in manifest.files.iter().enumerate() {
-            if let Some(spec) = self.local_spec(source_region, target_region, f) {
-                let bytes = bytes.clone();
-                copy_local(spec, throttle.clone(), move |n| {
-                    bytes.fetch_add(n, Ordering::Relaxed);
-                })
-                .await?;
-                metrics::counter!("xregion_transfer_files_total", "path" => "kernel").increment(1);
-                files.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
-            let part_size = xregion_domain::parts::part_size(f.size, self.part_size as u64);
-            if let (Some(mp), true) = (&multipart, f.size > part_size) {
-                let spec = ResumableSpec {
-                    source,
-                    source_key: &f.source_key,
-                    target: mp,
-                    target_region,
-                    target_key: &f.key,
-                    size: f.size,
-                    sha256: &f.sha256,
-                    part_size,
-                    parts_in_flight: self.parts_in_flight,
-                    throttle: throttle.clone(),
-                    uploads: &self.uploads,
-                    state_key: xregion_bus::Namespace::upload_key(
-                        &manifest.service_id,
-                        &manifest.backup_id,
-                        index,
-                    ),
-                };
-                let resumed = copy_resumable(spec, |n| {
-                    bytes.fetch_add(n, Ordering::Relaxed);
-                })
-                .await?;
-                metrics::counter!("xregion_transfer_files_total", "path" => "resumable")
-                    .increment(1);
-                if resumed.parts_reused > 0 {
-                    tracing::info!(file = %f.key, reused = resumed.parts_reused, uploaded = resumed.parts_uploaded, "upload resumed");
-                }
-                files.fetch_add(1, Ordering::Relaxed);
-                continue;
-            }
-            let spec = CopySpec {
-                source,
-                target,
-                source_key: &f.source_key,
-                target_key: &f.key,
-                size: f.size,
-                sha256: &f.sha256,
-                part_size: self.part_size,
-                parts_in_flight: self.parts_in_flight,
-                throttle: throttle.clone(),
-            };
-            copy_verified(spec, |n| {
+            let file = FileCopy::of(f);
+            let path = choose_path(from, to, &file, self.part_size);
+            let label = path.label();
+            let bytes = bytes.clone();
+            let counted = move |n| {
                 bytes.fetch_add(n, Ordering::Relaxed);
-            })
-            .await?;
-            metrics::counter!("xregion_transfer_files_total", "path" => "stream").increment(1);
+            };
+            match path {
+                CopyPath::Kernel { source, target } => {
+                    let files = Files { source, target };
+                    copy_local(&file, files, ends.throttle.clone(), counted).await?
+                }
+                CopyPath::Whole => copy_whole(&file, &ends, counted).await?,
+                CopyPath::Streamed { part_size } => {
+                    copy_streamed(&file, &ends, part_size, counted).await?
+                }
+                CopyPath::Resumable { target, part_size } => {
+                    let upload = Upload {
+                        target,
+                        target_region: route.target_region,
+                        part_size,
+                        uploads: &self.uploads,
+                        state_key: xregion_bus::Namespace::upload_key(
+                            &manifest.service_id,
+                            &manifest.backup_id,
+                            index,
+                        ),
+                    };
+                    let resumed = copy_resumable(&file, &ends, upload, counted).await?;
+                    if resumed.parts_reused > 0 {
+                        tracing::info!(file = %f.key, reused = resumed.parts_reused, uploaded = resumed.parts_uploaded, "upload resumed");
+                    }
+                }
+            }
+            metrics::counter!("xregion_transfer_files_total", "path" => label).increment(1);
             files.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
-    }
-
-    /// Both ends `file://`: the copy can stay in the kernel.
-    fn local_spec(
-        &self,
-        source_region: &str,
-        target_region: &str,
-        f: &xregion_domain::manifest::ManifestFile,
-    ) -> Option<LocalSpec> {
-        let source = self.regions.local_root(source_region)?;
-        let target = self.regions.local_root(target_region)?;
-        Some(LocalSpec {
-            source: fs_path(source, &f.source_key)?,
-            target: fs_path(target, &f.key)?,
-            key: f.source_key.clone(),
-            size: f.size,
-            sha256: f.sha256.clone(),
-        })
     }
 }
 

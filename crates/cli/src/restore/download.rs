@@ -14,8 +14,8 @@ use bytes::Bytes;
 use futures::{stream, StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::ObjectStore;
-use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use xregion_common::verify::Verifier;
 
 use super::progress::Progress;
 
@@ -112,13 +112,13 @@ impl Fetcher {
             file.set_len(0).await?;
             have = 0;
         }
-        let mut hasher = Sha256::new();
+        let mut seen = Verifier::new();
         if have > 0 {
             eprintln!(
                 "{}: resuming, {have} of {} bytes already here (re-hashing them)",
                 want.label, want.size
             );
-            hash_prefix(&mut file, have, &mut hasher).await?;
+            hash_prefix(&mut file, have, &mut seen).await?;
         }
         file.seek(std::io::SeekFrom::Start(have)).await?;
         let location = Path::from(want.key);
@@ -127,19 +127,17 @@ impl Fetcher {
             .map(|r| self.get_range(store, &location, r))
             .buffered(self.parallel.max(1));
         while let Some(bytes) = ranges.try_next().await? {
-            hasher.update(&bytes);
+            seen.update(&bytes);
             file.write_all(&bytes).await?;
             progress.advance(bytes.len() as u64);
         }
         file.flush().await?;
         file.sync_all().await?;
-        let len = file.metadata().await?.len();
-        let actual = hex::encode(hasher.finalize());
-        if len != want.size || actual != want.sha256 {
+        if let Err(differs) = seen.finish(want.size, want.sha256) {
             return Ok(Err(Mismatch {
                 resumed: have > 0,
                 text: format!(
-                    "{}: got {len} bytes with sha256 {actual}, the manifest says {} bytes with {}",
+                    "{}: {differs}; the manifest says {} bytes with sha256 {}",
                     want.key, want.size, want.sha256
                 ),
             }));
@@ -218,7 +216,7 @@ fn ranges(from: u64, size: u64, step: u64) -> impl Iterator<Item = Range<u64>> {
 async fn hash_prefix(
     file: &mut tokio::fs::File,
     len: u64,
-    hasher: &mut Sha256,
+    seen: &mut Verifier,
 ) -> anyhow::Result<()> {
     file.seek(std::io::SeekFrom::Start(0)).await?;
     let mut reader = (&mut *file).take(len);
@@ -228,7 +226,7 @@ async fn hash_prefix(
         if n == 0 {
             return Ok(());
         }
-        hasher.update(&buf[..n]);
+        seen.update(&buf[..n]);
     }
 }
 
@@ -242,15 +240,16 @@ async fn is_verified(path: &FsPath, want: &Wanted<'_>) -> anyhow::Result<bool> {
     if file.metadata().await?.len() != want.size {
         return Ok(false);
     }
-    let mut hasher = Sha256::new();
-    hash_prefix(&mut file, want.size, &mut hasher).await?;
-    Ok(hex::encode(hasher.finalize()) == want.sha256)
+    let mut seen = Verifier::new();
+    hash_prefix(&mut file, want.size, &mut seen).await?;
+    Ok(seen.finish(want.size, want.sha256).is_ok())
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use sha2::{Digest, Sha256};
 
     #[test]
     fn ranges_cover_the_rest_of_the_file_exactly() {
