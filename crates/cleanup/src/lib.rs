@@ -17,3 +17,6 @@ pub mod walk;
 pub use config::CleanupConfig;
 pub use error::{CleanupError, Result};
 pub use run::run;
+
+#[cfg(test)]
+mod catalog_tests;

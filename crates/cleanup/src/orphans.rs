@@ -25,6 +25,13 @@ pub trait ServiceStates: Send + Sync {
     async fn states(&self, ids: &[String]) -> Result<Vec<pb::ServiceStatus>>;
 }
 
+#[async_trait::async_trait]
+impl ServiceStates for xregion_bus::CatalogClient {
+    async fn states(&self, ids: &[String]) -> Result<Vec<pb::ServiceStatus>> {
+        Ok(self.service_states(ids).await?)
+    }
+}
+
 pub struct OrphanPolicy<'a> {
     pub region: &'a str,
     /// This deployment's bus namespace.

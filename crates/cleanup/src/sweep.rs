@@ -14,7 +14,7 @@ use xregion_proto::xregion::v1 as pb;
 
 use crate::config::FailPoint;
 use crate::error::Result;
-use crate::orphans::{sweep_region, OrphanPolicy, ServiceStates};
+use crate::orphans::{sweep_region, OrphanPolicy};
 use crate::retention::expire_service;
 
 pub struct Sweeper {
@@ -35,15 +35,6 @@ pub struct SweepReport {
     pub orphans: u64,
     pub stale_uploads: u64,
     pub halted_regions: Vec<String>,
-}
-
-struct CatalogStates<'a>(&'a CatalogClient);
-
-#[async_trait::async_trait]
-impl ServiceStates for CatalogStates<'_> {
-    async fn states(&self, ids: &[String]) -> Result<Vec<pb::ServiceStatus>> {
-        Ok(self.0.service_states(ids).await?)
-    }
 }
 
 impl Sweeper {
@@ -83,7 +74,7 @@ impl Sweeper {
                 older_than_ms,
                 max_share: self.max_removal_share,
             };
-            match sweep_region(store.as_ref(), &CatalogStates(&self.catalog), &policy).await {
+            match sweep_region(store.as_ref(), &self.catalog, &policy).await {
                 Ok(r) => {
                     for (why, n) in &r.skipped {
                         metrics::gauge!("xregion_cleanup_folders_left_alone", "region" => region.to_string(), "reason" => why.as_str())
