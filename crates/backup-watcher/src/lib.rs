@@ -13,3 +13,6 @@ pub mod upstream;
 
 pub use config::WatcherConfig;
 pub use run::run;
+
+#[cfg(test)]
+mod catalog_tests;

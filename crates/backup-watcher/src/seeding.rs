@@ -29,7 +29,7 @@ impl Handler for SeedOnCreate {
 
 impl SeedOnCreate {
     #[tracing::instrument(skip_all, fields(service_id = %service.service_id, instance_id = %service.instance_id))]
-    async fn seed(&self, service: &pb::ServiceRef) -> crate::jobs::Result<()> {
+    pub(crate) async fn seed(&self, service: &pb::ServiceRef) -> crate::jobs::Result<()> {
         let w = &self.watcher;
         w.write_service_descriptor(service).await?;
         let mut pending = w.pending(&service.service_id, Vec::new()).await?;

@@ -28,7 +28,10 @@ impl TestCatalog {
     pub async fn new(regions: &[&str]) -> Result<Self> {
         let dir = tempfile::tempdir()
             .map_err(|e| CatalogError::FailedPrecondition(format!("temp dir: {e}")))?;
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("catalog.db").display());
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("catalog.db").display()
+        );
         let db = Db::connect(&url, 1).await?;
         db.migrate().await?;
         let catalog = Catalog::new(
@@ -208,7 +211,10 @@ mod tests {
             .unwrap_err();
         assert!(matches!(
             other,
-            xregion_bus::BusError::Remote { code: pb::ErrorCode::NotFound, .. }
+            xregion_bus::BusError::Remote {
+                code: pb::ErrorCode::NotFound,
+                ..
+            }
         ));
         // An internal method with a tenant is refused before it runs.
         let internal: xregion_bus::Result<pb::LiveServicesResponse> = client
@@ -220,7 +226,10 @@ mod tests {
             .await;
         assert!(matches!(
             internal,
-            Err(xregion_bus::BusError::Remote { code: pb::ErrorCode::PermissionDenied, .. })
+            Err(xregion_bus::BusError::Remote {
+                code: pb::ErrorCode::PermissionDenied,
+                ..
+            })
         ));
         let live = client.live_services("").await.unwrap();
         assert_eq!(live, vec![svc]);
@@ -228,7 +237,10 @@ mod tests {
             client.call("NoSuchMethod", "t1", &pb::Empty {}).await;
         assert!(matches!(
             unknown,
-            Err(xregion_bus::BusError::Remote { code: pb::ErrorCode::Unspecified, .. })
+            Err(xregion_bus::BusError::Remote {
+                code: pb::ErrorCode::Unspecified,
+                ..
+            })
         ));
     }
 }
