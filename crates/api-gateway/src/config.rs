@@ -1,6 +1,9 @@
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use xregion_common::units;
+use xregion_common::validate::{at_least, Invalid, Validate};
 use xregion_common::CommonConfig;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -11,8 +14,23 @@ pub struct GatewayConfig {
     pub gateway: GatewaySettings,
 }
 
+/// Reloading files more often than this only burns CPU.
+pub const MIN_RELOAD_INTERVAL: Duration = Duration::from_millis(100);
+
+impl Validate for GatewayConfig {
+    fn validate(&self) -> Result<(), Invalid> {
+        at_least(
+            "gateway.reload_interval_ms",
+            self.gateway.reload_interval,
+            MIN_RELOAD_INTERVAL,
+            "100",
+        )
+    }
+}
+
+/// The `[gateway]` section.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct GatewaySettings {
     /// gRPC listen address.
     pub listen: String,
@@ -24,7 +42,8 @@ pub struct GatewaySettings {
     /// A TOML file with more `tokens = [...]`, reloaded when it changes.
     pub tokens_file: Option<PathBuf>,
     /// How often the tokens file and the JWKS file are checked for changes.
-    pub reload_interval_ms: u64,
+    #[serde(rename = "reload_interval_ms", with = "units::millis")]
+    pub reload_interval: Duration,
     pub tls: TlsSettings,
     pub jwt: JwtSettings,
 }
@@ -36,7 +55,7 @@ impl Default for GatewaySettings {
             allow_plaintext: false,
             tokens: Vec::new(),
             tokens_file: None,
-            reload_interval_ms: 2_000,
+            reload_interval: Duration::from_secs(2),
             tls: TlsSettings::default(),
             jwt: JwtSettings::default(),
         }
@@ -45,7 +64,7 @@ impl Default for GatewaySettings {
 
 /// gRPC over TLS; on when `cert_file` is set. Secrets come from files only.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct TlsSettings {
     /// PEM certificate chain of the gateway.
     pub cert_file: Option<PathBuf>,
@@ -58,7 +77,7 @@ pub struct TlsSettings {
 
 /// JWT bearer tokens (RS256, ES256, EdDSA); on when `jwks_file` is set.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct JwtSettings {
     /// A JWKS document (`{"keys": [...]}`), reloaded when it changes.
     pub jwks_file: Option<PathBuf>,
@@ -69,7 +88,8 @@ pub struct JwtSettings {
     /// The claim holding the caller's tenant id.
     pub tenant_claim: String,
     /// Clock skew allowed for `exp` and `nbf`.
-    pub leeway_secs: u64,
+    #[serde(rename = "leeway_secs", with = "units::secs")]
+    pub leeway: Duration,
 }
 
 impl Default for JwtSettings {
@@ -79,12 +99,13 @@ impl Default for JwtSettings {
             issuer: String::new(),
             audience: String::new(),
             tenant_claim: "tenant".into(),
-            leeway_secs: 30,
+            leeway: Duration::from_secs(30),
         }
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TokenConfig {
     /// Lower-case hex sha256 of the token (`printf %s TOKEN | sha256sum`).
     pub sha256: String,
@@ -94,5 +115,42 @@ pub struct TokenConfig {
 impl xregion_runtime::HasCommon for GatewayConfig {
     fn common(&self) -> &CommonConfig {
         &self.common
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn load(key: &str, value: &str) -> xregion_common::Result<GatewayConfig> {
+        xregion_common::load(None, &[(key.into(), value.into())])
+    }
+
+    #[test]
+    fn strict_keys_and_limits() {
+        let err = load("gateway.reload_interval_ms", "50").unwrap_err();
+        assert!(
+            err.to_string().contains("`gateway.reload_interval_ms`"),
+            "{err}"
+        );
+        let err = load("gateway.jwt.leeway", "30").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("unknown key `gateway.jwt.leeway` (section `gateway`)"),
+            "{err}"
+        );
+        let err = load(
+            "gateway.tokens",
+            "[{ sha256 = \"ab\", tenant = \"t\", name = \"x\" }]",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("`gateway.tokens[0].name`"),
+            "{err}"
+        );
+        let cfg = load("gateway.jwt.leeway_secs", "5").unwrap();
+        assert_eq!(cfg.gateway.jwt.leeway, Duration::from_secs(5));
+        assert_eq!(cfg.gateway.reload_interval, Duration::from_secs(2));
     }
 }

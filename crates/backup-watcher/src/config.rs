@@ -1,4 +1,9 @@
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
+use xregion_common::units::{self, non_zero_usize};
+use xregion_common::validate::{positive, Invalid, Validate};
 use xregion_common::CommonConfig;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -6,7 +11,7 @@ use xregion_common::CommonConfig;
 pub struct WatcherConfig {
     #[serde(flatten)]
     pub common: CommonConfig,
-    pub watcher: Settings,
+    pub watcher: WatcherSettings,
 }
 
 impl xregion_runtime::HasCommon for WatcherConfig {
@@ -15,19 +20,55 @@ impl xregion_runtime::HasCommon for WatcherConfig {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Settings {
-    /// How often every service is compared with its source, in seconds.
-    pub reconcile_interval_secs: u64,
-    pub max_in_flight: usize,
+impl Validate for WatcherConfig {
+    fn validate(&self) -> Result<(), Invalid> {
+        positive(
+            "watcher.reconcile_interval_secs",
+            self.watcher.reconcile_interval,
+        )
+    }
 }
 
-impl Default for Settings {
+/// The `[watcher]` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WatcherSettings {
+    /// How often every service is compared with its source.
+    #[serde(rename = "reconcile_interval_secs", with = "units::secs")]
+    pub reconcile_interval: Duration,
+    /// Concurrent handlers per consumer.
+    pub max_in_flight: NonZeroUsize,
+}
+
+impl Default for WatcherSettings {
     fn default() -> Self {
         Self {
-            reconcile_interval_secs: 300,
-            max_in_flight: 8,
+            reconcile_interval: Duration::from_secs(300),
+            max_in_flight: const { non_zero_usize(8) },
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn load(key: &str, value: &str) -> xregion_common::Result<WatcherConfig> {
+        xregion_common::load(None, &[(key.into(), value.into())])
+    }
+
+    #[test]
+    fn a_zero_interval_or_concurrency_is_refused_at_load() {
+        let err = load("watcher.reconcile_interval_secs", "0").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`watcher.reconcile_interval_secs`"),
+            "{err}"
+        );
+        let err = load("watcher.max_in_flight", "0").unwrap_err();
+        assert!(err.to_string().contains("watcher.max_in_flight"), "{err}");
+        let cfg = load("watcher.reconcile_interval_secs", "2").unwrap();
+        assert_eq!(cfg.watcher.reconcile_interval, Duration::from_secs(2));
     }
 }

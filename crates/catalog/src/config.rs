@@ -1,6 +1,10 @@
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use xregion_common::units::{self, non_zero_u32, non_zero_usize};
+use xregion_common::validate::{at_least, non_negative, one_of, positive, Invalid, Validate};
 use xregion_common::CommonConfig;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -11,34 +15,70 @@ pub struct CatalogConfig {
     pub catalog: CatalogSettings,
 }
 
+/// The outbox relay polls at most this often (it is woken on commit anyway).
+pub const MIN_RELAY_INTERVAL: Duration = Duration::from_millis(10);
+
+impl Validate for CatalogConfig {
+    fn validate(&self) -> Result<(), Invalid> {
+        let s = &self.catalog;
+        at_least(
+            "catalog.relay_interval_ms",
+            s.relay_interval,
+            MIN_RELAY_INTERVAL,
+            "10",
+        )?;
+        positive("catalog.lag_threshold_secs", s.lag_threshold)?;
+        positive("catalog.lag_check_interval_secs", s.lag_check_interval)?;
+        if let Some(point) = &s.fail_point {
+            one_of(
+                "catalog.fail_point",
+                point,
+                &[crate::service::FAIL_AFTER_CREATE_COMMIT],
+            )?;
+        }
+        non_negative(
+            "catalog.price_plan.per_gb_transferred",
+            s.price_plan.per_gb_transferred,
+        )?;
+        non_negative(
+            "catalog.price_plan.per_gb_day_stored",
+            s.price_plan.per_gb_day_stored,
+        )
+    }
+}
+
+/// The `[catalog]` section.
 #[derive(Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct CatalogSettings {
     /// `sqlite://path?mode=rwc` (embedded default) or `postgres://...`.
     pub database_url: String,
     /// A file holding the database URL (it carries the password); when set
     /// it wins over `database_url`.
     pub database_url_file: Option<PathBuf>,
-    pub max_connections: u32,
+    pub max_connections: NonZeroU32,
     /// How often the outbox relay looks for pending events when not woken.
-    pub relay_interval_ms: u64,
+    #[serde(rename = "relay_interval_ms", with = "units::millis")]
+    pub relay_interval: Duration,
     /// Lag past which LagExceeded is published (product promise: 12 h).
-    pub lag_threshold_secs: i64,
+    #[serde(rename = "lag_threshold_secs", with = "units::secs")]
+    pub lag_threshold: Duration,
     /// How often every service's lag is compared with the threshold.
-    pub lag_check_interval_secs: u64,
-    /// Added to the system clock; lets tests move time.
+    #[serde(rename = "lag_check_interval_secs", with = "units::secs")]
+    pub lag_check_interval: Duration,
+    /// Added to the system clock, in seconds (signed); lets tests move time.
     pub clock_offset_secs: i64,
     /// Test-only fault injection: `after_create_commit` aborts the process
     /// right after a create commits and before its event is published.
     pub fail_point: Option<String>,
     /// Concurrent upstream and event handlers.
-    pub max_in_flight: usize,
+    pub max_in_flight: NonZeroUsize,
     /// Turns usage into an amount; charging later is a configuration change.
     pub price_plan: PricePlan,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct PricePlan {
     pub name: String,
     pub currency: String,
@@ -62,13 +102,13 @@ impl Default for CatalogSettings {
         Self {
             database_url: "sqlite://xregion-catalog.db?mode=rwc".into(),
             database_url_file: None,
-            max_connections: 8,
-            relay_interval_ms: 1000,
-            lag_threshold_secs: 12 * 3600,
-            lag_check_interval_secs: 30,
+            max_connections: const { non_zero_u32(8) },
+            relay_interval: Duration::from_secs(1),
+            lag_threshold: Duration::from_secs(12 * 3600),
+            lag_check_interval: Duration::from_secs(30),
             clock_offset_secs: 0,
             fail_point: None,
-            max_in_flight: 16,
+            max_in_flight: const { non_zero_usize(16) },
             price_plan: PricePlan::default(),
         }
     }
@@ -97,9 +137,9 @@ impl std::fmt::Debug for CatalogSettings {
             )
             .field("database_url_file", &self.database_url_file)
             .field("max_connections", &self.max_connections)
-            .field("relay_interval_ms", &self.relay_interval_ms)
-            .field("lag_threshold_secs", &self.lag_threshold_secs)
-            .field("lag_check_interval_secs", &self.lag_check_interval_secs)
+            .field("relay_interval", &self.relay_interval)
+            .field("lag_threshold", &self.lag_threshold)
+            .field("lag_check_interval", &self.lag_check_interval)
             .field("clock_offset_secs", &self.clock_offset_secs)
             .field("fail_point", &self.fail_point)
             .field("max_in_flight", &self.max_in_flight)
@@ -141,5 +181,33 @@ mod tests {
         settings.database_url_file = Some(dir.path().join("missing"));
         let err = settings.resolved_database_url().unwrap_err().to_string();
         assert!(err.contains("catalog.database_url_file"), "{err}");
+    }
+
+    fn load(key: &str, value: &str) -> xregion_common::Result<CatalogConfig> {
+        xregion_common::load(None, &[(key.into(), value.into())])
+    }
+
+    #[test]
+    fn limits_are_checked_at_load_naming_the_key() {
+        for (key, value) in [
+            ("catalog.relay_interval_ms", "9"),
+            ("catalog.lag_threshold_secs", "0"),
+            ("catalog.lag_check_interval_secs", "0"),
+            ("catalog.max_connections", "0"),
+            ("catalog.max_in_flight", "0"),
+            ("catalog.fail_point", "after_create"),
+            ("catalog.price_plan.per_gb_transferred", "-1.0"),
+        ] {
+            let err = load(key, value).unwrap_err().to_string();
+            assert!(err.contains(key), "{key}={value}: {err}");
+        }
+        let cfg = load("catalog.relay_interval_ms", "200").unwrap();
+        assert_eq!(cfg.catalog.relay_interval, Duration::from_millis(200));
+        let err = load("catalog.price_plan.currncy", "EUR").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("unknown key `catalog.price_plan.currncy` (section `catalog`)"),
+            "{err}"
+        );
     }
 }

@@ -1,4 +1,8 @@
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
+use xregion_common::units;
+use xregion_common::validate::{positive, share, Invalid, Validate};
 use xregion_common::CommonConfig;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -6,7 +10,7 @@ use xregion_common::CommonConfig;
 pub struct CleanupConfig {
     #[serde(flatten)]
     pub common: CommonConfig,
-    pub cleanup: Settings,
+    pub cleanup: CleanupSettings,
 }
 
 impl xregion_runtime::HasCommon for CleanupConfig {
@@ -15,16 +19,29 @@ impl xregion_runtime::HasCommon for CleanupConfig {
     }
 }
 
+impl Validate for CleanupConfig {
+    fn validate(&self) -> Result<(), Invalid> {
+        let s = &self.cleanup;
+        positive("cleanup.sweep_interval_secs", s.sweep_interval)?;
+        positive("cleanup.purge_ack_wait_secs", s.purge_ack_wait)?;
+        share("cleanup.max_removal_share", s.max_removal_share)
+    }
+}
+
+/// The `[cleanup]` section.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Settings {
-    /// How often retention and orphan collection run, in seconds.
-    pub sweep_interval_secs: u64,
-    /// Orphans younger than this are left alone, in hours.
-    pub orphan_grace_hours: u64,
+#[serde(default, deny_unknown_fields)]
+pub struct CleanupSettings {
+    /// How often retention and orphan collection run.
+    #[serde(rename = "sweep_interval_secs", with = "units::secs")]
+    pub sweep_interval: Duration,
+    /// Orphans younger than this are left alone (0: none is spared).
+    #[serde(rename = "orphan_grace_hours", with = "units::hours")]
+    pub orphan_grace: Duration,
     /// How long a purge may run unacknowledged before another cleanup
     /// instance takes it over (it resumes where the first stopped).
-    pub purge_ack_wait_secs: u64,
+    #[serde(rename = "purge_ack_wait_secs", with = "units::secs")]
+    pub purge_ack_wait: Duration,
     /// Added to the system clock; lets tests move time.
     pub clock_offset_secs: i64,
     /// Test-only fault injection: abort the process after this many object
@@ -60,16 +77,45 @@ impl FailPoint {
     }
 }
 
-impl Default for Settings {
+impl Default for CleanupSettings {
     fn default() -> Self {
         Self {
-            sweep_interval_secs: 600,
-            orphan_grace_hours: 24,
-            purge_ack_wait_secs: 300,
+            sweep_interval: Duration::from_secs(600),
+            orphan_grace: Duration::from_secs(24 * 3600),
+            purge_ack_wait: Duration::from_secs(300),
             clock_offset_secs: 0,
             fail_after_deletes: 0,
             max_removal_share: 0.1,
             fail_point: FailPoint::Never,
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn load(key: &str, value: &str) -> xregion_common::Result<CleanupConfig> {
+        xregion_common::load(None, &[(key.into(), value.into())])
+    }
+
+    #[test]
+    fn limits_are_checked_at_load_naming_the_key() {
+        for (key, value) in [
+            ("cleanup.max_removal_share", "1.5"),
+            ("cleanup.max_removal_share", "-0.1"),
+            ("cleanup.sweep_interval_secs", "0"),
+            ("cleanup.purge_ack_wait_secs", "0"),
+        ] {
+            let err = load(key, value).unwrap_err().to_string();
+            assert!(err.contains(&format!("`{key}`")), "{key}={value}: {err}");
+        }
+        let cfg = load("cleanup.orphan_grace_hours", "0").unwrap();
+        assert_eq!(cfg.cleanup.orphan_grace, Duration::ZERO);
+        let cfg = load("cleanup.max_removal_share", "1.0").unwrap();
+        assert_eq!(cfg.cleanup.max_removal_share, 1.0);
+        let err = load("cleanup.fail_point", "sometimes").unwrap_err();
+        assert!(err.to_string().contains("cleanup.fail_point"), "{err}");
     }
 }

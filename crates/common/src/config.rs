@@ -4,11 +4,14 @@
 use std::path::{Path, PathBuf};
 
 use figment::providers::{Env, Format, Serialized, Toml};
-use figment::Figment;
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::error::Result;
+use crate::keys;
 use crate::regions::RegionConfig;
+use crate::validate::Validate;
 
 /// Settings every service has. Services embed it with `#[serde(flatten)]`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -21,7 +24,7 @@ pub struct CommonConfig {
 }
 
 #[derive(Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct BusConfig {
     pub url: String,
     /// Prefix of every subject, stream and durable name of this deployment.
@@ -53,7 +56,7 @@ pub struct BusConfig {
 /// TLS towards NATS. Setting any file makes TLS required: a server that
 /// offers none is refused instead of talking plaintext.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct BusTlsConfig {
     /// Require TLS even with no file set (the system roots verify the server).
     pub required: bool,
@@ -71,6 +74,8 @@ impl std::fmt::Debug for BusConfig {
         crate::redact::debug_redacted(f, "BusConfig", self)
     }
 }
+
+impl Validate for CommonConfig {}
 
 impl Default for BusConfig {
     fn default() -> Self {
@@ -94,7 +99,7 @@ impl Default for BusConfig {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct TelemetryConfig {
     /// `human` or `json`.
     pub log_format: String,
@@ -115,7 +120,7 @@ impl Default for TelemetryConfig {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
     /// Where `/healthz` and `/metrics` are served; port 0 picks a free one.
     pub listen: String,
@@ -130,23 +135,53 @@ impl Default for HttpConfig {
 }
 
 /// Loads `T` from its defaults, then `file`, then `XREGION_*` variables, then
-/// `overrides` (dotted keys from the command line).
+/// `overrides` (dotted keys from the command line), and validates it.
+///
+/// Strict: a key no service reads is an error naming the key, its section
+/// and where it was set ([`crate::keys`]), and so is a value outside its
+/// limits ([`Validate`]). Only variables with `__` are configuration
+/// (`XREGION_BUS__URL`); others (`XREGION_CONFIG`, the CLI's and the test
+/// harness's) are not read here.
 pub fn load<T>(file: Option<&Path>, overrides: &[(String, String)]) -> Result<T>
 where
-    T: Serialize + DeserializeOwned + Default,
+    T: Serialize + DeserializeOwned + Default + Validate,
 {
-    let mut figment = Figment::from(Serialized::defaults(T::default()));
+    let defaults = Serialized::defaults(T::default());
+    let own: Dict = Figment::from(&defaults).extract().map_err(keys::explain)?;
+    let mut figment = Figment::from(defaults);
     if let Some(file) = file {
         figment = figment.merge(Toml::file_exact(file));
     }
-    figment = figment.merge(Env::prefixed("XREGION_").split("__"));
+    figment = figment.merge(
+        Env::prefixed("XREGION_")
+            .filter(|key| key.as_str().contains("__"))
+            .split("__"),
+    );
     for (key, value) in overrides {
-        let value: figment::value::Value = value
-            .parse()
-            .unwrap_or_else(|_| figment::value::Value::from(value.clone()));
-        figment = figment.merge(Serialized::global(key, value));
+        let value: Value = value.parse().unwrap_or_else(|_| Value::from(value.clone()));
+        figment = figment.merge(CommandLine(Serialized::global(key, value)));
     }
-    figment.extract().map_err(|e| Box::new(e).into())
+    keys::check_sections(&figment, &own)?;
+    // The common sections first, on their own: inside a service's type they
+    // are flattened, and serde then loses the key path of their errors.
+    let common: CommonConfig = figment.extract().map_err(keys::explain)?;
+    common.validate()?;
+    let config: T = figment.extract().map_err(keys::explain)?;
+    config.validate()?;
+    Ok(config)
+}
+
+/// The command-line layer, named so that errors can say a flag set the key.
+struct CommandLine(Serialized<Value>);
+
+impl Provider for CommandLine {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(keys::COMMAND_LINE)
+    }
+
+    fn data(&self) -> figment::Result<Map<Profile, Dict>> {
+        self.0.data()
+    }
 }
 
 /// The effective configuration as TOML, for `--dump-config`, with every
@@ -158,80 +193,5 @@ pub fn dump<T: Serialize>(config: &T) -> Result<String> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[derive(Debug, Default, Serialize, Deserialize)]
-    #[serde(default)]
-    struct Svc {
-        #[serde(flatten)]
-        common: CommonConfig,
-        lanes: u32,
-    }
-
-    #[test]
-    fn later_layers_win() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("c.toml");
-        std::fs::write(
-            &file,
-            "lanes = 3\n[bus]\nnamespace = \"fromfile\"\nurl = \"nats://file:1\"\n",
-        )
-        .unwrap();
-        let cfg: Svc = load(
-            Some(&file),
-            &[
-                ("bus.url".into(), "nats://flag:2".into()),
-                ("lanes".into(), "5".into()),
-            ],
-        )
-        .unwrap();
-        assert_eq!(cfg.common.bus.namespace, "fromfile");
-        assert_eq!(cfg.common.bus.url, "nats://flag:2");
-        assert_eq!(cfg.lanes, 5);
-        assert_eq!(cfg.common.bus.upstream_namespace, "rds");
-    }
-
-    #[test]
-    fn missing_file_is_an_error() {
-        let r: Result<Svc> = load(Some(Path::new("/nonexistent/x.toml")), &[]);
-        assert!(r.is_err());
-    }
-
-    #[test]
-    fn dump_hides_secrets() {
-        let mut svc = Svc::default();
-        svc.common.bus.url = "nats://svc:natspw@n:4222".into();
-        svc.common.regions.push(crate::RegionConfig {
-            id: "r1".into(),
-            display_name: String::new(),
-            url: "s3://b".into(),
-            options: [("aws_secret_access_key".to_string(), "s3pw".to_string())].into(),
-            source_key_prefix: None,
-        });
-        let text = dump(&svc).unwrap();
-        assert!(!text.contains("natspw") && !text.contains("s3pw"), "{text}");
-        assert!(text.contains("aws_secret_access_key"), "{text}");
-    }
-
-    #[test]
-    fn bus_debug_hides_the_url_password() {
-        let bus = BusConfig {
-            url: "nats://svc:natspw@n:4222".into(),
-            ..Default::default()
-        };
-        let shown = format!("{bus:?}");
-        assert!(
-            !shown.contains("natspw") && shown.contains("n:4222"),
-            "{shown}"
-        );
-    }
-
-    #[test]
-    fn dump_round_trips() {
-        let text = dump(&Svc::default()).unwrap();
-        let back: Svc = toml::from_str(&text).unwrap();
-        assert_eq!(back.common.bus.namespace, "xregion");
-    }
-}
+#[path = "config_tests.rs"]
+mod tests;

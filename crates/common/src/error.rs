@@ -4,6 +4,31 @@ use thiserror::Error;
 pub enum Error {
     #[error("configuration: {0}")]
     Config(#[from] Box<figment::Error>),
+    #[error(
+        "configuration: unknown key `{key}` (section `{section}`) {origin}; expected {expected}"
+    )]
+    UnknownKey {
+        key: String,
+        section: String,
+        /// Where it was set: a file, an environment variable, a flag.
+        origin: String,
+        expected: String,
+    },
+    #[error("configuration: unknown section `{section}` {origin}; known sections: {known}")]
+    UnknownSection {
+        section: String,
+        origin: String,
+        known: String,
+    },
+    #[error("configuration: {0}")]
+    Invalid(#[from] crate::validate::Invalid),
+    #[error("configuration: bad value for `{key}` (section `{section}`) {origin}: {reason}")]
+    BadValue {
+        key: String,
+        section: String,
+        origin: String,
+        reason: String,
+    },
     #[error("region {region}: {reason}")]
     Region { region: String, reason: String },
     #[error("object store: {0}")]

@@ -15,6 +15,7 @@ use xregion_domain::source_keys::{check_source_keys, SourceKeyPrefix};
 use crate::error::{Error, Result};
 
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RegionConfig {
     pub id: String,
     #[serde(default)]

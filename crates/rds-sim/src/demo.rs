@@ -27,6 +27,9 @@ pub struct SimConfig {
     pub common: CommonConfig,
 }
 
+/// Only the common sections; their limits are checked by the loader.
+impl xregion_common::Validate for SimConfig {}
+
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
     #[arg(long, default_value_t = 240)]

@@ -1,4 +1,9 @@
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
+use xregion_common::units::{self, non_zero_usize, ByteSize};
+use xregion_common::validate::{at_least, size_at_least, Invalid, Validate};
 use xregion_common::CommonConfig;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -6,7 +11,7 @@ use xregion_common::CommonConfig;
 pub struct WorkerConfig {
     #[serde(flatten)]
     pub common: CommonConfig,
-    pub worker: Settings,
+    pub worker: WorkerSettings,
 }
 
 impl xregion_runtime::HasCommon for WorkerConfig {
@@ -15,22 +20,38 @@ impl xregion_runtime::HasCommon for WorkerConfig {
     }
 }
 
+/// S3 refuses parts below 5 MiB (except the last).
+pub const MIN_PART_SIZE: ByteSize = ByteSize::from_mib(5);
+/// Copies heartbeat every third of `ack_wait`, in whole seconds.
+pub const MIN_ACK_WAIT: Duration = Duration::from_secs(3);
+
+impl Validate for WorkerConfig {
+    fn validate(&self) -> Result<(), Invalid> {
+        let s = &self.worker;
+        size_at_least("worker.part_size_mib", s.part_size, MIN_PART_SIZE)?;
+        at_least("worker.ack_wait_secs", s.ack_wait, MIN_ACK_WAIT, "3")
+    }
+}
+
+/// The `[worker]` section.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Settings {
+#[serde(default, deny_unknown_fields)]
+pub struct WorkerSettings {
     /// Target regions served; empty: all.
     pub regions: Vec<String>,
     /// Concurrent LOG transfers.
-    pub log_concurrency: usize,
+    pub log_concurrency: NonZeroUsize,
     /// Concurrent FULL transfers.
-    pub full_concurrency: usize,
-    /// Size of each uploaded part, in MiB (at least 5 for S3).
-    pub part_size_mib: usize,
+    pub full_concurrency: NonZeroUsize,
+    /// Size of each uploaded part, configured in MiB (at least 5 for S3).
+    #[serde(rename = "part_size_mib", with = "units::mib")]
+    pub part_size: ByteSize,
     /// Parts of one file in flight at once.
-    pub parts_in_flight: usize,
+    pub parts_in_flight: NonZeroUsize,
     /// How long a job may go unacknowledged before it is redelivered to
     /// another worker; in-flight copies extend it as they progress.
-    pub ack_wait_secs: u64,
+    #[serde(rename = "ack_wait_secs", with = "units::secs")]
+    pub ack_wait: Duration,
     /// Initial bandwidth limits, written to the limits bucket when absent;
     /// change them at runtime in the bucket (README, "Changing the bandwidth
     /// at runtime").
@@ -38,6 +59,7 @@ pub struct Settings {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BandwidthLimit {
     pub source: String,
     pub target: String,
@@ -48,16 +70,58 @@ pub struct BandwidthLimit {
     pub log_bytes_per_sec: Option<u64>,
 }
 
-impl Default for Settings {
+impl Default for WorkerSettings {
     fn default() -> Self {
         Self {
             regions: Vec::new(),
-            log_concurrency: 8,
-            full_concurrency: 2,
-            part_size_mib: 8,
-            parts_in_flight: 4,
-            ack_wait_secs: 60,
+            log_concurrency: const { non_zero_usize(8) },
+            full_concurrency: const { non_zero_usize(2) },
+            part_size: ByteSize::from_mib(8),
+            parts_in_flight: const { non_zero_usize(4) },
+            ack_wait: Duration::from_secs(60),
             bandwidth: Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn load(key: &str, value: &str) -> xregion_common::Result<WorkerConfig> {
+        xregion_common::load(None, &[(key.into(), value.into())])
+    }
+
+    #[test]
+    fn limits_are_checked_at_load_naming_the_key() {
+        for (key, value) in [
+            ("worker.part_size_mib", "4"),
+            ("worker.ack_wait_secs", "2"),
+            ("worker.log_concurrency", "0"),
+            ("worker.full_concurrency", "0"),
+            ("worker.parts_in_flight", "0"),
+        ] {
+            let err = load(key, value).unwrap_err().to_string();
+            assert!(err.contains(key), "{key}={value}: {err}");
+        }
+        let cfg = load("worker.part_size_mib", "5").unwrap();
+        assert_eq!(cfg.worker.part_size.bytes(), 5 * 1024 * 1024);
+        let cfg = load("worker.ack_wait_secs", "3").unwrap();
+        assert_eq!(cfg.worker.ack_wait, MIN_ACK_WAIT);
+    }
+
+    #[test]
+    fn a_bandwidth_entry_with_an_unknown_key_is_refused() {
+        let err = load(
+            "worker.bandwidth",
+            "[{ source = \"a\", target = \"b\", bytes_per_second = 1 }]",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("unknown key `worker.bandwidth[0].bytes_per_second` (section `worker`)"),
+            "{err}"
+        );
     }
 }

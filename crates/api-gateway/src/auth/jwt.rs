@@ -63,7 +63,7 @@ impl JwtPolicy {
             issuer: s.issuer.clone(),
             audience: s.audience.clone(),
             tenant_claim: s.tenant_claim.clone(),
-            leeway_secs: s.leeway_secs,
+            leeway_secs: s.leeway.as_secs(),
         })
     }
 }
