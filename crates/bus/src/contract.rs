@@ -172,10 +172,10 @@ mod tests {
 
     #[test]
     fn the_kind_of_a_method_is_its_request_types() {
-        assert!(pb::LiveServicesRequest::INTERNAL);
+        const { assert!(pb::LiveServicesRequest::INTERNAL) };
         assert!(is_internal(methods::LIVE_SERVICES));
         assert!(is_internal(methods::EXPIRE_BACKUP));
-        assert!(!pb::GetSyncServiceRequest::INTERNAL);
+        const { assert!(!pb::GetSyncServiceRequest::INTERNAL) };
         assert!(!is_internal(methods::GET_SYNC_SERVICE));
         assert!(!is_internal("NoSuchMethod"));
     }
