@@ -67,15 +67,7 @@ impl Watcher {
             lane: lane_to_api(lane) as i32,
             requested_at: Some(timestamp(now_ms())),
         };
-        let ns = self.publisher.namespace();
-        let subject = ns.transfer_subject(&service.target_region, lane);
-        self.publisher
-            .publish(
-                subject,
-                &format!("xfer:{}:{}", service.service_id, backup.backup_id),
-                &job,
-            )
-            .await?;
+        self.publisher.emit(&job).await?;
         metrics::counter!("xregion_watcher_jobs_total", "lane" => lane.as_str()).increment(1);
         tracing::debug!(service_id = %service.service_id, backup_id = %backup.backup_id, lane = lane.as_str(), "transfer requested");
         Ok(())

@@ -1,7 +1,7 @@
 //! ServiceCreated: describe the service in its target, queue the seed set,
 //! and move the service to SEEDING.
 
-use xregion_bus::{Delivery, Handler, Outcome};
+use xregion_bus::{Delivery, Outcome, TryHandler};
 use xregion_proto::xregion::v1 as pb;
 
 use crate::jobs::Watcher;
@@ -11,19 +11,14 @@ pub struct SeedOnCreate {
 }
 
 #[async_trait::async_trait]
-impl Handler for SeedOnCreate {
-    async fn handle(&self, d: &Delivery) -> Outcome {
-        let event = match d.decode::<pb::ServiceCreated>() {
-            Ok(e) => e,
-            Err(o) => return o,
-        };
-        let Some(service) = event.service else {
-            return Outcome::Reject("ServiceCreated without service".into());
-        };
-        match self.seed(&service).await {
-            Ok(()) => Outcome::Ack,
-            Err(error) => error.outcome(),
-        }
+impl TryHandler for SeedOnCreate {
+    async fn try_handle(&self, d: &Delivery) -> Result<Outcome, Outcome> {
+        let event: pb::ServiceCreated = d.decode()?;
+        let service = event
+            .service
+            .ok_or_else(|| Outcome::Reject("ServiceCreated without service".into()))?;
+        self.seed(&service).await.map_err(|e| e.outcome())?;
+        Ok(Outcome::Ack)
     }
 }
 

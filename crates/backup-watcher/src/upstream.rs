@@ -1,6 +1,6 @@
 //! BackupCreated: one transfer job per live service of the instance.
 
-use xregion_bus::{Delivery, Handler, Outcome};
+use xregion_bus::{Delivery, Outcome, TryHandler};
 use xregion_proto::rds::v1 as rds;
 use xregion_proto::xregion::v1 as pb;
 
@@ -11,35 +11,30 @@ pub struct JobPerBackup {
 }
 
 #[async_trait::async_trait]
-impl Handler for JobPerBackup {
-    async fn handle(&self, d: &Delivery) -> Outcome {
-        let event = match d.decode::<rds::BackupCreated>() {
-            Ok(e) => e,
-            Err(o) => return o,
-        };
-        let Some(backup) = event.backup else {
-            return Outcome::Reject("BackupCreated without descriptor".into());
-        };
+impl TryHandler for JobPerBackup {
+    async fn try_handle(&self, d: &Delivery) -> Result<Outcome, Outcome> {
+        let event: rds::BackupCreated = d.decode()?;
+        let backup = event
+            .backup
+            .ok_or_else(|| Outcome::Reject("BackupCreated without descriptor".into()))?;
+        let rejected = |reason| Outcome::Reject(format!("backup {:?}: {reason}", backup.backup_id));
         let now = crate::jobs::now_ms();
-        if let Err(reason) = xregion_proto::convert::backup::validate_at(&backup, now) {
-            return Outcome::Reject(format!("backup {:?}: {reason}", backup.backup_id));
-        }
+        xregion_proto::convert::backup::validate_at(&backup, now).map_err(rejected)?;
         let services = match self.watcher.live_services(&backup.instance_id).await {
             Ok(s) => s,
-            Err(e) if e.is_unavailable() => return Outcome::Unavailable(e.to_string()),
-            Err(e) => return Outcome::Retry(e.to_string()),
+            Err(e) if e.is_unavailable() => return Err(Outcome::Unavailable(e.to_string())),
+            Err(e) => return Err(Outcome::Retry(e.to_string())),
         };
         for service in services.iter().filter(|s| s.tenant_id == backup.tenant_id) {
             // The same checks as the catalog's when it records the backup:
             // files only from the instance's own folder of its own region.
-            if let Err(reason) = self.source_checks(service, &backup) {
-                return Outcome::Reject(format!("backup {:?}: {reason}", backup.backup_id));
-            }
-            if let Err(e) = self.watcher.enqueue(service, &backup).await {
-                return e.outcome();
-            }
+            self.source_checks(service, &backup).map_err(rejected)?;
+            self.watcher
+                .enqueue(service, &backup)
+                .await
+                .map_err(|e| e.outcome())?;
         }
-        Outcome::Ack
+        Ok(Outcome::Ack)
     }
 }
 

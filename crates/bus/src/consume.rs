@@ -24,6 +24,7 @@ use tracing::Instrument;
 
 use crate::deadletter::{ATTEMPTS_HEADER, ORIGINAL_SUBJECT_HEADER, REASON_HEADER};
 use crate::error::{BusError, Result};
+use crate::events::dead_letter_msg_id;
 use crate::names::Namespace;
 use crate::propagation::set_parent_from;
 
@@ -157,6 +158,23 @@ impl Delivery {
 #[async_trait::async_trait]
 pub trait Handler: Send + Sync + 'static {
     async fn handle(&self, delivery: &Delivery) -> Outcome;
+}
+
+/// A [`Handler`] written with `?`: `let e: pb::X = delivery.decode()?;`
+/// settles an undecodable message (or any early outcome) with the `Err` it
+/// returns; either side is the message's outcome.
+#[async_trait::async_trait]
+pub trait TryHandler: Send + Sync + 'static {
+    async fn try_handle(&self, delivery: &Delivery) -> std::result::Result<Outcome, Outcome>;
+}
+
+#[async_trait::async_trait]
+impl<T: TryHandler> Handler for T {
+    async fn handle(&self, delivery: &Delivery) -> Outcome {
+        self.try_handle(delivery)
+            .await
+            .unwrap_or_else(|early| early)
+    }
 }
 
 /// Declares the durable consumer and runs `handler` on its messages until
@@ -394,8 +412,8 @@ async fn dead_letter(
     let id = d
         .message
         .info()
-        .map(|i| format!("dl:{durable}:{}", i.stream_sequence))
-        .unwrap_or_else(|_| format!("dl:{durable}:{}", d.subject));
+        .map(|i| dead_letter_msg_id(durable, i.stream_sequence))
+        .unwrap_or_else(|_| dead_letter_msg_id(durable, &d.subject));
     headers.insert(crate::publish::MSG_ID_HEADER, id.as_str());
     headers.insert(ORIGINAL_SUBJECT_HEADER, d.subject.as_str());
     headers.insert(REASON_HEADER, reason);

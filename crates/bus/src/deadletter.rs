@@ -87,7 +87,7 @@ impl DeadLetter {
                 out.append(name.clone(), value.clone());
             }
         }
-        let id = format!("replay:{}:{}", ns.dead_letter_stream(), self.seq);
+        let id = crate::events::replay_msg_id(&ns.dead_letter_stream(), self.seq);
         out.insert(MSG_ID_HEADER, id.as_str());
         out
     }

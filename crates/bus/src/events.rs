@@ -60,14 +60,36 @@ events! {
         state_name(e.to),
         opt_millis(e.changed_at.as_ref()).unwrap_or(0)
     );
-    pb::LagExceeded => LagExceeded, |e| format!("lag:{}:exceeded:{}", e.service_id, opt_millis(e.latest_data_time.as_ref()).unwrap_or(0));
-    pb::LagRecovered => LagRecovered, |e| format!("lag:{}:recovered:{}", e.service_id, opt_millis(e.latest_data_time.as_ref()).unwrap_or(0));
-    pb::BackupSynced => BackupSynced, |e| format!("synced:{}:{}", service_id(&e.service), backup_id(&e.backup));
+    // One crossing per latest data time and direction.
+    pb::LagExceeded => LagExceeded, |e| format!(
+        "lag:{}:exceeded:{}",
+        e.service_id,
+        opt_millis(e.latest_data_time.as_ref()).unwrap_or(0)
+    );
+    pb::LagRecovered => LagRecovered, |e| format!(
+        "lag:{}:recovered:{}",
+        e.service_id,
+        opt_millis(e.latest_data_time.as_ref()).unwrap_or(0)
+    );
+    pb::BackupSynced => BackupSynced, |e| format!(
+        "synced:{}:{}",
+        service_id(&e.service),
+        backup_id(&e.backup)
+    );
     // Each attempt's failure is its own event.
-    pb::BackupSyncFailed => BackupFailed, |e| format!("failed:{}:{}:{}", service_id(&e.service), e.backup_id, e.attempt);
+    pb::BackupSyncFailed => BackupFailed, |e| format!(
+        "failed:{}:{}:{}",
+        service_id(&e.service),
+        e.backup_id,
+        e.attempt
+    );
     pb::BackupExpired => BackupExpired, |e| format!("expired:{}:{}", e.service_id, e.backup_id);
     // One event per region and hour is enough to alert on.
-    pb::SweepHalted => SweepHalted, |e| format!("halted:{}:{}", e.region, opt_millis(e.halted_at.as_ref()).unwrap_or(0) / 3_600_000);
+    pb::SweepHalted => SweepHalted, |e| format!(
+        "halted:{}:{}",
+        e.region,
+        opt_millis(e.halted_at.as_ref()).unwrap_or(0) / 3_600_000
+    );
 }
 
 /// A transfer job, on `<ns>.transfer.<target_region>.<lane>` (the
@@ -89,7 +111,11 @@ impl Publishable for pb::TransferRequested {
     }
 
     fn msg_id(&self) -> String {
-        format!("xfer:{}:{}", service_id(&self.service), backup_id(&self.backup))
+        format!(
+            "xfer:{}:{}",
+            service_id(&self.service),
+            backup_id(&self.backup)
+        )
     }
 }
 
@@ -164,5 +190,218 @@ fn lane_from_api(lane: i32) -> Option<Lane> {
         pb::Lane::Log => Some(Lane::Log),
         pb::Lane::Full => Some(Lane::Full),
         pb::Lane::Unspecified => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use xregion_domain::ServiceState;
+    use xregion_proto::convert::{state_to_api, timestamp};
+
+    use super::*;
+
+    fn ns() -> Namespace {
+        Namespace::new("xregion", "rds").unwrap()
+    }
+
+    fn service(id: &str) -> Option<pb::ServiceRef> {
+        Some(pb::ServiceRef {
+            service_id: id.into(),
+            target_region: "cn-east-2".into(),
+            ..Default::default()
+        })
+    }
+
+    fn backup(id: &str) -> Option<rds::BackupDescriptor> {
+        Some(rds::BackupDescriptor {
+            backup_id: id.into(),
+            ..Default::default()
+        })
+    }
+
+    /// The subject and id of one message, as the bus would publish it.
+    fn addressed<M: Publishable>(m: &M) -> (String, String) {
+        (m.subject(&ns()).unwrap(), m.msg_id())
+    }
+
+    fn pair(subject: &str, id: &str) -> (String, String) {
+        (subject.to_string(), id.to_string())
+    }
+
+    #[test]
+    fn service_events() {
+        let created = pb::ServiceCreated {
+            service: service("s1"),
+            created_at: Some(timestamp(5)),
+        };
+        assert_eq!(
+            addressed(&created),
+            pair("xregion.events.service.created", "created:s1")
+        );
+        let deleted = pb::ServiceDeleted {
+            service: service("s1"),
+            ..Default::default()
+        };
+        assert_eq!(
+            addressed(&deleted),
+            pair("xregion.events.service.deleted", "deleted:s1")
+        );
+        let purged = pb::ServiceDataPurged {
+            service_id: "s1".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            addressed(&purged),
+            pair("xregion.events.service.purged", "purged:s1")
+        );
+        let changed = pb::ServiceStateChanged {
+            service_id: "s1".into(),
+            from: state_to_api(ServiceState::Seeding) as i32,
+            to: state_to_api(ServiceState::Running) as i32,
+            changed_at: Some(timestamp(1_700_000_000_123)),
+            ..Default::default()
+        };
+        assert_eq!(
+            addressed(&changed),
+            pair(
+                "xregion.events.service.state",
+                "state:s1:SEEDING:RUNNING:1700000000123"
+            )
+        );
+    }
+
+    #[test]
+    fn lag_events_share_one_builder_and_differ_in_subject_and_id() {
+        let crossing = LagCrossing {
+            service_id: "s1".into(),
+            tenant_id: "t1".into(),
+            lag_seconds: 700,
+            threshold_seconds: 600,
+            latest_data_time_ms: 1_700_000_000_000,
+        };
+        let exceeded: pb::LagExceeded = crossing.event();
+        let recovered: pb::LagRecovered = crossing.event();
+        assert_eq!(exceeded.tenant_id, "t1");
+        assert_eq!(recovered.lag_seconds, 700);
+        assert_eq!(
+            addressed(&exceeded),
+            pair(
+                "xregion.events.service.lag.exceeded",
+                "lag:s1:exceeded:1700000000000"
+            )
+        );
+        assert_eq!(
+            addressed(&recovered),
+            pair(
+                "xregion.events.service.lag.recovered",
+                "lag:s1:recovered:1700000000000"
+            )
+        );
+    }
+
+    #[test]
+    fn backup_events() {
+        let synced = pb::BackupSynced {
+            service: service("s1"),
+            backup: backup("b1"),
+            ..Default::default()
+        };
+        assert_eq!(
+            addressed(&synced),
+            pair("xregion.events.backup.synced", "synced:s1:b1")
+        );
+        let failed = pb::BackupSyncFailed {
+            service: service("s1"),
+            backup_id: "b1".into(),
+            attempt: 3,
+            ..Default::default()
+        };
+        assert_eq!(
+            addressed(&failed),
+            pair("xregion.events.backup.failed", "failed:s1:b1:3")
+        );
+        let expired = pb::BackupExpired {
+            service_id: "s1".into(),
+            backup_id: "b1".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            addressed(&expired),
+            pair("xregion.events.backup.expired", "expired:s1:b1")
+        );
+    }
+
+    #[test]
+    fn sweep_halted_is_one_per_region_and_hour() {
+        let at = |ms| pb::SweepHalted {
+            region: "r1".into(),
+            halted_at: Some(timestamp(ms)),
+            ..Default::default()
+        };
+        assert_eq!(
+            addressed(&at(7_200_000 + 59 * 60_000)),
+            pair("xregion.events.cleanup.sweep.halted", "halted:r1:2")
+        );
+        assert_eq!(at(7_200_000).msg_id(), at(10_799_999).msg_id());
+        assert_ne!(at(7_200_000).msg_id(), at(10_800_000).msg_id());
+    }
+
+    #[test]
+    fn transfer_jobs_go_to_their_region_and_lane() {
+        let job = |lane: pb::Lane| pb::TransferRequested {
+            service: service("s1"),
+            backup: backup("b1"),
+            lane: lane as i32,
+            requested_at: None,
+        };
+        assert_eq!(
+            addressed(&job(pb::Lane::Log)),
+            pair("xregion.transfer.cn-east-2.log", "xfer:s1:b1")
+        );
+        assert_eq!(
+            addressed(&job(pb::Lane::Full)),
+            pair("xregion.transfer.cn-east-2.full", "xfer:s1:b1")
+        );
+        assert!(job(pb::Lane::Unspecified).subject(&ns()).is_err());
+        let nowhere = pb::TransferRequested {
+            service: None,
+            ..job(pb::Lane::Log)
+        };
+        assert!(nowhere.subject(&ns()).is_err());
+    }
+
+    #[test]
+    fn every_event_subject_has_its_type() {
+        let typed = [
+            pb::ServiceCreated::SUBJECT,
+            pb::ServiceDeleted::SUBJECT,
+            pb::ServiceDataPurged::SUBJECT,
+            pb::ServiceStateChanged::SUBJECT,
+            pb::LagExceeded::SUBJECT,
+            pb::LagRecovered::SUBJECT,
+            pb::BackupSynced::SUBJECT,
+            pb::BackupSyncFailed::SUBJECT,
+            pb::BackupExpired::SUBJECT,
+            pb::SweepHalted::SUBJECT,
+        ];
+        for subject in EventSubject::ALL {
+            assert_eq!(
+                typed.iter().filter(|t| **t == subject).count(),
+                1,
+                "{subject:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn dead_letter_ids() {
+        assert_eq!(
+            dead_letter_msg_id("xregion-purge", 42),
+            "dl:xregion-purge:42"
+        );
+        assert_eq!(
+            replay_msg_id("XREGION_DEADLETTER", 7),
+            "replay:XREGION_DEADLETTER:7"
+        );
     }
 }

@@ -21,7 +21,9 @@ pub mod transport;
 
 pub use async_nats;
 pub use connect::{bootstrap, connect, connect_with};
-pub use consume::{run_consumer, ConsumerSpec, Delivery, Handler, Outcome, RetryPolicy};
+pub use consume::{
+    run_consumer, ConsumerSpec, Delivery, Handler, Outcome, RetryPolicy, TryHandler,
+};
 pub use contract::{CatalogMethod, CatalogService};
 pub use credentials::Credentials;
 pub use declare::{declare_streams, StreamOptions};

@@ -21,11 +21,14 @@ pub struct Publisher {
 
 #[derive(Clone)]
 enum Backend {
-    Nats {
-        js: Context,
-        client: async_nats::Client,
-    },
+    Nats(Box<Nats>),
     Recording(Recorded),
+}
+
+#[derive(Clone)]
+struct Nats {
+    js: Context,
+    client: async_nats::Client,
 }
 
 /// What JetStream said about a publish.
@@ -41,10 +44,10 @@ pub enum Published {
 impl Publisher {
     pub fn new(client: async_nats::Client, ns: Namespace) -> Self {
         Self {
-            backend: Backend::Nats {
+            backend: Backend::Nats(Box::new(Nats {
                 js: async_nats::jetstream::new(client.clone()),
                 client,
-            },
+            })),
             ns,
         }
     }
@@ -67,7 +70,7 @@ impl Publisher {
     /// The JetStream context behind this publisher; a recording one has none.
     pub fn jetstream(&self) -> Result<&Context> {
         match &self.backend {
-            Backend::Nats { js, .. } => Ok(js),
+            Backend::Nats(nats) => Ok(&nats.js),
             Backend::Recording(_) => Err(BusError::JetStream {
                 op: "context",
                 reason: "a recording publisher has no NATS connection".to_string(),
@@ -91,7 +94,7 @@ impl Publisher {
         msg: &M,
     ) -> Result<Published> {
         let js = match &self.backend {
-            Backend::Nats { js, .. } => js,
+            Backend::Nats(nats) => &nats.js,
             Backend::Recording(r) => return r.publish(subject, msg_id, msg.encode_to_vec()),
         };
         let mut headers = HeaderMap::new();
@@ -121,7 +124,7 @@ impl Publisher {
     /// Core NATS, fire and forget: for progress, which nobody must replay.
     pub async fn publish_transient<M: Message>(&self, subject: String, msg: &M) -> Result<()> {
         let client = match &self.backend {
-            Backend::Nats { client, .. } => client,
+            Backend::Nats(nats) => &nats.client,
             Backend::Recording(r) => return r.publish_transient(subject, msg.encode_to_vec()),
         };
         let mut headers = HeaderMap::new();

@@ -1,10 +1,8 @@
 //! Consumes xregion's own events that change the catalog: synced copies,
 //! failed copies and purged services.
 
-use xregion_bus::{Delivery, EventSubject, Handler, Namespace, Outcome};
-use xregion_proto::xregion::v1 as pb;
-
 use crate::service::Catalog;
+use xregion_bus::{Delivery, EventSubject, Namespace, Outcome, TryHandler};
 
 pub struct EventsHandler {
     pub catalog: Catalog,
@@ -21,28 +19,19 @@ pub const CONSUMED: [EventSubject; 3] = [
 ];
 
 #[async_trait::async_trait]
-impl Handler for EventsHandler {
-    async fn handle(&self, d: &Delivery) -> Outcome {
+impl TryHandler for EventsHandler {
+    async fn try_handle(&self, d: &Delivery) -> Result<Outcome, Outcome> {
         let result = match self.ns.event_of(&d.subject) {
-            Some(EventSubject::BackupSynced) => match d.decode::<pb::BackupSynced>() {
-                Ok(e) => self.catalog.backup_synced(&e).await,
-                Err(o) => return o,
-            },
-            Some(EventSubject::BackupFailed) => match d.decode::<pb::BackupSyncFailed>() {
-                Ok(e) => self.catalog.backup_failed(&e).await,
-                Err(o) => return o,
-            },
-            Some(EventSubject::ServicePurged) => match d.decode::<pb::ServiceDataPurged>() {
-                Ok(e) => self.catalog.service_purged(&e).await,
-                Err(o) => return o,
-            },
-            _ => return Outcome::Reject(format!("unexpected subject {}", d.subject)),
+            Some(EventSubject::BackupSynced) => self.catalog.backup_synced(&d.decode()?).await,
+            Some(EventSubject::BackupFailed) => self.catalog.backup_failed(&d.decode()?).await,
+            Some(EventSubject::ServicePurged) => self.catalog.service_purged(&d.decode()?).await,
+            _ => return Err(Outcome::Reject(format!("unexpected subject {}", d.subject))),
         };
-        match result {
+        Ok(match result {
             Ok(()) => Outcome::Ack,
             Err(crate::CatalogError::FailedPrecondition(reason)) => Outcome::Reject(reason),
             Err(error) if error.is_unavailable() => Outcome::Unavailable(error.to_string()),
             Err(error) => Outcome::Retry(error.to_string()),
-        }
+        })
     }
 }

@@ -4,10 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use prost::Message;
 use sqlx::AnyConnection;
 use tokio::sync::Notify;
-use xregion_bus::EventSubject;
 use xregion_domain::source_keys::SourceKeyPrefix;
 use xregion_domain::validation::{validate_create, validate_page_size, CreateServiceInput};
 use xregion_domain::{ids, layout, ServiceState};
@@ -226,14 +224,7 @@ impl Catalog {
             service: Some(service_ref(row)),
             created_at: Some(timestamp(now)),
         };
-        outbox::enqueue(
-            &mut tx,
-            EventSubject::ServiceCreated,
-            &format!("created:{}", row.service_id),
-            event.encode_to_vec(),
-            now,
-        )
-        .await?;
+        outbox::enqueue(&mut tx, &event, now).await?;
         tx.commit().await?;
         tracing::info!(service_id = %row.service_id, instance_id = %row.instance_id, "sync service created");
         Ok(())
@@ -340,14 +331,7 @@ impl Catalog {
             reason: reason as i32,
             deleted_at: Some(timestamp(now)),
         };
-        outbox::enqueue(
-            conn,
-            EventSubject::ServiceDeleted,
-            &format!("deleted:{}", row.service_id),
-            event.encode_to_vec(),
-            now,
-        )
-        .await?;
+        outbox::enqueue(conn, &event, now).await?;
         enqueue_state_change(
             conn,
             row,
@@ -413,20 +397,7 @@ pub(crate) async fn enqueue_state_change(
         reason: reason.to_string(),
         changed_at: Some(timestamp(now)),
     };
-    let msg_id = format!(
-        "state:{}:{}:{}:{now}",
-        row.service_id,
-        from.as_str(),
-        to.as_str()
-    );
-    outbox::enqueue(
-        conn,
-        EventSubject::ServiceStateChanged,
-        &msg_id,
-        event.encode_to_vec(),
-        now,
-    )
-    .await
+    outbox::enqueue(conn, &event, now).await
 }
 
 fn same_request(existing: ServiceRow, instance_id: &str) -> Result<ServiceRow> {

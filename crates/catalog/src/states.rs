@@ -1,8 +1,6 @@
 //! What cleanup asks before it deletes: the catalog's own record of services
 //! found in a store, and forgetting an expired copy before its files go.
 
-use prost::Message;
-use xregion_bus::EventSubject;
 use xregion_domain::chain::{expirable, ChainBackup};
 use xregion_domain::ids::is_valid_id;
 use xregion_proto::convert::{state_to_api, timestamp};
@@ -120,14 +118,7 @@ impl Catalog {
                 backup_id: req.backup_id.clone(),
                 expired_at: Some(timestamp(now)),
             };
-            outbox::enqueue(
-                &mut tx,
-                EventSubject::BackupExpired,
-                &format!("expired:{}:{}", svc.service_id, req.backup_id),
-                event.encode_to_vec(),
-                now,
-            )
-            .await?;
+            outbox::enqueue(&mut tx, &event, now).await?;
             tracing::info!(service_id = %svc.service_id, backup_id = %req.backup_id, earliest = ?window.as_ref().map(|w| w.earliest), "expired copy forgotten");
         }
         tx.commit().await?;

@@ -3,14 +3,12 @@
 
 use std::collections::BTreeSet;
 
-use prost::Message;
 use sqlx::AnyConnection;
-use xregion_bus::EventSubject;
+use xregion_bus::LagCrossing;
 use xregion_domain::chain::{pending, restore_window, ChainBackup};
 use xregion_domain::source_keys::check_source_keys;
 use xregion_domain::{BackupKind, ServiceState};
 use xregion_proto::convert::backup as conv;
-use xregion_proto::convert::timestamp;
 use xregion_proto::rds::v1::BackupDescriptor;
 use xregion_proto::xregion::v1 as pb;
 
@@ -357,33 +355,18 @@ impl Catalog {
             return Ok(());
         }
         services::set_lag_alerted(&mut tx, service_id, exceeded).await?;
-        let (kind, tag, payload) = if exceeded {
-            let e = pb::LagExceeded {
-                service_id: svc.service_id.clone(),
-                tenant_id: svc.tenant_id.clone(),
-                lag_seconds: lag,
-                threshold_seconds: self.lag_threshold_secs,
-                latest_data_time: Some(timestamp(latest)),
-            };
-            (EventSubject::LagExceeded, "exceeded", e.encode_to_vec())
-        } else {
-            let e = pb::LagRecovered {
-                service_id: svc.service_id.clone(),
-                tenant_id: svc.tenant_id.clone(),
-                lag_seconds: lag,
-                threshold_seconds: self.lag_threshold_secs,
-                latest_data_time: Some(timestamp(latest)),
-            };
-            (EventSubject::LagRecovered, "recovered", e.encode_to_vec())
+        let crossing = LagCrossing {
+            service_id: svc.service_id.clone(),
+            tenant_id: svc.tenant_id.clone(),
+            lag_seconds: lag,
+            threshold_seconds: self.lag_threshold_secs,
+            latest_data_time_ms: latest,
         };
-        outbox::enqueue(
-            &mut tx,
-            kind,
-            &format!("lag:{}:{tag}:{latest}", svc.service_id),
-            payload,
-            now,
-        )
-        .await?;
+        if exceeded {
+            outbox::enqueue(&mut tx, &crossing.event::<pb::LagExceeded>(), now).await?;
+        } else {
+            outbox::enqueue(&mut tx, &crossing.event::<pb::LagRecovered>(), now).await?;
+        }
         tx.commit().await?;
         tracing::warn!(service_id = %svc.service_id, lag_seconds = lag, exceeded, "lag threshold crossed");
         self.wake_relay();

@@ -1,7 +1,7 @@
 //! Consumes the upstream RDS stream: the instance inventory (and, for the
 //! sync issue, the backup inventory).
 
-use xregion_bus::{Delivery, Handler, Namespace, Outcome, UpstreamEvent};
+use xregion_bus::{Delivery, Namespace, Outcome, TryHandler, UpstreamEvent};
 use xregion_proto::convert::{engine_from_rds, opt_millis};
 use xregion_proto::rds::v1 as rds;
 
@@ -14,28 +14,19 @@ pub struct UpstreamHandler {
 }
 
 #[async_trait::async_trait]
-impl Handler for UpstreamHandler {
-    async fn handle(&self, d: &Delivery) -> Outcome {
+impl TryHandler for UpstreamHandler {
+    async fn try_handle(&self, d: &Delivery) -> Result<Outcome, Outcome> {
         let result = match self.ns.upstream_event_of(&d.subject) {
-            Some(UpstreamEvent::InstanceCreated) => match d.decode::<rds::InstanceCreated>() {
-                Ok(e) => self.instance_created(e).await,
-                Err(outcome) => return outcome,
-            },
-            Some(UpstreamEvent::InstanceDeleted) => match d.decode::<rds::InstanceDeleted>() {
-                Ok(e) => self.instance_deleted(e).await,
-                Err(outcome) => return outcome,
-            },
-            Some(UpstreamEvent::BackupCreated) => match d.decode::<rds::BackupCreated>() {
-                Ok(e) => self.backup_created(e).await,
-                Err(outcome) => return outcome,
-            },
-            None => return Outcome::Reject(format!("unexpected subject {}", d.subject)),
+            Some(UpstreamEvent::InstanceCreated) => self.instance_created(d.decode()?).await,
+            Some(UpstreamEvent::InstanceDeleted) => self.instance_deleted(d.decode()?).await,
+            Some(UpstreamEvent::BackupCreated) => self.backup_created(d.decode()?).await,
+            None => return Err(Outcome::Reject(format!("unexpected subject {}", d.subject))),
         };
-        match result {
+        Ok(match result {
             Ok(outcome) => outcome,
             Err(error) if error.is_unavailable() => Outcome::Unavailable(error.to_string()),
             Err(error) => Outcome::Retry(error.to_string()),
-        }
+        })
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::ObjectStore;
-use xregion_bus::{CatalogClient, Delivery, EventSubject, Handler, Outcome, Publisher};
+use xregion_bus::{CatalogClient, Delivery, Outcome, Publisher, TryHandler};
 use xregion_common::Regions;
 use xregion_domain::layout;
 use xregion_proto::convert::timestamp;
@@ -122,22 +122,21 @@ pub fn purge_target(
 }
 
 #[async_trait::async_trait]
-impl Handler for Purger {
-    async fn handle(&self, d: &Delivery) -> Outcome {
-        let event = match d.decode::<pb::ServiceDeleted>() {
-            Ok(e) => e,
-            Err(o) => return o,
-        };
-        let Some(announced) = event.service else {
-            return Outcome::Reject("ServiceDeleted without service".into());
-        };
+impl TryHandler for Purger {
+    async fn try_handle(&self, d: &Delivery) -> Result<Outcome, Outcome> {
+        let event: pb::ServiceDeleted = d.decode()?;
+        let announced = event
+            .service
+            .ok_or_else(|| Outcome::Reject("ServiceDeleted without service".into()))?;
         let req = pb::ServiceStatesRequest {
             service_ids: vec![announced.service_id.clone()],
         };
         let states = match self.catalog.request("", &req).await {
             Ok(s) => s,
-            Err(e) if e.is_unavailable() => return Outcome::Unavailable(format!("catalog: {e}")),
-            Err(e) => return Outcome::Retry(format!("catalog: {e}")),
+            Err(e) if e.is_unavailable() => {
+                return Err(Outcome::Unavailable(format!("catalog: {e}")))
+            }
+            Err(e) => return Err(Outcome::Retry(format!("catalog: {e}"))),
         };
         let service = match purge_target(&announced.service_id, states.statuses.first()) {
             Ok(s) => s,
@@ -147,11 +146,11 @@ impl Handler for Purger {
                 // the next delivery (counted, then dead-lettered and
                 // replayable); a live service is refused at once.
                 let known = states.statuses.first().is_some_and(|s| s.known);
-                return if known {
+                return Err(if known {
                     Outcome::Reject(reason)
                 } else {
                     Outcome::Retry(reason)
-                };
+                });
             }
         };
         if service.target_prefix != announced.target_prefix
@@ -160,18 +159,18 @@ impl Handler for Purger {
             tracing::warn!(service_id = %service.service_id, announced = %announced.target_prefix, recorded = %service.target_prefix, "the event's prefix differs from the catalog's record; purging the record's");
         }
         let Some(store) = self.regions.store(&service.target_region) else {
-            return Outcome::Retry(format!(
+            return Err(Outcome::Retry(format!(
                 "target region {} is not configured here",
                 service.target_region
-            ));
+            )));
         };
         let purged =
             match purge_prefix(&store, &service.target_prefix, || self.count_delete()).await {
                 Ok(p) => p,
                 Err(e) if xregion_common::unavailable::store_unavailable(&e) => {
-                    return Outcome::Unavailable(e.to_string())
+                    return Err(Outcome::Unavailable(e.to_string()))
                 }
-                Err(e) => return Outcome::Retry(e.to_string()),
+                Err(e) => return Err(Outcome::Retry(e.to_string())),
             };
         // Uploads of the service still open (a copy cut short by the delete).
         let bucket = self.publisher.namespace().uploads_bucket();
@@ -185,7 +184,7 @@ impl Handler for Purger {
                 crate::uploads::abort_for_service(&uploads, &self.regions, &service.service_id)
                     .await
             {
-                return Outcome::Retry(e);
+                return Err(Outcome::Retry(e));
             }
         }
         tracing::info!(service_id = %service.service_id, objects = purged.objects, bytes = purged.bytes, "service data purged");
@@ -196,19 +195,11 @@ impl Handler for Purger {
             bytes_deleted: purged.bytes,
             purged_at: Some(timestamp(now_ms())),
         };
-        let subject = self
-            .publisher
-            .namespace()
-            .event_subject(EventSubject::ServicePurged);
-        match self
-            .publisher
-            .publish(subject, &format!("purged:{}", service.service_id), &done)
-            .await
-        {
+        Ok(match self.publisher.emit(&done).await {
             Ok(_) => Outcome::Ack,
             Err(e) if e.is_unavailable() => Outcome::Unavailable(e.to_string()),
             Err(e) => Outcome::Retry(e.to_string()),
-        }
+        })
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
-use xregion_bus::{CatalogClient, EventSubject, Publisher};
+use xregion_bus::{CatalogClient, Publisher};
 use xregion_common::Regions;
 use xregion_proto::convert::timestamp;
 use xregion_proto::xregion::v1 as pb;
@@ -121,11 +121,7 @@ impl Sweeper {
             max_share: self.max_removal_share,
             halted_at: Some(timestamp(now)),
         };
-        let ns = self.publisher.namespace();
-        let subject = ns.event_subject(EventSubject::SweepHalted);
-        // One event per region and hour is enough to alert on.
-        let id = format!("halted:{region}:{}", now / 3_600_000);
-        if let Err(error) = self.publisher.publish(subject, &id, &event).await {
+        if let Err(error) = self.publisher.emit(&event).await {
             tracing::warn!(%error, "sweep halted event not published");
         }
     }

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use object_store::ObjectStore;
-use xregion_bus::EventSubject;
 use xregion_domain::manifest::Manifest;
 use xregion_proto::convert::timestamp;
 use xregion_proto::rds::v1::BackupDescriptor;
@@ -91,17 +90,7 @@ impl Transfers {
             synced_at: Some(timestamp(synced_at)),
             duration_ms,
         };
-        let subject = self
-            .publisher
-            .namespace()
-            .event_subject(EventSubject::BackupSynced);
-        self.publisher
-            .publish(
-                subject,
-                &format!("synced:{}:{}", service.service_id, backup.backup_id),
-                &event,
-            )
-            .await?;
+        self.publisher.emit(&event).await?;
         Ok(())
     }
 
@@ -122,12 +111,7 @@ impl Transfers {
             permanent,
             failed_at: Some(timestamp(now_ms())),
         };
-        let subject = self
-            .publisher
-            .namespace()
-            .event_subject(EventSubject::BackupFailed);
-        let id = format!("failed:{}:{backup_id}:{attempt}", service.service_id);
-        if let Err(error) = self.publisher.publish(subject, &id, &event).await {
+        if let Err(error) = self.publisher.emit(&event).await {
             tracing::warn!(%error, "failure event not published");
         }
     }

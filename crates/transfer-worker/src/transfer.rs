@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use object_store::path::Path;
 use object_store::ObjectStore;
-use xregion_bus::{Delivery, Handler, Outcome, Publisher};
+use xregion_bus::{Delivery, Outcome, Publisher, TryHandler};
 use xregion_common::Regions;
 use xregion_domain::layout;
 use xregion_domain::manifest::Manifest;
@@ -111,17 +111,16 @@ pub(crate) enum Failure {
 }
 
 #[async_trait::async_trait]
-impl Handler for Transfers {
-    async fn handle(&self, d: &Delivery) -> Outcome {
-        let job = match d.decode::<pb::TransferRequested>() {
-            Ok(j) => j,
-            Err(o) => return o,
-        };
+impl TryHandler for Transfers {
+    async fn try_handle(&self, d: &Delivery) -> Result<Outcome, Outcome> {
+        let job: pb::TransferRequested = d.decode()?;
         let (Some(service), Some(backup)) = (job.service, job.backup) else {
-            return Outcome::Reject("TransferRequested without service or backup".into());
+            return Err(Outcome::Reject(
+                "TransferRequested without service or backup".into(),
+            ));
         };
         let started = Instant::now();
-        match self.transfer(&service, &backup, d).await {
+        Ok(match self.transfer(&service, &backup, d).await {
             Ok(bytes) => {
                 tracing::info!(service_id = %service.service_id, backup_id = %backup.backup_id, bytes, elapsed_ms = started.elapsed().as_millis() as u64, "backup synced");
                 Outcome::Ack
@@ -170,7 +169,7 @@ impl Handler for Transfers {
                     Outcome::Retry(reason)
                 }
             }
-        }
+        })
     }
 }
 

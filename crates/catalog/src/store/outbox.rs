@@ -2,7 +2,7 @@
 //! as the change it announces; the relay publishes it afterwards.
 
 use sqlx::{AnyConnection, Row};
-use xregion_bus::EventSubject;
+use xregion_bus::Event;
 
 use crate::error::Result;
 
@@ -14,22 +14,17 @@ pub struct PendingEvent {
     pub payload: Vec<u8>,
 }
 
-/// Enqueues an event; a second enqueue with the same `msg_id` is a no-op, so
-/// a redelivered handler never produces a second event.
-pub async fn enqueue(
-    conn: &mut AnyConnection,
-    event: EventSubject,
-    msg_id: &str,
-    payload: Vec<u8>,
-    now: i64,
-) -> Result<()> {
+/// Enqueues an event under its subject and message id; a second enqueue with
+/// the same id is a no-op, so a redelivered handler never produces a second
+/// event.
+pub async fn enqueue<E: Event>(conn: &mut AnyConnection, event: &E, now: i64) -> Result<()> {
     sqlx::query(
         "INSERT INTO outbox (event, msg_id, payload, created_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (msg_id) DO NOTHING",
     )
-    .bind(event.tokens())
-    .bind(msg_id)
-    .bind(payload)
+    .bind(E::SUBJECT.tokens())
+    .bind(event.msg_id())
+    .bind(event.encode_to_vec())
     .bind(now)
     .execute(conn)
     .await?;
