@@ -23,6 +23,9 @@ pub enum BusError {
     Remote { code: ErrorCode, message: String },
     #[error("decode {what}: {reason}")]
     Decode { what: &'static str, reason: String },
+    /// A region's object store, for what the bus records about it (uploads).
+    #[error("object store, {op}: {reason}")]
+    Store { op: &'static str, reason: String },
 }
 
 impl BusError {
@@ -37,7 +40,8 @@ impl BusError {
             | Self::Publish { .. }
             | Self::Timeout { .. }
             | Self::NoResponders { .. }
-            | Self::Request { .. } => true,
+            | Self::Request { .. }
+            | Self::Store { .. } => true,
             Self::Remote { code, .. } => *code == ErrorCode::Unavailable,
             Self::InvalidName { .. } | Self::Decode { .. } | Self::Config { .. } => false,
         }

@@ -18,6 +18,7 @@ pub mod publish;
 pub mod recorded;
 pub mod rpc;
 pub mod transport;
+pub mod uploads;
 
 pub use async_nats;
 pub use connect::{bootstrap, connect, connect_with};
@@ -34,3 +35,4 @@ pub use publish::{Published, Publisher};
 pub use recorded::{Recorded, Sent};
 pub use rpc::{serve_rpc, CatalogClient, RpcError};
 pub use transport::CatalogTransport;
+pub use uploads::UploadsBucket;

@@ -173,9 +173,15 @@ impl Namespace {
         Self::stream(&self.prefix, "UPLOADS")
     }
 
-    /// Key of one file's upload state.
+    /// Key of one file's upload state: `<service>.<backup>.<file index>`.
     pub fn upload_key(service_id: &str, backup_id: &str, file_index: usize) -> String {
-        format!("{service_id}.{backup_id}.{file_index}")
+        let service = Self::service_uploads_prefix(service_id);
+        format!("{service}{backup_id}.{file_index}")
+    }
+
+    /// What every upload key of one service starts with.
+    pub fn service_uploads_prefix(service_id: &str) -> String {
+        format!("{service_id}.")
     }
 
     /// Key of the bandwidth limit, in bytes per second, between two regions:

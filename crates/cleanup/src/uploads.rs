@@ -5,6 +5,7 @@
 
 use async_nats::jetstream::kv::Store;
 use futures::StreamExt;
+use xregion_bus::{BusError, UploadsBucket};
 use xregion_common::Regions;
 use xregion_domain::parts::UploadState;
 
@@ -20,14 +21,16 @@ pub async fn abort_stale(
     .await
 }
 
-/// Aborts every upload of a deleted service (keys `<service>.<backup>.<file>`).
+/// Aborts every upload of a deleted service.
 pub async fn abort_for_service(
     uploads: &Store,
     regions: &Regions,
     service_id: &str,
 ) -> Result<u64, String> {
-    let prefix = format!("{service_id}.");
-    abort_where(uploads, regions, |key, _| key.starts_with(&prefix)).await
+    abort_where(uploads, regions, |key, _| {
+        UploadsBucket::is_of_service(key, service_id)
+    })
+    .await
 }
 
 async fn abort_where(
@@ -35,32 +38,28 @@ async fn abort_where(
     regions: &Regions,
     pred: impl Fn(&str, &UploadState) -> bool,
 ) -> Result<u64, String> {
-    let mut keys = uploads.keys().await.map_err(|e| e.to_string())?;
+    let bucket = UploadsBucket::new(uploads.clone());
+    let mut keys = std::pin::pin!(bucket.keys().await.map_err(|e| e.to_string())?);
     let mut aborted = 0;
     while let Some(key) = keys.next().await {
-        let Ok(key) = key else { continue };
-        let Ok(Some(bytes)) = uploads.get(&key).await else {
-            continue;
-        };
-        let Ok(state) = serde_json::from_slice::<UploadState>(&bytes) else {
-            tracing::warn!(key, "unreadable upload state removed");
-            let _ = uploads.delete(&key).await;
-            continue;
+        let state = match bucket.load(&key).await {
+            Ok(Some(state)) => state,
+            Err(BusError::Decode { .. }) => {
+                tracing::warn!(key, "unreadable upload state removed");
+                let _ = bucket.forget(&key).await;
+                continue;
+            }
+            // Gone since it was listed, or not readable now: next sweep.
+            Ok(None) | Err(_) => continue,
         };
         if !pred(&key, &state) {
             continue;
         }
-        if let Some(mp) = regions.multipart(&state.target_region) {
-            match mp
-                .store()
-                .abort_multipart(&mp.path(&state.target_key), &state.upload_id)
-                .await
-            {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(e.to_string()),
-            }
-        }
-        uploads.delete(&key).await.map_err(|e| e.to_string())?;
+        let target = regions.multipart(&state.target_region);
+        bucket
+            .abort(&key, &state, target.as_ref())
+            .await
+            .map_err(|e| e.to_string())?;
         tracing::info!(key, target = %state.target_key, "upload aborted");
         aborted += 1;
     }

@@ -7,12 +7,12 @@
 
 use std::collections::BTreeMap;
 
-use async_nats::jetstream::kv::Store;
 use bytes::Bytes;
 use futures::{Future, StreamExt};
 use object_store::multipart::PartId;
 use object_store::path::Path;
 use tokio::task::JoinSet;
+use xregion_bus::UploadsBucket;
 use xregion_common::regions::Multipart;
 use xregion_common::verify::Verifier;
 use xregion_domain::parts::{part_count, part_range, UploadState};
@@ -26,7 +26,7 @@ pub struct Upload<'a> {
     pub target_region: &'a str,
     pub part_size: u64,
     /// The uploads bucket, and this file's key in it.
-    pub uploads: &'a Store,
+    pub uploads: &'a UploadsBucket,
     pub state_key: String,
 }
 
@@ -80,7 +80,8 @@ impl Session<'_> {
     async fn open_or_resume(&self) -> Result<UploadState, CopyError> {
         let (file, upload) = (self.file, &self.upload);
         let mp = upload.target.store();
-        match load(upload.uploads, &upload.state_key).await {
+        // A record that cannot be read is as good as none: start again.
+        match upload.uploads.load(&upload.state_key).await.ok().flatten() {
             Some(s)
                 if s.size == file.size
                     && s.part_size == upload.part_size
@@ -105,7 +106,7 @@ impl Session<'_> {
             started_at_ms: now_ms(),
             updated_at_ms: now_ms(),
         };
-        save(upload.uploads, &upload.state_key, &state).await?;
+        self.record(&state).await?;
         Ok(state)
     }
 
@@ -214,9 +215,18 @@ impl Session<'_> {
         }
         if state.parts.len() > before {
             state.updated_at_ms = now_ms();
-            save(self.upload.uploads, &self.upload.state_key, state).await?;
+            self.record(state).await?;
         }
         Ok(())
+    }
+
+    async fn record(&self, state: &UploadState) -> Result<(), CopyError> {
+        let upload = &self.upload;
+        upload
+            .uploads
+            .save(&upload.state_key, state)
+            .await
+            .map_err(|e| CopyError::State(e.to_string()))
     }
 
     /// Completes the upload if the bytes verify, otherwise aborts it; the
@@ -228,7 +238,7 @@ impl Session<'_> {
             let _ = mp
                 .abort_multipart(&self.target_path, &state.upload_id)
                 .await;
-            let _ = uploads.delete(&self.upload.state_key).await;
+            let _ = uploads.forget(&self.upload.state_key).await;
             return Err(mismatch);
         }
         let parts = state
@@ -238,23 +248,9 @@ impl Session<'_> {
             .collect();
         mp.complete_multipart(&self.target_path, &state.upload_id, parts)
             .await?;
-        let _ = uploads.delete(&self.upload.state_key).await;
+        let _ = uploads.forget(&self.upload.state_key).await;
         Ok(())
     }
-}
-
-async fn load(uploads: &Store, key: &str) -> Option<UploadState> {
-    let bytes = uploads.get(key).await.ok()??;
-    serde_json::from_slice(&bytes).ok()
-}
-
-async fn save(uploads: &Store, key: &str, state: &UploadState) -> Result<(), CopyError> {
-    let body = serde_json::to_vec(state).unwrap_or_default();
-    uploads
-        .put(key, body.into())
-        .await
-        .map_err(|e| CopyError::State(e.to_string()))?;
-    Ok(())
 }
 
 fn now_ms() -> i64 {
@@ -262,17 +258,4 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or_default()
-}
-
-/// Aborts a recorded upload and forgets it (a copy that will not resume).
-pub async fn discard(uploads: &Store, target: Option<&Multipart>, key: &str) {
-    if let Some(state) = load(uploads, key).await {
-        if let Some(mp) = target {
-            let _ = mp
-                .store()
-                .abort_multipart(&mp.path(&state.target_key), &state.upload_id)
-                .await;
-        }
-    }
-    let _ = uploads.delete(key).await;
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use object_store::path::Path;
 use object_store::ObjectStore;
-use xregion_bus::{Delivery, Outcome, Publisher, TryHandler};
+use xregion_bus::{Delivery, Outcome, Publisher, TryHandler, UploadsBucket};
 use xregion_common::Regions;
 use xregion_domain::layout;
 use xregion_domain::manifest::Manifest;
@@ -129,13 +129,14 @@ impl TryHandler for Transfers {
             Err(Failure::Bus(e)) => Outcome::Retry(e.to_string()),
             Err(Failure::Cancelled) => {
                 let mp = self.regions.multipart(&service.target_region);
+                let uploads = UploadsBucket::new(self.uploads.clone());
                 for index in 0..backup.files.len() {
                     let key = xregion_bus::Namespace::upload_key(
                         &service.service_id,
                         &backup.backup_id,
                         index,
                     );
-                    crate::resumable::discard(&self.uploads, mp.as_ref(), &key).await;
+                    uploads.discard(&key, mp.as_ref()).await;
                 }
                 tracing::info!(service_id = %service.service_id, backup_id = %backup.backup_id, "service deleted mid-copy, copy stopped");
                 Outcome::Ack
@@ -338,6 +339,7 @@ impl Transfers {
             throttle: route.throttle,
             parts_in_flight: self.parts_in_flight,
         };
+        let uploads = UploadsBucket::new(self.uploads.clone());
         let multipart = self.regions.multipart(route.target_region);
         let from = Region::of(&self.regions, route.source_region, None);
         let to = Region::of(&self.regions, route.target_region, multipart.as_ref());
@@ -363,7 +365,7 @@ impl Transfers {
                         target,
                         target_region: route.target_region,
                         part_size,
-                        uploads: &self.uploads,
+                        uploads: &uploads,
                         state_key: xregion_bus::Namespace::upload_key(
                             &manifest.service_id,
                             &manifest.backup_id,

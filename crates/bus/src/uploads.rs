@@ -1,0 +1,131 @@
+//! The uploads bucket: one record per multipart upload in progress
+//! (`UploadState`, keyed by [`Namespace::upload_key`]), written by the
+//! transfer worker after each completed part so a redelivered copy resumes,
+//! and aborted by cleanup when no copy will resume it. Both go through this
+//! type, so the record's encoding and how an upload is let go live in one
+//! place.
+
+use async_nats::jetstream::kv::Store;
+use futures::{Stream, StreamExt};
+use xregion_common::regions::Multipart;
+use xregion_domain::parts::UploadState;
+
+use crate::error::{BusError, Result};
+use crate::names::Namespace;
+
+#[derive(Clone)]
+pub struct UploadsBucket {
+    kv: Store,
+}
+
+impl UploadsBucket {
+    pub fn new(kv: Store) -> Self {
+        Self { kv }
+    }
+
+    /// Whether `key` is one of `service_id`'s uploads.
+    pub fn is_of_service(key: &str, service_id: &str) -> bool {
+        key.starts_with(&Namespace::service_uploads_prefix(service_id))
+    }
+
+    /// The recorded upload under `key`, if any; a record that cannot be
+    /// read is a `Decode` error.
+    pub async fn load(&self, key: &str) -> Result<Option<UploadState>> {
+        let Some(bytes) = self
+            .kv
+            .get(key)
+            .await
+            .map_err(|e| BusError::js("uploads get", e))?
+        else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| BusError::Decode {
+                what: "upload state",
+                reason: e.to_string(),
+            })
+    }
+
+    pub async fn save(&self, key: &str, state: &UploadState) -> Result<()> {
+        let body = serde_json::to_vec(state).map_err(|e| BusError::Decode {
+            what: "upload state",
+            reason: e.to_string(),
+        })?;
+        self.kv
+            .put(key, body.into())
+            .await
+            .map_err(|e| BusError::js("uploads put", e))?;
+        Ok(())
+    }
+
+    /// Removes the record (the upload itself is left as it is).
+    pub async fn forget(&self, key: &str) -> Result<()> {
+        self.kv
+            .delete(key)
+            .await
+            .map_err(|e| BusError::js("uploads delete", e))
+    }
+
+    /// Every key in the bucket; keys that cannot be read are skipped.
+    pub async fn keys(&self) -> Result<impl Stream<Item = String>> {
+        let keys = self
+            .kv
+            .keys()
+            .await
+            .map_err(|e| BusError::js("uploads keys", e))?;
+        Ok(keys.filter_map(|key| async move { key.ok() }))
+    }
+
+    /// Aborts `state`'s upload in `target`, its region's multipart store (an
+    /// upload the store no longer knows counts as aborted), then forgets it.
+    pub async fn abort(
+        &self,
+        key: &str,
+        state: &UploadState,
+        target: Option<&Multipart>,
+    ) -> Result<()> {
+        if let Some(mp) = target {
+            match mp
+                .store()
+                .abort_multipart(&mp.path(&state.target_key), &state.upload_id)
+                .await
+            {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => {
+                    return Err(BusError::Store {
+                        op: "abort upload",
+                        reason: e.to_string(),
+                    })
+                }
+            }
+        }
+        self.forget(key).await
+    }
+
+    /// Lets go of whatever is recorded under `key`, as well as it can: for a
+    /// copy that will not resume, where cleanup collects what is left.
+    pub async fn discard(&self, key: &str, target: Option<&Multipart>) {
+        if let Ok(Some(state)) = self.load(key).await {
+            if self.abort(key, &state, target).await.is_ok() {
+                return;
+            }
+        }
+        let _ = self.forget(key).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_service_owns_exactly_its_upload_keys() {
+        let key = Namespace::upload_key("svc-1", "b-2", 3);
+        assert_eq!(key, "svc-1.b-2.3");
+        assert!(UploadsBucket::is_of_service(&key, "svc-1"));
+        // A service whose id is a prefix of another's owns none of its keys.
+        assert!(!UploadsBucket::is_of_service(&key, "svc"));
+        assert!(!UploadsBucket::is_of_service("svc-10.b.0", "svc-1"));
+    }
+}
