@@ -108,6 +108,9 @@ mod tests {
             }
         );
         let text = err.to_string();
-        assert!(text.contains(&wrong) && text.contains(&sha(b"payload")), "{text}");
+        assert!(
+            text.contains(&wrong) && text.contains(&sha(b"payload")),
+            "{text}"
+        );
     }
 }
