@@ -105,3 +105,70 @@ impl std::fmt::Debug for RawPayload {
         write!(f, "RawPayload({} bytes)", self.0.len())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use xregion_bus::{Event, Namespace, Publishable};
+    use xregion_proto::xregion::v1 as pb;
+
+    use super::*;
+    use crate::testing::{Source, TestCatalog};
+
+    /// The relay publishes what the catalog's writes enqueued, each under
+    /// the subject and id its type gives it, once.
+    #[tokio::test]
+    async fn relays_enqueued_events_once_under_their_subject_and_id() {
+        let t = TestCatalog::new(&["r1", "r2"]).await.unwrap();
+        let service = t
+            .service(&Source::new("t1", "db-1", "r1"), "r2")
+            .await
+            .unwrap();
+        t.delete(&service).await.unwrap();
+        let ns = Namespace::new("t", "rds").unwrap();
+        let (publisher, recorded) = Publisher::recording(ns.clone());
+        let relay = OutboxRelay {
+            db: t.catalog.db.clone(),
+            publisher,
+            wake: Arc::default(),
+            interval: Duration::from_secs(1),
+            clock: t.catalog.clock.clone(),
+        };
+        let published = relay.drain().await.unwrap();
+        assert_eq!(relay.drain().await.unwrap(), 0, "each event goes out once");
+        let sent = recorded.sent();
+        assert_eq!(sent.len(), published);
+
+        let created: Vec<pb::ServiceCreated> = recorded.events().unwrap();
+        assert_eq!(created.len(), 1);
+        assert_eq!(
+            created[0].msg_id(),
+            format!("created:{}", service.service_id)
+        );
+        let deleted: Vec<pb::ServiceDeleted> = recorded.events().unwrap();
+        assert_eq!(deleted.len(), 1);
+        let changed: Vec<pb::ServiceStateChanged> = recorded.events().unwrap();
+        assert!(!changed.is_empty());
+        // What went out is what the event's own type says, nothing else.
+        let expected: BTreeSet<(String, String)> = created
+            .iter()
+            .map(|e| (ns.event_subject(pb::ServiceCreated::SUBJECT), e.msg_id()))
+            .chain(
+                deleted
+                    .iter()
+                    .map(|e| (e.subject(&ns).unwrap(), e.msg_id())),
+            )
+            .chain(
+                changed
+                    .iter()
+                    .map(|e| (e.subject(&ns).unwrap(), e.msg_id())),
+            )
+            .collect();
+        let actual: BTreeSet<(String, String)> = sent
+            .iter()
+            .map(|s| (s.subject.clone(), s.msg_id.clone().unwrap_or_default()))
+            .collect();
+        assert_eq!(actual, expected);
+    }
+}
