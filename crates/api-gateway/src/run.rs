@@ -1,12 +1,9 @@
 //! Builds the gateway and serves gRPC until shutdown.
 
-use std::time::Duration;
-
-use tokio_util::sync::CancellationToken;
-use xregion_bus::{CatalogClient, Namespace};
+use xregion_bus::Bus;
 use xregion_common::Regions;
 use xregion_proto::xregion::v1::cross_region_backup_service_server::CrossRegionBackupServiceServer;
-use xregion_telemetry::Health;
+use xregion_runtime::{Context, ServiceError, ServiceHost};
 
 use crate::auth::reload::{self, LoadError};
 use crate::config::GatewayConfig;
@@ -38,13 +35,27 @@ pub enum RunError {
     },
 }
 
-pub async fn run(
-    config: GatewayConfig,
-    client: async_nats::Client,
-    ns: Namespace,
-    health: Health,
-    shutdown: CancellationToken,
-) -> Result<(), RunError> {
+pub async fn run(cx: Context<GatewayConfig>) -> Result<(), ServiceError> {
+    let Context { config, mut host } = cx;
+    let bus = host.bus().clone();
+    let mut served = serve(&config, &bus, &mut host)
+        .await
+        .map_err(ServiceError::other)?;
+    let result = host.run().await;
+    served
+        .reporter
+        .set_not_serving::<CrossRegionBackupServiceServer<Gateway>>()
+        .await;
+    result
+}
+
+/// What stays behind once the server is declared: the health reporter,
+/// which says NOT_SERVING when the gateway stops.
+struct Served {
+    reporter: tonic_health::server::HealthReporter,
+}
+
+async fn serve(config: &GatewayConfig, bus: &Bus, host: &mut ServiceHost) -> Result<Served, RunError> {
     let settings = &config.gateway;
     let tls = tls::server_config(&settings.tls)?;
     let (auth, reloader) = reload::load(settings)?;
@@ -54,17 +65,12 @@ pub async fn run(
     }
     let regions =
         Regions::build(&config.common.regions).map_err(|e| RunError::Config(e.to_string()))?;
-    let catalog = CatalogClient::new(
-        client.clone(),
-        ns.clone(),
-        Duration::from_secs(config.common.bus.request_timeout_secs.max(1)),
-    );
     let gateway = Gateway {
         auth,
-        catalog,
+        catalog: bus.catalog(),
         regions,
-        nats: client.clone(),
-        ns,
+        nats: bus.client().clone(),
+        ns: bus.namespace().clone(),
     };
 
     let (mut reporter, health_service) = tonic_health::server::health_reporter();
@@ -79,14 +85,14 @@ pub async fn run(
         .build_v1()
         .map_err(|e| RunError::Config(e.to_string()))?;
 
-    let listener = tokio::net::TcpListener::bind(&config.gateway.listen)
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
         .map_err(|source| RunError::Bind {
-            addr: config.gateway.listen.clone(),
+            addr: settings.listen.clone(),
             source,
         })?;
     let addr = listener.local_addr().map_err(|source| RunError::Bind {
-        addr: config.gateway.listen.clone(),
+        addr: settings.listen.clone(),
         source,
     })?;
     let mut server = tonic::transport::Server::builder();
@@ -98,34 +104,25 @@ pub async fn run(
         }
         None => {}
     }
-    let reload_stop = shutdown.child_token();
-    let reloading = tokio::spawn(reloader.run(
-        Duration::from_millis(settings.reload_interval_ms),
-        reload_stop.clone(),
-    ));
+    let mut reloader = reloader;
+    host.every("auth-reload", settings.reload_interval, move || {
+        reloader.poll();
+        std::future::ready(())
+    });
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    health.set_ready(true);
+    let router = server
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(CrossRegionBackupServiceServer::new(gateway));
+    host.spawn("grpc", move |stop| {
+        router.serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
+    });
     tracing::info!(
         %addr,
         tls = tls_on,
         mtls = settings.tls.client_ca_file.is_some(),
         jwt = jwt_on,
-        "gateway ready"
+        "gateway listening"
     );
-    let stop = shutdown.clone();
-    let served = server
-        .add_service(health_service)
-        .add_service(reflection)
-        .add_service(CrossRegionBackupServiceServer::new(gateway))
-        .serve_with_incoming_shutdown(incoming, async move { stop.cancelled().await });
-    let result = served.await;
-    reload_stop.cancel();
-    let _ = reloading.await;
-    health.set_ready(false);
-    reporter
-        .set_not_serving::<CrossRegionBackupServiceServer<Gateway>>()
-        .await;
-    let _ = client.flush().await;
-    tracing::info!("gateway stopped");
-    Ok(result?)
+    Ok(Served { reporter })
 }

@@ -3,7 +3,7 @@
 
 use prost::Message;
 use xregion_bus::{BusError, CatalogClient, Publisher};
-use xregion_common::Regions;
+use xregion_common::{Regions, SharedClock};
 use xregion_domain::layout;
 use xregion_proto::convert::{kind_from_rds, lane_to_api, service_descriptor, timestamp};
 use xregion_proto::rds::v1::BackupDescriptor;
@@ -14,6 +14,7 @@ pub struct Watcher {
     pub catalog: CatalogClient,
     pub publisher: Publisher,
     pub regions: Regions,
+    pub clock: SharedClock,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,7 +66,7 @@ impl Watcher {
             service: Some(service.clone()),
             backup: Some(backup.clone()),
             lane: lane_to_api(lane) as i32,
-            requested_at: Some(timestamp(now_ms())),
+            requested_at: Some(timestamp(self.clock.now_ms())),
         };
         self.publisher.emit(&job).await?;
         metrics::counter!("xregion_watcher_jobs_total", "lane" => lane.as_str()).increment(1);
@@ -136,10 +137,3 @@ impl Watcher {
 
 /// Descriptor reads in flight while discovering.
 const DISCOVER_READS: usize = 16;
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
-}

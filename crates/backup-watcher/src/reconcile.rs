@@ -3,9 +3,6 @@
 //! and queue what is missing. Services are read page by page, and one
 //! service that fails (its store, a bad answer) does not stop the others.
 
-use std::time::Duration;
-
-use tokio_util::sync::CancellationToken;
 use xregion_proto::xregion::v1 as pb;
 
 use crate::jobs::{Result, Watcher};
@@ -22,21 +19,16 @@ pub struct Pass {
     pub failed: usize,
 }
 
-pub async fn reconcile_loop(watcher: Watcher, every: Duration, stop: CancellationToken) {
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(every) => {}
-        }
-        match reconcile_all(&watcher).await {
-            Ok(pass) => tracing::info!(
-                services = pass.services,
-                queued = pass.queued,
-                failed = pass.failed,
-                "reconciliation done"
-            ),
-            Err(error) => tracing::warn!(%error, "reconciliation failed"),
-        }
+/// One pass, as the periodic loop runs it: logged, never fatal.
+pub async fn reconcile_and_report(watcher: &Watcher) {
+    match reconcile_all(watcher).await {
+        Ok(pass) => tracing::info!(
+            services = pass.services,
+            queued = pass.queued,
+            failed = pass.failed,
+            "reconciliation done"
+        ),
+        Err(error) => tracing::warn!(%error, "reconciliation failed"),
     }
 }
 

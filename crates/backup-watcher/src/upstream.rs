@@ -18,7 +18,7 @@ impl TryHandler for JobPerBackup {
             .backup
             .ok_or_else(|| Outcome::Reject("BackupCreated without descriptor".into()))?;
         let rejected = |reason| Outcome::Reject(format!("backup {:?}: {reason}", backup.backup_id));
-        let now = crate::jobs::now_ms();
+        let now = self.watcher.clock.now_ms();
         xregion_proto::convert::backup::validate_at(&backup, now).map_err(rejected)?;
         let services = match self.watcher.live_services(&backup.instance_id).await {
             Ok(s) => s,

@@ -3,6 +3,7 @@
 //! Every subject, stream and durable name is built by [`names::Namespace`];
 //! nothing else in the workspace spells one out.
 
+pub mod bus;
 pub mod connect;
 pub mod consume;
 pub mod contract;
@@ -21,6 +22,7 @@ pub mod transport;
 pub mod uploads;
 
 pub use async_nats;
+pub use bus::Bus;
 pub use connect::{bootstrap, connect, connect_with};
 pub use consume::{
     run_consumer, ConsumerSpec, Delivery, Handler, Outcome, RetryPolicy, TryHandler,

@@ -18,8 +18,6 @@ pub enum CatalogError {
     Corrupt(String),
     #[error("bus: {0}")]
     Bus(#[from] xregion_bus::BusError),
-    #[error("a core task of the catalog stopped unexpectedly")]
-    TaskFailed,
     #[error("decode: {0}")]
     Decode(#[from] prost::DecodeError),
     #[error("target store: {0}")]
@@ -38,7 +36,6 @@ impl CatalogError {
         match self {
             Self::Database(e) => database_unavailable(e),
             Self::Bus(e) => e.is_unavailable(),
-            Self::TaskFailed => true,
             Self::Store(e) => xregion_common::unavailable::store_unavailable(e),
             Self::Invalid(_)
             | Self::NotFound(_)
@@ -86,7 +83,7 @@ impl From<CatalogError> for RpcError {
             CatalogError::Database(_) | CatalogError::Bus(_) | CatalogError::Store(_) => {
                 ErrorCode::Unavailable
             }
-            CatalogError::Corrupt(_) | CatalogError::TaskFailed => ErrorCode::Internal,
+            CatalogError::Corrupt(_) => ErrorCode::Internal,
         };
         if matches!(code, ErrorCode::Unavailable | ErrorCode::Internal) {
             tracing::error!(error = %err, "catalog request failed");

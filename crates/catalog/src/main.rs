@@ -1,24 +1,10 @@
-use clap::Parser;
-use xregion_catalog::CatalogConfig;
-use xregion_common::CommonArgs;
-
-/// The xregion catalog: the SQL catalog and its event outbox.
-#[derive(Parser)]
-#[command(name = "xregion-catalog", version, about)]
-struct Cli {
-    #[command(flatten)]
-    common: CommonArgs,
-}
-
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    xregion_runtime::run_service::<CatalogConfig, _, _, _>(
-        "xregion-catalog",
-        &cli.common,
-        vec![],
-        |cx| xregion_catalog::run(cx.config, cx.client, cx.ns, cx.health, cx.shutdown),
+fn main() -> std::process::ExitCode {
+    xregion_runtime::service_main(
+        xregion_runtime::Binary {
+            name: "xregion-catalog",
+            about: "The xregion catalog: the SQL catalog and its event outbox.",
+            flags: &[],
+        },
+        xregion_catalog::run,
     )
-    .await?;
-    Ok(())
 }

@@ -2,17 +2,15 @@
 //! in order: stop taking requests and events, finish in-flight work, drain
 //! the outbox once more.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::DeliverPolicy;
-use tokio_util::sync::CancellationToken;
-use xregion_bus::{
-    async_nats, run_consumer, serve_rpc, ConsumerSpec, Namespace, Publisher, RetryPolicy,
-};
-use xregion_telemetry::Health;
+use xregion_bus::{serve_rpc, ConsumerSpec};
+use xregion_common::SystemClock;
+use xregion_runtime::{Context, ServiceError};
 
-use crate::clock::{SharedClock, SystemClock};
 use crate::config::CatalogConfig;
 use crate::error::Result;
 use crate::outbox::OutboxRelay;
@@ -21,172 +19,96 @@ use crate::service::Catalog;
 use crate::store::Db;
 use crate::upstream::UpstreamHandler;
 
-pub async fn run(
-    config: CatalogConfig,
-    client: async_nats::Client,
-    ns: Namespace,
-    health: Health,
-    shutdown: CancellationToken,
-) -> Result<()> {
+pub async fn run(cx: Context<CatalogConfig>) -> std::result::Result<(), ServiceError> {
+    let Context { config, mut host } = cx;
     let settings = &config.catalog;
     let database_url = settings
         .resolved_database_url()
-        .map_err(|e| crate::CatalogError::FailedPrecondition(e.to_string()))?;
-    let db = Db::connect(&database_url, settings.max_connections).await?;
-    db.migrate().await?;
-    let clock: SharedClock = Arc::new(SystemClock {
-        offset_ms: settings.clock_offset_secs * 1000,
-    });
+        .map_err(|e| ServiceError::Setup(e.to_string()))?;
+    let db = Db::connect(&database_url, settings.max_connections.get())
+        .await
+        .map_err(ServiceError::other)?;
+    db.migrate().await.map_err(ServiceError::other)?;
+    let clock = SystemClock::shared_with_offset_secs(settings.clock_offset_secs);
     let regions = config.common.regions.iter().map(|r| r.id.clone());
     let catalog = Catalog::new(
         db.clone(),
         clock.clone(),
         regions,
         settings.fail_point.clone(),
-        settings.lag_threshold_secs,
+        xregion_common::units::secs_i64(settings.lag_threshold),
     )
-    .with_source_key_prefixes(source_key_prefixes(&config)?)
+    .with_source_key_prefixes(source_key_prefixes(&config).map_err(ServiceError::other)?)
     .with_target_stores(
         xregion_common::Regions::build(&config.common.regions)
-            .map_err(|e| crate::CatalogError::FailedPrecondition(format!("regions: {e}")))?,
+            .map_err(|e| ServiceError::Setup(format!("regions: {e}")))?,
     );
-    let publisher = Publisher::new(client.clone(), ns.clone());
-    let js = publisher.jetstream()?.clone();
-    let retry = RetryPolicy::from_config(&config.common.bus);
+    let bus = host.bus().clone();
+    let ns = bus.namespace().clone();
 
-    // Stopping pulls and requests first; the relay goes last so that events
-    // committed by in-flight work still go out.
-    let intake_stop = CancellationToken::new();
-    let relay_stop = CancellationToken::new();
+    // The relay stops last, so that events committed by in-flight work
+    // still go out.
     let relay = OutboxRelay {
         db: db.clone(),
-        publisher: publisher.clone(),
+        publisher: bus.publisher(),
         wake: catalog.relay_wake(),
-        interval: Duration::from_millis(settings.relay_interval_ms.max(10)),
+        interval: settings.relay_interval,
         clock,
     };
-    let fatal = CancellationToken::new();
-    let relay_task = xregion_runtime::supervise(
-        "outbox-relay",
-        &fatal,
-        &relay_stop,
-        relay.run(relay_stop.clone()),
+    host.spawn_last("outbox-relay", move |stop| async move {
+        relay.run(stop).await;
+        Ok::<(), Infallible>(())
+    });
+    let rpc = Arc::new(CatalogRpc {
+        catalog: catalog.clone(),
+        price_plan: settings.price_plan.clone(),
+    });
+    let (client, rpc_ns) = (bus.client().clone(), ns.clone());
+    host.spawn("rpc", move |stop| serve_rpc(client, rpc_ns, rpc, stop));
+    host.consume(
+        ConsumerSpec {
+            stream: ns.upstream_stream(),
+            durable: ns.durable("catalog-upstream"),
+            filter_subjects: vec![ns.upstream_filter_all()],
+            max_in_flight: settings.max_in_flight.get(),
+            ack_wait: Duration::from_secs(30),
+            deliver_policy: DeliverPolicy::All,
+        },
+        Arc::new(UpstreamHandler {
+            catalog: catalog.clone(),
+            ns: ns.clone(),
+        }),
     );
-    let rpc_task = xregion_runtime::supervise(
-        "rpc",
-        &fatal,
-        &intake_stop,
-        serve_rpc(
-            client.clone(),
-            ns.clone(),
-            Arc::new(CatalogRpc {
-                catalog: catalog.clone(),
-                price_plan: settings.price_plan.clone(),
-            }),
-            intake_stop.clone(),
-        ),
+    host.consume(
+        ConsumerSpec {
+            stream: ns.events_stream(),
+            durable: ns.durable("catalog-events"),
+            filter_subjects: crate::events::CONSUMED
+                .iter()
+                .map(|e| ns.event_subject(*e))
+                .collect(),
+            max_in_flight: settings.max_in_flight.get(),
+            ack_wait: Duration::from_secs(30),
+            deliver_policy: DeliverPolicy::All,
+        },
+        Arc::new(crate::events::EventsHandler {
+            catalog: catalog.clone(),
+            ns: ns.clone(),
+        }),
     );
-    let upstream_spec = ConsumerSpec {
-        stream: ns.upstream_stream(),
-        durable: ns.durable("catalog-upstream"),
-        filter_subjects: vec![ns.upstream_filter_all()],
-        max_in_flight: settings.max_in_flight,
-        ack_wait: Duration::from_secs(30),
-        deliver_policy: DeliverPolicy::All,
-    };
-    let upstream_task = xregion_runtime::supervise(
-        "upstream",
-        &fatal,
-        &intake_stop,
-        run_consumer(
-            js.clone(),
-            ns.clone(),
-            upstream_spec,
-            retry.clone(),
-            Arc::new(UpstreamHandler {
-                catalog: catalog.clone(),
-                ns: ns.clone(),
-            }),
-            intake_stop.clone(),
-        ),
-    );
-
-    let events_spec = ConsumerSpec {
-        stream: ns.events_stream(),
-        durable: ns.durable("catalog-events"),
-        filter_subjects: crate::events::CONSUMED
-            .iter()
-            .map(|e| ns.event_subject(*e))
-            .collect(),
-        max_in_flight: settings.max_in_flight,
-        ack_wait: Duration::from_secs(30),
-        deliver_policy: DeliverPolicy::All,
-    };
-    let events_task = xregion_runtime::supervise(
-        "events",
-        &fatal,
-        &intake_stop,
-        run_consumer(
-            js.clone(),
-            ns.clone(),
-            events_spec,
-            retry.clone(),
-            Arc::new(crate::events::EventsHandler {
-                catalog: catalog.clone(),
-                ns: ns.clone(),
-            }),
-            intake_stop.clone(),
-        ),
-    );
-    let lag_task = xregion_runtime::supervise(
-        "lag",
-        &fatal,
-        &intake_stop,
-        lag_loop(
-            catalog.clone(),
-            Duration::from_secs(settings.lag_check_interval_secs.max(1)),
-            intake_stop.clone(),
-        ),
-    );
-
-    health.set_ready(true);
-    tracing::info!(namespace = ns.prefix(), backend = ?db.backend, "catalog ready");
-    let failed = xregion_runtime::wait_for_stop(&shutdown, &fatal).await;
-    health.set_ready(false);
-    intake_stop.cancel();
-    let _ = lag_task.await;
-    for (name, task) in [
-        ("rpc", rpc_task),
-        ("upstream", upstream_task),
-        ("events", events_task),
-    ] {
-        match task.await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => tracing::warn!(%error, part = name, "stopped with error"),
-            Err(error) => tracing::warn!(%error, part = name, "task failed"),
+    let lags = catalog.clone();
+    host.every("lag", settings.lag_check_interval, move || {
+        let catalog = lags.clone();
+        async move {
+            if let Err(error) = catalog.check_all_lags().await {
+                tracing::warn!(%error, "lag check failed");
+            }
         }
-    }
-    relay_stop.cancel();
-    let _ = relay_task.await;
-    let _ = client.flush().await;
+    });
+    tracing::info!(backend = ?db.backend, "catalog database ready");
+    let result = host.run().await;
     db.pool.close().await;
-    tracing::info!("catalog stopped");
-    if failed {
-        return Err(crate::CatalogError::TaskFailed);
-    }
-    Ok(())
-}
-
-async fn lag_loop(catalog: Catalog, every: Duration, stop: CancellationToken) {
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(every) => {}
-        }
-        if let Err(error) = catalog.check_all_lags().await {
-            tracing::warn!(%error, "lag check failed");
-        }
-    }
+    result
 }
 
 /// Each region's `source_key_prefix`, validated: a bad template stops

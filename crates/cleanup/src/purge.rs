@@ -7,7 +7,7 @@ use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::ObjectStore;
 use xregion_bus::{CatalogClient, Delivery, Outcome, Publisher, TryHandler};
-use xregion_common::Regions;
+use xregion_common::{Regions, SharedClock};
 use xregion_domain::layout;
 use xregion_proto::convert::timestamp;
 use xregion_proto::xregion::v1 as pb;
@@ -17,6 +17,7 @@ pub struct Purger {
     pub publisher: Publisher,
     /// Asked for the service's record before anything is deleted.
     pub catalog: CatalogClient,
+    pub clock: SharedClock,
     /// Test-only fault injection: abort after this many deletions (0: never).
     pub fail_after_deletes: u64,
     pub deletes: std::sync::atomic::AtomicU64,
@@ -193,7 +194,7 @@ impl TryHandler for Purger {
             tenant_id: service.tenant_id.clone(),
             objects_deleted: purged.objects,
             bytes_deleted: purged.bytes,
-            purged_at: Some(timestamp(now_ms())),
+            purged_at: Some(timestamp(self.clock.now_ms())),
         };
         Ok(match self.publisher.emit(&done).await {
             Ok(_) => Outcome::Ack,
@@ -201,13 +202,6 @@ impl TryHandler for Purger {
             Err(e) => Outcome::Retry(e.to_string()),
         })
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -3,12 +3,8 @@
 //! are never swept), then stale multipart uploads.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
-use std::time::Duration;
-
-use tokio_util::sync::CancellationToken;
 use xregion_bus::{CatalogClient, Publisher};
-use xregion_common::Regions;
+use xregion_common::{Regions, SharedClock};
 use xregion_proto::convert::timestamp;
 use xregion_proto::xregion::v1 as pb;
 
@@ -21,7 +17,7 @@ pub struct Sweeper {
     pub regions: Regions,
     pub publisher: Publisher,
     pub catalog: CatalogClient,
-    pub clock_offset_ms: i64,
+    pub clock: SharedClock,
     pub orphan_grace_ms: i64,
     /// The breaker: at most this share of a region's service folders per sweep.
     pub max_removal_share: f64,
@@ -39,11 +35,7 @@ pub struct SweepReport {
 
 impl Sweeper {
     pub fn now_ms(&self) -> i64 {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or_default();
-        now.saturating_add(self.clock_offset_ms)
+        self.clock.now_ms()
     }
 
     pub async fn sweep(&self) -> Result<SweepReport> {
@@ -127,22 +119,17 @@ impl Sweeper {
     }
 }
 
-pub async fn sweep_loop(sweeper: Arc<Sweeper>, every: Duration, stop: CancellationToken) {
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(every) => {}
-        }
-        let result = sweeper.sweep().await;
-        metrics::counter!("xregion_cleanup_sweeps_total").increment(1);
-        match result {
-            Ok(report) => tracing::info!(
-                expired = report.expired,
-                orphans = report.orphans,
-                halted = report.halted_regions.len(),
-                "sweep done"
-            ),
-            Err(error) => tracing::warn!(%error, "sweep failed"),
-        }
+/// One sweep, as the periodic loop runs it: counted and logged.
+pub async fn sweep_and_report(sweeper: &Sweeper) {
+    let result = sweeper.sweep().await;
+    metrics::counter!("xregion_cleanup_sweeps_total").increment(1);
+    match result {
+        Ok(report) => tracing::info!(
+            expired = report.expired,
+            orphans = report.orphans,
+            halted = report.halted_regions.len(),
+            "sweep done"
+        ),
+        Err(error) => tracing::warn!(%error, "sweep failed"),
     }
 }

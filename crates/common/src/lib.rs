@@ -2,6 +2,7 @@
 //! table with its object stores, the common command line and shutdown.
 
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod descriptor;
 pub mod error;
@@ -18,6 +19,7 @@ pub mod validate;
 pub mod verify;
 
 pub use cli::CommonArgs;
+pub use clock::{Clock, SharedClock, SystemClock};
 pub use config::{load, BusConfig, BusTlsConfig, CommonConfig, HttpConfig, TelemetryConfig};
 pub use error::{Error, Result};
 pub use regions::{RegionConfig, Regions};

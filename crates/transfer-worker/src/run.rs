@@ -1,51 +1,37 @@
+//! The worker's parts: one consumer per lane, and the bandwidth limits it
+//! follows at runtime.
+
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_nats::jetstream::consumer::DeliverPolicy;
-use tokio_util::sync::CancellationToken;
-use xregion_bus::{run_consumer, ConsumerSpec, Publisher, RetryPolicy};
+use xregion_bus::ConsumerSpec;
 use xregion_common::Regions;
 use xregion_domain::Lane;
-use xregion_runtime::Context;
+use xregion_runtime::{Context, ServiceError};
 
 use crate::config::WorkerConfig;
 use crate::transfer::Transfers;
 
 pub use xregion_runtime::ServiceError as Error;
 
-pub async fn run(cx: Context<WorkerConfig>) -> Result<(), Error> {
-    let Context {
-        config,
-        client,
-        ns,
-        health,
-        shutdown,
-    } = cx;
+pub async fn run(cx: Context<WorkerConfig>) -> Result<(), ServiceError> {
+    let Context { config, mut host } = cx;
     let settings = &config.worker;
+    let bus = host.bus().clone();
+    let ns = bus.namespace().clone();
     let throttle = Arc::new(crate::throttle::Throttle::default());
-    let js_limits = async_nats::jetstream::new(client.clone());
-    let limits = declare_limits(&js_limits, &ns, &settings.bandwidth).await?;
-    let uploads = declare_bucket(&js_limits, &ns.uploads_bucket(), 1).await?;
+    let limits = declare_limits(bus.jetstream(), &ns, &settings.bandwidth).await?;
+    let uploads = declare_bucket(bus.jetstream(), &ns.uploads_bucket(), 1).await?;
     let transfers = Arc::new(Transfers {
         uploads,
         throttle: throttle.clone(),
         regions: Regions::build(&config.common.regions)?,
-        publisher: Publisher::new(client.clone(), ns.clone()),
-        part_size: settings.part_size_mib.max(5) * 1024 * 1024,
-        parts_in_flight: settings.parts_in_flight.max(1),
-        heartbeat: Duration::from_secs(settings.ack_wait_secs.max(3) / 3),
-        catalog: xregion_bus::CatalogClient::new(
-            client.clone(),
-            ns.clone(),
-            Duration::from_secs(config.common.bus.request_timeout_secs.max(1)),
-        ),
+        publisher: bus.publisher(),
+        part_size: settings.part_size.bytes_usize(),
+        parts_in_flight: settings.parts_in_flight.get(),
+        heartbeat: settings.ack_wait / 3,
+        catalog: bus.catalog(),
     });
-    let js = transfers.publisher.jetstream()?.clone();
-    let retry = RetryPolicy::from_config(&config.common.bus);
-    let intake = CancellationToken::new();
-    let fatal = CancellationToken::new();
-    let intake_for_limits = intake.clone();
-    let mut tasks = Vec::new();
     // Each lane has its own durable consumer and limit: a FULL never takes
     // the place of a LOG.
     for lane in Lane::ALL {
@@ -69,43 +55,23 @@ pub async fn run(cx: Context<WorkerConfig>) -> Result<(), Error> {
                     .collect(),
             )
         };
-        let spec = ConsumerSpec {
-            stream: ns.transfers_stream(),
-            durable: ns.durable(&durable),
-            filter_subjects: filters,
-            max_in_flight: concurrency.max(1),
-            ack_wait: Duration::from_secs(settings.ack_wait_secs.max(3)),
-            deliver_policy: DeliverPolicy::All,
-        };
-        tasks.push(xregion_runtime::supervise(
-            "consumer",
-            &fatal,
-            &intake,
-            run_consumer(
-                js.clone(),
-                ns.clone(),
-                spec,
-                retry.clone(),
-                transfers.clone(),
-                intake.clone(),
-            ),
-        ));
+        host.consume(
+            ConsumerSpec {
+                stream: ns.transfers_stream(),
+                durable: ns.durable(&durable),
+                filter_subjects: filters,
+                max_in_flight: concurrency.get(),
+                ack_wait: settings.ack_wait,
+                deliver_policy: DeliverPolicy::All,
+            },
+            transfers.clone(),
+        );
     }
-    tasks.push(xregion_runtime::supervise(
-        "limits",
-        &fatal,
-        &intake,
-        async move {
-            crate::throttle::follow_limits(limits, throttle, intake_for_limits).await;
-            Ok(())
-        },
-    ));
-    health.set_ready(true);
-    tracing::info!(namespace = ns.prefix(), "transfer-worker ready");
-    let failed = xregion_runtime::wait_for_stop(&shutdown, &fatal).await;
-    health.set_ready(false);
-    intake.cancel();
-    xregion_runtime::finish("transfer-worker", tasks, &client, failed).await
+    host.spawn("limits", move |stop| async move {
+        crate::throttle::follow_limits(limits, throttle, stop).await;
+        Ok::<(), std::convert::Infallible>(())
+    });
+    host.run().await
 }
 
 /// The limits bucket, created when missing, with the configured limits put

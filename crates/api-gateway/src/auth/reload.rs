@@ -4,9 +4,7 @@
 //! current list stays, so a half-written file never locks everyone out.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
 
 use super::jwt::{JwksError, JwtPolicy, KeySet};
 use super::tokens::{parse_tokens_file, TokenError};
@@ -166,18 +164,6 @@ impl Reloader {
                 tracing::warn!(%error, "reload failed; keeping the current list");
             }
             source.seen = bytes;
-        }
-    }
-
-    /// Polls until shutdown.
-    pub async fn run(mut self, every: Duration, shutdown: CancellationToken) {
-        let mut tick = tokio::time::interval(every.max(Duration::from_millis(100)));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tick.tick() => self.poll(),
-            }
         }
     }
 }

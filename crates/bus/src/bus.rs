@@ -1,0 +1,75 @@
+//! One handle on the bus for a service: the connection, its namespace, the
+//! retry policy and the request timeout, from which publishers, the catalog
+//! client and consumers are made the same way in every service.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::Context;
+use async_nats::Client;
+use tokio_util::sync::CancellationToken;
+
+use crate::consume::{run_consumer, ConsumerSpec, Handler, RetryPolicy};
+use crate::error::Result;
+use crate::names::Namespace;
+use crate::publish::Publisher;
+use crate::rpc::CatalogClient;
+
+#[derive(Clone)]
+pub struct Bus {
+    client: Client,
+    js: Context,
+    ns: Namespace,
+    retry: RetryPolicy,
+    request_timeout: Duration,
+}
+
+impl Bus {
+    pub fn new(client: Client, ns: Namespace, config: &xregion_common::BusConfig) -> Self {
+        Self {
+            js: async_nats::jetstream::new(client.clone()),
+            client,
+            ns,
+            retry: RetryPolicy::from_config(config),
+            request_timeout: config.request_timeout,
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn jetstream(&self) -> &Context {
+        &self.js
+    }
+
+    pub fn namespace(&self) -> &Namespace {
+        &self.ns
+    }
+
+    pub fn publisher(&self) -> Publisher {
+        Publisher::new(self.client.clone(), self.ns.clone())
+    }
+
+    pub fn catalog(&self) -> CatalogClient {
+        CatalogClient::new(self.client.clone(), self.ns.clone(), self.request_timeout)
+    }
+
+    /// Runs `handler` on the durable consumer `spec` until `stop`.
+    pub async fn consume<H: Handler>(
+        &self,
+        spec: ConsumerSpec,
+        handler: Arc<H>,
+        stop: CancellationToken,
+    ) -> Result<()> {
+        run_consumer(
+            self.js.clone(),
+            self.ns.clone(),
+            spec,
+            self.retry.clone(),
+            handler,
+            stop,
+        )
+        .await
+    }
+}

@@ -1,0 +1,173 @@
+//! The service host: a service declares its consumers, loops and servers on
+//! it, and the host runs them, supervises them and stops them in order.
+//!
+//! Stop order: readiness goes false, then every intake task (consumers,
+//! request servers, loops) is asked to stop and awaited — in-flight messages
+//! are finished and acknowledged — then the `last` stage (e.g. the catalog's
+//! outbox relay, which must publish what in-flight work committed), then the
+//! NATS client is flushed.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use xregion_bus::{Bus, ConsumerSpec, Handler};
+use xregion_common::SharedClock;
+use xregion_telemetry::Health;
+
+use crate::error::ServiceError;
+use crate::supervise::{supervise, wait_for_stop, Named};
+
+pub struct ServiceHost {
+    name: &'static str,
+    bus: Bus,
+    health: Health,
+    clock: SharedClock,
+    shutdown: CancellationToken,
+    fatal: CancellationToken,
+    intake: CancellationToken,
+    last: CancellationToken,
+    intake_tasks: Vec<Named>,
+    last_tasks: Vec<Named>,
+}
+
+impl ServiceHost {
+    pub fn new(
+        name: &'static str,
+        bus: Bus,
+        health: Health,
+        clock: SharedClock,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self {
+            name,
+            bus,
+            health,
+            clock,
+            shutdown,
+            fatal: CancellationToken::new(),
+            intake: CancellationToken::new(),
+            last: CancellationToken::new(),
+            intake_tasks: Vec::new(),
+            last_tasks: Vec::new(),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    pub fn bus(&self) -> &Bus {
+        &self.bus
+    }
+
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+
+    /// Cancelled on the first SIGINT/SIGTERM.
+    pub fn shutdown(&self) -> &CancellationToken {
+        &self.shutdown
+    }
+
+    /// Runs `handler` on the durable consumer `spec`; the task is named
+    /// after the durable, so a log line says which consumer stopped.
+    pub fn consume<H: Handler>(&mut self, spec: ConsumerSpec, handler: Arc<H>) {
+        let bus = self.bus.clone();
+        let name = spec.durable.clone();
+        self.spawn(name, move |stop| async move {
+            bus.consume(spec, handler, stop).await
+        });
+    }
+
+    /// Calls `tick` every `period` (first after one period) until stop; a
+    /// tick under way when the stop comes is finished, not cut off.
+    pub fn every<F, Fut>(&mut self, name: &'static str, period: Duration, mut tick: F)
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.spawn(name, move |stop| async move {
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return Ok::<(), std::convert::Infallible>(()),
+                    _ = tokio::time::sleep(period) => {}
+                }
+                tick().await;
+            }
+        });
+    }
+
+    /// A core task of the intake stage; `task` gets the token that asks it
+    /// to stop.
+    pub fn spawn<F, Fut, E>(&mut self, name: impl Into<String>, task: F)
+    where
+        F: FnOnce(CancellationToken) -> Fut,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: std::fmt::Display,
+    {
+        let named = Self::supervised(name.into(), &self.fatal, &self.intake, task);
+        self.intake_tasks.push(named);
+    }
+
+    /// A core task stopped only after every intake task has ended.
+    pub fn spawn_last<F, Fut, E>(&mut self, name: impl Into<String>, task: F)
+    where
+        F: FnOnce(CancellationToken) -> Fut,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: std::fmt::Display,
+    {
+        let named = Self::supervised(name.into(), &self.fatal, &self.last, task);
+        self.last_tasks.push(named);
+    }
+
+    fn supervised<F, Fut, E>(
+        name: String,
+        fatal: &CancellationToken,
+        stop: &CancellationToken,
+        task: F,
+    ) -> Named
+    where
+        F: FnOnce(CancellationToken) -> Fut,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: std::fmt::Display,
+    {
+        let fut = task(stop.clone());
+        let handle = supervise(name.clone(), fatal, stop, async move {
+            fut.await.map_err(|e| e.to_string())
+        });
+        Named { name, handle }
+    }
+
+    /// Marks the service ready, runs until a signal or a failed core task,
+    /// then stops in order. An error when a core task failed.
+    pub async fn run(self) -> Result<(), ServiceError> {
+        self.health.set_ready(true);
+        tracing::info!(
+            service = self.name,
+            namespace = self.bus.namespace().prefix(),
+            "ready"
+        );
+        let failed = wait_for_stop(&self.shutdown, &self.fatal).await;
+        self.health.set_ready(false);
+        self.intake.cancel();
+        for task in self.intake_tasks {
+            task.join().await;
+        }
+        self.last.cancel();
+        for task in self.last_tasks {
+            task.join().await;
+        }
+        let _ = self.bus.client().flush().await;
+        tracing::info!(service = self.name, "stopped");
+        if failed {
+            return Err(ServiceError::TaskFailed);
+        }
+        Ok(())
+    }
+}
