@@ -98,12 +98,12 @@ pub async fn bootstrap(
         &cfg.url,
         client_name,
         &credentials,
-        Duration::from_secs(cfg.connect_timeout_secs),
+        cfg.connect_timeout,
     )
     .await?;
     let js = async_nats::jetstream::new(client.clone());
     let opts = crate::declare::StreamOptions {
-        events_max_age: Duration::from_secs(cfg.events_max_age_days.max(1) * 24 * 3600),
+        events_max_age: cfg.events_max_age,
         create_upstream: cfg.create_upstream_stream,
         ..Default::default()
     };

@@ -64,12 +64,8 @@ pub struct RetryPolicy {
 impl RetryPolicy {
     pub fn from_config(cfg: &xregion_common::BusConfig) -> Self {
         Self {
-            max_deliver: cfg.max_deliver.max(1),
-            backoff: cfg
-                .backoff_ms
-                .iter()
-                .map(|ms| Duration::from_millis(*ms))
-                .collect(),
+            max_deliver: cfg.max_deliver.get(),
+            backoff: cfg.backoff.clone(),
         }
     }
 

@@ -1,7 +1,9 @@
 //! The one configuration loader: defaults → TOML file → `XREGION_` env vars
 //! (`__` for nesting) → command-line flags.
 
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::value::{Dict, Map, Value};
@@ -11,7 +13,8 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use crate::error::Result;
 use crate::keys;
 use crate::regions::RegionConfig;
-use crate::validate::Validate;
+use crate::units;
+use crate::validate::{self, Invalid, Validate};
 
 /// Settings every service has. Services embed it with `#[serde(flatten)]`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -34,14 +37,19 @@ pub struct BusConfig {
     /// Create the upstream stream when it does not exist (local stacks).
     pub create_upstream_stream: bool,
     /// How long to keep trying the first connection.
-    pub connect_timeout_secs: u64,
-    pub request_timeout_secs: u64,
+    #[serde(rename = "connect_timeout_secs", with = "units::secs")]
+    pub connect_timeout: Duration,
+    /// How long a catalog request may take.
+    #[serde(rename = "request_timeout_secs", with = "units::secs")]
+    pub request_timeout: Duration,
     /// Deliveries of one message before it goes to the dead-letter subject.
-    pub max_deliver: u32,
-    /// Delays between redeliveries, in milliseconds; the last repeats.
-    pub backoff_ms: Vec<u64>,
-    /// How long the events stream keeps events, in days.
-    pub events_max_age_days: u64,
+    pub max_deliver: NonZeroU32,
+    /// Delays between redeliveries; the last repeats.
+    #[serde(rename = "backoff_ms", with = "units::millis_list")]
+    pub backoff: Vec<Duration>,
+    /// How long the events stream keeps events, configured in days.
+    #[serde(rename = "events_max_age_days", with = "units::days")]
+    pub events_max_age: Duration,
     /// NATS user name; its password comes from `password_file`.
     pub user: Option<String>,
     /// File holding the NATS password of `user` (secrets only from files).
@@ -75,7 +83,18 @@ impl std::fmt::Debug for BusConfig {
     }
 }
 
-impl Validate for CommonConfig {}
+impl Validate for CommonConfig {
+    fn validate(&self) -> std::result::Result<(), Invalid> {
+        let bus = &self.bus;
+        validate::positive("bus.request_timeout_secs", bus.request_timeout)?;
+        validate::positive("bus.events_max_age_days", bus.events_max_age)?;
+        validate::one_of(
+            "telemetry.log_format",
+            &self.telemetry.log_format,
+            &["human", "json"],
+        )
+    }
+}
 
 impl Default for BusConfig {
     fn default() -> Self {
@@ -84,11 +103,13 @@ impl Default for BusConfig {
             namespace: "xregion".into(),
             upstream_namespace: "rds".into(),
             create_upstream_stream: true,
-            connect_timeout_secs: 30,
-            request_timeout_secs: 10,
-            max_deliver: 10,
-            backoff_ms: vec![500, 2_000, 10_000, 30_000, 60_000],
-            events_max_age_days: 30,
+            connect_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(10),
+            max_deliver: const { units::non_zero_u32(10) },
+            backoff: [500, 2_000, 10_000, 30_000, 60_000]
+                .map(Duration::from_millis)
+                .to_vec(),
+            events_max_age: Duration::from_secs(30 * 86_400),
             user: None,
             password_file: None,
             nkey_seed_file: None,

@@ -216,6 +216,30 @@ fn a_value_outside_its_limits_names_the_key() {
 }
 
 #[test]
+fn the_common_sections_limits_name_their_keys() {
+    for (key, value) in [
+        ("bus.request_timeout_secs", "0"),
+        ("bus.events_max_age_days", "0"),
+        ("bus.max_deliver", "0"),
+        ("telemetry.log_format", "xml"),
+    ] {
+        let err = error_of("", &[(key, value)]);
+        assert!(err.contains(&format!("`{key}`")), "{key}={value}: {err}");
+    }
+    let _env = env_lock();
+    let cfg = load_text("[bus]\nbackoff_ms = [200, 500]\nmax_deliver = 3\n", &[]).unwrap();
+    assert_eq!(
+        cfg.common.bus.backoff,
+        [Duration::from_millis(200), Duration::from_millis(500)]
+    );
+    assert_eq!(cfg.common.bus.max_deliver.get(), 3);
+    assert_eq!(
+        cfg.common.bus.events_max_age,
+        Duration::from_secs(30 * 86_400)
+    );
+}
+
+#[test]
 fn dump_hides_secrets() {
     let mut svc = Svc::default();
     svc.common.bus.url = "nats://svc:natspw@n:4222".into();
