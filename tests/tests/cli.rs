@@ -45,9 +45,15 @@ impl Cli {
         serde_json::from_str(&self.ok(&a)).unwrap()
     }
 
-    fn err(&self, token: &str, args: &[&str]) -> String {
+    /// Fails with exit status `status` (the classes of `xregion --help`).
+    fn err(&self, token: &str, args: &[&str], status: i32) -> String {
         let out = self.run(token, args);
-        assert_eq!(out.status.code(), Some(1), "xregion {args:?} should fail");
+        assert_eq!(
+            out.status.code(),
+            Some(status),
+            "xregion {args:?} should fail: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stderr).unwrap()
     }
 }
@@ -110,6 +116,7 @@ async fn every_subcommand_against_the_real_stack() -> anyhow::Result<()> {
             "--target-region",
             "r2",
         ],
+        4,
     );
     assert!(
         again.contains("AlreadyExists") && again.contains(&id),
@@ -128,6 +135,7 @@ async fn every_subcommand_against_the_real_stack() -> anyhow::Result<()> {
             "--target-region",
             "r1",
         ],
+        4,
     );
     assert!(
         bad.contains("InvalidArgument") && bad.contains("target_region"),
@@ -143,9 +151,9 @@ async fn every_subcommand_against_the_real_stack() -> anyhow::Result<()> {
     assert!(table.contains(&id) && table.contains("RUNNING"), "{table}");
     let listed = cli.json(&["list"]);
     assert_eq!(
-        listed["id"],
+        listed[0]["id"],
         serde_json::json!(id),
-        "a single service prints as an object: {listed}"
+        "a list of one service is still an array: {listed}"
     );
     assert_eq!(cli.json(&["get", &id])["state"], "RUNNING");
     let backups = cli.json(&["backups", &id]);
@@ -157,10 +165,10 @@ async fn every_subcommand_against_the_real_stack() -> anyhow::Result<()> {
     let plan = cli.json(&["plan", &id, "--time", "2025-10-09T08:54:00Z"]);
     assert_eq!(plan["full_backup_id"], serde_json::json!(full.backup_id));
     assert_eq!(plan["log_backup_ids"], serde_json::json!([log.backup_id]));
-    let outside = cli.err(TOKEN_A, &["plan", &id, "--time", "2020-01-01T00:00:00Z"]);
+    let outside = cli.err(TOKEN_A, &["plan", &id, "--time", "2020-01-01T00:00:00Z"], 4);
     assert!(outside.contains("FailedPrecondition"), "{outside}");
     assert!(cli
-        .err(TOKEN_A, &["plan", &id, "--time", "yesterday"])
+        .err(TOKEN_A, &["plan", &id, "--time", "yesterday"], 2)
         .contains("RFC 3339"));
     let usage = cli.json(&["usage", &id]);
     assert_eq!(
@@ -262,12 +270,18 @@ async fn every_subcommand_against_the_real_stack() -> anyhow::Result<()> {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no service of instance nope"));
 
     // Errors: unknown id, bad token, no endpoint.
-    assert!(cli.err(TOKEN_A, &["get", "svc-nope"]).contains("NotFound"));
-    assert!(cli.err("wrong", &["list"]).contains("Unauthenticated"));
+    assert!(cli
+        .err(TOKEN_A, &["get", "svc-nope"], 3)
+        .contains("NotFound"));
+    assert!(cli.err("wrong", &["list"], 6).contains("Unauthenticated"));
     let down = Command::new(bin_dir()?.join("xregion"))
         .args(["--endpoint", "http://127.0.0.1:1", "list"])
         .output()?;
-    assert_eq!(down.status.code(), Some(1));
+    assert_eq!(
+        down.status.code(),
+        Some(5),
+        "an endpoint that refuses: unavailable"
+    );
     assert!(String::from_utf8_lossy(&down.stderr).contains("cannot reach"));
     let help = Command::new(bin_dir()?.join("xregion"))
         .arg("--help")
