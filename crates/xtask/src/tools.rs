@@ -110,7 +110,19 @@ pub fn ensure_garage() -> anyhow::Result<PathBuf> {
         return Ok(installed);
     }
     eprintln!("xtask: installing garage (cargo install garage --locked, several minutes)");
-    cargo(&["install", "garage", "--locked"], &[])?;
+    // Several test runs on one machine install it once: the others wait on
+    // the lock, then find it installed (cargo install skips it).
+    if which("flock").is_some() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let lock = std::env::temp_dir().join("xregion-garage-install.lock");
+        let status = Command::new("flock")
+            .arg(&lock)
+            .args([cargo.as_str(), "install", "garage", "--locked"])
+            .status()?;
+        anyhow::ensure!(status.success(), "cargo install garage failed ({status})");
+    } else {
+        cargo(&["install", "garage", "--locked"], &[])?;
+    }
     anyhow::ensure!(
         installed.is_file(),
         "garage was installed but not found at {installed:?}"
