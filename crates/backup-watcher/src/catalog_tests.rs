@@ -1,7 +1,8 @@
 //! The watcher's handlers on the word of a real catalog answering in
 //! process, with `memory://` regions and a recording publisher (no NATS):
 //! seeding queues one job per pending backup of a created service and none
-//! for a deleted one; reconciliation queues what the source holds for live
+//! for a deleted one; a new upstream backup becomes a job only for an
+//! enrolled instance; reconciliation queues what the source holds for live
 //! services only.
 
 #![allow(clippy::unwrap_used)] // test code: a panic is a failure report
@@ -10,7 +11,7 @@ use std::collections::BTreeSet;
 
 use prost::Message;
 use xregion_bus::recorded::Recorded;
-use xregion_bus::{Namespace, Publisher};
+use xregion_bus::{Namespace, Outcome, Publisher};
 use xregion_catalog::testing::{Source, TestCatalog};
 use xregion_common::{RegionConfig, Regions, SystemClock};
 use xregion_domain::layout;
@@ -20,6 +21,7 @@ use xregion_proto::xregion::v1 as pb;
 use crate::jobs::Watcher;
 use crate::reconcile::reconcile_all;
 use crate::seeding::SeedOnCreate;
+use crate::upstream::JobPerBackup;
 
 const HOUR: i64 = 3_600_000;
 
@@ -192,4 +194,34 @@ async fn reconciliation_queues_what_the_source_holds_for_live_services_only() {
     // The next pass queues the same jobs again (the ids make them no-ops).
     reconcile_all(&e.watcher).await.unwrap();
     assert_eq!(e.recorded.sent().len(), live_chain.len());
+}
+
+#[tokio::test]
+async fn a_new_backup_is_a_job_only_for_an_enrolled_instance() {
+    let e = env().await;
+    let enrolled = Source::new("t1", "db-1", "r1");
+    let svc = e.t.service(&enrolled, "r2").await.unwrap();
+    let not_enrolled = Source::new("t1", "db-2", "r1");
+    e.t.instance(&not_enrolled).await.unwrap();
+    let handler = JobPerBackup {
+        watcher: e.watcher.clone(),
+    };
+    let backup = e.chain(&enrolled).remove(0);
+    assert_eq!(handler.jobs_for(&backup).await, Ok(Outcome::Ack));
+    assert_eq!(e.jobs(), pairs(&svc, std::slice::from_ref(&backup)));
+    let other = e.chain(&not_enrolled).remove(0);
+    assert_eq!(handler.jobs_for(&other).await, Ok(Outcome::Ack));
+    assert_eq!(e.recorded.sent().len(), 1, "no job for db-2");
+    // A descriptor of the enrolled instance from another region: refused.
+    let mut elsewhere = e.chain(&enrolled).remove(1);
+    elsewhere.region = "r2".into();
+    assert!(matches!(
+        handler.jobs_for(&elsewhere).await,
+        Err(Outcome::Reject(_))
+    ));
+    // Once the service is deleted, its instance's backups are no one's job.
+    e.t.delete(&svc).await.unwrap();
+    let later = e.chain(&enrolled).remove(2);
+    assert_eq!(handler.jobs_for(&later).await, Ok(Outcome::Ack));
+    assert_eq!(e.recorded.sent().len(), 1);
 }

@@ -17,9 +17,19 @@ impl TryHandler for JobPerBackup {
         let backup = event
             .backup
             .ok_or_else(|| Outcome::Reject("BackupCreated without descriptor".into()))?;
+        self.jobs_for(&backup).await
+    }
+}
+
+impl JobPerBackup {
+    /// One job per live service of the backup's instance and tenant.
+    pub(crate) async fn jobs_for(
+        &self,
+        backup: &rds::BackupDescriptor,
+    ) -> Result<Outcome, Outcome> {
         let rejected = |reason| Outcome::Reject(format!("backup {:?}: {reason}", backup.backup_id));
         let now = self.watcher.clock.now_ms();
-        xregion_proto::convert::backup::validate_at(&backup, now).map_err(rejected)?;
+        xregion_proto::convert::backup::validate_at(backup, now).map_err(rejected)?;
         let services = match self.watcher.live_services(&backup.instance_id).await {
             Ok(s) => s,
             Err(e) if e.is_unavailable() => return Err(Outcome::Unavailable(e.to_string())),
@@ -28,17 +38,15 @@ impl TryHandler for JobPerBackup {
         for service in services.iter().filter(|s| s.tenant_id == backup.tenant_id) {
             // The same checks as the catalog's when it records the backup:
             // files only from the instance's own folder of its own region.
-            self.source_checks(service, &backup).map_err(rejected)?;
+            self.source_checks(service, backup).map_err(rejected)?;
             self.watcher
-                .enqueue(service, &backup)
+                .enqueue(service, backup)
                 .await
                 .map_err(|e| e.outcome())?;
         }
         Ok(Outcome::Ack)
     }
-}
 
-impl JobPerBackup {
     fn source_checks(
         &self,
         service: &pb::ServiceRef,
