@@ -12,7 +12,7 @@ use xregion_proto::xregion::v1 as pb;
 
 use crate::commit;
 use crate::liveness::{self, Liveness};
-use crate::transfer::{now_ms, Failure, Transfers};
+use crate::transfer::{Failure, Transfers};
 
 impl Transfers {
     /// Goes on only while the catalog has the service live: a service known
@@ -109,7 +109,7 @@ impl Transfers {
             reason: reason.to_string(),
             attempt,
             permanent,
-            failed_at: Some(timestamp(now_ms())),
+            failed_at: Some(timestamp(self.clock.now_ms())),
         };
         if let Err(error) = self.publisher.emit(&event).await {
             tracing::warn!(%error, "failure event not published");

@@ -13,6 +13,7 @@ use object_store::multipart::PartId;
 use object_store::path::Path;
 use tokio::task::JoinSet;
 use xregion_bus::UploadsBucket;
+use xregion_common::clock::Clock;
 use xregion_common::regions::Multipart;
 use xregion_common::verify::Verifier;
 use xregion_domain::parts::{part_count, part_range, UploadState};
@@ -28,6 +29,8 @@ pub struct Upload<'a> {
     /// The uploads bucket, and this file's key in it.
     pub uploads: &'a UploadsBucket,
     pub state_key: String,
+    /// Stamps the recorded state, so cleanup can tell a stale upload.
+    pub clock: &'a dyn Clock,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -103,8 +106,8 @@ impl Session<'_> {
             size: file.size,
             part_size: upload.part_size,
             parts: Vec::new(),
-            started_at_ms: now_ms(),
-            updated_at_ms: now_ms(),
+            started_at_ms: upload.clock.now_ms(),
+            updated_at_ms: upload.clock.now_ms(),
         };
         self.record(&state).await?;
         Ok(state)
@@ -214,7 +217,7 @@ impl Session<'_> {
             state.parts.push(p.content_id);
         }
         if state.parts.len() > before {
-            state.updated_at_ms = now_ms();
+            state.updated_at_ms = self.upload.clock.now_ms();
             self.record(state).await?;
         }
         Ok(())
@@ -251,11 +254,4 @@ impl Session<'_> {
         let _ = uploads.forget(&self.upload.state_key).await;
         Ok(())
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
 }

@@ -31,6 +31,7 @@ pub async fn run(cx: Context<WorkerConfig>) -> Result<(), ServiceError> {
         parts_in_flight: settings.parts_in_flight.get(),
         heartbeat: settings.ack_wait / 3,
         catalog: bus.catalog(),
+        clock: host.clock().clone(),
     });
     // Each lane has its own durable consumer and limit: a FULL never takes
     // the place of a LOG.

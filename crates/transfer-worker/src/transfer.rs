@@ -36,6 +36,7 @@ pub struct Transfers {
     pub throttle: Arc<crate::throttle::Throttle>,
     /// Multipart uploads in progress, for resuming after a crash.
     pub uploads: async_nats::jetstream::kv::Store,
+    pub clock: xregion_common::SharedClock,
 }
 
 /// Where a transfer's bytes go, and the bandwidth they share.
@@ -182,7 +183,7 @@ impl Transfers {
         backup: &BackupDescriptor,
         d: &Delivery,
     ) -> Result<u64, Failure> {
-        conv::validate_at(backup, now_ms()).map_err(Failure::Invalid)?;
+        conv::validate_at(backup, self.clock.now_ms()).map_err(Failure::Invalid)?;
         self.regions
             .check_source_keys(
                 &backup.region,
@@ -201,7 +202,7 @@ impl Transfers {
             ))
         })?;
         let manifest_key = layout::manifest_key(&service.target_prefix, &backup.backup_id);
-        let manifest = conv::manifest(backup, service, now_ms())
+        let manifest = conv::manifest(backup, service, self.clock.now_ms())
             .ok_or_else(|| Failure::Invalid("incomplete descriptor".into()))?;
 
         // A job of a service deleted since it was queued is dropped: copying
@@ -239,7 +240,7 @@ impl Transfers {
             target.as_ref(),
             &service.target_prefix,
             &backup.backup_id,
-            now_ms(),
+            self.clock.now_ms(),
         )
         .await?;
 
@@ -282,7 +283,7 @@ impl Transfers {
                             return Err(Failure::Cancelled);
                         }
                         d.in_progress().await;
-                        if let Err(error) = commit::mark_in_progress(target.as_ref(), &service.target_prefix, &backup.backup_id, now_ms()).await {
+                        if let Err(error) = commit::mark_in_progress(target.as_ref(), &service.target_prefix, &backup.backup_id, self.clock.now_ms()).await {
                             tracing::warn!(%error, "in-progress marker not refreshed");
                         }
                         last_ack = Instant::now();
@@ -371,6 +372,7 @@ impl Transfers {
                             &manifest.backup_id,
                             index,
                         ),
+                        clock: self.clock.as_ref(),
                     };
                     let resumed = copy_resumable(&file, &ends, upload, counted).await?;
                     if resumed.parts_reused > 0 {
@@ -383,13 +385,6 @@ impl Transfers {
         }
         Ok(())
     }
-}
-
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
