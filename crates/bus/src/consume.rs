@@ -27,6 +27,7 @@ use crate::error::{BusError, Result};
 use crate::events::dead_letter_msg_id;
 use crate::names::Namespace;
 use crate::propagation::set_parent_from;
+use crate::publish::publish_acked;
 
 /// What a handler decided about one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -415,17 +416,7 @@ async fn dead_letter(
     headers.insert(REASON_HEADER, reason);
     headers.insert(ATTEMPTS_HEADER, d.attempt.to_string().as_str());
     let subject = ns.dead_letter_subject(durable);
-    js.publish_with_headers(subject.clone(), headers, d.payload.clone())
-        .await
-        .map_err(|e| BusError::Publish {
-            subject: subject.clone(),
-            reason: e.to_string(),
-        })?
-        .await
-        .map_err(|e| BusError::Publish {
-            subject,
-            reason: e.to_string(),
-        })?;
+    publish_acked(js, subject, headers, d.payload.clone()).await?;
     Ok(())
 }
 

@@ -190,17 +190,8 @@ pub async fn replay(js: &Context, ns: &Namespace, seq: u64) -> Result<Replayed> 
             reason: "a dead letter's original subject must be an xregion or upstream subject",
         });
     }
-    js.publish_with_headers(subject.clone(), entry.replay_headers(ns), entry.payload)
-        .await
-        .map_err(|e| BusError::Publish {
-            subject: subject.clone(),
-            reason: e.to_string(),
-        })?
-        .await
-        .map_err(|e| BusError::Publish {
-            subject: subject.clone(),
-            reason: e.to_string(),
-        })?;
+    let headers = entry.replay_headers(ns);
+    crate::publish::publish_acked(js, subject.clone(), headers, entry.payload).await?;
     stream
         .delete_message(seq)
         .await

@@ -1,6 +1,7 @@
 //! Typed publishing with `Nats-Msg-Id` dedupe and trace context: to NATS,
 //! or (for unit tests) to memory.
 
+use async_nats::jetstream::publish::PublishAck;
 use async_nats::jetstream::Context;
 use async_nats::HeaderMap;
 use prost::Message;
@@ -100,16 +101,7 @@ impl Publisher {
         let mut headers = HeaderMap::new();
         headers.insert(MSG_ID_HEADER, msg_id);
         inject_current(&mut headers);
-        let err = |reason: String| BusError::Publish {
-            subject: subject.clone(),
-            reason,
-        };
-        let ack = js
-            .publish_with_headers(subject.clone(), headers, msg.encode_to_vec().into())
-            .await
-            .map_err(|e| err(e.to_string()))?
-            .await
-            .map_err(|e| err(e.to_string()))?;
+        let ack = publish_acked(js, subject, headers, msg.encode_to_vec().into()).await?;
         metrics::counter!("xregion_bus_published_total", "stream" => ack.stream.clone())
             .increment(1);
         Ok(if ack.duplicate {
@@ -137,4 +129,23 @@ impl Publisher {
                 reason: e.to_string(),
             })
     }
+}
+
+/// Publishes to a stream and waits for its acknowledgement; every JetStream
+/// publish of the bus (events, jobs, dead letters, replays) goes through here.
+pub(crate) async fn publish_acked(
+    js: &Context,
+    subject: String,
+    headers: HeaderMap,
+    payload: bytes::Bytes,
+) -> Result<PublishAck> {
+    let err = |reason: String| BusError::Publish {
+        subject: subject.clone(),
+        reason,
+    };
+    js.publish_with_headers(subject.clone(), headers, payload)
+        .await
+        .map_err(|e| err(e.to_string()))?
+        .await
+        .map_err(|e| err(e.to_string()))
 }
