@@ -60,10 +60,8 @@ pub struct DemoArgs {
 }
 
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
+    use xregion_common::clock::Clock;
+    xregion_common::SystemClock::default().now_ms()
 }
 
 pub async fn connect(config: &SimConfig) -> anyhow::Result<(Upstream, Regions)> {

@@ -8,7 +8,7 @@ pub mod reload;
 pub mod tokens;
 
 use std::sync::{Arc, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
+use xregion_common::clock::Clock;
 
 use tonic::metadata::MetadataMap;
 use tonic::Status;
@@ -76,10 +76,8 @@ impl Authenticator {
 
     /// The tenant of the request's `authorization: Bearer <token>`.
     pub fn tenant(&self, metadata: &MetadataMap) -> Result<String, Status> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let now =
+            u64::try_from(xregion_common::SystemClock::default().now_ms() / 1000).unwrap_or(0);
         self.tenant_at(metadata, now).map_err(|reason| {
             tracing::info!(%reason, "request refused: unauthenticated");
             Status::unauthenticated(reason)
