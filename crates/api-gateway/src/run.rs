@@ -55,7 +55,11 @@ struct Served {
     reporter: tonic_health::server::HealthReporter,
 }
 
-async fn serve(config: &GatewayConfig, bus: &Bus, host: &mut ServiceHost) -> Result<Served, RunError> {
+async fn serve(
+    config: &GatewayConfig,
+    bus: &Bus,
+    host: &mut ServiceHost,
+) -> Result<Served, RunError> {
     let settings = &config.gateway;
     let tls = tls::server_config(&settings.tls)?;
     let (auth, reloader) = reload::load(settings)?;

@@ -5,7 +5,6 @@
 
 use std::path::{Path, PathBuf};
 
-
 use super::jwt::{JwksError, JwtPolicy, KeySet};
 use super::tokens::{parse_tokens_file, TokenError};
 use super::Authenticator;
