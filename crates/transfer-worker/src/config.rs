@@ -112,6 +112,13 @@ mod tests {
     }
 
     #[test]
+    fn the_set_example_of_every_binarys_help_is_a_real_key() {
+        // CommonArgs documents `--set worker.log_concurrency=8`.
+        let cfg = load("worker.log_concurrency", "8").unwrap();
+        assert_eq!(cfg.worker.log_concurrency.get(), 8);
+    }
+
+    #[test]
     fn a_bandwidth_entry_with_an_unknown_key_is_refused() {
         let err = load(
             "worker.bandwidth",
