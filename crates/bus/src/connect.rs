@@ -94,13 +94,7 @@ pub async fn bootstrap(
 ) -> Result<(Client, crate::names::Namespace)> {
     let ns = crate::names::Namespace::new(&cfg.namespace, &cfg.upstream_namespace)?;
     let credentials = Credentials::from_config(cfg)?;
-    let client = connect_with(
-        &cfg.url,
-        client_name,
-        &credentials,
-        cfg.connect_timeout,
-    )
-    .await?;
+    let client = connect_with(&cfg.url, client_name, &credentials, cfg.connect_timeout).await?;
     let js = async_nats::jetstream::new(client.clone());
     let opts = crate::declare::StreamOptions {
         events_max_age: cfg.events_max_age,

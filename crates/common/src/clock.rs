@@ -70,7 +70,10 @@ mod tests {
         let plain = SystemClock::default().now_ms();
         let ahead = SystemClock::shared_with_offset_secs(3600).now_ms();
         assert!(ahead - plain >= 3_600_000 - 1_000, "{ahead} vs {plain}");
-        assert!(plain > 1_600_000_000_000, "epoch millis expected, got {plain}");
+        assert!(
+            plain > 1_600_000_000_000,
+            "epoch millis expected, got {plain}"
+        );
     }
 
     #[test]

@@ -71,15 +71,23 @@ mod tests {
         let fatal = CancellationToken::new();
         let stopping = CancellationToken::new();
         supervise("early", &fatal, &stopping, async {}).await.ok();
-        assert!(fatal.is_cancelled(), "a task that ended on its own must stop the service");
+        assert!(
+            fatal.is_cancelled(),
+            "a task that ended on its own must stop the service"
+        );
 
         let fatal = CancellationToken::new();
         let stopping = CancellationToken::new();
         let stop = stopping.clone();
-        let task = supervise("orderly", &fatal, &stopping, async move { stop.cancelled().await });
+        let task = supervise("orderly", &fatal, &stopping, async move {
+            stop.cancelled().await
+        });
         stopping.cancel();
         task.await.ok();
-        assert!(!fatal.is_cancelled(), "a task that stopped when asked is no failure");
+        assert!(
+            !fatal.is_cancelled(),
+            "a task that stopped when asked is no failure"
+        );
     }
 
     #[tokio::test]
