@@ -4,14 +4,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use xregion_common::units;
 use xregion_common::validate::{at_least, Invalid, Validate};
-use xregion_common::CommonConfig;
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct GatewayConfig {
-    #[serde(flatten)]
-    pub common: CommonConfig,
-    pub gateway: GatewaySettings,
+xregion_common::service_config! {
+    /// The common sections and `[gateway]`.
+    pub struct GatewayConfig { gateway: GatewaySettings }
 }
 
 /// Reloading files more often than this only burns CPU.
@@ -112,28 +108,20 @@ pub struct TokenConfig {
     pub tenant: String,
 }
 
-impl xregion_runtime::HasCommon for GatewayConfig {
-    fn common(&self) -> &CommonConfig {
-        &self.common
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use xregion_common::config_cases::{each_refused_naming_its_key, load_set};
 
     fn load(key: &str, value: &str) -> xregion_common::Result<GatewayConfig> {
-        xregion_common::load(None, &[(key.into(), value.into())])
+        load_set(key, value)
     }
 
     #[test]
     fn strict_keys_and_limits() {
-        let err = load("gateway.reload_interval_ms", "50").unwrap_err();
-        assert!(
-            err.to_string().contains("`gateway.reload_interval_ms`"),
-            "{err}"
-        );
+        each_refused_naming_its_key::<GatewayConfig>(&[("gateway.reload_interval_ms", "50")])
+            .unwrap();
         let err = load("gateway.jwt.leeway", "30").unwrap_err();
         assert!(
             err.to_string()

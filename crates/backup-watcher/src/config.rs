@@ -4,20 +4,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use xregion_common::units::{self, non_zero_usize};
 use xregion_common::validate::{positive, Invalid, Validate};
-use xregion_common::CommonConfig;
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct WatcherConfig {
-    #[serde(flatten)]
-    pub common: CommonConfig,
-    pub watcher: WatcherSettings,
-}
-
-impl xregion_runtime::HasCommon for WatcherConfig {
-    fn common(&self) -> &CommonConfig {
-        &self.common
-    }
+xregion_common::service_config! {
+    /// The common sections and `[watcher]`.
+    pub struct WatcherConfig { watcher: WatcherSettings }
 }
 
 impl Validate for WatcherConfig {
@@ -53,22 +43,16 @@ impl Default for WatcherSettings {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    fn load(key: &str, value: &str) -> xregion_common::Result<WatcherConfig> {
-        xregion_common::load(None, &[(key.into(), value.into())])
-    }
+    use xregion_common::config_cases::{each_refused_naming_its_key, load_set};
 
     #[test]
     fn a_zero_interval_or_concurrency_is_refused_at_load() {
-        let err = load("watcher.reconcile_interval_secs", "0").unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("`watcher.reconcile_interval_secs`"),
-            "{err}"
-        );
-        let err = load("watcher.max_in_flight", "0").unwrap_err();
-        assert!(err.to_string().contains("watcher.max_in_flight"), "{err}");
-        let cfg = load("watcher.reconcile_interval_secs", "2").unwrap();
+        each_refused_naming_its_key::<WatcherConfig>(&[
+            ("watcher.reconcile_interval_secs", "0"),
+            ("watcher.max_in_flight", "0"),
+        ])
+        .unwrap();
+        let cfg: WatcherConfig = load_set("watcher.reconcile_interval_secs", "2").unwrap();
         assert_eq!(cfg.watcher.reconcile_interval, Duration::from_secs(2));
     }
 }

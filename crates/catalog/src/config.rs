@@ -5,14 +5,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use xregion_common::units::{self, non_zero_u32, non_zero_usize};
 use xregion_common::validate::{at_least, non_negative, one_of, positive, Invalid, Validate};
-use xregion_common::CommonConfig;
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct CatalogConfig {
-    #[serde(flatten)]
-    pub common: CommonConfig,
-    pub catalog: CatalogSettings,
+xregion_common::service_config! {
+    /// The common sections and `[catalog]`.
+    pub struct CatalogConfig { catalog: CatalogSettings }
 }
 
 /// The outbox relay polls at most this often (it is woken on commit anyway).
@@ -148,16 +144,11 @@ impl std::fmt::Debug for CatalogSettings {
     }
 }
 
-impl xregion_runtime::HasCommon for CatalogConfig {
-    fn common(&self) -> &CommonConfig {
-        &self.common
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use xregion_common::config_cases::{each_refused_naming_its_key, load_set};
 
     #[test]
     fn the_url_file_wins_and_debug_hides_the_password() {
@@ -183,13 +174,9 @@ mod tests {
         assert!(err.contains("catalog.database_url_file"), "{err}");
     }
 
-    fn load(key: &str, value: &str) -> xregion_common::Result<CatalogConfig> {
-        xregion_common::load(None, &[(key.into(), value.into())])
-    }
-
     #[test]
     fn limits_are_checked_at_load_naming_the_key() {
-        for (key, value) in [
+        each_refused_naming_its_key::<CatalogConfig>(&[
             ("catalog.relay_interval_ms", "9"),
             ("catalog.lag_threshold_secs", "0"),
             ("catalog.lag_check_interval_secs", "0"),
@@ -197,13 +184,11 @@ mod tests {
             ("catalog.max_in_flight", "0"),
             ("catalog.fail_point", "after_create"),
             ("catalog.price_plan.per_gb_transferred", "-1.0"),
-        ] {
-            let err = load(key, value).unwrap_err().to_string();
-            assert!(err.contains(key), "{key}={value}: {err}");
-        }
-        let cfg = load("catalog.relay_interval_ms", "200").unwrap();
+        ])
+        .unwrap();
+        let cfg: CatalogConfig = load_set("catalog.relay_interval_ms", "200").unwrap();
         assert_eq!(cfg.catalog.relay_interval, Duration::from_millis(200));
-        let err = load("catalog.price_plan.currncy", "EUR").unwrap_err();
+        let err = load_set::<CatalogConfig>("catalog.price_plan.currncy", "EUR").unwrap_err();
         assert!(
             err.to_string()
                 .contains("unknown key `catalog.price_plan.currncy` (section `catalog`)"),

@@ -3,20 +3,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use xregion_common::units;
 use xregion_common::validate::{positive, share, Invalid, Validate};
-use xregion_common::CommonConfig;
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct CleanupConfig {
-    #[serde(flatten)]
-    pub common: CommonConfig,
-    pub cleanup: CleanupSettings,
-}
-
-impl xregion_runtime::HasCommon for CleanupConfig {
-    fn common(&self) -> &CommonConfig {
-        &self.common
-    }
+xregion_common::service_config! {
+    /// The common sections and `[cleanup]`.
+    pub struct CleanupConfig { cleanup: CleanupSettings }
 }
 
 impl Validate for CleanupConfig {
@@ -95,27 +85,21 @@ impl Default for CleanupSettings {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    fn load(key: &str, value: &str) -> xregion_common::Result<CleanupConfig> {
-        xregion_common::load(None, &[(key.into(), value.into())])
-    }
+    use xregion_common::config_cases::{each_refused_naming_its_key, load_set};
 
     #[test]
     fn limits_are_checked_at_load_naming_the_key() {
-        for (key, value) in [
+        each_refused_naming_its_key::<CleanupConfig>(&[
             ("cleanup.max_removal_share", "1.5"),
             ("cleanup.max_removal_share", "-0.1"),
             ("cleanup.sweep_interval_secs", "0"),
             ("cleanup.purge_ack_wait_secs", "0"),
-        ] {
-            let err = load(key, value).unwrap_err().to_string();
-            assert!(err.contains(&format!("`{key}`")), "{key}={value}: {err}");
-        }
-        let cfg = load("cleanup.orphan_grace_hours", "0").unwrap();
+            ("cleanup.fail_point", "sometimes"),
+        ])
+        .unwrap();
+        let cfg: CleanupConfig = load_set("cleanup.orphan_grace_hours", "0").unwrap();
         assert_eq!(cfg.cleanup.orphan_grace, Duration::ZERO);
-        let cfg = load("cleanup.max_removal_share", "1.0").unwrap();
+        let cfg: CleanupConfig = load_set("cleanup.max_removal_share", "1.0").unwrap();
         assert_eq!(cfg.cleanup.max_removal_share, 1.0);
-        let err = load("cleanup.fail_point", "sometimes").unwrap_err();
-        assert!(err.to_string().contains("cleanup.fail_point"), "{err}");
     }
 }

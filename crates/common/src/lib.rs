@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod config_cases;
 pub mod descriptor;
 pub mod error;
 pub mod keys;
@@ -11,6 +12,7 @@ pub mod objects;
 pub mod redact;
 pub mod regions;
 pub mod secret_file;
+pub mod service_config;
 pub mod shutdown;
 pub mod target;
 pub mod unavailable;

@@ -4,20 +4,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use xregion_common::units::{self, non_zero_usize, ByteSize};
 use xregion_common::validate::{at_least, size_at_least, Invalid, Validate};
-use xregion_common::CommonConfig;
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct WorkerConfig {
-    #[serde(flatten)]
-    pub common: CommonConfig,
-    pub worker: WorkerSettings,
-}
-
-impl xregion_runtime::HasCommon for WorkerConfig {
-    fn common(&self) -> &CommonConfig {
-        &self.common
-    }
+xregion_common::service_config! {
+    /// The common sections and `[worker]`.
+    pub struct WorkerConfig { worker: WorkerSettings }
 }
 
 /// S3 refuses parts below 5 MiB (except the last).
@@ -88,23 +78,22 @@ impl Default for WorkerSettings {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use xregion_common::config_cases::{each_refused_naming_its_key, load_set};
 
     fn load(key: &str, value: &str) -> xregion_common::Result<WorkerConfig> {
-        xregion_common::load(None, &[(key.into(), value.into())])
+        load_set(key, value)
     }
 
     #[test]
     fn limits_are_checked_at_load_naming_the_key() {
-        for (key, value) in [
+        each_refused_naming_its_key::<WorkerConfig>(&[
             ("worker.part_size_mib", "4"),
             ("worker.ack_wait_secs", "2"),
             ("worker.log_concurrency", "0"),
             ("worker.full_concurrency", "0"),
             ("worker.parts_in_flight", "0"),
-        ] {
-            let err = load(key, value).unwrap_err().to_string();
-            assert!(err.contains(key), "{key}={value}: {err}");
-        }
+        ])
+        .unwrap();
         let cfg = load("worker.part_size_mib", "5").unwrap();
         assert_eq!(cfg.worker.part_size.bytes(), 5 * 1024 * 1024);
         let cfg = load("worker.ack_wait_secs", "3").unwrap();
