@@ -3,7 +3,7 @@
 use xregion_bus::Bus;
 use xregion_common::Regions;
 use xregion_proto::xregion::v1::cross_region_backup_service_server::CrossRegionBackupServiceServer;
-use xregion_runtime::{Context, ServiceError, ServiceHost};
+use xregion_runtime::{Context, ServiceError, ServiceHost, Stage};
 
 use crate::auth::reload::{self, LoadError};
 use crate::config::GatewayConfig;
@@ -36,8 +36,11 @@ pub enum RunError {
 }
 
 pub async fn run(cx: Context<GatewayConfig>) -> Result<(), ServiceError> {
-    let Context { config, mut host } = cx;
-    let bus = host.bus().clone();
+    let Context {
+        config,
+        bus,
+        mut host,
+    } = cx;
     let mut served = serve(&config, &bus, &mut host)
         .await
         .map_err(ServiceError::other)?;
@@ -118,7 +121,7 @@ async fn serve(
         .add_service(health_service)
         .add_service(reflection)
         .add_service(CrossRegionBackupServiceServer::new(gateway));
-    host.spawn("grpc", move |stop| {
+    host.spawn(Stage::Intake, "grpc", move |stop| {
         router.serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
     });
     tracing::info!(

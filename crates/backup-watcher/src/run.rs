@@ -15,13 +15,14 @@ use crate::reconcile::reconcile_and_report;
 use crate::seeding::SeedOnCreate;
 use crate::upstream::JobPerBackup;
 
-pub use xregion_runtime::ServiceError as Error;
-
 pub async fn run(cx: Context<WatcherConfig>) -> Result<(), ServiceError> {
-    let Context { config, mut host } = cx;
+    let Context {
+        config,
+        bus,
+        mut host,
+    } = cx;
     let settings = &config.watcher;
-    let bus = host.bus().clone();
-    let ns = bus.namespace().clone();
+    let ns = bus.namespace();
     let watcher = Watcher {
         catalog: bus.catalog(),
         publisher: bus.publisher(),

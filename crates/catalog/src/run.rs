@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_nats::jetstream::consumer::DeliverPolicy;
 use xregion_bus::{serve_rpc, ConsumerSpec};
 use xregion_common::SystemClock;
-use xregion_runtime::{Context, ServiceError};
+use xregion_runtime::{Context, ServiceError, Stage};
 
 use crate::config::CatalogConfig;
 use crate::error::Result;
@@ -20,7 +20,11 @@ use crate::store::Db;
 use crate::upstream::UpstreamHandler;
 
 pub async fn run(cx: Context<CatalogConfig>) -> std::result::Result<(), ServiceError> {
-    let Context { config, mut host } = cx;
+    let Context {
+        config,
+        bus,
+        mut host,
+    } = cx;
     let settings = &config.catalog;
     let database_url = settings
         .resolved_database_url()
@@ -43,8 +47,7 @@ pub async fn run(cx: Context<CatalogConfig>) -> std::result::Result<(), ServiceE
         xregion_common::Regions::build(&config.common.regions)
             .map_err(|e| ServiceError::Setup(format!("regions: {e}")))?,
     );
-    let bus = host.bus().clone();
-    let ns = bus.namespace().clone();
+    let ns = bus.namespace();
 
     // The relay stops last, so that events committed by in-flight work
     // still go out.
@@ -55,7 +58,7 @@ pub async fn run(cx: Context<CatalogConfig>) -> std::result::Result<(), ServiceE
         interval: settings.relay_interval,
         clock,
     };
-    host.spawn_last("outbox-relay", move |stop| async move {
+    host.spawn(Stage::Last, "outbox-relay", move |stop| async move {
         relay.run(stop).await;
         Ok::<(), Infallible>(())
     });
@@ -64,7 +67,9 @@ pub async fn run(cx: Context<CatalogConfig>) -> std::result::Result<(), ServiceE
         price_plan: settings.price_plan.clone(),
     });
     let (client, rpc_ns) = (bus.client().clone(), ns.clone());
-    host.spawn("rpc", move |stop| serve_rpc(client, rpc_ns, rpc, stop));
+    host.spawn(Stage::Intake, "rpc", move |stop| {
+        serve_rpc(client, rpc_ns, rpc, stop)
+    });
     host.consume(
         ConsumerSpec {
             stream: ns.upstream_stream(),

@@ -11,13 +11,14 @@ use crate::config::CleanupConfig;
 use crate::purge::Purger;
 use crate::sweep::{sweep_and_report, Sweeper};
 
-pub use xregion_runtime::ServiceError as Error;
-
 pub async fn run(cx: Context<CleanupConfig>) -> Result<(), ServiceError> {
-    let Context { config, mut host } = cx;
+    let Context {
+        config,
+        bus,
+        mut host,
+    } = cx;
     let settings = &config.cleanup;
-    let bus = host.bus().clone();
-    let ns = bus.namespace().clone();
+    let ns = bus.namespace();
     let regions = Regions::build(&config.common.regions)?;
     let clock = SystemClock::shared_with_offset_secs(settings.clock_offset_secs);
     let purger = Arc::new(Purger {

@@ -136,9 +136,14 @@ where
     let result = async {
         let (client, ns) = xregion_bus::bootstrap(&common.bus, name).await?;
         let bus = Bus::new(client, ns, &common.bus);
-        let host = ServiceHost::new(name, bus, health, xregion_common::clock::system(), shutdown);
-        run(Context { config, host }).await?;
-        Ok(())
+        let host = ServiceHost::new(
+            name,
+            bus.clone(),
+            health,
+            xregion_common::clock::system(),
+            shutdown,
+        );
+        run(Context { config, bus, host }).await
     }
     .await;
     if let Err(error) = &result {

@@ -17,7 +17,7 @@ use xregion_common::SharedClock;
 use xregion_telemetry::Health;
 
 use crate::error::ServiceError;
-use crate::supervise::{supervise, wait_for_stop, Named};
+use crate::stages::{Stage, Stages};
 
 pub struct ServiceHost {
     name: &'static str,
@@ -25,11 +25,7 @@ pub struct ServiceHost {
     health: Health,
     clock: SharedClock,
     shutdown: CancellationToken,
-    fatal: CancellationToken,
-    intake: CancellationToken,
-    last: CancellationToken,
-    intake_tasks: Vec<Named>,
-    last_tasks: Vec<Named>,
+    stages: Stages,
 }
 
 impl ServiceHost {
@@ -46,11 +42,7 @@ impl ServiceHost {
             health,
             clock,
             shutdown,
-            fatal: CancellationToken::new(),
-            intake: CancellationToken::new(),
-            last: CancellationToken::new(),
-            intake_tasks: Vec::new(),
-            last_tasks: Vec::new(),
+            stages: Stages::default(),
         }
     }
 
@@ -80,68 +72,29 @@ impl ServiceHost {
     pub fn consume<H: Handler>(&mut self, spec: ConsumerSpec, handler: Arc<H>) {
         let bus = self.bus.clone();
         let name = spec.durable.clone();
-        self.spawn(name, move |stop| async move {
+        self.spawn(Stage::Intake, name, move |stop| async move {
             bus.consume(spec, handler, stop).await
         });
     }
 
     /// Calls `tick` every `period` (first after one period) until stop; a
     /// tick under way when the stop comes is finished, not cut off.
-    pub fn every<F, Fut>(&mut self, name: &'static str, period: Duration, mut tick: F)
+    pub fn every<F, Fut>(&mut self, name: &'static str, period: Duration, tick: F)
     where
         F: FnMut() -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        self.spawn(name, move |stop| async move {
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => return Ok::<(), std::convert::Infallible>(()),
-                    _ = tokio::time::sleep(period) => {}
-                }
-                tick().await;
-            }
-        });
+        self.stages.every(name, period, tick);
     }
 
-    /// A core task of the intake stage; `task` gets the token that asks it
-    /// to stop.
-    pub fn spawn<F, Fut, E>(&mut self, name: impl Into<String>, task: F)
+    /// A core task of `stage`; `task` gets the token that asks it to stop.
+    pub fn spawn<F, Fut, E>(&mut self, stage: Stage, name: impl Into<String>, task: F)
     where
         F: FnOnce(CancellationToken) -> Fut,
         Fut: Future<Output = Result<(), E>> + Send + 'static,
         E: std::fmt::Display,
     {
-        let named = Self::supervised(name.into(), &self.fatal, &self.intake, task);
-        self.intake_tasks.push(named);
-    }
-
-    /// A core task stopped only after every intake task has ended.
-    pub fn spawn_last<F, Fut, E>(&mut self, name: impl Into<String>, task: F)
-    where
-        F: FnOnce(CancellationToken) -> Fut,
-        Fut: Future<Output = Result<(), E>> + Send + 'static,
-        E: std::fmt::Display,
-    {
-        let named = Self::supervised(name.into(), &self.fatal, &self.last, task);
-        self.last_tasks.push(named);
-    }
-
-    fn supervised<F, Fut, E>(
-        name: String,
-        fatal: &CancellationToken,
-        stop: &CancellationToken,
-        task: F,
-    ) -> Named
-    where
-        F: FnOnce(CancellationToken) -> Fut,
-        Fut: Future<Output = Result<(), E>> + Send + 'static,
-        E: std::fmt::Display,
-    {
-        let fut = task(stop.clone());
-        let handle = supervise(name.clone(), fatal, stop, async move {
-            fut.await.map_err(|e| e.to_string())
-        });
-        Named { name, handle }
+        self.stages.spawn(stage, name, task);
     }
 
     /// Marks the service ready, runs until a signal or a failed core task,
@@ -153,16 +106,9 @@ impl ServiceHost {
             namespace = self.bus.namespace().prefix(),
             "ready"
         );
-        let failed = wait_for_stop(&self.shutdown, &self.fatal).await;
+        let failed = self.stages.until_stop(&self.shutdown).await;
         self.health.set_ready(false);
-        self.intake.cancel();
-        for task in self.intake_tasks {
-            task.join().await;
-        }
-        self.last.cancel();
-        for task in self.last_tasks {
-            task.join().await;
-        }
+        self.stages.stop_in_order().await;
         let _ = self.bus.client().flush().await;
         tracing::info!(service = self.name, "stopped");
         if failed {

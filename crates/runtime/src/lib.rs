@@ -7,17 +7,20 @@
 mod entry;
 mod error;
 mod host;
+mod stages;
 mod supervise;
 
 pub use entry::{run_service, service_main, Binary, Flag};
 pub use error::{Error, Result, ServiceError};
 pub use host::ServiceHost;
+pub use stages::{Stage, Stages};
 pub use supervise::{supervise, wait_for_stop};
 
-/// What a service's `run` receives: its configuration and the host to
-/// declare its consumers, loops and servers on.
+/// What a service's `run` receives: its configuration, its bus handle and
+/// the host to declare its consumers, loops and servers on.
 pub struct Context<C> {
     pub config: C,
+    pub bus: xregion_bus::Bus,
     pub host: ServiceHost,
 }
 

@@ -7,18 +7,19 @@ use async_nats::jetstream::consumer::DeliverPolicy;
 use xregion_bus::ConsumerSpec;
 use xregion_common::Regions;
 use xregion_domain::Lane;
-use xregion_runtime::{Context, ServiceError};
+use xregion_runtime::{Context, ServiceError, Stage};
 
 use crate::config::WorkerConfig;
 use crate::transfer::Transfers;
 
-pub use xregion_runtime::ServiceError as Error;
-
 pub async fn run(cx: Context<WorkerConfig>) -> Result<(), ServiceError> {
-    let Context { config, mut host } = cx;
+    let Context {
+        config,
+        bus,
+        mut host,
+    } = cx;
     let settings = &config.worker;
-    let bus = host.bus().clone();
-    let ns = bus.namespace().clone();
+    let ns = bus.namespace();
     let throttle = Arc::new(crate::throttle::Throttle::default());
     let limits = declare_limits(bus.jetstream(), &ns, &settings.bandwidth).await?;
     let uploads = declare_bucket(bus.jetstream(), &ns.uploads_bucket(), 1).await?;
@@ -68,7 +69,7 @@ pub async fn run(cx: Context<WorkerConfig>) -> Result<(), ServiceError> {
             transfers.clone(),
         );
     }
-    host.spawn("limits", move |stop| async move {
+    host.spawn(Stage::Intake, "limits", move |stop| async move {
         crate::throttle::follow_limits(limits, throttle, stop).await;
         Ok::<(), std::convert::Infallible>(())
     });
@@ -81,7 +82,7 @@ async fn declare_limits(
     js: &async_nats::jetstream::Context,
     ns: &xregion_bus::Namespace,
     limits: &[crate::config::BandwidthLimit],
-) -> Result<async_nats::jetstream::kv::Store, Error> {
+) -> Result<async_nats::jetstream::kv::Store, ServiceError> {
     let kv = declare_bucket(js, &ns.limits_bucket(), 5).await?;
     for l in limits {
         let mut entries = vec![(
@@ -106,7 +107,7 @@ async fn declare_bucket(
     js: &async_nats::jetstream::Context,
     bucket: &str,
     history: i64,
-) -> Result<async_nats::jetstream::kv::Store, Error> {
+) -> Result<async_nats::jetstream::kv::Store, ServiceError> {
     match js.get_key_value(bucket).await {
         Ok(kv) => Ok(kv),
         Err(_) => js
@@ -116,6 +117,6 @@ async fn declare_bucket(
                 ..Default::default()
             })
             .await
-            .map_err(|e| Error::Setup(format!("{bucket}: {e}"))),
+            .map_err(|e| ServiceError::Setup(format!("{bucket}: {e}"))),
     }
 }
