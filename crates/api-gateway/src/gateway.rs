@@ -23,16 +23,9 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    async fn forward<Req: CatalogMethod>(
-        &self,
-        request: Request<Req>,
-    ) -> Result<Response<Req::Response>, Status> {
-        self.forward_checked(request, |_| Ok(())).await
-    }
-
     /// Authenticates, then validates with `check`, then forwards: an
     /// unauthenticated caller learns nothing about what a valid request is.
-    async fn forward_checked<Req: CatalogMethod>(
+    async fn forward<Req: CatalogMethod>(
         &self,
         request: Request<Req>,
         check: impl FnOnce(&Req) -> Result<(), Status>,
@@ -46,18 +39,8 @@ impl Gateway {
             .map_err(status)?;
         Ok(Response::new(resp))
     }
-}
 
-fn check_id(field: &'static str, value: &str) -> Result<(), Status> {
-    xregion_domain::ids::validate_id(field, value).map_err(invalid)
-}
-
-type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchEvent, Status>> + Send>>;
-
-#[tonic::async_trait]
-impl CrossRegionBackupService for Gateway {
-    #[tracing::instrument(skip_all)]
-    async fn list_regions(
+    async fn regions(
         &self,
         request: Request<pb::ListRegionsRequest>,
     ) -> Result<Response<pb::ListRegionsResponse>, Status> {
@@ -78,93 +61,7 @@ impl CrossRegionBackupService for Gateway {
         Ok(Response::new(pb::ListRegionsResponse { regions }))
     }
 
-    #[tracing::instrument(skip_all)]
-    async fn list_eligible_instances(
-        &self,
-        request: Request<pb::ListEligibleInstancesRequest>,
-    ) -> Result<Response<pb::ListEligibleInstancesResponse>, Status> {
-        self.forward(request).await
-    }
-
-    #[tracing::instrument(skip_all, fields(instance = %request.get_ref().source_instance_id))]
-    async fn create_sync_service(
-        &self,
-        request: Request<pb::CreateSyncServiceRequest>,
-    ) -> Result<Response<pb::SyncService>, Status> {
-        self.forward(request).await
-    }
-
-    #[tracing::instrument(skip_all, fields(id = %request.get_ref().id))]
-    async fn get_sync_service(
-        &self,
-        request: Request<pb::GetSyncServiceRequest>,
-    ) -> Result<Response<pb::SyncService>, Status> {
-        self.forward_checked(request, |r| check_id("id", &r.id))
-            .await
-    }
-
-    #[tracing::instrument(skip_all)]
-    async fn list_sync_services(
-        &self,
-        request: Request<pb::ListSyncServicesRequest>,
-    ) -> Result<Response<pb::ListSyncServicesResponse>, Status> {
-        self.forward(request).await
-    }
-
-    #[tracing::instrument(skip_all, fields(id = %request.get_ref().id))]
-    async fn delete_sync_service(
-        &self,
-        request: Request<pb::DeleteSyncServiceRequest>,
-    ) -> Result<Response<pb::SyncService>, Status> {
-        let tenant = self.auth.tenant(request.metadata())?;
-        check_id("id", &request.get_ref().id)?;
-        let resp = self
-            .catalog
-            .request(&tenant, request.get_ref())
-            .await
-            .map_err(status)?;
-        Ok(Response::new(resp))
-    }
-
-    #[tracing::instrument(skip_all, fields(service = %request.get_ref().service_id))]
-    async fn list_synced_backups(
-        &self,
-        request: Request<pb::ListSyncedBackupsRequest>,
-    ) -> Result<Response<pb::ListSyncedBackupsResponse>, Status> {
-        self.forward_checked(request, |r| check_id("service_id", &r.service_id))
-            .await
-    }
-
-    #[tracing::instrument(skip_all, fields(service = %request.get_ref().service_id))]
-    async fn get_restore_window(
-        &self,
-        request: Request<pb::GetRestoreWindowRequest>,
-    ) -> Result<Response<pb::RestoreWindow>, Status> {
-        self.forward_checked(request, |r| check_id("service_id", &r.service_id))
-            .await
-    }
-
-    #[tracing::instrument(skip_all, fields(service = %request.get_ref().service_id))]
-    async fn get_restore_plan(
-        &self,
-        request: Request<pb::GetRestorePlanRequest>,
-    ) -> Result<Response<pb::RestorePlan>, Status> {
-        self.forward_checked(request, |r| {
-            check_id("service_id", &r.service_id)?;
-            if r.restore_time.is_none() {
-                return Err(Status::invalid_argument(
-                    "invalid restore_time: must be set",
-                ));
-            }
-            Ok(())
-        })
-        .await
-    }
-
-    type WatchSyncServiceStream = WatchStream;
-
-    #[tracing::instrument(skip_all, fields(service = %request.get_ref().service_id))]
-    async fn watch_sync_service(
+    async fn watch(
         &self,
         request: Request<pb::WatchSyncServiceRequest>,
     ) -> Result<Response<WatchStream>, Status> {
@@ -219,15 +116,98 @@ impl CrossRegionBackupService for Gateway {
             tokio_stream::wrappers::ReceiverStream::new(rx),
         )))
     }
+}
+
+/// For the requests whose every field the catalog checks itself.
+fn unchecked<Req>(_: &Req) -> Result<(), Status> {
+    Ok(())
+}
+
+fn check_id(field: &'static str, value: &str) -> Result<(), Status> {
+    xregion_domain::ids::validate_id(field, value).map_err(invalid)
+}
+
+fn check_plan_request(r: &pb::GetRestorePlanRequest) -> Result<(), Status> {
+    check_id("service_id", &r.service_id)?;
+    if r.restore_time.is_none() {
+        return Err(Status::invalid_argument(
+            "invalid restore_time: must be set",
+        ));
+    }
+    Ok(())
+}
+
+type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchEvent, Status>> + Send>>;
+
+/// The handlers of the service differ only in their types, their tracing
+/// fields and the inherent method that does the work (most forward to the
+/// catalog with a check of their own). `#[tonic::async_trait]` must see the
+/// whole impl, so one macro writes it from a line a handler.
+macro_rules! service_impl {
+    (
+        type $stream:ident = $stream_ty:ty;
+        $(
+            $(#[$attr:meta])*
+            fn $name:ident($request:ident: $req:ty) -> $resp:ty => $method:ident$(($($arg:expr),*))?;
+        )*
+    ) => {
+        #[tonic::async_trait]
+        impl CrossRegionBackupService for Gateway {
+            type $stream = $stream_ty;
+            $(
+                $(#[$attr])*
+                async fn $name(&self, $request: Request<$req>) -> Result<Response<$resp>, Status> {
+                    self.$method($request $($(, $arg)*)?).await
+                }
+            )*
+        }
+    };
+}
+
+service_impl! {
+    type WatchSyncServiceStream = WatchStream;
+
+    #[tracing::instrument(skip_all)]
+    fn list_regions(request: pb::ListRegionsRequest) -> pb::ListRegionsResponse => regions;
+
+    #[tracing::instrument(skip_all)]
+    fn list_eligible_instances(request: pb::ListEligibleInstancesRequest)
+        -> pb::ListEligibleInstancesResponse => forward(unchecked);
+
+    #[tracing::instrument(skip_all, fields(instance = %request.get_ref().source_instance_id))]
+    fn create_sync_service(request: pb::CreateSyncServiceRequest)
+        -> pb::SyncService => forward(unchecked);
+
+    #[tracing::instrument(skip_all, fields(id = %request.get_ref().id))]
+    fn get_sync_service(request: pb::GetSyncServiceRequest)
+        -> pb::SyncService => forward(|r| check_id("id", &r.id));
+
+    #[tracing::instrument(skip_all)]
+    fn list_sync_services(request: pb::ListSyncServicesRequest)
+        -> pb::ListSyncServicesResponse => forward(unchecked);
+
+    #[tracing::instrument(skip_all, fields(id = %request.get_ref().id))]
+    fn delete_sync_service(request: pb::DeleteSyncServiceRequest)
+        -> pb::SyncService => forward(|r| check_id("id", &r.id));
 
     #[tracing::instrument(skip_all, fields(service = %request.get_ref().service_id))]
-    async fn get_usage(
-        &self,
-        request: Request<pb::GetUsageRequest>,
-    ) -> Result<Response<pb::GetUsageResponse>, Status> {
-        self.forward_checked(request, |r| check_id("service_id", &r.service_id))
-            .await
-    }
+    fn list_synced_backups(request: pb::ListSyncedBackupsRequest)
+        -> pb::ListSyncedBackupsResponse => forward(|r| check_id("service_id", &r.service_id));
+
+    #[tracing::instrument(skip_all, fields(service = %request.get_ref().service_id))]
+    fn get_restore_window(request: pb::GetRestoreWindowRequest)
+        -> pb::RestoreWindow => forward(|r| check_id("service_id", &r.service_id));
+
+    #[tracing::instrument(skip_all, fields(service = %request.get_ref().service_id))]
+    fn get_restore_plan(request: pb::GetRestorePlanRequest)
+        -> pb::RestorePlan => forward(check_plan_request);
+
+    #[tracing::instrument(skip_all, fields(service = %request.get_ref().service_id))]
+    fn watch_sync_service(request: pb::WatchSyncServiceRequest) -> WatchStream => watch;
+
+    #[tracing::instrument(skip_all, fields(service = %request.get_ref().service_id))]
+    fn get_usage(request: pb::GetUsageRequest)
+        -> pb::GetUsageResponse => forward(|r| check_id("service_id", &r.service_id));
 }
 
 /// Decides which events a watcher may see: only its tenant's services.

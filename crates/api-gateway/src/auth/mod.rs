@@ -121,14 +121,8 @@ impl Authenticator {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use super::tokens::test_token;
     use super::*;
-
-    fn tc(token: &str, tenant: &str) -> TokenConfig {
-        TokenConfig {
-            sha256: token_hash(token),
-            tenant: tenant.into(),
-        }
-    }
 
     fn md(value: &str) -> MetadataMap {
         let mut m = MetadataMap::new();
@@ -138,14 +132,14 @@ mod tests {
 
     #[test]
     fn known_token_maps_to_its_tenant() {
-        let a = Authenticator::with_tokens(&[tc("s3cret", "acme")]).unwrap();
+        let a = Authenticator::with_tokens(&[test_token("s3cret", "acme")]).unwrap();
         assert_eq!(a.tenant(&md("Bearer s3cret")).unwrap(), "acme");
         assert_eq!(a.tenant(&md("bearer  s3cret ")).unwrap(), "acme");
     }
 
     #[test]
     fn missing_wrong_or_malformed_tokens_are_unauthenticated() {
-        let a = Authenticator::with_tokens(&[tc("s3cret", "acme")]).unwrap();
+        let a = Authenticator::with_tokens(&[test_token("s3cret", "acme")]).unwrap();
         for m in [
             MetadataMap::new(),
             md("Bearer nope"),
@@ -162,14 +156,25 @@ mod tests {
 
     #[test]
     fn file_tokens_are_replaced_and_inline_ones_stay() {
-        let a = Authenticator::new(&[tc("inline", "acme")], &[tc("old", "acme")], None).unwrap();
+        let a = Authenticator::new(
+            &[test_token("inline", "acme")],
+            &[test_token("old", "acme")],
+            None,
+        )
+        .unwrap();
         assert!(a.tenant(&md("Bearer old")).is_ok());
-        assert_eq!(a.replace_file_tokens(&[tc("new", "globex")]).unwrap(), 2);
+        assert_eq!(
+            a.replace_file_tokens(&[test_token("new", "globex")])
+                .unwrap(),
+            2
+        );
         assert!(a.tenant(&md("Bearer old")).is_err());
         assert_eq!(a.tenant(&md("Bearer new")).unwrap(), "globex");
         assert_eq!(a.tenant(&md("Bearer inline")).unwrap(), "acme");
         // A bad list is refused and the current one stays.
-        assert!(a.replace_file_tokens(&[tc("inline", "globex")]).is_err());
+        assert!(a
+            .replace_file_tokens(&[test_token("inline", "globex")])
+            .is_err());
         assert_eq!(a.tenant(&md("Bearer new")).unwrap(), "globex");
     }
 }

@@ -87,21 +87,23 @@ pub fn parse_tokens_file(text: &str) -> Result<Vec<TokenConfig>, TokenError> {
     Ok(file.tokens)
 }
 
+/// The configured entry of `token` for `tenant`, as the tests write one.
+#[cfg(test)]
+pub(crate) fn test_token(token: &str, tenant: &str) -> TokenConfig {
+    TokenConfig {
+        sha256: token_hash(token),
+        tenant: tenant.into(),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
-    fn tc(token: &str, tenant: &str) -> TokenConfig {
-        TokenConfig {
-            sha256: token_hash(token),
-            tenant: tenant.into(),
-        }
-    }
-
     #[test]
     fn known_token_maps_to_its_tenant() {
-        let t = TokenTable::new(&[tc("s3cret", "acme")]).unwrap();
+        let t = TokenTable::new(&[test_token("s3cret", "acme")]).unwrap();
         assert_eq!(t.tenant("s3cret"), Some("acme"));
         assert_eq!(t.tenant("nope"), None);
     }
@@ -117,15 +119,15 @@ mod tests {
             Err(TokenError::BadHash { .. })
         ));
         assert!(matches!(
-            TokenTable::new(&[tc("x", "../t")]),
+            TokenTable::new(&[test_token("x", "../t")]),
             Err(TokenError::BadTenant { .. })
         ));
         assert!(matches!(
-            TokenTable::new(&[tc("x", "a"), tc("x", "b")]),
+            TokenTable::new(&[test_token("x", "a"), test_token("x", "b")]),
             Err(TokenError::Conflict { .. })
         ));
         assert_eq!(
-            TokenTable::new(&[tc("x", "a"), tc("x", "a")])
+            TokenTable::new(&[test_token("x", "a"), test_token("x", "a")])
                 .unwrap()
                 .len(),
             1
@@ -139,7 +141,7 @@ mod tests {
             token_hash("s3cret")
         );
         let tokens = parse_tokens_file(&text).unwrap();
-        assert_eq!(tokens, vec![tc("s3cret", "acme")]);
+        assert_eq!(tokens, vec![test_token("s3cret", "acme")]);
         assert!(parse_tokens_file("tokens = 3").is_err());
         assert!(parse_tokens_file("tokns = []").is_err());
         assert!(parse_tokens_file("").unwrap().is_empty());
