@@ -175,26 +175,36 @@ impl Credentials {
 mod tests {
     use super::*;
 
-    fn cfg() -> BusConfig {
-        BusConfig::default()
+    /// The default bus configuration as `change` leaves it.
+    fn with(change: impl FnOnce(&mut BusConfig)) -> BusConfig {
+        let mut c = BusConfig::default();
+        change(&mut c);
+        c
+    }
+
+    /// A file holding `text`, in a folder that lives as long as the guard.
+    fn file_holding(name: &str, text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(name);
+        std::fs::write(&file, text).unwrap();
+        (dir, file)
     }
 
     #[test]
     fn default_is_anonymous_without_tls() {
-        let c = Credentials::from_config(&cfg()).unwrap();
+        let c = Credentials::from_config(&BusConfig::default()).unwrap();
         assert!(matches!(c.identity, Identity::Anonymous));
         assert!(!c.tls_required());
     }
 
     #[test]
     fn password_comes_from_its_file_trimmed_and_stays_out_of_debug() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("pw");
-        std::fs::write(&file, "s3cret\n").unwrap();
-        let mut c = cfg();
-        c.user = Some("catalog".into());
-        c.password_file = Some(file);
-        let creds = Credentials::from_config(&c).unwrap();
+        let (_dir, file) = file_holding("pw", "s3cret\n");
+        let creds = Credentials::from_config(&with(|c| {
+            c.user = Some("catalog".into());
+            c.password_file = Some(file);
+        }))
+        .unwrap();
         match &creds.identity {
             Identity::UserPassword { user, password } => {
                 assert_eq!(user, "catalog");
@@ -207,61 +217,41 @@ mod tests {
 
     #[test]
     fn incomplete_or_conflicting_identities_are_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("pw");
-        std::fs::write(&file, "x").unwrap();
-        let empty = dir.path().join("empty");
-        std::fs::write(&empty, "\n").unwrap();
-        let cases: Vec<(&str, BusConfig)> = vec![
-            ("user alone", {
-                let mut c = cfg();
-                c.user = Some("u".into());
-                c
-            }),
-            ("password alone", {
-                let mut c = cfg();
-                c.password_file = Some(file.clone());
-                c
-            }),
-            ("two identities", {
-                let mut c = cfg();
-                c.user = Some("u".into());
-                c.password_file = Some(file.clone());
-                c.creds_file = Some(file.clone());
-                c
-            }),
-            ("missing file", {
-                let mut c = cfg();
-                c.user = Some("u".into());
-                c.password_file = Some(dir.path().join("nope"));
-                c
-            }),
-            ("empty file", {
-                let mut c = cfg();
-                c.user = Some("u".into());
-                c.password_file = Some(empty.clone());
-                c
-            }),
-            ("not a seed", {
-                let mut c = cfg();
-                c.nkey_seed_file = Some(file.clone());
-                c
-            }),
-            ("broken creds", {
-                let mut c = cfg();
-                c.creds_file = Some(file.clone());
-                c
-            }),
-            ("cert without key", {
-                let mut c = cfg();
-                c.tls.cert_file = Some(file.clone());
-                c
-            }),
-            ("missing ca", {
-                let mut c = cfg();
-                c.tls.ca_file = Some(dir.path().join("nope.pem"));
-                c
-            }),
+        let (dir, file) = file_holding("pw", "x");
+        let (_empty_dir, empty) = file_holding("empty", "\n");
+        let file = || Some(file.clone());
+        let cases = [
+            ("user alone", with(|c| c.user = Some("u".into()))),
+            ("password alone", with(|c| c.password_file = file())),
+            (
+                "two identities",
+                with(|c| {
+                    c.user = Some("u".into());
+                    c.password_file = file();
+                    c.creds_file = file();
+                }),
+            ),
+            (
+                "missing file",
+                with(|c| {
+                    c.user = Some("u".into());
+                    c.password_file = Some(dir.path().join("nope"));
+                }),
+            ),
+            (
+                "empty file",
+                with(|c| {
+                    c.user = Some("u".into());
+                    c.password_file = Some(empty.clone());
+                }),
+            ),
+            ("not a seed", with(|c| c.nkey_seed_file = file())),
+            ("broken creds", with(|c| c.creds_file = file())),
+            ("cert without key", with(|c| c.tls.cert_file = file())),
+            (
+                "missing ca",
+                with(|c| c.tls.ca_file = Some(dir.path().join("nope.pem"))),
+            ),
         ];
         for (name, c) in cases {
             let err = Credentials::from_config(&c).expect_err(name);
@@ -271,11 +261,8 @@ mod tests {
 
     #[test]
     fn a_ca_file_makes_tls_required() {
-        let dir = tempfile::tempdir().unwrap();
-        let ca = dir.path().join("ca.pem");
-        std::fs::write(&ca, "pem").unwrap();
-        let mut c = cfg();
-        c.tls.ca_file = Some(ca);
+        let (_dir, ca) = file_holding("ca.pem", "pem");
+        let c = with(|c| c.tls.ca_file = Some(ca));
         assert!(Credentials::from_config(&c).unwrap().tls_required());
     }
 }

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream::stream::{Config, RetentionPolicy, StorageType};
+use async_nats::jetstream::stream::RetentionPolicy::{self, Limits, WorkQueue};
+use async_nats::jetstream::stream::{Config, StorageType};
 use async_nats::jetstream::Context;
 
 use crate::error::{BusError, Result};
@@ -31,31 +32,19 @@ impl Default for StreamOptions {
 /// Creates each stream when missing and brings its settings up to date when
 /// present; safe for every service to call at every start.
 pub async fn declare_streams(js: &Context, ns: &Namespace, opts: &StreamOptions) -> Result<()> {
-    let configs = vec![
+    let configs = [
         Config {
-            name: ns.events_stream(),
-            subjects: vec![ns.events_filter()],
-            retention: RetentionPolicy::Limits,
             max_age: opts.events_max_age,
             duplicate_window: opts.duplicate_window,
-            storage: StorageType::File,
-            ..Default::default()
+            ..file_stream(ns.events_stream(), ns.events_filter(), Limits)
         },
         Config {
-            name: ns.transfers_stream(),
-            subjects: vec![ns.transfers_filter_all()],
-            retention: RetentionPolicy::WorkQueue,
             duplicate_window: opts.duplicate_window,
-            storage: StorageType::File,
-            ..Default::default()
+            ..file_stream(ns.transfers_stream(), ns.transfers_filter_all(), WorkQueue)
         },
         Config {
-            name: ns.dead_letter_stream(),
-            subjects: vec![ns.dead_letters_filter()],
-            retention: RetentionPolicy::Limits,
             max_age: opts.events_max_age,
-            storage: StorageType::File,
-            ..Default::default()
+            ..file_stream(ns.dead_letter_stream(), ns.dead_letters_filter(), Limits)
         },
     ];
     for config in configs {
@@ -67,18 +56,26 @@ pub async fn declare_streams(js: &Context, ns: &Namespace, opts: &StreamOptions)
         // needs only the right to create it, not to change it.
         let name = ns.upstream_stream();
         js.get_or_create_stream(Config {
-            name: name.clone(),
-            subjects: vec![ns.upstream_filter_all()],
-            retention: RetentionPolicy::Limits,
             max_age: opts.events_max_age,
             duplicate_window: opts.duplicate_window,
-            storage: StorageType::File,
-            ..Default::default()
+            ..file_stream(name.clone(), ns.upstream_filter_all(), Limits)
         })
         .await
         .map_err(|e| BusError::js("create stream", format!("{name}: {e}")))?;
     }
     Ok(())
+}
+
+/// A stream on disk named `name` holding `subject`; every other setting is
+/// `Config::default()` (left to the server) unless the caller sets it.
+fn file_stream(name: String, subject: String, retention: RetentionPolicy) -> Config {
+    Config {
+        name,
+        subjects: vec![subject],
+        retention,
+        storage: StorageType::File,
+        ..Default::default()
+    }
 }
 
 async fn declare_stream(js: &Context, config: Config) -> Result<()> {

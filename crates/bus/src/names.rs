@@ -323,33 +323,37 @@ mod tests {
     #[test]
     fn default_names_match_the_design() {
         let ns = Namespace::new("xregion", "rds").unwrap();
-        assert_eq!(ns.events_stream(), "XREGION_EVENTS");
-        assert_eq!(ns.transfers_stream(), "XREGION_TRANSFERS");
-        assert_eq!(ns.upstream_stream(), "RDS_EVENTS");
-        assert_eq!(
-            ns.event_subject(EventSubject::BackupSynced),
-            "xregion.events.backup.synced"
-        );
-        assert_eq!(
-            ns.transfer_subject("cn-east-2", Lane::Log),
-            "xregion.transfer.cn-east-2.log"
-        );
-        assert_eq!(ns.progress_subject("s1", "b1"), "xregion.progress.s1.b1");
-        assert_eq!(
-            ns.catalog_subject(methods::GET_SYNC_SERVICE),
-            "xregion.catalog.v1.GetSyncService"
-        );
-        assert_eq!(
-            ns.upstream_subject("r1", UpstreamEvent::BackupCreated),
-            "rds.r1.backup.created"
-        );
-        assert_eq!(
-            ns.catalog_subject(methods::LIVE_SERVICES),
-            "xregion.catalog.internal.v1.LiveServices"
-        );
-        assert_eq!(ns.durable("transfer-log"), "xregion-transfer-log");
-        assert_eq!(ns.limits_bucket(), "XREGION_LIMITS");
-        assert_eq!(Namespace::bandwidth_key("a", "b", true), "bw.a.b.log");
+        for (name, designed) in [
+            (ns.events_stream(), "XREGION_EVENTS"),
+            (ns.transfers_stream(), "XREGION_TRANSFERS"),
+            (ns.upstream_stream(), "RDS_EVENTS"),
+            (
+                ns.event_subject(EventSubject::BackupSynced),
+                "xregion.events.backup.synced",
+            ),
+            (
+                ns.transfer_subject("cn-east-2", Lane::Log),
+                "xregion.transfer.cn-east-2.log",
+            ),
+            (ns.progress_subject("s1", "b1"), "xregion.progress.s1.b1"),
+            (
+                ns.catalog_subject(methods::GET_SYNC_SERVICE),
+                "xregion.catalog.v1.GetSyncService",
+            ),
+            (
+                ns.upstream_subject("r1", UpstreamEvent::BackupCreated),
+                "rds.r1.backup.created",
+            ),
+            (
+                ns.catalog_subject(methods::LIVE_SERVICES),
+                "xregion.catalog.internal.v1.LiveServices",
+            ),
+            (ns.durable("transfer-log"), "xregion-transfer-log"),
+            (ns.limits_bucket(), "XREGION_LIMITS"),
+            (Namespace::bandwidth_key("a", "b", true), "bw.a.b.log"),
+        ] {
+            assert_eq!(name, designed);
+        }
     }
 
     #[test]
