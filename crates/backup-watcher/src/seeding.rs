@@ -13,10 +13,7 @@ pub struct SeedOnCreate {
 #[async_trait::async_trait]
 impl TryHandler for SeedOnCreate {
     async fn try_handle(&self, d: &Delivery) -> Result<Outcome, Outcome> {
-        let event: pb::ServiceCreated = d.decode()?;
-        let service = event
-            .service
-            .ok_or_else(|| Outcome::Reject("ServiceCreated without service".into()))?;
+        let service = d.decode_part(|e: pb::ServiceCreated| e.service, "service")?;
         self.seed(&service).await.map_err(|e| e.outcome())?;
         Ok(Outcome::Ack)
     }

@@ -13,10 +13,7 @@ pub struct JobPerBackup {
 #[async_trait::async_trait]
 impl TryHandler for JobPerBackup {
     async fn try_handle(&self, d: &Delivery) -> Result<Outcome, Outcome> {
-        let event: rds::BackupCreated = d.decode()?;
-        let backup = event
-            .backup
-            .ok_or_else(|| Outcome::Reject("BackupCreated without descriptor".into()))?;
+        let backup = d.decode_part(|e: rds::BackupCreated| e.backup, "descriptor")?;
         self.jobs_for(&backup).await
     }
 }

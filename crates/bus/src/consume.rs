@@ -139,6 +139,21 @@ impl Delivery {
             .map_err(|e| Outcome::Reject(format!("undecodable payload on {}: {e}", self.subject)))
     }
 
+    /// Decodes the message and takes the part the handler needs (an event's
+    /// service or descriptor); a message without it is rejected, naming
+    /// what was missing.
+    pub fn decode_part<M, T>(
+        &self,
+        part: impl FnOnce(M) -> Option<T>,
+        missing: &str,
+    ) -> std::result::Result<T, Outcome>
+    where
+        M: prost::Message + Default,
+    {
+        part(self.decode::<M>()?)
+            .ok_or_else(|| Outcome::Reject(format!("{missing} missing on {}", self.subject)))
+    }
+
     /// Whether a failure now is final (the message will be dead-lettered).
     pub fn is_last_attempt(&self) -> bool {
         self.attempt >= self.max_deliver

@@ -125,10 +125,7 @@ pub fn purge_target(
 #[async_trait::async_trait]
 impl TryHandler for Purger {
     async fn try_handle(&self, d: &Delivery) -> Result<Outcome, Outcome> {
-        let event: pb::ServiceDeleted = d.decode()?;
-        let announced = event
-            .service
-            .ok_or_else(|| Outcome::Reject("ServiceDeleted without service".into()))?;
+        let announced = d.decode_part(|e: pb::ServiceDeleted| e.service, "service")?;
         let req = pb::ServiceStatesRequest {
             service_ids: vec![announced.service_id.clone()],
         };
