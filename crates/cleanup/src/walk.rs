@@ -5,37 +5,21 @@
 
 use object_store::path::Path;
 use object_store::ObjectStore;
-use xregion_domain::ids::is_valid_id;
+use xregion_common::objects::id_folders;
 use xregion_domain::layout;
 
 use crate::verdict::FoundPrefix;
-
-/// Sub-folders of `prefix` whose names are valid ids.
-async fn folders(
-    store: &dyn ObjectStore,
-    prefix: Option<&Path>,
-) -> Result<Vec<String>, object_store::Error> {
-    let listed = store.list_with_delimiter(prefix).await?;
-    let mut names: Vec<String> = listed
-        .common_prefixes
-        .iter()
-        .filter_map(|p| p.filename().map(String::from))
-        .filter(|name| is_valid_id(name))
-        .collect();
-    names.sort();
-    Ok(names)
-}
 
 /// Every service folder of the store, in key order.
 pub async fn service_folders(
     store: &dyn ObjectStore,
 ) -> Result<Vec<FoundPrefix>, object_store::Error> {
     let mut out = Vec::new();
-    for tenant in folders(store, None).await? {
+    for tenant in id_folders(store, None).await? {
         let tenant_path = Path::from(tenant.as_str());
-        for instance in folders(store, Some(&tenant_path)).await? {
+        for instance in id_folders(store, Some(&tenant_path)).await? {
             let instance_path = tenant_path.child(instance.as_str());
-            for service in folders(store, Some(&instance_path)).await? {
+            for service in id_folders(store, Some(&instance_path)).await? {
                 if service.starts_with(layout::SERVICE_ID_PREFIX) {
                     out.push(FoundPrefix {
                         tenant: tenant.clone(),

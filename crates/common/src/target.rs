@@ -10,6 +10,7 @@ use xregion_domain::manifest::{plan_files, Manifest, PlanFile};
 use xregion_domain::{ids, layout};
 
 use crate::error::{Error, Result};
+use crate::objects::id_folders;
 
 /// A manifest that cannot be trusted: not JSON, another format, or not
 /// describing the place it was read from.
@@ -117,9 +118,9 @@ pub async fn service_prefixes(store: &dyn ObjectStore, instance_id: &str) -> Res
     if !ids::is_valid_id(instance_id) {
         return Ok(out);
     }
-    for tenant in child_folders(store, None).await? {
+    for tenant in id_folders(store, None).await? {
         let instance = Path::from(format!("{tenant}/{instance_id}"));
-        for service in child_folders(store, Some(&instance)).await? {
+        for service in id_folders(store, Some(&instance)).await? {
             let prefix = layout::service_prefix(&tenant, instance_id, &service);
             let descriptor = Path::from(layout::service_descriptor_key(&prefix));
             match store.head(&descriptor).await {
@@ -131,17 +132,6 @@ pub async fn service_prefixes(store: &dyn ObjectStore, instance_id: &str) -> Res
     }
     out.sort();
     Ok(out)
-}
-
-/// The names of the folders directly below `parent` that are valid ids.
-async fn child_folders(store: &dyn ObjectStore, parent: Option<&Path>) -> Result<Vec<String>> {
-    let listing = store.list_with_delimiter(parent).await?;
-    Ok(listing
-        .common_prefixes
-        .iter()
-        .filter_map(|p| p.filename().map(str::to_string))
-        .filter(|name| ids::is_valid_id(name))
-        .collect())
 }
 
 #[cfg(test)]
