@@ -2,8 +2,11 @@
 //! that a bad value is a usage error (exit status 2) before anything runs.
 
 use std::str::FromStr;
+use std::sync::LazyLock;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::ValueEnum;
+use xregion_domain::ServiceState;
 use xregion_proto::xregion::v1 as pb;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -21,27 +24,19 @@ impl From<EngineArg> for pb::Engine {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum StateArg {
-    Creating,
-    Seeding,
-    Running,
-    Degraded,
-    Deleting,
-    Deleted,
-}
-
-impl From<StateArg> for pb::ServiceState {
-    fn from(s: StateArg) -> Self {
-        match s {
-            StateArg::Creating => pb::ServiceState::Creating,
-            StateArg::Seeding => pb::ServiceState::Seeding,
-            StateArg::Running => pb::ServiceState::Running,
-            StateArg::Degraded => pb::ServiceState::Degraded,
-            StateArg::Deleting => pb::ServiceState::Deleting,
-            StateArg::Deleted => pb::ServiceState::Deleted,
-        }
-    }
+/// `--state`: a state of the domain by its lower-case name (`running`), so
+/// the flag offers exactly the domain's states. clap keeps the names it lists
+/// for the life of the program, hence the static.
+pub fn service_state() -> impl TypedValueParser<Value = ServiceState> {
+    static NAMES: LazyLock<Vec<String>> = LazyLock::new(|| {
+        ServiceState::ALL
+            .iter()
+            .map(|s| s.as_str().to_ascii_lowercase())
+            .collect()
+    });
+    PossibleValuesParser::new(NAMES.iter().map(String::as_str)).try_map(|name| {
+        ServiceState::parse(&name.to_ascii_uppercase()).ok_or("not a service state")
+    })
 }
 
 /// `--time`: RFC 3339, `latest` or `earliest` (of the restore window).
@@ -86,14 +81,20 @@ mod tests {
     }
 
     #[test]
-    fn every_state_flag_names_a_service_state() {
-        for s in StateArg::value_variants() {
-            let name = s.to_possible_value().map(|v| v.get_name().to_uppercase());
-            let state = pb::ServiceState::from(*s).as_str_name();
-            assert_eq!(
-                Some(state.trim_start_matches("SERVICE_STATE_")),
-                name.as_deref()
-            );
+    fn the_state_flag_takes_each_domain_state_by_its_lower_case_name() {
+        let cmd = clap::Command::new("xregion");
+        let parse = |s: &str| service_state().parse_ref(&cmd, None, s.as_ref()).ok();
+        let names: Vec<_> = service_state()
+            .possible_values()
+            .into_iter()
+            .flatten()
+            .map(|v| v.get_name().to_string())
+            .collect();
+        assert_eq!(names.len(), ServiceState::ALL.len());
+        for (state, name) in ServiceState::ALL.into_iter().zip(&names) {
+            assert_eq!(*name, state.as_str().to_ascii_lowercase());
+            assert_eq!(parse(name), Some(state));
         }
+        assert_eq!(parse("sleepy"), None);
     }
 }

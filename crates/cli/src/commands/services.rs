@@ -2,10 +2,12 @@
 
 use std::time::{Duration, Instant};
 
+use xregion_domain::ServiceState;
+use xregion_proto::convert::state_to_api;
 use xregion_proto::xregion::v1 as pb;
 
 use crate::api::{answer, paginate, Api, PAGE_SIZE};
-use crate::args::{EngineArg, StateArg};
+use crate::args::{service_state, EngineArg};
 use crate::exit::CliError;
 use crate::render::{self, Output};
 use crate::views::{state_name, ServiceView};
@@ -52,14 +54,14 @@ pub async fn create(mut api: Api, args: CreateArgs, out: Output) -> anyhow::Resu
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {
     /// Only services in this state.
-    #[arg(long, value_enum, ignore_case = true)]
-    state: Option<StateArg>,
+    #[arg(long, value_parser = service_state(), ignore_case = true)]
+    state: Option<ServiceState>,
     #[arg(long)]
     include_deleted: bool,
 }
 
 pub async fn list(api: Api, args: ListArgs, out: Output) -> anyhow::Result<()> {
-    let state = args.state.map(pb::ServiceState::from).unwrap_or_default();
+    let state = args.state.map(state_to_api).unwrap_or_default();
     let services = paginate(|page_token| {
         let mut api = api.clone();
         let req = pb::ListSyncServicesRequest {
@@ -98,14 +100,14 @@ pub async fn delete(mut api: Api, id: String, out: Output) -> anyhow::Result<()>
 #[derive(Debug, clap::Args)]
 pub struct WaitArgs {
     id: String,
-    #[arg(long, value_enum, ignore_case = true, default_value = "running")]
-    state: StateArg,
+    #[arg(long, value_parser = service_state(), ignore_case = true, default_value = "running")]
+    state: ServiceState,
     #[arg(long, default_value_t = 120)]
     timeout_secs: u64,
 }
 
 pub async fn wait(mut api: Api, args: WaitArgs, out: Output) -> anyhow::Result<()> {
-    let want = pb::ServiceState::from(args.state);
+    let want = state_to_api(args.state);
     let deadline = Instant::now() + Duration::from_secs(args.timeout_secs);
     loop {
         let req = pb::GetSyncServiceRequest {
