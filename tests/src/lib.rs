@@ -4,18 +4,21 @@
 //! prefix, and the real service binaries as child processes. Everything stops
 //! when the handles drop; logs of a failed test are printed.
 
+pub mod api;
 pub mod garage;
 pub mod mariadb;
+pub mod metrics;
 pub mod nats;
 pub mod net;
 pub mod postgres;
 pub mod postgres_tls;
+pub mod probe;
 pub mod process;
 pub mod restore;
 pub mod stack;
 pub mod sync;
-pub mod upstream;
+pub mod sync_reads;
 pub mod wait;
 
 pub use stack::{Stack, StackOptions};
-pub use wait::wait_until;
+pub use wait::{now_ms, wait_until, WAIT};

@@ -80,6 +80,21 @@ impl ChildProcess {
         }
     }
 
+    /// Waits until the process has exited on its own (a fail point, a
+    /// start-up error); returns its log.
+    pub async fn wait_exit(
+        &mut self,
+        what: &str,
+        timeout: std::time::Duration,
+    ) -> anyhow::Result<String> {
+        crate::wait::wait_until(what, timeout, || {
+            let running = self.is_running();
+            async move { Ok((!running).then_some(())) }
+        })
+        .await?;
+        Ok(self.log_text())
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

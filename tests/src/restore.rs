@@ -4,6 +4,7 @@
 use std::path::Path as FsPath;
 use std::process::Command;
 
+use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::ObjectStore;
 use sha2::Digest;
@@ -129,11 +130,38 @@ pub fn restore_command(
         "latest",
         "--into",
     ])
-    .arg(into);
-    for (k, v) in &region.options {
-        cmd.arg("--store-option").arg(format!("{k}={v}"));
-    }
+    .arg(into)
+    .args(store_options(region));
     Ok(cmd)
+}
+
+/// `--store-option key=value` for each of `region`'s options.
+pub fn store_options(region: &RegionConfig) -> Vec<String> {
+    let options = region.options.iter();
+    options
+        .flat_map(|(k, v)| ["--store-option".to_string(), format!("{k}={v}")])
+        .collect()
+}
+
+/// An empty `file://` store in a temporary folder, and the region that
+/// names it (id `target`); the folder goes when the store drops.
+pub struct LocalStore {
+    pub dir: tempfile::TempDir,
+    pub store: LocalFileSystem,
+    pub region: RegionConfig,
+}
+
+impl LocalStore {
+    pub fn new() -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let root = dir.path().join("store");
+        std::fs::create_dir_all(&root)?;
+        let store = LocalFileSystem::new_with_prefix(&root)?;
+        let url = url::Url::from_directory_path(&root).map_err(|()| anyhow::anyhow!("bad path"))?;
+        let region =
+            serde_json::from_value(serde_json::json!({"id": "target", "url": url.as_str()}))?;
+        Ok(Self { dir, store, region })
+    }
 }
 
 /// Every file below `dir`, relative, sorted.

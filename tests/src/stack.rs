@@ -16,8 +16,9 @@ use crate::garage::Garage;
 use crate::nats::NatsServer;
 use crate::net::{free_port, random_suffix};
 use crate::postgres::TestDatabase;
+use crate::probe::BusProbe;
 use crate::process::ChildProcess;
-use crate::wait::wait_until;
+use crate::wait::{wait_until, WAIT};
 
 pub const SERVICES: [&str; 5] = [
     "catalog",
@@ -77,6 +78,32 @@ impl Default for StackOptions {
             shared_regions: None,
             nats_permissions: false,
             nats_tls: None,
+        }
+    }
+}
+
+impl StackOptions {
+    /// Every service, with settings that keep sync tests quick.
+    pub fn fast_sync() -> Self {
+        Self {
+            extra_config: crate::sync::FAST_SYNC_CONFIG.into(),
+            ..Default::default()
+        }
+    }
+
+    /// Only the catalog and the gateway: the API without any syncing.
+    pub fn api_only() -> Self {
+        Self {
+            services: vec!["catalog", "api-gateway"],
+            ..Default::default()
+        }
+    }
+
+    /// The catalog on SQLite (the embedded default) instead of PostgreSQL.
+    pub fn on_sqlite(self) -> Self {
+        Self {
+            sqlite: true,
+            ..self
         }
     }
 }
@@ -281,6 +308,34 @@ max_deliver = 3\n\n\
         .await
     }
 
+    /// Starts one more `name` on this stack's configuration and `--set
+    /// setting`, which must make it refuse to start; waits until it has
+    /// exited and returns its log.
+    pub async fn refused_start(
+        &self,
+        label: &str,
+        name: &str,
+        setting: &str,
+    ) -> anyhow::Result<String> {
+        let mut cmd = Command::new(bin_dir()?.join(format!("xregion-{name}")));
+        cmd.arg("--config").arg(&self.config_path).args([
+            "--http-listen",
+            "127.0.0.1:0",
+            "--set",
+            setting,
+        ]);
+        let mut process = ChildProcess::spawn(label, cmd, self.dir.path())?;
+        process.wait_exit(&format!("{label} to exit"), WAIT).await
+    }
+
+    /// Waits until service `name` has exited on its own (a fail point, a
+    /// fatal error); `why` says what the test expects to stop it.
+    pub async fn wait_exited(&mut self, name: &str, why: &str) -> anyhow::Result<()> {
+        let what = format!("{name} to exit: {why}");
+        self.service(name)?.wait_exit(&what, WAIT).await?;
+        Ok(())
+    }
+
     pub fn kill(&mut self, name: &str) {
         if let Some(p) = self.services.get_mut(name) {
             p.kill();
@@ -295,6 +350,17 @@ max_deliver = 3\n\n\
 
     pub fn ns(&self) -> Namespace {
         Namespace::new(&self.namespace, "rds").unwrap_or_else(|e| panic!("namespace: {e}"))
+    }
+
+    /// The upstream simulator, connected as the upstream.
+    pub async fn upstream(&self) -> anyhow::Result<xregion_rds_sim::Upstream> {
+        let client = self.nats.upstream_client().await?;
+        Ok(xregion_rds_sim::Upstream::new(client, self.ns()))
+    }
+
+    /// A probe on the bus, with every right.
+    pub async fn probe(&self) -> anyhow::Result<BusProbe> {
+        Ok(BusProbe::new(self.nats.client().await?, self.ns()))
     }
 
     pub fn region(&self, id: &str) -> anyhow::Result<&RegionConfig> {

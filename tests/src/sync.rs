@@ -1,22 +1,19 @@
 //! Helpers for sync tests: a stack with the simulator wired to its source
-//! region, and waits on service state.
+//! region, tenant A's services on it, and waits on their state.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use object_store::ObjectStore;
 use xregion_domain::Engine;
+use xregion_proto::rds::v1::BackupDescriptor;
 use xregion_proto::xregion::v1 as pb;
-use xregion_rds_sim::Upstream;
+use xregion_rds_sim::{ChainGen, GeneratedBackup, Upstream};
 
-use crate::stack::{authed, Stack, TENANT_A, TOKEN_A};
-use crate::wait::wait_until;
-
-pub type Api = pb::cross_region_backup_service_client::CrossRegionBackupServiceClient<
-    tonic::transport::Channel,
->;
-
-pub const WAIT: Duration = Duration::from_secs(60);
+pub use crate::api::Api;
+use crate::api::{as_a, eligible};
+use crate::probe::BusProbe;
+use crate::stack::{Stack, StackOptions, TENANT_A, TOKEN_A};
+use crate::wait::{wait_until, WAIT};
 
 /// Settings that keep sync tests quick: fast retries, frequent reconciliation.
 pub const FAST_SYNC_CONFIG: &str =
@@ -24,17 +21,29 @@ pub const FAST_SYNC_CONFIG: &str =
 
 /// A stack for sync tests with fast settings and every service but cleanup,
 /// which such tests start themselves with the settings they need.
-pub fn fast_sync_without_cleanup() -> crate::StackOptions {
-    crate::StackOptions {
-        extra_config: FAST_SYNC_CONFIG.into(),
+pub fn fast_sync_without_cleanup() -> StackOptions {
+    StackOptions {
         services: vec![
             "catalog",
             "api-gateway",
             "backup-watcher",
             "transfer-worker",
         ],
-        ..Default::default()
+        ..StackOptions::fast_sync()
     }
+}
+
+/// Cleanup sweeping every second with no grace period (anything it may
+/// delete, it deletes at once), then `extra`.
+pub fn eager_cleanup(extra: &[&'static str]) -> Vec<&'static str> {
+    let mut args = vec![
+        "--set",
+        "cleanup.sweep_interval_secs=1",
+        "--set",
+        "cleanup.orphan_grace_hours=0",
+    ];
+    args.extend_from_slice(extra);
+    args
 }
 
 /// What a job or an event says about tenant A's MySQL service `svc` of
@@ -52,10 +61,16 @@ pub fn service_ref(svc: &pb::SyncService, instance: &str) -> pb::ServiceRef {
     }
 }
 
+/// Tenant A's view of one stack, syncing from `source_region` to
+/// `target_region`: the upstream simulator, both stores, the API, and a
+/// probe on the bus.
 pub struct SyncEnv {
     pub upstream: Upstream,
+    pub probe: BusProbe,
     pub source: Arc<dyn ObjectStore>,
     pub target: Arc<dyn ObjectStore>,
+    pub source_region: String,
+    pub target_region: String,
     pub api: Api,
 }
 
@@ -68,10 +83,20 @@ impl SyncEnv {
         let client = stack.nats.upstream_client().await?;
         Ok(Self {
             upstream: Upstream::new(client, stack.ns()),
+            probe: stack.probe().await?,
             source: crate::garage::store(stack.region(source_region)?)?,
             target: crate::garage::store(stack.region(target_region)?)?,
+            source_region: source_region.into(),
+            target_region: target_region.into(),
             api: stack.grpc().await?,
         })
+    }
+
+    /// Starts a stack with `opts` and tenant A's view of it, from r1 to r2.
+    pub async fn start(opts: StackOptions) -> anyhow::Result<(Stack, Self)> {
+        let stack = Stack::start(opts).await?;
+        let env = Self::new(&stack, "r1", "r2").await?;
+        Ok((stack, env))
     }
 
     /// Announces an instance of tenant A and waits until it is eligible.
@@ -80,24 +105,19 @@ impl SyncEnv {
             .instance_created(id, TENANT_A, engine, region, 1_700_000_000_000)
             .await?;
         let api_engine = xregion_proto::convert::engine_to_api(engine);
-        wait_until(&format!("instance {id} eligible"), WAIT, || {
-            let mut api = self.api.clone();
-            let region = region.to_string();
-            let id = id.to_string();
-            async move {
-                let req = pb::ListEligibleInstancesRequest {
-                    engine: api_engine as i32,
-                    source_region: region,
-                };
-                let ids = api
-                    .list_eligible_instances(authed(TOKEN_A, req))
-                    .await?
-                    .into_inner()
-                    .instances;
-                Ok(ids.iter().any(|i| i.id == id).then_some(()))
-            }
+        wait_until(&format!("instance {id} eligible"), WAIT, || async {
+            let ids = eligible(&self.api, TOKEN_A, api_engine, region).await?;
+            Ok(ids.iter().any(|i| i == id).then_some(()))
         })
         .await
+    }
+
+    /// Announces `instance` in the source region and returns its backup
+    /// chain, starting at `t0`.
+    pub async fn chain(&self, instance: &str, engine: Engine, t0: i64) -> anyhow::Result<ChainGen> {
+        let region = self.source_region.as_str();
+        self.instance(instance, engine, region).await?;
+        Ok(ChainGen::new(instance, TENANT_A, region, engine, t0))
     }
 
     pub async fn create(
@@ -115,31 +135,45 @@ impl SyncEnv {
             retention_days: None,
             request_id: String::new(),
         };
-        Ok(self
-            .api
-            .clone()
-            .create_sync_service(authed(TOKEN_A, req))
-            .await?
-            .into_inner())
+        let mut api = self.api.clone();
+        Ok(api.create_sync_service(as_a(req)).await?.into_inner())
+    }
+
+    /// A MySQL instance of tenant A in r1 and its service to r2, SEEDING
+    /// (no backup yet).
+    pub async fn seeding(&self, instance: &str) -> anyhow::Result<pb::SyncService> {
+        self.instance(instance, Engine::Mysql, "r1").await?;
+        let svc = self.create(instance, Engine::Mysql, "r1", "r2").await?;
+        self.wait_state(&svc.id, pb::ServiceState::Seeding).await
+    }
+
+    /// A MySQL `backup` of `instance` whose files no longer match its
+    /// descriptor once announced, and the instance's service from the
+    /// source to the target region. Returns the service and the descriptor.
+    pub async fn corrupted_full(
+        &self,
+        instance: &str,
+        backup: GeneratedBackup,
+    ) -> anyhow::Result<(pb::SyncService, BackupDescriptor)> {
+        let full = self.upstream.write_backup(&self.source, &backup).await?;
+        self.upstream.corrupt(&self.source, &full).await?;
+        self.upstream.backup_created(&full).await?;
+        let (source, target) = (&self.source_region, &self.target_region);
+        let svc = self.create(instance, Engine::Mysql, source, target).await?;
+        Ok((svc, full))
     }
 
     /// DeleteSyncService as tenant A.
     pub async fn delete(&self, id: &str) -> anyhow::Result<()> {
         let req = pb::DeleteSyncServiceRequest { id: id.into() };
-        self.api
-            .clone()
-            .delete_sync_service(authed(TOKEN_A, req))
-            .await?;
+        self.api.clone().delete_sync_service(as_a(req)).await?;
         Ok(())
     }
 
     pub async fn get(&self, id: &str) -> anyhow::Result<pb::SyncService> {
-        Ok(self
-            .api
-            .clone()
-            .get_sync_service(authed(TOKEN_A, pb::GetSyncServiceRequest { id: id.into() }))
-            .await?
-            .into_inner())
+        let req = pb::GetSyncServiceRequest { id: id.into() };
+        let mut api = self.api.clone();
+        Ok(api.get_sync_service(as_a(req)).await?.into_inner())
     }
 
     /// Waits until the service satisfies `pred`, returning it.
@@ -156,18 +190,31 @@ impl SyncEnv {
         .await
     }
 
+    /// Waits until the service is in `want`, returning it.
+    pub async fn wait_state(
+        &self,
+        id: &str,
+        want: pb::ServiceState,
+    ) -> anyhow::Result<pb::SyncService> {
+        let what = want.as_str_name();
+        self.wait_service(id, what, |s| state(s) == want).await
+    }
+
+    /// Waits until the service is RUNNING with `synced` backups synced.
+    pub async fn wait_running(&self, id: &str, synced: u64) -> anyhow::Result<pb::SyncService> {
+        let what = format!("RUNNING with {synced} backups synced");
+        self.wait_service(id, &what, |s| {
+            state(s) == pb::ServiceState::Running && s.synced_backups == synced
+        })
+        .await
+    }
+
     pub async fn window(&self, id: &str) -> anyhow::Result<pb::RestoreWindow> {
-        Ok(self
-            .api
-            .clone()
-            .get_restore_window(authed(
-                TOKEN_A,
-                pb::GetRestoreWindowRequest {
-                    service_id: id.into(),
-                },
-            ))
-            .await?
-            .into_inner())
+        let req = pb::GetRestoreWindowRequest {
+            service_id: id.into(),
+        };
+        let mut api = self.api.clone();
+        Ok(api.get_restore_window(as_a(req)).await?.into_inner())
     }
 
     pub async fn plan(&self, id: &str, at_ms: i64) -> Result<pb::RestorePlan, tonic::Status> {
@@ -175,56 +222,8 @@ impl SyncEnv {
             service_id: id.into(),
             restore_time: Some(xregion_proto::convert::timestamp(at_ms)),
         };
-        Ok(self
-            .api
-            .clone()
-            .get_restore_plan(authed(TOKEN_A, req))
-            .await?
-            .into_inner())
-    }
-}
-
-impl SyncEnv {
-    /// How many objects the target holds under `prefix`.
-    pub async fn objects_under(&self, prefix: &str) -> anyhow::Result<usize> {
-        use futures::TryStreamExt;
-        Ok(self
-            .target
-            .list(Some(&object_store::path::Path::from(prefix)))
-            .try_collect::<Vec<_>>()
-            .await?
-            .len())
-    }
-
-    /// A MySQL instance of tenant A (in `r1`) with a FULL and a LOG, and its
-    /// service to `r2`, RUNNING with both synced. Returns the service and
-    /// its target prefix, which holds service.json, 2 files, 2 manifests.
-    pub async fn running_service(
-        &self,
-        instance: &str,
-        t0: i64,
-    ) -> anyhow::Result<(pb::SyncService, String)> {
-        self.instance(instance, Engine::Mysql, "r1").await?;
-        let mut chain = xregion_rds_sim::ChainGen::new(instance, TENANT_A, "r1", Engine::Mysql, t0);
-        self.upstream
-            .emit(&self.source, &chain.full(50_000))
-            .await?;
-        self.upstream
-            .emit(&self.source, &chain.log(60_000, 500))
-            .await?;
-        let svc = self.create(instance, Engine::Mysql, "r1", "r2").await?;
-        let svc = self
-            .wait_service(&svc.id, "RUNNING", |s| {
-                state(s) == pb::ServiceState::Running && s.synced_backups == 2
-            })
-            .await?;
-        let prefix = xregion_domain::layout::service_prefix(TENANT_A, instance, &svc.id);
-        let n = self.objects_under(&prefix).await?;
-        anyhow::ensure!(
-            n == 5,
-            "{n} objects under {prefix}: service.json, 2 files, 2 manifests expected"
-        );
-        Ok((svc, prefix))
+        let mut api = self.api.clone();
+        Ok(api.get_restore_plan(as_a(req)).await?.into_inner())
     }
 }
 

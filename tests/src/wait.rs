@@ -1,5 +1,10 @@
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How long a test waits for the system to reach a state before it fails:
+/// generous, since two cores run several stacks at once; a passing test
+/// never waits this long.
+pub const WAIT: Duration = Duration::from_secs(90);
 
 /// Polls `check` until it yields `Some`, or fails after `timeout` with
 /// `what` in the message. The only way tests wait: never a bare sleep.
@@ -26,4 +31,11 @@ where
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The wall clock in Unix milliseconds, as the services read it.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }

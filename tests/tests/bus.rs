@@ -6,43 +6,14 @@
 use std::process::Command;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer};
-use futures::StreamExt;
 use prost::Message;
 use xregion_bus::{EventSubject, UpstreamEvent};
 use xregion_domain::Engine;
 use xregion_proto::rds::v1 as rds;
 use xregion_rds_sim::ChainGen;
 use xregion_tests::stack::{bin_dir, TENANT_A};
-use xregion_tests::sync::{state, SyncEnv, FAST_SYNC_CONFIG};
+use xregion_tests::sync::SyncEnv;
 use xregion_tests::{wait_until, Stack, StackOptions};
-
-async fn all_messages(
-    js: &jetstream::Context,
-    stream: &str,
-    filter: &str,
-) -> anyhow::Result<Vec<jetstream::Message>> {
-    let consumer = js
-        .get_stream(stream)
-        .await?
-        .create_consumer(consumer::pull::Config {
-            filter_subject: filter.into(),
-            ack_policy: consumer::AckPolicy::None,
-            ..Default::default()
-        })
-        .await?;
-    let mut out = Vec::new();
-    let mut batch = consumer
-        .fetch()
-        .max_messages(1000)
-        .expires(Duration::from_millis(300))
-        .messages()
-        .await?;
-    while let Some(m) = batch.next().await {
-        out.push(m.map_err(|e| anyhow::anyhow!("{e}"))?);
-    }
-    Ok(out)
-}
 
 #[tokio::test]
 async fn undecodable_messages_are_dead_lettered_not_dropped() -> anyhow::Result<()> {
@@ -52,15 +23,19 @@ async fn undecodable_messages_are_dead_lettered_not_dropped() -> anyhow::Result<
     })
     .await?;
     let ns = stack.ns();
-    let js = jetstream::new(stack.nats.client().await?);
-    js.publish(
-        ns.upstream_subject("r1", UpstreamEvent::BackupCreated),
-        b"\xff\xffnot protobuf".to_vec().into(),
-    )
-    .await?
-    .await?;
+    let probe = stack.probe().await?;
+    probe
+        .js
+        .publish(
+            ns.upstream_subject("r1", UpstreamEvent::BackupCreated),
+            b"\xff\xffnot protobuf".to_vec().into(),
+        )
+        .await?
+        .await?;
     let dead = wait_until("a dead letter", Duration::from_secs(30), || async {
-        let m = all_messages(&js, &ns.dead_letter_stream(), &ns.dead_letters_filter()).await?;
+        let m = probe
+            .messages(&ns.dead_letter_stream(), ns.dead_letters_filter())
+            .await?;
         Ok((!m.is_empty()).then_some(m))
     })
     .await?;
@@ -87,18 +62,8 @@ async fn undecodable_messages_are_dead_lettered_not_dropped() -> anyhow::Result<
 
 #[tokio::test]
 async fn one_trace_follows_a_backup_from_upstream_to_synced() -> anyhow::Result<()> {
-    let stack = Stack::start(StackOptions {
-        extra_config: FAST_SYNC_CONFIG.into(),
-        ..Default::default()
-    })
-    .await?;
-    let env = SyncEnv::new(&stack, "r1", "r2").await?;
-    env.instance("traced", Engine::Mysql, "r1").await?;
-    let svc = env.create("traced", Engine::Mysql, "r1", "r2").await?;
-    env.wait_service(&svc.id, "SEEDING", |s| {
-        state(s) == xregion_proto::xregion::v1::ServiceState::Seeding
-    })
-    .await?;
+    let (stack, env) = SyncEnv::start(StackOptions::fast_sync()).await?;
+    env.seeding("traced").await?;
     let mut chain = ChainGen::new("traced", TENANT_A, "r1", Engine::Mysql, 1_760_000_000_000);
     let d = env
         .upstream
@@ -111,25 +76,27 @@ async fn one_trace_follows_a_backup_from_upstream_to_synced() -> anyhow::Result<
         "traceparent",
         format!("00-{trace_id}-00f067aa0ba902b7-01").as_str(),
     );
-    let js = jetstream::new(stack.nats.client().await?);
     let ns = stack.ns();
     let event = rds::BackupCreated {
         backup: Some(d.clone()),
     };
-    js.publish_with_headers(
-        ns.upstream_subject("r1", UpstreamEvent::BackupCreated),
-        headers,
-        event.encode_to_vec().into(),
-    )
-    .await?
-    .await?;
-    let synced = wait_until("BackupSynced", Duration::from_secs(30), || async {
-        let m = all_messages(
-            &js,
-            &ns.events_stream(),
-            &ns.event_subject(EventSubject::BackupSynced),
+    env.probe
+        .js
+        .publish_with_headers(
+            ns.upstream_subject("r1", UpstreamEvent::BackupCreated),
+            headers,
+            event.encode_to_vec().into(),
         )
+        .await?
         .await?;
+    let synced = wait_until("BackupSynced", Duration::from_secs(30), || async {
+        let m = env
+            .probe
+            .messages(
+                &ns.events_stream(),
+                ns.event_subject(EventSubject::BackupSynced),
+            )
+            .await?;
         Ok((!m.is_empty()).then_some(m))
     })
     .await?;

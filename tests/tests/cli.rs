@@ -9,11 +9,10 @@ use sha2::Digest;
 use std::time::Duration;
 
 use xregion_domain::Engine;
-use xregion_proto::xregion::v1 as pb;
-use xregion_rds_sim::ChainGen;
-use xregion_tests::stack::{bin_dir, TENANT_A, TOKEN_A};
-use xregion_tests::sync::{state, SyncEnv, FAST_SYNC_CONFIG};
-use xregion_tests::{Stack, StackOptions};
+use xregion_tests::restore::{restore_command, store_options};
+use xregion_tests::stack::{bin_dir, TOKEN_A};
+use xregion_tests::sync::SyncEnv;
+use xregion_tests::StackOptions;
 
 struct Cli {
     endpoint: String,
@@ -60,17 +59,11 @@ impl Cli {
 
 #[tokio::test]
 async fn every_subcommand_against_the_real_stack() -> anyhow::Result<()> {
-    let stack = Stack::start(StackOptions {
-        extra_config: FAST_SYNC_CONFIG.into(),
-        ..Default::default()
-    })
-    .await?;
-    let env = SyncEnv::new(&stack, "r1", "r2").await?;
+    let (stack, env) = SyncEnv::start(StackOptions::fast_sync()).await?;
     let cli = Cli {
         endpoint: format!("http://{}", stack.grpc_addr),
     };
-    env.instance("cli-1", Engine::Mysql, "r1").await?;
-    let mut chain = ChainGen::new("cli-1", TENANT_A, "r1", Engine::Mysql, 1_760_000_000_000);
+    let mut chain = env.chain("cli-1", Engine::Mysql, 1_760_000_000_000).await?;
     let full = env.upstream.emit(&env.source, &chain.full(20_000)).await?;
     let log = env
         .upstream
@@ -87,65 +80,32 @@ async fn every_subcommand_against_the_real_stack() -> anyhow::Result<()> {
         serde_json::json!([])
     );
 
+    // `xregion create` of cli-1 from r1 to `target`.
+    let create = |target| {
+        let from = ["create", "--engine", "mysql", "--source-region", "r1"];
+        [
+            &from[..],
+            &["--instance", "cli-1", "--target-region", target],
+        ]
+        .concat()
+    };
     let id = cli
-        .ok(&[
-            "create",
-            "--engine",
-            "mysql",
-            "--source-region",
-            "r1",
-            "--instance",
-            "cli-1",
-            "--target-region",
-            "r2",
-            "-q",
-        ])
+        .ok(&[create("r2"), vec!["-q"]].concat())
         .trim()
         .to_string();
     assert!(id.starts_with("svc-"), "{id}");
-    let again = cli.err(
-        TOKEN_A,
-        &[
-            "create",
-            "--engine",
-            "mysql",
-            "--source-region",
-            "r1",
-            "--instance",
-            "cli-1",
-            "--target-region",
-            "r2",
-        ],
-        4,
-    );
+    let again = cli.err(TOKEN_A, &create("r2"), 4);
     assert!(
         again.contains("AlreadyExists") && again.contains(&id),
         "{again}"
     );
-    let bad = cli.err(
-        TOKEN_A,
-        &[
-            "create",
-            "--engine",
-            "mysql",
-            "--source-region",
-            "r1",
-            "--instance",
-            "cli-1",
-            "--target-region",
-            "r1",
-        ],
-        4,
-    );
+    let bad = cli.err(TOKEN_A, &create("r1"), 4);
     assert!(
         bad.contains("InvalidArgument") && bad.contains("target_region"),
         "{bad}"
     );
 
-    env.wait_service(&id, "RUNNING", |s| {
-        state(s) == pb::ServiceState::Running && s.synced_backups == 2
-    })
-    .await?;
+    env.wait_running(&id, 2).await?;
     let table = cli.ok(&["list"]);
     assert!(table.lines().next().unwrap().contains("LATEST DATA TIME"));
     assert!(table.contains(&id) && table.contains("RUNNING"), "{table}");
@@ -213,25 +173,7 @@ async fn every_subcommand_against_the_real_stack() -> anyhow::Result<()> {
     // dead address, so nothing but the store is used.
     let region = stack.region("r2")?;
     let into = tempfile::tempdir()?;
-    let mut restore = Command::new(bin_dir()?.join("xregion"));
-    restore
-        .args([
-            "--endpoint",
-            "http://127.0.0.1:1",
-            "restore",
-            "--region-store",
-            &region.url,
-            "--instance",
-            "cli-1",
-            "--time",
-            "latest",
-            "--into",
-        ])
-        .arg(into.path());
-    for (k, v) in &region.options {
-        restore.arg("--store-option").arg(format!("{k}={v}"));
-    }
-    let out = restore.output()?;
+    let out = restore_command(region, "cli-1", into.path())?.output()?;
     assert!(
         out.status.success(),
         "{}",
@@ -259,12 +201,7 @@ async fn every_subcommand_against_the_real_stack() -> anyhow::Result<()> {
             "--into",
         ])
         .arg(into.path())
-        .args(
-            region
-                .options
-                .iter()
-                .flat_map(|(k, v)| ["--store-option".to_string(), format!("{k}={v}")]),
-        )
+        .args(store_options(region))
         .output()?;
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no service of instance nope"));

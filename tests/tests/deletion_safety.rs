@@ -14,27 +14,10 @@ use xregion_domain::{layout, Engine, Lane};
 use xregion_proto::xregion::v1 as pb;
 use xregion_rds_sim::ChainGen;
 use xregion_tests::stack::TENANT_A;
-use xregion_tests::sync::{
-    fast_sync_without_cleanup, service_ref, state, SyncEnv, FAST_SYNC_CONFIG,
-};
-use xregion_tests::upstream::Upstream;
-use xregion_tests::{wait_until, Stack, StackOptions};
+use xregion_tests::sync::{eager_cleanup, fast_sync_without_cleanup, service_ref, state, SyncEnv};
+use xregion_tests::{wait_until, Stack, StackOptions, WAIT};
 
 const T0: i64 = 1_760_000_000_000;
-const WAIT: Duration = Duration::from_secs(90);
-
-/// Cleanup sweeping every second with no grace period: anything it may
-/// delete, it deletes at once.
-fn eager_cleanup(extra: &[&'static str]) -> Vec<&'static str> {
-    let mut args = vec![
-        "--set",
-        "cleanup.sweep_interval_secs=1",
-        "--set",
-        "cleanup.orphan_grace_hours=0",
-    ];
-    args.extend_from_slice(extra);
-    args
-}
 
 /// Waits until `label` has finished `n` more sweeps than it had now.
 async fn sweeps(stack: &Stack, label: &str, n: f64) -> anyhow::Result<()> {
@@ -54,12 +37,23 @@ async fn left_alone(stack: &Stack, reason: &str) -> anyhow::Result<f64> {
         .await
 }
 
+/// Starts a second catalog, "catalog-empty", on an empty database of its
+/// own: it knows no service at all.
+async fn start_empty_catalog(stack: &mut Stack) -> anyhow::Result<()> {
+    let empty = format!(
+        "catalog.database_url=sqlite://{}?mode=rwc",
+        stack.dir.path().join("empty.db").display()
+    );
+    stack
+        .start_service_as("catalog-empty", "catalog", &["--set", &empty])
+        .await
+}
+
 /// A service of `instance` whose FULL (one part: one GET, one PUT, no
 /// multipart upload for a purge to abort) is being copied slowly: its
 /// in-progress marker is in the target. Returns the service, the FULL and
 /// the service's prefix.
 async fn slow_full_under_way(
-    stack: &Stack,
     env: &SyncEnv,
     instance: &str,
 ) -> anyhow::Result<(
@@ -67,20 +61,8 @@ async fn slow_full_under_way(
     xregion_proto::rds::v1::BackupDescriptor,
     String,
 )> {
-    env.instance(instance, Engine::Mysql, "r1").await?;
-    let svc = env.create(instance, Engine::Mysql, "r1", "r2").await?;
-    env.wait_service(&svc.id, "SEEDING", |s| {
-        state(s) == pb::ServiceState::Seeding
-    })
-    .await?;
-    async_nats::jetstream::new(stack.nats.client().await?)
-        .get_key_value(stack.ns().limits_bucket())
-        .await?
-        .put(
-            xregion_bus::Namespace::bandwidth_key("r1", "r2", false),
-            (512u64 << 10).to_string().into(),
-        )
-        .await?;
+    let svc = env.seeding(instance).await?;
+    env.probe.limit_full_lane("r1", "r2", 512 << 10).await?;
     let mut chain = ChainGen::new(instance, TENANT_A, "r1", Engine::Mysql, T0);
     let full = env
         .upstream
@@ -95,24 +77,13 @@ async fn slow_full_under_way(
     Ok((svc, full, prefix))
 }
 
-fn bus_stack() -> StackOptions {
-    fast_sync_without_cleanup()
-}
-
 #[tokio::test]
 async fn an_empty_catalog_on_the_same_bus_makes_cleanup_delete_nothing() -> anyhow::Result<()> {
-    let mut stack = Stack::start(bus_stack()).await?;
-    let env = SyncEnv::new(&stack, "r1", "r2").await?;
+    let (mut stack, env) = SyncEnv::start(fast_sync_without_cleanup()).await?;
     let (_, prefix) = env.running_service("keep-me", T0).await?;
     // A second catalog on an empty database joins the same queue group: it
     // answers about half of the calls, and knows no service at all.
-    let empty = format!(
-        "catalog.database_url=sqlite://{}?mode=rwc",
-        stack.dir.path().join("empty.db").display()
-    );
-    stack
-        .start_service_as("catalog-empty", "catalog", &["--set", &empty])
-        .await?;
+    start_empty_catalog(&mut stack).await?;
     stack.start_service("cleanup", &eager_cleanup(&[])).await?;
     sweeps(&stack, "cleanup", 6.0).await?;
     assert_eq!(env.objects_under(&prefix).await?, 5);
@@ -125,8 +96,7 @@ async fn an_empty_catalog_on_the_same_bus_makes_cleanup_delete_nothing() -> anyh
 
 #[tokio::test]
 async fn unknown_folders_are_left_alone_and_reported() -> anyhow::Result<()> {
-    let mut stack = Stack::start(bus_stack()).await?;
-    let env = SyncEnv::new(&stack, "r1", "r2").await?;
+    let (mut stack, env) = SyncEnv::start(fast_sync_without_cleanup()).await?;
     let (_, prefix) = env.running_service("live-1", T0).await?;
     // A folder whose service id the catalog never issued.
     let ghost = Path::from(format!("{TENANT_A}/ghost/svc-ghost/backups/b/f"));
@@ -146,17 +116,14 @@ async fn unknown_folders_are_left_alone_and_reported() -> anyhow::Result<()> {
         env.target.head(&ghost).await.is_ok(),
         "unknown folder deleted"
     );
+    assert_eq!(left_alone(&stack, "unknown").await?, 1.0);
     assert_eq!(env.objects_under(&prefix).await?, 5);
-    let reported = left_alone(&stack, "unknown").await?;
-    assert_eq!(reported, 1.0);
     Ok(())
 }
 
 #[tokio::test]
 async fn a_sweep_that_would_remove_too_much_halts_and_says_so() -> anyhow::Result<()> {
-    let mut stack = Stack::start(bus_stack()).await?;
-    let env = SyncEnv::new(&stack, "r1", "r2").await?;
-    let up = Upstream::connect(&stack.nats.url, stack.ns()).await?;
+    let (mut stack, env) = SyncEnv::start(fast_sync_without_cleanup()).await?;
     // Cleanup purges deleted services but does not sweep yet.
     stack.start_service("cleanup", &[]).await?;
     let (_, live) = env.running_service("stay-1", T0).await?;
@@ -164,10 +131,7 @@ async fn a_sweep_that_would_remove_too_much_halts_and_says_so() -> anyhow::Resul
     for instance in ["gone-1", "gone-2"] {
         let (svc, prefix) = env.running_service(instance, T0).await?;
         env.delete(&svc.id).await?;
-        env.wait_service(&svc.id, "DELETED", |s| {
-            state(s) == pb::ServiceState::Deleted
-        })
-        .await?;
+        env.wait_state(&svc.id, pb::ServiceState::Deleted).await?;
         // A late copy of the deleted service: only cleanup can remove it.
         let late = Path::from(format!("{prefix}/backups/late/f"));
         env.target.put(&late, b"late".to_vec().into()).await?;
@@ -176,19 +140,16 @@ async fn a_sweep_that_would_remove_too_much_halts_and_says_so() -> anyhow::Resul
     // 2 of 3 folders would go: more than 10 % (and more than one).
     stack.kill("cleanup");
     stack.start_service("cleanup", &eager_cleanup(&[])).await?;
-    wait_until("sweep halted event", WAIT, || async {
-        let e = up
-            .events::<pb::SweepHalted>(EventSubject::SweepHalted)
-            .await?;
-        Ok(e.first().cloned())
-    })
-    .await
-    .map(|e| {
-        assert_eq!(
-            (e.region.as_str(), e.folders_found, e.folders_to_remove),
-            ("r2", 3, 2)
-        );
-    })?;
+    let some = |e: &[pb::SweepHalted]| !e.is_empty();
+    let halted = env
+        .probe
+        .wait_events("sweep halted event", EventSubject::SweepHalted, some)
+        .await?;
+    let e = &halted[0];
+    assert_eq!(
+        (e.region.as_str(), e.folders_found, e.folders_to_remove),
+        ("r2", 3, 2)
+    );
     let halted = stack
         .metric(
             "cleanup",
@@ -237,15 +198,9 @@ async fn a_sweep_that_would_remove_too_much_halts_and_says_so() -> anyhow::Resul
 
 #[tokio::test]
 async fn forged_service_deleted_events_delete_nothing() -> anyhow::Result<()> {
-    let stack = Stack::start(StackOptions {
-        extra_config: FAST_SYNC_CONFIG.into(),
-        ..Default::default()
-    })
-    .await?;
-    let env = SyncEnv::new(&stack, "r1", "r2").await?;
-    let up = Upstream::connect(&stack.nats.url, stack.ns()).await?;
+    let (stack, env) = SyncEnv::start(StackOptions::fast_sync()).await?;
     let (svc, prefix) = env.running_service("forged-1", T0).await?;
-    let before = up.dead_letter_count().await?;
+    let before = env.probe.dead_letter_count().await?;
     let forged = [
         (svc.id.as_str(), "//".to_string()),
         (svc.id.as_str(), format!("{TENANT_A}//")),
@@ -267,12 +222,13 @@ async fn forged_service_deleted_events_delete_nothing() -> anyhow::Result<()> {
             reason: pb::DeleteReason::UserRequest as i32,
             deleted_at: None,
         };
-        up.publish_raw(subject.clone(), &format!("forged-{i}"), &event)
+        env.probe
+            .publish_raw(subject.clone(), &format!("forged-{i}"), &event)
             .await?;
     }
     // Each is refused (the service is live, or unknown) and dead-lettered.
     wait_until("forged events dead-lettered", WAIT, || async {
-        let n = up.dead_letter_count().await?;
+        let n = env.probe.dead_letter_count().await?;
         Ok((n >= before + forged.len() as u64).then_some(()))
     })
     .await?;
@@ -283,10 +239,10 @@ async fn forged_service_deleted_events_delete_nothing() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn two_deployments_sharing_a_bucket_never_touch_each_other() -> anyhow::Result<()> {
-    let mut a = Stack::start(bus_stack()).await?;
+    let mut a = Stack::start(fast_sync_without_cleanup()).await?;
     let mut b = Stack::start(StackOptions {
         shared_regions: Some(a.regions.clone()),
-        ..bus_stack()
+        ..fast_sync_without_cleanup()
     })
     .await?;
     assert_ne!(a.namespace, b.namespace);
@@ -317,9 +273,7 @@ async fn two_deployments_sharing_a_bucket_never_touch_each_other() -> anyhow::Re
     .await?;
     env_b.delete(&svc_b.id).await?;
     env_b
-        .wait_service(&svc_b.id, "DELETED", |s| {
-            state(s) == pb::ServiceState::Deleted
-        })
+        .wait_state(&svc_b.id, pb::ServiceState::Deleted)
         .await?;
     let late = Path::from(format!("{prefix_b}/backups/late/f"));
     env_b.target.put(&late, b"late".to_vec().into()).await?;
@@ -339,7 +293,7 @@ async fn two_deployments_sharing_a_bucket_never_touch_each_other() -> anyhow::Re
 
 #[tokio::test]
 async fn no_copy_lands_after_its_service_is_deleted() -> anyhow::Result<()> {
-    let mut opts = bus_stack();
+    let mut opts = fast_sync_without_cleanup();
     // Heartbeats far apart: only the check before the manifest can notice.
     opts.extra_config.push_str("ack_wait_secs = 300\n");
     opts.services.push("cleanup");
@@ -350,12 +304,9 @@ async fn no_copy_lands_after_its_service_is_deleted() -> anyhow::Result<()> {
     let mut synced = nats
         .subscribe(ns.event_subject(EventSubject::BackupSynced))
         .await?;
-    let (svc, _, prefix) = slow_full_under_way(&stack, &env, "late-1").await?;
+    let (svc, _, prefix) = slow_full_under_way(&env, "late-1").await?;
     env.delete(&svc.id).await?;
-    env.wait_service(&svc.id, "DELETED", |s| {
-        state(s) == pb::ServiceState::Deleted
-    })
-    .await?;
+    env.wait_state(&svc.id, pb::ServiceState::Deleted).await?;
     // The copy finishes after the purge, finds its service gone and removes
     // what it wrote.
     wait_until("the late copy cancelled", WAIT, || async {
@@ -375,13 +326,22 @@ async fn no_copy_lands_after_its_service_is_deleted() -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::test]
-async fn a_lost_service_json_is_written_again_before_the_next_copy() -> anyhow::Result<()> {
-    let stack = Stack::start(bus_stack()).await?;
-    let env = SyncEnv::new(&stack, "r1", "r2").await?;
-    let (svc, prefix) = env.running_service("svcjson-1", T0).await?;
+/// A running service (as `running_service` makes it) whose service.json
+/// is then lost; returns the service, its prefix and the lost key.
+async fn without_service_json(
+    env: &SyncEnv,
+    instance: &str,
+) -> anyhow::Result<(pb::SyncService, String, Path)> {
+    let (svc, prefix) = env.running_service(instance, T0).await?;
     let key = Path::from(layout::service_descriptor_key(&prefix));
     env.target.delete(&key).await?;
+    Ok((svc, prefix, key))
+}
+
+#[tokio::test]
+async fn a_lost_service_json_is_written_again_before_the_next_copy() -> anyhow::Result<()> {
+    let (stack, env) = SyncEnv::start(fast_sync_without_cleanup()).await?;
+    let (svc, prefix, _) = without_service_json(&env, "svcjson-1").await?;
     let mut chain = ChainGen::new("svcjson-1", TENANT_A, "r1", Engine::Mysql, T0);
     // The same chain as running_service made, then one more LOG.
     let _ = (chain.full(50_000), chain.log(60_000, 500));
@@ -407,18 +367,11 @@ async fn a_lost_service_json_is_written_again_before_the_next_copy() -> anyhow::
 
 #[tokio::test]
 async fn a_committed_copy_missing_a_file_is_copied_again() -> anyhow::Result<()> {
-    let stack = Stack::start(bus_stack()).await?;
-    let env = SyncEnv::new(&stack, "r1", "r2").await?;
-    let up = Upstream::connect(&stack.nats.url, stack.ns()).await?;
-    env.instance("recopy-1", Engine::Mysql, "r1").await?;
-    let mut chain = ChainGen::new("recopy-1", TENANT_A, "r1", Engine::Mysql, T0);
+    let (stack, env) = SyncEnv::start(fast_sync_without_cleanup()).await?;
+    let mut chain = env.chain("recopy-1", Engine::Mysql, T0).await?;
     let full = env.upstream.emit(&env.source, &chain.full(50_000)).await?;
     let svc = env.create("recopy-1", Engine::Mysql, "r1", "r2").await?;
-    let svc = env
-        .wait_service(&svc.id, "RUNNING", |s| {
-            state(s) == pb::ServiceState::Running && s.synced_backups == 1
-        })
-        .await?;
+    let svc = env.wait_running(&svc.id, 1).await?;
     let prefix = layout::service_prefix(TENANT_A, "recopy-1", &svc.id);
     let manifest = env
         .target
@@ -437,12 +390,13 @@ async fn a_committed_copy_missing_a_file_is_copied_again() -> anyhow::Result<()>
         lane: pb::Lane::Full as i32,
         requested_at: None,
     };
-    up.publish_raw(
-        stack.ns().transfer_subject("r2", Lane::Full),
-        "again-1",
-        &job,
-    )
-    .await?;
+    env.probe
+        .publish_raw(
+            stack.ns().transfer_subject("r2", Lane::Full),
+            "again-1",
+            &job,
+        )
+        .await?;
     wait_until("the missing file copied again", WAIT, || async {
         Ok(env.target.head(&file).await.ok())
     })
@@ -457,11 +411,8 @@ async fn a_committed_copy_missing_a_file_is_copied_again() -> anyhow::Result<()>
 
 #[tokio::test]
 async fn reconciliation_writes_a_missing_service_json() -> anyhow::Result<()> {
-    let stack = Stack::start(bus_stack()).await?;
-    let env = SyncEnv::new(&stack, "r1", "r2").await?;
-    let (_, prefix) = env.running_service("svcjson-2", T0).await?;
-    let key = Path::from(layout::service_descriptor_key(&prefix));
-    env.target.delete(&key).await?;
+    let (_stack, env) = SyncEnv::start(fast_sync_without_cleanup()).await?;
+    let (_, prefix, key) = without_service_json(&env, "svcjson-2").await?;
     // No new backup: only the periodic pass can bring it back.
     wait_until("service.json written again", WAIT, || async {
         Ok(env.target.head(&key).await.ok().map(|_| ()))
@@ -474,18 +425,11 @@ async fn reconciliation_writes_a_missing_service_json() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn a_catalog_that_does_not_know_the_service_removes_nothing_mid_copy() -> anyhow::Result<()> {
-    let mut stack = Stack::start(bus_stack()).await?;
-    let env = SyncEnv::new(&stack, "r1", "r2").await?;
-    let (svc, full, prefix) = slow_full_under_way(&stack, &env, "unknown-1").await?;
+    let (mut stack, env) = SyncEnv::start(fast_sync_without_cleanup()).await?;
+    let (svc, full, prefix) = slow_full_under_way(&env, "unknown-1").await?;
     // Only a catalog on an empty database answers while the copy ends.
     stack.kill("catalog");
-    let empty = format!(
-        "catalog.database_url=sqlite://{}?mode=rwc",
-        stack.dir.path().join("empty.db").display()
-    );
-    stack
-        .start_service_as("catalog-empty", "catalog", &["--set", &empty])
-        .await?;
+    start_empty_catalog(&mut stack).await?;
     let files = format!("{prefix}/backups/{}", full.backup_id);
     wait_until("the copied file in the target", WAIT, || async {
         Ok((env.objects_under(&files).await? > 0).then_some(()))
@@ -502,10 +446,7 @@ async fn a_catalog_that_does_not_know_the_service_removes_nothing_mid_copy() -> 
     // The real catalog is back: the copy completes.
     stack.kill("catalog-empty");
     stack.start_service("catalog", &[]).await?;
-    env.wait_service(&svc.id, "RUNNING", |s| {
-        state(s) == pb::ServiceState::Running && s.synced_backups == 1
-    })
-    .await?;
+    env.wait_running(&svc.id, 1).await?;
     let cancelled = stack
         .metric("transfer-worker", "xregion_transfer_cancelled_total", "")
         .await?;

@@ -12,6 +12,7 @@ use xregion_domain::Engine;
 use xregion_proto::xregion::v1 as pb;
 use xregion_rds_sim::mariadb::MariaDbSource;
 use xregion_tests::mariadb::MariaDb;
+use xregion_tests::restore::store_options;
 use xregion_tests::stack::{bin_dir, TENANT_A};
 use xregion_tests::sync::{latest_ms, state, SyncEnv, FAST_SYNC_CONFIG};
 use xregion_tests::{Stack, StackOptions};
@@ -119,10 +120,8 @@ async fn a_database_comes_back_in_the_target_region_at_three_points_in_time() ->
             ])
             .arg(into.path())
             .arg("--mariadb-socket")
-            .arg(&fresh.socket);
-        for (k, v) in &target.options {
-            restore.arg("--store-option").arg(format!("{k}={v}"));
-        }
+            .arg(&fresh.socket)
+            .args(store_options(&target));
         let started = std::time::Instant::now();
         let out = restore.output()?;
         assert!(
@@ -154,10 +153,7 @@ async fn a_database_comes_back_in_the_target_region_at_three_points_in_time() ->
         "--output",
         "json",
     ]);
-    for (k, v) in &target.options {
-        drill.arg("--store-option").arg(format!("{k}={v}"));
-    }
-    let out = drill.output()?;
+    let out = drill.args(store_options(&target)).output()?;
     assert!(
         out.status.success(),
         "drill: {} {}",

@@ -3,96 +3,75 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
-use std::time::Duration;
-
 use tonic::Code;
 use xregion_bus::EventSubject;
-use xregion_proto::rds::v1 as rds;
+use xregion_domain::Engine;
 use xregion_proto::xregion::v1 as pb;
+use xregion_tests::api::{create_request as create, eligible, refused, Api};
+use xregion_tests::probe::BusProbe;
 use xregion_tests::stack::{authed, TENANT_A, TENANT_B, TOKEN_A, TOKEN_B};
-use xregion_tests::upstream::Upstream;
-use xregion_tests::{wait_until, Stack, StackOptions};
+use xregion_tests::{wait_until, Stack, StackOptions, WAIT};
 
-type Api = pb::cross_region_backup_service_client::CrossRegionBackupServiceClient<
-    tonic::transport::Channel,
->;
-
-const WAIT: Duration = Duration::from_secs(30);
-
-fn create(instance: &str) -> pb::CreateSyncServiceRequest {
-    pb::CreateSyncServiceRequest {
-        engine: pb::Engine::Mysql as i32,
-        source_region: "r1".into(),
-        source_instance_id: instance.into(),
-        target_region: "r2".into(),
-        retention_days: None,
-        request_id: String::new(),
-    }
-}
-
-async fn eligible(
-    api: &mut Api,
-    token: &str,
-    engine: pb::Engine,
-    region: &str,
-) -> anyhow::Result<Vec<String>> {
-    let req = pb::ListEligibleInstancesRequest {
-        engine: engine as i32,
-        source_region: region.into(),
-    };
-    Ok(api
-        .list_eligible_instances(authed(token, req))
-        .await?
-        .into_inner()
-        .instances
-        .into_iter()
-        .map(|i| i.id)
-        .collect())
-}
+/// When the simulated upstream says each instance was created.
+const CREATED_AT: i64 = 1_700_000_000_000;
 
 /// Publishes the upstream inventory and waits until the catalog has it.
-async fn seed_inventory(up: &Upstream, api: &mut Api) -> anyhow::Result<()> {
-    up.instance_created("mysql-1", TENANT_A, rds::Engine::Mysql, "r1")
+async fn seed_inventory(stack: &Stack, api: &Api) -> anyhow::Result<()> {
+    let up = stack.upstream().await?;
+    for (id, tenant, engine, region) in [
+        ("mysql-1", TENANT_A, Engine::Mysql, "r1"),
+        ("mysql-2", TENANT_A, Engine::Mysql, "r1"),
+        ("mssql-1", TENANT_A, Engine::Sqlserver, "r1"),
+        ("gone-1", TENANT_A, Engine::Mysql, "r1"),
+        ("other-tenant", TENANT_B, Engine::Mysql, "r1"),
+        ("east-1", TENANT_A, Engine::Mysql, "r3"),
+    ] {
+        up.instance_created(id, tenant, engine, region, CREATED_AT)
+            .await?;
+    }
+    up.instance_deleted("gone-1", TENANT_A, "r1", CREATED_AT)
         .await?;
-    up.instance_created("mysql-2", TENANT_A, rds::Engine::Mysql, "r1")
-        .await?;
-    up.instance_created("mssql-1", TENANT_A, rds::Engine::Sqlserver, "r1")
-        .await?;
-    up.instance_created("gone-1", TENANT_A, rds::Engine::Mysql, "r1")
-        .await?;
-    up.instance_created("other-tenant", TENANT_B, rds::Engine::Mysql, "r1")
-        .await?;
-    up.instance_created("east-1", TENANT_A, rds::Engine::Mysql, "r3")
-        .await?;
-    up.instance_deleted("gone-1", TENANT_A, "r1").await?;
-    wait_until("inventory in the catalog", WAIT, || {
-        let mut api = api.clone();
-        async move {
-            let ids = eligible(&mut api, TOKEN_A, pb::Engine::Mysql, "r1").await?;
-            let b = eligible(&mut api, TOKEN_B, pb::Engine::Mysql, "r1").await?;
-            let e = eligible(&mut api, TOKEN_A, pb::Engine::Mysql, "r3").await?;
-            Ok(
-                (ids == ["mysql-1", "mysql-2"] && b == ["other-tenant"] && e == ["east-1"])
-                    .then_some(()),
-            )
-        }
+    wait_until("inventory in the catalog", WAIT, || async {
+        let ids = eligible(api, TOKEN_A, pb::Engine::Mysql, "r1").await?;
+        let b = eligible(api, TOKEN_B, pb::Engine::Mysql, "r1").await?;
+        let e = eligible(api, TOKEN_A, pb::Engine::Mysql, "r3").await?;
+        Ok(
+            (ids == ["mysql-1", "mysql-2"] && b == ["other-tenant"] && e == ["east-1"])
+                .then_some(()),
+        )
     })
     .await
 }
 
-fn code<T: std::fmt::Debug>(r: Result<tonic::Response<T>, tonic::Status>) -> (Code, String) {
-    match r {
-        Ok(v) => panic!("expected an error, got {v:?}"),
-        Err(s) => (s.code(), s.message().to_string()),
-    }
-}
-
 /// The contract every catalog backend must honour, through the public API.
 async fn contract_suite(stack: &Stack) -> anyhow::Result<()> {
-    let up = Upstream::connect(&stack.nats.url, stack.ns()).await?;
-    let mut api = stack.grpc().await?;
-    seed_inventory(&up, &mut api).await?;
+    let probe = stack.probe().await?;
+    let api = stack.grpc().await?;
+    seed_inventory(stack, &api).await?;
+    errors_write_nothing(&api, &probe).await?;
+    let (svc, mssql) = create_and_isolate(&api).await?;
+    list_filters(&api, &svc, &mssql).await?;
+    // ServiceCreated was published once per service.
+    let any = |_: &pb::ServiceCreated| true;
+    wait_events(&probe, EventSubject::ServiceCreated, any, 2).await?;
+    deletes(stack, &api, &probe, &svc, &mssql).await
+}
 
+/// Waits until `count` events of one kind satisfy `pred`.
+async fn wait_events<M: prost::Message + Default>(
+    probe: &BusProbe,
+    event: EventSubject,
+    pred: impl Fn(&M) -> bool,
+    count: usize,
+) -> anyhow::Result<()> {
+    let what = format!("{count} {event:?} events");
+    let done = |all: &[M]| all.iter().filter(|e| pred(e)).count() == count;
+    probe.wait_events(&what, event, done).await.map(drop)
+}
+
+/// Regions are listed; the error table: nothing below may write anything.
+async fn errors_write_nothing(api: &Api, probe: &BusProbe) -> anyhow::Result<()> {
+    let mut api = api.clone();
     // Regions: all configured; every other region is a valid target.
     let regions = api
         .list_regions(authed(TOKEN_A, pb::ListRegionsRequest {}))
@@ -101,45 +80,26 @@ async fn contract_suite(stack: &Stack) -> anyhow::Result<()> {
         .regions;
     assert_eq!(regions.len(), 3);
 
-    // Error table: nothing below may write anything.
+    let with = |f: fn(&mut pb::CreateSyncServiceRequest)| {
+        let mut req = create("mysql-1");
+        f(&mut req);
+        req
+    };
     let cases: Vec<(pb::CreateSyncServiceRequest, Code, &str)> = vec![
+        (with(|r| r.engine = 0), Code::InvalidArgument, "engine"),
+        (with(|r| r.engine = 9), Code::InvalidArgument, "engine"),
         (
-            pb::CreateSyncServiceRequest {
-                engine: 0,
-                ..create("mysql-1")
-            },
-            Code::InvalidArgument,
-            "engine",
-        ),
-        (
-            pb::CreateSyncServiceRequest {
-                engine: 9,
-                ..create("mysql-1")
-            },
-            Code::InvalidArgument,
-            "engine",
-        ),
-        (
-            pb::CreateSyncServiceRequest {
-                source_region: "nowhere".into(),
-                ..create("mysql-1")
-            },
+            with(|r| r.source_region = "nowhere".into()),
             Code::InvalidArgument,
             "source_region",
         ),
         (
-            pb::CreateSyncServiceRequest {
-                target_region: "nowhere".into(),
-                ..create("mysql-1")
-            },
+            with(|r| r.target_region = "nowhere".into()),
             Code::InvalidArgument,
             "target_region",
         ),
         (
-            pb::CreateSyncServiceRequest {
-                target_region: "r1".into(),
-                ..create("mysql-1")
-            },
+            with(|r| r.target_region = "r1".into()),
             Code::InvalidArgument,
             "target_region",
         ),
@@ -156,83 +116,71 @@ async fn contract_suite(stack: &Stack) -> anyhow::Result<()> {
             "source_instance_id",
         ),
         (
-            pb::CreateSyncServiceRequest {
-                retention_days: Some(0),
-                ..create("mysql-1")
-            },
+            with(|r| r.retention_days = Some(0)),
             Code::InvalidArgument,
             "retention_days",
         ),
         (
-            pb::CreateSyncServiceRequest {
-                retention_days: Some(1826),
-                ..create("mysql-1")
-            },
+            with(|r| r.retention_days = Some(1826)),
             Code::InvalidArgument,
             "retention_days",
         ),
         (create("no-such-instance"), Code::NotFound, "not found"),
         (create("other-tenant"), Code::NotFound, "not found"),
         (
-            pb::CreateSyncServiceRequest {
-                source_region: "r3".into(),
-                ..create("mysql-1")
-            },
+            with(|r| r.source_region = "r3".into()),
             Code::NotFound,
             "not found",
         ),
         (create("east-1"), Code::NotFound, "not found"),
         (
-            pb::CreateSyncServiceRequest {
-                engine: pb::Engine::Sqlserver as i32,
-                ..create("mysql-1")
-            },
+            with(|r| r.engine = pb::Engine::Sqlserver as i32),
             Code::FailedPrecondition,
             "mysql",
         ),
         (create("gone-1"), Code::FailedPrecondition, "deleted"),
     ];
     for (req, want, needle) in cases {
-        let (got, msg) = code(api.create_sync_service(authed(TOKEN_A, req.clone())).await);
+        let (got, msg) = refused(api.create_sync_service(authed(TOKEN_A, req.clone())).await)?;
         assert_eq!(got, want, "{req:?}: {msg}");
         assert!(
             msg.contains(needle),
             "{req:?}: message {msg:?} should name {needle:?}"
         );
     }
-    let (got, _) = code(
-        api.create_sync_service(tonic::Request::new(create("mysql-1")))
-            .await,
-    );
+    let anonymous = tonic::Request::new(create("mysql-1"));
+    let (got, _) = refused(api.create_sync_service(anonymous).await)?;
     assert_eq!(got, Code::Unauthenticated);
-    let (got, _) = code(
+    let (got, _) = refused(
         api.create_sync_service(authed("wrong-token", create("mysql-1")))
             .await,
-    );
+    )?;
     assert_eq!(got, Code::Unauthenticated);
-    let (got, _) = code(
+    let (got, _) = refused(
         api.list_regions(authed("wrong-token", pb::ListRegionsRequest {}))
             .await,
-    );
+    )?;
     assert_eq!(got, Code::Unauthenticated);
-    let all = api
-        .list_sync_services(authed(
-            TOKEN_A,
-            pb::ListSyncServicesRequest {
-                include_deleted: true,
-                ..Default::default()
-            },
-        ))
-        .await?;
+    let all = pb::ListSyncServicesRequest {
+        include_deleted: true,
+        ..Default::default()
+    };
+    let all = api.list_sync_services(authed(TOKEN_A, all)).await?;
     assert!(
         all.into_inner().services.is_empty(),
         "a rejected call wrote a service"
     );
-    assert!(up
+    assert!(probe
         .events::<pb::ServiceCreated>(EventSubject::ServiceCreated)
         .await?
         .is_empty());
+    Ok(())
+}
 
+/// Creates mysql-1 with defaults and mssql-1 at the retention bound; both
+/// stay invisible to tenant B. Returns them.
+async fn create_and_isolate(api: &Api) -> anyhow::Result<(pb::SyncService, pb::SyncService)> {
+    let mut api = api.clone();
     // Create, with defaults; the instance is no longer eligible.
     let svc = api
         .create_sync_service(authed(TOKEN_A, create("mysql-1")))
@@ -250,282 +198,169 @@ async fn contract_suite(stack: &Stack) -> anyhow::Result<()> {
     );
     assert!(svc.latest_data_time.is_none() && svc.lag_seconds.is_none());
     assert_eq!(
-        eligible(&mut api, TOKEN_A, pb::Engine::Mysql, "r1").await?,
+        eligible(&api, TOKEN_A, pb::Engine::Mysql, "r1").await?,
         ["mysql-2"]
     );
-    let (got, msg) = code(
+    let (got, msg) = refused(
         api.create_sync_service(authed(TOKEN_A, create("mysql-1")))
             .await,
-    );
+    )?;
     assert_eq!(got, Code::AlreadyExists);
     assert!(msg.contains(&svc.id), "{msg}");
 
     // Retention bounds accepted; SQL Server instance.
+    let req = pb::CreateSyncServiceRequest {
+        engine: pb::Engine::Sqlserver as i32,
+        retention_days: Some(1825),
+        ..create("mssql-1")
+    };
     let mssql = api
-        .create_sync_service(authed(
-            TOKEN_A,
-            pb::CreateSyncServiceRequest {
-                engine: pb::Engine::Sqlserver as i32,
-                retention_days: Some(1825),
-                ..create("mssql-1")
-            },
-        ))
+        .create_sync_service(authed(TOKEN_A, req))
         .await?
         .into_inner();
     assert_eq!(mssql.retention_days, 1825);
 
     // Get, and tenant isolation.
-    let got = api
-        .get_sync_service(authed(
-            TOKEN_A,
-            pb::GetSyncServiceRequest { id: svc.id.clone() },
-        ))
-        .await?
-        .into_inner();
-    assert_eq!(got.id, svc.id);
-    let (c, _) = code(
-        api.get_sync_service(authed(
-            TOKEN_B,
-            pb::GetSyncServiceRequest { id: svc.id.clone() },
-        ))
-        .await,
-    );
-    assert_eq!(c, Code::NotFound);
-    let (c, _) = code(
-        api.get_sync_service(authed(
-            TOKEN_A,
-            pb::GetSyncServiceRequest {
-                id: "svc-unknown".into(),
-            },
-        ))
-        .await,
-    );
-    assert_eq!(c, Code::NotFound);
-    let (c, _) = code(
-        api.get_sync_service(authed(
-            TOKEN_A,
-            pb::GetSyncServiceRequest { id: "../x".into() },
-        ))
-        .await,
-    );
-    assert_eq!(c, Code::InvalidArgument);
-    let (c, _) = code(
+    let get = |token: &'static str, id: &str| {
+        let mut api = api.clone();
+        let req = pb::GetSyncServiceRequest { id: id.into() };
+        async move { api.get_sync_service(authed(token, req)).await }
+    };
+    assert_eq!(get(TOKEN_A, &svc.id).await?.into_inner().id, svc.id);
+    for (token, id, want) in [
+        (TOKEN_B, svc.id.as_str(), Code::NotFound),
+        (TOKEN_A, "svc-unknown", Code::NotFound),
+        (TOKEN_A, "../x", Code::InvalidArgument),
+    ] {
+        assert_eq!(refused(get(token, id).await)?.0, want, "get {id}");
+    }
+    let (c, _) = refused(
         api.delete_sync_service(authed(
             TOKEN_B,
             pb::DeleteSyncServiceRequest { id: svc.id.clone() },
         ))
         .await,
-    );
+    )?;
     assert_eq!(c, Code::NotFound);
     let b_list = api
         .list_sync_services(authed(TOKEN_B, pb::ListSyncServicesRequest::default()))
         .await?
         .into_inner();
     assert!(b_list.services.is_empty());
+    Ok((svc, mssql))
+}
 
-    // List with filters.
+/// ListSyncServices with each filter, and its refused paging arguments.
+async fn list_filters(
+    api: &Api,
+    svc: &pb::SyncService,
+    mssql: &pb::SyncService,
+) -> anyhow::Result<()> {
     let list = |f: pb::ListSyncServicesRequest| {
         let mut api = api.clone();
+        async move { api.list_sync_services(authed(TOKEN_A, f)).await }
+    };
+    let ids = |f: pb::ListSyncServicesRequest| async {
+        let listed = list(f).await?.into_inner().services;
+        anyhow::Ok(listed.into_iter().map(|s| s.id).collect::<Vec<_>>())
+    };
+    let filtered = |f: fn(&mut pb::ListSyncServicesRequest)| {
+        let mut req = pb::ListSyncServicesRequest::default();
+        f(&mut req);
+        req
+    };
+    let cases: Vec<(pb::ListSyncServicesRequest, Vec<String>)> = vec![
+        (filtered(|_| {}), vec![svc.id.clone(), mssql.id.clone()]),
+        (
+            filtered(|r| r.engine = pb::Engine::Sqlserver as i32),
+            vec![mssql.id.clone()],
+        ),
+        (
+            filtered(|r| r.source_instance_id = "mysql-1".into()),
+            vec![svc.id.clone()],
+        ),
+        (filtered(|r| r.target_region = "r3".into()), vec![]),
+    ];
+    for (req, want) in cases {
+        assert_eq!(ids(req.clone()).await?, want, "{req:?}");
+    }
+    let creating_in_r1 = filtered(|r| {
+        r.state = pb::ServiceState::Creating as i32;
+        r.source_region = "r1".into();
+    });
+    assert_eq!(ids(creating_in_r1).await?.len(), 2);
+    for bad in [
+        filtered(|r| r.page_size = 1001),
+        filtered(|r| r.page_token = "garbage".into()),
+    ] {
+        let (c, _) = refused(list(bad.clone()).await)?;
+        assert_eq!(c, Code::InvalidArgument, "{bad:?}");
+    }
+    Ok(())
+}
+
+/// Delete: DELETING at once, ServiceDeleted published, repeat is harmless,
+/// and the instance is no longer taken by a live service; an upstream
+/// InstanceDeleted deletes the instance's service.
+async fn deletes(
+    stack: &Stack,
+    api: &Api,
+    probe: &BusProbe,
+    svc: &pb::SyncService,
+    mssql: &pb::SyncService,
+) -> anyhow::Result<()> {
+    let delete = |id: &str| {
+        let mut api = api.clone();
+        let req = pb::DeleteSyncServiceRequest { id: id.into() };
         async move {
             anyhow::Ok(
-                api.list_sync_services(authed(TOKEN_A, f))
+                api.delete_sync_service(authed(TOKEN_A, req))
                     .await?
-                    .into_inner()
-                    .services
-                    .into_iter()
-                    .map(|s| s.id)
-                    .collect::<Vec<_>>(),
+                    .into_inner(),
             )
         }
     };
-    assert_eq!(
-        list(Default::default()).await?,
-        [svc.id.clone(), mssql.id.clone()]
-    );
-    assert_eq!(
-        list(pb::ListSyncServicesRequest {
-            engine: pb::Engine::Sqlserver as i32,
-            ..Default::default()
-        })
-        .await?,
-        vec![mssql.id.clone()]
-    );
-    assert_eq!(
-        list(pb::ListSyncServicesRequest {
-            source_instance_id: "mysql-1".into(),
-            ..Default::default()
-        })
-        .await?,
-        vec![svc.id.clone()]
-    );
-    assert_eq!(
-        list(pb::ListSyncServicesRequest {
-            target_region: "r3".into(),
-            ..Default::default()
-        })
-        .await?,
-        Vec::<String>::new()
-    );
-    assert_eq!(
-        list(pb::ListSyncServicesRequest {
-            state: pb::ServiceState::Creating as i32,
-            source_region: "r1".into(),
-            ..Default::default()
-        })
-        .await?
-        .len(),
-        2
-    );
-    let (c, _) = code(
-        api.list_sync_services(authed(
-            TOKEN_A,
-            pb::ListSyncServicesRequest {
-                page_size: 1001,
-                ..Default::default()
-            },
-        ))
-        .await,
-    );
-    assert_eq!(c, Code::InvalidArgument);
-    let (c, _) = code(
-        api.list_sync_services(authed(
-            TOKEN_A,
-            pb::ListSyncServicesRequest {
-                page_token: "garbage".into(),
-                ..Default::default()
-            },
-        ))
-        .await,
-    );
-    assert_eq!(c, Code::InvalidArgument);
-
-    // ServiceCreated was published once per service.
-    wait_until("ServiceCreated events", WAIT, || {
-        let up = &up;
-        async move {
-            Ok((up
-                .events::<pb::ServiceCreated>(EventSubject::ServiceCreated)
-                .await?
-                .len()
-                == 2)
-                .then_some(()))
-        }
-    })
-    .await?;
-
-    // Delete: DELETING at once, ServiceDeleted published, repeat is harmless,
-    // and the instance is no longer taken by a live service.
-    let deleted = api
-        .delete_sync_service(authed(
-            TOKEN_A,
-            pb::DeleteSyncServiceRequest {
-                id: mssql.id.clone(),
-            },
-        ))
-        .await?
-        .into_inner();
+    let deleted = delete(&mssql.id).await?;
     assert!(matches!(
         pb::ServiceState::try_from(deleted.state)?,
         pb::ServiceState::Deleting | pb::ServiceState::Deleted
     ));
-    let again = api
-        .delete_sync_service(authed(
-            TOKEN_A,
-            pb::DeleteSyncServiceRequest {
-                id: mssql.id.clone(),
-            },
-        ))
-        .await?
-        .into_inner();
-    assert_eq!(again.id, mssql.id);
-    wait_until("ServiceDeleted event", WAIT, || {
-        let up = &up;
-        let id = mssql.id.clone();
-        async move {
-            let events = up
-                .events::<pb::ServiceDeleted>(EventSubject::ServiceDeleted)
-                .await?;
-            Ok((events
-                .iter()
-                .filter(|e| {
-                    e.service
-                        .as_ref()
-                        .map(|s| s.service_id == id)
-                        .unwrap_or(false)
-                })
-                .count()
-                == 1)
-                .then_some(()))
-        }
-    })
-    .await?;
+    assert_eq!(delete(&mssql.id).await?.id, mssql.id);
+    let of_mssql =
+        |e: &pb::ServiceDeleted| e.service.as_ref().is_some_and(|s| s.service_id == mssql.id);
+    wait_events(probe, EventSubject::ServiceDeleted, of_mssql, 1).await?;
     assert_eq!(
-        eligible(&mut api, TOKEN_A, pb::Engine::Sqlserver, "r1").await?,
+        eligible(api, TOKEN_A, pb::Engine::Sqlserver, "r1").await?,
         ["mssql-1"]
     );
 
     // Upstream InstanceDeleted deletes the instance's service.
-    up.instance_deleted("mysql-1", TENANT_A, "r1").await?;
-    wait_until(
-        "service of deleted instance leaves RUNNING states",
-        WAIT,
-        || {
-            let mut api = api.clone();
-            let id = svc.id.clone();
-            async move {
-                let s = api
-                    .get_sync_service(authed(TOKEN_A, pb::GetSyncServiceRequest { id }))
-                    .await?
-                    .into_inner();
-                Ok(matches!(
-                    pb::ServiceState::try_from(s.state)?,
-                    pb::ServiceState::Deleting | pb::ServiceState::Deleted
-                )
-                .then_some(()))
-            }
-        },
-    )
-    .await?;
-    Ok(())
-}
-
-#[tokio::test]
-async fn contract_suite_on_postgres() -> anyhow::Result<()> {
-    let stack = Stack::start(StackOptions {
-        services: vec!["catalog", "api-gateway"],
-        ..Default::default()
+    let up = stack.upstream().await?;
+    up.instance_deleted("mysql-1", TENANT_A, "r1", CREATED_AT)
+        .await?;
+    let what = "service of deleted instance leaves RUNNING states";
+    wait_until(what, WAIT, || async {
+        let req = pb::GetSyncServiceRequest { id: svc.id.clone() };
+        let s = api.clone().get_sync_service(authed(TOKEN_A, req)).await?;
+        Ok(matches!(
+            pb::ServiceState::try_from(s.into_inner().state)?,
+            pb::ServiceState::Deleting | pb::ServiceState::Deleted
+        )
+        .then_some(()))
     })
-    .await?;
-    contract_suite(&stack).await
-}
-
-#[tokio::test]
-async fn contract_suite_on_sqlite() -> anyhow::Result<()> {
-    let stack = Stack::start(StackOptions {
-        sqlite: true,
-        services: vec!["catalog", "api-gateway"],
-        ..Default::default()
-    })
-    .await?;
-    contract_suite(&stack).await
+    .await
 }
 
 async fn parallel_creates(stack: &Stack) -> anyhow::Result<()> {
-    let up = Upstream::connect(&stack.nats.url, stack.ns()).await?;
+    let up = stack.upstream().await?;
     let mut api = stack.grpc().await?;
-    up.instance_created("race-1", TENANT_A, rds::Engine::Mysql, "r1")
-        .await?;
-    up.instance_created("race-2", TENANT_A, rds::Engine::Mysql, "r1")
-        .await?;
-    wait_until("instances recorded", WAIT, || {
-        let mut api = api.clone();
-        async move {
-            Ok((eligible(&mut api, TOKEN_A, pb::Engine::Mysql, "r1")
-                .await?
-                .len()
-                == 2)
-                .then_some(()))
-        }
+    for id in ["race-1", "race-2"] {
+        up.instance_created(id, TENANT_A, Engine::Mysql, "r1", CREATED_AT)
+            .await?;
+    }
+    wait_until("instances recorded", WAIT, || async {
+        let ids = eligible(&api, TOKEN_A, pb::Engine::Mysql, "r1").await?;
+        Ok((ids.len() == 2).then_some(()))
     })
     .await?;
 
@@ -550,12 +385,13 @@ async fn parallel_creates(stack: &Stack) -> anyhow::Result<()> {
     assert_eq!((ok.len(), exists), (1, 19));
 
     // 20 parallel retries of one request: all get the same service.
+    let retry = pb::CreateSyncServiceRequest {
+        request_id: "req-42".into(),
+        ..create("race-2")
+    };
     let calls = (0..20).map(|_| {
         let mut api = api.clone();
-        let req = pb::CreateSyncServiceRequest {
-            request_id: "req-42".into(),
-            ..create("race-2")
-        };
+        let req = retry.clone();
         tokio::spawn(async move { api.create_sync_service(authed(TOKEN_A, req)).await })
     });
     let ids: Vec<String> = futures::future::join_all(calls)
@@ -568,15 +404,7 @@ async fn parallel_creates(stack: &Stack) -> anyhow::Result<()> {
         .collect::<anyhow::Result<_>>()?;
     assert!(ids.iter().all(|i| i == &ids[0]), "{ids:?}");
     // A later retry still returns it; another instance with the same id is refused.
-    let again = api
-        .create_sync_service(authed(
-            TOKEN_A,
-            pb::CreateSyncServiceRequest {
-                request_id: "req-42".into(),
-                ..create("race-2")
-            },
-        ))
-        .await?;
+    let again = api.create_sync_service(authed(TOKEN_A, retry)).await?;
     assert_eq!(again.into_inner().id, ids[0]);
     let listed = api
         .list_sync_services(authed(TOKEN_A, pb::ListSyncServicesRequest::default()))
@@ -586,23 +414,23 @@ async fn parallel_creates(stack: &Stack) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::test]
-async fn twenty_parallel_creates_on_postgres() -> anyhow::Result<()> {
-    let stack = Stack::start(StackOptions {
-        services: vec!["catalog", "api-gateway"],
-        ..Default::default()
-    })
-    .await?;
-    parallel_creates(&stack).await
+/// Each suite runs once per catalog backend, on a stack of catalog and
+/// gateway only: `suite => (test on PostgreSQL, test on SQLite)`.
+macro_rules! on_each_backend {
+    ($($suite:ident => ($postgres:ident, $sqlite:ident);)*) => {$(
+        #[tokio::test]
+        async fn $postgres() -> anyhow::Result<()> {
+            $suite(&Stack::start(StackOptions::api_only()).await?).await
+        }
+
+        #[tokio::test]
+        async fn $sqlite() -> anyhow::Result<()> {
+            $suite(&Stack::start(StackOptions::api_only().on_sqlite()).await?).await
+        }
+    )*};
 }
 
-#[tokio::test]
-async fn twenty_parallel_creates_on_sqlite() -> anyhow::Result<()> {
-    let stack = Stack::start(StackOptions {
-        sqlite: true,
-        services: vec!["catalog", "api-gateway"],
-        ..Default::default()
-    })
-    .await?;
-    parallel_creates(&stack).await
+on_each_backend! {
+    contract_suite => (contract_suite_on_postgres, contract_suite_on_sqlite);
+    parallel_creates => (twenty_parallel_creates_on_postgres, twenty_parallel_creates_on_sqlite);
 }

@@ -4,44 +4,34 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
-use futures::TryStreamExt;
 use object_store::path::Path;
 use xregion_domain::{layout, Engine};
 use xregion_proto::convert::millis;
 use xregion_proto::xregion::v1 as pb;
-use xregion_rds_sim::ChainGen;
 use xregion_tests::stack::TENANT_A;
-use xregion_tests::sync::{latest_ms, state, SyncEnv, FAST_SYNC_CONFIG};
+use xregion_tests::sync::{latest_ms, state, SyncEnv};
 use xregion_tests::{Stack, StackOptions};
 
 const T0: i64 = 1_760_000_000_000;
 const MIB: usize = 1024 * 1024;
 
-async fn stack() -> anyhow::Result<Stack> {
-    Stack::start(StackOptions {
+/// A stack with two `file://` regions, fsrc and fdst, and tenant A's view
+/// of it from the one to the other.
+async fn file_regions() -> anyhow::Result<(Stack, SyncEnv)> {
+    let stack = Stack::start(StackOptions {
         regions: vec!["r1".into()],
         file_regions: vec!["fsrc".into(), "fdst".into()],
-        extra_config: format!("{FAST_SYNC_CONFIG}\n"),
-        ..Default::default()
+        ..StackOptions::fast_sync()
     })
-    .await
-}
-
-async fn keys_under(env: &SyncEnv, prefix: &str) -> Vec<String> {
-    env.target
-        .list(Some(&Path::from(prefix)))
-        .map_ok(|m| m.location.to_string())
-        .try_collect()
-        .await
-        .unwrap()
+    .await?;
+    let env = SyncEnv::new(&stack, "fsrc", "fdst").await?;
+    Ok((stack, env))
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn file_regions_sync_byte_identical_without_leftovers() -> anyhow::Result<()> {
-    let stack = stack().await?;
-    let env = SyncEnv::new(&stack, "fsrc", "fdst").await?;
-    env.instance("local-1", Engine::Mysql, "fsrc").await?;
-    let mut chain = ChainGen::new("local-1", TENANT_A, "fsrc", Engine::Mysql, T0);
+    let (stack, env) = file_regions().await?;
+    let mut chain = env.chain("local-1", Engine::Mysql, T0).await?;
     // Larger than the kernel copy's 8 MiB rounds, so several are hashed.
     let full = env
         .upstream
@@ -87,7 +77,7 @@ async fn file_regions_sync_byte_identical_without_leftovers() -> anyhow::Result<
                 && l.ends_with("} 3")),
         "all three files take the kernel copy: {metrics}"
     );
-    let keys = keys_under(&env, &prefix).await;
+    let keys = env.keys_under(&prefix).await?;
     assert!(
         keys.iter().all(|k| !k.contains("#partial")),
         "partial files left: {keys:?}"
@@ -97,24 +87,10 @@ async fn file_regions_sync_byte_identical_without_leftovers() -> anyhow::Result<
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_corrupted_file_between_file_regions_lands_nothing() -> anyhow::Result<()> {
-    let stack = stack().await?;
-    let env = SyncEnv::new(&stack, "fsrc", "fdst").await?;
-    env.instance("local-bad", Engine::Mysql, "fsrc").await?;
-    let mut chain = ChainGen::new("local-bad", TENANT_A, "fsrc", Engine::Mysql, T0);
-    let full = env
-        .upstream
-        .write_backup(&env.source, &chain.full(9 * MIB))
-        .await?;
-    env.upstream.corrupt(&env.source, &full).await?;
-    env.upstream.backup_created(&full).await?;
-    let svc = env
-        .create("local-bad", Engine::Mysql, "fsrc", "fdst")
-        .await?;
-    let degraded = env
-        .wait_service(&svc.id, "DEGRADED with the reason", |s| {
-            state(s) == pb::ServiceState::Degraded
-        })
-        .await?;
+    let (_stack, env) = file_regions().await?;
+    let mut chain = env.chain("local-bad", Engine::Mysql, T0).await?;
+    let (svc, _) = env.corrupted_full("local-bad", chain.full(9 * MIB)).await?;
+    let degraded = env.wait_state(&svc.id, pb::ServiceState::Degraded).await?;
     assert!(
         degraded.last_error.contains("sha256"),
         "{}",
@@ -122,7 +98,7 @@ async fn a_corrupted_file_between_file_regions_lands_nothing() -> anyhow::Result
     );
     let prefix = layout::service_prefix(TENANT_A, "local-bad", &svc.id);
     let backups = format!("{prefix}/backups");
-    let keys = keys_under(&env, &backups).await;
+    let keys = env.keys_under(&backups).await?;
     assert!(keys.is_empty(), "nothing may land: {keys:?}");
     Ok(())
 }

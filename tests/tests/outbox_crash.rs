@@ -3,18 +3,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
-use std::time::Duration;
-
 use sqlx::Row;
 use tonic::Code;
 use xregion_bus::EventSubject;
-use xregion_proto::rds::v1 as rds;
+use xregion_domain::Engine;
 use xregion_proto::xregion::v1 as pb;
-use xregion_tests::stack::{authed, TENANT_A, TOKEN_A};
-use xregion_tests::upstream::Upstream;
-use xregion_tests::{wait_until, Stack, StackOptions};
-
-const WAIT: Duration = Duration::from_secs(30);
+use xregion_tests::api::{as_a, create_request};
+use xregion_tests::sync::SyncEnv;
+use xregion_tests::{wait_until, Stack, StackOptions, WAIT};
 
 #[tokio::test]
 async fn service_created_is_published_exactly_once_after_a_crash() -> anyhow::Result<()> {
@@ -35,50 +31,22 @@ async fn service_created_is_published_exactly_once_after_a_crash() -> anyhow::Re
             ],
         )
         .await?;
-    let up = Upstream::connect(&stack.nats.url, stack.ns()).await?;
-    up.instance_created("crash-1", TENANT_A, rds::Engine::Mysql, "r1")
-        .await?;
-    let mut api = stack.grpc().await?;
-    wait_until("instance recorded", WAIT, || {
-        let mut api = api.clone();
-        async move {
-            let req = pb::ListEligibleInstancesRequest {
-                engine: pb::Engine::Mysql as i32,
-                source_region: "r1".into(),
-            };
-            Ok((!api
-                .list_eligible_instances(authed(TOKEN_A, req))
-                .await?
-                .into_inner()
-                .instances
-                .is_empty())
-            .then_some(()))
-        }
-    })
-    .await?;
+    let env = SyncEnv::new(&stack, "r1", "r2").await?;
+    env.instance("crash-1", Engine::Mysql, "r1").await?;
+    let (mut api, up) = (env.api.clone(), &env.probe);
 
     let req = pb::CreateSyncServiceRequest {
-        engine: pb::Engine::Mysql as i32,
-        source_region: "r1".into(),
-        source_instance_id: "crash-1".into(),
-        target_region: "r2".into(),
-        retention_days: None,
         request_id: "crash-req".into(),
+        ..create_request("crash-1")
     };
     let err = api
-        .create_sync_service(authed(TOKEN_A, req.clone()))
+        .create_sync_service(as_a(req.clone()))
         .await
         .expect_err("the catalog aborts mid-call");
     assert_eq!(err.code(), Code::Unavailable, "{err:?}");
-    wait_until("catalog to have died", WAIT, || {
-        let running = stack
-            .services
-            .get_mut("catalog")
-            .map(|p| p.is_running())
-            .unwrap_or(false);
-        async move { Ok((!running).then_some(())) }
-    })
-    .await?;
+    stack
+        .wait_exited("catalog", "its fail point after the commit")
+        .await?;
 
     // Committed, not published.
     let db_url = stack
@@ -102,16 +70,14 @@ async fn service_created_is_published_exactly_once_after_a_crash() -> anyhow::Re
 
     // Restart without the fault: the relay publishes the pending event.
     stack.start_service("catalog", &[]).await?;
-    let events = wait_until("ServiceCreated after restart", WAIT, || {
-        let up = &up;
-        async move {
-            let e = up
-                .events::<pb::ServiceCreated>(EventSubject::ServiceCreated)
-                .await?;
-            Ok((!e.is_empty()).then_some(e))
-        }
-    })
-    .await?;
+    let some = |e: &[pb::ServiceCreated]| !e.is_empty();
+    let events = up
+        .wait_events(
+            "ServiceCreated after restart",
+            EventSubject::ServiceCreated,
+            some,
+        )
+        .await?;
     outbox_drained(&db_url).await?;
 
     // Republishing the same outbox row again (as a crash between publish and
@@ -132,10 +98,7 @@ async fn service_created_is_published_exactly_once_after_a_crash() -> anyhow::Re
     );
 
     // The retry with the same request id finds the committed service.
-    let svc = api
-        .create_sync_service(authed(TOKEN_A, req))
-        .await?
-        .into_inner();
+    let svc = api.create_sync_service(as_a(req)).await?.into_inner();
     assert_eq!(
         Some(svc.id.as_str()),
         after[0].service.as_ref().map(|s| s.service_id.as_str())

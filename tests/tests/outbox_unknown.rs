@@ -8,21 +8,15 @@ use std::time::Duration;
 
 use sqlx::Row;
 use xregion_bus::EventSubject;
-use xregion_proto::rds::v1 as rds;
+use xregion_domain::Engine;
 use xregion_proto::xregion::v1 as pb;
-use xregion_tests::stack::{authed, TENANT_A, TOKEN_A};
-use xregion_tests::upstream::Upstream;
-use xregion_tests::{wait_until, Stack, StackOptions};
-
-const WAIT: Duration = Duration::from_secs(30);
+use xregion_tests::api::{as_a, create_request};
+use xregion_tests::sync::SyncEnv;
+use xregion_tests::StackOptions;
 
 #[tokio::test]
 async fn an_unknown_outbox_event_is_parked_and_later_events_still_go_out() -> anyhow::Result<()> {
-    let mut stack = Stack::start(StackOptions {
-        services: vec!["catalog", "api-gateway"],
-        ..Default::default()
-    })
-    .await?;
+    let (mut stack, env) = SyncEnv::start(StackOptions::api_only()).await?;
     let mut db = stack.db.as_ref().expect("postgres").connect().await?;
     sqlx::query(
         "INSERT INTO outbox (event, msg_id, payload, created_at) \
@@ -31,37 +25,25 @@ async fn an_unknown_outbox_event_is_parked_and_later_events_still_go_out() -> an
     .execute(&mut db)
     .await?;
 
-    let up = Upstream::connect(&stack.nats.url, stack.ns()).await?;
-    up.instance_created("later-1", TENANT_A, rds::Engine::Mysql, "r1")
-        .await?;
-    let api = stack.grpc().await?;
-    let created = wait_until("the service created", WAIT, || {
-        let mut api = api.clone();
-        async move {
-            let req = pb::CreateSyncServiceRequest {
-                engine: pb::Engine::Mysql as i32,
-                source_region: "r1".into(),
-                source_instance_id: "later-1".into(),
-                target_region: "r2".into(),
-                retention_days: None,
-                request_id: "later-1".into(),
-            };
-            Ok(api
-                .create_sync_service(authed(TOKEN_A, req))
-                .await
-                .ok()
-                .map(|r| r.into_inner().id))
-        }
-    })
-    .await?;
-    wait_until("ServiceCreated published", WAIT, || async {
-        let events: Vec<pb::ServiceCreated> = up.events(EventSubject::ServiceCreated).await?;
-        Ok(events
+    env.instance("later-1", Engine::Mysql, "r1").await?;
+    let req = pb::CreateSyncServiceRequest {
+        request_id: "later-1".into(),
+        ..create_request("later-1")
+    };
+    let created = env.api.clone().create_sync_service(as_a(req)).await?;
+    let created = created.into_inner().id;
+    let published = |events: &[pb::ServiceCreated]| {
+        events
             .iter()
             .any(|e| e.service.as_ref().is_some_and(|s| s.service_id == created))
-            .then_some(()))
-    })
-    .await?;
+    };
+    env.probe
+        .wait_events(
+            "ServiceCreated published",
+            EventSubject::ServiceCreated,
+            published,
+        )
+        .await?;
     let parked = sqlx::query("SELECT sent_at FROM outbox WHERE msg_id = 'from-a-newer-version'")
         .fetch_one(&mut db)
         .await?;

@@ -7,63 +7,35 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use futures::StreamExt;
-use xregion_proto::rds::v1 as rds;
+use xregion_domain::Engine;
 use xregion_proto::xregion::v1 as pb;
-use xregion_tests::stack::{authed, TENANT_A, TOKEN_A};
-use xregion_tests::upstream::Upstream;
+use xregion_tests::api::{as_a, create_request, eligible};
+use xregion_tests::stack::{TENANT_A, TOKEN_A};
 use xregion_tests::{wait_until, Stack, StackOptions};
 
 const N: usize = 2500;
 
 #[tokio::test]
 async fn paging_through_2500_services_returns_each_once() -> anyhow::Result<()> {
-    let stack = Stack::start(StackOptions {
-        services: vec!["catalog", "api-gateway"],
-        ..Default::default()
-    })
-    .await?;
-    let up = Upstream::connect(&stack.nats.url, stack.ns()).await?;
+    let stack = Stack::start(StackOptions::api_only()).await?;
+    let up = stack.upstream().await?;
     for i in 0..=N {
-        up.instance_created(&format!("page-{i:05}"), TENANT_A, rds::Engine::Mysql, "r1")
+        let id = format!("page-{i:05}");
+        up.instance_created(&id, TENANT_A, Engine::Mysql, "r1", 1_700_000_000_000)
             .await?;
     }
     let api = stack.grpc().await?;
-    wait_until("inventory recorded", Duration::from_secs(120), || {
-        let mut api = api.clone();
-        async move {
-            let req = pb::ListEligibleInstancesRequest {
-                engine: pb::Engine::Mysql as i32,
-                source_region: "r1".into(),
-            };
-            Ok((api
-                .list_eligible_instances(authed(TOKEN_A, req))
-                .await?
-                .into_inner()
-                .instances
-                .len()
-                == N + 1)
-                .then_some(()))
-        }
+    wait_until("inventory recorded", Duration::from_secs(120), || async {
+        let ids = eligible(&api, TOKEN_A, pb::Engine::Mysql, "r1").await?;
+        Ok((ids.len() == N + 1).then_some(()))
     })
     .await?;
     let created: Vec<String> = futures::stream::iter(0..N)
         .map(|i| {
             let mut api = api.clone();
             async move {
-                let req = pb::CreateSyncServiceRequest {
-                    engine: pb::Engine::Mysql as i32,
-                    source_region: "r1".into(),
-                    source_instance_id: format!("page-{i:05}"),
-                    target_region: "r2".into(),
-                    retention_days: None,
-                    request_id: String::new(),
-                };
-                anyhow::Ok(
-                    api.create_sync_service(authed(TOKEN_A, req))
-                        .await?
-                        .into_inner()
-                        .id,
-                )
+                let req = create_request(&format!("page-{i:05}"));
+                anyhow::Ok(api.create_sync_service(as_a(req)).await?.into_inner().id)
             }
         })
         .buffer_unordered(16)
@@ -85,10 +57,7 @@ async fn paging_through_2500_services_returns_each_once() -> anyhow::Result<()> 
                 page_token: token.clone(),
                 ..Default::default()
             };
-            let resp = api
-                .list_sync_services(authed(TOKEN_A, req))
-                .await?
-                .into_inner();
+            let resp = api.list_sync_services(as_a(req)).await?.into_inner();
             let expected = if page_size == 0 {
                 100
             } else {
@@ -99,15 +68,8 @@ async fn paging_through_2500_services_returns_each_once() -> anyhow::Result<()> 
             pages += 1;
             if pages == 2 && page_size == 100 {
                 // A service created mid-paging lands after the cursor, once.
-                let req = pb::CreateSyncServiceRequest {
-                    engine: pb::Engine::Mysql as i32,
-                    source_region: "r1".into(),
-                    source_instance_id: format!("page-{N:05}"),
-                    target_region: "r2".into(),
-                    retention_days: None,
-                    request_id: String::new(),
-                };
-                api.create_sync_service(authed(TOKEN_A, req)).await?;
+                let req = create_request(&format!("page-{N:05}"));
+                api.create_sync_service(as_a(req)).await?;
             }
             if resp.next_page_token.is_empty() {
                 break;

@@ -9,29 +9,17 @@
 use sha2::Digest;
 use xregion_domain::Engine;
 use xregion_proto::convert::millis;
-use xregion_proto::xregion::v1 as pb;
-use xregion_rds_sim::ChainGen;
 use xregion_tests::restore::restore_command;
 use xregion_tests::stack::TENANT_A;
-use xregion_tests::sync::{state, SyncEnv, FAST_SYNC_CONFIG};
-use xregion_tests::{Stack, StackOptions};
+use xregion_tests::sync::SyncEnv;
+use xregion_tests::StackOptions;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn striped_files_keep_their_folders_in_plan_and_restore() -> anyhow::Result<()> {
-    let stack = Stack::start(StackOptions {
-        extra_config: FAST_SYNC_CONFIG.into(),
-        ..Default::default()
-    })
-    .await?;
-    let env = SyncEnv::new(&stack, "r1", "r2").await?;
-    env.instance("stripes-1", Engine::Sqlserver, "r1").await?;
-    let mut chain = ChainGen::new(
-        "stripes-1",
-        TENANT_A,
-        "r1",
-        Engine::Sqlserver,
-        1_760_000_000_000,
-    );
+    let (stack, env) = SyncEnv::start(StackOptions::fast_sync()).await?;
+    let mut chain = env
+        .chain("stripes-1", Engine::Sqlserver, 1_760_000_000_000)
+        .await?;
     let mut full = chain.full(0);
     let id = full.descriptor.backup_id.clone();
     let stripe1 = b"stripe one: pages 1, 3, 5".repeat(100);
@@ -49,10 +37,7 @@ async fn striped_files_keep_their_folders_in_plan_and_restore() -> anyhow::Resul
     let svc = env
         .create("stripes-1", Engine::Sqlserver, "r1", "r2")
         .await?;
-    env.wait_service(&svc.id, "RUNNING with the striped FULL", |s| {
-        state(s) == pb::ServiceState::Running && s.synced_backups == 1
-    })
-    .await?;
+    env.wait_running(&svc.id, 1).await?;
 
     let at = full.data_end_time.as_ref().map(millis).unwrap();
     let plan = env.plan(&svc.id, at).await?;

@@ -8,11 +8,9 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use object_store::local::LocalFileSystem;
-use xregion_common::RegionConfig;
 use xregion_domain::BackupKind;
 use xregion_tests::net::random_suffix;
-use xregion_tests::restore::{files_below, restore_command, HandLayout};
+use xregion_tests::restore::{files_below, restore_command, HandLayout, LocalStore};
 
 const T0: i64 = 1_760_000_000_000;
 const MIN: i64 = 60_000;
@@ -35,13 +33,7 @@ fn lexical(path: &Path) -> PathBuf {
 
 #[tokio::test]
 async fn a_hostile_or_broken_manifest_is_skipped_and_nothing_leaves_into() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let root = dir.path().join("store");
-    std::fs::create_dir_all(&root)?;
-    let store = LocalFileSystem::new_with_prefix(&root)?;
-    let url = url::Url::from_directory_path(&root).map_err(|()| anyhow::anyhow!("bad path"))?;
-    let region: RegionConfig =
-        serde_json::from_value(serde_json::json!({"id": "target", "url": url.as_str()}))?;
+    let LocalStore { dir, store, region } = LocalStore::new()?;
     let svc = HandLayout::new("tenant-a", "inst-1", "svc-1");
     svc.put_service_json(&store).await?;
 

@@ -3,9 +3,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
-use std::time::Duration;
-
-use futures::TryStreamExt;
 use object_store::path::Path;
 use xregion_bus::EventSubject;
 use xregion_domain::{layout, Engine};
@@ -13,34 +10,14 @@ use xregion_proto::convert::millis;
 use xregion_proto::rds::v1::BackupDescriptor;
 use xregion_proto::xregion::v1 as pb;
 use xregion_rds_sim::ChainGen;
-use xregion_tests::stack::{authed, TENANT_A, TOKEN_A};
-use xregion_tests::sync::{fast_sync_without_cleanup, state, SyncEnv};
-use xregion_tests::upstream::Upstream;
-use xregion_tests::{wait_until, Stack, StackOptions};
+use xregion_tests::stack::TENANT_A;
+use xregion_tests::sync::{eager_cleanup, fast_sync_without_cleanup, state, SyncEnv};
+use xregion_tests::{now_ms, wait_until, Stack, StackOptions, WAIT};
 
 const DAY: i64 = 24 * 3600 * 1000;
-const WAIT: Duration = Duration::from_secs(60);
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
 
 fn end_of(d: &BackupDescriptor) -> i64 {
     d.data_end_time.as_ref().map(millis).unwrap()
-}
-
-async fn objects(env: &SyncEnv, prefix: &str) -> anyhow::Result<Vec<String>> {
-    Ok(env
-        .target
-        .list(Some(&Path::from(prefix)))
-        .try_collect::<Vec<_>>()
-        .await?
-        .into_iter()
-        .map(|m| m.location.to_string())
-        .collect())
 }
 
 /// A service whose whole history (3 FULLs, 19 LOGs, 20 days) is synced.
@@ -48,12 +25,7 @@ async fn long_history(
     env: &SyncEnv,
     instance: &str,
 ) -> anyhow::Result<(pb::SyncService, Vec<BackupDescriptor>)> {
-    env.instance(instance, Engine::Mysql, "r1").await?;
-    let svc = env.create(instance, Engine::Mysql, "r1", "r2").await?;
-    env.wait_service(&svc.id, "SEEDING", |s| {
-        state(s) == pb::ServiceState::Seeding
-    })
-    .await?;
+    let svc = env.seeding(instance).await?;
     let mut chain = ChainGen::new(instance, TENANT_A, "r1", Engine::Mysql, now_ms() - 20 * DAY);
     let mut all = vec![env.upstream.emit(&env.source, &chain.full(3000)).await?];
     for _ in 0..10 {
@@ -76,6 +48,17 @@ async fn long_history(
     Ok((svc, all))
 }
 
+/// Waits until exactly `n` BackupExpired events are out; returns their
+/// backup ids in order.
+async fn expired_events(env: &SyncEnv, what: &str, n: usize) -> anyhow::Result<Vec<String>> {
+    let all = |e: &[pb::BackupExpired]| e.len() == n;
+    let events = env
+        .probe
+        .wait_events(what, EventSubject::BackupExpired, all)
+        .await?;
+    Ok(events.into_iter().map(|e| e.backup_id).collect())
+}
+
 async fn every_point_restorable(env: &SyncEnv, id: &str) -> anyhow::Result<()> {
     let w = env.window(id).await?;
     let (from, to) = (
@@ -96,27 +79,13 @@ async fn every_point_restorable(env: &SyncEnv, id: &str) -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn retention_expires_old_backups_without_breaking_the_window() -> anyhow::Result<()> {
-    let mut stack = Stack::start(fast_sync_without_cleanup()).await?;
-    let env = SyncEnv::new(&stack, "r1", "r2").await?;
-    let up = Upstream::connect(&stack.nats.url, stack.ns()).await?;
+    let (mut stack, env) = SyncEnv::start(fast_sync_without_cleanup()).await?;
     let (svc, all) = long_history(&env, "ret-1").await?;
     let prefix = layout::service_prefix(TENANT_A, "ret-1", &svc.id);
-    assert_eq!(objects(&env, &prefix).await?.len(), 1 + 2 * all.len());
+    assert_eq!(env.keys_under(&prefix).await?.len(), 1 + 2 * all.len());
 
     // Usage matches what was copied.
-    let usage = env
-        .api
-        .clone()
-        .get_usage(authed(
-            TOKEN_A,
-            pb::GetUsageRequest {
-                service_id: svc.id.clone(),
-                from: None,
-                to: None,
-            },
-        ))
-        .await?
-        .into_inner();
+    let usage = env.usage(&svc.id).await?;
     let copied: u64 = all
         .iter()
         .flat_map(|d| d.files.iter().map(|f| f.size))
@@ -148,31 +117,9 @@ async fn retention_expires_old_backups_without_breaking_the_window() -> anyhow::
         .await?;
 
     // Retention 7 days on the real clock: the first chain (FULL + 10 logs) goes.
-    stack
-        .start_service(
-            "cleanup",
-            &[
-                "--set",
-                "cleanup.sweep_interval_secs=1",
-                "--set",
-                "cleanup.orphan_grace_hours=0",
-            ],
-        )
-        .await?;
+    stack.start_service("cleanup", &eager_cleanup(&[])).await?;
     let first_chain: Vec<&BackupDescriptor> = all[..11].iter().collect();
-    wait_until("first chain expired", WAIT, || async {
-        let e = up
-            .events::<pb::BackupExpired>(EventSubject::BackupExpired)
-            .await?;
-        Ok((e.len() == first_chain.len()).then_some(()))
-    })
-    .await?;
-    let expired: Vec<String> = up
-        .events::<pb::BackupExpired>(EventSubject::BackupExpired)
-        .await?
-        .into_iter()
-        .map(|e| e.backup_id)
-        .collect();
+    let expired = expired_events(&env, "first chain expired", first_chain.len()).await?;
     assert_eq!(
         expired,
         first_chain
@@ -180,7 +127,7 @@ async fn retention_expires_old_backups_without_breaking_the_window() -> anyhow::
             .map(|d| d.backup_id.clone())
             .collect::<Vec<_>>()
     );
-    let left = objects(&env, &prefix).await?;
+    let left = env.keys_under(&prefix).await?;
     for d in &first_chain {
         assert!(
             !left
@@ -230,56 +177,34 @@ async fn retention_expires_old_backups_without_breaking_the_window() -> anyhow::
             ],
         )
         .await?;
-    wait_until("second chain expired", WAIT, || async {
-        let e = up
-            .events::<pb::BackupExpired>(EventSubject::BackupExpired)
-            .await?;
-        Ok((e.len() == 19).then_some(()))
-    })
-    .await?;
+    expired_events(&env, "second chain expired", 19).await?;
     env.wait_service(&svc.id, "only the newest chain", |s| s.synced_backups == 3)
         .await?;
     assert_eq!(
         env.window(&svc.id).await?.earliest.as_ref().map(millis),
         Some(end_of(&all[19]))
     );
-    assert_eq!(objects(&env, &prefix).await?.len(), 1 + 2 * 3);
+    assert_eq!(env.keys_under(&prefix).await?.len(), 1 + 2 * 3);
     every_point_restorable(&env, &svc.id).await?;
     Ok(())
 }
 
 #[tokio::test]
 async fn cleanup_killed_mid_purge_finishes_after_restart() -> anyhow::Result<()> {
-    let mut stack = Stack::start(fast_sync_without_cleanup()).await?;
+    let (mut stack, env) = SyncEnv::start(fast_sync_without_cleanup()).await?;
+    let fail = ["--set", "cleanup.fail_after_deletes=10"];
+    let ack_wait = ["--set", "cleanup.purge_ack_wait_secs=3"];
     stack
-        .start_service(
-            "cleanup",
-            &[
-                "--set",
-                "cleanup.fail_after_deletes=10",
-                "--set",
-                "cleanup.purge_ack_wait_secs=3",
-            ],
-        )
+        .start_service("cleanup", &[&fail[..], &ack_wait[..]].concat())
         .await?;
-    let env = SyncEnv::new(&stack, "r1", "r2").await?;
-    let up = Upstream::connect(&stack.nats.url, stack.ns()).await?;
     let (svc, all) = long_history(&env, "purge-1").await?;
     let prefix = layout::service_prefix(TENANT_A, "purge-1", &svc.id);
-    let before = objects(&env, &prefix).await?.len();
+    let before = env.keys_under(&prefix).await?.len();
     assert_eq!(before, 1 + 2 * all.len());
 
     env.delete(&svc.id).await?;
-    wait_until("cleanup to die mid-purge", WAIT, || {
-        let running = stack
-            .services
-            .get_mut("cleanup")
-            .map(|p| p.is_running())
-            .unwrap_or(false);
-        async move { Ok((!running).then_some(())) }
-    })
-    .await?;
-    let half = objects(&env, &prefix).await?;
+    stack.wait_exited("cleanup", "killed mid-purge").await?;
+    let half = env.keys_under(&prefix).await?;
     assert_eq!(half.len(), before - 10, "killed after 10 deletions");
     // Manifests go first: no backup lost a file while its manifest (the
     // commit marker) still says it is restorable.
@@ -287,21 +212,18 @@ async fn cleanup_killed_mid_purge_finishes_after_restart() -> anyhow::Result<()>
     let files = half.iter().filter(|k| k.contains("/backups/")).count();
     assert_eq!((manifests, files), (all.len() - 10, all.len()), "{half:?}");
     assert_eq!(state(&env.get(&svc.id).await?), pb::ServiceState::Deleting);
-    assert!(up
+    assert!(env
+        .probe
         .events::<pb::ServiceDataPurged>(EventSubject::ServicePurged)
         .await?
         .is_empty());
 
     // Same consumer settings; only the fault is gone.
-    stack
-        .start_service("cleanup", &["--set", "cleanup.purge_ack_wait_secs=3"])
-        .await?;
-    env.wait_service(&svc.id, "DELETED", |s| {
-        state(s) == pb::ServiceState::Deleted
-    })
-    .await?;
-    assert!(objects(&env, &prefix).await?.is_empty());
-    let purged = up
+    stack.start_service("cleanup", &ack_wait).await?;
+    env.wait_state(&svc.id, pb::ServiceState::Deleted).await?;
+    assert!(env.keys_under(&prefix).await?.is_empty());
+    let purged = env
+        .probe
         .events::<pb::ServiceDataPurged>(EventSubject::ServicePurged)
         .await?;
     assert_eq!(purged.len(), 1);
@@ -312,13 +234,8 @@ async fn cleanup_killed_mid_purge_finishes_after_restart() -> anyhow::Result<()>
 #[tokio::test]
 async fn stale_multipart_uploads_are_aborted() -> anyhow::Result<()> {
     let mut stack = Stack::start(StackOptions {
-        services: vec![
-            "catalog",
-            "api-gateway",
-            "backup-watcher",
-            "transfer-worker",
-        ],
-        ..Default::default()
+        extra_config: String::new(),
+        ..fast_sync_without_cleanup()
     })
     .await?;
     let regions = xregion_common::Regions::build(&stack.regions)?;
@@ -346,17 +263,7 @@ async fn stale_multipart_uploads_are_aborted() -> anyhow::Result<()> {
         .put("svc-x.b.0", serde_json::to_vec(&state)?.into())
         .await?;
 
-    stack
-        .start_service(
-            "cleanup",
-            &[
-                "--set",
-                "cleanup.sweep_interval_secs=1",
-                "--set",
-                "cleanup.orphan_grace_hours=0",
-            ],
-        )
-        .await?;
+    stack.start_service("cleanup", &eager_cleanup(&[])).await?;
     wait_until("stale upload forgotten", WAIT, || async {
         Ok(uploads.get("svc-x.b.0").await?.is_none().then_some(()))
     })
@@ -373,20 +280,13 @@ async fn catalog_copies_are_whole(env: &SyncEnv, service_id: &str) -> anyhow::Re
     let mut listed = Vec::new();
     let mut page_token = String::new();
     loop {
-        let page = env
-            .api
-            .clone()
-            .list_synced_backups(authed(
-                TOKEN_A,
-                pb::ListSyncedBackupsRequest {
-                    service_id: service_id.into(),
-                    page_token: page_token.clone(),
-                    page_size: 1000,
-                    ..Default::default()
-                },
-            ))
-            .await?
-            .into_inner();
+        let req = pb::ListSyncedBackupsRequest {
+            service_id: service_id.into(),
+            page_token: page_token.clone(),
+            page_size: 1000,
+            ..Default::default()
+        };
+        let page = env.synced_backups(req).await?;
         listed.extend(page.backups);
         if page.next_page_token.is_empty() {
             break;
@@ -413,50 +313,30 @@ async fn catalog_copies_are_whole(env: &SyncEnv, service_id: &str) -> anyhow::Re
     Ok(listed.len())
 }
 
-async fn wait_exit(stack: &mut Stack, name: &str) -> anyhow::Result<()> {
-    wait_until(&format!("{name} to abort at its fail point"), WAIT, || {
-        let running = stack
-            .services
-            .get_mut(name)
-            .map(|p| p.is_running())
-            .unwrap_or(false);
-        async move { Ok((!running).then_some(())) }
-    })
-    .await
+/// Starts an eager cleanup that stops itself at `fail_point` (a `--set`
+/// value) and waits until it has.
+async fn crash_at(stack: &mut Stack, fail_point: &'static str) -> anyhow::Result<()> {
+    let args = eager_cleanup(&["--set", fail_point]);
+    stack.start_service("cleanup", &args).await?;
+    stack.wait_exited("cleanup", fail_point).await
 }
 
 #[tokio::test]
 async fn retention_forgets_a_copy_before_deleting_it_and_survives_a_crash_at_each_step(
 ) -> anyhow::Result<()> {
-    let mut stack = Stack::start(fast_sync_without_cleanup()).await?;
-    let env = SyncEnv::new(&stack, "r1", "r2").await?;
+    let (mut stack, env) = SyncEnv::start(fast_sync_without_cleanup()).await?;
     let (svc, all) = long_history(&env, "ret-crash").await?;
     let prefix = layout::service_prefix(TENANT_A, "ret-crash", &svc.id);
     let first = &all[0];
     let manifest = Path::from(layout::manifest_key(&prefix, &first.backup_id));
-    let first_files: Vec<String> =
-        objects(&env, &format!("{prefix}/backups/{}", first.backup_id)).await?;
+    let first_files: Vec<String> = env
+        .keys_under(&format!("{prefix}/backups/{}", first.backup_id))
+        .await?;
     assert!(!first_files.is_empty());
-    let sweep = |fail: &'static str| {
-        vec![
-            "--set",
-            "cleanup.sweep_interval_secs=1",
-            "--set",
-            "cleanup.orphan_grace_hours=0",
-            "--set",
-            fail,
-        ]
-    };
 
     // Killed right after the catalog forgot the first expired copy: the
     // catalog no longer lists it, its manifest and files are all there.
-    stack
-        .start_service(
-            "cleanup",
-            &sweep("cleanup.fail_point=after_expire_recorded"),
-        )
-        .await?;
-    wait_exit(&mut stack, "cleanup").await?;
+    crash_at(&mut stack, "cleanup.fail_point=after_expire_recorded").await?;
     assert_eq!(
         catalog_copies_are_whole(&env, &svc.id).await?,
         all.len() - 1
@@ -465,13 +345,7 @@ async fn retention_forgets_a_copy_before_deleting_it_and_survives_a_crash_at_eac
 
     // Killed right after the manifest went: the files are still there,
     // nothing the catalog lists is missing anything.
-    stack
-        .start_service(
-            "cleanup",
-            &sweep("cleanup.fail_point=after_manifest_removed"),
-        )
-        .await?;
-    wait_exit(&mut stack, "cleanup").await?;
+    crash_at(&mut stack, "cleanup.fail_point=after_manifest_removed").await?;
     assert!(env.target.head(&manifest).await.is_err());
     for f in &first_files {
         assert!(
@@ -485,13 +359,14 @@ async fn retention_forgets_a_copy_before_deleting_it_and_survives_a_crash_at_eac
     );
 
     // Without faults the first chain goes whole, and what is left is whole.
-    stack
-        .start_service("cleanup", &sweep("cleanup.fail_point=never"))
-        .await?;
+    let never = eager_cleanup(&["--set", "cleanup.fail_point=never"]);
+    stack.start_service("cleanup", &never).await?;
     env.wait_service(&svc.id, "first chain expired", |s| s.synced_backups == 11)
         .await?;
     wait_until("the first backup's files collected", WAIT, || async {
-        let left = objects(&env, &format!("{prefix}/backups/{}", first.backup_id)).await?;
+        let left = env
+            .keys_under(&format!("{prefix}/backups/{}", first.backup_id))
+            .await?;
         Ok(left.is_empty().then_some(()))
     })
     .await?;

@@ -13,9 +13,8 @@ use prost::Message;
 use xregion_bus::{methods, CatalogClient};
 use xregion_domain::{layout, Engine};
 use xregion_proto::xregion::v1 as pb;
-use xregion_rds_sim::ChainGen;
 use xregion_tests::stack::TENANT_A;
-use xregion_tests::sync::{fast_sync_without_cleanup, state, SyncEnv};
+use xregion_tests::sync::{fast_sync_without_cleanup, SyncEnv};
 use xregion_tests::{wait_until, Stack};
 
 const T0: i64 = 1_760_000_000_000;
@@ -100,14 +99,10 @@ async fn ten_thousand_live_services_page_and_reconcile() -> anyhow::Result<()> {
     // A real service after all of them: a backup withheld from the events
     // is found only by a reconciliation pass that got through 10,000 others.
     let env = SyncEnv::new(&stack, "r1", "r2").await?;
-    env.instance("tail-1", Engine::Mysql, "r1").await?;
-    let mut chain = ChainGen::new("tail-1", TENANT_A, "r1", Engine::Mysql, T0);
+    let mut chain = env.chain("tail-1", Engine::Mysql, T0).await?;
     env.upstream.emit(&env.source, &chain.full(20_000)).await?;
     let svc = env.create("tail-1", Engine::Mysql, "r1", "r2").await?;
-    env.wait_service(&svc.id, "RUNNING", |s| {
-        state(s) == pb::ServiceState::Running && s.synced_backups == 1
-    })
-    .await?;
+    env.wait_running(&svc.id, 1).await?;
     env.upstream
         .write_backup(&env.source, &chain.log(60_000, 500))
         .await?;
@@ -124,12 +119,10 @@ const BIG: &str = "instance-with-five-thousand-backup-descriptors";
 
 #[tokio::test]
 async fn five_thousand_descriptors_of_one_instance_reconcile() -> anyhow::Result<()> {
-    let stack = Stack::start(fast_sync_without_cleanup()).await?;
-    let env = SyncEnv::new(&stack, "r1", "r2").await?;
-    env.instance(BIG, Engine::Mysql, "r1").await?;
+    let (stack, env) = SyncEnv::start(fast_sync_without_cleanup()).await?;
     // 5,000 old logs, before the FULL the service seeds from: recorded in
     // the inventory by reconciliation, never copied.
-    let mut chain = ChainGen::new(BIG, TENANT_A, "r1", Engine::Mysql, T0);
+    let mut chain = env.chain(BIG, Engine::Mysql, T0).await?;
     let old: Vec<_> = (0..5000)
         .map(|_| {
             let mut d = chain.log(1_000, 10).descriptor;
@@ -161,10 +154,7 @@ async fn five_thousand_descriptors_of_one_instance_reconcile() -> anyhow::Result
 
     env.upstream.emit(&env.source, &chain.full(20_000)).await?;
     let svc = env.create(BIG, Engine::Mysql, "r1", "r2").await?;
-    env.wait_service(&svc.id, "RUNNING", |s| {
-        state(s) == pb::ServiceState::Running && s.synced_backups == 1
-    })
-    .await?;
+    env.wait_running(&svc.id, 1).await?;
     // A log written without its event: only reconciliation finds it, in a
     // listing of 5,002 descriptors.
     let missing = env

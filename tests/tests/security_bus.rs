@@ -12,47 +12,20 @@ use xregion_bus::EventSubject;
 use xregion_domain::{layout, Engine, Lane};
 use xregion_proto::xregion::v1 as pb;
 use xregion_rds_sim::ChainGen;
-use xregion_tests::stack::{authed, TENANT_A, TENANT_B, TOKEN_A};
+use xregion_tests::stack::{TENANT_A, TENANT_B};
 use xregion_tests::sync::{fast_sync_without_cleanup, service_ref, SyncEnv};
-use xregion_tests::upstream::Upstream;
-use xregion_tests::{wait_until, Stack, StackOptions};
+use xregion_tests::{now_ms, wait_until, WAIT};
 
 const T0: i64 = 1_760_000_000_000;
-const WAIT: Duration = Duration::from_secs(60);
-
-async fn synced_ids(env: &SyncEnv, service_id: &str) -> anyhow::Result<Vec<String>> {
-    Ok(env
-        .api
-        .clone()
-        .list_synced_backups(authed(
-            TOKEN_A,
-            pb::ListSyncedBackupsRequest {
-                service_id: service_id.into(),
-                page_size: 1000,
-                ..Default::default()
-            },
-        ))
-        .await?
-        .into_inner()
-        .backups
-        .into_iter()
-        .map(|b| b.backup_id)
-        .collect())
-}
-
-fn stack_options() -> StackOptions {
-    fast_sync_without_cleanup()
-}
 
 #[tokio::test]
 async fn forged_synced_and_expired_events_change_nothing() -> anyhow::Result<()> {
-    let stack = Stack::start(stack_options()).await?;
-    let env = SyncEnv::new(&stack, "r1", "r2").await?;
-    let up = Upstream::connect(&stack.nats.url, stack.ns()).await?;
+    let (stack, env) = SyncEnv::start(fast_sync_without_cleanup()).await?;
+    let probe = &env.probe;
     let (svc, prefix) = env.running_service("forge-1", T0).await?;
-    let before = synced_ids(&env, &svc.id).await?;
+    let before = env.synced_ids(&svc.id).await?;
     assert_eq!(before.len(), 2);
-    let dead = up.dead_letter_count().await?;
+    let dead = probe.dead_letter_count().await?;
 
     // A BackupSynced for a backup that was never copied: no manifest.
     let mut chain = ChainGen::new("forge-1", TENANT_A, "r1", Engine::Mysql, T0);
@@ -68,12 +41,13 @@ async fn forged_synced_and_expired_events_change_nothing() -> anyhow::Result<()>
         duration_ms: 1,
     };
     let ns = stack.ns();
-    up.publish_raw(
-        ns.event_subject(EventSubject::BackupSynced),
-        "forged-synced",
-        &forged,
-    )
-    .await?;
+    probe
+        .publish_raw(
+            ns.event_subject(EventSubject::BackupSynced),
+            "forged-synced",
+            &forged,
+        )
+        .await?;
     // A BackupExpired for a copy that is there.
     let expired = pb::BackupExpired {
         service_id: svc.id.clone(),
@@ -81,17 +55,18 @@ async fn forged_synced_and_expired_events_change_nothing() -> anyhow::Result<()>
         backup_id: before[0].clone(),
         expired_at: None,
     };
-    up.publish_raw(
-        ns.event_subject(EventSubject::BackupExpired),
-        "forged-expired",
-        &expired,
-    )
-    .await?;
+    probe
+        .publish_raw(
+            ns.event_subject(EventSubject::BackupExpired),
+            "forged-expired",
+            &expired,
+        )
+        .await?;
     wait_until("the forged BackupSynced dead-lettered", WAIT, || async {
-        Ok((up.dead_letter_count().await? > dead).then_some(()))
+        Ok((probe.dead_letter_count().await? > dead).then_some(()))
     })
     .await?;
-    assert_eq!(synced_ids(&env, &svc.id).await?, before);
+    assert_eq!(env.synced_ids(&svc.id).await?, before);
     let s = env.get(&svc.id).await?;
     assert_eq!(s.synced_backups, 2);
     Ok(())
@@ -99,11 +74,10 @@ async fn forged_synced_and_expired_events_change_nothing() -> anyhow::Result<()>
 
 #[tokio::test]
 async fn a_forged_job_writes_nothing_outside_its_services_record() -> anyhow::Result<()> {
-    let stack = Stack::start(stack_options()).await?;
-    let env = SyncEnv::new(&stack, "r1", "r2").await?;
-    let up = Upstream::connect(&stack.nats.url, stack.ns()).await?;
+    let (stack, env) = SyncEnv::start(fast_sync_without_cleanup()).await?;
+    let probe = &env.probe;
     let (svc, prefix) = env.running_service("job-1", T0).await?;
-    let dead = up.dead_letter_count().await?;
+    let dead = probe.dead_letter_count().await?;
     let mut chain = ChainGen::new("job-1", TENANT_A, "r1", Engine::Mysql, T0);
     let _ = (chain.full(50_000), chain.log(60_000, 500));
     let next = env
@@ -132,11 +106,12 @@ async fn a_forged_job_writes_nothing_outside_its_services_record() -> anyhow::Re
             lane: pb::Lane::Log as i32,
             requested_at: None,
         };
-        up.publish_raw(subject.clone(), &format!("forged-job-{i}"), &job)
+        probe
+            .publish_raw(subject.clone(), &format!("forged-job-{i}"), &job)
             .await?;
     }
     wait_until("both forged jobs dead-lettered", WAIT, || async {
-        Ok((up.dead_letter_count().await? >= dead + 2).then_some(()))
+        Ok((probe.dead_letter_count().await? >= dead + 2).then_some(()))
     })
     .await?;
     assert_eq!(env.objects_under(&foreign_prefix).await?, 0);
@@ -156,14 +131,10 @@ async fn a_forged_job_writes_nothing_outside_its_services_record() -> anyhow::Re
 
 #[tokio::test]
 async fn the_catalog_forgets_no_copy_retention_still_needs() -> anyhow::Result<()> {
-    let stack = Stack::start(fast_sync_without_cleanup()).await?;
-    let env = SyncEnv::new(&stack, "r1", "r2").await?;
+    let (stack, env) = SyncEnv::start(fast_sync_without_cleanup()).await?;
     // Data of now: well within the default retention.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_millis() as i64;
-    let (svc, _) = env.running_service("keep-1", now - 3_600_000).await?;
-    let before = synced_ids(&env, &svc.id).await?;
+    let (svc, _) = env.running_service("keep-1", now_ms() - 3_600_000).await?;
+    let before = env.synced_ids(&svc.id).await?;
     let catalog = xregion_bus::CatalogClient::new(
         stack.nats.client().await?,
         stack.ns(),
@@ -178,6 +149,6 @@ async fn the_catalog_forgets_no_copy_retention_still_needs() -> anyhow::Result<(
         .await
         .expect_err("a copy inside retention was forgotten");
     assert!(refused.to_string().contains("retention"), "{refused}");
-    assert_eq!(synced_ids(&env, &svc.id).await?, before);
+    assert_eq!(env.synced_ids(&svc.id).await?, before);
     Ok(())
 }

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -24,16 +24,14 @@ use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
 use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 use tonic_reflection::pb::v1::ServerReflectionRequest;
-use xregion_proto::rds::v1 as rds;
+use xregion_domain::Engine;
 use xregion_proto::xregion::v1 as pb;
 use xregion_proto::xregion::v1::cross_region_backup_service_client::CrossRegionBackupServiceClient;
+use xregion_rds_sim::Upstream;
 use xregion_tests::net::free_port;
 use xregion_tests::process::ChildProcess;
 use xregion_tests::stack::{authed, bin_dir, token_sha, TENANT_A, TENANT_B, TOKEN_A, TOKEN_B};
-use xregion_tests::upstream::Upstream;
-use xregion_tests::{wait_until, Stack, StackOptions};
-
-const WAIT: Duration = Duration::from_secs(30);
+use xregion_tests::{wait_until, Stack, StackOptions, WAIT};
 
 type Api = CrossRegionBackupServiceClient<Channel>;
 
@@ -462,16 +460,16 @@ fn replace(path: &Path, content: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A tokens file granting each `(token, tenant)` pair.
 fn tokens_file(pairs: &[(&str, &str)]) -> String {
-    pairs
-        .iter()
-        .map(|(t, tenant)| {
-            format!(
-                "[[tokens]]\nsha256 = \"{}\"\ntenant = \"{tenant}\"\n",
-                token_sha(t)
-            )
-        })
-        .collect()
+    let mut out = String::new();
+    for (token, tenant) in pairs {
+        let sha = token_sha(token);
+        out.push_str(&format!(
+            "[[tokens]]\nsha256 = \"{sha}\"\ntenant = \"{tenant}\"\n"
+        ));
+    }
+    out
 }
 
 async fn list_ids(api: &mut Api, token: &str) -> Result<Vec<String>, tonic::Status> {
@@ -493,7 +491,7 @@ async fn service_of(
     tenant: &str,
     instance: &str,
 ) -> anyhow::Result<String> {
-    up.instance_created(instance, tenant, rds::Engine::Mysql, "r1")
+    up.instance_created(instance, tenant, Engine::Mysql, "r1", 1_700_000_000_000)
         .await?;
     let req = || pb::CreateSyncServiceRequest {
         engine: pb::Engine::Mysql as i32,
@@ -545,7 +543,7 @@ async fn jwt_identities_and_rotation_without_restart() -> anyhow::Result<()> {
         )
         .await?;
     let mut api = stack.grpc().await?;
-    let up = Upstream::connect(&stack.nats.url, stack.ns()).await?;
+    let up = stack.upstream().await?;
     let svc_a = service_of(&mut api, &up, TOKEN_A, TENANT_A, "jwt-a").await?;
     let svc_b = service_of(&mut api, &up, TOKEN_B, TENANT_B, "jwt-b").await?;
 

@@ -17,7 +17,7 @@ use xregion_domain::Engine;
 use xregion_proto::xregion::v1 as pb;
 use xregion_rds_sim::ChainGen;
 use xregion_tests::nats::NatsTls;
-use xregion_tests::stack::{authed, bin_dir, SERVICES, TENANT_A, TOKEN_A};
+use xregion_tests::stack::{bin_dir, SERVICES, TENANT_A, TOKEN_A};
 use xregion_tests::sync::{state, SyncEnv, FAST_SYNC_CONFIG};
 use xregion_tests::{wait_until, Stack, StackOptions};
 
@@ -265,17 +265,7 @@ async fn each_service_on_its_own_identity_syncs_and_the_gateway_cannot_forge() -
     );
 
     // The gateway's watch reads events and progress: a new LOG shows up.
-    let mut watch = env
-        .api
-        .clone()
-        .watch_sync_service(authed(
-            TOKEN_A,
-            pb::WatchSyncServiceRequest {
-                service_id: svc.id.clone(),
-            },
-        ))
-        .await?
-        .into_inner();
+    let mut watch = env.watch(TOKEN_A, &svc.id).await?;
     let mut chain = ChainGen::new("mysql-sec-1", TENANT_A, "r1", Engine::Mysql, T0);
     chain.full(50_000);
     chain.log(60_000, 500);

@@ -13,8 +13,7 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 use sqlx::{Connection, Executor, PgConnection, Row};
 use xregion_proto::xregion::v1 as pb;
 use xregion_tests::postgres_tls::TlsPostgres;
-use xregion_tests::process::ChildProcess;
-use xregion_tests::stack::{authed, bin_dir, TOKEN_A};
+use xregion_tests::stack::{authed, TOKEN_A};
 use xregion_tests::{wait_until, Stack, StackOptions};
 
 struct Ca {
@@ -127,22 +126,10 @@ async fn the_catalog_uses_postgres_over_verified_tls_and_refuses_a_wrong_ca() ->
         "xregion",
         &format!("sslmode=verify-full&sslrootcert={other_ca_file}"),
     );
-    let mut cmd = std::process::Command::new(bin_dir()?.join("xregion-catalog"));
-    cmd.arg("--config")
-        .arg(&stack.config_path)
-        .args(["--http-listen", "127.0.0.1:0", "--set"])
-        .arg(format!("catalog.database_url={wrong}"));
-    let mut process = ChildProcess::spawn("catalog-wrong-ca", cmd, stack.dir.path())?;
-    wait_until(
-        "the catalog with the wrong CA to exit",
-        Duration::from_secs(30),
-        || {
-            let running = process.is_running();
-            async move { Ok((!running).then_some(())) }
-        },
-    )
-    .await?;
-    let log = process.log_text();
+    let setting = format!("catalog.database_url={wrong}");
+    let log = stack
+        .refused_start("catalog-wrong-ca", "catalog", &setting)
+        .await?;
     assert!(
         log.contains("certificate") && log.contains("UnknownIssuer"),
         "the error says the server's certificate is not trusted: {log}"

@@ -8,10 +8,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 use object_store::local::LocalFileSystem;
-use xregion_common::RegionConfig;
 use xregion_domain::BackupKind;
 use xregion_tests::mariadb::MariaDb;
-use xregion_tests::restore::{restore_command, HandLayout};
+use xregion_tests::restore::{restore_command, HandLayout, LocalStore};
 
 const T0: i64 = 1_760_000_000_000;
 
@@ -41,13 +40,7 @@ async fn instance_with_dump(
 #[tokio::test]
 async fn a_dump_with_a_shell_escape_does_not_run_it_and_a_normal_dump_restores(
 ) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let root = dir.path().join("store");
-    std::fs::create_dir_all(&root)?;
-    let store = LocalFileSystem::new_with_prefix(&root)?;
-    let url = url::Url::from_directory_path(&root).map_err(|()| anyhow::anyhow!("bad path"))?;
-    let region: RegionConfig =
-        serde_json::from_value(serde_json::json!({"id": "target", "url": url.as_str()}))?;
+    let LocalStore { dir, store, region } = LocalStore::new()?;
 
     let marker_bang = dir.path().join("pwned-by-bang");
     let marker_system = dir.path().join("pwned-by-system");

@@ -7,13 +7,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 use std::process::Command;
-use std::time::Duration;
 
 use xregion_tests::net::random_suffix;
-use xregion_tests::process::ChildProcess;
 use xregion_tests::stack::{bin_dir, SERVICES};
 use xregion_tests::sync::{SyncEnv, FAST_SYNC_CONFIG};
-use xregion_tests::{wait_until, Stack, StackOptions};
+use xregion_tests::{Stack, StackOptions};
 
 const BINARIES: [&str; 6] = [
     "xregion-catalog",
@@ -185,25 +183,11 @@ async fn a_stack_with_its_s3_key_and_database_url_from_files_syncs() -> anyhow::
         .await?;
 
     // A secret file that cannot be read stops start-up and names the key.
-    let mut cmd = Command::new(bin_dir()?.join("xregion-catalog"));
-    cmd.arg("--config")
-        .arg(&stack.config_path)
-        .args(["--http-listen", "127.0.0.1:0", "--set"])
-        .arg(format!(
-            "catalog.database_url_file={}",
-            secrets.path().join("missing").display()
-        ));
-    let mut catalog = ChildProcess::spawn("catalog-missing-secret", cmd, stack.dir.path())?;
-    wait_until(
-        "the catalog without its secret file to exit",
-        Duration::from_secs(30),
-        || {
-            let running = catalog.is_running();
-            async move { Ok((!running).then_some(())) }
-        },
-    )
-    .await?;
-    let log = catalog.log_text();
+    let missing = secrets.path().join("missing");
+    let setting = format!("catalog.database_url_file={}", missing.display());
+    let log = stack
+        .refused_start("catalog-missing-secret", "catalog", &setting)
+        .await?;
     assert!(
         log.contains("catalog.database_url_file") && log.contains("missing"),
         "the error names the key and the file: {log}"

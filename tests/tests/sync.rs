@@ -9,9 +9,8 @@ use tonic::Code;
 use xregion_domain::{layout, Engine};
 use xregion_proto::convert::millis;
 use xregion_proto::xregion::v1 as pb;
-use xregion_rds_sim::ChainGen;
 use xregion_tests::stack::TENANT_A;
-use xregion_tests::sync::{latest_ms, state, SyncEnv, FAST_SYNC_CONFIG};
+use xregion_tests::sync::{latest_ms, state, SyncEnv};
 use xregion_tests::{Stack, StackOptions};
 
 const T0: i64 = 1_760_000_000_000;
@@ -21,20 +20,10 @@ fn end_of(d: &xregion_proto::rds::v1::BackupDescriptor) -> i64 {
     d.data_end_time.as_ref().map(millis).unwrap_or_default()
 }
 
-async fn stack() -> anyhow::Result<Stack> {
-    Stack::start(StackOptions {
-        extra_config: format!("{FAST_SYNC_CONFIG}\n"),
-        ..Default::default()
-    })
-    .await
-}
-
 async fn seeds_then_follows(engine: Engine) -> anyhow::Result<()> {
-    let stack = stack().await?;
-    let env = SyncEnv::new(&stack, "r1", "r2").await?;
+    let (_stack, env) = SyncEnv::start(StackOptions::fast_sync()).await?;
     let instance = format!("{}-1", engine.as_str());
-    env.instance(&instance, engine, "r1").await?;
-    let mut chain = ChainGen::new(&instance, TENANT_A, "r1", engine, T0);
+    let mut chain = env.chain(&instance, engine, T0).await?;
     // An older FULL that seeding must skip, then the FULL and logs it copies.
     let old_full = env.upstream.emit(&env.source, &chain.full(1000)).await?;
     env.upstream
@@ -139,19 +128,12 @@ async fn seeds_then_follows(engine: Engine) -> anyhow::Result<()> {
         .expect_err("after the window");
     assert_eq!(after.code(), Code::FailedPrecondition);
 
-    let listed = env
-        .api
-        .clone()
-        .list_synced_backups(xregion_tests::stack::authed(
-            xregion_tests::stack::TOKEN_A,
-            pb::ListSyncedBackupsRequest {
-                service_id: svc.id.clone(),
-                kind: pb::BackupKindFilter::Log as i32,
-                ..Default::default()
-            },
-        ))
-        .await?
-        .into_inner();
+    let logs_only = pb::ListSyncedBackupsRequest {
+        service_id: svc.id.clone(),
+        kind: pb::BackupKindFilter::Log as i32,
+        ..Default::default()
+    };
+    let listed = env.synced_backups(logs_only).await?;
     assert_eq!(listed.backups.len(), 5);
     Ok(())
 }
@@ -168,10 +150,9 @@ async fn sqlserver_seeds_then_follows_new_backups() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn a_missing_log_stops_the_window_and_filling_it_extends_it() -> anyhow::Result<()> {
-    let stack = stack().await?;
+    let stack = Stack::start(StackOptions::fast_sync()).await?;
     let env = SyncEnv::new(&stack, "r1", "r3").await?;
-    env.instance("gappy", Engine::Mysql, "r1").await?;
-    let mut chain = ChainGen::new("gappy", TENANT_A, "r1", Engine::Mysql, T0);
+    let mut chain = env.chain("gappy", Engine::Mysql, T0).await?;
     let svc = env.create("gappy", Engine::Mysql, "r1", "r3").await?;
     env.wait_service(&svc.id, "SEEDING without a full", |s| {
         state(s) == pb::ServiceState::Seeding && s.last_error.contains("waiting for a full")
@@ -208,22 +189,10 @@ async fn a_missing_log_stops_the_window_and_filling_it_extends_it() -> anyhow::R
 
 #[tokio::test]
 async fn a_corrupted_source_file_is_never_synced_and_the_service_says_why() -> anyhow::Result<()> {
-    let stack = stack().await?;
-    let env = SyncEnv::new(&stack, "r1", "r2").await?;
-    env.instance("corrupt-1", Engine::Mysql, "r1").await?;
-    let mut chain = ChainGen::new("corrupt-1", TENANT_A, "r1", Engine::Mysql, T0);
-    let full = env
-        .upstream
-        .write_backup(&env.source, &chain.full(5000))
-        .await?;
-    env.upstream.corrupt(&env.source, &full).await?;
-    env.upstream.backup_created(&full).await?;
-    let svc = env.create("corrupt-1", Engine::Mysql, "r1", "r2").await?;
-    let degraded = env
-        .wait_service(&svc.id, "DEGRADED with the reason", |s| {
-            state(s) == pb::ServiceState::Degraded
-        })
-        .await?;
+    let (_stack, env) = SyncEnv::start(StackOptions::fast_sync()).await?;
+    let mut chain = env.chain("corrupt-1", Engine::Mysql, T0).await?;
+    let (svc, full) = env.corrupted_full("corrupt-1", chain.full(5000)).await?;
+    let degraded = env.wait_state(&svc.id, pb::ServiceState::Degraded).await?;
     assert!(
         degraded.last_error.contains(&full.backup_id),
         "{}",
@@ -258,10 +227,9 @@ async fn a_corrupted_source_file_is_never_synced_and_the_service_says_why() -> a
 
 #[tokio::test]
 async fn a_withheld_event_is_caught_by_reconciliation() -> anyhow::Result<()> {
-    let stack = stack().await?;
+    let stack = Stack::start(StackOptions::fast_sync()).await?;
     let env = SyncEnv::new(&stack, "r2", "r1").await?;
-    env.instance("quiet-1", Engine::Sqlserver, "r2").await?;
-    let mut chain = ChainGen::new("quiet-1", TENANT_A, "r2", Engine::Sqlserver, T0);
+    let mut chain = env.chain("quiet-1", Engine::Sqlserver, T0).await?;
     env.upstream.emit(&env.source, &chain.full(1000)).await?;
     let l1 = env.upstream.emit(&env.source, &chain.log(MIN, 100)).await?;
     let svc = env.create("quiet-1", Engine::Sqlserver, "r2", "r1").await?;

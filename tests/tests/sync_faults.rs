@@ -15,10 +15,11 @@ use xregion_domain::{layout, Engine};
 use xregion_proto::convert::millis;
 use xregion_proto::xregion::v1 as pb;
 use xregion_rds_sim::ChainGen;
-use xregion_tests::stack::{authed, TENANT_A, TOKEN_A, TOKEN_B};
-use xregion_tests::sync::{latest_ms, state, SyncEnv, FAST_SYNC_CONFIG};
-use xregion_tests::upstream::Upstream;
-use xregion_tests::{wait_until, Stack, StackOptions};
+use xregion_tests::metrics::counter;
+use xregion_tests::probe::copy_under_way;
+use xregion_tests::stack::{TENANT_A, TOKEN_A, TOKEN_B};
+use xregion_tests::sync::{latest_ms, SyncEnv, FAST_SYNC_CONFIG};
+use xregion_tests::{now_ms, wait_until, Stack, StackOptions};
 
 const T0: i64 = 1_760_000_000_000;
 const MIN: i64 = 60_000;
@@ -27,27 +28,16 @@ fn end_of(d: &xregion_proto::rds::v1::BackupDescriptor) -> i64 {
     d.data_end_time.as_ref().map(millis).unwrap_or_default()
 }
 
-/// Sum of a Prometheus counter over all its label sets.
-fn counter(metrics: &str, name: &str, label: &str) -> u64 {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with(name) && l.contains(label))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
-}
-
 #[tokio::test]
 async fn a_worker_killed_mid_copy_resumes_and_leaves_exactly_one_verified_copy(
 ) -> anyhow::Result<()> {
     const MIB: usize = 1024 * 1024;
-    let mut stack = Stack::start(StackOptions {
+    let (mut stack, env) = SyncEnv::start(StackOptions {
         extra_config: format!("{FAST_SYNC_CONFIG}ack_wait_secs = 4\nparts_in_flight = 2\n"),
         ..Default::default()
     })
     .await?;
-    let env = SyncEnv::new(&stack, "r1", "r2").await?;
-    env.instance("big-1", Engine::Mysql, "r1").await?;
-    let mut chain = ChainGen::new("big-1", TENANT_A, "r1", Engine::Mysql, T0);
+    let mut chain = env.chain("big-1", Engine::Mysql, T0).await?;
     let full = env
         .upstream
         .emit(&env.source, &chain.full(400 * MIB))
@@ -74,11 +64,7 @@ async fn a_worker_killed_mid_copy_resumes_and_leaves_exactly_one_verified_copy(
     assert!(persisted < total_parts, "killed mid-copy");
     stack.start_service("transfer-worker", &[]).await?;
 
-    let running = env
-        .wait_service(&svc.id, "RUNNING after the restart", |s| {
-            state(s) == pb::ServiceState::Running
-        })
-        .await?;
+    let running = env.wait_state(&svc.id, pb::ServiceState::Running).await?;
     assert_eq!(running.synced_backups, 1);
     // The new worker uploaded only what was not recorded; Garage saw at most
     // two parts twice (those in flight at the kill).
@@ -134,52 +120,13 @@ async fn a_worker_killed_mid_copy_resumes_and_leaves_exactly_one_verified_copy(
 
 #[tokio::test]
 async fn watch_streams_progress_and_state_changes_only_to_the_owner() -> anyhow::Result<()> {
-    let stack = Stack::start(StackOptions {
-        extra_config: FAST_SYNC_CONFIG.into(),
-        ..Default::default()
-    })
-    .await?;
-    let env = SyncEnv::new(&stack, "r1", "r2").await?;
-    env.instance("watched", Engine::Mysql, "r1").await?;
-    let svc = env.create("watched", Engine::Mysql, "r1", "r2").await?;
-    env.wait_service(&svc.id, "SEEDING", |s| {
-        state(s) == pb::ServiceState::Seeding
-    })
-    .await?;
+    let (_stack, env) = SyncEnv::start(StackOptions::fast_sync()).await?;
+    let svc = env.seeding("watched").await?;
 
-    let mut one = env
-        .api
-        .clone()
-        .watch_sync_service(authed(
-            TOKEN_A,
-            pb::WatchSyncServiceRequest {
-                service_id: svc.id.clone(),
-            },
-        ))
-        .await?
-        .into_inner();
-    let mut all = env
-        .api
-        .clone()
-        .watch_sync_service(authed(TOKEN_A, pb::WatchSyncServiceRequest::default()))
-        .await?
-        .into_inner();
-    let mut other = env
-        .api
-        .clone()
-        .watch_sync_service(authed(TOKEN_B, pb::WatchSyncServiceRequest::default()))
-        .await?
-        .into_inner();
-    let denied = env
-        .api
-        .clone()
-        .watch_sync_service(authed(
-            TOKEN_B,
-            pb::WatchSyncServiceRequest {
-                service_id: svc.id.clone(),
-            },
-        ))
-        .await;
+    let mut one = env.watch(TOKEN_A, &svc.id).await?;
+    let mut all = env.watch(TOKEN_A, "").await?;
+    let mut other = env.watch(TOKEN_B, "").await?;
+    let denied = env.watch(TOKEN_B, &svc.id).await;
     assert_eq!(denied.err().map(|s| s.code()), Some(tonic::Code::NotFound));
 
     let mut chain = ChainGen::new("watched", TENANT_A, "r1", Engine::Mysql, T0);
@@ -218,18 +165,16 @@ async fn watch_streams_progress_and_state_changes_only_to_the_owner() -> anyhow:
 
 #[tokio::test]
 async fn lag_past_the_threshold_raises_and_then_clears_an_alert() -> anyhow::Result<()> {
-    let stack = Stack::start(StackOptions {
-        extra_config: FAST_SYNC_CONFIG.into(),
+    let mut stack = Stack::start(StackOptions {
         services: vec![
             "api-gateway",
             "backup-watcher",
             "transfer-worker",
             "cleanup",
         ],
-        ..Default::default()
+        ..StackOptions::fast_sync()
     })
     .await?;
-    let mut stack = stack;
     stack
         .start_service(
             "catalog",
@@ -246,29 +191,16 @@ async fn lag_past_the_threshold_raises_and_then_clears_an_alert() -> anyhow::Res
 
 async fn lag_events(stack: &Stack) -> anyhow::Result<()> {
     let env = SyncEnv::new(stack, "r1", "r2").await?;
-    let up = Upstream::connect(&stack.nats.url, stack.ns()).await?;
-    env.instance("laggy", Engine::Mysql, "r1").await?;
-    let now = now_ms();
-    let mut chain = ChainGen::new(
-        "laggy",
-        TENANT_A,
-        "r1",
-        Engine::Mysql,
-        now - 5 * 3600 * 1000,
-    );
+    let five_hours_ago = now_ms() - 5 * 3600 * 1000;
+    let mut chain = env.chain("laggy", Engine::Mysql, five_hours_ago).await?;
     env.upstream.emit(&env.source, &chain.full(1000)).await?;
     let svc = env.create("laggy", Engine::Mysql, "r1", "r2").await?;
-    env.wait_service(&svc.id, "RUNNING", |s| {
-        state(s) == pb::ServiceState::Running
-    })
-    .await?;
-    let exceeded = wait_until("LagExceeded", Duration::from_secs(30), || async {
-        let e = up
-            .events::<pb::LagExceeded>(EventSubject::LagExceeded)
-            .await?;
-        Ok((!e.is_empty()).then_some(e))
-    })
-    .await?;
+    env.wait_state(&svc.id, pb::ServiceState::Running).await?;
+    let some = |e: &[pb::LagExceeded]| !e.is_empty();
+    let exceeded = env
+        .probe
+        .wait_events("LagExceeded", EventSubject::LagExceeded, some)
+        .await?;
     assert_eq!(exceeded.len(), 1);
     assert_eq!(exceeded[0].service_id, svc.id);
     assert!(exceeded[0].lag_seconds > 3600);
@@ -280,55 +212,28 @@ async fn lag_events(stack: &Stack) -> anyhow::Result<()> {
         .await?;
     env.wait_service(&svc.id, "caught up", |s| latest_ms(s) == Some(end_of(&log)))
         .await?;
-    let recovered = wait_until("LagRecovered", Duration::from_secs(30), || async {
-        let e = up
-            .events::<pb::LagRecovered>(EventSubject::LagRecovered)
-            .await?;
-        Ok((!e.is_empty()).then_some(e))
-    })
-    .await?;
+    let some = |e: &[pb::LagRecovered]| !e.is_empty();
+    let recovered = env
+        .probe
+        .wait_events("LagRecovered", EventSubject::LagRecovered, some)
+        .await?;
     assert_eq!(recovered[0].service_id, svc.id);
     assert!(recovered[0].lag_seconds < 3600);
     Ok(())
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
 #[tokio::test]
 async fn a_log_queued_behind_a_full_in_flight_finishes_first() -> anyhow::Result<()> {
-    let stack = Stack::start(StackOptions {
-        extra_config: FAST_SYNC_CONFIG.into(),
-        ..Default::default()
-    })
-    .await?;
-    let env = SyncEnv::new(&stack, "r1", "r2").await?;
-    env.instance("lanes-1", Engine::Mysql, "r1").await?;
+    let (stack, env) = SyncEnv::start(StackOptions::fast_sync()).await?;
     let nats = stack.nats.client().await?;
     let ns = stack.ns();
     let mut synced_events = nats
         .subscribe(ns.event_subject(EventSubject::BackupSynced))
         .await?;
-    let svc = env.create("lanes-1", Engine::Mysql, "r1", "r2").await?;
-    env.wait_service(&svc.id, "SEEDING", |s| {
-        state(s) == pb::ServiceState::Seeding
-    })
-    .await?;
+    let svc = env.seeding("lanes-1").await?;
     // The FULL lane is throttled so the FULL is surely still in flight when
     // the LOG arrives; the log lane has no limit of its own.
-    let limits = async_nats::jetstream::new(nats.clone())
-        .get_key_value(ns.limits_bucket())
-        .await?;
-    limits
-        .put(
-            xregion_bus::Namespace::bandwidth_key("r1", "r2", false),
-            (16u64 << 20).to_string().into(),
-        )
-        .await?;
+    env.probe.limit_full_lane("r1", "r2", 16 << 20).await?;
     let mut progress = nats.subscribe(ns.progress_filter(Some(&svc.id))).await?;
     let mut chain = ChainGen::new("lanes-1", TENANT_A, "r1", Engine::Mysql, T0);
     let full = env
@@ -336,16 +241,7 @@ async fn a_log_queued_behind_a_full_in_flight_finishes_first() -> anyhow::Result
         .emit(&env.source, &chain.full(160 * 1024 * 1024))
         .await?;
     // Wait until the FULL is visibly being copied.
-    tokio::time::timeout(Duration::from_secs(120), async {
-        while let Some(msg) = progress.next().await {
-            let p = pb::TransferProgress::decode(msg.payload.as_ref())?;
-            if p.backup_id == full.backup_id && p.bytes_done > 0 && !p.done {
-                return anyhow::Ok(());
-            }
-        }
-        anyhow::bail!("progress stream ended")
-    })
-    .await??;
+    copy_under_way(&mut progress, &full.backup_id).await?;
     let log = env
         .upstream
         .emit(&env.source, &chain.log(MIN, 4096))
@@ -373,28 +269,11 @@ async fn a_log_queued_behind_a_full_in_flight_finishes_first() -> anyhow::Result
 #[tokio::test]
 async fn the_bandwidth_limit_changes_at_runtime_and_the_rate_follows() -> anyhow::Result<()> {
     const MIB: u64 = 1024 * 1024;
-    let stack = Stack::start(StackOptions {
-        extra_config: FAST_SYNC_CONFIG.into(),
-        ..Default::default()
-    })
-    .await?;
-    let env = SyncEnv::new(&stack, "r1", "r2").await?;
+    let (stack, env) = SyncEnv::start(StackOptions::fast_sync()).await?;
     let ns = stack.ns();
     let nats = stack.nats.client().await?;
-    let kv = async_nats::jetstream::new(nats.clone())
-        .get_key_value(ns.limits_bucket())
-        .await?;
-    kv.put(
-        xregion_bus::Namespace::bandwidth_key("r1", "r2", false),
-        (4 * MIB).to_string().into(),
-    )
-    .await?;
-    env.instance("bw-1", Engine::Mysql, "r1").await?;
-    let svc = env.create("bw-1", Engine::Mysql, "r1", "r2").await?;
-    env.wait_service(&svc.id, "SEEDING", |s| {
-        state(s) == pb::ServiceState::Seeding
-    })
-    .await?;
+    env.probe.limit_full_lane("r1", "r2", 4 * MIB).await?;
+    let svc = env.seeding("bw-1").await?;
     let mut progress = nats.subscribe(ns.progress_filter(Some(&svc.id))).await?;
     let mut chain = ChainGen::new("bw-1", TENANT_A, "r1", Engine::Mysql, T0);
     env.upstream
@@ -425,11 +304,7 @@ async fn the_bandwidth_limit_changes_at_runtime_and_the_rate_follows() -> anyhow
     assert!(!p1.done);
 
     // Phase 2: raise the limit without restarting anything.
-    kv.put(
-        xregion_bus::Namespace::bandwidth_key("r1", "r2", false),
-        (64 * MIB).to_string().into(),
-    )
-    .await?;
+    env.probe.limit_full_lane("r1", "r2", 64 * MIB).await?;
     let (t2, p2) = loop {
         let (t, p) = next_progress(&mut progress).await?;
         if p.done {

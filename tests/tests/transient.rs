@@ -21,41 +21,24 @@ use xregion_bus::{
     RetryPolicy, StreamOptions, UpstreamEvent,
 };
 use xregion_domain::Engine;
-use xregion_proto::convert::{engine_to_api, engine_to_rds, timestamp};
+use xregion_proto::convert::{engine_to_rds, timestamp};
 use xregion_proto::rds::v1 as rds;
 use xregion_proto::xregion::v1 as pb;
-use xregion_rds_sim::{ChainGen, Upstream};
+use xregion_tests::api::{self, Api};
+use xregion_tests::metrics::counter;
 use xregion_tests::nats::NatsServer;
 use xregion_tests::net::random_suffix;
-use xregion_tests::stack::{authed, bin_dir, TENANT_A, TOKEN_A};
-use xregion_tests::sync::{latest_ms, state, Api, SyncEnv, FAST_SYNC_CONFIG};
-use xregion_tests::{wait_until, Stack, StackOptions};
+use xregion_tests::stack::{bin_dir, TENANT_A, TOKEN_A};
+use xregion_tests::sync::{latest_ms, state, SyncEnv};
+use xregion_tests::{wait_until, Stack, StackOptions, WAIT};
 
-const WAIT: Duration = Duration::from_secs(60);
 /// `max_deliver` of the harness's configuration.
 const MAX_DELIVER: u64 = 3;
 
-/// Sum of a Prometheus counter over the label sets that contain `label`.
-fn counter(metrics: &str, name: &str, label: &str) -> u64 {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with(name) && l.contains(label))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
-}
-
+/// Whether MySQL instance `id` in `region` is eligible for tenant A.
 async fn eligible(api: &Api, id: &str, region: &str) -> anyhow::Result<bool> {
-    let req = pb::ListEligibleInstancesRequest {
-        engine: engine_to_api(Engine::Mysql) as i32,
-        source_region: region.into(),
-    };
-    let ids = api
-        .clone()
-        .list_eligible_instances(authed(TOKEN_A, req))
-        .await?
-        .into_inner()
-        .instances;
-    Ok(ids.iter().any(|i| i.id == id))
+    let ids = api::eligible(api, TOKEN_A, pb::Engine::Mysql, region).await?;
+    Ok(ids.iter().any(|i| i == id))
 }
 
 /// Waits until `durable` has found a dependency unavailable more than
@@ -91,13 +74,9 @@ async fn outage_outlasts_max_deliver(
 #[tokio::test]
 async fn a_database_outage_dead_letters_nothing_and_the_instance_arrives_after_it(
 ) -> anyhow::Result<()> {
-    let stack = Stack::start(StackOptions {
-        services: vec!["catalog", "api-gateway"],
-        ..Default::default()
-    })
-    .await?;
+    let stack = Stack::start(StackOptions::api_only()).await?;
     let db = stack.db.as_ref().expect("the stack runs on PostgreSQL");
-    let upstream = Upstream::new(stack.nats.client().await?, stack.ns());
+    let upstream = stack.upstream().await?;
     let api = stack.grpc().await?;
 
     db.refuse_connections().await?;
@@ -119,14 +98,10 @@ async fn a_database_outage_dead_letters_nothing_and_the_instance_arrives_after_i
 
 #[tokio::test]
 async fn a_catalog_outage_dead_letters_no_backup_and_it_syncs_after_it() -> anyhow::Result<()> {
-    let mut stack = Stack::start(StackOptions {
-        extra_config: format!("{FAST_SYNC_CONFIG}\n"),
-        ..Default::default()
-    })
-    .await?;
-    let env = SyncEnv::new(&stack, "r1", "r2").await?;
-    env.instance("mysql-1", Engine::Mysql, "r1").await?;
-    let mut chain = ChainGen::new("mysql-1", TENANT_A, "r1", Engine::Mysql, 1_760_000_000_000);
+    let (mut stack, env) = SyncEnv::start(StackOptions::fast_sync()).await?;
+    let mut chain = env
+        .chain("mysql-1", Engine::Mysql, 1_760_000_000_000)
+        .await?;
     let full = env.upstream.emit(&env.source, &chain.full(4096)).await?;
     let svc = env.create("mysql-1", Engine::Mysql, "r1", "r2").await?;
     let full_end = full
@@ -317,11 +292,7 @@ fn admin(stack: &Stack, args: &[&str]) -> anyhow::Result<serde_json::Value> {
 
 #[tokio::test]
 async fn admin_dead_letters_lists_and_replays_into_the_catalog() -> anyhow::Result<()> {
-    let stack = Stack::start(StackOptions {
-        services: vec!["catalog", "api-gateway"],
-        ..Default::default()
-    })
-    .await?;
+    let stack = Stack::start(StackOptions::api_only()).await?;
     let ns = stack.ns();
     let js = jetstream::new(stack.nats.client().await?);
     let api = stack.grpc().await?;

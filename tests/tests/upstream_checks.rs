@@ -8,66 +8,30 @@
 
 use std::time::Duration;
 
-use prost::Message;
-use xregion_bus::{deadletter, UpstreamEvent};
+use xregion_bus::UpstreamEvent;
 use xregion_domain::Engine;
 use xregion_proto::convert::timestamp;
 use xregion_proto::rds::v1 as rds;
 use xregion_proto::xregion::v1 as pb;
-use xregion_rds_sim::ChainGen;
-use xregion_tests::stack::{authed, TENANT_A, TENANT_B, TOKEN_A};
+use xregion_tests::probe::BusProbe;
+use xregion_tests::stack::{TENANT_A, TENANT_B};
 use xregion_tests::sync::{state, SyncEnv, FAST_SYNC_CONFIG};
-use xregion_tests::{wait_until, Stack, StackOptions};
+use xregion_tests::{now_ms, wait_until, StackOptions};
 
 const T0: i64 = 1_760_000_000_000;
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
 const YEAR_MS: i64 = 365 * 24 * 3600 * 1000;
 
-/// Publishes an upstream event with its own message id (the simulator's
+/// Publishes an InstanceDeleted with its own message id (the simulator's
 /// ids would make a second InstanceDeleted of one instance a duplicate).
-async fn publish_upstream<M: Message>(
-    stack: &Stack,
-    region: &str,
-    event: UpstreamEvent,
+async fn publish_deleted(
+    probe: &BusProbe,
     msg_id: &str,
-    msg: &M,
+    event: rds::InstanceDeleted,
 ) -> anyhow::Result<()> {
-    let js = async_nats::jetstream::new(stack.nats.client().await?);
-    let mut headers = async_nats::HeaderMap::new();
-    headers.insert("Nats-Msg-Id", msg_id);
-    js.publish_with_headers(
-        stack.ns().upstream_subject(region, event),
-        headers,
-        msg.encode_to_vec().into(),
-    )
-    .await?
-    .await?;
-    Ok(())
-}
-
-/// Waits until the dead-letter stream holds an entry from `subject_part`
-/// whose reason contains `says`; returns that reason.
-async fn dead_letter(stack: &Stack, subject_part: &str, says: &str) -> anyhow::Result<String> {
-    let js = async_nats::jetstream::new(stack.nats.client().await?);
-    let ns = stack.ns();
-    wait_until(
-        &format!("a dead letter from {subject_part} saying {says:?}"),
-        Duration::from_secs(60),
-        || async {
-            let all = deadletter::list(&js, &ns).await?;
-            Ok(all
-                .into_iter()
-                .find(|d| d.original_subject.contains(subject_part) && d.reason.contains(says))
-                .map(|d| d.reason))
-        },
-    )
-    .await
+    let subject = probe
+        .ns
+        .upstream_subject(&event.region, UpstreamEvent::InstanceDeleted);
+    probe.publish_raw(subject, msg_id, &event).await
 }
 
 fn deleted(instance: &str, tenant: &str, region: &str) -> rds::InstanceDeleted {
@@ -81,39 +45,23 @@ fn deleted(instance: &str, tenant: &str, region: &str) -> rds::InstanceDeleted {
 
 #[tokio::test]
 async fn instance_deleted_for_another_tenant_or_region_deletes_nothing() -> anyhow::Result<()> {
-    let stack = Stack::start(StackOptions {
-        extra_config: FAST_SYNC_CONFIG.into(),
-        ..Default::default()
-    })
-    .await?;
-    let env = SyncEnv::new(&stack, "r1", "r2").await?;
+    let (_stack, env) = SyncEnv::start(StackOptions::fast_sync()).await?;
     let (svc, prefix) = env.running_service("idel-1", T0).await?;
 
     // Right instance id, wrong tenant; then right tenant, wrong region.
-    let forged_tenant = deleted("idel-1", TENANT_B, "r1");
-    publish_upstream(
-        &stack,
-        "r1",
-        UpstreamEvent::InstanceDeleted,
-        "forged-1",
-        &forged_tenant,
-    )
-    .await?;
-    let forged_region = deleted("idel-1", TENANT_A, "r3");
-    publish_upstream(
-        &stack,
-        "r3",
-        UpstreamEvent::InstanceDeleted,
-        "forged-2",
-        &forged_region,
-    )
-    .await?;
-    let reason = dead_letter(&stack, ".r1.instance.deleted", TENANT_B).await?;
+    let probe = &env.probe;
+    publish_deleted(probe, "forged-1", deleted("idel-1", TENANT_B, "r1")).await?;
+    publish_deleted(probe, "forged-2", deleted("idel-1", TENANT_A, "r3")).await?;
+    let reason = probe
+        .wait_dead_letter(".r1.instance.deleted", TENANT_B)
+        .await?;
     assert!(
         reason.contains("belongs to tenant \"tenant-a\""),
         "{reason}"
     );
-    let reason = dead_letter(&stack, ".r3.instance.deleted", "\"r3\"").await?;
+    let reason = probe
+        .wait_dead_letter(".r3.instance.deleted", "\"r3\"")
+        .await?;
     assert!(reason.contains("in region \"r1\""), "{reason}");
 
     // Both were handled (dead-lettered) and nothing changed.
@@ -122,18 +70,8 @@ async fn instance_deleted_for_another_tenant_or_region_deletes_nothing() -> anyh
     assert_eq!(env.objects_under(&prefix).await?, 5);
 
     // The real deletion still deletes.
-    publish_upstream(
-        &stack,
-        "r1",
-        UpstreamEvent::InstanceDeleted,
-        "real-1",
-        &deleted("idel-1", TENANT_A, "r1"),
-    )
-    .await?;
-    env.wait_service(&svc.id, "DELETED", |s| {
-        state(s) == pb::ServiceState::Deleted
-    })
-    .await?;
+    publish_deleted(probe, "real-1", deleted("idel-1", TENANT_A, "r1")).await?;
+    env.wait_state(&svc.id, pb::ServiceState::Deleted).await?;
     assert_eq!(env.objects_under(&prefix).await?, 0);
     Ok(())
 }
@@ -144,21 +82,16 @@ const PRICED: &str = "\n[catalog.price_plan]\nname = \"test-plan\"\ncurrency = \
 #[tokio::test]
 async fn descriptors_outside_the_source_prefix_or_from_the_future_are_never_copied(
 ) -> anyhow::Result<()> {
-    let stack = Stack::start(StackOptions {
+    let (stack, env) = SyncEnv::start(StackOptions {
         extra_config: format!("{FAST_SYNC_CONFIG}{PRICED}"),
         source_key_prefixes: vec![("r1".into(), "{instance}/".into())],
         ..Default::default()
     })
     .await?;
-    let env = SyncEnv::new(&stack, "r1", "r2").await?;
-    env.instance("chk-1", Engine::Mysql, "r1").await?;
-    let mut chain = ChainGen::new("chk-1", TENANT_A, "r1", Engine::Mysql, T0);
+    let mut chain = env.chain("chk-1", Engine::Mysql, T0).await?;
     env.upstream.emit(&env.source, &chain.full(40_000)).await?;
     let svc = env.create("chk-1", Engine::Mysql, "r1", "r2").await?;
-    env.wait_service(&svc.id, "RUNNING", |s| {
-        state(s) == pb::ServiceState::Running && s.synced_backups == 1
-    })
-    .await?;
+    env.wait_running(&svc.id, 1).await?;
 
     // A file of another instance, written where the worker could read it.
     let mut outside = chain.log(60_000, 700);
@@ -176,14 +109,15 @@ async fn descriptors_outside_the_source_prefix_or_from_the_future_are_never_copi
         .emit(&env.source, &chain.log(60_000, 900))
         .await?;
 
-    let reason = dead_letter(
-        &stack,
-        "backup.created",
-        "outside the instance's source folder",
-    )
-    .await?;
+    let reason = env
+        .probe
+        .wait_dead_letter("backup.created", "outside the instance's source folder")
+        .await?;
     assert!(reason.contains(&outside_id), "{reason}");
-    let reason = dead_letter(&stack, "backup.created", "more than a day after now").await?;
+    let reason = env
+        .probe
+        .wait_dead_letter("backup.created", "more than a day after now")
+        .await?;
     assert!(reason.contains(&future_id), "{reason}");
     env.wait_service(&svc.id, "the good log synced", |s| s.synced_backups == 2)
         .await?;
@@ -206,23 +140,8 @@ async fn descriptors_outside_the_source_prefix_or_from_the_future_are_never_copi
         },
     )
     .await?;
-    let synced = env
-        .api
-        .clone()
-        .list_synced_backups(authed(
-            TOKEN_A,
-            pb::ListSyncedBackupsRequest {
-                service_id: svc.id.clone(),
-                ..Default::default()
-            },
-        ))
-        .await?
-        .into_inner();
-    let ids: Vec<&str> = synced
-        .backups
-        .iter()
-        .map(|b| b.backup_id.as_str())
-        .collect();
+    let ids = env.synced_ids(&svc.id).await?;
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     assert!(ids.contains(&good.backup_id.as_str()), "{ids:?}");
     assert!(!ids.contains(&outside_id.as_str()), "{ids:?}");
     assert!(!ids.contains(&future_id.as_str()), "{ids:?}");
@@ -238,18 +157,7 @@ async fn descriptors_outside_the_source_prefix_or_from_the_future_are_never_copi
     );
 
     // Usage priced by the configured (non-zero) plan.
-    let usage = env
-        .api
-        .clone()
-        .get_usage(authed(
-            TOKEN_A,
-            pb::GetUsageRequest {
-                service_id: svc.id.clone(),
-                ..Default::default()
-            },
-        ))
-        .await?
-        .into_inner();
+    let usage = env.usage(&svc.id).await?;
     assert_eq!(usage.price_plan, "test-plan");
     let transferred: u64 = usage.days.iter().map(|d| d.bytes_transferred).sum();
     assert_eq!(transferred, now.synced_bytes);

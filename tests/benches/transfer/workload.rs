@@ -3,7 +3,7 @@
 //! xregion is timed on it: everything announced at once (throughput), and
 //! logs announced one by one while a FULL copies (log latency).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -146,6 +146,20 @@ async fn subscribe(stack: &Stack) -> anyhow::Result<async_nats::Subscriber> {
         .await?)
 }
 
+/// Subscribes to BackupSynced, samples the CPU and starts the clock, then
+/// announces the FULL: where every case begins.
+async fn start_with_full(
+    stack: &Stack,
+    w: &Workload,
+    meter: &CpuMeter,
+) -> anyhow::Result<(async_nats::Subscriber, BTreeMap<String, f64>, Instant)> {
+    let synced = subscribe(stack).await?;
+    let before = meter.sample();
+    let start = Instant::now();
+    w.env.upstream.backup_created(&w.full).await?;
+    Ok((synced, before, start))
+}
+
 /// Announces every backup at once; times BackupCreated → last BackupSynced.
 pub async fn burst(
     stack: &Stack,
@@ -153,10 +167,7 @@ pub async fn burst(
     meter: &CpuMeter,
     name: &str,
 ) -> anyhow::Result<Case> {
-    let mut synced = subscribe(stack).await?;
-    let before = meter.sample();
-    let start = Instant::now();
-    w.env.upstream.backup_created(&w.full).await?;
+    let (mut synced, before, start) = start_with_full(stack, w, meter).await?;
     for d in &w.logs {
         w.env.upstream.backup_created(d).await?;
     }
@@ -183,10 +194,7 @@ pub async fn logs_during_full(
     every: Duration,
     name: &str,
 ) -> anyhow::Result<Case> {
-    let mut synced = subscribe(stack).await?;
-    let before = meter.sample();
-    let start = Instant::now();
-    w.env.upstream.backup_created(&w.full).await?;
+    let (mut synced, before, start) = start_with_full(stack, w, meter).await?;
     let mut ticker = tokio::time::interval(every);
     let mut next_log = w.logs.iter();
     let mut published: HashMap<String, Instant> = HashMap::new();

@@ -1,0 +1,11 @@
+//! Reading Prometheus text as the services and Garage expose it.
+
+/// Sum of a counter over the label sets whose line contains `label` ("" for
+/// all), counting every metric whose name starts with `name`.
+pub fn counter(metrics: &str, name: &str, label: &str) -> u64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(name) && l.contains(label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
