@@ -1,10 +1,20 @@
 //! The backup inventory: every upstream BackupCreated, enrolled or not.
 
 use prost::Message;
+use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use xregion_proto::rds::v1::BackupDescriptor;
 
+use super::query::{execute, fetch_all, FromRow};
 use crate::error::Result;
+
+/// The `descriptor` column holds the upstream descriptor as it arrived.
+impl FromRow for BackupDescriptor {
+    fn from_row(row: &AnyRow) -> Result<Self> {
+        let bytes: Vec<u8> = row.try_get("descriptor")?;
+        Ok(Self::decode(bytes.as_slice())?)
+    }
+}
 
 /// Idempotent; returns whether the backup was new.
 pub async fn insert(
@@ -16,7 +26,7 @@ pub async fn insert(
     now: i64,
 ) -> Result<bool> {
     let bytes = xregion_proto::convert::backup::total_bytes(d).unwrap_or(u64::MAX);
-    let done = sqlx::query(
+    let query = sqlx::query(
         "INSERT INTO backups (backup_id, instance_id, tenant_id, kind, data_start, data_end, bytes, descriptor, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (backup_id) DO NOTHING",
     )
@@ -28,10 +38,8 @@ pub async fn insert(
     .bind(data_end)
     .bind(i64::try_from(bytes).unwrap_or(i64::MAX))
     .bind(d.encode_to_vec())
-    .bind(now)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() > 0)
+    .bind(now);
+    Ok(execute(conn, query).await? > 0)
 }
 
 /// Every backup of the instance, oldest data first.
@@ -39,18 +47,8 @@ pub async fn for_instance(
     conn: &mut AnyConnection,
     instance_id: &str,
 ) -> Result<Vec<BackupDescriptor>> {
-    let rows = sqlx::query(
-        "SELECT descriptor FROM backups WHERE instance_id = $1 ORDER BY data_end, backup_id",
-    )
-    .bind(instance_id)
-    .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            let bytes: Vec<u8> = r.try_get("descriptor")?;
-            Ok(BackupDescriptor::decode(bytes.as_slice())?)
-        })
-        .collect()
+    let sql = "SELECT descriptor FROM backups WHERE instance_id = $1 ORDER BY data_end, backup_id";
+    fetch_all(conn, sqlx::query(sql).bind(instance_id)).await
 }
 
 /// Whether the inventory holds `backup_id` as a backup of `instance_id`.

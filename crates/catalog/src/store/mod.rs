@@ -6,6 +6,7 @@ pub mod backups;
 pub mod db;
 pub mod instances;
 pub mod outbox;
+pub mod query;
 pub mod schema;
 pub mod services;
 pub mod synced;

@@ -1,9 +1,10 @@
 //! The transactional outbox: an event row is written in the same transaction
 //! as the change it announces; the relay publishes it afterwards.
 
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 use xregion_bus::Event;
 
+use super::query::{execute, fetch_all, from_columns};
 use crate::error::Result;
 
 #[derive(Debug, Clone)]
@@ -14,47 +15,39 @@ pub struct PendingEvent {
     pub payload: Vec<u8>,
 }
 
+from_columns!(PendingEvent {
+    seq,
+    event,
+    msg_id,
+    payload
+});
+
 /// Enqueues an event under its subject and message id; a second enqueue with
 /// the same id is a no-op, so a redelivered handler never produces a second
 /// event.
 pub async fn enqueue<E: Event>(conn: &mut AnyConnection, event: &E, now: i64) -> Result<()> {
-    sqlx::query(
+    let query = sqlx::query(
         "INSERT INTO outbox (event, msg_id, payload, created_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (msg_id) DO NOTHING",
     )
     .bind(E::SUBJECT.tokens())
     .bind(event.msg_id())
     .bind(event.encode_to_vec())
-    .bind(now)
-    .execute(conn)
-    .await?;
+    .bind(now);
+    execute(conn, query).await?;
     Ok(())
 }
 
 pub async fn pending(conn: &mut AnyConnection, limit: i64) -> Result<Vec<PendingEvent>> {
-    let rows = sqlx::query(
-        "SELECT seq, event, msg_id, payload FROM outbox WHERE sent_at IS NULL ORDER BY seq LIMIT $1",
-    )
-    .bind(limit)
-    .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(PendingEvent {
-                seq: r.try_get("seq")?,
-                event: r.try_get("event")?,
-                msg_id: r.try_get("msg_id")?,
-                payload: r.try_get("payload")?,
-            })
-        })
-        .collect()
+    let sql =
+        "SELECT seq, event, msg_id, payload FROM outbox WHERE sent_at IS NULL ORDER BY seq LIMIT $1";
+    fetch_all(conn, sqlx::query(sql).bind(limit)).await
 }
 
 pub async fn mark_sent(conn: &mut AnyConnection, seq: i64, now: i64) -> Result<()> {
-    sqlx::query("UPDATE outbox SET sent_at = $1 WHERE seq = $2")
+    let query = sqlx::query("UPDATE outbox SET sent_at = $1 WHERE seq = $2")
         .bind(now)
-        .bind(seq)
-        .execute(conn)
-        .await?;
+        .bind(seq);
+    execute(conn, query).await?;
     Ok(())
 }

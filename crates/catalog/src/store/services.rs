@@ -6,6 +6,8 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use xregion_domain::{Engine, ServiceState};
 
+use super::instances::engine_column;
+use super::query::{execute, fetch_all, fetch_optional, fetch_value, from_columns};
 use crate::error::{CatalogError, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,42 +36,53 @@ const COLUMNS: &str = "seq, service_id, tenant_id, engine, source_region, instan
     retention_days, state, request_id, created_at, updated_at, latest_data_time, earliest_data_time, \
     synced_backups, synced_bytes, last_error, delete_reason";
 
-fn from_row(row: &AnyRow) -> Result<ServiceRow> {
-    let engine: String = row.try_get("engine")?;
-    let state: String = row.try_get("state")?;
+from_columns!(ServiceRow {
+    seq,
+    service_id,
+    tenant_id,
+    engine: engine_column,
+    source_region,
+    instance_id,
+    target_region,
+    retention_days: retention_column,
+    state: state_column,
+    request_id,
+    created_at,
+    updated_at,
+    latest_data_time,
+    earliest_data_time,
+    synced_backups,
+    synced_bytes,
+    last_error,
+    delete_reason
+});
+
+fn retention_column(row: &AnyRow) -> Result<u32> {
     let retention: i64 = row.try_get("retention_days")?;
-    Ok(ServiceRow {
-        seq: row.try_get("seq")?,
-        service_id: row.try_get("service_id")?,
-        tenant_id: row.try_get("tenant_id")?,
-        engine: Engine::parse(&engine)
-            .ok_or_else(|| CatalogError::Corrupt(format!("engine {engine:?}")))?,
-        source_region: row.try_get("source_region")?,
-        instance_id: row.try_get("instance_id")?,
-        target_region: row.try_get("target_region")?,
-        retention_days: u32::try_from(retention)
-            .map_err(|_| CatalogError::Corrupt(format!("retention {retention}")))?,
-        state: ServiceState::parse(&state)
-            .ok_or_else(|| CatalogError::Corrupt(format!("state {state:?}")))?,
-        request_id: row.try_get("request_id")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-        latest_data_time: row.try_get("latest_data_time")?,
-        earliest_data_time: row.try_get("earliest_data_time")?,
-        synced_backups: row.try_get("synced_backups")?,
-        synced_bytes: row.try_get("synced_bytes")?,
-        last_error: row.try_get("last_error")?,
-        delete_reason: row.try_get("delete_reason")?,
-    })
+    u32::try_from(retention).map_err(|_| CatalogError::Corrupt(format!("retention {retention}")))
+}
+
+fn state_column(row: &AnyRow) -> Result<ServiceState> {
+    let state: String = row.try_get("state")?;
+    ServiceState::parse(&state).ok_or_else(|| CatalogError::Corrupt(format!("state {state:?}")))
+}
+
+/// `SELECT` of whole service rows `WHERE condition` (which may go on with
+/// `ORDER BY` and `LIMIT`).
+fn select(condition: &str) -> String {
+    format!("SELECT {COLUMNS} FROM services WHERE {condition}")
+}
+
+/// The one service whose `column` is `value`, if any.
+async fn find(conn: &mut AnyConnection, column: &str, value: &str) -> Result<Option<ServiceRow>> {
+    let sql = select(&format!("{column} = $1"));
+    fetch_optional(conn, sqlx::query(&sql).bind(value)).await
 }
 
 /// Inserts a new live service. Fails with a unique violation when the
 /// instance already has a live service or the request id was used.
-pub async fn insert(
-    conn: &mut AnyConnection,
-    s: &ServiceRow,
-) -> std::result::Result<(), sqlx::Error> {
-    sqlx::query(
+pub async fn insert(conn: &mut AnyConnection, s: &ServiceRow) -> Result<()> {
+    let query = sqlx::query(
         "INSERT INTO services (service_id, tenant_id, engine, source_region, instance_id, target_region, \
          retention_days, state, request_id, live_instance, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
@@ -85,20 +98,13 @@ pub async fn insert(
     .bind(s.request_id.as_deref())
     .bind(&s.instance_id)
     .bind(s.created_at)
-    .bind(s.updated_at)
-    .execute(conn)
-    .await?;
+    .bind(s.updated_at);
+    execute(conn, query).await?;
     Ok(())
 }
 
 pub async fn get(conn: &mut AnyConnection, service_id: &str) -> Result<Option<ServiceRow>> {
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM services WHERE service_id = $1"
-    ))
-    .bind(service_id)
-    .fetch_optional(conn)
-    .await?;
-    row.as_ref().map(from_row).transpose()
+    find(conn, "service_id", service_id).await
 }
 
 pub async fn by_request(
@@ -106,27 +112,15 @@ pub async fn by_request(
     tenant_id: &str,
     request_id: &str,
 ) -> Result<Option<ServiceRow>> {
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM services WHERE tenant_id = $1 AND request_id = $2"
-    ))
-    .bind(tenant_id)
-    .bind(request_id)
-    .fetch_optional(conn)
-    .await?;
-    row.as_ref().map(from_row).transpose()
+    let sql = select("tenant_id = $1 AND request_id = $2");
+    fetch_optional(conn, sqlx::query(&sql).bind(tenant_id).bind(request_id)).await
 }
 
 pub async fn live_for_instance(
     conn: &mut AnyConnection,
     instance_id: &str,
 ) -> Result<Option<ServiceRow>> {
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM services WHERE live_instance = $1"
-    ))
-    .bind(instance_id)
-    .fetch_optional(conn)
-    .await?;
-    row.as_ref().map(from_row).transpose()
+    find(conn, "live_instance", instance_id).await
 }
 
 #[derive(Debug, Clone, Default)]
@@ -145,7 +139,7 @@ pub struct ListFilter {
 /// One page in `seq` order: stable under concurrent inserts, so paging
 /// returns every service exactly once.
 pub async fn list(conn: &mut AnyConnection, f: &ListFilter) -> Result<Vec<ServiceRow>> {
-    let mut sql = format!("SELECT {COLUMNS} FROM services WHERE tenant_id = $1 AND seq > $2");
+    let mut sql = select("tenant_id = $1 AND seq > $2");
     let mut binds: Vec<String> = Vec::new();
     let mut add = |column: &str, value: &str, binds: &mut Vec<String>| {
         binds.push(value.to_string());
@@ -174,8 +168,7 @@ pub async fn list(conn: &mut AnyConnection, f: &ListFilter) -> Result<Vec<Servic
     for b in &binds {
         query = query.bind(b.as_str());
     }
-    let rows = query.bind(f.limit).fetch_all(conn).await?;
-    rows.iter().map(from_row).collect()
+    fetch_all(conn, query.bind(f.limit)).await
 }
 
 /// Moves a service to `to` if its current state allows it; returns the
@@ -189,7 +182,7 @@ pub async fn set_state(
     last_error: Option<&str>,
 ) -> Result<bool> {
     let releases_instance = !to.is_live();
-    let done = sqlx::query(
+    let query = sqlx::query(
         "UPDATE services SET state = $1, updated_at = $2, last_error = COALESCE($3, last_error), \
          live_instance = CASE WHEN $4 = 1 THEN NULL ELSE live_instance END \
          WHERE service_id = $5 AND state = $6",
@@ -199,10 +192,8 @@ pub async fn set_state(
     .bind(last_error)
     .bind(i64::from(releases_instance))
     .bind(service_id)
-    .bind(from.as_str())
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() > 0)
+    .bind(from.as_str());
+    Ok(execute(conn, query).await? > 0)
 }
 
 pub async fn set_delete_reason(
@@ -210,11 +201,10 @@ pub async fn set_delete_reason(
     service_id: &str,
     reason: &str,
 ) -> Result<()> {
-    sqlx::query("UPDATE services SET delete_reason = $1 WHERE service_id = $2")
+    let query = sqlx::query("UPDATE services SET delete_reason = $1 WHERE service_id = $2")
         .bind(reason)
-        .bind(service_id)
-        .execute(conn)
-        .await?;
+        .bind(service_id);
+    execute(conn, query).await?;
     Ok(())
 }
 
@@ -228,7 +218,7 @@ pub async fn record_copy_change(
     window: Option<&xregion_domain::chain::RestoreWindow>,
     now: i64,
 ) -> Result<()> {
-    sqlx::query(
+    let query = sqlx::query(
         "UPDATE services SET synced_backups = synced_backups + $1, synced_bytes = synced_bytes + $2, \
          earliest_data_time = $3, latest_data_time = $4, updated_at = $5 WHERE service_id = $6",
     )
@@ -237,9 +227,8 @@ pub async fn record_copy_change(
     .bind(window.map(|w| w.earliest))
     .bind(window.map(|w| w.latest))
     .bind(now)
-    .bind(service_id)
-    .execute(conn)
-    .await?;
+    .bind(service_id);
+    execute(conn, query).await?;
     Ok(())
 }
 
@@ -250,25 +239,21 @@ pub async fn set_failure(
     error: &str,
     now: i64,
 ) -> Result<()> {
-    sqlx::query("UPDATE services SET last_error = $1, failed_backup_id = $2, updated_at = $3 WHERE service_id = $4")
-        .bind(error)
-        .bind(backup_id)
-        .bind(now)
-        .bind(service_id)
-        .execute(conn)
-        .await?;
+    let query = sqlx::query(
+        "UPDATE services SET last_error = $1, failed_backup_id = $2, updated_at = $3 WHERE service_id = $4",
+    )
+    .bind(error)
+    .bind(backup_id)
+    .bind(now)
+    .bind(service_id);
+    execute(conn, query).await?;
     Ok(())
 }
 
 pub async fn failed_backup(conn: &mut AnyConnection, service_id: &str) -> Result<Option<String>> {
-    let row = sqlx::query("SELECT failed_backup_id FROM services WHERE service_id = $1")
-        .bind(service_id)
-        .fetch_optional(conn)
-        .await?;
-    Ok(match row {
-        Some(r) => r.try_get("failed_backup_id")?,
-        None => None,
-    })
+    let query =
+        sqlx::query("SELECT failed_backup_id FROM services WHERE service_id = $1").bind(service_id);
+    Ok(fetch_value::<Option<String>>(conn, query).await?.flatten())
 }
 
 /// Flips the lag alert flag; returns whether it changed.
@@ -277,95 +262,54 @@ pub async fn set_lag_alerted(
     service_id: &str,
     alerted: bool,
 ) -> Result<bool> {
-    let done = sqlx::query(
+    let query = sqlx::query(
         "UPDATE services SET lag_alerted = $1 WHERE service_id = $2 AND lag_alerted <> $1",
     )
     .bind(i64::from(alerted))
-    .bind(service_id)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() > 0)
+    .bind(service_id);
+    Ok(execute(conn, query).await? > 0)
 }
 
 /// Every live service with a latest data time, for the lag check.
 pub async fn live_with_data(conn: &mut AnyConnection) -> Result<Vec<ServiceRow>> {
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM services WHERE live_instance IS NOT NULL AND latest_data_time IS NOT NULL"
-    ))
-    .fetch_all(conn)
-    .await?;
-    rows.iter().map(from_row).collect()
+    let sql = select("live_instance IS NOT NULL AND latest_data_time IS NOT NULL");
+    fetch_all(conn, sqlx::query(&sql)).await
 }
 
-/// One page of live services in `seq` order, after `after_seq`.
+/// One page of live services (of one instance, or all) in `seq` order,
+/// after `after_seq`.
 pub async fn live_page(
     conn: &mut AnyConnection,
     instance_id: Option<&str>,
     after_seq: i64,
     limit: i64,
 ) -> Result<Vec<ServiceRow>> {
-    let rows = match instance_id {
-        Some(i) => {
-            sqlx::query(&format!(
-                "SELECT {COLUMNS} FROM services WHERE live_instance = $1 AND seq > $2 ORDER BY seq LIMIT $3"
-            ))
-            .bind(i)
-            .bind(after_seq)
-            .bind(limit)
-            .fetch_all(conn)
-            .await?
-        }
-        None => {
-            sqlx::query(&format!(
-                "SELECT {COLUMNS} FROM services WHERE live_instance IS NOT NULL AND seq > $1 ORDER BY seq LIMIT $2"
-            ))
-            .bind(after_seq)
-            .bind(limit)
-            .fetch_all(conn)
-            .await?
-        }
+    let sql = match instance_id {
+        Some(_) => select("live_instance = $1 AND seq > $2 ORDER BY seq LIMIT $3"),
+        None => select("live_instance IS NOT NULL AND seq > $1 ORDER BY seq LIMIT $2"),
     };
-    rows.iter().map(from_row).collect()
-}
-
-pub async fn live(conn: &mut AnyConnection, instance_id: Option<&str>) -> Result<Vec<ServiceRow>> {
-    let rows = match instance_id {
-        Some(i) => {
-            sqlx::query(&format!(
-                "SELECT {COLUMNS} FROM services WHERE live_instance = $1"
-            ))
-            .bind(i)
-            .fetch_all(conn)
-            .await?
-        }
-        None => {
-            sqlx::query(&format!(
-                "SELECT {COLUMNS} FROM services WHERE live_instance IS NOT NULL ORDER BY seq"
-            ))
-            .fetch_all(conn)
-            .await?
-        }
+    let query = match instance_id {
+        Some(i) => sqlx::query(&sql).bind(i),
+        None => sqlx::query(&sql),
     };
-    rows.iter().map(from_row).collect()
+    fetch_all(conn, query.bind(after_seq).bind(limit)).await
 }
 
 pub async fn lag_alerted(conn: &mut AnyConnection, service_id: &str) -> Result<bool> {
-    let row = sqlx::query("SELECT lag_alerted FROM services WHERE service_id = $1")
-        .bind(service_id)
-        .fetch_optional(conn)
-        .await?;
-    Ok(match row {
-        Some(r) => r.try_get::<i64, _>("lag_alerted")? != 0,
-        None => false,
-    })
+    let query =
+        sqlx::query("SELECT lag_alerted FROM services WHERE service_id = $1").bind(service_id);
+    Ok(fetch_value::<i64>(conn, query)
+        .await?
+        .is_some_and(|v| v != 0))
 }
 
 /// Takes the service row's write lock until the transaction ends (a no-op
 /// update works as `SELECT … FOR UPDATE` on both backends).
 pub async fn lock(conn: &mut AnyConnection, service_id: &str) -> Result<()> {
-    sqlx::query("UPDATE services SET seq = seq WHERE service_id = $1")
-        .bind(service_id)
-        .execute(conn)
-        .await?;
+    execute(
+        conn,
+        sqlx::query("UPDATE services SET seq = seq WHERE service_id = $1").bind(service_id),
+    )
+    .await?;
     Ok(())
 }

@@ -1,13 +1,15 @@
 //! Synced copies: one row per (service, backup) whose manifest is written.
 
+use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use xregion_domain::manifest::Manifest;
 
+use super::query::{execute, fetch_all, fetch_value, from_columns};
 use crate::error::{CatalogError, Result};
 
 /// Idempotent; returns whether the copy was new.
 pub async fn insert(conn: &mut AnyConnection, m: &Manifest, manifest_key: &str) -> Result<bool> {
-    let done = sqlx::query(
+    let query = sqlx::query(
         "INSERT INTO synced_backups (service_id, backup_id, kind, data_start, data_end, bytes, files, manifest_key, synced_at, descriptor) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (service_id, backup_id) DO NOTHING",
     )
@@ -20,10 +22,8 @@ pub async fn insert(conn: &mut AnyConnection, m: &Manifest, manifest_key: &str) 
     .bind(m.files.len() as i64)
     .bind(manifest_key)
     .bind(m.synced_at)
-    .bind(m.to_json())
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() > 0)
+    .bind(m.to_json());
+    Ok(execute(conn, query).await? > 0)
 }
 
 #[derive(Debug, Clone)]
@@ -32,21 +32,22 @@ pub struct SyncedRow {
     pub manifest_key: String,
 }
 
+from_columns!(SyncedRow {
+    manifest: manifest_column,
+    manifest_key
+});
+
+/// The `descriptor` column holds the manifest's JSON.
+fn manifest_column(row: &AnyRow) -> Result<Manifest> {
+    let json: Vec<u8> = row.try_get("descriptor")?;
+    Manifest::from_json(&json).map_err(CatalogError::Corrupt)
+}
+
 /// The service's synced copies, oldest data first.
 pub async fn for_service(conn: &mut AnyConnection, service_id: &str) -> Result<Vec<SyncedRow>> {
-    let rows = sqlx::query("SELECT manifest_key, descriptor FROM synced_backups WHERE service_id = $1 ORDER BY data_end, backup_id")
-        .bind(service_id)
-        .fetch_all(conn)
-        .await?;
-    rows.iter()
-        .map(|r| {
-            let json: Vec<u8> = r.try_get("descriptor")?;
-            Ok(SyncedRow {
-                manifest: Manifest::from_json(&json).map_err(CatalogError::Corrupt)?,
-                manifest_key: r.try_get("manifest_key")?,
-            })
-        })
-        .collect()
+    let sql = "SELECT manifest_key, descriptor FROM synced_backups WHERE service_id = $1 \
+               ORDER BY data_end, backup_id";
+    fetch_all(conn, sqlx::query(sql).bind(service_id)).await
 }
 
 /// Removes an expired copy; returns its bytes when it was there.
@@ -55,18 +56,12 @@ pub async fn delete(
     service_id: &str,
     backup_id: &str,
 ) -> Result<Option<i64>> {
-    let row =
-        sqlx::query("SELECT bytes FROM synced_backups WHERE service_id = $1 AND backup_id = $2")
-            .bind(service_id)
-            .bind(backup_id)
-            .fetch_optional(&mut *conn)
-            .await?;
-    let Some(row) = row else { return Ok(None) };
-    let bytes: i64 = row.try_get("bytes")?;
-    sqlx::query("DELETE FROM synced_backups WHERE service_id = $1 AND backup_id = $2")
-        .bind(service_id)
-        .bind(backup_id)
-        .execute(conn)
-        .await?;
+    let select = "SELECT bytes FROM synced_backups WHERE service_id = $1 AND backup_id = $2";
+    let query = sqlx::query(select).bind(service_id).bind(backup_id);
+    let Some(bytes) = fetch_value::<i64>(conn, query).await? else {
+        return Ok(None);
+    };
+    let delete = "DELETE FROM synced_backups WHERE service_id = $1 AND backup_id = $2";
+    execute(conn, sqlx::query(delete).bind(service_id).bind(backup_id)).await?;
     Ok(Some(bytes))
 }

@@ -2,6 +2,7 @@
 
 use sqlx::AnyConnection;
 
+use super::query::{execute, fetch_all, fetch_value, from_columns};
 use crate::error::Result;
 
 pub fn utc_day(ms: i64) -> String {
@@ -29,7 +30,7 @@ pub async fn add_transfer(
     bytes: i64,
     objects: i64,
 ) -> Result<()> {
-    sqlx::query(
+    let query = sqlx::query(
         "INSERT INTO usage_days (service_id, day, bytes_transferred, objects_transferred) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (service_id, day) DO UPDATE SET bytes_transferred = usage_days.bytes_transferred + $3, \
          objects_transferred = usage_days.objects_transferred + $4",
@@ -37,9 +38,8 @@ pub async fn add_transfer(
     .bind(service_id)
     .bind(utc_day(at))
     .bind(bytes)
-    .bind(objects)
-    .execute(conn)
-    .await?;
+    .bind(objects);
+    execute(conn, query).await?;
     Ok(())
 }
 
@@ -101,34 +101,27 @@ pub async fn set_stored(
     at: i64,
     bytes_stored: i64,
 ) -> Result<()> {
-    sqlx::query(
+    let query = sqlx::query(
         "INSERT INTO usage_days (service_id, day, bytes_stored) VALUES ($1, $2, $3) \
          ON CONFLICT (service_id, day) DO UPDATE SET bytes_stored = $3",
     )
     .bind(service_id)
     .bind(utc_day(at))
-    .bind(bytes_stored)
-    .execute(conn)
-    .await?;
+    .bind(bytes_stored);
+    execute(conn, query).await?;
     Ok(())
 }
 
 /// The stored bytes at the end of the last recorded day before `day`
 /// (0 when there is none): what a day without any row still stores.
 pub async fn stored_before(conn: &mut AnyConnection, service_id: &str, day: &str) -> Result<i64> {
-    use sqlx::Row;
-    let row = sqlx::query(
+    let query = sqlx::query(
         "SELECT bytes_stored FROM usage_days WHERE service_id = $1 AND day < $2 \
          ORDER BY day DESC LIMIT 1",
     )
     .bind(service_id)
-    .bind(day)
-    .fetch_optional(conn)
-    .await?;
-    Ok(match row {
-        Some(r) => r.try_get("bytes_stored")?,
-        None => 0,
-    })
+    .bind(day);
+    Ok(fetch_value::<i64>(conn, query).await?.unwrap_or(0))
 }
 
 /// Every day from `first` to `last` (inclusive, `YYYY-MM-DD`): recorded days
@@ -180,30 +173,25 @@ pub struct UsageRow {
     pub bytes_stored: i64,
 }
 
+from_columns!(UsageRow {
+    day,
+    bytes_transferred,
+    objects_transferred,
+    bytes_stored
+});
+
 pub async fn days(
     conn: &mut AnyConnection,
     service_id: &str,
     from_day: &str,
     to_day: &str,
 ) -> Result<Vec<UsageRow>> {
-    use sqlx::Row;
-    let rows = sqlx::query(
+    let query = sqlx::query(
         "SELECT day, bytes_transferred, objects_transferred, bytes_stored FROM usage_days \
          WHERE service_id = $1 AND day >= $2 AND day <= $3 ORDER BY day",
     )
     .bind(service_id)
     .bind(from_day)
-    .bind(to_day)
-    .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(UsageRow {
-                day: r.try_get("day")?,
-                bytes_transferred: r.try_get("bytes_transferred")?,
-                objects_transferred: r.try_get("objects_transferred")?,
-                bytes_stored: r.try_get("bytes_stored")?,
-            })
-        })
-        .collect()
+    .bind(to_day);
+    fetch_all(conn, query).await
 }
