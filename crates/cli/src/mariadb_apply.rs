@@ -4,7 +4,7 @@
 //! restore time (found by position, see [`apply`]: not `--stop-datetime`).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 
 use anyhow::Context as _;
 
@@ -19,6 +19,16 @@ fn client(socket: &Path) -> Command {
         .arg("-uroot")
         .arg("--sandbox");
     c
+}
+
+/// `out` when its program succeeded; else the error `<what>: <its stderr>`.
+pub fn succeeded(out: Output, what: impl std::fmt::Display) -> anyhow::Result<Output> {
+    anyhow::ensure!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(out)
 }
 
 /// One statement; returns its rows, tab-separated and trimmed.
@@ -44,11 +54,7 @@ pub fn apply(
         .stdin(dump)
         .output()
         .context("running mariadb")?;
-    anyhow::ensure!(
-        out.status.success(),
-        "loading the FULL failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(out, "loading the FULL failed")?;
     if binlogs.is_empty() {
         return Ok(());
     }
@@ -82,17 +88,8 @@ pub fn apply(
         .stdin(events)
         .output()
         .context("replaying into mariadb")?;
-    let decoded = decoder.wait_with_output()?;
-    anyhow::ensure!(
-        decoded.status.success(),
-        "mariadb-binlog failed: {}",
-        String::from_utf8_lossy(&decoded.stderr)
-    );
-    anyhow::ensure!(
-        replay.status.success(),
-        "replaying binlogs failed: {}",
-        String::from_utf8_lossy(&replay.stderr)
-    );
+    succeeded(decoder.wait_with_output()?, "mariadb-binlog failed")?;
+    succeeded(replay, "replaying binlogs failed")?;
     Ok(())
 }
 
@@ -110,12 +107,7 @@ fn stop_point(
             cmd.arg(format!("--start-position={start_position}"));
         }
         let out = cmd.arg(file).output().context("reading a binlog")?;
-        anyhow::ensure!(
-            out.status.success(),
-            "mariadb-binlog {}: {}",
-            file.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = succeeded(out, format_args!("mariadb-binlog {}", file.display()))?;
         let mut at = None;
         for line in String::from_utf8_lossy(&out.stdout).lines() {
             if let Some(p) = line.strip_prefix("# at ") {

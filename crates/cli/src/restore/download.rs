@@ -261,35 +261,55 @@ mod tests {
         assert_eq!(ranges(0, 0, 4).count(), 0);
     }
 
-    fn wanted(content: &[u8]) -> (String, u64) {
-        (hex::encode(Sha256::digest(content)), content.len() as u64)
+    /// `content` in an in-memory store under `k`, and the hash a manifest
+    /// would give for it.
+    struct Stored {
+        store: object_store::memory::InMemory,
+        sha256: String,
+        size: u64,
+    }
+
+    impl Stored {
+        async fn new(content: &[u8]) -> Self {
+            let store = object_store::memory::InMemory::new();
+            store
+                .put(&Path::from("k"), content.to_vec().into())
+                .await
+                .unwrap();
+            let sha256 = hex::encode(Sha256::digest(content));
+            let size = content.len() as u64;
+            Self {
+                store,
+                sha256,
+                size,
+            }
+        }
+
+        fn wanted(&self) -> Wanted<'_> {
+            Wanted {
+                key: "k",
+                size: self.size,
+                sha256: &self.sha256,
+                label: "k",
+            }
+        }
     }
 
     #[tokio::test]
     async fn resumes_a_partial_file_and_fetches_only_the_rest() {
-        let store = object_store::memory::InMemory::new();
         let content: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
-        store
-            .put(&Path::from("k"), content.clone().into())
-            .await
-            .unwrap();
+        let stored = Stored::new(&content).await;
+        let (store, want) = (&stored.store, stored.wanted());
         let dir = tempfile::tempdir().unwrap();
         let (dest, partial) = (dir.path().join("f"), dir.path().join("p/f"));
         std::fs::create_dir_all(dir.path().join("p")).unwrap();
         std::fs::write(&partial, &content[..30_000]).unwrap();
-        let (sha, size) = wanted(&content);
-        let want = Wanted {
-            key: "k",
-            size,
-            sha256: &sha,
-            label: "k",
-        };
         let fetcher = Fetcher {
             range_size: 7_000,
             parallel: 3,
             attempts: 2,
         };
-        let got = fetcher.fetch(&store, &want, &dest, &partial).await.unwrap();
+        let got = fetcher.fetch(store, &want, &dest, &partial).await.unwrap();
         assert_eq!(
             got,
             Fetched {
@@ -300,34 +320,24 @@ mod tests {
         assert_eq!(std::fs::read(&dest).unwrap(), content);
         assert!(!partial.exists());
         // A second run finds it complete and fetches nothing.
-        let again = fetcher.fetch(&store, &want, &dest, &partial).await.unwrap();
+        let again = fetcher.fetch(store, &want, &dest, &partial).await.unwrap();
         assert_eq!(again.fetched, 0);
     }
 
     #[tokio::test]
     async fn a_damaged_partial_file_is_fetched_again_and_a_bad_object_refused() {
-        let store = object_store::memory::InMemory::new();
         let content = vec![7u8; 20_000];
-        store
-            .put(&Path::from("k"), content.clone().into())
-            .await
-            .unwrap();
+        let stored = Stored::new(&content).await;
+        let (store, want) = (&stored.store, stored.wanted());
         let dir = tempfile::tempdir().unwrap();
         let (dest, partial) = (dir.path().join("f"), dir.path().join("f.part"));
         std::fs::write(&partial, vec![0u8; 5_000]).unwrap();
-        let (sha, size) = wanted(&content);
-        let want = Wanted {
-            key: "k",
-            size,
-            sha256: &sha,
-            label: "k",
-        };
         let fetcher = Fetcher {
             range_size: 4_096,
             parallel: 2,
             attempts: 1,
         };
-        let got = fetcher.fetch(&store, &want, &dest, &partial).await.unwrap();
+        let got = fetcher.fetch(store, &want, &dest, &partial).await.unwrap();
         assert_eq!(got.fetched, 20_000);
         assert_eq!(std::fs::read(&dest).unwrap(), content);
 
@@ -338,7 +348,7 @@ mod tests {
             ..want
         };
         let err = fetcher
-            .fetch(&store, &bad, &other, &dir.path().join("g.part"))
+            .fetch(store, &bad, &other, &dir.path().join("g.part"))
             .await
             .unwrap_err();
         assert!(err.to_string().contains("the manifest says"), "{err}");
