@@ -1,5 +1,5 @@
 use std::future::Future;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// How long a test waits for the system to reach a state before it fails:
 /// generous, since two cores run several stacks at once; a passing test
@@ -35,7 +35,6 @@ where
 
 /// The wall clock in Unix milliseconds, as the services read it.
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    use xregion_common::clock::Clock;
+    xregion_common::SystemClock::default().now_ms()
 }

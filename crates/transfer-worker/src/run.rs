@@ -21,7 +21,7 @@ pub async fn run(cx: Context<WorkerConfig>) -> Result<(), ServiceError> {
     let settings = &config.worker;
     let ns = bus.namespace();
     let throttle = Arc::new(crate::throttle::Throttle::default());
-    let limits = declare_limits(bus.jetstream(), &ns, &settings.bandwidth).await?;
+    let limits = declare_limits(bus.jetstream(), ns, &settings.bandwidth).await?;
     let uploads = declare_bucket(bus.jetstream(), &ns.uploads_bucket(), 1).await?;
     let transfers = Arc::new(Transfers {
         uploads,

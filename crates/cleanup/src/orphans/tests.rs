@@ -70,11 +70,8 @@ fn policy(older_than_ms: i64) -> OrphanPolicy<'static> {
 }
 
 fn later() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-        + 60_000
+    use xregion_common::clock::Clock;
+    xregion_common::SystemClock::default().now_ms() + 60_000
 }
 
 #[tokio::test]
