@@ -1,11 +1,16 @@
-//! Page sizes and tokens of the internal paged answers (LiveServices,
-//! PendingBackups), which must stay under NATS' max_payload whatever the
-//! fleet's size. Tokens name the last item returned, so pages stay stable
-//! while items are added; a token this server did not issue is refused.
+//! Page sizes and page tokens of every paged answer; the internal ones
+//! (LiveServices, PendingBackups) must stay under NATS' max_payload
+//! whatever the fleet's size. A token is its listing's prefix and the
+//! position after which the next page starts: the last item returned, so
+//! pages stay stable while items are added (synced copies, filtered in
+//! memory, use an offset). A token this server did not issue for that
+//! listing is refused.
+
+use std::marker::PhantomData;
 
 use xregion_domain::DomainError;
 
-use crate::error::Result;
+use crate::error::{CatalogError, Result};
 
 pub const MAX_PAGE: usize = 1000;
 
@@ -21,57 +26,124 @@ pub fn page_size(requested: u32, default: usize) -> Result<usize> {
     }
 }
 
-fn bad_token() -> crate::CatalogError {
-    DomainError::invalid("page_token", "not a token this server issued").into()
+/// Where a page starts, as written after its listing's prefix.
+pub trait Position: Sized {
+    fn write(&self) -> String;
+    fn read(text: &str) -> Option<Self>;
 }
 
-pub fn live_token(seq: i64) -> String {
-    format!("l1.{seq}")
-}
-
-/// The sequence number after which the page starts (0 for the first page).
-pub fn parse_live_token(token: &str) -> Result<i64> {
-    if token.is_empty() {
-        return Ok(0);
+/// A sequence number: never negative.
+impl Position for i64 {
+    fn write(&self) -> String {
+        self.to_string()
     }
-    token
-        .strip_prefix("l1.")
-        .and_then(|s| s.parse::<i64>().ok())
-        .filter(|n| *n >= 0)
-        .ok_or_else(bad_token)
+    fn read(text: &str) -> Option<Self> {
+        text.parse().ok().filter(|n| *n >= 0)
+    }
 }
 
-/// Where a page of pending backups starts: after (data end, backup id).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct PendingAfter(Option<(i64, String)>);
+/// An offset.
+impl Position for usize {
+    fn write(&self) -> String {
+        self.to_string()
+    }
+    fn read(text: &str) -> Option<Self> {
+        text.parse().ok()
+    }
+}
 
-impl PendingAfter {
-    /// Whether the backup comes after the token's position.
-    pub fn is_before(&self, data_end: i64, backup_id: &str) -> bool {
-        match &self.0 {
-            None => true,
-            Some((end, id)) => (data_end, backup_id) > (*end, id.as_str()),
+/// A pending backup's place in (data end, backup id) order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupPosition {
+    pub data_end: i64,
+    pub backup_id: String,
+}
+
+impl BackupPosition {
+    /// Whether the backup comes after this position.
+    pub fn precedes(&self, data_end: i64, backup_id: &str) -> bool {
+        (data_end, backup_id) > (self.data_end, self.backup_id.as_str())
+    }
+}
+
+impl Position for BackupPosition {
+    fn write(&self) -> String {
+        format!("{}.{}", self.data_end, self.backup_id)
+    }
+    fn read(text: &str) -> Option<Self> {
+        // Backup ids never contain a dot (id grammar); a negative time may
+        // start with '-'.
+        let (end, id) = text.split_once('.')?;
+        Some(Self {
+            data_end: end.parse().ok()?,
+            backup_id: xregion_domain::ids::is_valid_id(id).then(|| id.to_string())?,
+        })
+    }
+}
+
+/// The page tokens of one listing.
+#[derive(Debug)]
+pub struct PageToken<P> {
+    prefix: &'static str,
+    position: PhantomData<fn() -> P>,
+}
+
+/// ListSyncServices, in `seq` order.
+pub const SERVICES: PageToken<i64> = PageToken::new("p1.");
+/// LiveServices, in `seq` order.
+pub const LIVE_SERVICES: PageToken<i64> = PageToken::new("l1.");
+/// PendingBackups, in (data end, backup id) order.
+pub const PENDING_BACKUPS: PageToken<BackupPosition> = PageToken::new("b1.");
+/// ListSyncedBackups: an offset into the filtered copies.
+pub const SYNCED_BACKUPS: PageToken<usize> = PageToken::new("o1.");
+
+impl<P: Position> PageToken<P> {
+    const fn new(prefix: &'static str) -> Self {
+        Self {
+            prefix,
+            position: PhantomData,
         }
     }
+
+    pub fn token(&self, at: &P) -> String {
+        format!("{}{}", self.prefix, at.write())
+    }
+
+    /// Where the page of `token` starts; `None` for the first page (no
+    /// token).
+    pub fn parse(&self, token: &str) -> Result<Option<P>> {
+        if token.is_empty() {
+            return Ok(None);
+        }
+        token
+            .strip_prefix(self.prefix)
+            .and_then(P::read)
+            .map(Some)
+            .ok_or_else(bad_token)
+    }
+
+    /// Cuts `items`, read with one more than `limit`, to the page; the
+    /// token names the page's last item, or is empty when nothing follows.
+    pub fn page<T>(
+        &self,
+        mut items: Vec<T>,
+        limit: usize,
+        position: impl Fn(&T) -> P,
+    ) -> (Vec<T>, String) {
+        if items.len() <= limit {
+            return (items, String::new());
+        }
+        items.truncate(limit);
+        let next = items
+            .last()
+            .map(|last| self.token(&position(last)))
+            .unwrap_or_default();
+        (items, next)
+    }
 }
 
-pub fn pending_token(data_end: i64, backup_id: &str) -> String {
-    format!("b1.{data_end}.{backup_id}")
-}
-
-pub fn parse_pending_token(token: &str) -> Result<PendingAfter> {
-    if token.is_empty() {
-        return Ok(PendingAfter(None));
-    }
-    let rest = token.strip_prefix("b1.").ok_or_else(bad_token)?;
-    // Backup ids never contain a dot (id grammar); a negative time may
-    // start with '-'.
-    let (end, id) = rest.split_once('.').ok_or_else(bad_token)?;
-    let end = end.parse::<i64>().map_err(|_| bad_token())?;
-    if !xregion_domain::ids::is_valid_id(id) {
-        return Err(bad_token());
-    }
-    Ok(PendingAfter(Some((end, id.to_string()))))
+fn bad_token() -> CatalogError {
+    DomainError::invalid("page_token", "not a token this server issued").into()
 }
 
 #[cfg(test)]
@@ -81,20 +153,47 @@ mod tests {
 
     #[test]
     fn tokens_round_trip_and_foreign_ones_are_refused() {
-        assert_eq!(parse_live_token("").unwrap(), 0);
-        assert_eq!(parse_live_token(&live_token(42)).unwrap(), 42);
+        assert_eq!(LIVE_SERVICES.parse("").unwrap(), None);
+        assert_eq!(
+            LIVE_SERVICES.parse(&LIVE_SERVICES.token(&42)).unwrap(),
+            Some(42)
+        );
         for bad in ["42", "l1.-1", "l1.x", "p1.3", "b1.3.x"] {
-            assert!(parse_live_token(bad).is_err(), "{bad}");
+            assert!(LIVE_SERVICES.parse(bad).is_err(), "{bad}");
         }
-        let after = parse_pending_token(&pending_token(-5, "b-1")).unwrap();
-        assert!(!after.is_before(-5, "b-1"));
-        assert!(after.is_before(-5, "b-2"));
-        assert!(after.is_before(0, "a"));
-        assert!(!after.is_before(-6, "z"));
-        assert!(parse_pending_token("").unwrap().is_before(i64::MIN, ""));
+        let at = |data_end: i64, id: &str| BackupPosition {
+            data_end,
+            backup_id: id.into(),
+        };
+        let after = PENDING_BACKUPS
+            .parse(&PENDING_BACKUPS.token(&at(-5, "b-1")))
+            .unwrap()
+            .unwrap();
+        assert!(!after.precedes(-5, "b-1"));
+        assert!(after.precedes(-5, "b-2"));
+        assert!(after.precedes(0, "a"));
+        assert!(!after.precedes(-6, "z"));
+        assert_eq!(PENDING_BACKUPS.parse("").unwrap(), None);
         for bad in ["b1.", "b1.x.b", "b1.3", "b1.3.a/b", "l1.3", "b2.3.b"] {
-            assert!(parse_pending_token(bad).is_err(), "{bad}");
+            assert!(PENDING_BACKUPS.parse(bad).is_err(), "{bad}");
         }
+        assert_eq!(SERVICES.parse("").unwrap(), None);
+        assert_eq!(SERVICES.parse("p1.42").unwrap(), Some(42));
+        for bad in ["42", "p1.-3", "l1.42"] {
+            assert!(SERVICES.parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(SYNCED_BACKUPS.parse("o1.7").unwrap(), Some(7));
+        for bad in ["7", "o1.-1", "p1.7"] {
+            assert!(SYNCED_BACKUPS.parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_page_has_a_token_only_when_more_follows() {
+        let (page, next) = SERVICES.page(vec![1, 2, 3], 2, |n| *n * 10);
+        assert_eq!((page, next.as_str()), (vec![1, 2], "p1.20"));
+        let (page, next) = SERVICES.page(vec![1, 2], 2, |n| *n * 10);
+        assert_eq!((page, next.as_str()), (vec![1, 2], ""));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use xregion_proto::convert::millis;
 use xregion_proto::xregion::v1 as pb;
 
 use crate::error::{CatalogError, Result};
+use crate::paging;
 use crate::service::Catalog;
 use crate::store::synced::{self, SyncedRow};
 
@@ -29,19 +30,7 @@ impl Catalog {
         req: &pb::ListSyncedBackupsRequest,
     ) -> Result<pb::ListSyncedBackupsResponse> {
         let limit = validate_page_size(req.page_size)? as usize;
-        let offset: usize = if req.page_token.is_empty() {
-            0
-        } else {
-            req.page_token
-                .strip_prefix("o1.")
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| {
-                    xregion_domain::DomainError::invalid(
-                        "page_token",
-                        "not a token this server issued",
-                    )
-                })?
-        };
+        let offset = paging::SYNCED_BACKUPS.parse(&req.page_token)?.unwrap_or(0);
         let kind = match pb::BackupKindFilter::try_from(req.kind) {
             Ok(pb::BackupKindFilter::Any) => None,
             Ok(pb::BackupKindFilter::Full) => Some(BackupKind::Full),
@@ -53,26 +42,24 @@ impl Catalog {
         let from = req.from.as_ref().map(millis);
         let to = req.to.as_ref().map(millis);
         let (_, rows) = self.synced_of(tenant, &req.service_id).await?;
-        let matching: Vec<&SyncedRow> = rows
+        let from_offset: Vec<(usize, &SyncedRow)> = rows
             .iter()
             .filter(|r| kind.is_none_or(|k| r.manifest.kind == k))
             .filter(|r| from.is_none_or(|f| r.manifest.data_end >= f))
             .filter(|r| to.is_none_or(|t| r.manifest.data_start <= t))
-            .collect();
-        let page: Vec<pb::SyncedBackup> = matching
-            .iter()
+            .enumerate()
             .skip(offset)
-            .take(limit)
-            .map(|r| conv::synced_to_proto(&r.manifest, &r.manifest_key))
+            .take(limit + 1)
             .collect();
-        let next = offset + page.len();
+        // The next page starts after the last copy of this one.
+        let (page, next_page_token) =
+            paging::SYNCED_BACKUPS.page(from_offset, limit, |(i, _)| i + 1);
         Ok(pb::ListSyncedBackupsResponse {
-            backups: page,
-            next_page_token: if next < matching.len() {
-                format!("o1.{next}")
-            } else {
-                String::new()
-            },
+            backups: page
+                .iter()
+                .map(|(_, r)| conv::synced_to_proto(&r.manifest, &r.manifest_key))
+                .collect(),
+            next_page_token,
         })
     }
 

@@ -14,6 +14,7 @@ use xregion_proto::xregion::v1 as pb;
 
 use crate::clock::SharedClock;
 use crate::error::{CatalogError, Result};
+use crate::paging;
 use crate::store::instances::{self, InstanceRow};
 use crate::store::services::{self, ListFilter, ServiceRow};
 use crate::store::{outbox, Db};
@@ -268,20 +269,12 @@ impl Catalog {
             state,
             instance_id: opt(&req.source_instance_id),
             include_deleted: req.include_deleted,
-            after_seq: parse_page_token(&req.page_token)?,
+            after_seq: paging::SERVICES.parse(&req.page_token)?.unwrap_or(0),
             limit: i64::from(limit) + 1,
         };
         let mut conn = self.db.pool.acquire().await?;
-        let mut rows = services::list(&mut conn, &filter).await?;
-        let next = if rows.len() > limit as usize {
-            rows.truncate(limit as usize);
-            rows.last()
-                .map(|r| format!("p1.{}", r.seq))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
-        Ok((rows, next))
+        let rows = services::list(&mut conn, &filter).await?;
+        Ok(paging::SERVICES.page(rows, limit as usize, |r| r.seq))
     }
 
     pub async fn delete_service(
@@ -426,20 +419,6 @@ fn new_service_id() -> String {
     )
 }
 
-fn parse_page_token(token: &str) -> Result<i64> {
-    if token.is_empty() {
-        return Ok(0);
-    }
-    token
-        .strip_prefix("p1.")
-        .and_then(|s| s.parse::<i64>().ok())
-        .filter(|n| *n >= 0)
-        .ok_or_else(|| {
-            xregion_domain::DomainError::invalid("page_token", "not a token this server issued")
-                .into()
-        })
-}
-
 pub fn service_ref(row: &ServiceRow) -> pb::ServiceRef {
     pb::ServiceRef {
         service_id: row.service_id.clone(),
@@ -487,14 +466,6 @@ pub fn instance_to_proto(row: &InstanceRow) -> pb::Instance {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn page_tokens_are_validated() {
-        assert_eq!(parse_page_token("").ok(), Some(0));
-        assert_eq!(parse_page_token("p1.42").ok(), Some(42));
-        assert!(parse_page_token("42").is_err());
-        assert!(parse_page_token("p1.-3").is_err());
-    }
 
     #[test]
     fn service_ids_follow_the_id_grammar() {

@@ -96,7 +96,7 @@ impl Catalog {
             .into());
         }
         let limit = page_size(req.page_size, DEFAULT_PENDING_PAGE)?;
-        let after = paging::parse_pending_token(&req.page_token)?;
+        let after = paging::PENDING_BACKUPS.parse(&req.page_token)?;
         for d in &req.discovered {
             if let Err(error) = self.record_backup(d).await {
                 tracing::warn!(backup_id = %d.backup_id, %error, "discovered backup refused");
@@ -126,21 +126,21 @@ impl Catalog {
             .map(|r| r.manifest.chain_backup())
             .collect();
         let wanted: BTreeSet<String> = pending(svc.engine, &chain, &have).into_iter().collect();
-        let mut page: Vec<&(BackupDescriptor, ChainBackup)> = inventory
+        let candidates: Vec<&(BackupDescriptor, ChainBackup)> = inventory
             .iter()
             .filter(|(d, c)| {
-                wanted.contains(&d.backup_id) && after.is_before(c.data_end, &d.backup_id)
+                wanted.contains(&d.backup_id)
+                    && after
+                        .as_ref()
+                        .is_none_or(|a| a.precedes(c.data_end, &d.backup_id))
             })
             .take(limit + 1)
             .collect();
-        let next_page_token = if page.len() > limit {
-            page.truncate(limit);
-            page.last()
-                .map(|(d, c)| paging::pending_token(c.data_end, &d.backup_id))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let (page, next_page_token) =
+            paging::PENDING_BACKUPS.page(candidates, limit, |(d, c)| paging::BackupPosition {
+                data_end: c.data_end,
+                backup_id: d.backup_id.clone(),
+            });
         Ok(pb::PendingBackupsResponse {
             service: Some(service_ref(&svc)),
             backups: page.into_iter().map(|(d, _)| d.clone()).collect(),
@@ -156,18 +156,11 @@ impl Catalog {
         req: &pb::LiveServicesRequest,
     ) -> Result<(Vec<pb::ServiceRef>, String)> {
         let limit = page_size(req.page_size, DEFAULT_LIVE_PAGE)?;
-        let after = paging::parse_live_token(&req.page_token)?;
+        let after = paging::LIVE_SERVICES.parse(&req.page_token)?.unwrap_or(0);
         let instance = (!req.instance_id.is_empty()).then_some(req.instance_id.as_str());
         let mut conn = self.db.pool.acquire().await?;
-        let mut rows = services::live_page(&mut conn, instance, after, limit as i64 + 1).await?;
-        let next = if rows.len() > limit {
-            rows.truncate(limit);
-            rows.last()
-                .map(|r| paging::live_token(r.seq))
-                .unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let rows = services::live_page(&mut conn, instance, after, limit as i64 + 1).await?;
+        let (rows, next) = paging::LIVE_SERVICES.page(rows, limit, |r| r.seq);
         Ok((rows.iter().map(service_ref).collect(), next))
     }
 
