@@ -79,8 +79,12 @@ impl Catalog {
         self.source_prefixes.get(region)
     }
 
-    pub(crate) fn wake_relay(&self) {
+    /// Ends a write: commits it, then wakes the outbox relay to publish
+    /// the events it enqueued.
+    pub(crate) async fn commit(&self, tx: sqlx::Transaction<'_, sqlx::Any>) -> Result<()> {
+        tx.commit().await?;
         self.relay_wake.notify_one();
+        Ok(())
     }
 
     pub fn relay_wake(&self) -> Arc<Notify> {
@@ -202,6 +206,8 @@ impl Catalog {
             }
             Err(other) => return Err(other),
         }
+        // Committed, not yet woken: the one write whose commit and wake are
+        // apart, so the crash test can stop between them.
         if self.fail_point.as_deref() == Some(FAIL_AFTER_CREATE_COMMIT) {
             tracing::error!(service_id = %row.service_id, "fail point reached: aborting after commit");
             std::process::abort();
@@ -286,8 +292,7 @@ impl Catalog {
         let row = self.get_service(tenant, id).await?;
         let mut tx = self.db.pool.begin().await?;
         self.begin_delete(&mut tx, &row, reason).await?;
-        tx.commit().await?;
-        self.relay_wake.notify_one();
+        self.commit(tx).await?;
         self.get_service(tenant, id).await
     }
 
@@ -364,9 +369,7 @@ impl Catalog {
             self.begin_delete(&mut tx, &service, pb::DeleteReason::SourceInstanceDeleted)
                 .await?;
         }
-        tx.commit().await?;
-        self.relay_wake.notify_one();
-        Ok(())
+        self.commit(tx).await
     }
 
     pub fn to_proto(&self, row: &ServiceRow) -> pb::SyncService {

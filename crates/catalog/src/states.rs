@@ -10,6 +10,7 @@ use crate::error::{CatalogError, Result};
 use crate::service::{service_ref, Catalog};
 use crate::store::services::ServiceRow;
 use crate::store::{outbox, services, synced};
+use crate::sync::copies_changed;
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
@@ -95,23 +96,7 @@ impl Catalog {
             )));
         }
         if let Some(bytes) = synced::delete(&mut tx, &svc.service_id, &req.backup_id).await? {
-            let window = crate::sync::current_window(&mut tx, &svc).await?;
-            services::record_copy_change(
-                &mut tx,
-                &svc.service_id,
-                -1,
-                -bytes,
-                window.as_ref(),
-                now,
-            )
-            .await?;
-            crate::store::usage::set_stored(
-                &mut tx,
-                &svc.service_id,
-                now,
-                svc.synced_bytes.saturating_sub(bytes),
-            )
-            .await?;
+            let window = copies_changed(&mut tx, &svc, -1, -bytes, now, now).await?;
             let event = pb::BackupExpired {
                 service_id: svc.service_id.clone(),
                 tenant_id: svc.tenant_id.clone(),
@@ -121,8 +106,6 @@ impl Catalog {
             outbox::enqueue(&mut tx, &event, now).await?;
             tracing::info!(service_id = %svc.service_id, backup_id = %req.backup_id, earliest = ?window.as_ref().map(|w| w.earliest), "expired copy forgotten");
         }
-        tx.commit().await?;
-        self.wake_relay();
-        Ok(())
+        self.commit(tx).await
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use sqlx::AnyConnection;
 use xregion_bus::LagCrossing;
-use xregion_domain::chain::{pending, restore_window, ChainBackup};
+use xregion_domain::chain::{pending, restore_window, ChainBackup, RestoreWindow};
 use xregion_domain::source_keys::check_source_keys;
 use xregion_domain::{BackupKind, ServiceState};
 use xregion_proto::convert::backup as conv;
@@ -16,7 +16,7 @@ use crate::error::{CatalogError, Result};
 use crate::paging::{self, page_size};
 use crate::service::{enqueue_state_change, service_ref, Catalog};
 use crate::store::services::{self, ServiceRow};
-use crate::store::{backups, instances, outbox, synced};
+use crate::store::{backups, instances, outbox, synced, usage};
 
 /// Descriptors one PendingBackups request may carry (about 300 KiB).
 pub const MAX_DISCOVERED: usize = 1000;
@@ -178,9 +178,7 @@ impl Catalog {
         if let Some(reason) = error {
             services::set_failure(&mut tx, service_id, None, reason, now).await?;
         }
-        tx.commit().await?;
-        self.wake_relay();
-        Ok(())
+        self.commit(tx).await
     }
 
     /// Records a verified copy and recomputes the window, state and lag.
@@ -239,36 +237,14 @@ impl Catalog {
         if !synced::insert(&mut tx, &manifest, &e.manifest_key).await? {
             return Ok(()); // a redelivery
         }
-        let window = current_window(&mut tx, &svc).await?;
         let now = self.now();
         let bytes = i64::try_from(manifest.bytes()).unwrap_or(i64::MAX);
-        services::record_copy_change(&mut tx, &svc.service_id, 1, bytes, window.as_ref(), now)
-            .await?;
-        crate::store::usage::add_transfer(
-            &mut tx,
-            &svc.service_id,
-            synced_at,
-            bytes,
-            manifest.files.len() as i64,
-        )
-        .await?;
-        crate::store::usage::set_stored(
-            &mut tx,
-            &svc.service_id,
-            synced_at,
-            svc.synced_bytes.saturating_add(bytes),
-        )
-        .await?;
+        let objects = manifest.files.len() as i64;
+        usage::add_transfer(&mut tx, &svc.service_id, synced_at, bytes, objects).await?;
+        let window = copies_changed(&mut tx, &svc, 1, bytes, synced_at, now).await?;
         if window.is_some() && matches!(svc.state, ServiceState::Creating | ServiceState::Seeding) {
-            transition(
-                &mut tx,
-                &svc,
-                ServiceState::Running,
-                "first restorable point synced",
-                now,
-            )
-            .await?;
-            services::set_failure(&mut tx, &svc.service_id, None, "", now).await?;
+            let reason = Some("first restorable point synced");
+            clear_failure(&mut tx, &svc, reason, now).await?;
         } else if services::failed_backup(&mut tx, &svc.service_id)
             .await?
             .as_deref()
@@ -276,23 +252,12 @@ impl Catalog {
         {
             // The backup the last error was about is copied now: DEGRADED
             // ends, and a RUNNING service's stale error goes away.
-            if svc.state == ServiceState::Degraded {
-                transition(
-                    &mut tx,
-                    &svc,
-                    ServiceState::Running,
-                    "failed backup synced",
-                    now,
-                )
-                .await?;
-            }
-            services::set_failure(&mut tx, &svc.service_id, None, "", now).await?;
+            let reason = (svc.state == ServiceState::Degraded).then_some("failed backup synced");
+            clear_failure(&mut tx, &svc, reason, now).await?;
         }
-        tx.commit().await?;
+        self.commit(tx).await?;
         tracing::info!(service_id = %svc.service_id, backup_id = %d.backup_id, latest = ?window.as_ref().map(|w| w.latest), "copy recorded");
-        self.check_lag(&svc.service_id).await?;
-        self.wake_relay();
-        Ok(())
+        self.check_lag(&svc.service_id).await
     }
 
     pub async fn backup_failed(&self, e: &pb::BackupSyncFailed) -> Result<()> {
@@ -318,7 +283,7 @@ impl Catalog {
         // failures (often transient, of other backups) must not move the
         // backup whose copy ends DEGRADED (they are announced as events).
         if svc.state == ServiceState::Degraded {
-            tx.commit().await?;
+            self.commit(tx).await?;
             tracing::info!(service_id = %svc.service_id, backup_id = %e.backup_id, reason = %e.reason, "copy failed while degraded");
             return Ok(());
         }
@@ -326,9 +291,7 @@ impl Catalog {
         if e.permanent {
             transition(&mut tx, &svc, ServiceState::Degraded, &message, now).await?;
         }
-        tx.commit().await?;
-        self.wake_relay();
-        Ok(())
+        self.commit(tx).await
     }
 
     /// Publishes LagExceeded / LagRecovered when the service crosses the
@@ -360,9 +323,8 @@ impl Catalog {
         } else {
             outbox::enqueue(&mut tx, &crossing.event::<pb::LagRecovered>(), now).await?;
         }
-        tx.commit().await?;
+        self.commit(tx).await?;
         tracing::warn!(service_id = %svc.service_id, lag_seconds = lag, exceeded, "lag threshold crossed");
-        self.wake_relay();
         Ok(())
     }
 
@@ -378,11 +340,44 @@ impl Catalog {
     }
 }
 
-/// The service's restore window from every copy recorded so far.
-pub(crate) async fn current_window(
+/// After a copy of `bytes` was added (`copies = 1`) or forgotten (`-1`,
+/// negative bytes): the service's counts and restore window, and what it
+/// stores at the end of the day of `at`. Returns the window.
+pub(crate) async fn copies_changed(
     conn: &mut AnyConnection,
     svc: &ServiceRow,
-) -> Result<Option<xregion_domain::chain::RestoreWindow>> {
+    copies: i64,
+    bytes: i64,
+    at: i64,
+    now: i64,
+) -> Result<Option<RestoreWindow>> {
+    let window = current_window(conn, svc).await?;
+    services::record_copy_change(conn, &svc.service_id, copies, bytes, window.as_ref(), now)
+        .await?;
+    let stored = svc.synced_bytes.saturating_add(bytes);
+    usage::set_stored(conn, &svc.service_id, at, stored).await?;
+    Ok(window)
+}
+
+/// Clears the service's last error; with a reason, the service also
+/// becomes RUNNING (where its state allows it).
+async fn clear_failure(
+    conn: &mut AnyConnection,
+    svc: &ServiceRow,
+    running_because: Option<&str>,
+    now: i64,
+) -> Result<()> {
+    if let Some(reason) = running_because {
+        transition(conn, svc, ServiceState::Running, reason, now).await?;
+    }
+    services::set_failure(conn, &svc.service_id, None, "", now).await
+}
+
+/// The service's restore window from every copy recorded so far.
+async fn current_window(
+    conn: &mut AnyConnection,
+    svc: &ServiceRow,
+) -> Result<Option<RestoreWindow>> {
     let all = synced::for_service(conn, &svc.service_id).await?;
     let chain: Vec<ChainBackup> = all.iter().map(|r| r.manifest.chain_backup()).collect();
     Ok(restore_window(svc.engine, &chain))
@@ -422,9 +417,7 @@ impl Catalog {
             )
             .await?;
         }
-        tx.commit().await?;
-        self.wake_relay();
-        Ok(())
+        self.commit(tx).await
     }
 }
 
