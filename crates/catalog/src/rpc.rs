@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use xregion_bus::{CatalogClient, CatalogService, RpcError};
+use xregion_bus::{CatalogClient, CatalogMethod, CatalogService, RpcError};
 use xregion_proto::xregion::v1 as pb;
 
 use crate::config::PricePlan;
@@ -27,135 +27,91 @@ pub fn local_client(catalog: Catalog) -> CatalogClient {
     }))
 }
 
-#[async_trait::async_trait]
-impl CatalogService for CatalogRpc {
-    async fn ping(&self, _tenant: &str, _request: pb::Empty) -> Answer<pb::Empty> {
-        Ok(pb::Empty {})
-    }
+/// The catalog's side of the contract, one line a handler:
+/// `method(request) = |rpc, tenant, request| answer` (internal methods get
+/// no tenant). The answer may use `?` on the catalog's errors; the response
+/// type is the one the contract gives the request.
+macro_rules! handlers {
+    (
+        tenant { $($t_fn:ident($t_req:ident) = |$t_rpc:ident, $tenant:ident, $t_r:ident| $t_answer:expr;)* }
+        internal { $($i_fn:ident($i_req:ident) = |$i_rpc:ident, $i_r:ident| $i_answer:expr;)* }
+    ) => {
+        #[async_trait::async_trait]
+        impl CatalogService for CatalogRpc {
+            $(async fn $t_fn(
+                &self,
+                $tenant: &str,
+                $t_r: pb::$t_req,
+            ) -> Answer<<pb::$t_req as CatalogMethod>::Response> {
+                let $t_rpc = self;
+                Ok($t_answer)
+            })*
+            $(async fn $i_fn(&self, $i_r: pb::$i_req) -> Answer<<pb::$i_req as CatalogMethod>::Response> {
+                let $i_rpc = self;
+                Ok($i_answer)
+            })*
+        }
+    };
+}
 
-    async fn list_eligible_instances(
-        &self,
-        tenant: &str,
-        request: pb::ListEligibleInstancesRequest,
-    ) -> Answer<pb::ListEligibleInstancesResponse> {
-        let rows = self.catalog.eligible_instances(tenant, &request).await?;
-        Ok(pb::ListEligibleInstancesResponse {
-            instances: rows.iter().map(instance_to_proto).collect(),
-        })
+handlers! {
+    tenant {
+        ping(Empty) = |_rpc, _tenant, _r| pb::Empty {};
+        list_eligible_instances(ListEligibleInstancesRequest) = |rpc, tenant, r| {
+            let rows = rpc.catalog.eligible_instances(tenant, &r).await?;
+            pb::ListEligibleInstancesResponse {
+                instances: rows.iter().map(instance_to_proto).collect(),
+            }
+        };
+        create_sync_service(CreateSyncServiceRequest) = |rpc, tenant, r| {
+            rpc.catalog.to_proto(&rpc.catalog.create_service(tenant, &r).await?)
+        };
+        get_sync_service(GetSyncServiceRequest) = |rpc, tenant, r| {
+            rpc.catalog.to_proto(&rpc.catalog.get_service(tenant, &r.id).await?)
+        };
+        list_sync_services(ListSyncServicesRequest) = |rpc, tenant, r| {
+            let (rows, next_page_token) = rpc.catalog.list_services(tenant, &r).await?;
+            pb::ListSyncServicesResponse {
+                services: rows.iter().map(|row| rpc.catalog.to_proto(row)).collect(),
+                next_page_token,
+            }
+        };
+        delete_sync_service(DeleteSyncServiceRequest) = |rpc, tenant, r| {
+            let reason = pb::DeleteReason::UserRequest;
+            rpc.catalog.to_proto(&rpc.catalog.delete_service(tenant, &r.id, reason).await?)
+        };
+        list_synced_backups(ListSyncedBackupsRequest) = |rpc, tenant, r| {
+            rpc.catalog.list_synced(tenant, &r).await?
+        };
+        get_restore_window(GetRestoreWindowRequest) = |rpc, tenant, r| {
+            rpc.catalog.window(tenant, &r.service_id).await?
+        };
+        get_restore_plan(GetRestorePlanRequest) = |rpc, tenant, r| {
+            rpc.catalog.plan(tenant, &r).await?
+        };
+        get_usage(GetUsageRequest) = |rpc, tenant, r| {
+            rpc.catalog.usage(tenant, &r, &rpc.price_plan).await?
+        };
     }
-
-    async fn create_sync_service(
-        &self,
-        tenant: &str,
-        request: pb::CreateSyncServiceRequest,
-    ) -> Answer<pb::SyncService> {
-        let row = self.catalog.create_service(tenant, &request).await?;
-        Ok(self.catalog.to_proto(&row))
-    }
-
-    async fn get_sync_service(
-        &self,
-        tenant: &str,
-        request: pb::GetSyncServiceRequest,
-    ) -> Answer<pb::SyncService> {
-        let row = self.catalog.get_service(tenant, &request.id).await?;
-        Ok(self.catalog.to_proto(&row))
-    }
-
-    async fn list_sync_services(
-        &self,
-        tenant: &str,
-        request: pb::ListSyncServicesRequest,
-    ) -> Answer<pb::ListSyncServicesResponse> {
-        let (rows, next_page_token) = self.catalog.list_services(tenant, &request).await?;
-        Ok(pb::ListSyncServicesResponse {
-            services: rows.iter().map(|r| self.catalog.to_proto(r)).collect(),
-            next_page_token,
-        })
-    }
-
-    async fn delete_sync_service(
-        &self,
-        tenant: &str,
-        request: pb::DeleteSyncServiceRequest,
-    ) -> Answer<pb::SyncService> {
-        let row = self
-            .catalog
-            .delete_service(tenant, &request.id, pb::DeleteReason::UserRequest)
-            .await?;
-        Ok(self.catalog.to_proto(&row))
-    }
-
-    async fn list_synced_backups(
-        &self,
-        tenant: &str,
-        request: pb::ListSyncedBackupsRequest,
-    ) -> Answer<pb::ListSyncedBackupsResponse> {
-        Ok(self.catalog.list_synced(tenant, &request).await?)
-    }
-
-    async fn get_restore_window(
-        &self,
-        tenant: &str,
-        request: pb::GetRestoreWindowRequest,
-    ) -> Answer<pb::RestoreWindow> {
-        Ok(self.catalog.window(tenant, &request.service_id).await?)
-    }
-
-    async fn get_restore_plan(
-        &self,
-        tenant: &str,
-        request: pb::GetRestorePlanRequest,
-    ) -> Answer<pb::RestorePlan> {
-        Ok(self.catalog.plan(tenant, &request).await?)
-    }
-
-    async fn get_usage(
-        &self,
-        tenant: &str,
-        request: pb::GetUsageRequest,
-    ) -> Answer<pb::GetUsageResponse> {
-        Ok(self
-            .catalog
-            .usage(tenant, &request, &self.price_plan)
-            .await?)
-    }
-
-    async fn pending_backups(
-        &self,
-        request: pb::PendingBackupsRequest,
-    ) -> Answer<pb::PendingBackupsResponse> {
-        Ok(self.catalog.pending_backups(&request).await?)
-    }
-
-    async fn live_services(
-        &self,
-        request: pb::LiveServicesRequest,
-    ) -> Answer<pb::LiveServicesResponse> {
-        let (services, next_page_token) = self.catalog.live_services(&request).await?;
-        Ok(pb::LiveServicesResponse {
-            services,
-            next_page_token,
-        })
-    }
-
-    async fn mark_seeding(&self, request: pb::MarkSeedingRequest) -> Answer<pb::Empty> {
-        self.catalog
-            .mark_seeding(&request.service_id, &request.waiting_reason)
-            .await?;
-        Ok(pb::Empty {})
-    }
-
-    async fn service_states(
-        &self,
-        request: pb::ServiceStatesRequest,
-    ) -> Answer<pb::ServiceStatesResponse> {
-        let statuses = self.catalog.service_states(&request.service_ids).await?;
-        Ok(pb::ServiceStatesResponse { statuses })
-    }
-
-    async fn expire_backup(&self, request: pb::ExpireBackupRequest) -> Answer<pb::Empty> {
-        self.catalog.expire_backup(&request).await?;
-        Ok(pb::Empty {})
+    internal {
+        pending_backups(PendingBackupsRequest) = |rpc, r| rpc.catalog.pending_backups(&r).await?;
+        live_services(LiveServicesRequest) = |rpc, r| {
+            let (services, next_page_token) = rpc.catalog.live_services(&r).await?;
+            pb::LiveServicesResponse {
+                services,
+                next_page_token,
+            }
+        };
+        mark_seeding(MarkSeedingRequest) = |rpc, r| {
+            rpc.catalog.mark_seeding(&r.service_id, &r.waiting_reason).await?;
+            pb::Empty {}
+        };
+        service_states(ServiceStatesRequest) = |rpc, r| pb::ServiceStatesResponse {
+            statuses: rpc.catalog.service_states(&r.service_ids).await?,
+        };
+        expire_backup(ExpireBackupRequest) = |rpc, r| {
+            rpc.catalog.expire_backup(&r).await?;
+            pb::Empty {}
+        };
     }
 }
