@@ -46,6 +46,25 @@ impl BusProbe {
         }
     }
 
+    /// Waits until the service's durable consumer `name` (as the service
+    /// names it, e.g. `watcher-backups`) has settled every message of
+    /// `stream` published so far: nothing pending, nothing unacknowledged.
+    pub async fn wait_consumer_idle(&self, stream: &str, name: &str) -> anyhow::Result<()> {
+        let durable = self.ns.durable(name);
+        let stream = self.js.get_stream(stream).await?;
+        wait_until(&format!("{durable} to settle its backlog"), WAIT, || {
+            let (stream, durable) = (&stream, &durable);
+            async move {
+                let info = stream
+                    .consumer_info(durable)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("consumer {durable}: {e}"))?;
+                Ok((info.num_pending == 0 && info.num_ack_pending == 0).then_some(()))
+            }
+        })
+        .await
+    }
+
     /// Every message of `stream` on `filter` so far, oldest first.
     pub async fn messages(
         &self,

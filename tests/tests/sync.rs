@@ -39,6 +39,12 @@ async fn seeds_then_follows(engine: Engine) -> anyhow::Result<()> {
         );
     }
 
+    // The watcher has seen these events while no service existed: they are
+    // seeding's to choose from, not jobs (a watcher lagging behind them
+    // would copy the older chain too).
+    env.probe
+        .wait_consumer_idle(&env.probe.ns.upstream_stream(), "watcher-backups")
+        .await?;
     let svc = env.create(&instance, engine, "r1", "r2").await?;
     let last = end_of(logs.last().expect("logs"));
     let running = env
