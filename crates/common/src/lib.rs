@@ -22,6 +22,7 @@ pub mod verify;
 
 pub use cli::CommonArgs;
 pub use clock::{Clock, SharedClock, SystemClock};
+pub use service_config::HasCommon;
 pub use config::{load, BusConfig, BusTlsConfig, CommonConfig, HttpConfig, TelemetryConfig};
 pub use error::{Error, Result};
 pub use regions::{RegionConfig, Regions};

@@ -3,8 +3,7 @@
 
 /// Declares a service's configuration type: the common sections (`bus`,
 /// `telemetry`, `http`, `regions`) flattened beside one section of its own,
-/// and the `xregion_runtime::HasCommon` impl the service host reads them
-/// through.
+/// and the [`crate::HasCommon`] impl the service host reads them through.
 ///
 /// ```ignore
 /// xregion_common::service_config! {
@@ -13,11 +12,15 @@
 /// }
 /// ```
 ///
-/// The calling crate needs `serde` and `xregion_runtime` (every service
-/// binary has both); the section type brings its own defaults and its own
+/// The calling crate needs `serde`; the section type brings its own defaults and its own
 /// `deny_unknown_fields`, the loader checks the top level ([`crate::keys`]).
 /// The type's limits stay in its own `Validate` impl: the common sections'
 /// are checked by [`crate::load`] before it.
+/// What the service host needs of any service's configuration.
+pub trait HasCommon {
+    fn common(&self) -> &crate::CommonConfig;
+}
+
 #[macro_export]
 macro_rules! service_config {
     (
@@ -33,7 +36,7 @@ macro_rules! service_config {
             pub $section: $settings,
         }
 
-        impl ::xregion_runtime::HasCommon for $name {
+        impl $crate::HasCommon for $name {
             fn common(&self) -> &$crate::CommonConfig {
                 &self.common
             }

@@ -24,6 +24,4 @@ pub struct Context<C> {
     pub host: ServiceHost,
 }
 
-pub trait HasCommon {
-    fn common(&self) -> &xregion_common::CommonConfig;
-}
+pub use xregion_common::service_config::HasCommon;
