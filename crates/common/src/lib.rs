@@ -22,10 +22,10 @@ pub mod verify;
 
 pub use cli::CommonArgs;
 pub use clock::{Clock, SharedClock, SystemClock};
-pub use service_config::HasCommon;
 pub use config::{load, BusConfig, BusTlsConfig, CommonConfig, HttpConfig, TelemetryConfig};
 pub use error::{Error, Result};
 pub use regions::{RegionConfig, Regions};
+pub use service_config::HasCommon;
 pub use units::ByteSize;
 pub use validate::{Invalid, Validate};
 pub use verify::Verifier;
