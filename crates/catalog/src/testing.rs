@@ -114,6 +114,8 @@ pub struct Source {
     pub tenant: String,
     pub instance: String,
     pub region: String,
+    /// The size of each backup's one file.
+    pub file_size: u64,
 }
 
 impl Source {
@@ -122,7 +124,12 @@ impl Source {
             tenant: tenant.into(),
             instance: instance.into(),
             region: region.into(),
+            file_size: 1024,
         }
+    }
+
+    pub fn with_file_size(self, file_size: u64) -> Self {
+        Self { file_size, ..self }
     }
 
     /// A FULL consistent at `at_ms`, at binlog `binlog`.
@@ -158,7 +165,7 @@ impl Source {
             kind: kind as i32,
             files: vec![rds::BackupFile {
                 key: format!("{}/{backup_id}/data", self.instance),
-                size: 1024,
+                size: self.file_size,
                 sha256: "a".repeat(64),
             }],
             data_start_time: Some(timestamp(start_ms)),
@@ -188,27 +195,14 @@ mod tests {
         let source = Source::new("t1", "db-1", "r1");
         let svc = t.service(&source, "r2").await.unwrap();
         let client = t.client();
-        let got = client
-            .request(
-                "t1",
-                &pb::GetSyncServiceRequest {
-                    id: svc.service_id.clone(),
-                },
-            )
-            .await
-            .unwrap();
+        let get = pb::GetSyncServiceRequest {
+            id: svc.service_id.clone(),
+        };
+        let got = client.request("t1", &get).await.unwrap();
         assert_eq!(got.id, svc.service_id);
         assert_eq!(got.state, pb::ServiceState::Creating as i32);
         // Another tenant does not see it.
-        let other = client
-            .request(
-                "t2",
-                &pb::GetSyncServiceRequest {
-                    id: svc.service_id.clone(),
-                },
-            )
-            .await
-            .unwrap_err();
+        let other = client.request("t2", &get).await.unwrap_err();
         assert!(matches!(
             other,
             xregion_bus::BusError::Remote {

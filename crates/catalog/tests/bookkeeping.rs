@@ -14,6 +14,7 @@ use xregion_catalog::config::PricePlan;
 use xregion_catalog::service::service_ref;
 use xregion_catalog::store::instances::InstanceRow;
 use xregion_catalog::store::Db;
+use xregion_catalog::testing::Source;
 use xregion_catalog::Catalog;
 use xregion_domain::source_keys::SourceKeyPrefix;
 use xregion_domain::{Engine, ServiceState};
@@ -121,59 +122,31 @@ impl Env {
     }
 }
 
-/// Binlog `n` of `instance`: a FULL consistent at `start`, or a LOG
-/// covering `[start, end]`.
-fn backup(
-    instance: &str,
-    id: &str,
-    full: bool,
-    n: u64,
-    start: i64,
-    end: i64,
-) -> rds::BackupDescriptor {
-    rds::BackupDescriptor {
-        backup_id: id.into(),
-        instance_id: instance.into(),
-        tenant_id: "t1".into(),
-        engine: rds::Engine::Mysql as i32,
-        region: "r1".into(),
-        kind: if full {
-            rds::BackupKind::Full
-        } else {
-            rds::BackupKind::Log
-        } as i32,
-        files: vec![rds::BackupFile {
-            key: format!("{instance}/{id}/data"),
-            size: 1_000_000_000,
-            sha256: "a".repeat(64),
-        }],
-        data_start_time: Some(timestamp(start)),
-        data_end_time: Some(timestamp(end)),
-        position: Some(rds::backup_descriptor::Position::Mysql(
-            rds::MysqlPosition {
-                binlog_file_number: n,
-                binlog_offset: 4,
-                ..Default::default()
-            },
-        )),
-        created_at: None,
-    }
+/// A catalog where [`db1`] is recorded and enrolled, and its service's id.
+async fn enrolled() -> (Env, String) {
+    let env = env().await;
+    let svc = env.service("db-1").await;
+    (env, svc)
+}
+
+/// db-1 of tenant t1 in r1; each backup is one file of 1 GB.
+fn db1() -> Source {
+    Source::new("t1", "db-1", "r1").with_file_size(1_000_000_000)
 }
 
 #[tokio::test]
 async fn refused_descriptors_leave_nothing_behind() {
-    let env = env().await;
-    let svc = env.service("db-1").await;
+    let (env, svc) = enrolled().await;
     let t = JAN_1 - DAY;
-    let full = backup("db-1", "f1", true, 5, t, t);
+    let full = db1().full("f1", 5, t);
     assert!(env.catalog.record_backup(&full).await.unwrap());
-    let mut outside = backup("db-1", "l-out", false, 5, t, t + 1000);
+    let mut outside = db1().log("l-out", 5, t, t + 1000);
     outside.files[0].key = "db-2/l-out/data".into();
-    let mut future = backup("db-1", "l-future", false, 6, t, JAN_1 + 10 * 365 * DAY);
+    let mut future = db1().log("l-future", 6, t, JAN_1 + 10 * 365 * DAY);
     future.files[0].key = "db-1/l-future/data".into();
-    let mut tenant = backup("db-1", "l-tenant", false, 7, t, t + 3000);
+    let mut tenant = db1().log("l-tenant", 7, t, t + 3000);
     tenant.tenant_id = "t2".into();
-    let mut region = backup("db-1", "l-region", false, 8, t, t + 4000);
+    let mut region = db1().log("l-region", 8, t, t + 4000);
     region.region = "r2".into();
     region.files[0].key = "db-1/l-region/data".into();
     for (d, says) in [
@@ -198,20 +171,17 @@ async fn refused_descriptors_leave_nothing_behind() {
 
 #[tokio::test]
 async fn pending_pages_and_never_reaches_before_the_synced_full() {
-    let env = env().await;
-    let svc = env.service("db-1").await;
+    let (env, svc) = enrolled().await;
     let t = JAN_1 - 30 * DAY;
     // Binlog 4 ends exactly where the FULL (binlog 5) starts.
-    let before = backup("db-1", "l-0004", false, 4, t - 1000, t);
-    let full = backup("db-1", "f-0005", true, 5, t, t);
+    let before = db1().log("l-0004", 4, t - 1000, t);
+    let full = db1().full("f-0005", 5, t);
     env.catalog.record_backup(&before).await.unwrap();
     env.catalog.record_backup(&full).await.unwrap();
     let logs: Vec<rds::BackupDescriptor> = (0..450)
         .map(|i| {
-            backup(
-                "db-1",
+            db1().log(
                 &format!("l-{:04}", 5 + i),
-                false,
                 5 + i,
                 t + i as i64 * 1000,
                 t + (i as i64 + 1) * 1000,
@@ -259,13 +229,12 @@ async fn pending_pages_and_never_reaches_before_the_synced_full() {
 
 #[tokio::test]
 async fn degraded_ends_exactly_when_its_failed_backup_is_synced() {
-    let env = env().await;
-    let svc = env.service("db-1").await;
+    let (env, svc) = enrolled().await;
     let t = JAN_1 - DAY;
-    let full = backup("db-1", "f1", true, 5, t, t);
-    let l5 = backup("db-1", "l5", false, 5, t, t + 1000);
-    let l6 = backup("db-1", "l6", false, 6, t + 1000, t + 2000);
-    let l7 = backup("db-1", "l7", false, 7, t + 2000, t + 3000);
+    let full = db1().full("f1", 5, t);
+    let l5 = db1().log("l5", 5, t, t + 1000);
+    let l6 = db1().log("l6", 6, t + 1000, t + 2000);
+    let l7 = db1().log("l7", 7, t + 2000, t + 3000);
     for d in [&full, &l5, &l6, &l7] {
         env.catalog.record_backup(d).await.unwrap();
     }
@@ -304,12 +273,11 @@ async fn degraded_ends_exactly_when_its_failed_backup_is_synced() {
 
 #[tokio::test]
 async fn usage_counts_stored_bytes_on_days_without_transfers() {
-    let env = env().await;
-    let svc = env.service("db-1").await;
+    let (env, svc) = enrolled().await;
     let t = JAN_1 - DAY;
     // An older FULL, past retention once the newer one is there.
-    let old = backup("db-1", "f0", true, 1, t - 40 * DAY, t - 40 * DAY);
-    let full = backup("db-1", "f1", true, 5, t - 10 * DAY, t - 10 * DAY);
+    let old = db1().full("f0", 1, t - 40 * DAY);
+    let full = db1().full("f1", 5, t - 10 * DAY);
     for d in [&old, &full] {
         env.catalog.record_backup(d).await.unwrap();
     }
