@@ -36,11 +36,7 @@ pub enum RunError {
 }
 
 pub async fn run(cx: Context<GatewayConfig>) -> Result<(), ServiceError> {
-    let Context {
-        config,
-        bus,
-        mut host,
-    } = cx;
+    let (config, bus, mut host) = cx.parts();
     let mut served = serve(&config, &bus, &mut host)
         .await
         .map_err(ServiceError::other)?;

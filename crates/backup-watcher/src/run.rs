@@ -16,11 +16,7 @@ use crate::seeding::SeedOnCreate;
 use crate::upstream::JobPerBackup;
 
 pub async fn run(cx: Context<WatcherConfig>) -> Result<(), ServiceError> {
-    let Context {
-        config,
-        bus,
-        mut host,
-    } = cx;
+    let (config, bus, mut host) = cx.parts();
     let settings = &config.watcher;
     let ns = bus.namespace();
     let watcher = Watcher {

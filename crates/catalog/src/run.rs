@@ -20,11 +20,7 @@ use crate::store::Db;
 use crate::upstream::UpstreamHandler;
 
 pub async fn run(cx: Context<CatalogConfig>) -> std::result::Result<(), ServiceError> {
-    let Context {
-        config,
-        bus,
-        mut host,
-    } = cx;
+    let (config, bus, mut host) = cx.parts();
     let settings = &config.catalog;
     let database_url = settings
         .resolved_database_url()

@@ -12,11 +12,7 @@ use crate::purge::Purger;
 use crate::sweep::{sweep_and_report, Sweeper};
 
 pub async fn run(cx: Context<CleanupConfig>) -> Result<(), ServiceError> {
-    let Context {
-        config,
-        bus,
-        mut host,
-    } = cx;
+    let (config, bus, mut host) = cx.parts();
     let settings = &config.cleanup;
     let ns = bus.namespace();
     let regions = Regions::build(&config.common.regions)?;

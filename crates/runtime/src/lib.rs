@@ -24,4 +24,11 @@ pub struct Context<C> {
     pub host: ServiceHost,
 }
 
+impl<C> Context<C> {
+    /// The three parts, for `let (config, bus, mut host) = cx.parts();`.
+    pub fn parts(self) -> (C, xregion_bus::Bus, ServiceHost) {
+        (self.config, self.bus, self.host)
+    }
+}
+
 pub use xregion_common::service_config::HasCommon;

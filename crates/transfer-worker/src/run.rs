@@ -13,11 +13,7 @@ use crate::config::WorkerConfig;
 use crate::transfer::Transfers;
 
 pub async fn run(cx: Context<WorkerConfig>) -> Result<(), ServiceError> {
-    let Context {
-        config,
-        bus,
-        mut host,
-    } = cx;
+    let (config, bus, mut host) = cx.parts();
     let settings = &config.worker;
     let ns = bus.namespace();
     let throttle = Arc::new(crate::throttle::Throttle::default());
