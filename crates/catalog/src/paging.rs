@@ -14,15 +14,12 @@ use crate::error::{CatalogError, Result};
 
 pub const MAX_PAGE: usize = 1000;
 
-/// `0` means the method's default page; above [`MAX_PAGE`] is refused.
-pub fn page_size(requested: u32, default: usize) -> Result<usize> {
+/// `0` means the method's default page; above [`MAX_PAGE`] means
+/// [`MAX_PAGE`] (AIP-158: a page may hold fewer items than asked for).
+pub fn page_size(requested: u32, default: usize) -> usize {
     match requested as usize {
-        0 => Ok(default),
-        n if n <= MAX_PAGE => Ok(n),
-        n => Err(
-            DomainError::invalid("page_size", format!("{n} is above the maximum {MAX_PAGE}"))
-                .into(),
-        ),
+        0 => default,
+        n => n.min(MAX_PAGE),
     }
 }
 
@@ -198,8 +195,9 @@ mod tests {
 
     #[test]
     fn page_sizes_are_bounded() {
-        assert_eq!(page_size(0, 200).unwrap(), 200);
-        assert_eq!(page_size(1000, 200).unwrap(), 1000);
-        assert!(page_size(1001, 200).is_err());
+        assert_eq!(page_size(0, 200), 200);
+        assert_eq!(page_size(1000, 200), 1000);
+        assert_eq!(page_size(1001, 200), 1000);
+        assert_eq!(page_size(u32::MAX, 200), 1000);
     }
 }

@@ -1,7 +1,7 @@
 //! Tenant-facing reads of synced data: copies, the restore window, plans.
 
 use xregion_domain::manifest::Manifest;
-use xregion_domain::validation::validate_page_size;
+use xregion_domain::validation;
 use xregion_domain::BackupKind;
 use xregion_proto::convert::backup as conv;
 use xregion_proto::convert::millis;
@@ -29,7 +29,7 @@ impl Catalog {
         tenant: &str,
         req: &pb::ListSyncedBackupsRequest,
     ) -> Result<pb::ListSyncedBackupsResponse> {
-        let limit = validate_page_size(req.page_size)? as usize;
+        let limit = validation::page_size(req.page_size) as usize;
         let offset = paging::SYNCED_BACKUPS.parse(&req.page_token)?.unwrap_or(0);
         let kind = match pb::BackupKindFilter::try_from(req.kind) {
             Ok(pb::BackupKindFilter::Any) => None,

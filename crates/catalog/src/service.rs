@@ -7,7 +7,7 @@ use std::sync::Arc;
 use sqlx::AnyConnection;
 use tokio::sync::Notify;
 use xregion_domain::source_keys::SourceKeyPrefix;
-use xregion_domain::validation::{validate_create, validate_page_size, CreateServiceInput};
+use xregion_domain::validation::{self, validate_create, CreateServiceInput};
 use xregion_domain::{ids, layout, ServiceState};
 use xregion_proto::convert::{engine_from_api, engine_to_api, state_to_api, timestamp};
 use xregion_proto::xregion::v1 as pb;
@@ -251,7 +251,7 @@ impl Catalog {
         tenant: &str,
         req: &pb::ListSyncServicesRequest,
     ) -> Result<(Vec<ServiceRow>, String)> {
-        let limit = validate_page_size(req.page_size)?;
+        let limit = validation::page_size(req.page_size);
         let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
         let engine =
             match req.engine {

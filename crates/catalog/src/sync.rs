@@ -95,7 +95,7 @@ impl Catalog {
             )
             .into());
         }
-        let limit = page_size(req.page_size, DEFAULT_PENDING_PAGE)?;
+        let limit = page_size(req.page_size, DEFAULT_PENDING_PAGE);
         let after = paging::PENDING_BACKUPS.parse(&req.page_token)?;
         for d in &req.discovered {
             if let Err(error) = self.record_backup(d).await {
@@ -155,7 +155,7 @@ impl Catalog {
         &self,
         req: &pb::LiveServicesRequest,
     ) -> Result<(Vec<pb::ServiceRef>, String)> {
-        let limit = page_size(req.page_size, DEFAULT_LIVE_PAGE)?;
+        let limit = page_size(req.page_size, DEFAULT_LIVE_PAGE);
         let after = paging::LIVE_SERVICES.parse(&req.page_token)?.unwrap_or(0);
         let instance = (!req.instance_id.is_empty()).then_some(req.instance_id.as_str());
         let mut conn = self.db.pool.acquire().await?;

@@ -75,16 +75,12 @@ pub fn validate_retention(days: Option<u32>) -> Result<u32> {
     }
 }
 
-/// 0 means the default; anything above the maximum is an error rather than
-/// silently truncated.
-pub fn validate_page_size(size: u32) -> Result<u32> {
+/// 0 means the default; above the maximum means the maximum (AIP-158: a
+/// page may hold fewer items than asked for, and the token leads on).
+pub fn page_size(size: u32) -> u32 {
     match size {
-        0 => Ok(DEFAULT_PAGE_SIZE),
-        s if s <= MAX_PAGE_SIZE => Ok(s),
-        s => Err(DomainError::invalid(
-            "page_size",
-            format!("{s} is above the maximum {MAX_PAGE_SIZE}"),
-        )),
+        0 => DEFAULT_PAGE_SIZE,
+        s => s.min(MAX_PAGE_SIZE),
     }
 }
 
@@ -190,9 +186,11 @@ mod tests {
     }
 
     #[test]
-    fn page_size_bounds() {
-        assert_eq!(validate_page_size(0), Ok(100));
-        assert_eq!(validate_page_size(1000), Ok(1000));
-        assert!(validate_page_size(1001).is_err());
+    fn page_sizes_default_and_clamp() {
+        assert_eq!(page_size(0), 100);
+        assert_eq!(page_size(7), 7);
+        assert_eq!(page_size(1000), 1000);
+        assert_eq!(page_size(1001), 1000);
+        assert_eq!(page_size(u32::MAX), 1000);
     }
 }
