@@ -385,6 +385,38 @@ async fn unauthenticated_callers_learn_nothing() -> anyhow::Result<()> {
         "the internal catalog contract is shown"
     );
 
+    // The older v1alpha protocol (grpcio reflection, Postman, grpcui) shows
+    // the same public services.
+    {
+        use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
+        use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
+        use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
+        use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
+        let question = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let answer = ServerReflectionClient::new(stack.channel().await?)
+            .server_reflection_info(tokio_stream::iter([question]))
+            .await?
+            .into_inner()
+            .message()
+            .await?
+            .and_then(|a| a.message_response);
+        let Some(MessageResponse::ListServicesResponse(list)) = answer else {
+            panic!("v1alpha reflection answered {answer:?}");
+        };
+        let alpha: Vec<&str> = list.service.iter().map(|s| s.name.as_str()).collect();
+        assert!(
+            alpha.contains(&"xregion.v1.CrossRegionBackupService"),
+            "{alpha:?}"
+        );
+        assert!(
+            !alpha.iter().any(|s| s.to_lowercase().contains("catalog")),
+            "{alpha:?}"
+        );
+    }
+
     // With the catalog gone the tenant hears that the service is
     // unavailable, not which subject of which deployment did not answer.
     stack.kill("catalog");

@@ -80,12 +80,18 @@ async fn serve(
     reporter
         .set_serving::<CrossRegionBackupServiceServer<Gateway>>()
         .await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_file_descriptor_set(
-            crate::reflection::public_descriptors(xregion_proto::FILE_DESCRIPTOR_SET)
-                .map_err(|e| RunError::Config(format!("descriptors: {e}")))?,
-        )
+    // Both versions: grpcurl speaks v1, Python's grpcio reflection,
+    // Postman and grpcui still speak v1alpha.
+    let public = crate::reflection::public_descriptors(xregion_proto::FILE_DESCRIPTOR_SET)
+        .map_err(|e| RunError::Config(format!("descriptors: {e}")))?;
+    let reflection = || {
+        tonic_reflection::server::Builder::configure().register_file_descriptor_set(public.clone())
+    };
+    let reflection_v1 = reflection()
         .build_v1()
+        .map_err(|e| RunError::Config(e.to_string()))?;
+    let reflection_v1alpha = reflection()
+        .build_v1alpha()
         .map_err(|e| RunError::Config(e.to_string()))?;
 
     let listener = tokio::net::TcpListener::bind(&settings.listen)
@@ -115,7 +121,8 @@ async fn serve(
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     let router = server
         .add_service(health_service)
-        .add_service(reflection)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .add_service(CrossRegionBackupServiceServer::new(gateway));
     host.spawn(Stage::Intake, "grpc", move |stop| {
         router.serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
