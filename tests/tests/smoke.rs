@@ -78,6 +78,10 @@ async fn services_stop_in_order_on_sigterm() -> anyhow::Result<()> {
             log.contains("stopped"),
             "{name} did not report an orderly stop:\n{log}"
         );
+        assert!(
+            !log.contains('\u{1b}'),
+            "{name} wrote colour codes into a log that is not a terminal:\n{log}"
+        );
     }
     Ok(())
 }

@@ -70,7 +70,12 @@ pub fn init(service: &'static str, config: &TelemetryConfig) -> Result<Telemetry
             .with_current_span(true)
             .boxed()
     } else {
-        tracing_subscriber::fmt::layer().with_target(true).boxed()
+        // Colour codes only for a person at a terminal, not in files or
+        // log collectors.
+        tracing_subscriber::fmt::layer()
+            .with_target(true)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .boxed()
     };
     tracing_subscriber::registry()
         .with(filter)
