@@ -1,5 +1,7 @@
 //! `xregion admin`: operator commands that talk to NATS directly rather than
-//! to the tenant-scoped gRPC API. Today: the dead-letter stream.
+//! to the tenant-scoped gRPC API: the dead-letter stream and bandwidth limits.
+
+mod bandwidth;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -82,6 +84,9 @@ pub enum AdminCommand {
     /// Messages a consumer gave up on: list them, replay them once fixed.
     #[command(subcommand)]
     DeadLetters(DeadLetterCommand),
+    /// Bandwidth limits of region pairs, followed by every worker at runtime.
+    #[command(subcommand)]
+    Bandwidth(bandwidth::BandwidthCommand),
 }
 
 #[derive(Subcommand)]
@@ -113,6 +118,7 @@ pub async fn run(args: AdminArgs, out: Output) -> anyhow::Result<()> {
     .await?;
     let js = xregion_bus::async_nats::jetstream::new(client);
     match args.command {
+        AdminCommand::Bandwidth(command) => bandwidth::run(&js, &ns, command, out).await?,
         AdminCommand::DeadLetters(DeadLetterCommand::List) => {
             let entries = deadletter::list(&js, &ns).await?;
             let rows: Vec<DeadLetterRow> = entries.iter().map(Into::into).collect();
