@@ -98,7 +98,7 @@ pub enum Command {
     },
     /// Wait until a service reaches a state (for scripts).
     Wait(services::WaitArgs),
-    /// Operator commands over NATS (not the tenant API): dead letters.
+    /// Operator commands over NATS (not the tenant API): dead letters, bandwidth limits.
     Admin(admin::AdminArgs),
 }
 
