@@ -41,13 +41,15 @@ impl Transfers {
         service: &pb::ServiceRef,
         manifest: &Manifest,
     ) {
-        metrics::counter!("xregion_transfer_cancelled_total").increment(1);
         if let Err(error) =
             commit::remove_copy(target.as_ref(), &service.target_prefix, manifest).await
         {
             // Cleanup's sweep removes what is left: the service is DELETED.
             tracing::warn!(%error, "copy of a deleted service not fully removed");
         }
+        // Counted once the removal is over, so a watcher of the metric
+        // sees the cancelled copy's end, not its start.
+        metrics::counter!("xregion_transfer_cancelled_total").increment(1);
     }
 
     /// `service.json`, so a restore finds every service that has a copy.
