@@ -119,3 +119,13 @@ impl Drop for ChildProcess {
         }
     }
 }
+
+/// A finished command's status, stdout and stderr, for an assertion message.
+pub fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "status {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}

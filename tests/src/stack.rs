@@ -20,6 +20,16 @@ use crate::probe::BusProbe;
 use crate::process::ChildProcess;
 use crate::wait::{wait_until, WAIT};
 
+/// Every binary that reads the shared configuration.
+pub const BINARIES: [&str; 6] = [
+    "xregion-catalog",
+    "xregion-api-gateway",
+    "xregion-backup-watcher",
+    "xregion-transfer-worker",
+    "xregion-cleanup",
+    "xregion-rds-sim",
+];
+
 pub const SERVICES: [&str; 5] = [
     "catalog",
     "api-gateway",

@@ -47,14 +47,7 @@ impl Cli {
     }
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use xregion_tests::process::output_text as text;
 
 #[tokio::test]
 async fn lists_are_arrays_watch_is_ndjson_and_exit_status_names_the_error() -> anyhow::Result<()> {

@@ -12,14 +12,7 @@ use std::process::{Command, Output};
 
 use xregion_tests::stack::bin_dir;
 
-const BINARIES: [&str; 6] = [
-    "xregion-catalog",
-    "xregion-api-gateway",
-    "xregion-backup-watcher",
-    "xregion-transfer-worker",
-    "xregion-cleanup",
-    "xregion-rds-sim",
-];
+use xregion_tests::stack::BINARIES;
 
 /// A shared file with every service's section, as deployments write it.
 const SHARED: &str = r#"

@@ -151,14 +151,7 @@ fn cli(args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use xregion_tests::process::output_text as text;
 
 #[tokio::test]
 async fn plaintext_is_refused_off_loopback_unless_allowed() -> anyhow::Result<()> {

@@ -13,14 +13,7 @@ use xregion_tests::stack::{bin_dir, SERVICES};
 use xregion_tests::sync::{SyncEnv, FAST_SYNC_CONFIG};
 use xregion_tests::{Stack, StackOptions};
 
-const BINARIES: [&str; 6] = [
-    "xregion-catalog",
-    "xregion-api-gateway",
-    "xregion-backup-watcher",
-    "xregion-transfer-worker",
-    "xregion-cleanup",
-    "xregion-rds-sim",
-];
+use xregion_tests::stack::BINARIES;
 
 #[test]
 fn dump_config_of_every_binary_shows_no_secret() -> anyhow::Result<()> {
