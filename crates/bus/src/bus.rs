@@ -10,6 +10,7 @@ use async_nats::Client;
 use tokio_util::sync::CancellationToken;
 
 use crate::consume::{run_consumer, ConsumerSpec, Handler, RetryPolicy};
+use crate::declare::{declare_bucket, BucketSpec};
 use crate::error::Result;
 use crate::names::Namespace;
 use crate::publish::Publisher;
@@ -22,6 +23,7 @@ pub struct Bus {
     ns: Namespace,
     retry: RetryPolicy,
     request_timeout: Duration,
+    replicas: usize,
 }
 
 impl Bus {
@@ -32,6 +34,7 @@ impl Bus {
             ns,
             retry: RetryPolicy::from_config(config),
             request_timeout: config.request_timeout,
+            replicas: config.replicas,
         }
     }
 
@@ -45,6 +48,12 @@ impl Bus {
 
     pub fn namespace(&self) -> &Namespace {
         &self.ns
+    }
+
+    /// The bucket `spec`, created with this deployment's replicas when
+    /// missing.
+    pub async fn bucket(&self, spec: &BucketSpec) -> Result<async_nats::jetstream::kv::Store> {
+        declare_bucket(&self.js, spec, self.replicas).await
     }
 
     pub fn publisher(&self) -> Publisher {

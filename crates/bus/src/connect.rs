@@ -99,6 +99,7 @@ pub async fn bootstrap(
     let opts = crate::declare::StreamOptions {
         events_max_age: cfg.events_max_age,
         create_upstream: cfg.create_upstream_stream,
+        replicas: cfg.replicas,
         ..Default::default()
     };
     crate::declare::declare_streams(&js, &ns, &opts).await?;

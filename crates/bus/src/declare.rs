@@ -17,6 +17,8 @@ pub struct StreamOptions {
     /// Also create the upstream stream (local stacks and tests; in production
     /// the upstream owns it).
     pub create_upstream: bool,
+    /// Replicas of each stream and bucket xregion creates (`bus.replicas`).
+    pub replicas: usize,
 }
 
 impl Default for StreamOptions {
@@ -25,6 +27,7 @@ impl Default for StreamOptions {
             events_max_age: Duration::from_secs(30 * 24 * 3600),
             duplicate_window: Duration::from_secs(3600),
             create_upstream: true,
+            replicas: 1,
         }
     }
 }
@@ -36,14 +39,17 @@ pub async fn declare_streams(js: &Context, ns: &Namespace, opts: &StreamOptions)
         Config {
             max_age: opts.events_max_age,
             duplicate_window: opts.duplicate_window,
+            num_replicas: opts.replicas,
             ..file_stream(ns.events_stream(), ns.events_filter(), Limits)
         },
         Config {
             duplicate_window: opts.duplicate_window,
+            num_replicas: opts.replicas,
             ..file_stream(ns.transfers_stream(), ns.transfers_filter_all(), WorkQueue)
         },
         Config {
             max_age: opts.events_max_age,
+            num_replicas: opts.replicas,
             ..file_stream(ns.dead_letter_stream(), ns.dead_letters_filter(), Limits)
         },
     ];
@@ -58,12 +64,46 @@ pub async fn declare_streams(js: &Context, ns: &Namespace, opts: &StreamOptions)
         js.get_or_create_stream(Config {
             max_age: opts.events_max_age,
             duplicate_window: opts.duplicate_window,
+            num_replicas: opts.replicas,
             ..file_stream(name.clone(), ns.upstream_filter_all(), Limits)
         })
         .await
         .map_err(|e| BusError::js("create stream", format!("{name}: {e}")))?;
     }
     Ok(())
+}
+
+/// What a key-value bucket of xregion's keeps.
+#[derive(Debug, Clone)]
+pub struct BucketSpec {
+    pub name: String,
+    /// Values kept per key.
+    pub history: i64,
+    /// Age after which a value expires (zero: never); what makes a lease
+    /// or a presence key vanish when its holder dies.
+    pub max_age: Duration,
+}
+
+/// The bucket `spec` with `replicas`, created when missing; an existing one
+/// is used as it is.
+pub async fn declare_bucket(
+    js: &Context,
+    spec: &BucketSpec,
+    replicas: usize,
+) -> Result<async_nats::jetstream::kv::Store> {
+    if let Ok(kv) = js.get_key_value(&spec.name).await {
+        return Ok(kv);
+    }
+    js.create_key_value(async_nats::jetstream::kv::Config {
+        bucket: spec.name.clone(),
+        history: spec.history,
+        max_age: spec.max_age,
+        num_replicas: replicas,
+        storage: StorageType::File,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| BusError::js("create bucket", format!("{}: {e}", spec.name)))
 }
 
 /// A stream on disk named `name` holding `subject`; every other setting is

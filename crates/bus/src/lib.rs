@@ -29,7 +29,7 @@ pub use consume::{
 };
 pub use contract::{CatalogMethod, CatalogService};
 pub use credentials::Credentials;
-pub use declare::{declare_streams, StreamOptions};
+pub use declare::{declare_bucket, declare_streams, BucketSpec, StreamOptions};
 pub use error::{BusError, Result};
 pub use events::{Event, LagCrossing, LagEvent, Publishable};
 pub use names::{methods, EventSubject, Namespace, UpstreamEvent};

@@ -36,6 +36,9 @@ pub struct BusConfig {
     pub upstream_namespace: String,
     /// Create the upstream stream when it does not exist (local stacks).
     pub create_upstream_stream: bool,
+    /// Replicas of every stream and key-value bucket xregion creates: 1 on a
+    /// single server, 3 on a JetStream cluster (`deploy/`).
+    pub replicas: usize,
     /// How long to keep trying the first connection.
     #[serde(rename = "connect_timeout_secs", with = "units::secs")]
     pub connect_timeout: Duration,
@@ -88,6 +91,15 @@ impl Validate for CommonConfig {
         let bus = &self.bus;
         validate::positive("bus.request_timeout_secs", bus.request_timeout)?;
         validate::positive("bus.events_max_age_days", bus.events_max_age)?;
+        if !(1..=5).contains(&bus.replicas) {
+            return Err(Invalid::new(
+                "bus.replicas",
+                format!(
+                    "{} is out of range: JetStream keeps 1 to 5 replicas",
+                    bus.replicas
+                ),
+            ));
+        }
         validate::one_of(
             "telemetry.log_format",
             &self.telemetry.log_format,
@@ -103,6 +115,7 @@ impl Default for BusConfig {
             namespace: "xregion".into(),
             upstream_namespace: "rds".into(),
             create_upstream_stream: true,
+            replicas: 1,
             connect_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(10),
             max_deliver: const { units::non_zero_u32(10) },

@@ -234,6 +234,8 @@ fn the_common_sections_limits_name_their_keys() {
     crate::config_cases::each_refused_naming_its_key::<Svc>(&[
         ("bus.request_timeout_secs", "0"),
         ("bus.events_max_age_days", "0"),
+        ("bus.replicas", "0"),
+        ("bus.replicas", "6"),
         ("bus.max_deliver", "0"),
         ("telemetry.log_format", "xml"),
     ])

@@ -17,8 +17,8 @@ pub async fn run(cx: Context<WorkerConfig>) -> Result<(), ServiceError> {
     let settings = &config.worker;
     let ns = bus.namespace();
     let throttle = Arc::new(crate::throttle::Throttle::default());
-    let limits = declare_limits(bus.jetstream(), ns, &settings.bandwidth).await?;
-    let uploads = declare_bucket(bus.jetstream(), &ns.uploads_bucket(), 1).await?;
+    let limits = declare_limits(&bus, &settings.bandwidth).await?;
+    let uploads = bucket(&bus, ns.uploads_bucket(), 1).await?;
     let transfers = Arc::new(Transfers {
         uploads,
         throttle: throttle.clone(),
@@ -75,11 +75,10 @@ pub async fn run(cx: Context<WorkerConfig>) -> Result<(), ServiceError> {
 /// The limits bucket, created when missing, with the configured limits put
 /// in where no value exists yet (runtime changes win over the file).
 async fn declare_limits(
-    js: &async_nats::jetstream::Context,
-    ns: &xregion_bus::Namespace,
+    bus: &xregion_bus::Bus,
     limits: &[crate::config::BandwidthLimit],
 ) -> Result<async_nats::jetstream::kv::Store, ServiceError> {
-    let kv = declare_bucket(js, &ns.limits_bucket(), 5).await?;
+    let kv = bucket(bus, bus.namespace().limits_bucket(), 5).await?;
     for l in limits {
         let mut entries = vec![(
             xregion_bus::Namespace::bandwidth_key(&l.source, &l.target, false),
@@ -99,20 +98,16 @@ async fn declare_limits(
     Ok(kv)
 }
 
-async fn declare_bucket(
-    js: &async_nats::jetstream::Context,
-    bucket: &str,
+async fn bucket(
+    bus: &xregion_bus::Bus,
+    name: String,
     history: i64,
 ) -> Result<async_nats::jetstream::kv::Store, ServiceError> {
-    match js.get_key_value(bucket).await {
-        Ok(kv) => Ok(kv),
-        Err(_) => js
-            .create_key_value(async_nats::jetstream::kv::Config {
-                bucket: bucket.to_string(),
-                history,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| ServiceError::Setup(format!("{bucket}: {e}"))),
-    }
+    bus.bucket(&xregion_bus::BucketSpec {
+        name,
+        history,
+        max_age: std::time::Duration::ZERO,
+    })
+    .await
+    .map_err(|e| ServiceError::Setup(e.to_string()))
 }
