@@ -1,6 +1,10 @@
 //! The outbox relay: publishes committed events in order, each with its
 //! `Nats-Msg-Id`, then marks them sent. A crash after publishing and before
 //! marking republishes the same id, which JetStream drops as a duplicate.
+//! Catalog replicas on one PostgreSQL database take turns: a batch is
+//! published under a transaction-scoped advisory lock, so each row goes out
+//! from one replica at a time, in order; message ids stay the last line of
+//! defence.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +15,16 @@ use xregion_bus::{EventSubject, Publisher};
 
 use crate::clock::SharedClock;
 use crate::error::Result;
-use crate::store::{outbox, Db};
+use crate::store::outbox::{self, PendingEvent};
+use crate::store::query::fetch_value;
+use crate::store::{Backend, Db};
+
+/// Key of the advisory lock a relay holds while it publishes one batch
+/// ("xrelay" in ASCII); one per database, like every advisory lock.
+pub const RELAY_LOCK: i64 = 0x7872_656c_6179;
+
+/// Rows read and published per transaction.
+const BATCH: i64 = 100;
 
 pub struct OutboxRelay {
     pub db: Db,
@@ -42,36 +55,104 @@ impl OutboxRelay {
     }
 
     /// Publishes every pending event; returns how many.
+    ///
+    /// On PostgreSQL several catalog replicas run a relay each; one batch is
+    /// published by one replica at a time (see [`Self::drain_batch_locked`]).
+    /// SQLite is one catalog process: its relay needs no lock, and it takes
+    /// the single connection only for each statement, so requests are not
+    /// held up while it publishes.
     pub async fn drain(&self) -> Result<usize> {
         let mut total = 0;
         loop {
+            let batch = match self.db.backend {
+                Backend::Postgres => self.drain_batch_locked().await?,
+                Backend::Sqlite => self.drain_batch().await?,
+            };
+            match batch {
+                Batch::Busy | Batch::Empty => return Ok(total),
+                Batch::Done { published } => total += published,
+            }
+        }
+    }
+
+    /// One batch under `pg_try_advisory_xact_lock(RELAY_LOCK)`, in one
+    /// transaction: read the oldest pending rows, publish each in order with
+    /// its `Nats-Msg-Id`, mark them sent, commit (which releases the lock).
+    /// `Busy` when another replica holds the lock: it is draining, and what
+    /// it leaves is found at the next wake or interval. A crash or error
+    /// midway rolls the marks back, so the next holder publishes the same
+    /// rows again under the same ids, which JetStream drops as duplicates.
+    async fn drain_batch_locked(&self) -> Result<Batch> {
+        let mut tx = self.db.pool.begin().await?;
+        let locked: Option<bool> = fetch_value(
+            &mut tx,
+            sqlx::query("SELECT pg_try_advisory_xact_lock($1) AS locked").bind(RELAY_LOCK),
+        )
+        .await?;
+        if locked != Some(true) {
+            return Ok(Batch::Busy);
+        }
+        let batch = outbox::pending(&mut tx, BATCH).await?;
+        let mut published = 0;
+        for event in batch.iter() {
+            published += usize::from(self.publish_one(event).await?);
+            outbox::mark_sent(&mut tx, event.seq, self.clock.now_ms()).await?;
+        }
+        tx.commit().await?;
+        Ok(Batch::of(&batch, published))
+    }
+
+    /// One batch, each statement on a connection of its own (SQLite).
+    async fn drain_batch(&self) -> Result<Batch> {
+        let mut conn = self.db.pool.acquire().await?;
+        let batch = outbox::pending(&mut conn, BATCH).await?;
+        drop(conn);
+        let mut published = 0;
+        for event in batch.iter() {
+            published += usize::from(self.publish_one(event).await?);
             let mut conn = self.db.pool.acquire().await?;
-            let batch = outbox::pending(&mut conn, 100).await?;
-            drop(conn);
-            if batch.is_empty() {
-                return Ok(total);
-            }
-            for event in batch {
-                let Some(kind) = EventSubject::from_tokens(&event.event) else {
-                    // Written by another version (rollback, skew): it can
-                    // never be published by this one. Parked as sent so the
-                    // relay moves on instead of re-reading it forever; the
-                    // row stays in the table for inspection.
-                    tracing::error!(event = %event.event, seq = event.seq, msg_id = %event.msg_id, "unknown outbox event kind, parked unpublished");
-                    let mut conn = self.db.pool.acquire().await?;
-                    outbox::mark_sent(&mut conn, event.seq, self.clock.now_ms()).await?;
-                    metrics::counter!("xregion_outbox_parked_total").increment(1);
-                    continue;
-                };
-                let subject = self.publisher.namespace().event_subject(kind);
-                self.publisher
-                    .publish(subject, &event.msg_id, &RawPayload(event.payload))
-                    .await?;
-                let mut conn = self.db.pool.acquire().await?;
-                outbox::mark_sent(&mut conn, event.seq, self.clock.now_ms()).await?;
-                total += 1;
-                metrics::counter!("xregion_outbox_published_total").increment(1);
-            }
+            outbox::mark_sent(&mut conn, event.seq, self.clock.now_ms()).await?;
+        }
+        Ok(Batch::of(&batch, published))
+    }
+
+    /// Publishes one row under its subject and id; false when the row was
+    /// parked instead (an event kind this version does not know).
+    async fn publish_one(&self, event: &PendingEvent) -> Result<bool> {
+        let Some(kind) = EventSubject::from_tokens(&event.event) else {
+            // Written by another version (rollback, skew): it can never be
+            // published by this one. Parked as sent so the relay moves on
+            // instead of re-reading it forever; the row stays in the table
+            // for inspection.
+            tracing::error!(event = %event.event, seq = event.seq, msg_id = %event.msg_id, "unknown outbox event kind, parked unpublished");
+            metrics::counter!("xregion_outbox_parked_total").increment(1);
+            return Ok(false);
+        };
+        let subject = self.publisher.namespace().event_subject(kind);
+        self.publisher
+            .publish(subject, &event.msg_id, &RawPayload(event.payload.clone()))
+            .await?;
+        metrics::counter!("xregion_outbox_published_total").increment(1);
+        Ok(true)
+    }
+}
+
+/// What one pass over the pending rows did.
+enum Batch {
+    /// Another replica holds the relay lock.
+    Busy,
+    /// Nothing was pending.
+    Empty,
+    /// Rows were handled (`published` of them went out, the rest parked).
+    Done { published: usize },
+}
+
+impl Batch {
+    fn of(rows: &[PendingEvent], published: usize) -> Self {
+        if rows.is_empty() {
+            Self::Empty
+        } else {
+            Self::Done { published }
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Versioned schema, written once for PostgreSQL and adapted for SQLite.
 
-use sqlx::Row;
+use sqlx::{AnyConnection, Connection, Row};
 
 use super::db::{Backend, Db};
 use crate::error::Result;
@@ -99,14 +99,54 @@ fn adapt(sql: &str, backend: Backend) -> String {
     }
 }
 
+/// Key of the PostgreSQL advisory lock every catalog replica takes around
+/// its migration run ("xregion" in ASCII); advisory locks are per database,
+/// so deployments on other databases never wait for each other.
+pub const MIGRATION_LOCK: i64 = 0x0078_7265_6769_6f6e;
+
+/// Applies the migrations this version knows and the database lacks.
+///
+/// PostgreSQL: replicas starting at once would otherwise race to create the
+/// same tables (one fails on a duplicate name), so the whole run holds
+/// `pg_advisory_lock(MIGRATION_LOCK)` on one connection of its own; the
+/// second replica waits, then finds every version applied. The connection
+/// is taken out of the pool and closed afterwards, so the lock cannot
+/// outlive the run even when the unlock itself fails or the run is dropped
+/// midway. SQLite needs no lock: its catalog is one process on a local
+/// file with one connection (replicas need PostgreSQL), so nobody else
+/// migrates it.
 pub async fn migrate(db: &Db) -> Result<()> {
+    let mut conn = db.pool.acquire().await?.detach();
+    if db.backend == Backend::Sqlite {
+        return apply_all(&mut conn, db.backend).await;
+    }
+    // pg_advisory_lock returns void, which the Any driver cannot decode:
+    // select a constant from the call instead.
+    sqlx::query("SELECT 1 AS locked FROM (SELECT pg_advisory_lock($1)) AS l")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut conn)
+        .await?;
+    tracing::debug!("catalog migration lock taken");
+    let applied = apply_all(&mut conn, db.backend).await;
+    let unlocked = sqlx::query("SELECT pg_advisory_unlock($1) AS unlocked")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut conn)
+        .await;
+    // Ending the session releases the lock whatever the unlock said.
+    let _ = conn.close().await;
+    applied?;
+    unlocked?;
+    Ok(())
+}
+
+async fn apply_all(conn: &mut AnyConnection, backend: Backend) -> Result<()> {
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS xregion_schema (version BIGINT PRIMARY KEY, name TEXT NOT NULL)",
     )
-    .execute(&db.pool)
+    .execute(&mut *conn)
     .await?;
     for (version, name, sql) in MIGRATIONS {
-        let mut tx = db.pool.begin().await?;
+        let mut tx = conn.begin().await?;
         let applied = sqlx::query("SELECT COUNT(*) AS n FROM xregion_schema WHERE version = $1")
             .bind(*version)
             .fetch_one(&mut *tx)
@@ -115,7 +155,7 @@ pub async fn migrate(db: &Db) -> Result<()> {
         if applied > 0 {
             continue;
         }
-        for statement in adapt(sql, db.backend).split(';') {
+        for statement in adapt(sql, backend).split(';') {
             if !statement.trim().is_empty() {
                 sqlx::query(statement).execute(&mut *tx).await?;
             }
