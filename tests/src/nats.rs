@@ -216,4 +216,28 @@ impl NatsServer {
             .await?;
         Ok(())
     }
+
+    /// Starts a single server again (after its process was killed) on the
+    /// same port, configuration and JetStream store: a NATS restart as
+    /// clients see one.
+    pub async fn restart(&mut self, log_dir: &Path) -> anyhow::Result<()> {
+        self.process.kill();
+        let mut cmd = Command::new(find_binary("XREGION_NATS_SERVER", "nats-server")?);
+        let conf = self._dir.path().join("nats-server.conf");
+        if conf.is_file() {
+            cmd.arg("-c").arg(conf);
+        }
+        cmd.args(["-a", "127.0.0.1", "-p", &self.port.to_string()]);
+        if self.security.permissions_namespace.is_none() {
+            cmd.arg("-js").arg("-sd").arg(self._dir.path().join("js"));
+        }
+        self.process = ChildProcess::spawn("nats-server", cmd, log_dir)?;
+        let probe = &*self;
+        wait_until(
+            "nats-server to accept connections again",
+            Duration::from_secs(20),
+            || async move { Ok(probe.client().await.ok().map(|_| ())) },
+        )
+        .await
+    }
 }

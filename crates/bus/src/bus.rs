@@ -9,11 +9,12 @@ use async_nats::jetstream::Context;
 use async_nats::Client;
 use tokio_util::sync::CancellationToken;
 
-use crate::consume::{run_consumer, ConsumerSpec, Handler, RetryPolicy};
-use crate::declare::{declare_bucket, BucketSpec};
+use crate::consume::{run_consumer_with, ConsumerSpec, Handler, RetryPolicy};
+use crate::declare::{declare_bucket, BucketSpec, StreamOptions};
 use crate::error::Result;
 use crate::names::Namespace;
 use crate::publish::Publisher;
+use crate::redeclare::{ConsumerReport, Recovery};
 use crate::rpc::CatalogClient;
 
 #[derive(Clone)]
@@ -24,6 +25,9 @@ pub struct Bus {
     retry: RetryPolicy,
     request_timeout: Duration,
     replicas: usize,
+    /// What the service declares at start, so that a consumer finding its
+    /// stream deleted declares it again the same way.
+    streams: StreamOptions,
 }
 
 impl Bus {
@@ -35,6 +39,12 @@ impl Bus {
             retry: RetryPolicy::from_config(config),
             request_timeout: config.request_timeout,
             replicas: config.replicas,
+            streams: StreamOptions {
+                events_max_age: config.events_max_age,
+                create_upstream: config.create_upstream_stream,
+                replicas: config.replicas,
+                ..Default::default()
+            },
         }
     }
 
@@ -64,20 +74,28 @@ impl Bus {
         CatalogClient::new(self.client.clone(), self.ns.clone(), self.request_timeout)
     }
 
-    /// Runs `handler` on the durable consumer `spec` until `stop`.
+    /// Runs `handler` on the durable consumer `spec` until `stop`; a lost
+    /// consumer or stream is declared again, and `report` hears whether the
+    /// consumer is pulling.
     pub async fn consume<H: Handler>(
         &self,
         spec: ConsumerSpec,
         handler: Arc<H>,
         stop: CancellationToken,
+        report: ConsumerReport,
     ) -> Result<()> {
-        run_consumer(
+        let recovery = Recovery {
+            streams: Some(self.streams.clone()),
+            report,
+        };
+        run_consumer_with(
             self.js.clone(),
             self.ns.clone(),
             spec,
             self.retry.clone(),
             handler,
             stop,
+            recovery,
         )
         .await
     }

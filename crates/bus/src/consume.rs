@@ -13,7 +13,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
+use async_nats::jetstream::consumer::DeliverPolicy;
 use async_nats::jetstream::{AckKind, Context, Message};
 use async_nats::HeaderMap;
 use futures::{FutureExt, StreamExt};
@@ -23,11 +23,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::deadletter::{ATTEMPTS_HEADER, ORIGINAL_SUBJECT_HEADER, REASON_HEADER};
-use crate::error::{BusError, Result};
+use crate::error::Result;
 use crate::events::dead_letter_msg_id;
 use crate::names::Namespace;
 use crate::propagation::set_parent_from;
 use crate::publish::publish_acked;
+use crate::redeclare::{Declarer, Recovery};
 
 /// What a handler decided about one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,7 +191,9 @@ impl<T: TryHandler> Handler for T {
 }
 
 /// Declares the durable consumer and runs `handler` on its messages until
-/// `shutdown`; then stops pulling and waits for in-flight handlers.
+/// `shutdown`; then stops pulling and waits for in-flight handlers. A lost
+/// consumer is created again; a missing stream is waited for (see
+/// [`run_consumer_with`] to declare it again and to report the state).
 pub async fn run_consumer<H: Handler>(
     js: Context,
     ns: Namespace,
@@ -199,39 +202,30 @@ pub async fn run_consumer<H: Handler>(
     handler: Arc<H>,
     shutdown: CancellationToken,
 ) -> Result<()> {
-    let stream = js
-        .get_stream(&spec.stream)
-        .await
-        .map_err(|e| BusError::js("get stream", format!("{}: {e}", spec.stream)))?;
-    // A single filter goes in `filter_subject`, which servers before 2.10
-    // understand too; several need `filter_subjects` (2.10+).
-    let (filter_subject, filter_subjects) = match spec.filter_subjects.as_slice() {
-        [one] => (one.clone(), Vec::new()),
-        many => (String::new(), many.to_vec()),
-    };
-    let config = pull::Config {
-        durable_name: Some(spec.durable.clone()),
-        filter_subject,
-        filter_subjects,
-        ack_policy: AckPolicy::Explicit,
-        ack_wait: spec.ack_wait,
-        deliver_policy: spec.deliver_policy,
-        // The limit is enforced here, so nothing is ever left undelivered on
-        // the server: what exhausts it is dead-lettered explicitly.
-        max_deliver: -1,
-        max_ack_pending: (spec.max_in_flight * 4).max(16) as i64,
-        ..Default::default()
-    };
-    let consumer = stream
-        .create_consumer(config)
-        .await
-        .map_err(|e| BusError::js("create consumer", format!("{}: {e}", spec.durable)))?;
-    tracing::info!(durable = %spec.durable, "consumer ready");
+    run_consumer_with(js, ns, spec, retry, handler, shutdown, Recovery::quiet()).await
+}
 
+/// [`run_consumer`], recovering as `recovery` allows. Whenever pulling
+/// fails (consumer deleted, stream deleted, NATS gone, missed heartbeats)
+/// the declaration is made again, with capped backoff, until it works or
+/// `shutdown`; it never fails the service.
+pub async fn run_consumer_with<H: Handler>(
+    js: Context,
+    ns: Namespace,
+    spec: ConsumerSpec,
+    retry: RetryPolicy,
+    handler: Arc<H>,
+    shutdown: CancellationToken,
+    recovery: Recovery,
+) -> Result<()> {
+    let mut declarer = Declarer::new(js.clone(), ns.clone(), &spec, recovery);
     let uncounted = Arc::new(Uncounted::default());
     let slots = Arc::new(Semaphore::new(spec.max_in_flight.max(1)));
     let mut in_flight = JoinSet::new();
     'outer: while !shutdown.is_cancelled() {
+        let Some(consumer) = declarer.declare(&shutdown).await else {
+            break 'outer;
+        };
         let mut messages = match consumer
             .stream()
             .max_messages_per_batch(spec.max_in_flight.max(1))
@@ -240,11 +234,8 @@ pub async fn run_consumer<H: Handler>(
         {
             Ok(m) => m,
             Err(error) => {
-                tracing::warn!(%error, durable = %spec.durable, "cannot pull, retrying");
-                tokio::select! {
-                    _ = shutdown.cancelled() => break 'outer,
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue 'outer,
-                }
+                declarer.lost(format!("cannot pull: {error}"));
+                continue 'outer;
             }
         };
         loop {
@@ -259,14 +250,21 @@ pub async fn run_consumer<H: Handler>(
                 _ = shutdown.cancelled() => break 'outer,
                 next = messages.next() => next,
             };
+            // Any pull error may mean the consumer or its stream is gone
+            // (a deleted consumer answers 409, a missing one 503, a dead
+            // connection stops the heartbeats): declare it again.
             let message = match next {
                 Some(Ok(m)) => m,
                 Some(Err(error)) => {
-                    tracing::warn!(%error, durable = %spec.durable, "pull error");
-                    continue;
+                    declarer.lost(format!("pull failed: {error}"));
+                    continue 'outer;
                 }
-                None => continue 'outer,
+                None => {
+                    declarer.lost("pull ended".to_string());
+                    continue 'outer;
+                }
             };
+            declarer.pulled();
             while in_flight.try_join_next().is_some() {}
             let handler = handler.clone();
             let publisher_js = js.clone();

@@ -17,6 +17,7 @@ pub mod names;
 pub mod propagation;
 pub mod publish;
 pub mod recorded;
+pub mod redeclare;
 pub mod rpc;
 pub mod transport;
 pub mod uploads;
@@ -25,7 +26,8 @@ pub use async_nats;
 pub use bus::Bus;
 pub use connect::{bootstrap, connect, connect_with};
 pub use consume::{
-    run_consumer, ConsumerSpec, Delivery, Handler, Outcome, RetryPolicy, TryHandler,
+    run_consumer, run_consumer_with, ConsumerSpec, Delivery, Handler, Outcome, RetryPolicy,
+    TryHandler,
 };
 pub use contract::{CatalogMethod, CatalogService};
 pub use credentials::Credentials;
@@ -35,6 +37,7 @@ pub use events::{Event, LagCrossing, LagEvent, Publishable};
 pub use names::{methods, EventSubject, Namespace, UpstreamEvent};
 pub use publish::{Published, Publisher};
 pub use recorded::{Recorded, Sent};
+pub use redeclare::{ConsumerReport, Recovery};
 pub use rpc::{serve_rpc, CatalogClient, RpcError};
 pub use transport::CatalogTransport;
 pub use uploads::UploadsBucket;

@@ -97,6 +97,7 @@ pub async fn run(cx: Context<CatalogConfig>) -> std::result::Result<(), ServiceE
             ns: ns.clone(),
         }),
     );
+    watch_database(&mut host, &db);
     let lags = catalog.clone();
     host.every("lag", settings.lag_check_interval, move || {
         let catalog = lags.clone();
@@ -110,6 +111,33 @@ pub async fn run(cx: Context<CatalogConfig>) -> std::result::Result<(), ServiceE
     let result = host.run().await;
     db.pool.close().await;
     result
+}
+
+/// How often, and how patiently, the `database` readiness check asks.
+const DATABASE_CHECK_EVERY: Duration = Duration::from_secs(2);
+const DATABASE_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The `database` readiness check: a `SELECT 1` through the pool on the
+/// host's periodic loop, failing on an error or when it takes longer than
+/// the timeout (a pool waiting for a connection to an unreachable server).
+fn watch_database(host: &mut xregion_runtime::ServiceHost, db: &Db) {
+    let check = host.health().check("database");
+    // Migrations have just run on this pool.
+    check.set_ok();
+    let pool = db.pool.clone();
+    host.every("database-health", DATABASE_CHECK_EVERY, move || {
+        let (pool, check) = (pool.clone(), check.clone());
+        async move {
+            let ping = sqlx::query("SELECT 1").execute(&pool);
+            match tokio::time::timeout(DATABASE_CHECK_TIMEOUT, ping).await {
+                Ok(Ok(_)) => check.set_ok(),
+                Ok(Err(error)) => check.set_failing(format!("select 1: {error}")),
+                Err(_) => check.set_failing(format!(
+                    "select 1: no answer within {DATABASE_CHECK_TIMEOUT:?}"
+                )),
+            }
+        }
+    });
 }
 
 /// Each region's `source_key_prefix`, validated: a bad template stops

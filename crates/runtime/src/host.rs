@@ -1,6 +1,10 @@
 //! The service host: a service declares its consumers, loops and servers on
 //! it, and the host runs them, supervises them and stops them in order.
 //!
+//! Readiness (`/readyz`) is the host's `started` flag AND its checks: `nats`
+//! (the client's connection state, polled every second) and one per durable
+//! consumer (`consumer:<durable>`), which the consumer reports itself.
+//!
 //! Stop order: readiness goes false, then every intake task (consumers,
 //! request servers, loops) is asked to stop and awaited — in-flight messages
 //! are finished and acknowledged — then the `last` stage (e.g. the catalog's
@@ -12,7 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
-use xregion_bus::{Bus, ConsumerSpec, Handler};
+use xregion_bus::async_nats::connection::State;
+use xregion_bus::{Bus, ConsumerReport, ConsumerSpec, Handler};
 use xregion_common::SharedClock;
 use xregion_telemetry::Health;
 
@@ -68,12 +73,17 @@ impl ServiceHost {
     }
 
     /// Runs `handler` on the durable consumer `spec`; the task is named
-    /// after the durable, so a log line says which consumer stopped.
+    /// after the durable, so a log line says which consumer stopped. The
+    /// check `consumer:<durable>` fails until the consumer is declared and
+    /// whenever it cannot pull.
     pub fn consume<H: Handler>(&mut self, spec: ConsumerSpec, handler: Arc<H>) {
         let bus = self.bus.clone();
         let name = spec.durable.clone();
+        let check = self.health.check(&format!("consumer:{name}"));
+        check.set_failing("not declared yet");
+        let report: ConsumerReport = Arc::new(move |state| check.report(state));
         self.spawn(Stage::Intake, name, move |stop| async move {
-            bus.consume(spec, handler, stop).await
+            bus.consume(spec, handler, stop, report).await
         });
     }
 
@@ -99,15 +109,16 @@ impl ServiceHost {
 
     /// Marks the service ready, runs until a signal or a failed core task,
     /// then stops in order. An error when a core task failed.
-    pub async fn run(self) -> Result<(), ServiceError> {
-        self.health.set_ready(true);
+    pub async fn run(mut self) -> Result<(), ServiceError> {
+        self.watch_nats();
+        self.health.set_started(true);
         tracing::info!(
             service = self.name,
             namespace = self.bus.namespace().prefix(),
             "ready"
         );
         let failed = self.stages.until_stop(&self.shutdown).await;
-        self.health.set_ready(false);
+        self.health.set_started(false);
         self.stages.stop_in_order().await;
         let _ = self.bus.client().flush().await;
         tracing::info!(service = self.name, "stopped");
@@ -116,4 +127,23 @@ impl ServiceHost {
         }
         Ok(())
     }
+
+    /// The `nats` check, from the client's connection state: polled, since
+    /// the connection callback belongs to the client's creator, and a
+    /// second is well within any probe's period.
+    fn watch_nats(&mut self) {
+        let check = self.health.check("nats");
+        let client = self.bus.client().clone();
+        let update = move || match client.connection_state() {
+            State::Connected => check.set_ok(),
+            other => check.set_failing(format!("{other}")),
+        };
+        update();
+        self.stages.every("nats-health", NATS_POLL, move || {
+            update();
+            std::future::ready(())
+        });
+    }
 }
+
+const NATS_POLL: Duration = Duration::from_secs(1);

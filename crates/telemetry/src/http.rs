@@ -1,4 +1,6 @@
-//! `/healthz` (200 when ready, 503 otherwise) and `/metrics` (Prometheus text).
+//! `/livez` (200 while the process serves), `/readyz` (200 when started and
+//! every check passes, 503 with the failing checks otherwise; `/healthz` is
+//! the same, kept for existing probes) and `/metrics` (Prometheus text).
 
 use std::net::SocketAddr;
 
@@ -11,7 +13,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
-use crate::health::Health;
+use crate::health::{Health, Readiness};
 
 pub struct HttpServer {
     pub addr: SocketAddr,
@@ -36,6 +38,10 @@ pub async fn serve_http(
         .add_global_label("service", service)
         .install_recorder()
         .map_err(|e| Error::Metrics(e.to_string()))?;
+    metrics::describe_gauge!(
+        "xregion_ready",
+        "1 while the readiness check named by `check` passes, 0 while it fails (see /readyz)"
+    );
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|source| Error::Bind {
@@ -47,7 +53,9 @@ pub async fn serve_http(
         source,
     })?;
     let app = Router::new()
-        .route("/healthz", get(healthz))
+        .route("/livez", get(livez))
+        .route("/readyz", get(readyz))
+        .route("/healthz", get(readyz))
         .route("/metrics", get(render_metrics))
         .with_state(AppState { health, metrics });
     let task = tokio::spawn(async move {
@@ -62,14 +70,55 @@ pub async fn serve_http(
     Ok(HttpServer { addr, task })
 }
 
-async fn healthz(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    if state.health.is_ready() {
-        (StatusCode::OK, "ok\n")
+/// Answers as long as the process serves: dependencies are `/readyz`'s
+/// business, and restarting a process because NATS is down helps nobody.
+async fn livez() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
+    let readiness = state.health.readiness();
+    if readiness.is_ready() {
+        (StatusCode::OK, "ok\n".to_string())
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+        (StatusCode::SERVICE_UNAVAILABLE, not_ready_text(&readiness))
     }
 }
 
+/// `not ready`, then one line per failing check: `name: reason`.
+fn not_ready_text(readiness: &Readiness) -> String {
+    let mut text = String::from("not ready\n");
+    if !readiness.started {
+        text.push_str("service: starting or stopping\n");
+    }
+    for (name, reason) in &readiness.failing {
+        text.push_str(&format!("{name}: {reason}\n"));
+    }
+    text
+}
+
 async fn render_metrics(State(state): State<AppState>) -> String {
+    // Set at scrape time: always what /readyz would say now.
+    for (name, failing) in state.health.checks() {
+        let value = if failing.is_none() { 1.0 } else { 0.0 };
+        metrics::gauge!("xregion_ready", "check" => name).set(value);
+    }
     state.metrics.render()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_not_ready_text_names_each_failing_check() {
+        let readiness = Readiness {
+            started: false,
+            failing: vec![("nats".into(), "disconnected".into())],
+        };
+        assert_eq!(
+            not_ready_text(&readiness),
+            "not ready\nservice: starting or stopping\nnats: disconnected\n"
+        );
+    }
 }

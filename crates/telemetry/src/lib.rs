@@ -1,5 +1,5 @@
 //! Logging, tracing and metrics for every xregion service, and the HTTP
-//! endpoint that serves `/healthz` and `/metrics`.
+//! endpoint that serves `/livez`, `/readyz` (alias `/healthz`) and `/metrics`.
 
 pub mod error;
 pub mod health;
@@ -7,6 +7,6 @@ pub mod http;
 pub mod tracing_init;
 
 pub use error::{Error, Result};
-pub use health::Health;
+pub use health::{CheckHandle, Health, Readiness};
 pub use http::{serve_http, HttpServer};
 pub use tracing_init::{init, TelemetryGuard};
