@@ -7,6 +7,8 @@ use crate::net::{find_binary, free_port, random_suffix};
 use crate::process::ChildProcess;
 use crate::wait::wait_until;
 
+pub mod cluster;
+
 /// The identities of `deploy/nats/nats-server.conf`.
 pub const NATS_USERS: [&str; 7] = [
     "catalog",
@@ -37,7 +39,9 @@ pub struct NatsSecurity {
     pub tls: Option<NatsTls>,
 }
 
-/// A private nats-server with JetStream on a random port.
+/// A private nats-server with JetStream on a random port, or a cluster of
+/// them (`start_cluster`): then `url` lists every node and `port`,
+/// `process` are node 0's.
 pub struct NatsServer {
     pub url: String,
     pub port: u16,
@@ -46,6 +50,8 @@ pub struct NatsServer {
     pub security: NatsSecurity,
     /// Password file of each identity (with permissions only).
     pub password_files: BTreeMap<String, PathBuf>,
+    /// The other nodes, when this is a cluster.
+    pub cluster: Option<cluster::Cluster>,
 }
 
 /// `deploy/nats/nats-server.conf` of this checkout.
@@ -114,6 +120,7 @@ impl NatsServer {
             process,
             security,
             password_files,
+            cluster: None,
         };
         let probe = &server;
         wait_until(
@@ -178,7 +185,11 @@ impl NatsServer {
     ) -> anyhow::Result<async_nats::Client> {
         Ok(options
             .connection_timeout(Duration::from_secs(5))
-            .connect(&self.url)
+            .connect(
+                xregion_bus::connect::server_addrs(&self.url)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", self.url))?
+                    .as_slice(),
+            )
             .await?)
     }
 

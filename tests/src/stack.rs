@@ -37,6 +37,8 @@ pub const SERVICES: [&str; 5] = [
     "transfer-worker",
     "cleanup",
 ];
+/// Nodes of the NATS cluster of `StackOptions::nats_cluster`.
+pub const CLUSTER_NODES: usize = 3;
 pub const TENANT_A: &str = "tenant-a";
 pub const TENANT_B: &str = "tenant-b";
 pub const TOKEN_A: &str = "token-of-tenant-a";
@@ -68,6 +70,9 @@ pub struct StackOptions {
     /// service on its own identity; and/or TLS with client certificates.
     pub nats_permissions: bool,
     pub nats_tls: Option<crate::nats::NatsTls>,
+    /// A 3-node JetStream cluster (open, without TLS) instead of one
+    /// server, and `bus.replicas = 3`.
+    pub nats_cluster: bool,
 }
 
 impl Default for StackOptions {
@@ -88,6 +93,7 @@ impl Default for StackOptions {
             shared_regions: None,
             nats_permissions: false,
             nats_tls: None,
+            nats_cluster: false,
         }
     }
 }
@@ -159,14 +165,22 @@ impl Stack {
     pub async fn start(opts: StackOptions) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("xregion-test-").tempdir()?;
         let namespace = format!("t{}", &random_suffix()[..10]);
-        let nats = NatsServer::start_with(
-            dir.path(),
-            crate::nats::NatsSecurity {
-                permissions_namespace: opts.nats_permissions.then(|| namespace.clone()),
-                tls: opts.nats_tls.clone(),
-            },
-        )
-        .await?;
+        let nats = if opts.nats_cluster {
+            anyhow::ensure!(
+                !opts.nats_permissions && opts.nats_tls.is_none(),
+                "the NATS cluster of the harness is open: no permissions, no TLS"
+            );
+            NatsServer::start_cluster(dir.path(), CLUSTER_NODES).await?
+        } else {
+            NatsServer::start_with(
+                dir.path(),
+                crate::nats::NatsSecurity {
+                    permissions_namespace: opts.nats_permissions.then(|| namespace.clone()),
+                    tls: opts.nats_tls.clone(),
+                },
+            )
+            .await?
+        };
         if opts.nats_permissions {
             let ns = Namespace::new(&namespace, "rds")?;
             nats.declare_upstream_stream(&ns).await?;
@@ -224,9 +238,15 @@ impl Stack {
         };
         let grpc_addr = format!("127.0.0.1:{}", free_port()?);
         let config_path = dir.path().join("xregion.toml");
+        // Only the cluster sets it: other stacks run on the default.
+        let replicas = if opts.nats_cluster {
+            format!("replicas = {CLUSTER_NODES}\n")
+        } else {
+            String::new()
+        };
         let mut config = format!(
             "[bus]\nurl = \"{}\"\nnamespace = \"{namespace}\"\nbackoff_ms = [200, 500, 1000]
-max_deliver = 3\n\n\
+max_deliver = 3\n{replicas}\n\
              [telemetry]\nlog_filter = \"info,xregion=debug\"\n\n\
              [catalog]\ndatabase_url = \"{database_url}\"\nrelay_interval_ms = 200\n\n\
              [gateway]\nlisten = \"{grpc_addr}\"\n\

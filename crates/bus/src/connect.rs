@@ -1,6 +1,6 @@
 use std::time::{Duration, Instant};
 
-use async_nats::{Client, ConnectErrorKind, ConnectOptions, Event};
+use async_nats::{Client, ConnectErrorKind, ConnectOptions, Event, ServerAddr};
 
 use xregion_common::redact::redact_url;
 
@@ -43,7 +43,11 @@ pub async fn connect_with(
 ) -> Result<Client> {
     let deadline = Instant::now() + timeout;
     let mut delay = Duration::from_millis(100);
-    let shown = redact_url(url);
+    let shown = url.split(',').map(redact_url).collect::<Vec<_>>().join(",");
+    let servers = server_addrs(url).map_err(|reason| BusError::Connect {
+        url: shown.clone(),
+        reason,
+    })?;
     loop {
         let options = credentials.apply(
             ConnectOptions::new()
@@ -63,7 +67,7 @@ pub async fn connect_with(
                     }
                 }),
         )?;
-        let error = match options.connect(url).await {
+        let error = match options.connect(servers.as_slice()).await {
             Ok(client) => return Ok(client),
             Err(error) => error,
         };
@@ -84,6 +88,22 @@ pub async fn connect_with(
             reason: error.to_string(),
         });
     }
+}
+
+/// The servers of `bus.url`: one URL, or a comma-separated list of a
+/// cluster's nodes (`nats://a:4222,nats://b:4222`), which async-nats takes
+/// only as a list; the client then reconnects to any of them.
+pub fn server_addrs(url: &str) -> std::result::Result<Vec<ServerAddr>, String> {
+    let servers = url
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<ServerAddr>().map_err(|e| e.to_string()))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    if servers.is_empty() {
+        return Err("no server URL given".to_string());
+    }
+    Ok(servers)
 }
 
 /// Connects with the service's bus settings and declares the streams, as
@@ -115,5 +135,17 @@ mod tests {
         assert_eq!(inbox_prefix("xregion-catalog"), "_INBOX.catalog");
         assert_eq!(inbox_prefix("xregion-api-gateway"), "_INBOX.api-gateway");
         assert_eq!(inbox_prefix("a b.c"), "_INBOX.a_b_c");
+    }
+
+    #[test]
+    fn a_cluster_is_given_as_a_comma_separated_list() {
+        let one = server_addrs("nats://127.0.0.1:4222").map_err(|e| e.to_string());
+        assert_eq!(one.map(|s| s.len()), Ok(1));
+        let list = server_addrs("nats://127.0.0.1:1, nats://127.0.0.1:2,nats://127.0.0.1:3")
+            .unwrap_or_default();
+        let ports: Vec<u16> = list.iter().map(|s| s.port()).collect();
+        assert_eq!(ports, [1, 2, 3]);
+        assert!(server_addrs("").is_err());
+        assert!(server_addrs("nats://127.0.0.1:1,http://x").is_err());
     }
 }

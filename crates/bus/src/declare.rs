@@ -1,4 +1,5 @@
-//! Idempotent declaration of the streams xregion owns, at every start.
+//! Idempotent declaration of the streams xregion owns, at every start:
+//! created when missing, verified (never rewritten) when present.
 
 use std::time::Duration;
 
@@ -6,6 +7,7 @@ use async_nats::jetstream::stream::RetentionPolicy::{self, Limits, WorkQueue};
 use async_nats::jetstream::stream::{Config, StorageType};
 use async_nats::jetstream::Context;
 
+use crate::drift::{differences, DRIFT_GAUGE};
 use crate::error::{BusError, Result};
 use crate::names::Namespace;
 
@@ -32,9 +34,15 @@ impl Default for StreamOptions {
     }
 }
 
-/// Creates each stream when missing and brings its settings up to date when
-/// present; safe for every service to call at every start.
+/// Creates each stream xregion owns when missing; when present, compares
+/// its settings with these and reports each difference (a warning and the
+/// `xregion_bus_stream_drift` gauge) without changing the stream. Safe for
+/// every service to call at every start.
 pub async fn declare_streams(js: &Context, ns: &Namespace, opts: &StreamOptions) -> Result<()> {
+    metrics::describe_gauge!(
+        DRIFT_GAUGE,
+        "settings of an xregion stream that differ on the server from what xregion declares (0: none); they are reported, never changed back"
+    );
     let configs = [
         Config {
             max_age: opts.events_max_age,
@@ -118,15 +126,30 @@ fn file_stream(name: String, subject: String, retention: RetentionPolicy) -> Con
     }
 }
 
-async fn declare_stream(js: &Context, config: Config) -> Result<()> {
-    let name = config.name.clone();
-    js.get_or_create_stream(config.clone())
-        .await
-        .map_err(|e| BusError::js("create stream", format!("{name}: {e}")))?;
-    // Another service may have created it concurrently with older settings.
-    js.update_stream(config)
-        .await
-        .map_err(|e| BusError::js("update stream", format!("{name}: {e}")))?;
-    tracing::debug!(stream = %name, "stream declared");
+async fn declare_stream(js: &Context, want: Config) -> Result<()> {
+    let name = want.name.clone();
+    let stream = match js.get_or_create_stream(want.clone()).await {
+        Ok(stream) => stream,
+        // Another service created it between the look-up and the create,
+        // maybe with other settings: what it created is what is compared.
+        Err(first) => {
+            tracing::debug!(stream = %name, error = %first, "stream creation raced, looking again");
+            js.get_or_create_stream(want.clone())
+                .await
+                .map_err(|e| BusError::js("create stream", format!("{name}: {e}")))?
+        }
+    };
+    let drift = differences(&want, &stream.cached_info().config);
+    for d in &drift {
+        tracing::warn!(
+            stream = %name,
+            field = d.field,
+            want = %d.want,
+            have = %d.have,
+            "stream setting differs on the server; left as it is (an operator applies changes)"
+        );
+    }
+    metrics::gauge!(DRIFT_GAUGE, "stream" => name.clone()).set(drift.len() as f64);
+    tracing::debug!(stream = %name, drift = drift.len(), "stream declared");
     Ok(())
 }

@@ -10,6 +10,7 @@ pub mod contract;
 pub mod credentials;
 pub mod deadletter;
 pub mod declare;
+pub mod drift;
 pub mod error;
 pub mod events;
 pub mod internal;
