@@ -11,10 +11,12 @@
 //! Backups whose position is unusable are left out of every chain; callers
 //! learn why through [`validate_position`].
 
+mod extend;
 mod inventory;
 mod plan;
 mod position;
 mod retention;
+mod tail;
 mod walk;
 mod window;
 
@@ -25,9 +27,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::BackupKind;
 
+pub use extend::extend_window;
 pub use plan::{restore_plan, PlanError};
 pub use position::{validate_position, MAX_LSN_DIGITS};
 pub use retention::{expirable, pending, seed_set};
+pub use tail::{window_state, WindowState, WindowTail};
 pub use window::{latest_data_time, restore_window};
 
 /// Unix time in milliseconds.

@@ -14,6 +14,16 @@ pub(super) enum Pos {
     Sqlserver { first: u128, last: u128 },
 }
 
+impl Pos {
+    /// The number a chain is followed by: the binlog file, or the last LSN.
+    pub fn number(self) -> u128 {
+        match self {
+            Pos::Mysql { file, .. } => u128::from(file),
+            Pos::Sqlserver { last, .. } => last,
+        }
+    }
+}
+
 /// Checks that `pos` is usable for a `kind` backup of `engine`: the variant
 /// matches the engine, LSNs are decimal numbers of at most 25 digits and
 /// `first_lsn <= last_lsn`.

@@ -131,6 +131,11 @@ impl<'a> LogIndex<'a> {
         }
     }
 
+    /// The largest last LSN of the SQL Server logs a chain can use.
+    pub fn max_last_lsn(&self) -> Option<u128> {
+        self.max_last_lsn
+    }
+
     /// The FULL's own binlog (it holds the consistent point), then N+1, ...
     fn walk_binlogs(&self, first_file: u64) -> (Vec<Entry<'a>>, Next) {
         let mut logs = Vec::new();

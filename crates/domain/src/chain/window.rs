@@ -17,6 +17,12 @@ pub fn latest_data_time(engine: Engine, synced: &[ChainBackup]) -> Option<Millis
 }
 
 pub(super) fn window_of(inv: &Inventory<'_>) -> Option<RestoreWindow> {
+    sweep(inv).map(|(window, _)| window)
+}
+
+/// The window and the chain reaching furthest, whose next missing piece is
+/// what a gap opening after the window's latest point would be about.
+pub(super) fn sweep<'i, 'a>(inv: &'i Inventory<'a>) -> Option<(RestoreWindow, &'i Chain<'a>)> {
     // Each chain covers [start, end]; sweep them by start, longest first. A
     // stable sort keeps the newest FULL first among equals, so the reason of
     // a gap is deterministic.
@@ -49,9 +55,10 @@ pub(super) fn window_of(inv: &Inventory<'_>) -> Option<RestoreWindow> {
             reason: furthest.next.reason(),
         });
     }
-    Some(RestoreWindow {
+    let window = RestoreWindow {
         earliest,
         latest: furthest.end,
         gaps,
-    })
+    };
+    Some((window, furthest))
 }

@@ -35,14 +35,14 @@ fn position() -> impl Strategy<Value = ChainPosition> {
     ]
 }
 
-fn record() -> impl Strategy<Value = ChainBackup> {
+pub(super) fn record() -> impl Strategy<Value = ChainBackup> {
     let ids = prop::sample::select(vec!["a", "b", "c", "d", "e", "f", "g", "h"]);
     let kind = prop_oneof![Just(BackupKind::Full), Just(BackupKind::Log)];
     (ids, kind, time(), time(), position())
         .prop_map(|(id, kind, s, e, p)| backup(id, kind, s, e, p))
 }
 
-fn engine() -> impl Strategy<Value = Engine> {
+pub(super) fn engine() -> impl Strategy<Value = Engine> {
     prop_oneof![Just(Engine::Mysql), Just(Engine::Sqlserver)]
 }
 

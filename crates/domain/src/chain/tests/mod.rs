@@ -2,6 +2,7 @@
 //! Tests of the chain rules: unit tests per engine, then properties.
 
 mod arbitrary;
+mod incremental;
 mod mysql;
 mod props;
 mod scenario;
