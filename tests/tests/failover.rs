@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use object_store::path::Path;
@@ -29,8 +30,8 @@ use xregion_tests::{wait_until, Stack, StackOptions};
 const T0: i64 = 1_760_000_000_000;
 const MIN: i64 = 60_000;
 const INSTANCES: [&str; 2] = ["fo-1", "fo-2"];
-/// Logs per instance before, during and after the faults.
-const LOGS_PER_PHASE: usize = 6;
+/// Logs per instance over the whole run: before, during and after the faults.
+const LOGS: usize = 20;
 
 /// Announces a backup as the upstream would through a failover: the files
 /// are written once, the event is republished (same message id, so the
@@ -50,22 +51,37 @@ async fn announce(
     Ok(d)
 }
 
-/// One phase of the workload: `LOGS_PER_PHASE` logs of each instance.
-async fn logs(
-    env: &SyncEnv,
-    chains: &mut [ChainGen],
-    emitted: &mut BTreeMap<String, Vec<BackupDescriptor>>,
-) -> anyhow::Result<()> {
-    for _ in 0..LOGS_PER_PHASE {
+/// The continuous workload: logs of every instance, one after another as
+/// fast as the cluster acknowledges them, until `total` per instance; the
+/// count so far is in `announced`.
+async fn keep_logging(
+    upstream: Upstream,
+    source: Arc<dyn ObjectStore>,
+    mut chains: Vec<ChainGen>,
+    total: usize,
+    announced: Arc<AtomicUsize>,
+) -> anyhow::Result<BTreeMap<String, Vec<BackupDescriptor>>> {
+    let mut emitted: BTreeMap<String, Vec<BackupDescriptor>> = BTreeMap::new();
+    for _ in 0..total {
         for chain in chains.iter_mut() {
-            let d = announce(&env.upstream, &env.source, &chain.log(5 * MIN, 64 * 1024)).await?;
+            let d = announce(&upstream, &source, &chain.log(5 * MIN, 64 * 1024)).await?;
             emitted
                 .entry(chain.instance_id.clone())
                 .or_default()
                 .push(d);
+            announced.fetch_add(1, Ordering::SeqCst);
         }
     }
-    Ok(())
+    Ok(emitted)
+}
+
+/// Waits until the workload has announced `n` more logs than `from`.
+async fn announced_more(announced: &AtomicUsize, from: usize, n: usize) -> anyhow::Result<usize> {
+    wait_until(&format!("{n} more logs announced"), WAIT, || async {
+        let now = announced.load(Ordering::SeqCst);
+        Ok((now >= from + n).then_some(now))
+    })
+    .await
 }
 
 #[tokio::test]
@@ -90,17 +106,25 @@ async fn a_nats_node_and_one_replica_of_each_service_die_and_nothing_is_lost_or_
     }
 
     let mut chains = Vec::new();
-    let mut emitted: BTreeMap<String, Vec<BackupDescriptor>> = BTreeMap::new();
+    let mut fulls = BTreeMap::new();
     let mut services = BTreeMap::new();
     for instance in INSTANCES {
         let mut chain = env.chain(instance, Engine::Mysql, T0).await?;
         let full = announce(&env.upstream, &env.source, &chain.full(6 * 1024 * 1024)).await?;
-        emitted.entry(instance.to_string()).or_default().push(full);
+        fulls.insert(instance.to_string(), full);
         let svc = env.create(instance, Engine::Mysql, "r1", "r2").await?;
         services.insert(instance.to_string(), svc.id);
         chains.push(chain);
     }
-    logs(&env, &mut chains, &mut emitted).await?;
+    let announced = Arc::new(AtomicUsize::new(0));
+    let workload = tokio::spawn(keep_logging(
+        env.upstream.clone(),
+        env.source.clone(),
+        chains,
+        LOGS,
+        announced.clone(),
+    ));
+    let seen = announced_more(&announced, 0, 6).await?;
 
     // Faults while backups keep coming: the NATS node leading the transfers
     // stream, one replica of each service, all without a chance to clean up.
@@ -110,14 +134,18 @@ async fn a_nats_node_and_one_replica_of_each_service_die_and_nothing_is_lost_or_
         stack.kill(service);
     }
     env.api = xregion_tests::sync::Api::connect(format!("http://{second_grpc}")).await?;
-    logs(&env, &mut chains, &mut emitted).await?;
+    let seen = announced_more(&announced, seen, 6).await?;
 
-    // Back again, and more backups after the recovery.
+    // Back again while the workload goes on, and more backups after that.
     stack.nats.restart_node(leader).await?;
     for service in SERVICES {
         stack.start_service(service, &[]).await?;
     }
-    logs(&env, &mut chains, &mut emitted).await?;
+    announced_more(&announced, seen, 1).await?;
+    let mut emitted = workload.await??;
+    for (instance, full) in fulls {
+        emitted.entry(instance).or_default().insert(0, full);
+    }
 
     for (instance, backups) in &emitted {
         let id = &services[instance];
