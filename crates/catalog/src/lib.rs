@@ -19,6 +19,7 @@ pub mod sync;
 pub mod testing;
 pub mod upstream;
 pub mod verify;
+mod window;
 
 pub use config::{CatalogConfig, CatalogSettings};
 pub use error::{CatalogError, Result};

@@ -96,7 +96,7 @@ impl Catalog {
             )));
         }
         if let Some(bytes) = synced::delete(&mut tx, &svc.service_id, &req.backup_id).await? {
-            let window = copies_changed(&mut tx, &svc, -1, -bytes, now, now).await?;
+            let window = copies_changed(&mut tx, &svc, -1, -bytes, now, now, None).await?;
             let event = pb::BackupExpired {
                 service_id: svc.service_id.clone(),
                 tenant_id: svc.tenant_id.clone(),

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use sqlx::AnyConnection;
 use xregion_bus::LagCrossing;
-use xregion_domain::chain::{pending, restore_window, ChainBackup, RestoreWindow};
+use xregion_domain::chain::{pending, ChainBackup, RestoreWindow};
 use xregion_domain::source_keys::check_source_keys;
 use xregion_domain::{BackupKind, ServiceState};
 use xregion_proto::convert::backup as conv;
@@ -241,7 +241,9 @@ impl Catalog {
         let bytes = i64::try_from(manifest.bytes()).unwrap_or(i64::MAX);
         let objects = manifest.files.len() as i64;
         usage::add_transfer(&mut tx, &svc.service_id, synced_at, bytes, objects).await?;
-        let window = copies_changed(&mut tx, &svc, 1, bytes, synced_at, now).await?;
+        let added = Some(manifest.chain_backup());
+        let window =
+            copies_changed(&mut tx, &svc, 1, bytes, synced_at, now, added.as_ref()).await?;
         if window.is_some() && matches!(svc.state, ServiceState::Creating | ServiceState::Seeding) {
             let reason = Some("first restorable point synced");
             clear_failure(&mut tx, &svc, reason, now).await?;
@@ -340,9 +342,10 @@ impl Catalog {
     }
 }
 
-/// After a copy of `bytes` was added (`copies = 1`) or forgotten (`-1`,
-/// negative bytes): the service's counts and restore window, and what it
-/// stores at the end of the day of `at`. Returns the window.
+/// After a copy of `bytes` was added (`copies = 1`, the copy as `added`)
+/// or forgotten (`-1`, negative bytes, `added = None`): the service's counts
+/// and restore window, and what it stores at the end of the day of `at`.
+/// Returns the window.
 pub(crate) async fn copies_changed(
     conn: &mut AnyConnection,
     svc: &ServiceRow,
@@ -350,8 +353,9 @@ pub(crate) async fn copies_changed(
     bytes: i64,
     at: i64,
     now: i64,
+    added: Option<&ChainBackup>,
 ) -> Result<Option<RestoreWindow>> {
-    let window = current_window(conn, svc).await?;
+    let window = crate::window::updated(conn, svc, added).await?;
     services::record_copy_change(conn, &svc.service_id, copies, bytes, window.as_ref(), now)
         .await?;
     let stored = svc.synced_bytes.saturating_add(bytes);
@@ -371,16 +375,6 @@ async fn clear_failure(
         transition(conn, svc, ServiceState::Running, reason, now).await?;
     }
     services::set_failure(conn, &svc.service_id, None, "", now).await
-}
-
-/// The service's restore window from every copy recorded so far.
-async fn current_window(
-    conn: &mut AnyConnection,
-    svc: &ServiceRow,
-) -> Result<Option<RestoreWindow>> {
-    let all = synced::for_service(conn, &svc.service_id).await?;
-    let chain: Vec<ChainBackup> = all.iter().map(|r| r.manifest.chain_backup()).collect();
-    Ok(restore_window(svc.engine, &chain))
 }
 
 pub(crate) async fn transition(

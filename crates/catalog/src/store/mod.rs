@@ -11,5 +11,6 @@ pub mod schema;
 pub mod services;
 pub mod synced;
 pub mod usage;
+pub mod window;
 
 pub use db::{Backend, Db};

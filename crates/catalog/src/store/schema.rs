@@ -6,10 +6,11 @@ use super::db::{Backend, Db};
 use crate::error::Result;
 
 /// Append only: a released migration never changes.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "initial",
-    r#"
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        r#"
 CREATE TABLE instances (
     instance_id TEXT PRIMARY KEY,
     tenant_id TEXT NOT NULL,
@@ -88,7 +89,16 @@ CREATE TABLE usage_days (
     PRIMARY KEY (service_id, day)
 )
 "#,
-)];
+    ),
+    // The restore window with what extending it needs (JSON of
+    // xregion_domain::chain::WindowState), so a copy costs the same however
+    // many the service has; NULL until the next copy recomputes it.
+    (
+        2,
+        "window_state",
+        "ALTER TABLE services ADD COLUMN window_state TEXT",
+    ),
+];
 
 fn adapt(sql: &str, backend: Backend) -> String {
     match backend {
