@@ -44,7 +44,8 @@ async fn two_catalogs_migrating_one_fresh_database_both_succeed() -> anyhow::Res
         );
         // The lock is released after the run: nobody holds it any more.
         let held: i64 = sqlx::query(
-            "SELECT COUNT(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND granted",
+            "SELECT COUNT(*) AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
+             WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database()",
         )
         .fetch_one(&mut conn)
         .await?

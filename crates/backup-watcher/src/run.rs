@@ -52,7 +52,8 @@ pub async fn run(cx: Context<WatcherConfig>) -> Result<(), ServiceError> {
             watcher: watcher.clone(),
         }),
     );
-    host.every("reconcile", settings.reconcile_interval, move || {
+    // One replica reconciles at a time; the consumers run on every one.
+    host.every_leased("reconcile", settings.reconcile_interval, move || {
         let watcher = watcher.clone();
         async move { reconcile_and_report(&watcher).await }
     });

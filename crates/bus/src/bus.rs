@@ -25,6 +25,8 @@ pub struct Bus {
     retry: RetryPolicy,
     request_timeout: Duration,
     replicas: usize,
+    /// `bus.lease_ttl_secs`: how long a lease outlives its last renewal.
+    lease_ttl: Duration,
     /// What the service declares at start, so that a consumer finding its
     /// stream deleted declares it again the same way.
     streams: StreamOptions,
@@ -39,6 +41,7 @@ impl Bus {
             retry: RetryPolicy::from_config(config),
             request_timeout: config.request_timeout,
             replicas: config.replicas,
+            lease_ttl: config.lease_ttl,
             streams: StreamOptions {
                 events_max_age: config.events_max_age,
                 create_upstream: config.create_upstream_stream,
@@ -64,6 +67,11 @@ impl Bus {
     /// missing.
     pub async fn bucket(&self, spec: &BucketSpec) -> Result<async_nats::jetstream::kv::Store> {
         declare_bucket(&self.js, spec, self.replicas).await
+    }
+
+    /// How long a lease of this deployment outlives its last renewal.
+    pub fn lease_ttl(&self) -> Duration {
+        self.lease_ttl
     }
 
     pub fn publisher(&self) -> Publisher {

@@ -173,6 +173,18 @@ impl Namespace {
         Self::stream(&self.prefix, "UPLOADS")
     }
 
+    /// The key-value bucket of leases: which replica runs a loop that must
+    /// run once per deployment (the watcher's reconciliation, cleanup's
+    /// sweep). Its values expire after the lease TTL.
+    pub fn leases_bucket(&self) -> String {
+        Self::stream(&self.prefix, "LEASES")
+    }
+
+    /// Key of one lease: `<service>.<loop>`.
+    pub fn lease_key(service: &str, name: &str) -> String {
+        format!("{service}.{name}")
+    }
+
     /// Key of one file's upload state: `<service>.<backup>.<file index>`.
     pub fn upload_key(service_id: &str, backup_id: &str, file_index: usize) -> String {
         let service = Self::service_uploads_prefix(service_id);
@@ -350,6 +362,8 @@ mod tests {
             ),
             (ns.durable("transfer-log"), "xregion-transfer-log"),
             (ns.limits_bucket(), "XREGION_LIMITS"),
+            (ns.leases_bucket(), "XREGION_LEASES"),
+            (Namespace::lease_key("cleanup", "sweep"), "cleanup.sweep"),
             (Namespace::bandwidth_key("a", "b", true), "bw.a.b.log"),
         ] {
             assert_eq!(name, designed);

@@ -46,7 +46,8 @@ pub async fn run(cx: Context<CleanupConfig>) -> Result<(), ServiceError> {
         },
         purger,
     );
-    host.every("sweep", settings.sweep_interval, move || {
+    // One replica sweeps at a time; purges run on every one.
+    host.every_leased("sweep", settings.sweep_interval, move || {
         let sweeper = sweeper.clone();
         async move { sweep_and_report(&sweeper).await }
     });

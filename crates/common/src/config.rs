@@ -39,6 +39,11 @@ pub struct BusConfig {
     /// Replicas of every stream and key-value bucket xregion creates: 1 on a
     /// single server, 3 on a JetStream cluster (`deploy/`).
     pub replicas: usize,
+    /// How long a replica's lease (the watcher's reconciliation, cleanup's
+    /// sweep) outlives its last renewal: a dead holder's lease passes to
+    /// another replica within this time. Renewed every third of it.
+    #[serde(rename = "lease_ttl_secs", with = "units::secs")]
+    pub lease_ttl: Duration,
     /// How long to keep trying the first connection.
     #[serde(rename = "connect_timeout_secs", with = "units::secs")]
     pub connect_timeout: Duration,
@@ -91,6 +96,14 @@ impl Validate for CommonConfig {
         let bus = &self.bus;
         validate::positive("bus.request_timeout_secs", bus.request_timeout)?;
         validate::positive("bus.events_max_age_days", bus.events_max_age)?;
+        // Renewed every third of the TTL: below 3 s renewals come faster
+        // than a NATS request may take.
+        validate::at_least(
+            "bus.lease_ttl_secs",
+            bus.lease_ttl,
+            Duration::from_secs(3),
+            "3 s",
+        )?;
         if !(1..=5).contains(&bus.replicas) {
             return Err(Invalid::new(
                 "bus.replicas",
@@ -116,6 +129,7 @@ impl Default for BusConfig {
             upstream_namespace: "rds".into(),
             create_upstream_stream: true,
             replicas: 1,
+            lease_ttl: Duration::from_secs(15),
             connect_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(10),
             max_deliver: const { units::non_zero_u32(10) },

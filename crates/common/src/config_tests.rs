@@ -236,6 +236,8 @@ fn the_common_sections_limits_name_their_keys() {
         ("bus.events_max_age_days", "0"),
         ("bus.replicas", "0"),
         ("bus.replicas", "6"),
+        ("bus.lease_ttl_secs", "0"),
+        ("bus.lease_ttl_secs", "2"),
         ("bus.max_deliver", "0"),
         ("telemetry.log_format", "xml"),
     ])
@@ -261,6 +263,7 @@ fn the_common_sections_limits_name_their_keys() {
         cfg.common.bus.events_max_age,
         Duration::from_secs(30 * 86_400)
     );
+    assert_eq!(cfg.common.bus.lease_ttl, Duration::from_secs(15));
 }
 
 #[test]

@@ -97,6 +97,22 @@ impl ServiceHost {
         self.stages.every(name, period, tick);
     }
 
+    /// Like [`Self::every`], but the tick runs only while this replica
+    /// holds lease `<service>.<name>` (`bus.lease_ttl_secs`), so among the
+    /// replicas of a service one runs it at a time. The lease is renewed
+    /// every third of its TTL, also during a tick, and released on stop.
+    pub fn every_leased<F, Fut>(&mut self, name: &'static str, period: Duration, tick: F)
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let (bus, service) = (self.bus.clone(), self.name);
+        self.spawn(Stage::Intake, name, move |stop| async move {
+            crate::leased::run_leased(bus, service, name, period, tick, stop).await;
+            Ok::<(), std::convert::Infallible>(())
+        });
+    }
+
     /// A core task of `stage`; `task` gets the token that asks it to stop.
     pub fn spawn<F, Fut, E>(&mut self, stage: Stage, name: impl Into<String>, task: F)
     where

@@ -7,6 +7,7 @@
 mod entry;
 mod error;
 mod host;
+mod leased;
 mod stages;
 mod supervise;
 
