@@ -173,6 +173,25 @@ impl Namespace {
         Self::stream(&self.prefix, "UPLOADS")
     }
 
+    /// The key-value bucket in which each transfer-worker announces the
+    /// bandwidth lanes it is copying on, so a lane's limit is split among
+    /// the workers using it.
+    pub fn workers_bucket(&self) -> String {
+        Self::stream(&self.prefix, "WORKERS")
+    }
+
+    /// Key of one worker's presence on a bandwidth lane:
+    /// `<bandwidth key>.<worker id>` (a worker id has no dot).
+    pub fn worker_presence_key(bandwidth_key: &str, worker_id: &str) -> String {
+        format!("{bandwidth_key}.{worker_id}")
+    }
+
+    /// The bandwidth key and worker id of a presence key.
+    pub fn presence_of(key: &str) -> Option<(&str, &str)> {
+        key.rsplit_once('.')
+            .filter(|(lane, worker)| lane.starts_with("bw.") && !worker.is_empty())
+    }
+
     /// The key-value bucket of leases: which replica runs a loop that must
     /// run once per deployment (the watcher's reconciliation, cleanup's
     /// sweep). Its values expire after the lease TTL.
@@ -364,6 +383,11 @@ mod tests {
             (ns.limits_bucket(), "XREGION_LIMITS"),
             (ns.leases_bucket(), "XREGION_LEASES"),
             (Namespace::lease_key("cleanup", "sweep"), "cleanup.sweep"),
+            (ns.workers_bucket(), "XREGION_WORKERS"),
+            (
+                Namespace::worker_presence_key("bw.a.b.log", "w1"),
+                "bw.a.b.log.w1",
+            ),
             (Namespace::bandwidth_key("a", "b", true), "bw.a.b.log"),
         ] {
             assert_eq!(name, designed);
@@ -392,6 +416,16 @@ mod tests {
             Some(EventSubject::LagRecovered)
         );
         assert_eq!(ns.event_of("t-1.events.nope"), None);
+    }
+
+    #[test]
+    fn presence_keys_parse_back_to_lane_and_worker() {
+        for lane in ["bw.a.b", "bw.a.b.log"] {
+            let key = Namespace::worker_presence_key(lane, "0f3a");
+            assert_eq!(Namespace::presence_of(&key), Some((lane, "0f3a")));
+        }
+        assert_eq!(Namespace::presence_of("other.w1"), None);
+        assert_eq!(Namespace::presence_of("bw.a.b."), None);
     }
 
     #[test]

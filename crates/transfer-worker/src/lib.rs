@@ -6,15 +6,19 @@
 //! separate lanes with their own concurrency.
 
 mod announce;
+pub mod bucket;
 pub mod commit;
 pub mod config;
 pub mod copy;
 pub mod liveness;
 pub mod local;
 pub mod ownership;
+pub mod peers;
+pub mod presence;
 pub mod progress;
 pub mod resumable;
 pub mod run;
+pub mod share;
 pub mod strategy;
 pub mod throttle;
 pub mod transfer;

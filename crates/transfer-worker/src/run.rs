@@ -1,5 +1,5 @@
-//! The worker's parts: one consumer per lane, and the bandwidth limits it
-//! follows at runtime.
+//! The worker's parts: one consumer per lane, the bandwidth limits it
+//! follows at runtime, and its presence on the lanes it shares.
 
 use std::sync::Arc;
 
@@ -17,8 +17,17 @@ pub async fn run(cx: Context<WorkerConfig>) -> Result<(), ServiceError> {
     let settings = &config.worker;
     let ns = bus.namespace();
     let throttle = Arc::new(crate::throttle::Throttle::default());
+    crate::throttle::describe_metrics();
     let limits = declare_limits(&bus, &settings.bandwidth).await?;
     let uploads = bucket(&bus, ns.uploads_bucket(), 1).await?;
+    let workers = bus
+        .bucket(&xregion_bus::BucketSpec {
+            name: ns.workers_bucket(),
+            history: 1,
+            max_age: crate::presence::PRESENCE_TTL,
+        })
+        .await
+        .map_err(|e| ServiceError::Setup(e.to_string()))?;
     let transfers = Arc::new(Transfers {
         uploads,
         throttle: throttle.clone(),
@@ -65,8 +74,23 @@ pub async fn run(cx: Context<WorkerConfig>) -> Result<(), ServiceError> {
             transfers.clone(),
         );
     }
+    let limits_throttle = throttle.clone();
     host.spawn(Stage::Intake, "limits", move |stop| async move {
-        crate::throttle::follow_limits(limits, throttle, stop).await;
+        crate::throttle::follow_limits(limits, limits_throttle, stop).await;
+        Ok::<(), std::convert::Infallible>(())
+    });
+    // The lane's limit is shared with the other workers on it. Both run in
+    // the last stage: copies finishing after the stop request keep their
+    // share, and the presence is withdrawn once they are done.
+    let worker_id = crate::presence::worker_id();
+    tracing::info!(worker_id, "sharing bandwidth limits with the other workers");
+    let (kv, shares, me) = (workers.clone(), throttle.clone(), worker_id.clone());
+    host.spawn(Stage::Last, "presence", move |stop| async move {
+        crate::presence::announce(kv, shares, me, stop).await;
+        Ok::<(), std::convert::Infallible>(())
+    });
+    host.spawn(Stage::Last, "peers", move |stop| async move {
+        crate::peers::follow_peers(workers, throttle, worker_id, stop).await;
         Ok::<(), std::convert::Infallible>(())
     });
     host.run().await

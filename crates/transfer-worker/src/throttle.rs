@@ -2,108 +2,147 @@
 //! transfer of this worker and changeable at runtime: the limits live in the
 //! `<NS>_LIMITS` key-value bucket (`bw.<source>.<target>` for the full lane,
 //! `bw.<source>.<target>.log` for the log lane, bytes per second, 0 or
-//! absent: unlimited), and the worker watches it.
+//! absent: unlimited), and the worker watches it. A lane's limit is shared
+//! with the other workers copying on it (`presence`, `peers`): this worker's
+//! bucket runs at its share.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
-
-use tokio::time::Instant;
+use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use xregion_bus::Namespace;
 
-/// A token bucket that may go into debt: a chunk larger than the bucket is
-/// let through and paid for by waiting afterwards, so any chunk size works.
+pub use crate::bucket::Bucket;
+use crate::presence::{Active, Local};
+use crate::share::share;
+
+/// The gauge of this worker's share of each limited lane.
+pub const SHARE_GAUGE: &str = "xregion_worker_bandwidth_share_bytes_per_second";
+
+/// Gives the metrics of this module their HELP text.
+pub fn describe_metrics() {
+    metrics::describe_gauge!(
+        SHARE_GAUGE,
+        "This worker's share of a bandwidth lane's limit (label key: bw.<source>.<target>[.log]): \
+         the limit divided by the workers copying on the lane; 0 when unlimited"
+    );
+}
+
+/// One lane as this worker sees it.
 #[derive(Debug)]
-pub struct Bucket {
-    rate: AtomicU64,
-    state: Mutex<(f64, Instant)>,
+struct Lane {
+    bucket: Arc<Bucket>,
+    /// The lane's limit, bytes per second (0: unlimited).
+    limit: u64,
+    /// Workers copying on the lane, this one included.
+    workers: usize,
 }
 
-impl Default for Bucket {
-    /// Unlimited.
-    fn default() -> Self {
-        Self::new(0)
-    }
-}
-
-impl Bucket {
-    fn new(rate: u64) -> Self {
+impl Lane {
+    /// Unlimited, and this worker alone on it.
+    fn new() -> Self {
         Self {
-            rate: AtomicU64::new(rate),
-            state: Mutex::new((0.0, Instant::now())),
+            bucket: Arc::new(Bucket::new(0)),
+            limit: 0,
+            workers: 1,
         }
     }
 
-    pub fn rate(&self) -> u64 {
-        self.rate.load(Ordering::Relaxed)
-    }
-
-    pub fn set_rate(&self, rate: u64) {
-        self.rate.store(rate, Ordering::Relaxed);
-    }
-
-    /// Waits until `bytes` may pass.
-    pub async fn acquire(&self, bytes: u64) {
-        let rate = self.rate();
-        if rate == 0 {
-            return;
-        }
-        let wait = {
-            let Ok(mut state) = self.state.lock() else {
-                return;
-            };
-            let now = Instant::now();
-            let (tokens, last) = *state;
-            // At most a quarter second of burst is saved up.
-            let refilled = (tokens + now.duration_since(last).as_secs_f64() * rate as f64)
-                .min(rate as f64 / 4.0);
-            let left = refilled - bytes as f64;
-            *state = (left, now);
-            if left < 0.0 {
-                Duration::from_secs_f64(-left / rate as f64)
-            } else {
-                Duration::ZERO
-            }
-        };
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
+    /// Brings the bucket to this worker's share; logs a change.
+    fn apply(&self, key: &str) {
+        let rate = share(self.limit, self.workers);
+        metrics::gauge!(SHARE_GAUGE, "key" => key.to_string()).set(rate as f64);
+        if rate != self.bucket.rate() {
+            self.bucket.set_rate(rate);
+            tracing::info!(
+                key,
+                limit = self.limit,
+                workers = self.workers,
+                bytes_per_sec = rate,
+                "bandwidth share changed"
+            );
         }
     }
 }
 
 #[derive(Debug, Default)]
 pub struct Throttle {
-    buckets: RwLock<HashMap<String, Arc<Bucket>>>,
+    lanes: Mutex<HashMap<String, Lane>>,
+    presence: Arc<Local>,
+}
+
+/// What a transfer holds while it copies: the bucket of its lane, and its
+/// place among the transfers that make this worker active on the lane.
+pub struct Throttled {
+    pub bucket: Arc<Bucket>,
+    _active: Active,
 }
 
 impl Throttle {
-    /// The bucket of a key, created unlimited on first use so later limit
-    /// changes reach transfers already holding it.
-    pub fn bucket(&self, key: &str) -> Arc<Bucket> {
-        if let Some(b) = self.buckets.read().ok().and_then(|m| m.get(key).cloned()) {
-            return b;
-        }
-        let Ok(mut map) = self.buckets.write() else {
-            return Arc::new(Bucket::new(0));
-        };
-        map.entry(key.to_string())
-            .or_insert_with(|| Arc::new(Bucket::new(0)))
-            .clone()
+    /// Runs `f` on the lane of `key`, created unlimited and alone on first
+    /// use so later changes reach transfers already holding its bucket.
+    fn with_lane<T>(&self, key: &str, f: impl FnOnce(&mut Lane) -> T) -> Option<T> {
+        let mut lanes = self.lanes.lock().ok()?;
+        let lane = lanes.entry(key.to_string()).or_insert_with(Lane::new);
+        Some(f(lane))
     }
 
-    pub fn set(&self, key: &str, rate: u64) {
-        self.bucket(key).set_rate(rate);
-        tracing::info!(key, bytes_per_sec = rate, "bandwidth limit set");
+    pub fn bucket(&self, key: &str) -> Arc<Bucket> {
+        self.with_lane(key, |lane| lane.bucket.clone())
+            .unwrap_or_else(|| Arc::new(Bucket::new(0)))
+    }
+
+    /// Sets a lane's limit.
+    pub fn set(&self, key: &str, limit: u64) {
+        tracing::info!(key, bytes_per_sec = limit, "bandwidth limit set");
+        self.with_lane(key, |lane| {
+            lane.limit = limit;
+            lane.apply(key);
+        });
+        // A lane that became limited is announced at once.
+        self.presence.poke();
+    }
+
+    /// The limit of a lane (0: unlimited).
+    pub fn limit(&self, key: &str) -> u64 {
+        self.lanes
+            .lock()
+            .ok()
+            .and_then(|lanes| lanes.get(key).map(|lane| lane.limit))
+            .unwrap_or(0)
+    }
+
+    /// How many other workers copy on each lane (absent: none).
+    pub fn set_peers(&self, peers: &HashMap<String, usize>) {
+        let Ok(mut lanes) = self.lanes.lock() else {
+            return;
+        };
+        for key in peers.keys() {
+            lanes.entry(key.clone()).or_insert_with(Lane::new);
+        }
+        for (key, lane) in lanes.iter_mut() {
+            let workers = 1 + peers.get(key).copied().unwrap_or(0);
+            if workers != lane.workers {
+                lane.workers = workers;
+                lane.apply(key);
+            }
+        }
+    }
+
+    /// The lanes this worker copies on.
+    pub fn presence(&self) -> &Arc<Local> {
+        &self.presence
     }
 
     /// The bucket a transfer uses: the full lane is always throttled by the
     /// pair's limit; the log lane only by its own key when one is set.
-    pub fn for_transfer(&self, source: &str, target: &str, log: bool) -> Arc<Bucket> {
-        self.bucket(&Namespace::bandwidth_key(source, target, log))
+    pub fn for_transfer(&self, source: &str, target: &str, log: bool) -> Throttled {
+        let key = Namespace::bandwidth_key(source, target, log);
+        Throttled {
+            bucket: self.bucket(&key),
+            _active: self.presence.enter(&key),
+        }
     }
 }
 
@@ -165,27 +204,34 @@ fn apply(throttle: &Throttle, key: &str, value: Option<&bytes::Bytes>) {
 mod tests {
     use super::*;
 
-    #[tokio::test(start_paused = true)]
-    async fn debt_is_paid_by_waiting() {
-        let b = Bucket::new(1000);
-        let start = tokio::time::Instant::now();
-        b.acquire(2000).await;
-        b.acquire(1000).await;
-        let waited = start.elapsed();
-        assert!(waited >= Duration::from_millis(2900), "{waited:?}");
-    }
-
     #[tokio::test]
     async fn unlimited_and_runtime_changes() {
         let t = Throttle::default();
         let b = t.for_transfer("a", "b", false);
-        assert_eq!(b.rate(), 0);
+        assert_eq!(b.bucket.rate(), 0);
         t.set("bw.a.b", 500);
-        assert_eq!(b.rate(), 500, "a held bucket sees the change");
+        assert_eq!(b.bucket.rate(), 500, "a held bucket sees the change");
         assert_eq!(
-            t.for_transfer("a", "b", true).rate(),
+            t.for_transfer("a", "b", true).bucket.rate(),
             0,
             "logs are not throttled by the full lane's limit"
         );
+    }
+
+    #[test]
+    fn the_share_follows_the_workers_on_the_lane() {
+        let t = Throttle::default();
+        t.set("bw.a.b", 3000);
+        let b = t.bucket("bw.a.b");
+        assert_eq!(b.rate(), 3000, "alone");
+        t.set_peers(&HashMap::from([("bw.a.b".to_string(), 2)]));
+        assert_eq!(b.rate(), 1000, "a third with two others");
+        t.set("bw.a.b", 6000);
+        assert_eq!(b.rate(), 2000, "a new limit is shared too");
+        t.set_peers(&HashMap::new());
+        assert_eq!(b.rate(), 6000, "all of it once the others are gone");
+        t.set("bw.a.b", 0);
+        t.set_peers(&HashMap::from([("bw.a.b".to_string(), 2)]));
+        assert_eq!(b.rate(), 0, "unlimited stays unlimited");
     }
 }

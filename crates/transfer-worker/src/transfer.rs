@@ -255,16 +255,19 @@ impl Transfers {
             manifest.files.len() as u32,
         );
         let started = Instant::now();
+        // Held until the transfer ends: while it runs, this worker counts
+        // among those sharing the lane's limit.
+        let lane = self.throttle.for_transfer(
+            &backup.region,
+            &service.target_region,
+            manifest.kind == xregion_domain::BackupKind::Log,
+        );
         let route = Route {
             source_region: &backup.region,
             source: &source,
             target: &target,
             target_region: &service.target_region,
-            throttle: self.throttle.for_transfer(
-                &backup.region,
-                &service.target_region,
-                manifest.kind == xregion_domain::BackupKind::Log,
-            ),
+            throttle: lane.bucket.clone(),
         };
         let copy_all = self.copy_files(route, &manifest, bytes_done.clone(), files_done.clone());
         tokio::pin!(copy_all);
