@@ -42,12 +42,7 @@ impl Bus {
             request_timeout: config.request_timeout,
             replicas: config.replicas,
             lease_ttl: config.lease_ttl,
-            streams: StreamOptions {
-                events_max_age: config.events_max_age,
-                create_upstream: config.create_upstream_stream,
-                replicas: config.replicas,
-                ..Default::default()
-            },
+            streams: StreamOptions::from_config(config),
         }
     }
 

@@ -116,12 +116,7 @@ pub async fn bootstrap(
     let credentials = Credentials::from_config(cfg)?;
     let client = connect_with(&cfg.url, client_name, &credentials, cfg.connect_timeout).await?;
     let js = async_nats::jetstream::new(client.clone());
-    let opts = crate::declare::StreamOptions {
-        events_max_age: cfg.events_max_age,
-        create_upstream: cfg.create_upstream_stream,
-        replicas: cfg.replicas,
-        ..Default::default()
-    };
+    let opts = crate::declare::StreamOptions::from_config(cfg);
     crate::declare::declare_streams(&js, &ns, &opts).await?;
     Ok((client, ns))
 }

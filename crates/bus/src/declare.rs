@@ -34,6 +34,19 @@ impl Default for StreamOptions {
     }
 }
 
+impl StreamOptions {
+    /// What a service with bus settings `cfg` declares, at start and again
+    /// when a consumer finds its stream gone.
+    pub fn from_config(cfg: &xregion_common::BusConfig) -> Self {
+        Self {
+            events_max_age: cfg.events_max_age,
+            create_upstream: cfg.create_upstream_stream,
+            replicas: cfg.replicas,
+            ..Default::default()
+        }
+    }
+}
+
 /// Creates each stream xregion owns when missing; when present, compares
 /// its settings with these and reports each difference (a warning and the
 /// `xregion_bus_stream_drift` gauge) without changing the stream. Safe for
