@@ -190,6 +190,12 @@ service_impl! {
     fn delete_sync_service(request: pb::DeleteSyncServiceRequest)
         -> pb::SyncService => forward(|r| check_id("id", &r.id));
 
+    // The mask and the retention are the catalog's to check, with the
+    // service's state, in the transaction that writes.
+    #[tracing::instrument(skip_all, fields(id = %request.get_ref().id))]
+    fn update_sync_service(request: pb::UpdateSyncServiceRequest)
+        -> pb::SyncService => forward(|r| check_id("id", &r.id));
+
     #[tracing::instrument(skip_all, fields(service = %request.get_ref().service_id))]
     fn list_synced_backups(request: pb::ListSyncedBackupsRequest)
         -> pb::ListSyncedBackupsResponse => forward(|r| check_id("service_id", &r.service_id));

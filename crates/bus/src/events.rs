@@ -52,14 +52,23 @@ events! {
     pb::ServiceDeleted => ServiceDeleted, |e| format!("deleted:{}", service_id(&e.service));
     pb::ServiceDataPurged => ServicePurged, |e| format!("purged:{}", e.service_id);
     // The change's time is part of the id: a service may pass through the
-    // same pair of states again later.
-    pb::ServiceStateChanged => ServiceStateChanged, |e| format!(
-        "state:{}:{}:{}:{}",
-        e.service_id,
-        state_name(e.from),
-        state_name(e.to),
-        opt_millis(e.changed_at.as_ref()).unwrap_or(0)
-    );
+    // same pair of states again later. An update (UpdateSyncService: same
+    // state, updated_fields set) adds the new retention, so two updates in
+    // one millisecond stay two events.
+    pb::ServiceStateChanged => ServiceStateChanged, |e| {
+        let id = format!(
+            "state:{}:{}:{}:{}",
+            e.service_id,
+            state_name(e.from),
+            state_name(e.to),
+            opt_millis(e.changed_at.as_ref()).unwrap_or(0)
+        );
+        if e.updated_fields.is_empty() {
+            id
+        } else {
+            format!("{id}:retention:{}", e.retention_days)
+        }
+    };
     // One crossing per latest data time and direction.
     pb::LagExceeded => LagExceeded, |e| format!(
         "lag:{}:exceeded:{}",
@@ -266,6 +275,23 @@ mod tests {
             pair(
                 "xregion.events.service.state",
                 "state:s1:SEEDING:RUNNING:1700000000123"
+            )
+        );
+        let updated = pb::ServiceStateChanged {
+            service_id: "s1".into(),
+            from: state_to_api(ServiceState::Running) as i32,
+            to: state_to_api(ServiceState::Running) as i32,
+            changed_at: Some(timestamp(1_700_000_000_123)),
+            updated_fields: vec!["retention_days".into()],
+            previous_retention_days: 7,
+            retention_days: 3,
+            ..Default::default()
+        };
+        assert_eq!(
+            addressed(&updated),
+            pair(
+                "xregion.events.service.state",
+                "state:s1:RUNNING:RUNNING:1700000000123:retention:3"
             )
         );
     }

@@ -17,6 +17,7 @@ pub mod store;
 pub mod sync;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
+pub mod update;
 pub mod upstream;
 pub mod verify;
 mod window;

@@ -80,6 +80,9 @@ handlers! {
             let reason = pb::DeleteReason::UserRequest;
             rpc.catalog.to_proto(&rpc.catalog.delete_service(tenant, &r.id, reason).await?)
         };
+        update_sync_service(UpdateSyncServiceRequest) = |rpc, tenant, r| {
+            rpc.catalog.to_proto(&rpc.catalog.update_service(tenant, &r).await?)
+        };
         list_synced_backups(ListSyncedBackupsRequest) = |rpc, tenant, r| {
             rpc.catalog.list_synced(tenant, &r).await?
         };

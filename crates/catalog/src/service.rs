@@ -392,6 +392,7 @@ pub(crate) async fn enqueue_state_change(
         to: state_to_api(to) as i32,
         reason: reason.to_string(),
         changed_at: Some(timestamp(now)),
+        ..Default::default()
     };
     outbox::enqueue(conn, &event, now).await
 }

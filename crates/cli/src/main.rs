@@ -26,6 +26,7 @@ const EXAMPLES: &str = "Examples:
   xregion watch <service-id>
   xregion window <service-id>
   xregion wait <service-id> --state running
+  xregion update <service-id> --retention-days 30
   xregion plan <service-id> --time 2026-11-26T09:30:00Z
   xregion plan <service-id> --time latest
   xregion list --output json
@@ -75,6 +76,8 @@ pub enum Command {
     List(services::ListArgs),
     /// One sync service.
     Get { id: String },
+    /// Change a sync service's retention (nothing is deleted by the change).
+    Update(services::UpdateArgs),
     /// Delete a sync service and its data in the target region.
     Delete { id: String },
     /// Synced backups of a service.
@@ -126,6 +129,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Create(args) => services::create(api().await?, args, out).await,
         Command::List(args) => services::list(api().await?, args, out).await,
         Command::Get { id } => services::get(api().await?, id, out).await,
+        Command::Update(args) => services::update(api().await?, args, out).await,
         Command::Delete { id } => services::delete(api().await?, id, out).await,
         Command::Wait(args) => services::wait(api().await?, args, out).await,
         Command::Backups { id } => backups::backups(api().await?, id, out).await,

@@ -208,6 +208,29 @@ pub async fn set_delete_reason(
     Ok(())
 }
 
+/// Sets a live service's retention (the caller holds its lock and has
+/// checked it is live; the state condition keeps a racing delete out).
+pub async fn set_retention(
+    conn: &mut AnyConnection,
+    service_id: &str,
+    retention_days: u32,
+    now: i64,
+) -> Result<()> {
+    let query = sqlx::query(
+        "UPDATE services SET retention_days = $1, updated_at = $2 \
+         WHERE service_id = $3 AND state NOT IN ('DELETING', 'DELETED')",
+    )
+    .bind(i64::from(retention_days))
+    .bind(now)
+    .bind(service_id);
+    if execute(conn, query).await? == 0 {
+        return Err(CatalogError::FailedPrecondition(format!(
+            "sync service {service_id:?} changed concurrently; retry"
+        )));
+    }
+    Ok(())
+}
+
 /// Records a copy added (`copies = 1`) or expired (`copies = -1`) and the
 /// restore window that results.
 pub async fn record_copy_change(
