@@ -135,10 +135,8 @@ catalog_methods! {
             = methods::LIST_SYNC_SERVICES;
         delete_sync_service(pb::DeleteSyncServiceRequest) -> pb::SyncService
             = methods::DELETE_SYNC_SERVICE;
-        // Spelled here rather than in names::methods while names.rs is
-        // another change's; the subject is still built by names.rs.
         update_sync_service(pb::UpdateSyncServiceRequest) -> pb::SyncService
-            = "UpdateSyncService";
+            = methods::UPDATE_SYNC_SERVICE;
         list_synced_backups(pb::ListSyncedBackupsRequest) -> pb::ListSyncedBackupsResponse
             = methods::LIST_SYNCED_BACKUPS;
         get_restore_window(pb::GetRestoreWindowRequest) -> pb::RestoreWindow

@@ -95,6 +95,7 @@ pub mod methods {
     pub const GET_SYNC_SERVICE: &str = "GetSyncService";
     pub const LIST_SYNC_SERVICES: &str = "ListSyncServices";
     pub const DELETE_SYNC_SERVICE: &str = "DeleteSyncService";
+    pub const UPDATE_SYNC_SERVICE: &str = "UpdateSyncService";
     pub const LIST_SYNCED_BACKUPS: &str = "ListSyncedBackups";
     pub const GET_RESTORE_WINDOW: &str = "GetRestoreWindow";
     pub const GET_RESTORE_PLAN: &str = "GetRestorePlan";
