@@ -63,7 +63,19 @@ impl Catalog {
         })
     }
 
+    /// The window the service's row keeps (the same as from every copy,
+    /// without reading them); computed from the copies for a row that has
+    /// none yet.
     pub async fn window(&self, tenant: &str, service_id: &str) -> Result<pb::RestoreWindow> {
+        let svc = self.get_service(tenant, service_id).await?;
+        let mut conn = self.db.pool.acquire().await?;
+        if let Some(state) = crate::store::window::get(&mut conn, &svc.service_id).await? {
+            return Ok(state
+                .window
+                .map(|w| conv::window_to_proto(&w))
+                .unwrap_or_default());
+        }
+        drop(conn);
         let (_, rows) = self.synced_of(tenant, service_id).await?;
         let manifests: Vec<Manifest> = rows.into_iter().map(|r| r.manifest).collect();
         Ok(xregion_common::target::window_of(&manifests)

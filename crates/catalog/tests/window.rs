@@ -9,7 +9,7 @@ use xregion_catalog::store::{services, synced, window};
 use xregion_catalog::testing::{Source, TestCatalog};
 use xregion_domain::chain::{expirable, window_state, ChainBackup, WindowState};
 use xregion_domain::Engine;
-use xregion_proto::convert::timestamp;
+use xregion_proto::convert::{backup as conv, timestamp};
 use xregion_proto::rds::v1 as rds;
 use xregion_proto::xregion::v1 as pb;
 
@@ -98,9 +98,18 @@ impl Env {
     async fn assert_consistent(&self) {
         let recomputed = self.recomputed().await;
         assert_eq!(self.stored().await.as_ref(), Some(&recomputed));
-        let ends = recomputed.window.map(|w| (w.earliest, w.latest));
+        let ends = recomputed.window.as_ref().map(|w| (w.earliest, w.latest));
         let (earliest, latest) = self.row_window().await;
         assert_eq!(ends, earliest.zip(latest));
+        // GetRestoreWindow answers from the row, as from every copy.
+        let served = self
+            .t
+            .catalog
+            .window("t1", &self.svc.service_id)
+            .await
+            .unwrap();
+        let expected = recomputed.window.as_ref().map(conv::window_to_proto);
+        assert_eq!(served, expected.unwrap_or_default());
     }
 }
 

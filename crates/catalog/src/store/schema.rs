@@ -98,6 +98,14 @@ CREATE TABLE usage_days (
         "window_state",
         "ALTER TABLE services ADD COLUMN window_state TEXT",
     ),
+    // A service's copies in the order every reader wants them (data end,
+    // backup id): read straight off the index instead of sorted, which for
+    // a long history spilled to disk (docs/benchmarks.md, fleet).
+    (
+        3,
+        "synced_by_service_data_end",
+        "CREATE INDEX synced_by_service_data_end ON synced_backups (service_id, data_end, backup_id)",
+    ),
 ];
 
 fn adapt(sql: &str, backend: Backend) -> String {
