@@ -118,7 +118,20 @@ async fn serve(
         reloader.poll();
         std::future::ready(())
     });
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    // tonic sets TCP_NODELAY only on listeners it binds itself. Without it
+    // a reply of a few KiB (a page of services, a restore plan) waits for
+    // the client's delayed ACK: ~40 ms each (docs/benchmarks.md, fleet).
+    let incoming = tokio_stream::StreamExt::map(
+        tokio_stream::wrappers::TcpListenerStream::new(listener),
+        |conn| {
+            if let Ok(stream) = &conn {
+                if let Err(error) = stream.set_nodelay(true) {
+                    tracing::warn!(%error, "tcp_nodelay not set on a connection");
+                }
+            }
+            conn
+        },
+    );
     let router = server
         .add_service(health_service)
         .add_service(reflection_v1)
