@@ -125,6 +125,39 @@ fn compose_publishes_only_the_gateway_and_nats_runs_with_the_shipped_permissions
         assert!(secrets.contains_key(serde_yaml::Value::from(secret.as_str())));
     }
 
+    // Compose knows when a service is ready, and every image is pinned.
+    let template = &doc["x-xregion"];
+    let probe = format!("{:?}", template["healthcheck"]["test"]);
+    assert!(
+        probe.contains("/readyz"),
+        "services probed on /readyz: {probe}"
+    );
+    let postgres = &services[&serde_yaml::Value::from("postgres")];
+    assert!(format!("{:?}", postgres["healthcheck"]).contains("pg_isready"));
+    assert!(format!("{:?}", template["depends_on"]).contains("service_healthy"));
+    for (name, svc) in services {
+        if let Some(image) = svc.get("image").and_then(|i| i.as_str()) {
+            let (_, tag) = image
+                .rsplit_once(':')
+                .ok_or_else(|| anyhow::anyhow!("{name:?}: {image} has no tag"))?;
+            assert!(
+                tag != "latest" && (tag.contains('.') || tag.starts_with("RELEASE.")),
+                "{name:?}: {image} is not pinned to a release"
+            );
+        }
+    }
+    let dockerfile_text = std::fs::read_to_string(root().join("deploy/Dockerfile"))?;
+    for from in dockerfile_text.lines().filter(|l| l.starts_with("FROM ")) {
+        assert!(
+            from.contains('@')
+                || from
+                    .split(':')
+                    .nth(1)
+                    .is_some_and(|t| t.chars().any(|c| c.is_ascii_digit())),
+            "base image not pinned: {from}"
+        );
+    }
+
     // The image holds binaries only: no configuration, no secrets.
     let dockerfile = std::fs::read_to_string(root().join("deploy/Dockerfile"))?;
     let (_, final_stage) = dockerfile
