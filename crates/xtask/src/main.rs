@@ -24,7 +24,8 @@ enum Cmd {
         #[arg(trailing_var_arg = true)]
         args: Vec<String>,
     },
-    /// Benchmarks (`transfer`: xregion against rclone and cp; set
+    /// Benchmarks (`transfer`: xregion against rclone and cp; `fleet`: the
+    /// PostgreSQL catalog with 10,000 services and 1,000,000 copies; set
     /// XREGION_BENCH_SCALE to shrink the workload).
     Bench {
         #[arg(default_value = "transfer")]
@@ -41,9 +42,11 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn bench(name: &str) -> anyhow::Result<()> {
+    const KNOWN: [&str; 2] = ["transfer", "fleet"];
     anyhow::ensure!(
-        name == "transfer",
-        "unknown benchmark {name:?} (known: transfer)"
+        KNOWN.contains(&name),
+        "unknown benchmark {name:?} (known: {})",
+        KNOWN.join(", ")
     );
     let env = vec![
         (
@@ -55,16 +58,15 @@ fn bench(name: &str) -> anyhow::Result<()> {
             tools::ensure_garage()?.display().to_string(),
         ),
     ];
-    tools::ensure_rclone()?;
+    if name == "transfer" {
+        tools::ensure_rclone()?;
+    }
     let mut env = env;
     if let Some(url) = tools::local_postgres() {
         env.push(("DATABASE_URL".into(), url));
     }
     tools::cargo(&["build", "--release", "--workspace", "--bins"], &env)?;
-    tools::cargo(
-        &["bench", "-p", "xregion-tests", "--bench", "transfer"],
-        &env,
-    )
+    tools::cargo(&["bench", "-p", "xregion-tests", "--bench", name], &env)
 }
 
 fn test(extra: &[String]) -> anyhow::Result<()> {
