@@ -43,7 +43,7 @@ pub async fn connect_with(
 ) -> Result<Client> {
     let deadline = Instant::now() + timeout;
     let mut delay = Duration::from_millis(100);
-    let shown = url.split(',').map(redact_url).collect::<Vec<_>>().join(",");
+    let shown = redact_url(url);
     let servers = server_addrs(url).map_err(|reason| BusError::Connect {
         url: shown.clone(),
         reason,

@@ -39,8 +39,19 @@ pub fn redact_url(text: &str) -> String {
     if !text.contains("://") {
         return text.to_string();
     }
+    // A cluster's node list (`bus.url`): each node's URL on its own.
+    let parts: Vec<&str> = text.split(',').collect();
+    if parts.len() > 1 && parts.iter().all(|p| p.contains("://")) {
+        return parts
+            .iter()
+            .map(|p| redact_url(p))
+            .collect::<Vec<_>>()
+            .join(",");
+    }
     let Ok(mut url) = Url::parse(text) else {
-        return text.to_string();
+        // Not a URL the parser takes (a PostgreSQL multi-host list, say):
+        // its user information is hidden all the same.
+        return redact_authority(text);
     };
     let mut changed = false;
     if url.password().is_some() {
@@ -69,6 +80,25 @@ pub fn redact_url(text: &str) -> String {
     } else {
         text.to_string()
     }
+}
+
+/// `scheme://user:password@hosts...` with the password hidden (or the whole
+/// user information of a NATS token), read as text: for URLs `Url` refuses.
+fn redact_authority(text: &str) -> String {
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return text.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let Some((userinfo, hosts)) = authority.rsplit_once('@') else {
+        return text.to_string();
+    };
+    let userinfo = match userinfo.split_once(':') {
+        Some((user, _)) => format!("{user}:{REDACTED_IN_URL}"),
+        None if is_nats_scheme(scheme) => REDACTED_IN_URL.to_string(),
+        None => userinfo.to_string(),
+    };
+    format!("{scheme}://{userinfo}@{hosts}{tail}")
 }
 
 fn is_nats_scheme(scheme: &str) -> bool {
@@ -180,7 +210,19 @@ mod tests {
             redact_url("nats://user:pw@n:4222"),
             "nats://user:redacted@n:4222"
         );
+        // A cluster's node list, and a multi-host URL the parser refuses.
+        assert_eq!(
+            redact_url("nats://a:pw1@n1:4222,nats://b:pw2@n2:4222,nats://n3:4222"),
+            "nats://a:redacted@n1:4222,nats://b:redacted@n2:4222,nats://n3:4222"
+        );
+        assert_eq!(
+            redact_url("postgres://xr:hunter2@h1:5432,h2:5432/xr?sslmode=verify-full"),
+            "postgres://xr:redacted@h1:5432,h2:5432/xr?sslmode=verify-full"
+        );
+        assert_eq!(redact_url("nats://tok3n@n1,n2"), "nats://redacted@n1,n2");
         for plain in [
+            "nats://n1:4222,nats://n2:4222",
+            "postgres://xr@h1,h2/xr",
             "sqlite://x.db?mode=rwc",
             "nats://127.0.0.1:4222",
             "postgres://xregion@db/xr",
