@@ -7,12 +7,13 @@ mod commands;
 mod connect;
 mod drill;
 mod exit;
+mod manual;
 mod mariadb_apply;
 mod render;
 mod restore;
 mod views;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use commands::{backups, regions, services, usage, watch};
 use render::Output;
@@ -34,7 +35,9 @@ const EXAMPLES: &str = "Examples:
   xregion admin dead-letters list --nats-url nats://127.0.0.1:4222 --namespace xregion
   xregion admin dead-letters replay --seq 3
   xregion drill --region-store s3://bucket --store-option aws_endpoint=… --instance mysql-prod-1
-  xregion restore --region-store s3://bucket --store-option aws_endpoint=http://… --instance mysql-prod-1 --time latest --into ./restore";
+  xregion restore --region-store s3://bucket --store-option aws_endpoint=http://… --instance mysql-prod-1 --time latest --into ./restore
+  xregion completions bash > /etc/bash_completion.d/xregion
+  xregion man --out-dir /usr/local/share/man/man1";
 
 fn after_help() -> String {
     format!("{EXAMPLES}\n\n{}", exit::EXIT_STATUS_HELP)
@@ -103,6 +106,11 @@ pub enum Command {
     Wait(services::WaitArgs),
     /// Operator commands over NATS (not the tenant API): dead letters, bandwidth limits.
     Admin(admin::AdminArgs),
+    /// Print the shell completion script (no server or config needed).
+    Completions(manual::CompletionsArgs),
+    /// Print the man pages of xregion and every subcommand, or write one file
+    /// each with `--out-dir` (no server or config needed).
+    Man(manual::ManArgs),
 }
 
 #[tokio::main]
@@ -140,5 +148,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Restore(args) => restore::run(args).await,
         Command::Drill { target } => drill::run(target, out).await,
         Command::Admin(args) => admin::run(args, out).await,
+        Command::Completions(args) => {
+            manual::completions(Cli::command(), &args, &mut std::io::stdout())
+        }
+        Command::Man(args) => manual::man(Cli::command(), &args, &mut std::io::stdout()),
     }
 }
