@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod garage;
+pub mod machine;
 pub mod mariadb;
 pub mod metrics;
 pub mod nats;

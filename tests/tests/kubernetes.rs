@@ -16,14 +16,7 @@ use std::process::Command;
 
 use serde::Deserialize;
 use serde_yaml::Value;
-
-const SERVICES: [&str; 5] = [
-    "catalog",
-    "api-gateway",
-    "backup-watcher",
-    "transfer-worker",
-    "cleanup",
-];
+use xregion_tests::stack::SERVICES;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")

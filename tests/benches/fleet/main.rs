@@ -207,7 +207,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     println!();
-    println!("machine: {}", machine());
+    println!("machine: {}", xregion_tests::machine::machine());
     println!(
         "date: {}",
         chrono::DateTime::from_timestamp_millis(SystemClock::default().now_ms())
@@ -223,30 +223,4 @@ fn copies_sql(service_id: &str) -> String {
         "SELECT manifest_key, descriptor FROM synced_backups WHERE service_id = '{service_id}' \
          ORDER BY data_end, backup_id"
     )
-}
-
-fn machine() -> String {
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_default();
-    let mem_gib = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find(|l| l.starts_with("MemTotal"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map(|kb| kb >> 20)
-        .unwrap_or(0);
-    format!("{cores} cores, {model}, {mem_gib} GiB")
 }

@@ -177,7 +177,7 @@ async fn main() -> anyhow::Result<()> {
         if rss_reset { "" } else { " [peak not reset: whole run]" },
         mib(burst_rss),
     );
-    println!("machine: {}", machine());
+    println!("machine: {}", xregion_tests::machine::machine());
     if let Ok(dir) = std::env::var("XREGION_BENCH_LOGS") {
         std::fs::create_dir_all(&dir)?;
         for process in stack.services.values() {
@@ -272,20 +272,4 @@ fn report(rows: &[(Case, usize)]) {
             c.cpu_per_gb()
         );
     }
-}
-
-fn machine() -> String {
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_default();
-    format!("{cores} cores, {model}")
 }
