@@ -4,6 +4,7 @@
 pub mod error;
 pub mod health;
 pub mod http;
+pub mod otel;
 pub mod tracing_init;
 
 pub use error::{Error, Result};

@@ -1,13 +1,11 @@
 //! The tracing subscriber: an env filter, human or JSON logs, and an
 //! OpenTelemetry layer. The layer is always installed so that trace context
 //! flows through NATS headers; spans are exported only when an OTLP endpoint
-//! is configured.
+//! is configured (see [`crate::otel`] for which settings say so).
 
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry::KeyValue;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::TracerProvider;
-use opentelemetry_sdk::Resource;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -48,10 +46,15 @@ pub fn init(service: &'static str, config: &TelemetryConfig) -> Result<Telemetry
     .map_err(|e| Error::Filter(e.to_string()))?;
 
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-    let mut builder = TracerProvider::builder()
-        .with_resource(Resource::new([KeyValue::new("service.name", service)]));
-    if let Some(endpoint) = config.otlp_endpoint.as_deref().filter(|e| !e.is_empty()) {
+    let mut builder = TracerProvider::builder().with_resource(crate::otel::resource(service));
+    let endpoint = crate::otel::exporter_endpoint(
+        |name| std::env::var(name).ok(),
+        config.otlp_endpoint.as_deref(),
+    );
+    if let Some(endpoint) = &endpoint {
         use opentelemetry_otlp::WithExportConfig;
+        // The batch processor reads OTEL_BSP_* itself (schedule delay, queue
+        // and batch sizes); the exporter OTEL_EXPORTER_OTLP_{HEADERS,TIMEOUT}.
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_tonic()
             .with_endpoint(endpoint)
@@ -83,6 +86,9 @@ pub fn init(service: &'static str, config: &TelemetryConfig) -> Result<Telemetry
         .with(otel)
         .try_init()
         .map_err(|e| Error::Subscriber(e.to_string()))?;
+    if let Some(endpoint) = endpoint {
+        tracing::info!(%endpoint, "exporting spans over otlp");
+    }
     Ok(TelemetryGuard {
         provider: Some(provider),
     })
