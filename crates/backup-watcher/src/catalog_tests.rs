@@ -32,7 +32,8 @@ struct Env {
 }
 
 async fn env() -> Env {
-    let t = TestCatalog::new(&["r1", "r2"]).await.unwrap();
+    // r3 is the catalog's only: services copying there fail in the watcher.
+    let t = TestCatalog::new(&["r1", "r2", "r3"]).await.unwrap();
     let region = |id: &str| RegionConfig {
         id: id.into(),
         display_name: String::new(),
@@ -188,11 +189,11 @@ async fn reconciliation_queues_what_the_source_holds_for_live_services_only() {
     for source in [&live_source, &gone_source, &not_enrolled] {
         e.in_source_store(&e.chain(source)).await;
     }
-    let pass = reconcile_all(&e.watcher).await.unwrap();
+    let pass = reconcile_all(&e.watcher, 4).await.unwrap();
     assert_eq!((pass.services, pass.queued, pass.failed), (1, 3, 0));
     assert_eq!(e.jobs(), pairs(&live, &live_chain));
     // The next pass queues the same jobs again (the ids make them no-ops).
-    reconcile_all(&e.watcher).await.unwrap();
+    reconcile_all(&e.watcher, 1).await.unwrap();
     assert_eq!(e.recorded.sent().len(), live_chain.len());
 }
 
@@ -224,4 +225,51 @@ async fn a_new_backup_is_a_job_only_for_an_enrolled_instance() {
     let later = e.chain(&enrolled).remove(2);
     assert_eq!(handler.jobs_for(&later).await, Ok(Outcome::Ack));
     assert_eq!(e.recorded.sent().len(), 1);
+}
+
+/// More services than a page of LiveServices (500), each with a FULL left
+/// in its source store and none in the inventory.
+async fn fleet(e: &Env, n: usize) -> Vec<pb::ServiceRef> {
+    let mut services = Vec::with_capacity(n);
+    for i in 0..n {
+        let source = Source::new("t1", &format!("db-{i}"), "r1");
+        services.push(e.t.service(&source, "r2").await.unwrap());
+        e.in_source_store(&e.chain(&source)[..1]).await;
+    }
+    services
+}
+
+#[tokio::test]
+async fn a_concurrent_pass_pages_through_every_service_once() {
+    let e = env().await;
+    let services = fleet(&e, 523).await;
+    let pass = reconcile_all(&e.watcher, 16).await.unwrap();
+    assert_eq!((pass.services, pass.queued, pass.failed), (523, 523, 0));
+    let served: BTreeSet<String> = e.jobs().into_iter().map(|(s, _)| s).collect();
+    let all: BTreeSet<String> = services.into_iter().map(|s| s.service_id).collect();
+    assert_eq!(served, all, "one job for each service, across both pages");
+    assert_eq!(e.recorded.sent().len(), 523, "no service reconciled twice");
+}
+
+#[tokio::test]
+async fn failed_services_do_not_stop_a_concurrent_pass_until_ten_in_a_row() {
+    let e = env().await;
+    let good = fleet(&e, 30).await;
+    // Nine services the watcher cannot reconcile (their target region is
+    // not configured here), among good ones: the pass goes on.
+    for i in 0..9 {
+        let source = Source::new("t1", &format!("elsewhere-{i}"), "r1");
+        e.t.service(&source, "r3").await.unwrap();
+    }
+    let pass = reconcile_all(&e.watcher, 4).await.unwrap();
+    assert_eq!((pass.services, pass.queued, pass.failed), (39, 30, 9));
+    assert_eq!(e.jobs().len(), good.len());
+    // Ten failures in a row (nothing else left to succeed in between): the
+    // pass gives up with the error, as it did one service at a time.
+    for i in 9..20 {
+        let source = Source::new("t1", &format!("elsewhere-{i}"), "r1");
+        e.t.service(&source, "r3").await.unwrap();
+    }
+    let error = reconcile_all(&e.watcher, 1).await.unwrap_err();
+    assert!(error.to_string().contains("r3"), "{error}");
 }

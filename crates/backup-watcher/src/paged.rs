@@ -1,10 +1,13 @@
-//! The catalog's paged internal answers, read whole: every message stays
-//! under NATS' max_payload however many services or backups there are.
+//! The catalog's paged internal answers, read whole or as a stream of
+//! pages: every message stays under NATS' max_payload however many
+//! services or backups there are.
 
+use futures::{Stream, TryStreamExt};
+use xregion_bus::BusError;
 use xregion_proto::rds::v1::BackupDescriptor;
 use xregion_proto::xregion::v1 as pb;
 
-use crate::jobs::{Result, Watcher};
+use crate::jobs::{Error, Result, Watcher};
 
 /// Discovered descriptors sent per PendingBackups request (a descriptor is
 /// a few hundred bytes; the catalog takes at most 1000).
@@ -14,6 +17,36 @@ impl Watcher {
     /// Every live service (of `instance`, or all when empty), page by page.
     pub async fn live_services(&self, instance: &str) -> Result<Vec<pb::ServiceRef>> {
         Ok(self.catalog.live_services(instance).await?)
+    }
+
+    /// Every live service, one page read at a time as the stream is
+    /// consumed: a pass over 10,000 services holds one page (500), not all.
+    pub fn live_service_stream(&self) -> impl Stream<Item = Result<pb::ServiceRef>> + '_ {
+        // `None` once the last page was read.
+        futures::stream::try_unfold(Some(String::new()), move |token| async move {
+            let Some(page_token) = token else {
+                return Ok::<_, Error>(None);
+            };
+            let req = pb::LiveServicesRequest {
+                instance_id: String::new(),
+                page_size: 0,
+                page_token: page_token.clone(),
+            };
+            let page: pb::LiveServicesResponse = self.catalog.request("", &req).await?;
+            let next = match page.next_page_token {
+                t if t.is_empty() => None,
+                t if t == page_token => {
+                    return Err(Error::Bus(BusError::Decode {
+                        what: "LiveServicesResponse",
+                        reason: "the same page token twice".into(),
+                    }))
+                }
+                t => Some(t),
+            };
+            let services = futures::stream::iter(page.services.into_iter().map(Ok::<_, Error>));
+            Ok(Some((services, next)))
+        })
+        .try_flatten()
     }
 
     /// What the service still needs copied, after adding `discovered` to

@@ -1,11 +1,16 @@
 //! Periodic reconciliation: for every live service, compare what the source
 //! holds (inventory plus a listing of the source store) with what is synced,
-//! and queue what is missing. Services are read page by page, and one
-//! service that fails (its store, a bad answer) does not stop the others.
+//! and queue what is missing. Services are read page by page as the pass
+//! goes, several are reconciled at once (`watcher.reconcile_concurrency`),
+//! and one service that fails (its store, a bad answer) does not stop the
+//! others.
 
+use std::time::Instant;
+
+use futures::StreamExt;
 use xregion_proto::xregion::v1 as pb;
 
-use crate::jobs::{Result, Watcher};
+use crate::jobs::{Error, Result, Watcher};
 
 /// Consecutive failed services after which a pass stops: the catalog or
 /// NATS is down, and the next pass starts over anyway.
@@ -20,27 +25,41 @@ pub struct Pass {
 }
 
 /// One pass, as the periodic loop runs it: logged, never fatal.
-pub async fn reconcile_and_report(watcher: &Watcher) {
-    match reconcile_all(watcher).await {
+pub async fn reconcile_and_report(watcher: &Watcher, concurrency: usize) {
+    let started = Instant::now();
+    match reconcile_all(watcher, concurrency).await {
         Ok(pass) => tracing::info!(
             services = pass.services,
             queued = pass.queued,
             failed = pass.failed,
+            elapsed_ms = started.elapsed().as_millis() as u64,
             "reconciliation done"
         ),
         Err(error) => tracing::warn!(%error, "reconciliation failed"),
     }
 }
 
-pub async fn reconcile_all(watcher: &Watcher) -> Result<Pass> {
-    let services = watcher.live_services("").await?;
-    let mut pass = Pass {
-        services: services.len(),
-        ..Pass::default()
-    };
+/// One pass over every live service, `concurrency` services at a time (at
+/// least one). Memory stays bounded by one page of services and the
+/// services in flight, however large the fleet.
+pub async fn reconcile_all(watcher: &Watcher, concurrency: usize) -> Result<Pass> {
+    let mut outcomes = std::pin::pin!(watcher
+        .live_service_stream()
+        .map(|service| async move {
+            // A page that cannot be read ends the pass: nothing to go on with.
+            let service = service?;
+            let outcome = reconcile_one(watcher, &service).await;
+            Ok::<_, Error>((service.service_id, outcome))
+        })
+        .buffer_unordered(concurrency.max(1)));
+    let mut pass = Pass::default();
+    // In completion order: with the catalog or NATS down, every service in
+    // flight fails, and the pass stops as it did one at a time.
     let mut failed_in_a_row = 0;
-    for service in &services {
-        match reconcile_one(watcher, service).await {
+    while let Some(next) = outcomes.next().await {
+        let (service_id, outcome): (String, Result<usize>) = next?;
+        pass.services += 1;
+        match outcome {
             Ok(queued) => {
                 pass.queued += queued;
                 failed_in_a_row = 0;
@@ -48,8 +67,8 @@ pub async fn reconcile_all(watcher: &Watcher) -> Result<Pass> {
             Err(error) => {
                 pass.failed += 1;
                 failed_in_a_row += 1;
-                metrics::counter!("xregion_watcher_reconcile_failures_total").increment(1);
-                tracing::warn!(service_id = %service.service_id, %error, "reconciliation of a service failed; the pass goes on");
+                metrics::counter!(crate::metrics::RECONCILE_FAILURES).increment(1);
+                tracing::warn!(%service_id, %error, "reconciliation of a service failed; the pass goes on");
                 if failed_in_a_row >= GIVE_UP_AFTER {
                     return Err(error);
                 }

@@ -17,6 +17,7 @@ use crate::upstream::JobPerBackup;
 
 pub async fn run(cx: Context<WatcherConfig>) -> Result<(), ServiceError> {
     let (config, bus, mut host) = cx.parts();
+    crate::metrics::describe();
     let settings = &config.watcher;
     let ns = bus.namespace();
     let watcher = Watcher {
@@ -53,9 +54,10 @@ pub async fn run(cx: Context<WatcherConfig>) -> Result<(), ServiceError> {
         }),
     );
     // One replica reconciles at a time; the consumers run on every one.
+    let concurrency = settings.reconcile_concurrency.get();
     host.every_leased("reconcile", settings.reconcile_interval, move || {
         let watcher = watcher.clone();
-        async move { reconcile_and_report(&watcher).await }
+        async move { reconcile_and_report(&watcher, concurrency).await }
     });
     host.run().await
 }
