@@ -130,9 +130,10 @@ fn check_id(field: &'static str, value: &str) -> Result<(), Status> {
 fn check_plan_request(r: &pb::GetRestorePlanRequest) -> Result<(), Status> {
     check_id("service_id", &r.service_id)?;
     if r.restore_time.is_none() {
-        return Err(Status::invalid_argument(
-            "invalid restore_time: must be set",
-        ));
+        return Err(invalid(xregion_domain::DomainError::invalid(
+            "restore_time",
+            "must be set",
+        )));
     }
     Ok(())
 }

@@ -19,8 +19,15 @@ pub enum BusError {
     NoResponders { method: String },
     #[error("request {method}: {reason}")]
     Request { method: String, reason: String },
+    /// The catalog's refusal: its code, message, stable reason (empty when
+    /// it gave none) and the request field at fault (empty when none).
     #[error("{message}")]
-    Remote { code: ErrorCode, message: String },
+    Remote {
+        code: ErrorCode,
+        message: String,
+        reason: String,
+        field: String,
+    },
     #[error("decode {what}: {reason}")]
     Decode { what: &'static str, reason: String },
     /// A region's object store, for what the bus records about it (uploads).

@@ -27,6 +27,11 @@ use crate::transport::{CatalogTransport, InProcess, NatsTransport};
 pub struct RpcError {
     pub code: ErrorCode,
     pub message: String,
+    /// The stable reason ([`xregion_domain::Reason`]); `None` leaves it to
+    /// the code.
+    pub reason: Option<xregion_domain::Reason>,
+    /// The request field at fault (INVALID_ARGUMENT), else empty.
+    pub field: String,
 }
 
 impl RpcError {
@@ -34,7 +39,19 @@ impl RpcError {
         Self {
             code,
             message: message.into(),
+            reason: None,
+            field: String::new(),
         }
+    }
+
+    pub fn with_reason(mut self, reason: xregion_domain::Reason) -> Self {
+        self.reason = Some(reason);
+        self
+    }
+
+    pub fn with_field(mut self, field: &str) -> Self {
+        self.field = field.to_string();
+        self
     }
 }
 
@@ -142,6 +159,8 @@ pub async fn serve_rpc<H: CatalogService>(
                             catalog_reply::Result::Error(CatalogError {
                                 code: err.code as i32,
                                 message: err.message,
+                                reason: err.reason.map(|r| r.to_string()).unwrap_or_default(),
+                                field: err.field,
                             })
                         }
                     }),

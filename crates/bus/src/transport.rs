@@ -75,6 +75,8 @@ impl CatalogTransport for NatsTransport {
             Some(catalog_reply::Result::Error(err)) => Err(BusError::Remote {
                 code: ErrorCode::try_from(err.code).unwrap_or(ErrorCode::Internal),
                 message: err.message,
+                reason: err.reason,
+                field: err.field,
             }),
             None => Err(BusError::Decode {
                 what: "catalog reply",
@@ -99,6 +101,8 @@ impl<S: CatalogService + ?Sized> CatalogTransport for InProcess<S> {
             .map_err(|e| BusError::Remote {
                 code: e.code,
                 message: e.message,
+                reason: e.reason.map(|r| r.to_string()).unwrap_or_default(),
+                field: e.field,
             })
     }
 }

@@ -1,17 +1,20 @@
 use thiserror::Error;
 use xregion_bus::RpcError;
+use xregion_domain::Reason;
 use xregion_proto::xregion::v1::ErrorCode;
 
 #[derive(Debug, Error)]
 pub enum CatalogError {
     #[error(transparent)]
     Invalid(#[from] xregion_domain::DomainError),
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    AlreadyExists(String),
-    #[error("{0}")]
-    FailedPrecondition(String),
+    /// Each refusal carries the stable reason the tenant sees
+    /// (`google.rpc.ErrorInfo`) with its message.
+    #[error("{1}")]
+    NotFound(Reason, String),
+    #[error("{1}")]
+    AlreadyExists(Reason, String),
+    #[error("{1}")]
+    FailedPrecondition(Reason, String),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     #[error("corrupt row: {0}")]
@@ -27,6 +30,12 @@ pub enum CatalogError {
 pub type Result<T> = std::result::Result<T, CatalogError>;
 
 impl CatalogError {
+    /// A refusal with no more specific reason than its code (the internal
+    /// callers' checks: descriptors, copies, events).
+    pub fn precondition(message: impl Into<String>) -> Self {
+        Self::FailedPrecondition(Reason::FailedPrecondition, message.into())
+    }
+
     /// Whether the database or NATS is unavailable, as opposed to the
     /// message being at fault: consumers retry the former for as long as it
     /// lasts instead of dead-lettering it. Database errors count as an outage
@@ -38,9 +47,9 @@ impl CatalogError {
             Self::Bus(e) => e.is_unavailable(),
             Self::Store(e) => xregion_common::unavailable::store_unavailable(e),
             Self::Invalid(_)
-            | Self::NotFound(_)
-            | Self::AlreadyExists(_)
-            | Self::FailedPrecondition(_)
+            | Self::NotFound(..)
+            | Self::AlreadyExists(..)
+            | Self::FailedPrecondition(..)
             | Self::Corrupt(_)
             | Self::Decode(_) => false,
         }
@@ -75,19 +84,26 @@ fn database_unavailable(error: &sqlx::Error) -> bool {
 
 impl From<CatalogError> for RpcError {
     fn from(err: CatalogError) -> Self {
-        let code = match &err {
-            CatalogError::Invalid(_) | CatalogError::Decode(_) => ErrorCode::InvalidArgument,
-            CatalogError::NotFound(_) => ErrorCode::NotFound,
-            CatalogError::AlreadyExists(_) => ErrorCode::AlreadyExists,
-            CatalogError::FailedPrecondition(_) => ErrorCode::FailedPrecondition,
+        let (code, reason) = match &err {
+            CatalogError::Invalid(e) => (ErrorCode::InvalidArgument, e.reason()),
+            CatalogError::Decode(_) => (ErrorCode::InvalidArgument, Reason::InvalidArgument),
+            CatalogError::NotFound(r, _) => (ErrorCode::NotFound, *r),
+            CatalogError::AlreadyExists(r, _) => (ErrorCode::AlreadyExists, *r),
+            CatalogError::FailedPrecondition(r, _) => (ErrorCode::FailedPrecondition, *r),
             CatalogError::Database(_) | CatalogError::Bus(_) | CatalogError::Store(_) => {
-                ErrorCode::Unavailable
+                (ErrorCode::Unavailable, Reason::Unavailable)
             }
-            CatalogError::Corrupt(_) => ErrorCode::Internal,
+            CatalogError::Corrupt(_) => (ErrorCode::Internal, Reason::Internal),
         };
         if matches!(code, ErrorCode::Unavailable | ErrorCode::Internal) {
             tracing::error!(error = %err, "catalog request failed");
         }
+        let field = match &err {
+            CatalogError::Invalid(e) => e.field(),
+            _ => "",
+        };
         RpcError::new(code, err.to_string())
+            .with_reason(reason)
+            .with_field(field)
     }
 }

@@ -29,7 +29,7 @@ impl TryHandler for EventsHandler {
         };
         Ok(match result {
             Ok(()) => Outcome::Ack,
-            Err(crate::CatalogError::FailedPrecondition(reason)) => Outcome::Reject(reason),
+            Err(crate::CatalogError::FailedPrecondition(_, reason)) => Outcome::Reject(reason),
             Err(error) if error.is_unavailable() => Outcome::Unavailable(error.to_string()),
             Err(error) => Outcome::Retry(error.to_string()),
         })

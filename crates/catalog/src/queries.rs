@@ -96,9 +96,10 @@ impl Catalog {
         let manifests: Vec<Manifest> = rows.into_iter().map(|r| r.manifest).collect();
         match xregion_common::target::plan_of(&manifests, time) {
             Ok((plan, files)) => Ok(conv::plan_to_proto(&svc.target_region, &plan, &files)),
-            Err(xregion_common::Error::Plan(e)) => {
-                Err(CatalogError::FailedPrecondition(e.to_string()))
-            }
+            Err(xregion_common::Error::Plan(e)) => Err(CatalogError::FailedPrecondition(
+                xregion_domain::Reason::NoRestorePoint,
+                e.to_string(),
+            )),
             Err(other) => Err(CatalogError::Corrupt(other.to_string())),
         }
     }

@@ -147,24 +147,30 @@ impl Catalog {
             .await?
             .filter(|i| i.tenant_id == tenant && i.region == req.source_region)
             .ok_or_else(|| {
-                CatalogError::NotFound(format!(
-                    "instance {:?} not found in region {:?}",
-                    req.source_instance_id, req.source_region
-                ))
+                CatalogError::NotFound(
+                    xregion_domain::Reason::InstanceNotFound,
+                    format!(
+                        "instance {:?} not found in region {:?}",
+                        req.source_instance_id, req.source_region
+                    ),
+                )
             })?;
         if instance.deleted_at.is_some() {
-            return Err(CatalogError::FailedPrecondition(format!(
-                "instance {:?} has been deleted",
-                instance.instance_id
-            )));
+            return Err(CatalogError::FailedPrecondition(
+                xregion_domain::Reason::InstanceDeleted,
+                format!("instance {:?} has been deleted", instance.instance_id),
+            ));
         }
         if instance.engine != valid.engine {
-            return Err(CatalogError::FailedPrecondition(format!(
-                "instance {:?} runs {}, not {}",
-                instance.instance_id,
-                instance.engine.as_str(),
-                valid.engine.as_str()
-            )));
+            return Err(CatalogError::FailedPrecondition(
+                xregion_domain::Reason::EngineMismatch,
+                format!(
+                    "instance {:?} runs {}, not {}",
+                    instance.instance_id,
+                    instance.engine.as_str(),
+                    valid.engine.as_str()
+                ),
+            ));
         }
         let now = self.now();
         let row = ServiceRow {
@@ -243,7 +249,12 @@ impl Catalog {
         services::get(&mut conn, id)
             .await?
             .filter(|s| s.tenant_id == tenant)
-            .ok_or_else(|| CatalogError::NotFound(format!("sync service {id:?} not found")))
+            .ok_or_else(|| {
+                CatalogError::NotFound(
+                    xregion_domain::Reason::ServiceNotFound,
+                    format!("sync service {id:?} not found"),
+                )
+            })
     }
 
     pub async fn list_services(
@@ -318,10 +329,13 @@ impl Catalog {
         )
         .await?
         {
-            return Err(CatalogError::FailedPrecondition(format!(
-                "sync service {:?} changed concurrently; retry",
-                row.service_id
-            )));
+            return Err(CatalogError::FailedPrecondition(
+                xregion_domain::Reason::ConcurrentChange,
+                format!(
+                    "sync service {:?} changed concurrently; retry",
+                    row.service_id
+                ),
+            ));
         }
         services::set_delete_reason(conn, &row.service_id, reason.as_str_name()).await?;
         let event = pb::ServiceDeleted {
@@ -358,7 +372,7 @@ impl Catalog {
         let mut tx = self.db.pool.begin().await?;
         if let Some(known) = instances::get(&mut tx, &row.instance_id).await? {
             if known.tenant_id != row.tenant_id || known.region != row.region {
-                return Err(CatalogError::FailedPrecondition(format!(
+                return Err(CatalogError::precondition(format!(
                     "InstanceDeleted for {:?} names tenant {:?} in region {:?}, but the instance belongs to tenant {:?} in region {:?}",
                     row.instance_id, row.tenant_id, row.region, known.tenant_id, known.region
                 )));
@@ -401,18 +415,24 @@ fn same_request(existing: ServiceRow, instance_id: &str) -> Result<ServiceRow> {
     if existing.instance_id == instance_id {
         Ok(existing)
     } else {
-        Err(CatalogError::AlreadyExists(format!(
-            "request_id was already used to create sync service {} for another instance",
-            existing.service_id
-        )))
+        Err(CatalogError::AlreadyExists(
+            xregion_domain::Reason::RequestIdReused,
+            format!(
+                "request_id was already used to create sync service {} for another instance",
+                existing.service_id
+            ),
+        ))
     }
 }
 
 fn already_exists(existing: &ServiceRow) -> CatalogError {
-    CatalogError::AlreadyExists(format!(
-        "instance {:?} already has sync service {}",
-        existing.instance_id, existing.service_id
-    ))
+    CatalogError::AlreadyExists(
+        xregion_domain::Reason::ServiceExists,
+        format!(
+            "instance {:?} already has sync service {}",
+            existing.instance_id, existing.service_id
+        ),
+    )
 }
 
 fn new_service_id() -> String {

@@ -74,10 +74,10 @@ impl Catalog {
         let mut tx = self.db.pool.begin().await?;
         services::lock(&mut tx, &req.service_id).await?;
         let Some(svc) = services::get(&mut tx, &req.service_id).await? else {
-            return Err(CatalogError::NotFound(format!(
-                "service {} is unknown",
-                req.service_id
-            )));
+            return Err(CatalogError::NotFound(
+                xregion_domain::Reason::ServiceNotFound,
+                format!("service {} is unknown", req.service_id),
+            ));
         };
         let now = self.now();
         // Cleanup decided from the store; the catalog decides again from its
@@ -90,7 +90,7 @@ impl Catalog {
             .collect();
         let recorded = chain.iter().any(|c| c.backup_id == req.backup_id);
         if recorded && !past_retention(&svc, &chain, &req.backup_id, now) {
-            return Err(CatalogError::FailedPrecondition(format!(
+            return Err(CatalogError::precondition(format!(
                 "backup {} of service {} is still within its retention",
                 req.backup_id, svc.service_id
             )));

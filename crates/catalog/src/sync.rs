@@ -30,22 +30,22 @@ impl Catalog {
     /// or engine other than the recorded instance's.
     pub async fn record_backup(&self, d: &BackupDescriptor) -> Result<bool> {
         let (engine, kind) =
-            conv::validate_at(d, self.now()).map_err(CatalogError::FailedPrecondition)?;
+            conv::validate_at(d, self.now()).map_err(CatalogError::precondition)?;
         let chain = conv::chain_backup(d)
-            .ok_or_else(|| CatalogError::FailedPrecondition("incomplete descriptor".into()))?;
+            .ok_or_else(|| CatalogError::precondition("incomplete descriptor"))?;
         check_source_keys(
             self.source_key_prefix(&d.region),
             &d.tenant_id,
             &d.instance_id,
             d.files.iter().map(|f| f.key.as_str()),
         )
-        .map_err(|e| CatalogError::FailedPrecondition(e.to_string()))?;
+        .map_err(|e| CatalogError::precondition(e.to_string()))?;
         let mut conn = self.db.pool.acquire().await?;
         if let Some(instance) = instances::get(&mut conn, &d.instance_id).await? {
             if (&instance.tenant_id, &instance.region, instance.engine)
                 != (&d.tenant_id, &d.region, engine)
             {
-                return Err(CatalogError::FailedPrecondition(format!(
+                return Err(CatalogError::precondition(format!(
                     "descriptor names tenant {:?}, region {:?}, engine {}, but instance {:?} is tenant {:?}'s {} instance in region {:?}",
                     d.tenant_id,
                     d.region,
@@ -184,13 +184,13 @@ impl Catalog {
     /// Records a verified copy and recomputes the window, state and lag.
     pub async fn backup_synced(&self, e: &pb::BackupSynced) -> Result<()> {
         let (Some(svc_ref), Some(d)) = (e.service.as_ref(), e.backup.as_ref()) else {
-            return Err(CatalogError::FailedPrecondition(
-                "BackupSynced without service or backup".into(),
+            return Err(CatalogError::precondition(
+                "BackupSynced without service or backup",
             ));
         };
         // The worker copied what the catalog recorded; a descriptor that
         // fails the checks now is forged or corrupt.
-        conv::validate(d).map_err(CatalogError::FailedPrecondition)?;
+        conv::validate(d).map_err(CatalogError::precondition)?;
         let synced_at = e
             .synced_at
             .as_ref()
@@ -207,7 +207,7 @@ impl Catalog {
             };
             drop(conn);
             if d.tenant_id != svc.tenant_id || d.instance_id != svc.instance_id {
-                return Err(CatalogError::FailedPrecondition(format!(
+                return Err(CatalogError::precondition(format!(
                     "backup {} of {}/{} announced for service {} of {}/{}",
                     d.backup_id,
                     d.tenant_id,
@@ -218,7 +218,7 @@ impl Catalog {
                 )));
             }
             let manifest = conv::manifest(d, &service_ref(&svc), synced_at)
-                .ok_or_else(|| CatalogError::FailedPrecondition("incomplete descriptor".into()))?;
+                .ok_or_else(|| CatalogError::precondition("incomplete descriptor"))?;
             if let Some(targets) = self.targets() {
                 crate::verify::manifest_in_target(targets, &svc, &e.manifest_key, &manifest)
                     .await?;
@@ -233,7 +233,7 @@ impl Catalog {
             return Ok(());
         };
         let manifest = conv::manifest(d, &service_ref(&svc), synced_at)
-            .ok_or_else(|| CatalogError::FailedPrecondition("incomplete descriptor".into()))?;
+            .ok_or_else(|| CatalogError::precondition("incomplete descriptor"))?;
         if !synced::insert(&mut tx, &manifest, &e.manifest_key).await? {
             return Ok(()); // a redelivery
         }
@@ -264,8 +264,8 @@ impl Catalog {
 
     pub async fn backup_failed(&self, e: &pb::BackupSyncFailed) -> Result<()> {
         let Some(svc_ref) = e.service.as_ref() else {
-            return Err(CatalogError::FailedPrecondition(
-                "BackupSyncFailed without service".into(),
+            return Err(CatalogError::precondition(
+                "BackupSyncFailed without service",
             ));
         };
         let mut tx = self.db.pool.begin().await?;
@@ -425,7 +425,7 @@ impl Catalog {
             backup_id: e.backup_id.clone(),
         };
         match self.expire_backup(&req).await {
-            Err(CatalogError::NotFound(_)) => Ok(()),
+            Err(CatalogError::NotFound(..)) => Ok(()),
             other => other,
         }
     }

@@ -27,7 +27,7 @@ impl TestCatalog {
     /// A migrated catalog on the wall clock, knowing `regions`.
     pub async fn new(regions: &[&str]) -> Result<Self> {
         let dir = tempfile::tempdir()
-            .map_err(|e| CatalogError::FailedPrecondition(format!("temp dir: {e}")))?;
+            .map_err(|e| CatalogError::precondition(format!("temp dir: {e}")))?;
         let url = format!(
             "sqlite://{}?mode=rwc",
             dir.path().join("catalog.db").display()

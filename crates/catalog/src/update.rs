@@ -71,7 +71,12 @@ impl Catalog {
     ) -> Result<ServiceRow> {
         ids::validate_id("id", &req.id)?;
         let retention = validate_update(req)?;
-        let not_found = || CatalogError::NotFound(format!("sync service {:?} not found", req.id));
+        let not_found = || {
+            CatalogError::NotFound(
+                xregion_domain::Reason::ServiceNotFound,
+                format!("sync service {:?} not found", req.id),
+            )
+        };
         let mut tx = self.db.pool.begin().await?;
         // Serialises concurrent updates and deletes of the service.
         services::lock(&mut tx, &req.id).await?;
@@ -80,11 +85,14 @@ impl Catalog {
             .filter(|s| s.tenant_id == tenant)
             .ok_or_else(not_found)?;
         if !row.state.is_live() {
-            return Err(CatalogError::FailedPrecondition(format!(
-                "sync service {:?} is {} and cannot be updated",
-                row.service_id,
-                row.state.as_str()
-            )));
+            return Err(CatalogError::FailedPrecondition(
+                xregion_domain::Reason::ServiceNotLive,
+                format!(
+                    "sync service {:?} is {} and cannot be updated",
+                    row.service_id,
+                    row.state.as_str()
+                ),
+            ));
         }
         if row.retention_days == retention {
             return Ok(row);

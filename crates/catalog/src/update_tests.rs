@@ -50,7 +50,7 @@ async fn refused(
     req: pb::UpdateSyncServiceRequest,
 ) -> (ErrorCode, String) {
     match t.client().request(tenant, &req).await {
-        Err(BusError::Remote { code, message }) => (code, message),
+        Err(BusError::Remote { code, message, .. }) => (code, message),
         other => panic!("expected a refusal, got {other:?}"),
     }
 }

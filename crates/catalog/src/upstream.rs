@@ -57,10 +57,9 @@ impl UpstreamHandler {
         match self.catalog.record_backup(&d).await {
             Ok(_) => Ok(Outcome::Ack),
             // A descriptor that can never be valid: keep it for inspection.
-            Err(crate::CatalogError::FailedPrecondition(reason)) => Ok(Outcome::Reject(format!(
-                "backup {:?}: {reason}",
-                d.backup_id
-            ))),
+            Err(crate::CatalogError::FailedPrecondition(_, reason)) => Ok(Outcome::Reject(
+                format!("backup {:?}: {reason}", d.backup_id),
+            )),
             Err(other) => Err(other),
         }
     }
@@ -87,7 +86,7 @@ impl UpstreamHandler {
             Ok(()) => Ok(Outcome::Ack),
             // Another tenant's or region's instance: kept for inspection,
             // never acted on.
-            Err(crate::CatalogError::FailedPrecondition(reason)) => {
+            Err(crate::CatalogError::FailedPrecondition(_, reason)) => {
                 tracing::warn!(%reason, "instance deletion refused");
                 Ok(Outcome::Reject(reason))
             }

@@ -18,7 +18,7 @@ pub async fn manifest_in_target(
     announced_key: &str,
     expected: &Manifest,
 ) -> Result<()> {
-    let refuse = |reason: String| Err(CatalogError::FailedPrecondition(reason));
+    let refuse = |reason: String| Err(CatalogError::precondition(reason));
     let prefix = layout::service_prefix(&svc.tenant_id, &svc.instance_id, &svc.service_id);
     let key = layout::manifest_key(&prefix, &expected.backup_id);
     if announced_key != key {
@@ -41,7 +41,7 @@ pub async fn manifest_in_target(
         Err(e) => return Err(e.into()),
     };
     let stored = Manifest::from_json(&bytes)
-        .map_err(|e| CatalogError::FailedPrecondition(format!("manifest {key}: {e}")))?;
+        .map_err(|e| CatalogError::precondition(format!("manifest {key}: {e}")))?;
     let files = |m: &Manifest| -> Vec<(String, u64, String)> {
         m.files
             .iter()

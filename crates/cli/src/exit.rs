@@ -5,6 +5,7 @@
 use std::io::ErrorKind;
 
 use tonic::Code;
+use tonic_types::StatusExt;
 
 /// Shown at the end of `xregion --help`; README's CLI section says the same.
 pub const EXIT_STATUS_HELP: &str = "Exit status:
@@ -43,8 +44,22 @@ pub enum CliError {
 impl std::fmt::Display for CliError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            // "CODE: message", the server's words.
-            CliError::Api(s) => write!(f, "{:?}: {}", s.code(), s.message()),
+            // "CODE: message [REASON]", the server's words, then one line
+            // per field violation (google.rpc details, when sent).
+            CliError::Api(s) => {
+                write!(f, "{:?}: {}", s.code(), s.message())?;
+                if let Some(info) = s.get_details_error_info() {
+                    write!(f, " [{}]", info.reason)?;
+                }
+                for v in s
+                    .get_details_bad_request()
+                    .map(|b| b.field_violations)
+                    .unwrap_or_default()
+                {
+                    write!(f, "\n  field {}: {}", v.field, v.description)?;
+                }
+                Ok(())
+            }
             CliError::Timeout(what) => f.write_str(what),
         }
     }
@@ -145,6 +160,23 @@ mod tests {
             .context("getting svc-x");
         assert_eq!(ExitClass::of(&e), ExitClass::NotFound);
         assert!(format!("{e:#}").contains("NotFound: svc-x"), "{e:#}");
+        let mut details = tonic_types::ErrorDetails::with_error_info(
+            "INVALID_RETENTION",
+            "xregion.dev",
+            std::collections::HashMap::new(),
+        );
+        details.add_bad_request_violation("retention_days", "0 is outside 1..=1825");
+        let invalid = anyhow::Error::from(CliError::from(tonic::Status::with_error_details(
+            Code::InvalidArgument,
+            "invalid retention_days: 0 is outside 1..=1825",
+            details,
+        )));
+        assert_eq!(ExitClass::of(&invalid), ExitClass::Invalid);
+        assert_eq!(
+            format!("{invalid:#}"),
+            "InvalidArgument: invalid retention_days: 0 is outside 1..=1825 [INVALID_RETENTION]\n  \
+             field retention_days: 0 is outside 1..=1825"
+        );
         let timeout = anyhow::Error::from(CliError::Timeout("svc-x did not reach".into()));
         assert_eq!(ExitClass::of(&timeout), ExitClass::Unavailable);
         assert_eq!(

@@ -8,10 +8,12 @@ pub mod ids;
 pub mod layout;
 pub mod manifest;
 pub mod parts;
+pub mod reason;
 pub mod source_keys;
 pub mod state;
 pub mod validation;
 
 pub use engine::{BackupKind, Engine, Lane};
 pub use error::{DomainError, Result};
+pub use reason::Reason;
 pub use state::ServiceState;

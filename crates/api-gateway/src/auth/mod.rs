@@ -80,7 +80,7 @@ impl Authenticator {
             u64::try_from(xregion_common::SystemClock::default().now_ms() / 1000).unwrap_or(0);
         self.tenant_at(metadata, now).map_err(|reason| {
             tracing::info!(%reason, "request refused: unauthenticated");
-            Status::unauthenticated(reason)
+            crate::error::unauthenticated(reason)
         })
     }
 

@@ -224,9 +224,10 @@ pub async fn set_retention(
     .bind(now)
     .bind(service_id);
     if execute(conn, query).await? == 0 {
-        return Err(CatalogError::FailedPrecondition(format!(
-            "sync service {service_id:?} changed concurrently; retry"
-        )));
+        return Err(CatalogError::FailedPrecondition(
+            xregion_domain::Reason::ConcurrentChange,
+            format!("sync service {service_id:?} changed concurrently; retry"),
+        ));
     }
     Ok(())
 }
