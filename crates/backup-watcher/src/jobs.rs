@@ -69,7 +69,7 @@ impl Watcher {
             requested_at: Some(timestamp(self.clock.now_ms())),
         };
         self.publisher.emit(&job).await?;
-        metrics::counter!("xregion_watcher_jobs_total", "lane" => lane.as_str()).increment(1);
+        metrics::counter!(crate::metrics::JOBS, "lane" => lane.as_str()).increment(1);
         tracing::debug!(service_id = %service.service_id, backup_id = %backup.backup_id, lane = lane.as_str(), "transfer requested");
         Ok(())
     }

@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod jobs;
+pub mod metrics;
 pub mod paged;
 pub mod reconcile;
 pub mod run;
