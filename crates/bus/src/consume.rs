@@ -219,6 +219,9 @@ pub async fn run_consumer_with<H: Handler>(
     recovery: Recovery,
 ) -> Result<()> {
     let mut declarer = Declarer::new(js.clone(), ns.clone(), &spec, recovery);
+    // At 0 from the start, so that the first dead letter is an increase.
+    metrics::counter!(crate::metrics::DEAD_LETTERS, "stream" => spec.stream.clone(), "durable" => spec.durable.clone())
+        .increment(0);
     let uncounted = Arc::new(Uncounted::default());
     let slots = Arc::new(Semaphore::new(spec.max_in_flight.max(1)));
     let mut in_flight = JoinSet::new();
@@ -334,7 +337,7 @@ async fn process<H: Handler>(message: Message, handler: &H, cx: Settling<'_>) {
         // always panics ends in the dead-letter stream, not in a loop.
         Err(panic) => {
             let what = panic_message(panic.as_ref());
-            metrics::counter!("xregion_bus_handler_panics_total", "durable" => cx.durable.to_string())
+            metrics::counter!(crate::metrics::HANDLER_PANICS, "durable" => cx.durable.to_string())
                 .increment(1);
             span.in_scope(|| tracing::error!(panic = %what, "handler panicked"));
             Outcome::Retry(format!("handler panicked: {what}"))
@@ -357,7 +360,7 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 async fn settle(outcome: Outcome, delivery: Delivery, seq: u64, cx: &Settling<'_>) {
     let attempt = delivery.attempt;
     let retry = cx.retry;
-    metrics::counter!("xregion_bus_handled_total", "durable" => cx.durable.to_string(), "outcome" => outcome_label(&outcome)).increment(1);
+    metrics::counter!(crate::metrics::HANDLED, "durable" => cx.durable.to_string(), "outcome" => outcome_label(&outcome)).increment(1);
     let ack = match outcome {
         Outcome::Ack => {
             cx.uncounted.forget(seq);
@@ -366,7 +369,7 @@ async fn settle(outcome: Outcome, delivery: Delivery, seq: u64, cx: &Settling<'_
         Outcome::Unavailable(reason) => {
             let rounds = cx.uncounted.add(seq);
             let delay = retry.delay(rounds);
-            metrics::counter!("xregion_bus_unavailable_total", "durable" => cx.durable.to_string())
+            metrics::counter!(crate::metrics::UNAVAILABLE, "durable" => cx.durable.to_string())
                 .increment(1);
             tracing::warn!(%reason, ?delay, rounds, "dependency unavailable, will retry");
             delivery.message.ack_with(AckKind::Nak(Some(delay))).await
@@ -430,6 +433,9 @@ async fn dead_letter(
     headers.insert(ATTEMPTS_HEADER, d.attempt.to_string().as_str());
     let subject = ns.dead_letter_subject(durable);
     publish_acked(js, subject, headers, d.payload.clone()).await?;
+    let stream = d.message.info().map(|i| i.stream.to_string());
+    metrics::counter!(crate::metrics::DEAD_LETTERS, "stream" => stream.unwrap_or_default(), "durable" => durable.to_string())
+        .increment(1);
     Ok(())
 }
 

@@ -52,10 +52,7 @@ impl StreamOptions {
 /// `xregion_bus_stream_drift` gauge) without changing the stream. Safe for
 /// every service to call at every start.
 pub async fn declare_streams(js: &Context, ns: &Namespace, opts: &StreamOptions) -> Result<()> {
-    metrics::describe_gauge!(
-        DRIFT_GAUGE,
-        "settings of an xregion stream that differ on the server from what xregion declares (0: none); they are reported, never changed back"
-    );
+    crate::metrics::describe();
     let configs = [
         Config {
             max_age: opts.events_max_age,

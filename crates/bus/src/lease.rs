@@ -142,7 +142,7 @@ impl Lease {
         };
         if self.held.is_none() {
             tracing::info!(lease = %self.key, holder = %self.holder, "lease acquired");
-            metrics::gauge!("xregion_lease_held", "lease" => self.key.clone()).set(1.0);
+            metrics::gauge!(crate::metrics::LEASE_HELD, "lease" => self.key.clone()).set(1.0);
         }
         self.held = Some(Held { revision, written });
         Ok(true)
@@ -155,7 +155,7 @@ impl Lease {
         let Some(held) = self.held.take() else {
             return Ok(());
         };
-        metrics::gauge!("xregion_lease_held", "lease" => self.key.clone()).set(0.0);
+        metrics::gauge!(crate::metrics::LEASE_HELD, "lease" => self.key.clone()).set(0.0);
         self.kv
             .delete_expect_revision(&self.key, Some(held.revision))
             .await
@@ -179,7 +179,7 @@ impl Lease {
     fn lost(&mut self, why: &str) {
         self.held = None;
         tracing::info!(lease = %self.key, holder = %self.holder, why, "lease lost");
-        metrics::gauge!("xregion_lease_held", "lease" => self.key.clone()).set(0.0);
+        metrics::gauge!(crate::metrics::LEASE_HELD, "lease" => self.key.clone()).set(0.0);
     }
 }
 

@@ -15,6 +15,7 @@ pub mod error;
 pub mod events;
 pub mod internal;
 pub mod lease;
+pub mod metrics;
 pub mod names;
 pub mod propagation;
 pub mod publish;

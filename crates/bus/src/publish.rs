@@ -102,7 +102,7 @@ impl Publisher {
         headers.insert(MSG_ID_HEADER, msg_id);
         inject_current(&mut headers);
         let ack = publish_acked(js, subject, headers, msg.encode_to_vec().into()).await?;
-        metrics::counter!("xregion_bus_published_total", "stream" => ack.stream.clone())
+        metrics::counter!(crate::metrics::PUBLISHED, "stream" => ack.stream.clone())
             .increment(1);
         Ok(if ack.duplicate {
             Published::Duplicate

@@ -143,7 +143,7 @@ impl Declarer {
         match self.created_ns.replace(created) {
             None => tracing::info!(durable = %self.durable, "consumer ready"),
             Some(before) if before != created => {
-                metrics::counter!("xregion_bus_consumers_recreated_total", "durable" => self.durable.clone())
+                metrics::counter!(crate::metrics::CONSUMERS_RECREATED, "durable" => self.durable.clone())
                     .increment(1);
                 tracing::warn!(durable = %self.durable, stream = %self.stream, "consumer re-created");
             }
@@ -176,7 +176,7 @@ impl Declarer {
             .get_stream(&self.stream)
             .await
             .map_err(|e| format!("stream {} after declaring it again: {e}", self.stream))?;
-        metrics::counter!("xregion_bus_streams_recreated_total", "stream" => self.stream.clone())
+        metrics::counter!(crate::metrics::STREAMS_RECREATED, "stream" => self.stream.clone())
             .increment(1);
         tracing::warn!(stream = %self.stream, durable = %self.durable, "stream re-created; the messages it held are lost");
         Ok(stream)

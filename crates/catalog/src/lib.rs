@@ -7,6 +7,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod metrics;
 pub mod outbox;
 pub mod paging;
 pub mod queries;

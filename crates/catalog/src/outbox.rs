@@ -125,14 +125,14 @@ impl OutboxRelay {
             // instead of re-reading it forever; the row stays in the table
             // for inspection.
             tracing::error!(event = %event.event, seq = event.seq, msg_id = %event.msg_id, "unknown outbox event kind, parked unpublished");
-            metrics::counter!("xregion_outbox_parked_total").increment(1);
+            metrics::counter!(crate::metrics::OUTBOX_PARKED).increment(1);
             return Ok(false);
         };
         let subject = self.publisher.namespace().event_subject(kind);
         self.publisher
             .publish(subject, &event.msg_id, &RawPayload(event.payload.clone()))
             .await?;
-        metrics::counter!("xregion_outbox_published_total").increment(1);
+        metrics::counter!(crate::metrics::OUTBOX_PUBLISHED).increment(1);
         Ok(true)
     }
 }

@@ -22,6 +22,7 @@ use crate::upstream::UpstreamHandler;
 pub async fn run(cx: Context<CatalogConfig>) -> std::result::Result<(), ServiceError> {
     let (config, bus, mut host) = cx.parts();
     let settings = &config.catalog;
+    crate::metrics::describe();
     let database_url = settings
         .resolved_database_url()
         .map_err(|e| ServiceError::Setup(e.to_string()))?;

@@ -330,6 +330,8 @@ impl Catalog {
         Ok(())
     }
 
+    /// Checks every live service's lag, then refreshes the per-service
+    /// gauges (`crate::metrics`).
     pub async fn check_all_lags(&self) -> Result<()> {
         let rows = {
             let mut conn = self.db.pool.acquire().await?;
@@ -338,7 +340,7 @@ impl Catalog {
         for row in rows {
             self.check_lag(&row.service_id).await?;
         }
-        Ok(())
+        self.export_service_gauges().await
     }
 }
 

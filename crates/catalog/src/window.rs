@@ -38,7 +38,7 @@ pub(crate) async fn updated(
             window_state(svc.engine, &chain)
         }
     };
-    metrics::counter!("xregion_catalog_window_updates_total", "how" => how).increment(1);
+    metrics::counter!(crate::metrics::WINDOW_UPDATES, "how" => how).increment(1);
     window::set(conn, &svc.service_id, &state).await?;
     Ok(state.window)
 }

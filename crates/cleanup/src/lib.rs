@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod error;
+pub mod metrics;
 pub mod orphans;
 pub mod purge;
 pub mod retention;

@@ -14,6 +14,8 @@ use crate::sweep::{sweep_and_report, Sweeper};
 pub async fn run(cx: Context<CleanupConfig>) -> Result<(), ServiceError> {
     let (config, bus, mut host) = cx.parts();
     let settings = &config.cleanup;
+    crate::metrics::describe();
+    crate::metrics::start_at_zero(config.common.regions.iter().map(|r| r.id.as_str()));
     let ns = bus.namespace();
     let regions = Regions::build(&config.common.regions)?;
     let clock = SystemClock::shared_with_offset_secs(settings.clock_offset_secs);

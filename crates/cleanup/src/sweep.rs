@@ -69,7 +69,7 @@ impl Sweeper {
             match sweep_region(store.as_ref(), &self.catalog, &policy).await {
                 Ok(r) => {
                     for (why, n) in &r.skipped {
-                        metrics::gauge!("xregion_cleanup_folders_left_alone", "region" => region.to_string(), "reason" => why.as_str())
+                        metrics::gauge!(crate::metrics::LEFT_ALONE, "region" => region.to_string(), "reason" => why.as_str())
                             .set(*n as f64);
                     }
                     report.orphans += r.objects_removed;
@@ -104,8 +104,7 @@ impl Sweeper {
             max_share = self.max_removal_share,
             "orphan sweep halted: it would remove more than the allowed share of service folders"
         );
-        metrics::counter!("xregion_cleanup_sweep_halted_total", "region" => region.to_string())
-            .increment(1);
+        metrics::counter!(crate::metrics::HALTED, "region" => region.to_string()).increment(1);
         let event = pb::SweepHalted {
             region: region.to_string(),
             folders_found: r.folders as u64,
@@ -121,8 +120,9 @@ impl Sweeper {
 
 /// One sweep, as the periodic loop runs it: counted and logged.
 pub async fn sweep_and_report(sweeper: &Sweeper) {
+    let started = std::time::Instant::now();
     let result = sweeper.sweep().await;
-    metrics::counter!("xregion_cleanup_sweeps_total").increment(1);
+    crate::metrics::record(result.as_ref().ok(), started.elapsed(), sweeper.now_ms());
     match result {
         Ok(report) => tracing::info!(
             expired = report.expired,

@@ -133,6 +133,7 @@ where
     let http =
         xregion_telemetry::serve_http(&common.http.listen, name, health.clone(), http_stop.clone())
             .await?;
+    xregion_bus::metrics::describe();
     let result = async {
         let (client, ns) = xregion_bus::bootstrap(&common.bus, name).await?;
         let bus = Bus::new(client, ns, &common.bus);

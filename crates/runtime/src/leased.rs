@@ -51,7 +51,7 @@ pub(crate) async fn run_leased<F, Fut>(
                         }
                     }
                     // Per replica: summed over replicas, it says who ran.
-                    metrics::counter!("xregion_lease_ticks_total", "lease" => Namespace::lease_key(service, name))
+                    metrics::counter!(xregion_bus::metrics::LEASE_TICKS, "lease" => Namespace::lease_key(service, name))
                         .increment(1);
                 }
                 next = Instant::now() + period;

@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -24,7 +24,15 @@ pub struct HttpServer {
 struct AppState {
     health: Health,
     metrics: PrometheusHandle,
+    service: &'static str,
 }
+
+/// Buckets of every `*_duration_seconds` histogram: copies and sweeps take
+/// from under a second (a log) to an hour (a large full), and a summary
+/// (the exporter's default) cannot be aggregated across workers.
+pub const DURATION_BUCKETS: [f64; 14] = [
+    0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0,
+];
 
 /// Installs the global metrics recorder (once per process) and serves the
 /// endpoint until `shutdown` is cancelled.
@@ -36,6 +44,11 @@ pub async fn serve_http(
 ) -> Result<HttpServer> {
     let metrics = PrometheusBuilder::new()
         .add_global_label("service", service)
+        .set_buckets_for_metric(
+            Matcher::Suffix("_duration_seconds".into()),
+            &DURATION_BUCKETS,
+        )
+        .map_err(|e| Error::Metrics(e.to_string()))?
         .install_recorder()
         .map_err(|e| Error::Metrics(e.to_string()))?;
     metrics::describe_gauge!(
@@ -57,7 +70,11 @@ pub async fn serve_http(
         .route("/readyz", get(readyz))
         .route("/healthz", get(readyz))
         .route("/metrics", get(render_metrics))
-        .with_state(AppState { health, metrics });
+        .with_state(AppState {
+            health,
+            metrics,
+            service,
+        });
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown.cancelled_owned())
@@ -103,7 +120,9 @@ async fn render_metrics(State(state): State<AppState>) -> String {
         let value = if failing.is_none() { 1.0 } else { 0.0 };
         metrics::gauge!("xregion_ready", "check" => name).set(value);
     }
-    state.metrics.render()
+    let mut text = state.metrics.render();
+    text.push_str(&crate::series::render(("service", state.service)));
+    text
 }
 
 #[cfg(test)]

@@ -4,10 +4,12 @@
 pub mod error;
 pub mod health;
 pub mod http;
+pub mod series;
 pub mod otel;
 pub mod tracing_init;
 
 pub use error::{Error, Result};
 pub use health::{CheckHandle, Health, Readiness};
 pub use http::{serve_http, HttpServer};
+pub use series::{gauge_family, GaugeFamily, Series};
 pub use tracing_init::{init, TelemetryGuard};

@@ -49,7 +49,7 @@ impl Transfers {
         }
         // Counted once the removal is over, so a watcher of the metric
         // sees the cancelled copy's end, not its start.
-        metrics::counter!("xregion_transfer_cancelled_total").increment(1);
+        metrics::counter!(crate::metrics::CANCELLED).increment(1);
     }
 
     /// `service.json`, so a restore finds every service that has a copy.

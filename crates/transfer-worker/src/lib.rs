@@ -12,6 +12,7 @@ pub mod config;
 pub mod copy;
 pub mod liveness;
 pub mod local;
+pub mod metrics;
 pub mod ownership;
 pub mod peers;
 pub mod presence;

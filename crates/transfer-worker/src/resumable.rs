@@ -62,7 +62,7 @@ pub async fn copy_resumable(
         .upload_remaining(&mut state, &mut seen, &on_bytes)
         .await?;
     copy.complete(state, seen).await?;
-    metrics::counter!("xregion_transfer_parts_reused_total").increment(reused);
+    metrics::counter!(crate::metrics::PARTS_REUSED).increment(reused);
     Ok(Resumed {
         parts_uploaded: uploaded,
         parts_reused: reused,
@@ -192,7 +192,7 @@ impl Session<'_> {
                     .map(|p| (i, p))
             });
             uploaded += 1;
-            metrics::counter!("xregion_transfer_parts_uploaded_total").increment(1);
+            metrics::counter!(crate::metrics::PARTS_UPLOADED).increment(1);
         }
         while !uploads.is_empty() {
             self.settle_one(&mut uploads, &mut completed, state).await?;

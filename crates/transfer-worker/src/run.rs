@@ -17,7 +17,7 @@ pub async fn run(cx: Context<WorkerConfig>) -> Result<(), ServiceError> {
     let settings = &config.worker;
     let ns = bus.namespace();
     let throttle = Arc::new(crate::throttle::Throttle::default());
-    crate::throttle::describe_metrics();
+    crate::metrics::describe();
     let limits = declare_limits(&bus, &settings.bandwidth).await?;
     let uploads = bucket(&bus, ns.uploads_bucket(), 1).await?;
     let workers = bus
@@ -41,6 +41,7 @@ pub async fn run(cx: Context<WorkerConfig>) -> Result<(), ServiceError> {
     });
     // Each lane has its own durable consumer and limit: a FULL never takes
     // the place of a LOG.
+    let mut backlog = Vec::new();
     for lane in Lane::ALL {
         let concurrency = match lane {
             Lane::Log => settings.log_concurrency,
@@ -62,6 +63,7 @@ pub async fn run(cx: Context<WorkerConfig>) -> Result<(), ServiceError> {
                     .collect(),
             )
         };
+        backlog.push((lane, ns.durable(&durable)));
         host.consume(
             ConsumerSpec {
                 stream: ns.transfers_stream(),
@@ -74,6 +76,11 @@ pub async fn run(cx: Context<WorkerConfig>) -> Result<(), ServiceError> {
             transfers.clone(),
         );
     }
+    let (js, stream) = (bus.jetstream().clone(), ns.transfers_stream());
+    host.every("backlog", crate::metrics::BACKLOG_EVERY, move || {
+        let (js, stream, lanes) = (js.clone(), stream.clone(), backlog.clone());
+        async move { crate::metrics::export_backlog(&js, &stream, &lanes).await }
+    });
     let limits_throttle = throttle.clone();
     host.spawn(Stage::Intake, "limits", move |stop| async move {
         crate::throttle::follow_limits(limits, limits_throttle, stop).await;

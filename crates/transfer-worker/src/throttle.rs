@@ -20,15 +20,6 @@ use crate::share::share;
 /// The gauge of this worker's share of each limited lane.
 pub const SHARE_GAUGE: &str = "xregion_worker_bandwidth_share_bytes_per_second";
 
-/// Gives the metrics of this module their HELP text.
-pub fn describe_metrics() {
-    metrics::describe_gauge!(
-        SHARE_GAUGE,
-        "This worker's share of a bandwidth lane's limit (label key: bw.<source>.<target>[.log]): \
-         the limit divided by the workers copying on the lane; 0 when unlimited"
-    );
-}
-
 /// One lane as this worker sees it.
 #[derive(Debug)]
 struct Lane {

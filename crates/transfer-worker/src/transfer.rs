@@ -121,7 +121,8 @@ impl TryHandler for Transfers {
             ));
         };
         let started = Instant::now();
-        Ok(match self.transfer(&service, &backup, d).await {
+        let result = self.transfer(&service, &backup, d).await;
+        Ok(match result.inspect_err(crate::metrics::count_failure) {
             Ok(bytes) => {
                 tracing::info!(service_id = %service.service_id, backup_id = %backup.backup_id, bytes, elapsed_ms = started.elapsed().as_millis() as u64, "backup synced");
                 Outcome::Ack
@@ -233,7 +234,7 @@ impl Transfers {
             Committed::Differs(reason) => return Err(Failure::Invalid(reason)),
             Committed::Damaged(reason) => {
                 tracing::warn!(%reason, "committed copy failed its check; copying again");
-                metrics::counter!("xregion_transfer_recopied_total").increment(1);
+                metrics::counter!(crate::metrics::RECOPIED).increment(1);
             }
         }
         commit::mark_in_progress(
@@ -316,7 +317,8 @@ impl Transfers {
             .await?;
         progress.set(total, manifest.files.len() as u32);
         progress.finish().await;
-        metrics::counter!("xregion_transfer_bytes_total").increment(total);
+        metrics::histogram!(crate::metrics::COPY_DURATION, "kind" => crate::metrics::lane_of(manifest.kind))
+            .record(started.elapsed().as_secs_f64());
         self.announce_synced(
             service,
             backup,
@@ -347,13 +349,16 @@ impl Transfers {
         let multipart = self.regions.multipart(route.target_region);
         let from = Region::of(&self.regions, route.source_region, None);
         let to = Region::of(&self.regions, route.target_region, multipart.as_ref());
+        // Counted as they move: a long copy shows as a rate, not a spike.
+        let moved = metrics::counter!(crate::metrics::BYTES, "lane" => crate::metrics::lane_of(manifest.kind));
         for (index, f) in manifest.files.iter().enumerate() {
             let file = FileCopy::of(f);
             let path = choose_path(from, to, &file, self.part_size);
             let label = path.label();
-            let bytes = bytes.clone();
+            let (bytes, moved) = (bytes.clone(), moved.clone());
             let counted = move |n| {
                 bytes.fetch_add(n, Ordering::Relaxed);
+                moved.increment(n);
             };
             match path {
                 CopyPath::Kernel { source, target } => {
@@ -383,7 +388,7 @@ impl Transfers {
                     }
                 }
             }
-            metrics::counter!("xregion_transfer_files_total", "path" => label).increment(1);
+            metrics::counter!(crate::metrics::FILES, "path" => label).increment(1);
             files.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())

@@ -1,0 +1,115 @@
+//! The catalog's metrics: names, their `# HELP`, and the per-service gauges
+//! refreshed with each lag check (the input of the lag and DEGRADED alerts
+//! in `deploy/prometheus/alerts.yml`).
+
+use std::sync::{Arc, OnceLock};
+
+use metrics::{describe_counter, Unit};
+use xregion_telemetry::{gauge_family, GaugeFamily, Series};
+
+use crate::error::Result;
+use crate::service::Catalog;
+use crate::store::services;
+
+pub const OUTBOX_PUBLISHED: &str = "xregion_outbox_published_total";
+pub const OUTBOX_PARKED: &str = "xregion_outbox_parked_total";
+pub const WINDOW_UPDATES: &str = "xregion_catalog_window_updates_total";
+pub const SERVICE_LAG: &str = "xregion_service_lag_seconds";
+pub const SERVICE_LATEST_DATA_TIME: &str = "xregion_service_latest_data_time_seconds";
+pub const SERVICE_STATE: &str = "xregion_service_state";
+
+/// Every name this crate exports, for the dashboard and alert checks.
+pub const NAMES: [&str; 6] = [
+    OUTBOX_PUBLISHED,
+    OUTBOX_PARKED,
+    WINDOW_UPDATES,
+    SERVICE_LAG,
+    SERVICE_LATEST_DATA_TIME,
+    SERVICE_STATE,
+];
+
+/// Services read per query while refreshing the gauges.
+const PAGE: i64 = 1000;
+
+pub fn describe() {
+    describe_counter!(
+        OUTBOX_PUBLISHED,
+        Unit::Count,
+        "events the outbox relay published to NATS"
+    );
+    describe_counter!(
+        OUTBOX_PARKED,
+        Unit::Count,
+        "outbox rows of an event kind this version does not know, left unpublished"
+    );
+    describe_counter!(
+        WINDOW_UPDATES,
+        Unit::Count,
+        "restore window updates, by how: extended by one copy, or recomputed from every copy"
+    );
+    families();
+}
+
+struct Families {
+    lag: Arc<GaugeFamily>,
+    latest: Arc<GaugeFamily>,
+    state: Arc<GaugeFamily>,
+}
+
+fn families() -> &'static Families {
+    static FAMILIES: OnceLock<Families> = OnceLock::new();
+    FAMILIES.get_or_init(|| Families {
+        lag: gauge_family(
+            SERVICE_LAG,
+            "seconds between now and the service's latest data time point (services with a synced copy)",
+        ),
+        latest: gauge_family(
+            SERVICE_LATEST_DATA_TIME,
+            "the service's latest data time point, the latest moment restorable in the target region, in Unix seconds",
+        ),
+        state: gauge_family(
+            SERVICE_STATE,
+            "1 for each live service in its current state (CREATING, SEEDING, RUNNING or DEGRADED); deleted services have no series",
+        ),
+    })
+}
+
+impl Catalog {
+    /// Replaces the per-service gauges with what the database says now:
+    /// one series per live service, none for deleted ones.
+    pub async fn export_service_gauges(&self) -> Result<()> {
+        let now = self.now();
+        let (mut lag, mut latest, mut state) = (Vec::new(), Vec::new(), Vec::new());
+        let mut conn = self.db.pool.acquire().await?;
+        let mut after = 0;
+        loop {
+            let page = services::live_page(&mut conn, None, after, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            for svc in &page {
+                let ids = || {
+                    vec![
+                        ("service_id", svc.service_id.clone()),
+                        ("tenant_id", svc.tenant_id.clone()),
+                    ]
+                };
+                if let Some(at) = svc.latest_data_time {
+                    let behind = now.saturating_sub(at).max(0) as f64 / 1000.0;
+                    lag.push((ids(), behind) as Series);
+                    latest.push((ids(), at as f64 / 1000.0));
+                }
+                let mut labels = ids();
+                labels.push(("state", svc.state.as_str().to_string()));
+                state.push((labels, 1.0));
+            }
+            if page.len() < PAGE as usize {
+                break;
+            }
+        }
+        let f = families();
+        f.lag.replace(lag);
+        f.latest.replace(latest);
+        f.state.replace(state);
+        Ok(())
+    }
+}

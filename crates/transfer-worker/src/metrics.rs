@@ -1,0 +1,179 @@
+//! The worker's metrics: names, their `# HELP`, the bounded failure
+//! reasons, and the backlog of each lane read from its durable consumer.
+
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::pull;
+use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+use xregion_domain::{BackupKind, Lane};
+
+use crate::copy::CopyError;
+use crate::transfer::Failure;
+
+pub use crate::throttle::SHARE_GAUGE as BANDWIDTH_SHARE;
+
+pub const BYTES: &str = "xregion_transfer_bytes_total";
+pub const FILES: &str = "xregion_transfer_files_total";
+pub const PARTS_UPLOADED: &str = "xregion_transfer_parts_uploaded_total";
+pub const PARTS_REUSED: &str = "xregion_transfer_parts_reused_total";
+pub const RECOPIED: &str = "xregion_transfer_recopied_total";
+pub const CANCELLED: &str = "xregion_transfer_cancelled_total";
+pub const COPY_DURATION: &str = "xregion_transfer_copy_duration_seconds";
+pub const FAILURES: &str = "xregion_transfer_failures_total";
+pub const BACKLOG: &str = "xregion_transfer_backlog_jobs";
+
+/// Every name this crate exports, for the dashboard and alert checks.
+pub const NAMES: [&str; 10] = [
+    BYTES,
+    FILES,
+    PARTS_UPLOADED,
+    PARTS_REUSED,
+    RECOPIED,
+    CANCELLED,
+    COPY_DURATION,
+    FAILURES,
+    BACKLOG,
+    BANDWIDTH_SHARE,
+];
+
+/// How often the backlog of each lane is read from NATS.
+pub const BACKLOG_EVERY: Duration = Duration::from_secs(5);
+
+pub fn describe() {
+    describe_counter!(
+        BYTES,
+        Unit::Bytes,
+        "bytes copied, counted per chunk or part as they move (not when the backup ends), by lane"
+    );
+    describe_counter!(
+        FILES,
+        Unit::Count,
+        "files copied, by path (kernel, whole, streamed, resumable)"
+    );
+    describe_counter!(
+        PARTS_UPLOADED,
+        Unit::Count,
+        "multipart parts uploaded by resumable copies"
+    );
+    describe_counter!(
+        PARTS_REUSED,
+        Unit::Count,
+        "multipart parts a resumed copy found already uploaded"
+    );
+    describe_counter!(
+        RECOPIED,
+        Unit::Count,
+        "committed copies that failed their check and were copied again"
+    );
+    describe_counter!(
+        CANCELLED,
+        Unit::Count,
+        "copies stopped because their service was deleted"
+    );
+    describe_histogram!(
+        COPY_DURATION,
+        Unit::Seconds,
+        "duration of a backup's copy from its first byte to BackupSynced, by kind (full, log)"
+    );
+    describe_counter!(
+        FAILURES,
+        Unit::Count,
+        "failed copy attempts, by reason: store, io, upload_state, missing, size, checksum, invalid, landed, region, target, forged, catalog_unknown, bus"
+    );
+    describe_gauge!(
+        BACKLOG,
+        "jobs of a lane waiting or being copied (its durable consumer's pending plus unacknowledged), by lane and durable; every worker sharing the durable reports the same value"
+    );
+    describe_gauge!(
+        BANDWIDTH_SHARE,
+        "This worker's share of a bandwidth lane's limit (label key: bw.<source>.<target>[.log]): \
+         the limit divided by the workers copying on the lane; 0 when unlimited"
+    );
+    // At 0 from the start: an idle lane has a rate of 0, not no rate.
+    for lane in Lane::ALL {
+        metrics::counter!(BYTES, "lane" => lane.as_str()).increment(0);
+    }
+}
+
+/// The lane label of a backup's bytes.
+pub fn lane_of(kind: BackupKind) -> &'static str {
+    kind.lane().as_str()
+}
+
+impl Failure {
+    /// The failure as a label value: one of a fixed set, never a message.
+    pub(crate) fn reason(&self) -> &'static str {
+        match self {
+            Failure::Copy(CopyError::Store(_)) | Failure::Store(_) => "store",
+            Failure::Copy(CopyError::Io(_)) => "io",
+            Failure::Copy(CopyError::State(_)) => "upload_state",
+            Failure::Copy(CopyError::Missing(_)) => "missing",
+            Failure::Copy(CopyError::SizeMismatch { .. }) => "size",
+            Failure::Copy(CopyError::ChecksumMismatch { .. }) => "checksum",
+            Failure::Invalid(_) => "invalid",
+            Failure::Bus(_) => "bus",
+            Failure::Cancelled => "cancelled",
+            Failure::Landed(_) => "landed",
+            Failure::Target(_) => "target",
+            Failure::Forged(_) => "forged",
+            Failure::Unknown => "catalog_unknown",
+            Failure::Region(_) => "region",
+        }
+    }
+}
+
+/// Counts a failed attempt by its reason; a copy stopped because its
+/// service was deleted is not a failure.
+pub(crate) fn count_failure(failure: &Failure) {
+    if !matches!(failure, Failure::Cancelled) {
+        metrics::counter!(FAILURES, "reason" => failure.reason()).increment(1);
+    }
+}
+
+/// Sets the backlog gauge of each (lane, durable) this worker consumes.
+pub async fn export_backlog(
+    js: &async_nats::jetstream::Context,
+    stream: &str,
+    lanes: &[(Lane, String)],
+) {
+    for (lane, durable) in lanes {
+        let consumer = js
+            .get_consumer_from_stream::<pull::Config, _, _>(durable, stream)
+            .await;
+        // Waiting (pending) and being copied (delivered, not yet acked).
+        let jobs = match consumer {
+            Ok(mut c) => c
+                .info()
+                .await
+                .map(|i| i.num_pending as f64 + i.num_ack_pending as f64)
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match jobs {
+            Ok(jobs) => {
+                metrics::gauge!(BACKLOG, "lane" => lane.as_str(), "durable" => durable.clone())
+                    .set(jobs);
+            }
+            // The consumer is being declared again: the gauge keeps its
+            // last value rather than a false 0.
+            Err(error) => tracing::debug!(durable, %error, "backlog not read"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_reasons_are_labels_not_messages() {
+        let failures = [
+            Failure::Invalid("a very specific message".into()),
+            Failure::Copy(CopyError::Missing("k".into())),
+            Failure::Landed("x".into()),
+            Failure::Unknown,
+        ];
+        let reasons: Vec<&str> = failures.iter().map(Failure::reason).collect();
+        assert_eq!(reasons, ["invalid", "missing", "landed", "catalog_unknown"]);
+    }
+}
