@@ -30,7 +30,6 @@ impl Catalog {
         req: &pb::ListSyncedBackupsRequest,
     ) -> Result<pb::ListSyncedBackupsResponse> {
         let limit = validation::page_size(req.page_size) as usize;
-        let offset = paging::SYNCED_BACKUPS.parse(&req.page_token)?.unwrap_or(0);
         let kind = match pb::BackupKindFilter::try_from(req.kind) {
             Ok(pb::BackupKindFilter::Any) => None,
             Ok(pb::BackupKindFilter::Full) => Some(BackupKind::Full),
@@ -41,23 +40,44 @@ impl Catalog {
         };
         let from = req.from.as_ref().map(millis);
         let to = req.to.as_ref().map(millis);
-        let (_, rows) = self.synced_of(tenant, &req.service_id).await?;
-        let from_offset: Vec<(usize, &SyncedRow)> = rows
+        let shown = |t: Option<i64>| t.map(|t| t.to_string()).unwrap_or_default();
+        let bound = paging::Binding::of(&[
+            tenant,
+            &req.service_id,
+            &req.kind.to_string(),
+            &shown(from),
+            &shown(to),
+        ]);
+        let after = paging::SYNCED_BACKUPS.parse(&bound, &req.page_token)?;
+        let (_, mut rows) = self.synced_of(tenant, &req.service_id).await?;
+        // Keyset order in Rust, not the database's collation: a copy
+        // expired between pages shifts nothing.
+        rows.sort_by(|a, b| {
+            (a.manifest.data_end, &a.manifest.backup_id)
+                .cmp(&(b.manifest.data_end, &b.manifest.backup_id))
+        });
+        let candidates: Vec<&SyncedRow> = rows
             .iter()
             .filter(|r| kind.is_none_or(|k| r.manifest.kind == k))
             .filter(|r| from.is_none_or(|f| r.manifest.data_end >= f))
             .filter(|r| to.is_none_or(|t| r.manifest.data_start <= t))
-            .enumerate()
-            .skip(offset)
+            .filter(|r| {
+                after
+                    .as_ref()
+                    .is_none_or(|a| a.precedes(r.manifest.data_end, &r.manifest.backup_id))
+            })
             .take(limit + 1)
             .collect();
         // The next page starts after the last copy of this one.
         let (page, next_page_token) =
-            paging::SYNCED_BACKUPS.page(from_offset, limit, |(i, _)| i + 1);
+            paging::SYNCED_BACKUPS.page(&bound, candidates, limit, |r| paging::BackupPosition {
+                data_end: r.manifest.data_end,
+                backup_id: r.manifest.backup_id.clone(),
+            });
         Ok(pb::ListSyncedBackupsResponse {
             backups: page
                 .iter()
-                .map(|(_, r)| conv::synced_to_proto(&r.manifest, &r.manifest_key))
+                .map(|r| conv::synced_to_proto(&r.manifest, &r.manifest_key))
                 .collect(),
             next_page_token,
         })

@@ -278,6 +278,15 @@ impl Catalog {
                     xregion_domain::DomainError::invalid("state", "unknown state")
                 })?),
             };
+        let bound = paging::Binding::of(&[
+            tenant,
+            &req.source_region,
+            &req.target_region,
+            &req.engine.to_string(),
+            &req.state.to_string(),
+            &req.source_instance_id,
+            &req.include_deleted.to_string(),
+        ]);
         let filter = ListFilter {
             tenant_id: tenant.to_string(),
             source_region: opt(&req.source_region),
@@ -286,12 +295,14 @@ impl Catalog {
             state,
             instance_id: opt(&req.source_instance_id),
             include_deleted: req.include_deleted,
-            after_seq: paging::SERVICES.parse(&req.page_token)?.unwrap_or(0),
+            after_seq: paging::SERVICES
+                .parse(&bound, &req.page_token)?
+                .unwrap_or(0),
             limit: i64::from(limit) + 1,
         };
         let mut conn = self.db.pool.acquire().await?;
         let rows = services::list(&mut conn, &filter).await?;
-        Ok(paging::SERVICES.page(rows, limit as usize, |r| r.seq))
+        Ok(paging::SERVICES.page(&bound, rows, limit as usize, |r| r.seq))
     }
 
     pub async fn delete_service(

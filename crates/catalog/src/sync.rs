@@ -96,7 +96,8 @@ impl Catalog {
             .into());
         }
         let limit = page_size(req.page_size, DEFAULT_PENDING_PAGE);
-        let after = paging::PENDING_BACKUPS.parse(&req.page_token)?;
+        let bound = paging::Binding::of(&[&req.service_id]);
+        let after = paging::PENDING_BACKUPS.parse(&bound, &req.page_token)?;
         for d in &req.discovered {
             if let Err(error) = self.record_backup(d).await {
                 tracing::warn!(backup_id = %d.backup_id, %error, "discovered backup refused");
@@ -137,9 +138,11 @@ impl Catalog {
             .take(limit + 1)
             .collect();
         let (page, next_page_token) =
-            paging::PENDING_BACKUPS.page(candidates, limit, |(d, c)| paging::BackupPosition {
-                data_end: c.data_end,
-                backup_id: d.backup_id.clone(),
+            paging::PENDING_BACKUPS.page(&bound, candidates, limit, |(d, c)| {
+                paging::BackupPosition {
+                    data_end: c.data_end,
+                    backup_id: d.backup_id.clone(),
+                }
             });
         Ok(pb::PendingBackupsResponse {
             service: Some(service_ref(&svc)),
@@ -156,11 +159,14 @@ impl Catalog {
         req: &pb::LiveServicesRequest,
     ) -> Result<(Vec<pb::ServiceRef>, String)> {
         let limit = page_size(req.page_size, DEFAULT_LIVE_PAGE);
-        let after = paging::LIVE_SERVICES.parse(&req.page_token)?.unwrap_or(0);
+        let bound = paging::Binding::of(&[&req.instance_id]);
+        let after = paging::LIVE_SERVICES
+            .parse(&bound, &req.page_token)?
+            .unwrap_or(0);
         let instance = (!req.instance_id.is_empty()).then_some(req.instance_id.as_str());
         let mut conn = self.db.pool.acquire().await?;
         let rows = services::live_page(&mut conn, instance, after, limit as i64 + 1).await?;
-        let (rows, next) = paging::LIVE_SERVICES.page(rows, limit, |r| r.seq);
+        let (rows, next) = paging::LIVE_SERVICES.page(&bound, rows, limit, |r| r.seq);
         Ok((rows.iter().map(service_ref).collect(), next))
     }
 
