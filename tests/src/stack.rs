@@ -73,6 +73,9 @@ pub struct StackOptions {
     /// A 3-node JetStream cluster (open, without TLS) instead of one
     /// server, and `bus.replicas = 3`.
     pub nats_cluster: bool,
+    /// Environment of every service process (e.g. `OTEL_*`); an empty
+    /// value removes the variable.
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for StackOptions {
@@ -94,6 +97,7 @@ impl Default for StackOptions {
             nats_permissions: false,
             nats_tls: None,
             nats_cluster: false,
+            env: Vec::new(),
         }
     }
 }
@@ -136,6 +140,7 @@ pub struct Stack {
     pub garage: Garage,
     pub nats: NatsServer,
     pub dir: tempfile::TempDir,
+    pub env: Vec<(String, String)>,
 }
 
 /// Where cargo put the service binaries (`cargo build --bins` first).
@@ -281,6 +286,7 @@ max_deliver = 3\n{replicas}\n\
             garage,
             nats,
             dir,
+            env: opts.env.clone(),
         };
         for s in &opts.services {
             stack.start_service(s, &[]).await?;
@@ -311,6 +317,12 @@ max_deliver = 3\n{replicas}\n\
             .args(self.nats.service_args(name))
             .args(extra_args);
         cmd.env_remove("RUST_LOG");
+        for (key, value) in &self.env {
+            match value.is_empty() {
+                true => cmd.env_remove(key),
+                false => cmd.env(key, value),
+            };
+        }
         let process = ChildProcess::spawn(label, cmd, self.dir.path())?;
         self.services.insert(label.to_string(), process);
         self.http_ports.insert(label.to_string(), port);

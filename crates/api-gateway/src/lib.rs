@@ -10,6 +10,7 @@ pub mod gateway;
 pub mod reflection;
 pub mod run;
 pub mod tls;
+pub mod traceparent;
 
 pub use config::{GatewayConfig, GatewaySettings, JwtSettings, TlsSettings, TokenConfig};
 pub use run::{run, RunError};

@@ -41,3 +41,23 @@ pub fn set_parent_from(span: &tracing::Span, headers: Option<&HeaderMap>) {
         span.set_parent(cx);
     }
 }
+
+/// The current span's W3C `traceparent`, for work that leaves this span
+/// through storage rather than a message (the catalog's outbox): stored with
+/// it, and made the parent again by [`set_parent_from_traceparent`].
+pub fn current_traceparent() -> Option<String> {
+    let cx = tracing::Span::current().context();
+    let mut carrier = std::collections::HashMap::new();
+    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&cx, &mut carrier));
+    carrier.remove("traceparent")
+}
+
+/// Makes `span` a child of a stored `traceparent`, if any.
+pub fn set_parent_from_traceparent(span: &tracing::Span, traceparent: Option<&str>) {
+    if let Some(traceparent) = traceparent.filter(|t| !t.is_empty()) {
+        let carrier =
+            std::collections::HashMap::from([("traceparent".to_string(), traceparent.to_string())]);
+        let cx = opentelemetry::global::get_text_map_propagator(|p| p.extract(&carrier));
+        span.set_parent(cx);
+    }
+}

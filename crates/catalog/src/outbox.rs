@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use xregion_bus::propagation::set_parent_from_traceparent;
 use xregion_bus::{EventSubject, Publisher};
 
 use crate::clock::SharedClock;
@@ -129,8 +131,13 @@ impl OutboxRelay {
             return Ok(false);
         };
         let subject = self.publisher.namespace().event_subject(kind);
+        // Published in the trace of whatever wrote the row, not the relay's.
+        let span =
+            tracing::info_span!("outbox publish", event = %event.event, msg_id = %event.msg_id);
+        set_parent_from_traceparent(&span, event.traceparent.as_deref());
         self.publisher
             .publish(subject, &event.msg_id, &RawPayload(event.payload.clone()))
+            .instrument(span)
             .await?;
         metrics::counter!(crate::metrics::OUTBOX_PUBLISHED).increment(1);
         Ok(true)

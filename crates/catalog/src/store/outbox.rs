@@ -13,34 +13,37 @@ pub struct PendingEvent {
     pub event: String,
     pub msg_id: String,
     pub payload: Vec<u8>,
+    pub traceparent: Option<String>,
 }
 
 from_columns!(PendingEvent {
     seq,
     event,
     msg_id,
-    payload
+    payload,
+    traceparent
 });
 
 /// Enqueues an event under its subject and message id; a second enqueue with
 /// the same id is a no-op, so a redelivered handler never produces a second
-/// event.
+/// event. The current span's trace goes with it, for the relay to continue.
 pub async fn enqueue<E: Event>(conn: &mut AnyConnection, event: &E, now: i64) -> Result<()> {
     let query = sqlx::query(
-        "INSERT INTO outbox (event, msg_id, payload, created_at) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (msg_id) DO NOTHING",
+        "INSERT INTO outbox (event, msg_id, payload, created_at, traceparent) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (msg_id) DO NOTHING",
     )
     .bind(E::SUBJECT.tokens())
     .bind(event.msg_id())
     .bind(event.encode_to_vec())
-    .bind(now);
+    .bind(now)
+    .bind(xregion_bus::propagation::current_traceparent());
     execute(conn, query).await?;
     Ok(())
 }
 
 pub async fn pending(conn: &mut AnyConnection, limit: i64) -> Result<Vec<PendingEvent>> {
-    let sql =
-        "SELECT seq, event, msg_id, payload FROM outbox WHERE sent_at IS NULL ORDER BY seq LIMIT $1";
+    let sql = "SELECT seq, event, msg_id, payload, traceparent FROM outbox WHERE sent_at IS NULL \
+         ORDER BY seq LIMIT $1";
     fetch_all(conn, sqlx::query(sql).bind(limit)).await
 }
 

@@ -106,6 +106,14 @@ CREATE TABLE usage_days (
         "synced_by_service_data_end",
         "CREATE INDEX synced_by_service_data_end ON synced_backups (service_id, data_end, backup_id)",
     ),
+    // The W3C traceparent of the request or message that wrote the event,
+    // so the relay publishes it in the same trace (NULL: untraced, or
+    // written before this migration).
+    (
+        4,
+        "outbox_traceparent",
+        "ALTER TABLE outbox ADD COLUMN traceparent TEXT",
+    ),
 ];
 
 fn adapt(sql: &str, backend: Backend) -> String {

@@ -1,0 +1,226 @@
+//! OpenTelemetry as users configure it: every service exports to the
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` it is given, names itself after its binary
+//! when `OTEL_SERVICE_NAME` is absent, carries `OTEL_RESOURCE_ATTRIBUTES`,
+//! and a caller's `traceparent` on CreateSyncService is continued through
+//! the catalog, the watcher's seeding and the worker's copy to the catalog
+//! recording BackupSynced: one trace, received by an in-process OTLP
+//! receiver.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
+use xregion_bus::EventSubject;
+use xregion_domain::Engine;
+use xregion_tests::api::{as_a, create_request};
+use xregion_tests::sync::{fast_sync_without_cleanup, SyncEnv};
+use xregion_tests::{wait_until, StackOptions, WAIT};
+
+/// One span as the receiver got it, with its process's resource.
+#[derive(Debug, Clone)]
+struct Received {
+    trace_id: String,
+    name: String,
+    attributes: Vec<(String, String)>,
+    resource: Vec<(String, String)>,
+}
+
+impl Received {
+    fn attribute(&self, key: &str) -> Option<&str> {
+        find(&self.attributes, key)
+    }
+
+    fn service(&self) -> &str {
+        find(&self.resource, "service.name").unwrap_or_default()
+    }
+}
+
+fn find<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+fn pairs(attributes: &[KeyValue]) -> Vec<(String, String)> {
+    attributes
+        .iter()
+        .map(|kv| {
+            let value = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                Some(any_value::Value::StringValue(s)) => s.clone(),
+                Some(other) => format!("{other:?}"),
+                None => String::new(),
+            };
+            (kv.key.clone(), value)
+        })
+        .collect()
+}
+
+/// An OTLP/gRPC trace receiver keeping every span it is sent.
+#[derive(Clone, Default)]
+struct Receiver {
+    spans: Arc<Mutex<Vec<Received>>>,
+}
+
+#[tonic::async_trait]
+impl TraceService for Receiver {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let mut spans = self.spans.lock().unwrap();
+        for rs in request.into_inner().resource_spans {
+            let resource = pairs(&rs.resource.map(|r| r.attributes).unwrap_or_default());
+            for span in rs.scope_spans.into_iter().flat_map(|s| s.spans) {
+                spans.push(Received {
+                    trace_id: hex::encode(&span.trace_id),
+                    name: span.name,
+                    attributes: pairs(&span.attributes),
+                    resource: resource.clone(),
+                });
+            }
+        }
+        Ok(tonic::Response::new(ExportTraceServiceResponse {
+            partial_success: None,
+        }))
+    }
+}
+
+impl Receiver {
+    /// Serves on a random local port; returns the endpoint to export to.
+    async fn start(&self) -> anyhow::Result<String> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let incoming = tonic::transport::server::TcpIncoming::from_listener(listener, true, None)
+            .map_err(|e| anyhow::anyhow!("otlp receiver: {e}"))?;
+        let service = TraceServiceServer::new(self.clone());
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(incoming),
+        );
+        Ok(format!("http://{addr}"))
+    }
+
+    fn trace(&self, trace_id: &str) -> Vec<Received> {
+        let spans = self.spans.lock().unwrap();
+        spans
+            .iter()
+            .filter(|s| s.trace_id == trace_id)
+            .cloned()
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn one_trace_runs_from_create_sync_service_to_backup_synced() -> anyhow::Result<()> {
+    let receiver = Receiver::default();
+    let endpoint = receiver.start().await?;
+    let env = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=test"),
+        // Spans leave every 100 ms instead of every 5 s.
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        // Whatever the machine sets, the defaults are under test.
+        ("OTEL_SERVICE_NAME", ""),
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", ""),
+        ("OTEL_SDK_DISABLED", ""),
+        ("OTEL_TRACES_EXPORTER", ""),
+    ];
+    let (stack, env) = SyncEnv::start(StackOptions {
+        env: env.map(|(k, v)| (k.to_string(), v.to_string())).to_vec(),
+        ..fast_sync_without_cleanup()
+    })
+    .await?;
+    let ns = stack.ns();
+
+    // The FULL is in the inventory before the service exists, so its copy
+    // is queued by seeding (in the caller's trace), not by the upstream's
+    // event (in a trace of its own).
+    let mut chain = env
+        .chain("traced", Engine::Mysql, 1_760_000_000_000)
+        .await?;
+    let full = env
+        .upstream
+        .write_backup(&env.source, &chain.full(1000))
+        .await?;
+    env.upstream.backup_created(&full).await?;
+    for durable in ["catalog-upstream", "watcher-backups"] {
+        env.probe
+            .wait_consumer_idle(&ns.upstream_stream(), durable)
+            .await?;
+    }
+
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let mut request = as_a(create_request("traced"));
+    request.metadata_mut().insert(
+        "traceparent",
+        format!("00-{trace_id}-00f067aa0ba902b7-01").parse()?,
+    );
+    let svc = env
+        .api
+        .clone()
+        .create_sync_service(request)
+        .await?
+        .into_inner();
+    env.wait_running(&svc.id, 1).await?;
+
+    let synced = ns.event_subject(EventSubject::BackupSynced);
+    let services = [
+        "xregion-api-gateway",
+        "xregion-catalog",
+        "xregion-backup-watcher",
+        "xregion-transfer-worker",
+    ];
+    let spans = wait_until("the trace through BackupSynced", WAIT, || async {
+        let spans = receiver.trace(trace_id);
+        let seen: BTreeSet<&str> = spans.iter().map(Received::service).collect();
+        let recorded = spans.iter().any(|s| {
+            s.service() == "xregion-catalog" && s.attribute("subject") == Some(synced.as_str())
+        });
+        let complete = services.iter().all(|s| seen.contains(s)) && recorded;
+        Ok(complete.then_some(spans.clone()))
+    })
+    .await?;
+
+    // Each hop is where it should be: the gateway's request, the catalog's
+    // RPC, the watcher's seeding, the worker's job, the catalog's recording.
+    let has = |service: &str, what: &dyn Fn(&Received) -> bool| {
+        spans.iter().any(|s| s.service() == service && what(s))
+    };
+    assert!(has("xregion-api-gateway", &|s| {
+        s.attribute("rpc.method")
+            .is_some_and(|m| m.ends_with("/CreateSyncService"))
+    }));
+    assert!(has("xregion-catalog", &|s| {
+        s.name == "rpc" && s.attribute("method") == Some("CreateSyncService")
+    }));
+    assert!(has("xregion-backup-watcher", &|s| s.name == "seed"));
+    let all_jobs = ns.transfers_filter_all();
+    let transfers = all_jobs.trim_end_matches('>');
+    assert!(
+        has("xregion-transfer-worker", &|s| {
+            s.name == "handle"
+                && s.attribute("subject")
+                    .is_some_and(|t| t.starts_with(transfers))
+        }),
+        "no worker span on a transfer job in {spans:#?}"
+    );
+    // Every process says where it runs, from OTEL_RESOURCE_ATTRIBUTES.
+    for span in &spans {
+        assert_eq!(
+            find(&span.resource, "deployment.environment"),
+            Some("test"),
+            "{span:?}"
+        );
+    }
+    Ok(())
+}
