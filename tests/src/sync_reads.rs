@@ -98,6 +98,7 @@ impl SyncEnv {
     ) -> Result<tonic::Streaming<pb::WatchEvent>, tonic::Status> {
         let req = pb::WatchSyncServiceRequest {
             service_id: service_id.into(),
+            ..Default::default()
         };
         let mut api = self.api.clone();
         Ok(api

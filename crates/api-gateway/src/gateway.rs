@@ -1,18 +1,14 @@
 //! The `CrossRegionBackupService` implementation.
 
-use std::collections::HashMap;
-use std::pin::Pin;
-
-use futures::{Stream, StreamExt};
-use prost::Message;
 use tonic::{Request, Response, Status};
-use xregion_bus::{CatalogClient, CatalogMethod, EventSubject, Namespace};
+use xregion_bus::{CatalogClient, CatalogMethod, Namespace};
 use xregion_common::Regions;
 use xregion_proto::xregion::v1 as pb;
 use xregion_proto::xregion::v1::cross_region_backup_service_server::CrossRegionBackupService;
 
 use crate::auth::Authenticator;
-use crate::error::{invalid, status, unavailable};
+use crate::error::{invalid, status};
+use crate::watch::WatchStream;
 
 pub struct Gateway {
     pub auth: Authenticator,
@@ -60,62 +56,6 @@ impl Gateway {
             .collect();
         Ok(Response::new(pb::ListRegionsResponse { regions }))
     }
-
-    async fn watch(
-        &self,
-        request: Request<pb::WatchSyncServiceRequest>,
-    ) -> Result<Response<WatchStream>, Status> {
-        let tenant = self.auth.tenant(request.metadata())?;
-        let only = request.into_inner().service_id;
-        if !only.is_empty() {
-            check_id("service_id", &only)?;
-            self.catalog
-                .request(&tenant, &pb::GetSyncServiceRequest { id: only.clone() })
-                .await
-                .map_err(status)?;
-        }
-        let only = (!only.is_empty()).then_some(only);
-        let subscribe = |subject: String| {
-            let nats = self.nats.clone();
-            async move {
-                nats.subscribe(subject)
-                    .await
-                    .map_err(|e| unavailable("cannot subscribe", e))
-            }
-        };
-        let progress = subscribe(self.ns.progress_filter(only.as_deref())).await?;
-        let events = subscribe(self.ns.events_filter()).await?;
-        let mut filter = WatchFilter {
-            tenant,
-            only,
-            known: HashMap::new(),
-            catalog: self.catalog.clone(),
-        };
-        let ns = self.ns.clone();
-        let (tx, rx) = tokio::sync::mpsc::channel(256);
-        tokio::spawn(async move {
-            let mut merged = futures::stream::select(progress, events);
-            loop {
-                let msg = tokio::select! {
-                    _ = tx.closed() => break,
-                    msg = merged.next() => match msg { Some(m) => m, None => break },
-                };
-                let Some((service_id, tenant_hint, event)) =
-                    decode_watch_event(&ns, &msg.subject, &msg.payload)
-                else {
-                    continue;
-                };
-                if filter.allows(&service_id, tenant_hint.as_deref()).await
-                    && tx.send(Ok(event)).await.is_err()
-                {
-                    break;
-                }
-            }
-        });
-        Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(rx),
-        )))
-    }
 }
 
 /// For the requests whose every field the catalog checks itself.
@@ -123,7 +63,7 @@ fn unchecked<Req>(_: &Req) -> Result<(), Status> {
     Ok(())
 }
 
-fn check_id(field: &'static str, value: &str) -> Result<(), Status> {
+pub(crate) fn check_id(field: &'static str, value: &str) -> Result<(), Status> {
     xregion_domain::ids::validate_id(field, value).map_err(invalid)
 }
 
@@ -137,8 +77,6 @@ fn check_plan_request(r: &pb::GetRestorePlanRequest) -> Result<(), Status> {
     }
     Ok(())
 }
-
-type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchEvent, Status>> + Send>>;
 
 /// The handlers of the service differ only in their types, their tracing
 /// fields and the inherent method that does the work (most forward to the
@@ -215,67 +153,4 @@ service_impl! {
     #[tracing::instrument(skip_all, fields(service = %request.get_ref().service_id))]
     fn get_usage(request: pb::GetUsageRequest)
         -> pb::GetUsageResponse => forward(|r| check_id("service_id", &r.service_id));
-}
-
-/// Decides which events a watcher may see: only its tenant's services.
-struct WatchFilter {
-    tenant: String,
-    only: Option<String>,
-    known: HashMap<String, bool>,
-    catalog: CatalogClient,
-}
-
-impl WatchFilter {
-    async fn allows(&mut self, service_id: &str, tenant_hint: Option<&str>) -> bool {
-        if let Some(only) = &self.only {
-            return only == service_id;
-        }
-        if let Some(t) = tenant_hint {
-            return t == self.tenant;
-        }
-        if let Some(known) = self.known.get(service_id) {
-            return *known;
-        }
-        let req = pb::GetSyncServiceRequest {
-            id: service_id.to_string(),
-        };
-        let owned = self.catalog.request(&self.tenant, &req).await.is_ok();
-        self.known.insert(service_id.to_string(), owned);
-        owned
-    }
-}
-
-/// The service id, the tenant when the event names it, and the event.
-fn decode_watch_event(
-    ns: &Namespace,
-    subject: &str,
-    payload: &[u8],
-) -> Option<(String, Option<String>, pb::WatchEvent)> {
-    use pb::watch_event::Event;
-    let wrap = |e: Event| pb::WatchEvent { event: Some(e) };
-    match ns.event_of(subject) {
-        Some(EventSubject::ServiceStateChanged) => {
-            let e = pb::ServiceStateChanged::decode(payload).ok()?;
-            Some((
-                e.service_id.clone(),
-                Some(e.tenant_id.clone()),
-                wrap(Event::StateChanged(e)),
-            ))
-        }
-        Some(EventSubject::BackupSynced) => {
-            let e = pb::BackupSynced::decode(payload).ok()?;
-            let svc = e.service.clone()?;
-            Some((svc.service_id, Some(svc.tenant_id), wrap(Event::Synced(e))))
-        }
-        Some(EventSubject::BackupFailed) => {
-            let e = pb::BackupSyncFailed::decode(payload).ok()?;
-            let svc = e.service.clone()?;
-            Some((svc.service_id, Some(svc.tenant_id), wrap(Event::Failed(e))))
-        }
-        Some(_) => None,
-        None => {
-            let e = pb::TransferProgress::decode(payload).ok()?;
-            Some((e.service_id.clone(), None, wrap(Event::Progress(e))))
-        }
-    }
 }

@@ -11,6 +11,7 @@ pub mod reflection;
 pub mod run;
 pub mod tls;
 pub mod traceparent;
+pub mod watch;
 
 pub use config::{GatewayConfig, GatewaySettings, JwtSettings, TlsSettings, TokenConfig};
 pub use run::{run, RunError};

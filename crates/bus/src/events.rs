@@ -137,6 +137,8 @@ pub struct LagCrossing {
     pub lag_seconds: i64,
     pub threshold_seconds: i64,
     pub latest_data_time_ms: i64,
+    /// When the crossing was seen.
+    pub detected_at_ms: i64,
 }
 
 /// `LagExceeded` or `LagRecovered`.
@@ -154,6 +156,7 @@ macro_rules! lag_events {
                     lag_seconds: c.lag_seconds,
                     threshold_seconds: c.threshold_seconds,
                     latest_data_time: Some(xregion_proto::convert::timestamp(c.latest_data_time_ms)),
+                    detected_at: Some(xregion_proto::convert::timestamp(c.detected_at_ms)),
                 }
             }
         }
@@ -304,10 +307,12 @@ mod tests {
             lag_seconds: 700,
             threshold_seconds: 600,
             latest_data_time_ms: 1_700_000_000_000,
+            detected_at_ms: 1_700_000_700_000,
         };
         let exceeded: pb::LagExceeded = crossing.event();
         let recovered: pb::LagRecovered = crossing.event();
         assert_eq!(exceeded.tenant_id, "t1");
+        assert_eq!(recovered.detected_at, Some(timestamp(1_700_000_700_000)));
         assert_eq!(recovered.lag_seconds, 700);
         assert_eq!(
             addressed(&exceeded),

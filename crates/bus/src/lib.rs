@@ -3,6 +3,7 @@
 //! Every subject, stream and durable name is built by [`names::Namespace`];
 //! nothing else in the workspace spells one out.
 
+pub mod any_event;
 pub mod bus;
 pub mod connect;
 pub mod consume;
@@ -14,6 +15,7 @@ pub mod drift;
 pub mod error;
 pub mod events;
 pub mod internal;
+pub mod json_mirror;
 pub mod lease;
 pub mod metrics;
 pub mod names;
@@ -25,6 +27,7 @@ pub mod rpc;
 pub mod transport;
 pub mod uploads;
 
+pub use any_event::AnyEvent;
 pub use async_nats;
 pub use bus::Bus;
 pub use connect::{bootstrap, connect, connect_with};

@@ -5,6 +5,8 @@
 //! - events `xregion.events.<entity>.<event>`
 //! - jobs `xregion.transfer.<target_region>.<lane>`
 //! - progress `xregion.progress.<service_id>.<backup_id>` (core NATS)
+//! - JSON mirrors of both `xregion.json.events.…`, `xregion.json.progress.…`
+//!   (core NATS)
 //! - catalog requests `xregion.catalog.v1.<Method>`, internal ones
 //!   `xregion.catalog.internal.v1.<Method>`
 //! - dead letters `xregion.deadletter.<durable>`
@@ -268,6 +270,28 @@ impl Namespace {
         }
     }
 
+    /// Whether a subject is a progress report (`<ns>.progress.<svc>.<backup>`).
+    pub fn is_progress_subject(&self, subject: &str) -> bool {
+        subject
+            .strip_prefix(&self.prefix)
+            .and_then(|r| r.strip_prefix(".progress."))
+            .and_then(|r| r.split_once('.'))
+            .is_some_and(|(s, b)| !s.is_empty() && !b.is_empty() && !b.contains('.'))
+    }
+
+    /// The JSON mirror of an event or progress subject: `<ns>.json.` before
+    /// what follows the namespace (`xregion.json.events.backup.synced`,
+    /// `xregion.json.progress.<svc>.<backup>`); core NATS, never stored.
+    pub fn json_subject(&self, subject: &str) -> String {
+        let rest = subject.strip_prefix(&self.prefix).unwrap_or(subject);
+        format!("{}.json{rest}", self.prefix)
+    }
+
+    /// Every JSON mirror subject.
+    pub fn json_filter(&self) -> String {
+        format!("{}.json.>", self.prefix)
+    }
+
     /// Where a catalog method is called: tenant methods on
     /// `<ns>.catalog.v1.<Method>`, internal ones on
     /// `<ns>.catalog.internal.v1.<Method>`.
@@ -390,6 +414,15 @@ mod tests {
                 "bw.a.b.log.w1",
             ),
             (Namespace::bandwidth_key("a", "b", true), "bw.a.b.log"),
+            (
+                ns.json_subject("xregion.events.backup.synced"),
+                "xregion.json.events.backup.synced",
+            ),
+            (
+                ns.json_subject("xregion.progress.s1.b1"),
+                "xregion.json.progress.s1.b1",
+            ),
+            (ns.json_filter(), "xregion.json.>"),
         ] {
             assert_eq!(name, designed);
         }
@@ -417,6 +450,15 @@ mod tests {
             Some(EventSubject::LagRecovered)
         );
         assert_eq!(ns.event_of("t-1.events.nope"), None);
+        assert!(ns.is_progress_subject("t-1.progress.s1.b1"));
+        for not in [
+            "t-1.progress.s1",
+            "t-1.progress.s1.b1.x",
+            "t-1.progress..b1",
+            "up.progress.s1.b1",
+        ] {
+            assert!(!ns.is_progress_subject(not), "{not}");
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ use prost::Message;
 
 use crate::error::{BusError, Result};
 use crate::events::Publishable;
+use crate::json_mirror;
 use crate::names::Namespace;
 use crate::propagation::inject_current;
 use crate::recorded::Recorded;
@@ -94,16 +95,22 @@ impl Publisher {
         msg_id: &str,
         msg: &M,
     ) -> Result<Published> {
-        let js = match &self.backend {
-            Backend::Nats(nats) => &nats.js,
+        let nats = match &self.backend {
+            Backend::Nats(nats) => nats,
             Backend::Recording(r) => return r.publish(subject, msg_id, msg.encode_to_vec()),
         };
         let mut headers = HeaderMap::new();
         headers.insert(MSG_ID_HEADER, msg_id);
         inject_current(&mut headers);
-        let ack = publish_acked(js, subject, headers, msg.encode_to_vec().into()).await?;
+        let payload = bytes::Bytes::from(msg.encode_to_vec());
+        let ack = publish_acked(&nats.js, subject.clone(), headers, payload.clone()).await?;
         metrics::counter!(crate::metrics::PUBLISHED, "stream" => ack.stream.clone())
             .increment(1);
+        if !ack.duplicate {
+            let sequence = ack.sequence;
+            let stored = Some(json_mirror::Stored { msg_id, sequence });
+            json_mirror::publish(&nats.client, &self.ns, &subject, stored, &payload).await;
+        }
         Ok(if ack.duplicate {
             Published::Duplicate
         } else {
@@ -121,13 +128,16 @@ impl Publisher {
         };
         let mut headers = HeaderMap::new();
         inject_current(&mut headers);
+        let payload = bytes::Bytes::from(msg.encode_to_vec());
         client
-            .publish_with_headers(subject.clone(), headers, msg.encode_to_vec().into())
+            .publish_with_headers(subject.clone(), headers, payload.clone())
             .await
             .map_err(|e| BusError::Publish {
-                subject,
+                subject: subject.clone(),
                 reason: e.to_string(),
-            })
+            })?;
+        json_mirror::publish(client, &self.ns, &subject, None, &payload).await;
+        Ok(())
     }
 }
 

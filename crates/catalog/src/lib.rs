@@ -23,6 +23,9 @@ pub mod upstream;
 pub mod verify;
 mod window;
 
+#[cfg(test)]
+mod stamps_tests;
+
 pub use config::{CatalogConfig, CatalogSettings};
 pub use error::{CatalogError, Result};
 pub use rpc::local_client;

@@ -325,6 +325,7 @@ impl Catalog {
             lag_seconds: lag,
             threshold_seconds: self.lag_threshold_secs,
             latest_data_time_ms: latest,
+            detected_at_ms: now,
         };
         if exceeded {
             outbox::enqueue(&mut tx, &crossing.event::<pb::LagExceeded>(), now).await?;

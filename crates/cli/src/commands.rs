@@ -6,3 +6,4 @@ pub mod regions;
 pub mod services;
 pub mod usage;
 pub mod watch;
+mod watch_view;

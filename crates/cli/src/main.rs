@@ -90,7 +90,7 @@ pub enum Command {
     /// The files to restore a service's database at a time.
     Plan(backups::PlanArgs),
     /// Live progress and state changes of one service, or of all yours.
-    Watch { id: Option<String> },
+    Watch(watch::WatchArgs),
     /// Usage of a service per day.
     Usage { id: String },
     /// Disaster recovery from the target region's store alone (no control
@@ -144,7 +144,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Window { id } => backups::window(api().await?, id, out).await,
         Command::Plan(args) => backups::plan(api().await?, args, out).await,
         Command::Usage { id } => usage::usage(api().await?, id, out).await,
-        Command::Watch { id } => watch::watch(api().await?, id, out).await,
+        Command::Watch(args) => watch::watch(api().await?, args, out).await,
         Command::Restore(args) => restore::run(args).await,
         Command::Drill { target } => drill::run(target, out).await,
         Command::Admin(args) => admin::run(args, out).await,

@@ -250,7 +250,8 @@ impl Transfers {
         let files_done = Arc::new(AtomicU32::new(0));
         let mut progress = Progress::new(
             self.publisher.clone(),
-            &service.service_id,
+            self.clock.clone(),
+            service,
             &backup.backup_id,
             total,
             manifest.files.len() as u32,

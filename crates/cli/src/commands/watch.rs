@@ -1,203 +1,129 @@
-//! `xregion watch`: live progress and state changes. For people, one
-//! progress bar redrawn in place and a line per finished backup; for
-//! scripts (`-o json`), one JSON object per line (NDJSON).
+//! `xregion watch`: live progress and events. For people, progress bars
+//! and a line per event; for scripts (`-o json`), one JSON object per line
+//! (NDJSON). When the gateway goes away (UNAVAILABLE, or the stream ends)
+//! the watch connects again and resumes after the last event it showed, so
+//! no event is lost or shown twice; progress in between is not replayed.
 
-use std::collections::BTreeMap;
-use std::io::Write as _;
+use std::time::Duration;
 
 use futures::StreamExt;
-use serde::Serialize;
 use xregion_proto::xregion::v1 as pb;
-use xregion_proto::xregion::v1::watch_event::Event;
 
-use crate::api::{answer, Api};
+use crate::api::Api;
 use crate::exit::CliError;
-use crate::render::{self, bytes, say, Output};
-use crate::views::state_name;
+use crate::render::{self, say, Output};
 
-pub async fn watch(mut api: Api, id: Option<String>, out: Output) -> anyhow::Result<()> {
-    let req = pb::WatchSyncServiceRequest {
-        service_id: id.clone().unwrap_or_default(),
-    };
-    let mut stream = answer(api.watch_sync_service(req).await)?;
-    // Printed once the server has subscribed: every later event is shown.
-    let what = id.as_deref().unwrap_or("all");
-    match out {
-        Output::Json => render::json_line(&WatchLine::Watching(what.into())),
-        Output::Table => say!("watching {what} (Ctrl-C to stop)"),
-    }
+use super::watch_view::{Bars, WatchLine};
+
+/// The gateway's response header naming where a watch starts
+/// (`xregion_api_gateway::watch::CURSOR_HEADER`).
+const CURSOR_HEADER: &str = "xregion-watch-cursor";
+
+#[derive(Debug, clap::Args)]
+pub struct WatchArgs {
+    /// One service; all of yours when left out.
+    pub id: Option<String>,
+    /// Replay every event after this cursor (a `cursor` a watch printed
+    /// with `-o json`), then go on live.
+    #[arg(long, value_name = "CURSOR")]
+    pub resume_after: Option<String>,
+}
+
+/// Waits between attempts to reconnect: doubling up to the cap.
+const FIRST_RETRY: Duration = Duration::from_millis(200);
+const MAX_RETRY: Duration = Duration::from_secs(5);
+
+pub async fn watch(mut api: Api, args: WatchArgs, out: Output) -> anyhow::Result<()> {
+    let what = args.id.clone().unwrap_or_else(|| "all".into());
+    let mut cursor = args.resume_after.unwrap_or_default();
     let mut bars = Bars::default();
-    while let Some(event) = stream.next().await {
-        let Some(event) = event.map_err(CliError::from)?.event else {
-            continue;
+    let mut connected_once = false;
+    let mut retry = FIRST_RETRY;
+    loop {
+        let req = pb::WatchSyncServiceRequest {
+            service_id: args.id.clone().unwrap_or_default(),
+            resume_after: cursor.clone(),
         };
-        match out {
-            Output::Json => render::json_line(&WatchLine::from(event)),
-            Output::Table => bars.show(event),
-        }
-    }
-    Ok(())
-}
-
-/// One NDJSON line: `{"<kind>": {...}}`.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "snake_case")]
-enum WatchLine {
-    Watching(String),
-    Progress {
-        service_id: String,
-        backup_id: String,
-        bytes_done: u64,
-        bytes_total: u64,
-        rate_bytes_per_sec: u64,
-        done: bool,
-    },
-    StateChanged {
-        service_id: String,
-        from: String,
-        to: String,
-        reason: String,
-    },
-    Synced {
-        service_id: Option<String>,
-        backup_id: Option<String>,
-        bytes: u64,
-    },
-    Failed {
-        service_id: Option<String>,
-        backup_id: String,
-        reason: String,
-        permanent: bool,
-    },
-}
-
-impl From<Event> for WatchLine {
-    fn from(event: Event) -> Self {
-        match event {
-            Event::Progress(p) => WatchLine::Progress {
-                service_id: p.service_id,
-                backup_id: p.backup_id,
-                bytes_done: p.bytes_done,
-                bytes_total: p.bytes_total,
-                rate_bytes_per_sec: p.rate_bytes_per_sec,
-                done: p.done,
-            },
-            Event::StateChanged(c) => WatchLine::StateChanged {
-                from: state_name(c.from),
-                to: state_name(c.to),
-                service_id: c.service_id,
-                reason: c.reason,
-            },
-            Event::Synced(s) => WatchLine::Synced {
-                service_id: s.service.map(|x| x.service_id),
-                backup_id: s.backup.map(|b| b.backup_id),
-                bytes: s.bytes,
-            },
-            Event::Failed(f) => WatchLine::Failed {
-                service_id: f.service.map(|x| x.service_id),
-                backup_id: f.backup_id,
-                reason: f.reason,
-                permanent: f.permanent,
-            },
-        }
-    }
-}
-
-/// Live progress bars, one line per finished backup.
-#[derive(Default)]
-struct Bars {
-    active: BTreeMap<String, pb::TransferProgress>,
-}
-
-impl Bars {
-    fn show(&mut self, event: Event) {
-        match event {
-            Event::Progress(p) if !p.done => {
-                self.active.insert(p.backup_id.clone(), p);
-                self.draw();
+        let mut stream = match api.watch_sync_service(req).await.map_err(CliError::from) {
+            Ok(response) => {
+                // Where the watch starts, until an event says more.
+                if let Some(start) = response.metadata().get(CURSOR_HEADER) {
+                    cursor = start.to_str().unwrap_or_default().to_string();
+                }
+                response.into_inner()
             }
-            Event::Progress(p) => {
-                self.active.remove(&p.backup_id);
+            // The first call's failures are the caller's to see; later the
+            // gateway may be restarting.
+            Err(e) if connected_once && unavailable(&e) => {
+                tokio::time::sleep(retry).await;
+                retry = (retry * 2).min(MAX_RETRY);
+                continue;
             }
-            Event::Synced(s) => {
-                let id = s.backup.map(|b| b.backup_id).unwrap_or_default();
-                self.active.remove(&id);
-                say!(
-                    "\r\x1b[Ksynced  {id}  {}  in {} ms",
-                    bytes(s.bytes),
-                    s.duration_ms
-                );
+            Err(e) => return Err(e.into()),
+        };
+        retry = FIRST_RETRY;
+        // Printed once the server follows the events: every later one is shown.
+        if !connected_once {
+            match out {
+                Output::Json => render::json_line(&WatchLine::Watching(what.clone())),
+                Output::Table => say!("watching {what} (Ctrl-C to stop)"),
             }
-            Event::Failed(f) => say!(
-                "\r\x1b[Kfailed  {}  attempt {}: {}",
-                f.backup_id,
-                f.attempt,
-                f.reason
-            ),
-            Event::StateChanged(c) => say!(
-                "\r\x1b[Kstate   {}  {} -> {}  ({})",
-                c.service_id,
-                state_name(c.from),
-                state_name(c.to),
-                c.reason
-            ),
+        } else {
+            eprintln!("watch: reconnected after {}", shown(&cursor));
         }
-    }
-
-    fn draw(&self) {
-        let mut stdout = std::io::stdout().lock();
-        for p in self.active.values() {
-            let pct = (p.bytes_done * 100)
-                .checked_div(p.bytes_total)
-                .unwrap_or(100);
-            let filled = usize::try_from(pct / 5).unwrap_or(20).min(20);
-            let _ = write!(
-                stdout,
-                "\r\x1b[K{}  [{}{}] {pct:>3}%  {}/s",
-                p.backup_id,
-                "#".repeat(filled),
-                ".".repeat(20 - filled),
-                bytes(p.rate_bytes_per_sec)
-            );
+        connected_once = true;
+        let ended = loop {
+            let event = match stream.next().await {
+                Some(Ok(e)) => e,
+                Some(Err(status)) => break CliError::from(status),
+                None => break CliError::from(tonic::Status::unavailable("stream ended")),
+            };
+            if let Some(e) = event.event {
+                match out {
+                    Output::Json => render::json_line(&WatchLine::json(e, &event.cursor)),
+                    Output::Table => bars.show(e),
+                }
+            }
+            if !event.cursor.is_empty() {
+                cursor = event.cursor;
+            }
+        };
+        if !broken(&ended) {
+            return Err(ended.into());
         }
-        let _ = stdout.flush();
+        eprintln!("watch: {ended}; reconnecting");
     }
 }
 
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-    use serde_json::json;
+fn unavailable(e: &CliError) -> bool {
+    matches!(e, CliError::Api(s) if s.code() == tonic::Code::Unavailable)
+}
 
-    #[test]
-    fn every_event_is_one_object_named_by_its_kind() {
-        let synced = Event::Synced(pb::BackupSynced {
-            service: Some(pb::ServiceRef {
-                service_id: "svc-1".into(),
-                ..Default::default()
-            }),
-            bytes: 42,
-            ..Default::default()
-        });
-        assert_eq!(
-            serde_json::to_value(WatchLine::from(synced)).unwrap(),
-            json!({"synced": {"service_id": "svc-1", "backup_id": null, "bytes": 42}})
-        );
-        let changed = Event::StateChanged(pb::ServiceStateChanged {
-            service_id: "svc-1".into(),
-            from: pb::ServiceState::Seeding as i32,
-            to: pb::ServiceState::Running as i32,
-            reason: "first point".into(),
-            ..Default::default()
-        });
-        assert_eq!(
-            serde_json::to_value(WatchLine::from(changed)).unwrap(),
-            json!({"state_changed": {"service_id": "svc-1", "from": "SEEDING", "to": "RUNNING", "reason": "first point"}})
-        );
-        assert_eq!(
-            serde_json::to_string(&WatchLine::Watching("all".into())).unwrap(),
-            r#"{"watching":"all"}"#
-        );
+/// Whether a stream that was flowing ended by the connection's fault (a
+/// gateway killed mid-stream shows as UNKNOWN or INTERNAL h2 errors), not
+/// by an answer about the request, which connecting again would repeat.
+fn broken(e: &CliError) -> bool {
+    use tonic::Code::*;
+    match e {
+        CliError::Api(s) => !matches!(
+            s.code(),
+            InvalidArgument
+                | NotFound
+                | AlreadyExists
+                | PermissionDenied
+                | FailedPrecondition
+                | OutOfRange
+                | Unimplemented
+                | Unauthenticated
+        ),
+        CliError::Timeout(_) => false,
+    }
+}
+
+fn shown(cursor: &str) -> &str {
+    if cursor.is_empty() {
+        "a gateway that sent no cursor"
+    } else {
+        cursor
     }
 }
