@@ -2,7 +2,10 @@
 //! RUNNING service each and 1,000,000 synced copies (100 a service: a daily
 //! FULL and five-minute LOGs), served by the release catalog and gateway;
 //! p50/p99 of the tenant reads, and the catalog's cost of one BackupSynced
-//! for a service with 10 copies against one with 10,000, in the same run.
+//! for a service with 10 copies against one with 10,000; then one
+//! reconciliation pass of the release watcher over the fleet, one cleanup
+//! sweep of its target region, and the end-to-end throughput of 50,000
+//! small logs between `file://` regions, in the same run.
 //!
 //!   cargo xtask bench fleet
 //!   XREGION_BENCH_SCALE=0.05 cargo xtask bench fleet      (500 instances, 50,000 copies)
@@ -13,8 +16,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // benchmark code: a panic is a failure report
 
+mod counting;
 mod probe;
+mod procfs;
+mod reconcile;
 mod seed;
+mod sweep;
+mod throughput;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -61,6 +69,7 @@ async fn main() -> anyhow::Result<()> {
 
     let mut stack = Stack::start(StackOptions {
         regions: vec!["r1".into(), "r2".into()],
+        file_regions: vec!["fsrc".into(), "fdst".into()],
         services: vec![],
         ..Default::default()
     })
@@ -178,6 +187,22 @@ async fn main() -> anyhow::Result<()> {
     ] {
         println!("  {what:<58} {:>7.2} / {:>7.2}", s.p50(), s.p99());
     }
+    println!();
+    // The pass first (it writes each folder's service.json), then the old
+    // way, one service at a time, for comparison.
+    let passes = [
+        reconcile::one_pass(&mut stack, 16).await?,
+        reconcile::one_pass(&mut stack, 1).await?,
+    ];
+    let swept = sweep::one_sweep(&stack, &fleet).await?;
+    let logs = ((50_000.0 * scale) as usize).max(500);
+    let moved = throughput::run(&mut stack, &pool, logs).await?;
+    println!("Reconciliation pass over {instances} services (release watcher, Garage regions):");
+    for p in &passes {
+        reconcile::print(p, 60.0);
+    }
+    sweep::print(&swept);
+    throughput::print(&moved, 200.0);
     println!();
     let deep_seq = (instances as i64 * 9) / 10;
     for (what, sql) in [
