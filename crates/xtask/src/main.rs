@@ -1,6 +1,7 @@
 //! `cargo xtask up`: the whole system on its embedded defaults.
 //! `cargo xtask test`: installs what the tests need when missing, then runs them all.
 
+mod proto_check;
 mod tools;
 mod up;
 
@@ -31,6 +32,8 @@ enum Cmd {
         #[arg(default_value = "transfer")]
         name: String,
     },
+    /// buf-style lint and breaking checks of proto/, offline.
+    ProtoCheck(proto_check::ProtoCheckArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -38,6 +41,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Up(args) => up::run(args),
         Cmd::Test { args } => test(&args),
         Cmd::Bench { name } => bench(&name),
+        Cmd::ProtoCheck(args) => proto_check::run(args),
     }
 }
 
