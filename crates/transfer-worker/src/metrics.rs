@@ -36,6 +36,24 @@ pub const NAMES: [&str; 10] = [
     BANDWIDTH_SHARE,
 ];
 
+/// The `reason` label of [`FAILURES`]: every value [`Failure::reason`]
+/// gives for a counted failure.
+pub const REASONS: [&str; 13] = [
+    "store",
+    "io",
+    "upload_state",
+    "missing",
+    "size",
+    "checksum",
+    "invalid",
+    "bus",
+    "landed",
+    "target",
+    "forged",
+    "catalog_unknown",
+    "region",
+];
+
 /// How often the backlog of each lane is read from NATS.
 pub const BACKLOG_EVERY: Duration = Duration::from_secs(5);
 
@@ -78,7 +96,7 @@ pub fn describe() {
     describe_counter!(
         FAILURES,
         Unit::Count,
-        "failed copy attempts, by reason: store, io, upload_state, missing, size, checksum, invalid, landed, region, target, forged, catalog_unknown, bus"
+        "failed copy attempts, by reason (one of a fixed set: REASONS in crates/transfer-worker/src/metrics.rs)"
     );
     describe_gauge!(
         BACKLOG,
@@ -89,9 +107,13 @@ pub fn describe() {
         "This worker's share of a bandwidth lane's limit (label key: bw.<source>.<target>[.log]): \
          the limit divided by the workers copying on the lane; 0 when unlimited"
     );
-    // At 0 from the start: an idle lane has a rate of 0, not no rate.
+    // At 0 from the start: an idle lane has a rate of 0, not no rate, and
+    // the first failure of a reason is an increase.
     for lane in Lane::ALL {
         metrics::counter!(BYTES, "lane" => lane.as_str()).increment(0);
+    }
+    for reason in REASONS {
+        metrics::counter!(FAILURES, "reason" => reason).increment(0);
     }
 }
 
@@ -175,5 +197,6 @@ mod tests {
         ];
         let reasons: Vec<&str> = failures.iter().map(Failure::reason).collect();
         assert_eq!(reasons, ["invalid", "missing", "landed", "catalog_unknown"]);
+        assert!(reasons.iter().all(|r| REASONS.contains(r)));
     }
 }
