@@ -20,7 +20,15 @@ impl Validate for GatewayConfig {
             self.gateway.reload_interval,
             MIN_RELOAD_INTERVAL,
             "100",
-        )
+        )?;
+        let dashboard = &self.gateway.dashboard_listen;
+        if !dashboard.is_empty() && dashboard.parse::<std::net::SocketAddr>().is_err() {
+            return Err(Invalid::new(
+                "gateway.dashboard_listen",
+                format!("must be an address like 127.0.0.1:8088 (or empty for off), got {dashboard:?}"),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -30,6 +38,9 @@ impl Validate for GatewayConfig {
 pub struct GatewaySettings {
     /// gRPC listen address.
     pub listen: String,
+    /// Web dashboard (HTTP) listen address; empty: no dashboard. Plaintext,
+    /// so the same loopback rule as gRPC applies (`allow_plaintext`).
+    pub dashboard_listen: String,
     /// Serve plaintext gRPC on a non-loopback address. Without TLS a bearer
     /// token crosses the network in the clear, so this must be asked for.
     pub allow_plaintext: bool,
@@ -48,6 +59,7 @@ impl Default for GatewaySettings {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:50051".into(),
+            dashboard_listen: String::new(),
             allow_plaintext: false,
             tokens: Vec::new(),
             tokens_file: None,
@@ -120,8 +132,12 @@ mod tests {
 
     #[test]
     fn strict_keys_and_limits() {
-        each_refused_naming_its_key::<GatewayConfig>(&[("gateway.reload_interval_ms", "50")])
-            .unwrap();
+        each_refused_naming_its_key::<GatewayConfig>(&[
+            ("gateway.reload_interval_ms", "50"),
+            ("gateway.dashboard_listen", "\"localhost\""),
+        ])
+        .unwrap();
+        assert!(load("gateway.dashboard_listen", "\"127.0.0.1:0\"").is_ok());
         let err = load("gateway.jwt.leeway", "30").unwrap_err();
         assert!(
             err.to_string()

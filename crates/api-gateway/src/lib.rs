@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod dashboard;
 pub mod error;
 pub mod gateway;
 pub mod reflection;

@@ -26,6 +26,12 @@ pub enum RunError {
          gateway.tls.key_file, or gateway.allow_plaintext = true behind a TLS-terminating proxy"
     )]
     PlaintextRefused { addr: std::net::SocketAddr },
+    #[error(
+        "refusing the dashboard on {addr}, which is not a loopback address: it is plain \
+         HTTP and the page sends bearer tokens; put it behind a TLS-terminating proxy and set \
+         gateway.allow_plaintext = true, or listen on 127.0.0.1"
+    )]
+    DashboardPlaintextRefused { addr: std::net::SocketAddr },
     #[error("grpc server: {0}")]
     Serve(#[from] tonic::transport::Error),
     #[error("bind {addr}: {source}")]
@@ -68,13 +74,13 @@ async fn serve(
     }
     let regions =
         Regions::build(&config.common.regions).map_err(|e| RunError::Config(e.to_string()))?;
-    let gateway = Gateway {
+    let gateway = std::sync::Arc::new(Gateway {
         auth,
         catalog: bus.catalog(),
         regions,
         nats: bus.client().clone(),
         ns: bus.namespace().clone(),
-    };
+    });
 
     let (mut reporter, health_service) = tonic_health::server::health_reporter();
     reporter
@@ -137,10 +143,14 @@ async fn serve(
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(CrossRegionBackupServiceServer::new(gateway));
+        .add_service(CrossRegionBackupServiceServer::from_arc(gateway.clone()));
     host.spawn(Stage::Intake, "grpc", move |stop| {
         router.serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
     });
+    if !settings.dashboard_listen.is_empty() {
+        serve_dashboard(&settings.dashboard_listen, settings.allow_plaintext, gateway, host)
+            .await?;
+    }
     tracing::info!(
         %addr,
         tls = tls_on,
@@ -149,4 +159,31 @@ async fn serve(
         "gateway listening"
     );
     Ok(Served { reporter })
+}
+
+/// The web dashboard on its own listener (plain HTTP, hence loopback
+/// unless asked for), over the same gateway as gRPC.
+async fn serve_dashboard(
+    listen: &str,
+    allow_plaintext: bool,
+    gateway: std::sync::Arc<Gateway>,
+    host: &mut ServiceHost,
+) -> Result<(), RunError> {
+    let bind_error = |source| RunError::Bind {
+        addr: listen.to_string(),
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(bind_error)?;
+    let addr = listener.local_addr().map_err(bind_error)?;
+    if !tls::plaintext_allowed(addr, allow_plaintext) {
+        return Err(RunError::DashboardPlaintextRefused { addr });
+    }
+    host.spawn(Stage::Intake, "dashboard", move |stop| {
+        let router = crate::dashboard::router(gateway, stop.clone());
+        crate::dashboard::serve(listener, router, stop)
+    });
+    tracing::info!(%addr, url = %format!("http://{addr}/"), "dashboard listening");
+    Ok(())
 }

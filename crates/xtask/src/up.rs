@@ -35,6 +35,9 @@ pub struct UpArgs {
     /// gRPC address of the gateway.
     #[arg(long, default_value = "127.0.0.1:50051")]
     grpc_listen: String,
+    /// Web dashboard of the gateway (empty: none).
+    #[arg(long, default_value = "127.0.0.1:8088")]
+    dashboard_listen: String,
     /// Port of the private nats-server.
     #[arg(long, default_value_t = 14222)]
     nats_port: u16,
@@ -211,10 +214,11 @@ fn wait_healthy(port: u16, name: &str) -> anyhow::Result<()> {
 fn write_config(dir: &Path, args: &UpArgs) -> anyhow::Result<PathBuf> {
     let mut text = format!(
         "# Written by `cargo xtask up`; every service reads it.\n[bus]\nurl = \"nats://127.0.0.1:{}\"\n\n\
-         [catalog]\ndatabase_url = \"sqlite://{}?mode=rwc\"\n\n[gateway]\nlisten = \"{}\"\ntokens = [\n",
+         [catalog]\ndatabase_url = \"sqlite://{}?mode=rwc\"\n\n[gateway]\nlisten = \"{}\"\ndashboard_listen = \"{}\"\ntokens = [\n",
         args.nats_port,
         dir.join("catalog.db").display(),
-        args.grpc_listen
+        args.grpc_listen,
+        args.dashboard_listen
     );
     for (token, tenant) in DEMO_TOKENS {
         text.push_str(&format!(
@@ -237,6 +241,12 @@ fn write_config(dir: &Path, args: &UpArgs) -> anyhow::Result<PathBuf> {
 fn print_summary(dir: &Path, args: &UpArgs) {
     println!("\nxregion is up.");
     println!("  gRPC endpoint   http://{}", args.grpc_listen);
+    if !args.dashboard_listen.is_empty() {
+        println!(
+            "  dashboard       http://{}/  (sign in with a token below)",
+            args.dashboard_listen
+        );
+    }
     println!("  config          {}", dir.join("xregion.toml").display());
     println!("  logs            {}", dir.join("logs").display());
     println!("  regions         {}", REGIONS.map(|r| r.0).join(", "));
