@@ -25,7 +25,9 @@ impl Validate for GatewayConfig {
         if !dashboard.is_empty() && dashboard.parse::<std::net::SocketAddr>().is_err() {
             return Err(Invalid::new(
                 "gateway.dashboard_listen",
-                format!("must be an address like 127.0.0.1:8088 (or empty for off), got {dashboard:?}"),
+                format!(
+                    "must be an address like 127.0.0.1:8088 (or empty for off), got {dashboard:?}"
+                ),
             ));
         }
         Ok(())

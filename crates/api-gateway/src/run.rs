@@ -148,8 +148,13 @@ async fn serve(
         router.serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
     });
     if !settings.dashboard_listen.is_empty() {
-        serve_dashboard(&settings.dashboard_listen, settings.allow_plaintext, gateway, host)
-            .await?;
+        serve_dashboard(
+            &settings.dashboard_listen,
+            settings.allow_plaintext,
+            gateway,
+            host,
+        )
+        .await?;
     }
     tracing::info!(
         %addr,
