@@ -44,7 +44,7 @@ impl fmt::Display for Counting {
 }
 
 fn is_root(prefix: Option<&Path>) -> bool {
-    prefix.map_or(true, |p| p.as_ref().is_empty())
+    prefix.is_none_or(|p| p.as_ref().is_empty())
 }
 
 #[async_trait::async_trait]
