@@ -22,7 +22,7 @@ use xregion_bus::EventSubject;
 use xregion_domain::Engine;
 use xregion_tests::api::{as_a, create_request};
 use xregion_tests::sync::{fast_sync_without_cleanup, SyncEnv};
-use xregion_tests::{wait_until, StackOptions, WAIT};
+use xregion_tests::{wait_until, Stack, StackOptions, WAIT};
 
 /// One span as the receiver got it, with its process's resource.
 #[derive(Debug, Clone)]
@@ -221,6 +221,63 @@ async fn one_trace_runs_from_create_sync_service_to_backup_synced() -> anyhow::R
             Some("test"),
             "{span:?}"
         );
+    }
+    Ok(())
+}
+
+/// Spans still queued when a service stops are exported on the way out,
+/// to `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (over the general endpoint),
+/// under `OTEL_SERVICE_NAME` (over a `service.name` attribute).
+// Multi-threaded: `terminate` blocks its thread while the service stops,
+// and the receiver (and the client's connection) must keep being served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_spans_are_flushed_at_stop_under_the_configured_name() -> anyhow::Result<()> {
+    let receiver = Receiver::default();
+    let endpoint = receiver.start().await?;
+    let closed = format!("http://127.0.0.1:{}", xregion_tests::net::free_port()?);
+    let env = [
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", endpoint.as_str()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", closed.as_str()),
+        ("OTEL_SERVICE_NAME", "edge"),
+        ("OTEL_RESOURCE_ATTRIBUTES", "service.name=not-this"),
+        // Nothing leaves on the schedule during the test: only the flush
+        // at stop can deliver the spans.
+        ("OTEL_BSP_SCHEDULE_DELAY", "600000"),
+        ("OTEL_SDK_DISABLED", ""),
+        ("OTEL_TRACES_EXPORTER", ""),
+    ];
+    let mut stack = Stack::start(StackOptions {
+        env: env.map(|(k, v)| (k.to_string(), v.to_string())).to_vec(),
+        ..StackOptions::api_only()
+    })
+    .await?;
+    let trace_id = "0af7651916cd43dd8448eb211c80319c";
+    let mut request = as_a(xregion_proto::xregion::v1::ListSyncServicesRequest::default());
+    request.metadata_mut().insert(
+        "traceparent",
+        format!("00-{trace_id}-b7ad6b7169203331-01").parse()?,
+    );
+    stack.grpc().await?.list_sync_services(request).await?;
+    assert!(
+        receiver.trace(trace_id).is_empty(),
+        "spans left before the stop: the schedule delay was not honoured"
+    );
+
+    let status = stack
+        .service("api-gateway")?
+        .terminate(std::time::Duration::from_secs(20))?;
+    assert!(status.success(), "gateway stopped with {status}");
+    let spans = wait_until("the gateway's spans flushed at stop", WAIT, || async {
+        let spans = receiver.trace(trace_id);
+        let gateway = spans.iter().any(|s| {
+            s.attribute("rpc.method")
+                .is_some_and(|m| m.ends_with("/ListSyncServices"))
+        });
+        Ok(gateway.then_some(spans))
+    })
+    .await?;
+    for span in &spans {
+        assert_eq!(span.service(), "edge", "{span:?}");
     }
     Ok(())
 }
