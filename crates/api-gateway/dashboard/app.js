@@ -93,6 +93,9 @@ function lagCell(s) {
 function renderTransfers() {
   const box = $("#transfers");
   box.replaceChildren();
+  // A copy whose worker went quiet (stopped, crashed) is not shown forever;
+  // the job is retried and reports again under the same backup.
+  for (const [id, t] of state.transfers) if (Date.now() - t.seen > 60000) state.transfers.delete(id);
   if (state.transfers.size === 0) { box.append(el("p", "hint idle", "No copy running.")); return; }
   for (const t of state.transfers.values()) {
     const row = el("div", "transfer" + (t.done ? " done" : ""));
