@@ -110,8 +110,7 @@ async fn serve(
         addr: settings.listen.clone(),
         source,
     })?;
-    let mut server =
-        tonic::transport::Server::builder().trace_fn(crate::traceparent::request_span);
+    let mut server = tonic::transport::Server::builder().trace_fn(crate::traceparent::request_span);
     let tls_on = tls.is_some();
     match tls {
         Some(tls) => server = server.tls_config(tls).map_err(RunError::TlsIdentity)?,

@@ -104,8 +104,7 @@ impl Publisher {
         inject_current(&mut headers);
         let payload = bytes::Bytes::from(msg.encode_to_vec());
         let ack = publish_acked(&nats.js, subject.clone(), headers, payload.clone()).await?;
-        metrics::counter!(crate::metrics::PUBLISHED, "stream" => ack.stream.clone())
-            .increment(1);
+        metrics::counter!(crate::metrics::PUBLISHED, "stream" => ack.stream.clone()).increment(1);
         if !ack.duplicate {
             let sequence = ack.sequence;
             let stored = Some(json_mirror::Stored { msg_id, sequence });

@@ -78,6 +78,9 @@ async fn every_event_the_catalog_writes_names_its_tenant_and_time() {
         assert_eq!(e.tenant_id(), "t1", "{e:?}");
         assert_eq!(e.service_id(), service.service_id, "{e:?}");
         let at = millis(e.time().unwrap_or_else(|| panic!("no time: {e:?}")));
-        assert!((before..=after).contains(&at), "{at} outside the test: {e:?}");
+        assert!(
+            (before..=after).contains(&at),
+            "{at} outside the test: {e:?}"
+        );
     }
 }

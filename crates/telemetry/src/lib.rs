@@ -4,8 +4,8 @@
 pub mod error;
 pub mod health;
 pub mod http;
-pub mod series;
 pub mod otel;
+pub mod series;
 pub mod tracing_init;
 
 pub use error::{Error, Result};
