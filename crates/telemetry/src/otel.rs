@@ -6,10 +6,13 @@
 use std::time::Duration;
 
 use opentelemetry::{Key, KeyValue, Value};
+use opentelemetry_otlp::SpanExporter;
 use opentelemetry_sdk::resource::{
     EnvResourceDetector, ResourceDetector, TelemetryResourceDetector,
 };
 use opentelemetry_sdk::Resource;
+
+use crate::error::{Error, Result};
 
 const SERVICE_NAME: &str = "service.name";
 
@@ -42,6 +45,34 @@ pub fn exporter_endpoint(
                 .filter(|e| !e.is_empty())
                 .map(String::from)
         })
+}
+
+/// How long one export may take: `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`, then
+/// `OTEL_EXPORTER_OTLP_TIMEOUT`, in milliseconds as the specification says;
+/// 10 s when unset, empty or not a number.
+pub fn export_timeout(env: impl Fn(&str) -> Option<String>) -> Duration {
+    let millis = |name: &str| env(name).and_then(|v| v.trim().parse::<u64>().ok());
+    millis("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT")
+        .or_else(|| millis("OTEL_EXPORTER_OTLP_TIMEOUT"))
+        .map_or(Duration::from_secs(10), Duration::from_millis)
+}
+
+/// The OTLP/gRPC exporter to `endpoint`. The channel is built here because
+/// the exporter, given only an endpoint, would prefer a set but empty
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` over it and fail; it still reads
+/// `OTEL_EXPORTER_OTLP_HEADERS`.
+pub fn span_exporter(endpoint: &str, timeout: Duration) -> Result<SpanExporter> {
+    use opentelemetry_otlp::{WithExportConfig, WithTonicConfig};
+    let channel = tonic::transport::Channel::from_shared(endpoint.to_string())
+        .map_err(|e| Error::Otlp(format!("endpoint {endpoint}: {e}")))?
+        .timeout(timeout)
+        .connect_lazy();
+    SpanExporter::builder()
+        .with_tonic()
+        .with_channel(channel)
+        .with_timeout(timeout)
+        .build()
+        .map_err(|e| Error::Otlp(e.to_string()))
 }
 
 /// The resource every span of this process carries: the SDK's own
@@ -128,6 +159,30 @@ mod tests {
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://all:4317"),
         ];
         assert!(exporter_endpoint(env(&vars), None).is_some());
+    }
+
+    #[tokio::test]
+    async fn the_resolved_endpoint_is_used_even_when_the_general_variable_is_set_but_empty() {
+        // Only this test sets the variable; the others read injected maps.
+        std::env::set_var("OTEL_EXPORTER_OTLP_ENDPOINT", "");
+        let built = span_exporter("http://127.0.0.1:4317", Duration::from_secs(1));
+        std::env::remove_var("OTEL_EXPORTER_OTLP_ENDPOINT");
+        assert!(built.is_ok(), "{:?}", built.err());
+        assert!(span_exporter("not a uri", Duration::from_secs(1)).is_err());
+    }
+
+    #[test]
+    fn export_timeout_is_in_milliseconds_traces_first_and_ten_seconds_otherwise() {
+        let both = [
+            ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "2500"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "7000"),
+        ];
+        assert_eq!(export_timeout(env(&both)), Duration::from_millis(2500));
+        let general = [("OTEL_EXPORTER_OTLP_TIMEOUT", "7000")];
+        assert_eq!(export_timeout(env(&general)), Duration::from_secs(7));
+        let junk = [("OTEL_EXPORTER_OTLP_TIMEOUT", "soon")];
+        assert_eq!(export_timeout(env(&junk)), Duration::from_secs(10));
+        assert_eq!(export_timeout(env(&[])), Duration::from_secs(10));
     }
 
     #[test]

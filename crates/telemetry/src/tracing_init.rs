@@ -52,14 +52,10 @@ pub fn init(service: &'static str, config: &TelemetryConfig) -> Result<Telemetry
         config.otlp_endpoint.as_deref(),
     );
     if let Some(endpoint) = &endpoint {
-        use opentelemetry_otlp::WithExportConfig;
         // The batch processor reads OTEL_BSP_* itself (schedule delay, queue
-        // and batch sizes); the exporter OTEL_EXPORTER_OTLP_{HEADERS,TIMEOUT}.
-        let exporter = opentelemetry_otlp::SpanExporter::builder()
-            .with_tonic()
-            .with_endpoint(endpoint)
-            .build()
-            .map_err(|e| Error::Otlp(e.to_string()))?;
+        // and batch sizes).
+        let timeout = crate::otel::export_timeout(|name| std::env::var(name).ok());
+        let exporter = crate::otel::span_exporter(endpoint, timeout)?;
         builder = builder.with_batch_exporter(exporter, opentelemetry_sdk::runtime::Tokio);
     }
     let provider = builder.build();
