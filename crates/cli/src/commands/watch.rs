@@ -53,8 +53,10 @@ pub async fn watch(mut api: Api, args: WatchArgs, out: Output) -> anyhow::Result
                 response.into_inner()
             }
             // The first call's failures are the caller's to see; later the
-            // gateway may be restarting.
-            Err(e) if connected_once && unavailable(&e) => {
+            // gateway may be restarting, which shows as UNAVAILABLE or as a
+            // transport error (UNKNOWN) while its port comes back.
+            Err(e) if connected_once && broken(&e) => {
+                eprintln!("watch: {e}; retrying in {retry:?}");
                 tokio::time::sleep(retry).await;
                 retry = (retry * 2).min(MAX_RETRY);
                 continue;
@@ -95,10 +97,6 @@ pub async fn watch(mut api: Api, args: WatchArgs, out: Output) -> anyhow::Result
     }
 }
 
-fn unavailable(e: &CliError) -> bool {
-    matches!(e, CliError::Api(s) if s.code() == tonic::Code::Unavailable)
-}
-
 /// Whether a stream that was flowing ended by the connection's fault (a
 /// gateway killed mid-stream shows as UNKNOWN or INTERNAL h2 errors), not
 /// by an answer about the request, which connecting again would repeat.
@@ -125,5 +123,35 @@ fn shown(cursor: &str) -> &str {
         "a gateway that sent no cursor"
     } else {
         cursor
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_broken_connection_is_retried_and_an_answer_about_the_request_is_not() {
+        for code in [
+            tonic::Code::Unavailable,
+            tonic::Code::Unknown,
+            tonic::Code::Internal,
+        ] {
+            assert!(
+                broken(&CliError::Api(tonic::Status::new(code, "h2"))),
+                "{code:?}"
+            );
+        }
+        for code in [
+            tonic::Code::InvalidArgument,
+            tonic::Code::FailedPrecondition,
+            tonic::Code::Unauthenticated,
+            tonic::Code::NotFound,
+        ] {
+            assert!(
+                !broken(&CliError::Api(tonic::Status::new(code, "no"))),
+                "{code:?}"
+            );
+        }
     }
 }
