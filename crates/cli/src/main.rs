@@ -9,6 +9,7 @@ mod drill;
 mod exit;
 mod manual;
 mod mariadb_apply;
+mod profiles;
 mod render;
 mod restore;
 mod views;
@@ -46,14 +47,17 @@ fn after_help() -> String {
 #[derive(Parser)]
 #[command(name = "xregion", version, about = "Manage xregion cross-region backup sync services", after_help = after_help())]
 pub struct Cli {
-    /// gRPC endpoint of the api-gateway (`https://` for TLS).
-    #[arg(
-        long,
-        global = true,
-        env = "XREGION_ENDPOINT",
-        default_value = "http://127.0.0.1:50051"
-    )]
-    pub endpoint: String,
+    /// gRPC endpoint of the api-gateway (`https://` for TLS); overrides the
+    /// profile's [default: http://127.0.0.1:50051].
+    #[arg(long, global = true, env = "XREGION_ENDPOINT")]
+    pub endpoint: Option<String>,
+    /// Config file with `[profiles.<name>]` (endpoint, ca_file, token_file)
+    /// [default: ~/.config/xregion/config.toml].
+    #[arg(long, global = true, env = "XREGION_CONFIG")]
+    pub config: Option<std::path::PathBuf>,
+    /// Profile of the config file to use (else its `current`, else `default`).
+    #[arg(long, global = true, env = "XREGION_PROFILE")]
+    pub profile: Option<String>,
     /// Bearer token.
     #[arg(long, global = true, env = "XREGION_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -118,6 +122,10 @@ async fn main() {
     let cli = Cli::parse();
     if let Err(error) = run(cli).await {
         eprintln!("error: {error:#}");
+        // A bad config file or profile is a usage error, like a bad flag.
+        if error.downcast_ref::<profiles::ProfileError>().is_some() {
+            std::process::exit(2);
+        }
         std::process::exit(exit::ExitClass::of(&error).code());
     }
 }
@@ -125,12 +133,34 @@ async fn main() {
 /// Runs the command; only the API commands connect to the gateway.
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let out = cli.output;
-    let target = api::Target {
-        endpoint: &cli.endpoint,
-        token: cli.token.as_deref(),
-        tls: &cli.tls,
+    let given = profiles::Given {
+        config: cli.config.clone(),
+        profile: cli.profile.clone(),
+        endpoint: cli.endpoint.clone(),
+        token: cli.token.clone(),
+        ca_cert: cli.tls.ca_cert.clone(),
     };
-    let api = || api::connect(&target);
+    // Resolved only by commands that talk to the gateway, so a broken
+    // config file does not stop `completions`, `restore` or `admin`.
+    let (given, flags_tls) = (&given, &cli.tls);
+    let api = move || async move {
+        let resolved = profiles::resolve(given, profiles::default_path().as_deref())?;
+        let token = resolved
+            .token
+            .as_ref()
+            .map(profiles::Token::read)
+            .transpose()?;
+        let tls = connect::TlsArgs {
+            ca_cert: resolved.ca_cert,
+            ..flags_tls.clone()
+        };
+        api::connect(&api::Target {
+            endpoint: &resolved.endpoint,
+            token: token.as_deref(),
+            tls: &tls,
+        })
+        .await
+    };
     match cli.command {
         Command::Regions => regions::regions(api().await?, out).await,
         Command::Instances(args) => regions::instances(api().await?, args, out).await,
