@@ -187,3 +187,69 @@ fn compose_publishes_only_the_gateway_and_nats_runs_with_the_shipped_permissions
     assert!(!catalog.common.bus.create_upstream_stream);
     Ok(())
 }
+
+/// `${VAR:-default}` as compose interpolates it, from `vars`.
+fn interpolate(text: &str, vars: &[(&str, &str)]) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find('}').unwrap() + start;
+        let (name, default) = rest[start + 2..end].split_once(":-").unwrap();
+        let value = vars.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
+        out.push_str(value.unwrap_or(default));
+        rest = &rest[end + 1..];
+    }
+    out + rest
+}
+
+#[cfg(unix)]
+#[test]
+fn image_runs_as_non_root_and_compose_secrets_stay_readable() -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt as _;
+
+    let dockerfile = std::fs::read_to_string(root().join("deploy/Dockerfile"))?;
+    let (_, final_stage) = dockerfile
+        .rsplit_once("\nFROM ")
+        .ok_or_else(|| anyhow::anyhow!("no final stage"))?;
+    let user = final_stage
+        .lines()
+        .filter_map(|l| l.strip_prefix("USER "))
+        .next_back()
+        .ok_or_else(|| anyhow::anyhow!("the final stage has no USER: it runs as root"))?
+        .trim();
+    assert_eq!(user, "10001:10001", "numeric non-root USER, as deploy/k8s");
+
+    // Every xregion service runs as the image's user by default, or as the
+    // owner of the secret files when told (the documented way to run it).
+    let text = std::fs::read_to_string(root().join("docker-compose.yml"))?;
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text)?;
+    let template = doc["x-xregion"]["user"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("x-xregion has no user"))?;
+    assert_eq!(interpolate(template, &[]), user);
+    assert!(text.contains("XREGION_UID=$(id -u) XREGION_GID=$(id -g) docker compose up"));
+    for (name, svc) in doc["services"].as_mapping().unwrap() {
+        if svc.get("secrets").is_some() {
+            let merged = svc.get("user").or_else(|| svc["<<"].get("user"));
+            assert_eq!(merged.and_then(|u| u.as_str()), Some(template), "{name:?}");
+        }
+    }
+
+    // The secrets gen-secrets.sh makes are 0600 and owned by whoever ran it:
+    // readable in the container exactly when it runs as that uid.
+    let dir = tempfile::tempdir()?;
+    let script = dir.path().join("gen-secrets.sh");
+    std::fs::copy(root().join("deploy/nats/gen-secrets.sh"), &script)?;
+    let status = std::process::Command::new("sh")
+        .arg(&script)
+        .stdout(std::process::Stdio::null())
+        .status()?;
+    assert!(status.success());
+    let secret = std::fs::metadata(dir.path().join("secrets/catalog.password"))?;
+    assert_eq!(secret.mode() & 0o777, 0o600);
+    let (uid, gid) = (secret.uid().to_string(), secret.gid().to_string());
+    let runs_as = interpolate(template, &[("XREGION_UID", &uid), ("XREGION_GID", &gid)]);
+    assert_eq!(runs_as, format!("{uid}:{gid}"));
+    Ok(())
+}
