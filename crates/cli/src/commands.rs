@@ -6,4 +6,5 @@ pub mod regions;
 pub mod services;
 pub mod usage;
 pub mod watch;
+mod watch_bars;
 mod watch_view;

@@ -4,6 +4,7 @@
 //! the watch connects again and resumes after the last event it showed, so
 //! no event is lost or shown twice; progress in between is not replayed.
 
+use std::io::IsTerminal as _;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -13,6 +14,7 @@ use crate::api::Api;
 use crate::exit::CliError;
 use crate::render::{self, say, Output};
 
+use super::watch_bars::TtyBars;
 use super::watch_view::{Bars, WatchLine};
 
 /// The gateway's response header naming where a watch starts
@@ -37,6 +39,10 @@ pub async fn watch(mut api: Api, args: WatchArgs, out: Output) -> anyhow::Result
     let what = args.id.clone().unwrap_or_else(|| "all".into());
     let mut cursor = args.resume_after.unwrap_or_default();
     let mut bars = Bars::default();
+    // indicatif bars only for a person at a terminal; otherwise the plain
+    // lines, byte for byte as before.
+    let mut tty =
+        (matches!(out, Output::Table) && std::io::stdout().is_terminal()).then(TtyBars::new);
     let mut connected_once = false;
     let mut retry = FIRST_RETRY;
     loop {
@@ -83,7 +89,10 @@ pub async fn watch(mut api: Api, args: WatchArgs, out: Output) -> anyhow::Result
             if let Some(e) = event.event {
                 match out {
                     Output::Json => render::json_line(&WatchLine::json(e, &event.cursor)),
-                    Output::Table => bars.show(e),
+                    Output::Table => match tty.as_mut() {
+                        Some(tty) => tty.show(e),
+                        None => bars.show(e),
+                    },
                 }
             }
             if !event.cursor.is_empty() {
