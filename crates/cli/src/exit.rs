@@ -11,7 +11,8 @@ use tonic_types::StatusExt;
 pub const EXIT_STATUS_HELP: &str = "Exit status:
   0  success
   1  any other error (a failed restore or drill, a TLS or local failure)
-  2  usage: unknown command or flag, a value that does not parse
+  2  usage: unknown command or flag, a value that does not parse, a bad
+     config file or an unknown profile
   3  not found (NOT_FOUND)
   4  the request cannot succeed as it is (INVALID_ARGUMENT, FAILED_PRECONDITION,
      OUT_OF_RANGE, ALREADY_EXISTS)
