@@ -6,13 +6,13 @@
 
 use std::time::Duration;
 
-use sqlx::Row;
+use sqlx::{Connection, Row};
 use xregion_bus::EventSubject;
 use xregion_domain::Engine;
 use xregion_proto::xregion::v1 as pb;
 use xregion_tests::api::{as_a, create_request};
 use xregion_tests::sync::SyncEnv;
-use xregion_tests::StackOptions;
+use xregion_tests::{wait_until, StackOptions, WAIT};
 
 #[tokio::test]
 async fn an_unknown_outbox_event_is_parked_and_later_events_still_go_out() -> anyhow::Result<()> {
@@ -44,13 +44,21 @@ async fn an_unknown_outbox_event_is_parked_and_later_events_still_go_out() -> an
             published,
         )
         .await?;
-    let parked = sqlx::query("SELECT sent_at FROM outbox WHERE msg_id = 'from-a-newer-version'")
-        .fetch_one(&mut db)
-        .await?;
-    assert!(
-        parked.try_get::<Option<i64>, _>("sent_at")?.is_some(),
-        "the unknown row is parked as handled"
-    );
+    // The relay publishes a batch inside its transaction and commits after:
+    // the row is marked a moment after the event is seen.
+    let url = stack.database_url.clone();
+    wait_until("the unknown row to be parked as handled", WAIT, || {
+        let url = url.clone();
+        async move {
+            let mut db = sqlx::PgConnection::connect(&url).await?;
+            let parked =
+                sqlx::query("SELECT sent_at FROM outbox WHERE msg_id = 'from-a-newer-version'")
+                    .fetch_one(&mut db)
+                    .await?;
+            Ok(parked.try_get::<Option<i64>, _>("sent_at")?.map(|_| ()))
+        }
+    })
+    .await?;
     assert!(
         stack
             .metric("catalog", "xregion_outbox_parked_total", "")
