@@ -11,6 +11,7 @@ pub mod parts;
 pub mod reason;
 pub mod source_keys;
 pub mod state;
+pub mod tsql;
 pub mod validation;
 
 pub use engine::{BackupKind, Engine, Lane};
