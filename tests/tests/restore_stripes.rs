@@ -79,5 +79,16 @@ async fn striped_files_keep_their_folders_in_plan_and_restore() -> anyhow::Resul
         .map(|f| f["relative_path"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(relative, ["stripe1/db.bak", "stripe2/db.bak"]);
+    // SQL Server: restore.sql restores both stripes in one statement.
+    let script = std::fs::read_to_string(into.path().join("restore.sql"))?;
+    for stripe in ["stripe1", "stripe2"] {
+        let disk = format!(
+            "DISK = N'{}'",
+            restored.join(stripe).join("db.bak").display()
+        );
+        assert_eq!(script.matches(&disk).count(), 1, "{disk} in {script}");
+    }
+    assert!(script.contains("RESTORE DATABASE [stripes-1]"), "{script}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("sqlcmd -S <server> -E -i "));
     Ok(())
 }

@@ -106,6 +106,7 @@ pub async fn run(target: TargetArgs, out: Output) -> anyhow::Result<()> {
             target,
             into: dir.join("files"),
             mariadb_socket: Some(socket.clone()),
+            database: None,
         })
         .await?;
         let tables: u64 = mariadb_apply::query(

@@ -4,13 +4,14 @@
 //! is reported and skipped), downloads every file of the plan in ranges,
 //! resumably, and verifies its sha256, and writes `plan.json` (files in
 //! replay order, chain positions, where replay stops) for the database
-//! tooling. Files land at `<into>/<backup_id>/<path below the backup's
+//! tooling (and, for SQL Server, `restore.sql`). Files land at `<into>/<backup_id>/<path below the backup's
 //! folder>` and nowhere else.
 
 mod download;
 mod local;
 mod plan_json;
 mod progress;
+mod tsql_script;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -72,6 +73,10 @@ pub struct RestoreArgs {
     /// the FULL, replay binlogs up to the time.
     #[arg(long)]
     pub mariadb_socket: Option<PathBuf>,
+    /// SQL Server: the database `restore.sql` restores (default: the
+    /// instance id).
+    #[arg(long)]
+    pub database: Option<String>,
 }
 
 pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
@@ -79,6 +84,7 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
         target: t,
         into,
         mariadb_socket,
+        database,
     } = args;
     let store = open_store(&t)?;
     let prefix = find_service(store.as_ref(), &t).await?;
@@ -111,6 +117,15 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
         serde_json::to_vec_pretty(&plan_json)?,
     )
     .await?;
+    if engine == Engine::Sqlserver {
+        let db = database.as_deref().unwrap_or(&t.instance);
+        let script = tsql_script::write(&plan_json, &into, db)?;
+        println!(
+            "wrote {}; run it with: sqlcmd -S <server> -E -i {}",
+            script.display(),
+            script.display()
+        );
+    }
     if let Some(socket) = &mariadb_socket {
         apply_to_mariadb(&plan_json, socket)?;
         println!("applied to the MariaDB server at {}", socket.display());
