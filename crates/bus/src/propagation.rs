@@ -61,3 +61,44 @@ pub fn set_parent_from_traceparent(span: &tracing::Span, traceparent: Option<&st
         span.set_parent(cx);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::propagation::TextMapPropagator;
+    use opentelemetry::trace::TraceContextExt;
+
+    fn extracted(traceparent: &str) -> bool {
+        let carrier =
+            std::collections::HashMap::from([("traceparent".to_string(), traceparent.to_string())]);
+        opentelemetry_sdk::propagation::TraceContextPropagator::new()
+            .extract(&carrier)
+            .span()
+            .span_context()
+            .is_valid()
+    }
+
+    #[test]
+    fn a_hostile_traceparent_from_a_message_or_a_row_is_ignored() {
+        assert!(extracted(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        ));
+        for hostile in [
+            "garbage",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra\u{0}",
+            &"f".repeat(10_000),
+        ] {
+            assert!(!extracted(hostile), "{hostile:.40}");
+        }
+        opentelemetry::global::set_text_map_propagator(
+            opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+        );
+        let mut headers = HeaderMap::new();
+        headers.insert("traceparent", "not-a-trace");
+        // Neither path panics or fails on what a forger or an old row sends.
+        set_parent_from(&tracing::Span::none(), Some(&headers));
+        set_parent_from_traceparent(&tracing::Span::none(), Some("not-a-trace"));
+        set_parent_from_traceparent(&tracing::Span::none(), Some(""));
+    }
+}
