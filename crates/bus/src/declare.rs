@@ -52,7 +52,6 @@ impl StreamOptions {
 /// `xregion_bus_stream_drift` gauge) without changing the stream. Safe for
 /// every service to call at every start.
 pub async fn declare_streams(js: &Context, ns: &Namespace, opts: &StreamOptions) -> Result<()> {
-    crate::metrics::describe();
     let configs = [
         Config {
             max_age: opts.events_max_age,

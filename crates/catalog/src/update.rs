@@ -114,9 +114,6 @@ impl Catalog {
             retention_days: retention,
         };
         outbox::enqueue(&mut tx, &event, now).await?;
-        let updated = services::get(&mut tx, &row.service_id)
-            .await?
-            .ok_or_else(not_found)?;
         self.commit(tx).await?;
         tracing::info!(
             service_id = %row.service_id,
@@ -124,7 +121,12 @@ impl Catalog {
             to = retention,
             "sync service retention updated"
         );
-        Ok(updated)
+        // The row under the lock, with what this update wrote.
+        Ok(ServiceRow {
+            retention_days: retention,
+            updated_at: now,
+            ..row
+        })
     }
 }
 

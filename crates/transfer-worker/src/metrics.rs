@@ -164,11 +164,11 @@ pub async fn export_backlog(
             .await;
         // Waiting (pending) and being copied (delivered, not yet acked).
         let jobs = match consumer {
-            Ok(mut c) => c
-                .info()
-                .await
-                .map(|i| i.num_pending as f64 + i.num_ack_pending as f64)
-                .map_err(|e| e.to_string()),
+            // The lookup already fetched the consumer's info.
+            Ok(c) => {
+                let i = c.cached_info();
+                Ok(i.num_pending as f64 + i.num_ack_pending as f64)
+            }
             Err(e) => Err(e.to_string()),
         };
         match jobs {
