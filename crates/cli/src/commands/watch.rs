@@ -110,19 +110,15 @@ pub async fn watch(mut api: Api, args: WatchArgs, out: Output) -> anyhow::Result
 /// gateway killed mid-stream shows as UNKNOWN or INTERNAL h2 errors), not
 /// by an answer about the request, which connecting again would repeat.
 fn broken(e: &CliError) -> bool {
-    use tonic::Code::*;
+    use crate::exit::ExitClass;
     match e {
-        CliError::Api(s) => !matches!(
-            s.code(),
-            InvalidArgument
-                | NotFound
-                | AlreadyExists
-                | PermissionDenied
-                | FailedPrecondition
-                | OutOfRange
-                | Unimplemented
-                | Unauthenticated
-        ),
+        CliError::Api(s) => {
+            s.code() != tonic::Code::Unimplemented
+                && !matches!(
+                    ExitClass::of_code(s.code()),
+                    ExitClass::NotFound | ExitClass::Invalid | ExitClass::Denied
+                )
+        }
         CliError::Timeout(_) => false,
     }
 }
