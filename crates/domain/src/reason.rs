@@ -6,99 +6,62 @@
 /// `google.rpc.ErrorInfo.domain` of every xregion error.
 pub const DOMAIN: &str = "xregion.dev";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Reason {
+/// One list of the reasons: each variant beside its published name, from
+/// which the enum, [`Reason::ALL`] and [`Reason::as_str`] are generated, so a
+/// new reason is added in one place.
+macro_rules! reasons {
+    ($($(#[$doc:meta])* $variant:ident => $name:literal,)+) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Reason {
+            $($(#[$doc])* $variant,)+
+        }
+
+        impl Reason {
+            pub const ALL: [Reason; [$($name),+].len()] = [$(Reason::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Reason::$variant => $name,)+
+                }
+            }
+        }
+    };
+}
+
+reasons! {
     // INVALID_ARGUMENT, by the field at fault.
-    InvalidArgument,
-    InvalidId,
-    InvalidEngine,
-    InvalidRegion,
-    InvalidRetention,
-    InvalidTime,
-    InvalidKind,
-    InvalidPageToken,
-    InvalidUpdateMask,
+    InvalidArgument => "INVALID_ARGUMENT",
+    InvalidId => "INVALID_ID",
+    InvalidEngine => "INVALID_ENGINE",
+    InvalidRegion => "INVALID_REGION",
+    InvalidRetention => "INVALID_RETENTION",
+    InvalidTime => "INVALID_TIME",
+    InvalidKind => "INVALID_KIND",
+    InvalidPageToken => "INVALID_PAGE_TOKEN",
+    InvalidUpdateMask => "INVALID_UPDATE_MASK",
     // NOT_FOUND
-    ServiceNotFound,
-    InstanceNotFound,
-    NotFound,
+    ServiceNotFound => "SERVICE_NOT_FOUND",
+    InstanceNotFound => "INSTANCE_NOT_FOUND",
+    NotFound => "NOT_FOUND",
     // ALREADY_EXISTS
-    ServiceExists,
-    RequestIdReused,
+    ServiceExists => "SERVICE_EXISTS",
+    RequestIdReused => "REQUEST_ID_REUSED",
     // FAILED_PRECONDITION
-    InstanceDeleted,
-    EngineMismatch,
-    ServiceNotLive,
-    ConcurrentChange,
-    NoRestorePoint,
-    FailedPrecondition,
+    InstanceDeleted => "INSTANCE_DELETED",
+    EngineMismatch => "ENGINE_MISMATCH",
+    ServiceNotLive => "SERVICE_NOT_LIVE",
+    ConcurrentChange => "CONCURRENT_CHANGE",
+    NoRestorePoint => "NO_RESTORE_POINT",
+    FailedPrecondition => "FAILED_PRECONDITION",
     // the other codes
-    Unauthenticated,
-    PermissionDenied,
-    Unavailable,
-    Internal,
-    Unimplemented,
+    Unauthenticated => "UNAUTHENTICATED",
+    PermissionDenied => "PERMISSION_DENIED",
+    Unavailable => "UNAVAILABLE",
+    Internal => "INTERNAL",
+    Unimplemented => "UNIMPLEMENTED",
 }
 
 impl Reason {
-    pub const ALL: [Reason; 25] = [
-        Reason::InvalidArgument,
-        Reason::InvalidId,
-        Reason::InvalidEngine,
-        Reason::InvalidRegion,
-        Reason::InvalidRetention,
-        Reason::InvalidTime,
-        Reason::InvalidKind,
-        Reason::InvalidPageToken,
-        Reason::InvalidUpdateMask,
-        Reason::ServiceNotFound,
-        Reason::InstanceNotFound,
-        Reason::NotFound,
-        Reason::ServiceExists,
-        Reason::RequestIdReused,
-        Reason::InstanceDeleted,
-        Reason::EngineMismatch,
-        Reason::ServiceNotLive,
-        Reason::ConcurrentChange,
-        Reason::NoRestorePoint,
-        Reason::FailedPrecondition,
-        Reason::Unauthenticated,
-        Reason::PermissionDenied,
-        Reason::Unavailable,
-        Reason::Internal,
-        Reason::Unimplemented,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::InvalidArgument => "INVALID_ARGUMENT",
-            Reason::InvalidId => "INVALID_ID",
-            Reason::InvalidEngine => "INVALID_ENGINE",
-            Reason::InvalidRegion => "INVALID_REGION",
-            Reason::InvalidRetention => "INVALID_RETENTION",
-            Reason::InvalidTime => "INVALID_TIME",
-            Reason::InvalidKind => "INVALID_KIND",
-            Reason::InvalidPageToken => "INVALID_PAGE_TOKEN",
-            Reason::InvalidUpdateMask => "INVALID_UPDATE_MASK",
-            Reason::ServiceNotFound => "SERVICE_NOT_FOUND",
-            Reason::InstanceNotFound => "INSTANCE_NOT_FOUND",
-            Reason::NotFound => "NOT_FOUND",
-            Reason::ServiceExists => "SERVICE_EXISTS",
-            Reason::RequestIdReused => "REQUEST_ID_REUSED",
-            Reason::InstanceDeleted => "INSTANCE_DELETED",
-            Reason::EngineMismatch => "ENGINE_MISMATCH",
-            Reason::ServiceNotLive => "SERVICE_NOT_LIVE",
-            Reason::ConcurrentChange => "CONCURRENT_CHANGE",
-            Reason::NoRestorePoint => "NO_RESTORE_POINT",
-            Reason::FailedPrecondition => "FAILED_PRECONDITION",
-            Reason::Unauthenticated => "UNAUTHENTICATED",
-            Reason::PermissionDenied => "PERMISSION_DENIED",
-            Reason::Unavailable => "UNAVAILABLE",
-            Reason::Internal => "INTERNAL",
-            Reason::Unimplemented => "UNIMPLEMENTED",
-        }
-    }
-
     pub fn parse(text: &str) -> Option<Reason> {
         Self::ALL.into_iter().find(|r| r.as_str() == text)
     }
