@@ -7,6 +7,7 @@ pub mod error;
 pub mod ids;
 pub mod layout;
 pub mod manifest;
+pub mod parallelism;
 pub mod parts;
 pub mod reason;
 pub mod source_keys;
