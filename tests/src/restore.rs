@@ -78,6 +78,7 @@ impl HandLayout {
                     source_key: format!("src/{name}"),
                     size: *size,
                     sha256: sha256.clone(),
+                    encryption: None,
                 })
                 .collect(),
             synced_at: data.1,

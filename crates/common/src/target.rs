@@ -166,6 +166,7 @@ mod tests {
                 source_key: "src/f".into(),
                 size: 1,
                 sha256: "ab".repeat(32),
+                encryption: None,
             }],
             synced_at: 2,
         }

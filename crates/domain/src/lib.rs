@@ -2,6 +2,7 @@
 //! be unit- and property-tested in isolation.
 
 pub mod chain;
+pub mod encryption;
 pub mod engine;
 pub mod error;
 pub mod ids;

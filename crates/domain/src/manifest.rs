@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::chain::{validate_position, ChainBackup, ChainPosition, Millis, RestorePlan};
+use crate::encryption::FileEncryption;
 use crate::engine::{BackupKind, Engine};
 use crate::error::DomainError;
 use crate::{ids, layout};
@@ -20,6 +21,19 @@ pub struct ManifestFile {
     pub size: u64,
     /// Lower-case hex sha256, verified while copying.
     pub sha256: String,
+    /// How the file is encrypted in the target, when its region encrypts;
+    /// `size` and `sha256` above stay the plaintext's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<FileEncryption>,
+}
+
+impl ManifestFile {
+    /// Bytes of the object in the target: the ciphertext's when encrypted.
+    pub fn stored_size(&self) -> u64 {
+        self.encryption
+            .as_ref()
+            .map_or(self.size, |e| e.stored_size)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,6 +138,11 @@ impl Manifest {
                     format!("file {:?}: sha256 must be 64 lower-case hex digits", f.key),
                 ));
             }
+            if let Some(e) = &f.encryption {
+                e.validate(f.size).map_err(|reason| {
+                    DomainError::invalid("files", format!("file {:?}: {reason}", f.key))
+                })?;
+            }
         }
         layout::check_backup_paths(&paths)?;
         if self.data_start > self.data_end {
@@ -214,6 +233,7 @@ mod tests {
                 source_key: "src/f".into(),
                 size: n,
                 sha256: "ab".repeat(32),
+                encryption: None,
             }],
             synced_at: 11,
         }
@@ -290,6 +310,19 @@ mod tests {
         let mut m = good.clone();
         m.files[0].sha256 = "AB".repeat(32);
         says(&m, "t/i/s", key, "sha256");
+        let mut m = good.clone();
+        m.files[0].encryption = Some(crate::encryption::FileEncryption {
+            algorithm: crate::encryption::ALGORITHM.into(),
+            key_id: "k1".into(),
+            wrapped_key: "A".repeat(80),
+            chunk_size: crate::encryption::CHUNK_SIZE,
+            stored_size: 3 + 16,
+        });
+        m.validate_for("t/i/s", key).unwrap();
+        assert_eq!(m.files[0].stored_size(), 19);
+        assert_eq!(Manifest::from_json(&m.to_json()).unwrap(), m);
+        m.files[0].encryption.as_mut().unwrap().stored_size = 3;
+        says(&m, "t/i/s", key, "stored size");
         let mut m = good.clone();
         m.data_start = 11;
         says(&m, "t/i/s", key, "data_start");

@@ -354,6 +354,7 @@ pub mod backup {
                     source_key: f.key.clone(),
                     size: f.size,
                     sha256: f.sha256.clone(),
+                    encryption: None,
                 })
                 .collect(),
             synced_at,

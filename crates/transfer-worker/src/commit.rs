@@ -183,6 +183,7 @@ mod tests {
                 source_key: key.to_string(),
                 size: body.len() as u64,
                 sha256: hex::encode(Sha256::digest(body)),
+                encryption: None,
             })
             .collect();
         m

@@ -1,0 +1,174 @@
+//! One file sealed in fixed plaintext chunks. Chunk `i` is AES-256-GCM under
+//! the data key with nonce = file index (u32, big endian) || `i` (u64, big
+//! endian), unique per (data key, file, chunk), and AAD = a version label
+//! and whether it is the file's last chunk. Swapping chunks changes their
+//! nonces, cutting the file makes a non-last chunk the end, appending adds
+//! a chunk after the last: each fails to open. Any run of whole chunks is
+//! sealed and opened on its own, so a part or a ranged GET needs nothing
+//! but its first chunk index.
+
+use aes_gcm::aead::{AeadInPlace, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce, Tag};
+use xregion_domain::encryption::{chunk_count, stored_size, TAG_LEN};
+
+use crate::error::CryptError;
+use crate::keys::DataKey;
+
+const AAD_LABEL: &[u8] = b"xregion/chunk/v1";
+
+pub struct FileCipher {
+    aead: Aes256Gcm,
+    file_index: u32,
+    chunk_size: u64,
+    plaintext_size: u64,
+}
+
+impl std::fmt::Debug for FileCipher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileCipher")
+            .field("file_index", &self.file_index)
+            .field("chunk_size", &self.chunk_size)
+            .field("plaintext_size", &self.plaintext_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FileCipher {
+    /// The cipher of file `file_index` of a backup, `plaintext_size` bytes
+    /// cut in chunks of `chunk_size` (at least 1).
+    pub fn new(key: &DataKey, file_index: u32, chunk_size: u64, plaintext_size: u64) -> Self {
+        Self {
+            aead: Aes256Gcm::new(&key.0.into()),
+            file_index,
+            chunk_size: chunk_size.max(1),
+            plaintext_size,
+        }
+    }
+
+    pub fn chunk_size(&self) -> u64 {
+        self.chunk_size
+    }
+
+    pub fn chunks(&self) -> u64 {
+        chunk_count(self.plaintext_size, self.chunk_size)
+    }
+
+    /// Bytes of the whole ciphertext; `None` on overflow.
+    pub fn stored_size(&self) -> Option<u64> {
+        stored_size(self.plaintext_size, self.chunk_size)
+    }
+
+    /// Where chunk `i` starts in the ciphertext.
+    pub fn stored_offset(&self, chunk: u64) -> u64 {
+        chunk.saturating_mul(self.chunk_size + TAG_LEN)
+    }
+
+    fn nonce(&self, chunk: u64) -> [u8; 12] {
+        let mut n = [0u8; 12];
+        n[..4].copy_from_slice(&self.file_index.to_be_bytes());
+        n[4..].copy_from_slice(&chunk.to_be_bytes());
+        n
+    }
+
+    fn aad(&self, chunk: u64) -> [u8; 17] {
+        let mut a = [0u8; 17];
+        a[..16].copy_from_slice(AAD_LABEL);
+        a[16] = u8::from(chunk + 1 == self.chunks());
+        a
+    }
+
+    /// Plaintext bytes of chunk `i` (the last one may be short or empty).
+    fn plain_len(&self, chunk: u64) -> u64 {
+        let start = chunk.saturating_mul(self.chunk_size);
+        self.plaintext_size
+            .saturating_sub(start)
+            .min(self.chunk_size)
+    }
+
+    /// Seals `plaintext`, the whole chunks starting at chunk `first` (the
+    /// last may be the file's short last chunk): each chunk, then its tag.
+    pub fn seal_range(&self, first: u64, plaintext: &[u8]) -> Result<Vec<u8>, CryptError> {
+        let mut out = Vec::with_capacity(plaintext.len() + 16 * (plaintext.len() / 1024 + 2));
+        let mut rest = plaintext;
+        let mut i = first;
+        loop {
+            if i >= self.chunks() {
+                return Err(CryptError::Malformed(format!(
+                    "chunk {i} is past the file's {} chunks",
+                    self.chunks()
+                )));
+            }
+            let want = self.plain_len(i) as usize;
+            if rest.len() < want {
+                return Err(CryptError::Malformed(format!(
+                    "chunk {i}: {} plaintext bytes, {want} expected (ranges must be whole chunks)",
+                    rest.len()
+                )));
+            }
+            let (chunk, tail) = rest.split_at(want);
+            let start = out.len();
+            out.extend_from_slice(chunk);
+            let tag = self
+                .aead
+                .encrypt_in_place_detached(
+                    Nonce::from_slice(&self.nonce(i)),
+                    &self.aad(i),
+                    &mut out[start..],
+                )
+                .map_err(|_| CryptError::Malformed(format!("chunk {i}: sealing failed")))?;
+            out.extend_from_slice(&tag);
+            rest = tail;
+            i += 1;
+            if rest.is_empty() {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// Opens a whole file: a ciphertext of any other length than the
+    /// formula's is cut or extended, and refused.
+    pub fn open_file(&self, ciphertext: &[u8]) -> Result<Vec<u8>, CryptError> {
+        if Some(ciphertext.len() as u64) != self.stored_size() {
+            return Err(CryptError::Malformed(format!(
+                "{} bytes stored, {:?} expected",
+                ciphertext.len(),
+                self.stored_size()
+            )));
+        }
+        self.open_range(0, ciphertext)
+    }
+
+    /// Opens `ciphertext`, the whole sealed chunks starting at chunk
+    /// `first`; any change, cut or reordering is `Tampered`.
+    pub fn open_range(&self, first: u64, ciphertext: &[u8]) -> Result<Vec<u8>, CryptError> {
+        let mut out = Vec::with_capacity(ciphertext.len());
+        let mut rest = ciphertext;
+        let mut i = first;
+        loop {
+            if i >= self.chunks() {
+                return Err(CryptError::Tampered { index: i });
+            }
+            let want = (self.plain_len(i) + TAG_LEN) as usize;
+            if rest.len() < want {
+                return Err(CryptError::Tampered { index: i });
+            }
+            let (sealed, tail) = rest.split_at(want);
+            let (body, tag) = sealed.split_at(want - TAG_LEN as usize);
+            let start = out.len();
+            out.extend_from_slice(body);
+            self.aead
+                .decrypt_in_place_detached(
+                    Nonce::from_slice(&self.nonce(i)),
+                    &self.aad(i),
+                    &mut out[start..],
+                    Tag::from_slice(tag),
+                )
+                .map_err(|_| CryptError::Tampered { index: i })?;
+            rest = tail;
+            i += 1;
+            if rest.is_empty() {
+                return Ok(out);
+            }
+        }
+    }
+}
