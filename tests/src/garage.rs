@@ -140,6 +140,7 @@ impl Garage {
             url: format!("s3://{bucket}"),
             options,
             source_key_prefix: None,
+            encryption: None,
         })
     }
 }

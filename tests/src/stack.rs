@@ -226,6 +226,7 @@ impl Stack {
                 url: format!("file://{}", path.display()),
                 options: Default::default(),
                 source_key_prefix: None,
+                encryption: None,
             });
         }
         let (db, database_url) = if opts.sqlite {

@@ -40,6 +40,7 @@ async fn env() -> Env {
         url: "memory://".into(),
         options: Default::default(),
         source_key_prefix: None,
+        encryption: None,
     };
     let (publisher, recorded) = Publisher::recording(Namespace::new("ns", "rds").unwrap());
     let watcher = Watcher {

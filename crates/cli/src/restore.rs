@@ -156,6 +156,7 @@ fn open_store(t: &TargetArgs) -> anyhow::Result<Arc<dyn ObjectStore>> {
         url: t.region_store.clone(),
         options: t.store_options.iter().cloned().collect::<BTreeMap<_, _>>(),
         source_key_prefix: None,
+        encryption: None,
     };
     Ok(xregion_common::regions::build_store(&region)?)
 }

@@ -276,6 +276,7 @@ fn dump_hides_secrets() {
         url: "s3://b".into(),
         options: [("aws_secret_access_key".to_string(), "s3pw".to_string())].into(),
         source_key_prefix: None,
+        encryption: None,
     });
     let text = dump(&svc).unwrap();
     assert!(!text.contains("natspw") && !text.contains("s3pw"), "{text}");

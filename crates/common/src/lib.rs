@@ -6,6 +6,7 @@ pub mod clock;
 pub mod config;
 pub mod config_cases;
 pub mod descriptor;
+pub mod encryption;
 pub mod error;
 pub mod keys;
 pub mod objects;

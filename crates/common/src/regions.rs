@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 use xregion_domain::source_keys::{check_source_keys, SourceKeyPrefix};
 
+use crate::encryption::RegionEncryption;
 use crate::error::{Error, Result};
 
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
@@ -33,6 +34,9 @@ pub struct RegionConfig {
     /// descriptors listing files elsewhere are refused. Unset: anywhere.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_key_prefix: Option<String>,
+    /// Encryption at rest of what is copied into this region (as a target).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<RegionEncryption>,
 }
 
 /// Secret option values are hidden: configurations end up in logs.
@@ -44,6 +48,7 @@ impl std::fmt::Debug for RegionConfig {
             .field("url", &crate::redact::redact_url(&self.url))
             .field("options", &crate::redact::options_for_debug(&self.options))
             .field("source_key_prefix", &self.source_key_prefix)
+            .field("encryption", &self.encryption)
             .finish()
     }
 }
@@ -154,6 +159,9 @@ impl Regions {
                 })?;
                 source_prefixes.insert(region.id.clone(), parsed);
             }
+            if let Some(enc) = &region.encryption {
+                enc.validate(&region.id)?;
+            }
             let built = build_region(region)?;
             stores.insert(region.id.clone(), built.store);
             if let Some(root) = built.local_root {
@@ -204,6 +212,16 @@ impl Regions {
 
     pub fn store(&self, id: &str) -> Option<Arc<dyn ObjectStore>> {
         self.stores.get(id).cloned()
+    }
+
+    /// The keyring of every region that encrypts, its keys read now: for
+    /// the services that encrypt, at start, so a bad key stops them there.
+    pub fn keyrings(&self) -> Result<BTreeMap<String, xregion_crypt::Keyring>> {
+        self.regions
+            .iter()
+            .filter_map(|r| Some((&r.id, r.encryption.as_ref()?)))
+            .map(|(id, enc)| Ok((id.clone(), enc.keyring(id)?)))
+            .collect()
     }
 
     /// The region's multipart uploads, where the backend has them (S3).
@@ -307,6 +325,7 @@ mod tests {
             url: url.into(),
             options: BTreeMap::new(),
             source_key_prefix: None,
+            encryption: None,
         }
     }
 

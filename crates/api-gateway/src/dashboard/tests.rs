@@ -32,6 +32,7 @@ async fn dashboard(catalog: &TestCatalog) -> Router {
         url: "memory://".into(),
         options: Default::default(),
         source_key_prefix: None,
+        encryption: None,
     });
     // No server: these tests never watch, and the client only connects
     // in the background.
