@@ -20,6 +20,7 @@ pub mod stack;
 pub mod sync;
 pub mod sync_reads;
 pub mod wait;
+pub mod wan;
 
 pub use stack::{Stack, StackOptions};
 pub use wait::{now_ms, wait_until, WAIT};

@@ -19,6 +19,7 @@ use crate::postgres::TestDatabase;
 use crate::probe::BusProbe;
 use crate::process::ChildProcess;
 use crate::wait::{wait_until, WAIT};
+use crate::wan::{WanProxy, WanSettings};
 
 /// Every binary that reads the shared configuration.
 pub const BINARIES: [&str; 6] = [
@@ -73,6 +74,9 @@ pub struct StackOptions {
     /// A 3-node JetStream cluster (open, without TLS) instead of one
     /// server, and `bus.replicas = 3`.
     pub nats_cluster: bool,
+    /// Regions whose S3 endpoint is a WAN emulator in front of Garage
+    /// (`Stack::wan`; no delay or cap until set).
+    pub wan_regions: Vec<String>,
     /// Environment of every service process (e.g. `OTEL_*`); an empty
     /// value removes the variable.
     pub env: Vec<(String, String)>,
@@ -97,6 +101,7 @@ impl Default for StackOptions {
             nats_permissions: false,
             nats_tls: None,
             nats_cluster: false,
+            wan_regions: Vec::new(),
             env: Vec::new(),
         }
     }
@@ -138,6 +143,8 @@ pub struct Stack {
     pub database_url: String,
     pub db: Option<TestDatabase>,
     pub garage: Garage,
+    /// In front of Garage for `StackOptions::wan_regions`.
+    pub wan: Option<WanProxy>,
     pub nats: NatsServer,
     pub dir: tempfile::TempDir,
     pub env: Vec<(String, String)>,
@@ -208,6 +215,19 @@ impl Stack {
                 }
             }
         }
+        let wan = match opts.wan_regions.is_empty() {
+            true => None,
+            false => {
+                let upstream = garage.endpoint.trim_start_matches("http://").parse()?;
+                let proxy = WanProxy::start(upstream, WanSettings::default()).await?;
+                for region in regions.iter_mut() {
+                    if opts.wan_regions.contains(&region.id) {
+                        region.options.insert("aws_endpoint".into(), proxy.url());
+                    }
+                }
+                Some(proxy)
+            }
+        };
         for (id, template) in &opts.source_key_prefixes {
             if let Some(region) = regions.iter_mut().find(|r| &r.id == id) {
                 region.source_key_prefix = Some(template.clone());
@@ -285,6 +305,7 @@ max_deliver = 3\n{replicas}\n\
             database_url,
             db,
             garage,
+            wan,
             nats,
             dir,
             env: opts.env.clone(),

@@ -1,6 +1,7 @@
 //! Pure domain logic of xregion. Nothing here performs I/O, so every rule can
 //! be unit- and property-tested in isolation.
 
+pub mod calendar;
 pub mod chain;
 pub mod encryption;
 pub mod engine;

@@ -3,6 +3,7 @@
 //! LOG backup in its own `RESTORE LOG … NORECOVERY`, the last one with
 //! `STOPAT` and `RECOVERY`. Pure text: `sqlcmd -i` runs it.
 
+use crate::calendar::utc_parts;
 use crate::chain::Millis;
 use crate::engine::BackupKind;
 use crate::error::{DomainError, Result};
@@ -123,30 +124,11 @@ pub fn utc_text(ms: Millis) -> Result<String> {
     if ms < 0 {
         return Err(DomainError::invalid("stop_at", "before 1970"));
     }
-    let (days, rest) = (ms / 86_400_000, ms % 86_400_000);
-    let (y, m, d) = civil_from_days(days);
+    let t = utc_parts(ms);
     Ok(format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}",
-        rest / 3_600_000,
-        rest / 60_000 % 60,
-        rest / 1000 % 60,
-        rest % 1000
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}",
+        t.year, t.month, t.day, t.hour, t.minute, t.second, t.milli
     ))
-}
-
-/// Howard Hinnant's days-to-civil: proleptic Gregorian date of a day count
-/// since 1970-01-01 (non-negative here).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]

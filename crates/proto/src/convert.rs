@@ -1,6 +1,7 @@
 //! Conversions between the wire types and the pure domain types.
 
 use prost_types::Timestamp;
+use xregion_domain::calendar::utc_parts;
 use xregion_domain::{BackupKind, Engine, Lane, ServiceState};
 
 use crate::rds::v1 as rds;
@@ -22,26 +23,13 @@ pub fn millis(ts: &Timestamp) -> i64 {
 /// RFC 3339 (UTC, whole seconds) for messages; the raw number when the year
 /// lies outside 0000-9999.
 pub fn format_millis(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Days since 1970-01-01 to a civil date (H. Hinnant's days_from_civil, inverted).
-    let z = days.saturating_add(719_468);
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = (yoe + era * 400).saturating_add(i64::from(month <= 2));
-    if !(0..=9999).contains(&year) {
+    let t = utc_parts(ms);
+    if !(0..=9999).contains(&t.year) {
         return format!("{ms} ms");
     }
     format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year, t.month, t.day, t.hour, t.minute, t.second
     )
 }
 
