@@ -82,6 +82,7 @@ impl HandLayout {
                 })
                 .collect(),
             synced_at: data.1,
+            backup_format: None,
         }
     }
 

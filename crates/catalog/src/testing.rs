@@ -178,6 +178,7 @@ impl Source {
                 },
             )),
             created_at: None,
+            format: 0,
         }
     }
 }

@@ -169,6 +169,7 @@ mod tests {
                 encryption: None,
             }],
             synced_at: 2,
+            backup_format: None,
         }
     }
 

@@ -6,6 +6,7 @@ pub mod chain;
 pub mod encryption;
 pub mod engine;
 pub mod error;
+pub mod format;
 pub mod ids;
 pub mod layout;
 pub mod manifest;
@@ -19,5 +20,6 @@ pub mod validation;
 
 pub use engine::{BackupKind, Engine, Lane};
 pub use error::{DomainError, Result};
+pub use format::BackupFormat;
 pub use reason::Reason;
 pub use state::ServiceState;

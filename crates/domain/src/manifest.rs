@@ -8,6 +8,7 @@ use crate::chain::{validate_position, ChainBackup, ChainPosition, Millis, Restor
 use crate::encryption::FileEncryption;
 use crate::engine::{BackupKind, Engine};
 use crate::error::DomainError;
+use crate::format::BackupFormat;
 use crate::{ids, layout};
 
 pub const FORMAT: u32 = 1;
@@ -50,6 +51,11 @@ pub struct Manifest {
     pub position: ChainPosition,
     pub files: Vec<ManifestFile>,
     pub synced_at: Millis,
+    /// What the files are; absent when the upstream recorded none (and in
+    /// manifests written before it was recorded): the engine's legacy
+    /// format, see [`Manifest::backup_format`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_format: Option<BackupFormat>,
 }
 
 impl Manifest {
@@ -61,6 +67,13 @@ impl Manifest {
             data_end: self.data_end,
             position: self.position.clone(),
         }
+    }
+
+    /// The format of the files: the recorded one, or the legacy meaning of
+    /// none; an error when the recorded one does not fit the engine and kind
+    /// (never for a manifest that passed [`Manifest::validate_for`]).
+    pub fn backup_format(&self) -> Result<BackupFormat, String> {
+        BackupFormat::resolve(self.engine, self.kind, self.backup_format)
     }
 
     pub fn bytes(&self) -> u64 {
@@ -151,6 +164,8 @@ impl Manifest {
                 "data_start is after data_end",
             ));
         }
+        self.backup_format()
+            .map_err(|reason| DomainError::invalid("backup_format", reason))?;
         validate_position(self.engine, self.kind, &self.position)
             .map_err(|reason| DomainError::invalid("position", reason))
     }
@@ -236,6 +251,7 @@ mod tests {
                 encryption: None,
             }],
             synced_at: 11,
+            backup_format: None,
         }
     }
 
@@ -247,6 +263,27 @@ mod tests {
         other.format = 99;
         assert!(Manifest::from_json(&other.to_json()).is_err());
         assert!(Manifest::from_json(b"{").is_err());
+    }
+
+    #[test]
+    fn the_backup_format_is_optional_and_must_fit() {
+        let legacy = manifest("b1", BackupKind::Full, 3);
+        let json = String::from_utf8(legacy.to_json()).unwrap();
+        assert!(!json.contains("backup_format"), "{json}");
+        assert_eq!(legacy.backup_format(), Ok(BackupFormat::SqlDump));
+        let mut physical = legacy.clone();
+        physical.backup_format = Some(BackupFormat::Xbstream);
+        let json = String::from_utf8(physical.to_json()).unwrap();
+        assert!(json.contains("\"backup_format\": \"xbstream\""), "{json}");
+        assert_eq!(Manifest::from_json(json.as_bytes()).unwrap(), physical);
+        let key = "t/i/s/manifests/b1.json";
+        physical.validate_for("t/i/s", key).unwrap();
+        let mut wrong = physical.clone();
+        wrong.kind = BackupKind::Log;
+        let err = wrong.validate_for("t/i/s", key).unwrap_err().to_string();
+        assert!(err.contains("backup_format"), "{err}");
+        let unknown = json.replace("\"xbstream\"", "\"tarball\"");
+        assert!(Manifest::from_json(unknown.as_bytes()).is_err());
     }
 
     #[test]

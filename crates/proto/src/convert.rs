@@ -2,7 +2,7 @@
 
 use prost_types::Timestamp;
 use xregion_domain::calendar::utc_parts;
-use xregion_domain::{BackupKind, Engine, Lane, ServiceState};
+use xregion_domain::{BackupFormat, BackupKind, Engine, Lane, ServiceState};
 
 use crate::rds::v1 as rds;
 use crate::xregion::v1 as api;
@@ -82,6 +82,29 @@ pub fn kind_to_rds(kind: BackupKind) -> rds::BackupKind {
     }
 }
 
+/// `None` for UNSPECIFIED (the legacy meaning); an error for a value this
+/// build does not know.
+pub fn format_from_rds(value: i32) -> Result<Option<BackupFormat>, String> {
+    match rds::BackupFormat::try_from(value) {
+        Ok(rds::BackupFormat::Unspecified) => Ok(None),
+        Ok(rds::BackupFormat::SqlDump) => Ok(Some(BackupFormat::SqlDump)),
+        Ok(rds::BackupFormat::Xbstream) => Ok(Some(BackupFormat::Xbstream)),
+        Ok(rds::BackupFormat::Binlog) => Ok(Some(BackupFormat::Binlog)),
+        Ok(rds::BackupFormat::SqlserverNative) => Ok(Some(BackupFormat::SqlserverNative)),
+        Err(_) => Err(format!("unknown backup format {value}")),
+    }
+}
+
+pub fn format_to_rds(format: Option<BackupFormat>) -> rds::BackupFormat {
+    match format {
+        None => rds::BackupFormat::Unspecified,
+        Some(BackupFormat::SqlDump) => rds::BackupFormat::SqlDump,
+        Some(BackupFormat::Xbstream) => rds::BackupFormat::Xbstream,
+        Some(BackupFormat::Binlog) => rds::BackupFormat::Binlog,
+        Some(BackupFormat::SqlserverNative) => rds::BackupFormat::SqlserverNative,
+    }
+}
+
 pub fn lane_to_api(lane: Lane) -> api::Lane {
     match lane {
         Lane::Log => api::Lane::Log,
@@ -150,6 +173,11 @@ mod tests {
         for s in ServiceState::ALL {
             assert_eq!(state_from_api(state_to_api(s) as i32), Some(s));
         }
+        for f in BackupFormat::ALL {
+            assert_eq!(format_from_rds(format_to_rds(Some(f)) as i32), Ok(Some(f)));
+        }
+        assert_eq!(format_from_rds(0), Ok(None));
+        assert!(format_from_rds(99).is_err());
         assert_eq!(engine_from_api(0), None);
         assert_eq!(engine_from_api(77), None);
     }
@@ -162,10 +190,11 @@ pub mod backup {
         validate_position, ChainBackup, ChainPosition, RestorePlan, RestoreWindow,
     };
     use xregion_domain::manifest::{Manifest, ManifestFile, PlanFile, FORMAT};
-    use xregion_domain::{ids, layout, BackupKind, Engine};
+    use xregion_domain::{ids, layout, BackupFormat, BackupKind, Engine};
 
     use super::{
-        engine_from_api, engine_from_rds, format_millis, kind_from_rds, millis, timestamp,
+        engine_from_api, engine_from_rds, format_from_rds, format_millis, kind_from_rds, millis,
+        timestamp,
     };
     use crate::rds::v1 as rds;
     use crate::xregion::v1 as api;
@@ -299,6 +328,7 @@ pub mod backup {
         }
         let pos = position(d).ok_or("chain position is required")?;
         validate_position(engine, kind, &pos)?;
+        BackupFormat::resolve(engine, kind, format_from_rds(d.format)?)?;
         Ok((engine, kind))
     }
 
@@ -346,6 +376,8 @@ pub mod backup {
                 })
                 .collect(),
             synced_at,
+            // Checked by `validate` before any copy; unknown reads as none.
+            backup_format: format_from_rds(d.format).ok().flatten(),
         })
     }
 

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
+use xregion_domain::BackupFormat;
 use xregion_proto::convert::backup::{manifest, validate};
 use xregion_proto::convert::timestamp;
 use xregion_proto::rds::v1 as rds;
@@ -33,6 +34,7 @@ fn descriptor(keys: &[&str]) -> rds::BackupDescriptor {
             },
         )),
         created_at: None,
+        format: 0,
     }
 }
 
@@ -58,6 +60,24 @@ fn stripes_keep_their_folders_in_the_manifest() {
     );
     m.validate_for("t-1/db-1/svc-1", "t-1/db-1/svc-1/manifests/b-1.json")
         .unwrap();
+}
+
+#[test]
+fn the_manifest_records_the_backup_format() {
+    let service = api::ServiceRef {
+        service_id: "svc-1".into(),
+        tenant_id: "t-1".into(),
+        target_prefix: "t-1/db-1/svc-1".into(),
+        engine: api::Engine::Sqlserver as i32,
+        ..Default::default()
+    };
+    let mut d = descriptor(&["db-1/b-1/full.bak"]);
+    let legacy = manifest(&d, &service, 0).unwrap();
+    assert_eq!(legacy.backup_format, None);
+    assert_eq!(legacy.backup_format(), Ok(BackupFormat::SqlserverNative));
+    d.format = rds::BackupFormat::SqlserverNative as i32;
+    let m = manifest(&d, &service, 0).unwrap();
+    assert_eq!(m.backup_format, Some(BackupFormat::SqlserverNative));
 }
 
 #[test]

@@ -38,6 +38,7 @@ fn good() -> rds::BackupDescriptor {
             },
         )),
         created_at: None,
+        format: 0,
     }
 }
 
@@ -49,6 +50,23 @@ fn refused(d: &rds::BackupDescriptor, says: &str) {
 #[test]
 fn a_good_descriptor_passes() {
     assert!(validate_at(&good(), NOW).is_ok());
+}
+
+#[test]
+fn a_format_must_be_known_and_fit_the_engine_and_kind() {
+    let mut d = good();
+    d.format = rds::BackupFormat::Xbstream as i32;
+    assert!(validate_at(&d, NOW).is_ok());
+    d.format = 99;
+    refused(&d, "unknown backup format 99");
+    d.format = rds::BackupFormat::SqlserverNative as i32;
+    refused(
+        &d,
+        "a mysql full backup cannot be in format sqlserver_native",
+    );
+    d.kind = rds::BackupKind::Log as i32;
+    d.format = rds::BackupFormat::Xbstream as i32;
+    refused(&d, "a mysql log backup cannot be in format xbstream");
 }
 
 #[test]

@@ -139,6 +139,7 @@ impl ChainGen {
             data_end_time: Some(timestamp(end)),
             position: Some(position),
             created_at: Some(timestamp(end)),
+            format: 0,
         };
         GeneratedBackup {
             descriptor,

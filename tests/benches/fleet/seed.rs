@@ -119,6 +119,7 @@ impl Member {
                 },
             )),
             created_at: Some(timestamp(end)),
+            format: 0,
         }
     }
 }
