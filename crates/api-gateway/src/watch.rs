@@ -202,6 +202,7 @@ fn watch_event(event: AnyEvent, seq: Option<u64>) -> Option<pb::WatchEvent> {
         AnyEvent::LagRecovered(e) => Event::LagRecovered(e),
         AnyEvent::Expired(e) => Event::Expired(e),
         AnyEvent::Purged(e) => Event::Purged(e),
+        AnyEvent::Drill(e) => Event::DrillCompleted(e),
         AnyEvent::Created(_) | AnyEvent::Deleted(_) | AnyEvent::SweepHalted(_) => return None,
     };
     Some(pb::WatchEvent {

@@ -25,6 +25,7 @@ pub enum AnyEvent {
     Failed(pb::BackupSyncFailed),
     Expired(pb::BackupExpired),
     SweepHalted(pb::SweepHalted),
+    Drill(pb::DrillCompleted),
     Progress(pb::TransferProgress),
 }
 
@@ -52,6 +53,7 @@ impl AnyEvent {
             EventSubject::BackupFailed => de(payload, Self::Failed),
             EventSubject::BackupExpired => de(payload, Self::Expired),
             EventSubject::SweepHalted => de(payload, Self::SweepHalted),
+            EventSubject::DrillCompleted => de(payload, Self::Drill),
         }
     }
 
@@ -68,6 +70,7 @@ impl AnyEvent {
             Self::Failed(_) => "xregion.v1.BackupSyncFailed",
             Self::Expired(_) => "xregion.v1.BackupExpired",
             Self::SweepHalted(_) => "xregion.v1.SweepHalted",
+            Self::Drill(_) => "xregion.v1.DrillCompleted",
             Self::Progress(_) => "xregion.v1.TransferProgress",
         }
     }
@@ -98,6 +101,7 @@ impl AnyEvent {
             Self::LagExceeded(e) => (&e.service_id, &e.tenant_id),
             Self::LagRecovered(e) => (&e.service_id, &e.tenant_id),
             Self::Expired(e) => (&e.service_id, &e.tenant_id),
+            Self::Drill(e) => (&e.service_id, &e.tenant_id),
             Self::Progress(e) => (&e.service_id, &e.tenant_id),
             Self::SweepHalted(_) => ("", ""),
         }
@@ -116,6 +120,7 @@ impl AnyEvent {
             Self::Failed(e) => e.failed_at.as_ref(),
             Self::Expired(e) => e.expired_at.as_ref(),
             Self::SweepHalted(e) => e.halted_at.as_ref(),
+            Self::Drill(e) => e.completed_at.as_ref(),
             Self::Progress(e) => e.sent_at.as_ref(),
         }
     }
@@ -200,6 +205,12 @@ mod tests {
                 service_id: "s1".into(),
                 tenant_id: "t1".into(),
                 expired_at: at(),
+                ..Default::default()
+            }),
+            round_trip(&pb::DrillCompleted {
+                service_id: "s1".into(),
+                tenant_id: "t1".into(),
+                completed_at: at(),
                 ..Default::default()
             }),
         ];

@@ -152,6 +152,7 @@ catalog_methods! {
         service_states(pb::ServiceStatesRequest) -> pb::ServiceStatesResponse
             = methods::SERVICE_STATES;
         expire_backup(pb::ExpireBackupRequest) -> pb::Empty = methods::EXPIRE_BACKUP;
+        record_drill(pb::RecordDrillRequest) -> pb::Empty = methods::RECORD_DRILL;
     }
 }
 

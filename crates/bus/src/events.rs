@@ -93,6 +93,8 @@ events! {
         e.attempt
     );
     pb::BackupExpired => BackupExpired, |e| format!("expired:{}:{}", e.service_id, e.backup_id);
+    // One outcome per drill: the drill role's id of the run.
+    pb::DrillCompleted => DrillCompleted, |e| format!("drill:{}:{}", e.service_id, e.drill_id);
     // One event per region and hour is enough to alert on.
     pb::SweepHalted => SweepHalted, |e| format!(
         "halted:{}:{}",
@@ -363,6 +365,20 @@ mod tests {
     }
 
     #[test]
+    fn a_drill_is_one_event_per_drill_id() {
+        let drill = pb::DrillCompleted {
+            service_id: "s1".into(),
+            drill_id: "d1".into(),
+            success: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            addressed(&drill),
+            pair("xregion.events.service.drill.completed", "drill:s1:d1")
+        );
+    }
+
+    #[test]
     fn sweep_halted_is_one_per_region_and_hour() {
         let at = |ms| pb::SweepHalted {
             region: "r1".into(),
@@ -414,6 +430,7 @@ mod tests {
             pb::BackupSyncFailed::SUBJECT,
             pb::BackupExpired::SUBJECT,
             pb::SweepHalted::SUBJECT,
+            pb::DrillCompleted::SUBJECT,
         ];
         for subject in EventSubject::ALL {
             assert_eq!(

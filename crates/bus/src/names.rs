@@ -34,10 +34,11 @@ pub enum EventSubject {
     BackupFailed,
     BackupExpired,
     SweepHalted,
+    DrillCompleted,
 }
 
 impl EventSubject {
-    pub const ALL: [EventSubject; 10] = [
+    pub const ALL: [EventSubject; 11] = [
         EventSubject::ServiceCreated,
         EventSubject::ServiceDeleted,
         EventSubject::ServicePurged,
@@ -48,6 +49,7 @@ impl EventSubject {
         EventSubject::BackupFailed,
         EventSubject::BackupExpired,
         EventSubject::SweepHalted,
+        EventSubject::DrillCompleted,
     ];
 
     /// The subject tokens after `<ns>.events.`; also how the outbox stores it.
@@ -63,6 +65,7 @@ impl EventSubject {
             EventSubject::BackupFailed => "backup.failed",
             EventSubject::BackupExpired => "backup.expired",
             EventSubject::SweepHalted => "cleanup.sweep.halted",
+            EventSubject::DrillCompleted => "service.drill.completed",
         }
     }
 }
@@ -109,6 +112,7 @@ pub mod methods {
     pub const MARK_SEEDING: &str = "MarkSeeding";
     pub const SERVICE_STATES: &str = "ServiceStates";
     pub const EXPIRE_BACKUP: &str = "ExpireBackup";
+    pub const RECORD_DRILL: &str = "RecordDrill";
 
     /// Methods only services call, never on a tenant's behalf: which ones is
     /// said by their request types (`CatalogMethod::INTERNAL`).

@@ -5,6 +5,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod drill;
 pub mod error;
 pub mod events;
 pub mod metrics;

@@ -17,15 +17,21 @@ pub const WINDOW_UPDATES: &str = "xregion_catalog_window_updates_total";
 pub const SERVICE_LAG: &str = "xregion_service_lag_seconds";
 pub const SERVICE_LATEST_DATA_TIME: &str = "xregion_service_latest_data_time_seconds";
 pub const SERVICE_STATE: &str = "xregion_service_state";
+pub const SERVICE_VERIFIED_TIME: &str = "xregion_service_verified_restorable_time_seconds";
+pub const SERVICE_DRILL_RTO: &str = "xregion_service_drill_rto_seconds";
+pub const SERVICE_DRILL_FAILED: &str = "xregion_service_drill_failed";
 
 /// Every name this crate exports, for the dashboard and alert checks.
-pub const NAMES: [&str; 6] = [
+pub const NAMES: [&str; 9] = [
     OUTBOX_PUBLISHED,
     OUTBOX_PARKED,
     WINDOW_UPDATES,
     SERVICE_LAG,
     SERVICE_LATEST_DATA_TIME,
     SERVICE_STATE,
+    SERVICE_VERIFIED_TIME,
+    SERVICE_DRILL_RTO,
+    SERVICE_DRILL_FAILED,
 ];
 
 /// Services read per query while refreshing the gauges.
@@ -54,6 +60,9 @@ struct Families {
     lag: Arc<GaugeFamily>,
     latest: Arc<GaugeFamily>,
     state: Arc<GaugeFamily>,
+    verified: Arc<GaugeFamily>,
+    rto: Arc<GaugeFamily>,
+    drill_failed: Arc<GaugeFamily>,
 }
 
 fn families() -> &'static Families {
@@ -71,6 +80,18 @@ fn families() -> &'static Families {
             SERVICE_STATE,
             "1 for each live service in its current state (CREATING, SEEDING, RUNNING or DEGRADED); deleted services have no series",
         ),
+        verified: gauge_family(
+            SERVICE_VERIFIED_TIME,
+            "the point the service's last successful restore drill restored from the target store alone, in Unix seconds",
+        ),
+        rto: gauge_family(
+            SERVICE_DRILL_RTO,
+            "how long the service's last successful restore drill took to restore, in seconds (its RTO)",
+        ),
+        drill_failed: gauge_family(
+            SERVICE_DRILL_FAILED,
+            "1 when the service's last restore drill failed, 0 when it succeeded (services drilled at least once)",
+        ),
     })
 }
 
@@ -80,6 +101,7 @@ impl Catalog {
     pub async fn export_service_gauges(&self) -> Result<()> {
         let now = self.now();
         let (mut lag, mut latest, mut state) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut verified, mut rto, mut drill_failed) = (Vec::new(), Vec::new(), Vec::new());
         let mut conn = self.db.pool.acquire().await?;
         let mut after = 0;
         loop {
@@ -98,6 +120,16 @@ impl Catalog {
                     lag.push((ids(), behind) as Series);
                     latest.push((ids(), at as f64 / 1000.0));
                 }
+                if let Some(at) = svc.drill.verified_point {
+                    verified.push((ids(), at as f64 / 1000.0));
+                }
+                if let Some(ms) = svc.drill.last_drill_rto_ms {
+                    rto.push((ids(), ms.max(0) as f64 / 1000.0));
+                }
+                if svc.drill.last_drill_at.is_some() {
+                    let failed = !svc.drill.last_drill_error.is_empty();
+                    drill_failed.push((ids(), if failed { 1.0 } else { 0.0 }));
+                }
                 let mut labels = ids();
                 labels.push(("state", svc.state.as_str().to_string()));
                 state.push((labels, 1.0));
@@ -110,6 +142,9 @@ impl Catalog {
         f.lag.replace(lag);
         f.latest.replace(latest);
         f.state.replace(state);
+        f.verified.replace(verified);
+        f.rto.replace(rto);
+        f.drill_failed.replace(drill_failed);
         Ok(())
     }
 }

@@ -116,5 +116,9 @@ handlers! {
             rpc.catalog.expire_backup(&r).await?;
             pb::Empty {}
         };
+        record_drill(RecordDrillRequest) = |rpc, r| {
+            rpc.catalog.record_drill(&r).await?;
+            pb::Empty {}
+        };
     }
 }

@@ -192,6 +192,7 @@ impl Catalog {
             synced_bytes: 0,
             last_error: String::new(),
             delete_reason: None,
+            drill: Default::default(),
         };
         match self.insert_with_event(&mut conn, &row, now).await {
             Ok(()) => {}
@@ -486,6 +487,10 @@ pub fn to_proto(row: &ServiceRow, now: i64) -> pb::SyncService {
         last_error: row.last_error.clone(),
         tenant_id: row.tenant_id.clone(),
         updated_at: Some(timestamp(row.updated_at)),
+        verified_restorable_time: row.drill.verified_point.map(timestamp),
+        last_drill_time: row.drill.last_drill_at.map(timestamp),
+        last_drill_rto_ms: row.drill.last_drill_rto_ms.unwrap_or(0).max(0) as u64,
+        last_drill_error: row.drill.last_drill_error.clone(),
     }
 }
 

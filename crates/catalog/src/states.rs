@@ -50,6 +50,8 @@ impl Catalog {
                     known: true,
                     state: state_to_api(row.state) as i32,
                     service: Some(service_ref(&row)),
+                    latest_data_time: row.latest_data_time.map(timestamp),
+                    last_drill_time: row.drill.last_drill_at.map(timestamp),
                 },
                 None => pb::ServiceStatus {
                     service_id: id.clone(),

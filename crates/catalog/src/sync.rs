@@ -290,6 +290,14 @@ impl Catalog {
         // A DEGRADED service keeps the failure that degraded it: later
         // failures (often transient, of other backups) must not move the
         // backup whose copy ends DEGRADED (they are announced as events).
+        // A permanent one takes over from a failed drill, so that a later
+        // successful drill does not end DEGRADED while this backup fails.
+        if svc.state == ServiceState::Degraded && svc.drill.drill_degraded && e.permanent {
+            services::set_failure(&mut tx, &svc.service_id, Some(&e.backup_id), &message, now)
+                .await?;
+            crate::store::drills::set_degraded(&mut tx, &svc.service_id, false).await?;
+            return self.commit(tx).await;
+        }
         if svc.state == ServiceState::Degraded {
             self.commit(tx).await?;
             tracing::info!(service_id = %svc.service_id, backup_id = %e.backup_id, reason = %e.reason, "copy failed while degraded");

@@ -22,7 +22,7 @@ pub const RETENTION_DAYS: &str = "retention_days";
 
 /// The fields of `SyncService` that exist but cannot change: named as
 /// immutable rather than unknown in the refusal.
-const IMMUTABLE: [&str; 14] = [
+const IMMUTABLE: [&str; 18] = [
     "id",
     "engine",
     "source_region",
@@ -37,6 +37,10 @@ const IMMUTABLE: [&str; 14] = [
     "last_error",
     "tenant_id",
     "updated_at",
+    "verified_restorable_time",
+    "last_drill_time",
+    "last_drill_rto_ms",
+    "last_drill_error",
 ];
 
 /// Checks the mask and the value: the retention to set. An empty mask or

@@ -98,6 +98,12 @@ pub struct ServiceView {
     pub synced_bytes: u64,
     pub retention_days: u32,
     pub last_error: String,
+    /// The point the last successful restore drill restored and checked.
+    pub verified_restorable_time: Option<String>,
+    pub last_drill_time: Option<String>,
+    /// The last successful drill's restore time; `None` before one.
+    pub last_drill_rto_ms: Option<u64>,
+    pub last_drill_error: String,
 }
 
 impl From<pb::SyncService> for ServiceView {
@@ -107,6 +113,10 @@ impl From<pb::SyncService> for ServiceView {
             state: state_name(s.state),
             created_at: time(s.created_at.as_ref()),
             latest_data_time: opt_time(s.latest_data_time.as_ref()),
+            verified_restorable_time: opt_time(s.verified_restorable_time.as_ref()),
+            last_drill_time: opt_time(s.last_drill_time.as_ref()),
+            last_drill_rto_ms: (s.last_drill_rto_ms > 0).then_some(s.last_drill_rto_ms),
+            last_drill_error: s.last_drill_error,
             id: s.id,
             source_region: s.source_region,
             source_instance_id: s.source_instance_id,
@@ -130,6 +140,7 @@ impl Row for ServiceView {
         "STATE",
         "LATEST DATA TIME",
         "LAG",
+        "VERIFIED (RTO)",
         "SYNCED",
         "ERROR",
     ];
@@ -143,6 +154,11 @@ impl Row for ServiceView {
             self.state.clone(),
             self.latest_data_time.clone().unwrap_or_else(|| "-".into()),
             lag(self.lag_seconds),
+            match (&self.verified_restorable_time, self.last_drill_rto_ms) {
+                (Some(at), Some(ms)) => format!("{at} ({:.1} s)", ms as f64 / 1000.0),
+                (Some(at), None) => at.clone(),
+                (None, _) => "-".into(),
+            },
             format!("{} ({})", self.synced_backups, bytes(self.synced_bytes)),
             self.last_error.clone(),
         ]
@@ -184,14 +200,33 @@ mod tests {
                 "created_at": "2025-10-09T08:53:20Z", "latest_data_time": null,
                 "lag_seconds": 180, "synced_backups": 25, "synced_bytes": 3_670_016,
                 "retention_days": 7, "last_error": "",
+                "verified_restorable_time": null, "last_drill_time": null,
+                "last_drill_rto_ms": null, "last_drill_error": "",
             })
         );
         let cells = view.cells();
         assert_eq!(cells.len(), ServiceView::HEADERS.len());
         assert_eq!(
-            cells[5..9],
-            ["RUNNING", "-", "3m", "25 (3.5 MiB)"].map(String::from)
+            cells[5..10],
+            ["RUNNING", "-", "3m", "-", "25 (3.5 MiB)"].map(String::from)
         );
+    }
+
+    #[test]
+    fn a_drilled_service_shows_its_verified_point_and_rto_beside_the_latest_data_time() {
+        let view = ServiceView::from(pb::SyncService {
+            latest_data_time: Some(timestamp(1_760_000_000_000)),
+            verified_restorable_time: Some(timestamp(1_760_000_000_000)),
+            last_drill_time: Some(timestamp(1_760_000_100_000)),
+            last_drill_rto_ms: 4_300,
+            ..service()
+        });
+        let json = serde_json::to_value(&view).unwrap();
+        assert_eq!(json["verified_restorable_time"], "2025-10-09T08:53:20Z");
+        assert_eq!(json["last_drill_rto_ms"], 4_300);
+        let cells = view.cells();
+        assert_eq!(cells[6], "2025-10-09T08:53:20Z");
+        assert_eq!(cells[8], "2025-10-09T08:53:20Z (4.3 s)");
     }
 
     #[test]

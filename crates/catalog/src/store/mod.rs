@@ -4,6 +4,7 @@
 
 pub mod backups;
 pub mod db;
+pub mod drills;
 pub mod instances;
 pub mod outbox;
 pub mod query;

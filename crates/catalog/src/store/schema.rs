@@ -114,6 +114,20 @@ CREATE TABLE usage_days (
         "outbox_traceparent",
         "ALTER TABLE outbox ADD COLUMN traceparent TEXT",
     ),
+    // Restore drills (xregion-drill): the point the last successful drill
+    // restored, the last drill's id (a repeat of it changes nothing), start
+    // time, restore time and error, and whether that drill is what made the
+    // service DEGRADED (so a later success ends only that cause).
+    (
+        5,
+        "drills",
+        "ALTER TABLE services ADD COLUMN verified_point BIGINT;
+ALTER TABLE services ADD COLUMN last_drill_id TEXT;
+ALTER TABLE services ADD COLUMN last_drill_at BIGINT;
+ALTER TABLE services ADD COLUMN last_drill_rto_ms BIGINT;
+ALTER TABLE services ADD COLUMN last_drill_error TEXT NOT NULL DEFAULT '';
+ALTER TABLE services ADD COLUMN drill_degraded BIGINT NOT NULL DEFAULT 0",
+    ),
 ];
 
 fn adapt(sql: &str, backend: Backend) -> String {

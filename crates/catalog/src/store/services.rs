@@ -30,11 +30,25 @@ pub struct ServiceRow {
     pub synced_bytes: i64,
     pub last_error: String,
     pub delete_reason: Option<String>,
+    pub drill: DrillColumns,
+}
+
+/// What the service's restore drills showed (`store::drills`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DrillColumns {
+    pub verified_point: Option<i64>,
+    pub last_drill_id: Option<String>,
+    pub last_drill_at: Option<i64>,
+    pub last_drill_rto_ms: Option<i64>,
+    pub last_drill_error: String,
+    /// The last drill failed and that made the service DEGRADED.
+    pub drill_degraded: bool,
 }
 
 const COLUMNS: &str = "seq, service_id, tenant_id, engine, source_region, instance_id, target_region, \
     retention_days, state, request_id, created_at, updated_at, latest_data_time, earliest_data_time, \
-    synced_backups, synced_bytes, last_error, delete_reason";
+    synced_backups, synced_bytes, last_error, delete_reason, verified_point, last_drill_id, \
+    last_drill_at, last_drill_rto_ms, last_drill_error, drill_degraded";
 
 from_columns!(ServiceRow {
     seq,
@@ -54,8 +68,20 @@ from_columns!(ServiceRow {
     synced_backups,
     synced_bytes,
     last_error,
-    delete_reason
+    delete_reason,
+    drill: drill_columns
 });
+
+fn drill_columns(row: &AnyRow) -> Result<DrillColumns> {
+    Ok(DrillColumns {
+        verified_point: row.try_get("verified_point")?,
+        last_drill_id: row.try_get("last_drill_id")?,
+        last_drill_at: row.try_get("last_drill_at")?,
+        last_drill_rto_ms: row.try_get("last_drill_rto_ms")?,
+        last_drill_error: row.try_get("last_drill_error")?,
+        drill_degraded: row.try_get::<i64, _>("drill_degraded")? != 0,
+    })
+}
 
 fn retention_column(row: &AnyRow) -> Result<u32> {
     let retention: i64 = row.try_get("retention_days")?;

@@ -62,6 +62,15 @@ pub enum WatchLine {
         bytes_deleted: u64,
         at: Option<String>,
     },
+    Drill {
+        service_id: String,
+        drill_id: String,
+        success: bool,
+        restored_to: Option<String>,
+        rto_ms: u64,
+        error: String,
+        at: Option<String>,
+    },
 }
 
 #[derive(Debug, Serialize)]
@@ -151,6 +160,15 @@ impl From<Event> for WatchLine {
                 objects_deleted: p.objects_deleted,
                 bytes_deleted: p.bytes_deleted,
             },
+            Event::DrillCompleted(d) => WatchLine::Drill {
+                at: at(&d.completed_at),
+                restored_to: at(&d.restored_to),
+                service_id: d.service_id,
+                drill_id: d.drill_id,
+                success: d.success,
+                rto_ms: d.rto_ms,
+                error: d.error,
+            },
         }
     }
 }
@@ -212,6 +230,15 @@ impl Bars {
                 p.objects_deleted,
                 bytes(p.bytes_deleted)
             ),
+            Event::DrillCompleted(d) if d.success => say!(
+                "\r\x1b[Kdrill   {}  restored to {} in {:.1} s",
+                d.service_id,
+                opt_time(d.restored_to.as_ref()).unwrap_or_default(),
+                d.rto_ms as f64 / 1000.0
+            ),
+            Event::DrillCompleted(d) => {
+                say!("\r\x1b[Kdrill   {}  FAILED: {}", d.service_id, d.error)
+            }
         }
     }
 
