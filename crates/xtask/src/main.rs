@@ -46,7 +46,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn bench(name: &str) -> anyhow::Result<()> {
-    const KNOWN: [&str; 2] = ["transfer", "fleet"];
+    const KNOWN: [&str; 3] = ["transfer", "fleet", "wan"];
     anyhow::ensure!(
         KNOWN.contains(&name),
         "unknown benchmark {name:?} (known: {})",
@@ -62,7 +62,7 @@ fn bench(name: &str) -> anyhow::Result<()> {
             tools::ensure_garage()?.display().to_string(),
         ),
     ];
-    if name == "transfer" {
+    if name == "transfer" || name == "wan" {
         tools::ensure_rclone()?;
     }
     let mut env = env;

@@ -96,10 +96,22 @@ async fn write_backup(
 
 pub async fn prepare(
     stack: &Stack,
+    regions: (&str, &str),
+    instance: &str,
+    full_size: usize,
+    logs: usize,
+) -> anyhow::Result<Workload> {
+    prepare_sized(stack, regions, instance, full_size, logs, 8 * MIB).await
+}
+
+/// As `prepare`, with LOGs of `log_size` bytes.
+pub async fn prepare_sized(
+    stack: &Stack,
     (src, dst): (&str, &str),
     instance: &str,
     full_size: usize,
     logs: usize,
+    log_size: usize,
 ) -> anyhow::Result<Workload> {
     let env = SyncEnv::new(stack, src, dst).await?;
     env.instance(instance, Engine::Mysql, src).await?;
@@ -112,7 +124,7 @@ pub async fn prepare(
     let full = write_backup(&env, chain.full(0), full_size).await?;
     let mut written = Vec::with_capacity(logs);
     for _ in 0..logs {
-        written.push(write_backup(&env, chain.log(60_000, 0), 8 * MIB).await?);
+        written.push(write_backup(&env, chain.log(60_000, 0), log_size).await?);
     }
     Ok(Workload {
         env,
