@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 /// Every top-level section some xregion binary reads. One file is shared by
 /// all services, so each accepts the others' sections (it does not read
 /// them); inside the sections it reads every key must be known.
-pub const SECTIONS: [&str; 9] = [
+pub const SECTIONS: [&str; 10] = [
     "bus",
     "telemetry",
     "http",
@@ -26,6 +26,7 @@ pub const SECTIONS: [&str; 9] = [
     "worker",
     "cleanup",
     "gateway",
+    "drill",
 ];
 
 /// The name of the command-line layer, so errors can say a flag set a key.

@@ -1,0 +1,105 @@
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use xregion_common::units;
+use xregion_common::validate::{positive, Invalid, Validate};
+use xregion_domain::Engine;
+
+xregion_common::service_config! {
+    /// The common sections and `[drill]`.
+    pub struct DrillConfig { drill: DrillSettings }
+}
+
+impl Validate for DrillConfig {
+    fn validate(&self) -> Result<(), Invalid> {
+        let s = &self.drill;
+        positive("drill.interval_secs", s.interval)?;
+        positive("drill.tick_secs", s.tick)?;
+        positive("drill.timeout_secs", s.timeout)?;
+        for engine in &s.engines {
+            if Engine::parse(engine).is_none() {
+                return Err(Invalid::new(
+                    "drill.engines",
+                    format!("{engine:?} is not an engine (mysql, sqlserver)"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `[drill]` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DrillSettings {
+    /// How long after a service's last drill it is drilled again.
+    #[serde(rename = "interval_secs", with = "units::secs")]
+    pub interval: Duration,
+    /// How often the role looks for a service that is due (one drill a
+    /// tick, the most overdue first).
+    #[serde(rename = "tick_secs", with = "units::secs")]
+    pub tick: Duration,
+    /// The engines this deployment can drill (the `xregion drill` beside it
+    /// needs their server: MariaDB for mysql).
+    pub engines: Vec<String>,
+    /// The `xregion` binary; unset: the one beside this executable.
+    pub cli: Option<PathBuf>,
+    /// A drill still running after this is killed and counts as failed.
+    #[serde(rename = "timeout_secs", with = "units::secs")]
+    pub timeout: Duration,
+}
+
+impl Default for DrillSettings {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(24 * 3600),
+            tick: Duration::from_secs(60),
+            engines: vec!["mysql".into()],
+            cli: None,
+            timeout: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl DrillSettings {
+    /// The engines, parsed ([`Validate`] refused any other).
+    pub fn engines(&self) -> Vec<Engine> {
+        self.engines
+            .iter()
+            .filter_map(|e| Engine::parse(e))
+            .collect()
+    }
+
+    /// The `xregion` binary to run.
+    pub fn cli_path(&self) -> std::io::Result<PathBuf> {
+        match &self.cli {
+            Some(path) => Ok(path.clone()),
+            None => Ok(std::env::current_exe()?.with_file_name("xregion")),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use xregion_common::config_cases::{each_refused_naming_its_key, load_set};
+
+    #[test]
+    fn limits_are_checked_at_load_naming_the_key() {
+        each_refused_naming_its_key::<DrillConfig>(&[
+            ("drill.interval_secs", "0"),
+            ("drill.tick_secs", "0"),
+            ("drill.timeout_secs", "0"),
+            ("drill.engines", "[\"oracle\"]"),
+            ("drill.nope", "1"),
+        ])
+        .unwrap();
+        let cfg: DrillConfig = load_set("drill.engines", "[\"mysql\", \"sqlserver\"]").unwrap();
+        assert_eq!(cfg.drill.engines(), [Engine::Mysql, Engine::Sqlserver]);
+        let cfg: DrillConfig = load_set("drill.interval_secs", "3600").unwrap();
+        assert_eq!(cfg.drill.interval, Duration::from_secs(3600));
+        assert_eq!(cfg.drill.engines(), [Engine::Mysql]);
+    }
+}

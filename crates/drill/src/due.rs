@@ -1,0 +1,179 @@
+//! Which service to drill next: pure, from the catalog's answers.
+
+use std::time::Duration;
+
+use xregion_domain::Engine;
+use xregion_proto::convert::{engine_from_api, millis};
+use xregion_proto::xregion::v1 as pb;
+
+/// A live service as the catalog described it (`ServiceStates`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    pub service: pb::ServiceRef,
+    pub engine: Option<Engine>,
+    pub state: pb::ServiceState,
+    pub latest_data_time: Option<i64>,
+    pub last_drill_at: Option<i64>,
+}
+
+impl Candidate {
+    /// `None` for an id the catalog does not know (any more).
+    pub fn of(status: &pb::ServiceStatus) -> Option<Self> {
+        let service = status.service.clone().filter(|_| status.known)?;
+        Some(Self {
+            engine: engine_from_api(service.engine),
+            state: pb::ServiceState::try_from(status.state).unwrap_or_default(),
+            latest_data_time: status.latest_data_time.as_ref().map(millis),
+            last_drill_at: status.last_drill_time.as_ref().map(millis),
+            service,
+        })
+    }
+}
+
+/// The service to drill at `now`, if any: RUNNING or DEGRADED (a drill
+/// needs a restorable point, and a DEGRADED one needs it most), with a
+/// latest data time, of an engine in `engines`, never drilled or last
+/// drilled at least `interval` ago. Never-drilled services first, then the
+/// longest since their last drill; ties by service id, so replicas agree.
+pub fn next_due<'a>(
+    candidates: &'a [Candidate],
+    now: i64,
+    interval: Duration,
+    engines: &[Engine],
+) -> Option<&'a Candidate> {
+    let interval_ms = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX);
+    candidates
+        .iter()
+        .filter(|c| {
+            matches!(
+                c.state,
+                pb::ServiceState::Running | pb::ServiceState::Degraded
+            )
+        })
+        .filter(|c| c.latest_data_time.is_some())
+        .filter(|c| c.engine.is_some_and(|e| engines.contains(&e)))
+        .filter(|c| {
+            c.last_drill_at
+                .is_none_or(|at| now.saturating_sub(at) >= interval_ms)
+        })
+        .min_by(|a, b| {
+            (a.last_drill_at, &a.service.service_id).cmp(&(b.last_drill_at, &b.service.service_id))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUR: i64 = 3_600_000;
+    const NOW: i64 = 1_700_000_000_000;
+
+    fn candidate(id: &str, last_drill_hours_ago: Option<i64>) -> Candidate {
+        Candidate {
+            service: pb::ServiceRef {
+                service_id: id.into(),
+                engine: pb::Engine::Mysql as i32,
+                ..Default::default()
+            },
+            engine: Some(Engine::Mysql),
+            state: pb::ServiceState::Running,
+            latest_data_time: Some(NOW - HOUR),
+            last_drill_at: last_drill_hours_ago.map(|h| NOW - h * HOUR),
+        }
+    }
+
+    fn next(c: &[Candidate]) -> Option<&str> {
+        next_due(c, NOW, Duration::from_secs(24 * 3600), &[Engine::Mysql])
+            .map(|c| c.service.service_id.as_str())
+    }
+
+    #[test]
+    fn never_drilled_first_then_the_longest_ago_and_none_before_the_interval() {
+        let recent = candidate("s-recent", Some(2));
+        let old = candidate("s-old", Some(30));
+        let older = candidate("s-older", Some(48));
+        let never = candidate("s-never", None);
+        assert_eq!(
+            next(&[recent.clone(), old.clone(), never, older.clone()]),
+            Some("s-never")
+        );
+        assert_eq!(next(&[recent.clone(), old.clone(), older]), Some("s-older"));
+        assert_eq!(next(&[recent.clone(), old]), Some("s-old"));
+        assert_eq!(next(&[recent]), None);
+        // Exactly one interval ago is due.
+        assert_eq!(next(&[candidate("s-day", Some(24))]), Some("s-day"));
+        // Ties go by id.
+        assert_eq!(
+            next(&[candidate("s-b", None), candidate("s-a", None)]),
+            Some("s-a")
+        );
+    }
+
+    #[test]
+    fn only_restorable_services_of_drillable_engines() {
+        let seeding = Candidate {
+            state: pb::ServiceState::Seeding,
+            ..candidate("s-seeding", None)
+        };
+        let no_data = Candidate {
+            latest_data_time: None,
+            ..candidate("s-empty", None)
+        };
+        let sqlserver = Candidate {
+            engine: Some(Engine::Sqlserver),
+            ..candidate("s-mssql", None)
+        };
+        let unknown_engine = Candidate {
+            engine: None,
+            ..candidate("s-what", None)
+        };
+        let deleting = Candidate {
+            state: pb::ServiceState::Deleting,
+            ..candidate("s-del", None)
+        };
+        let degraded = Candidate {
+            state: pb::ServiceState::Degraded,
+            ..candidate("s-degraded", Some(25))
+        };
+        let all = [
+            seeding,
+            no_data,
+            sqlserver.clone(),
+            unknown_engine,
+            deleting,
+            degraded,
+        ];
+        assert_eq!(next(&all), Some("s-degraded"));
+        assert_eq!(next(&all[..5]), None);
+        let only = [sqlserver];
+        let both = next_due(
+            &only,
+            NOW,
+            Duration::from_secs(1),
+            &[Engine::Mysql, Engine::Sqlserver],
+        );
+        assert_eq!(both.map(|c| c.service.service_id.as_str()), Some("s-mssql"));
+    }
+
+    #[test]
+    fn unknown_ids_are_no_candidates() {
+        let status = pb::ServiceStatus {
+            service_id: "s1".into(),
+            known: false,
+            ..Default::default()
+        };
+        assert_eq!(Candidate::of(&status), None);
+        let known = pb::ServiceStatus {
+            known: true,
+            state: pb::ServiceState::Running as i32,
+            service: Some(candidate("s1", None).service),
+            latest_data_time: Some(xregion_proto::convert::timestamp(NOW)),
+            ..status
+        };
+        let c = Candidate::of(&known).unwrap_or_else(|| panic!("known"));
+        assert_eq!(
+            (c.engine, c.latest_data_time, c.last_drill_at),
+            (Some(Engine::Mysql), Some(NOW), None)
+        );
+    }
+}

@@ -1,0 +1,123 @@
+//! The drill role's loop: one replica (the `drill` lease) looks for the
+//! most overdue service every `drill.tick_secs` and drills it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use xregion_bus::CatalogClient;
+use xregion_common::clock::SharedClock;
+use xregion_common::regions::RegionConfig;
+use xregion_proto::convert::timestamp;
+use xregion_proto::xregion::v1 as pb;
+use xregion_runtime::{Context, ServiceError};
+
+use crate::child::{self, DrillRun};
+use crate::config::{DrillConfig, DrillSettings};
+use crate::due::{next_due, Candidate};
+use crate::error::{DrillError, Result};
+
+/// The catalog takes at most this many ids per `ServiceStates`.
+const STATES_BATCH: usize = 1000;
+
+pub async fn run(cx: Context<DrillConfig>) -> std::result::Result<(), ServiceError> {
+    let (config, bus, mut host) = cx.parts();
+    crate::metrics::describe();
+    let cli = config
+        .drill
+        .cli_path()
+        .map_err(|e| ServiceError::Setup(format!("drill.cli: {e}")))?;
+    let driller = Arc::new(Driller {
+        catalog: bus.catalog(),
+        regions: config.common.regions.clone(),
+        settings: config.drill.clone(),
+        cli,
+        clock: xregion_common::clock::system(),
+    });
+    host.every_leased("drill", config.drill.tick, move || {
+        let driller = driller.clone();
+        async move {
+            if let Err(error) = driller.tick().await {
+                tracing::warn!(%error, "drill pass failed");
+            }
+        }
+    });
+    host.run().await
+}
+
+pub struct Driller {
+    pub catalog: CatalogClient,
+    pub regions: Vec<RegionConfig>,
+    pub settings: DrillSettings,
+    pub cli: PathBuf,
+    pub clock: SharedClock,
+}
+
+impl Driller {
+    /// Drills the most overdue service, if one is due; returns it and the
+    /// report sent to the catalog.
+    pub async fn tick(&self) -> Result<Option<pb::RecordDrillRequest>> {
+        let candidates = self.candidates().await?;
+        let now = self.clock.now_ms();
+        let engines = self.settings.engines();
+        let Some(due) = next_due(&candidates, now, self.settings.interval, &engines) else {
+            return Ok(None);
+        };
+        let svc = &due.service;
+        let region = self
+            .regions
+            .iter()
+            .find(|r| r.id == svc.target_region)
+            .ok_or_else(|| DrillError::UnknownRegion {
+                service_id: svc.service_id.clone(),
+                region: svc.target_region.clone(),
+            })?;
+        let drill_id = format!("drill-{now}");
+        tracing::info!(service_id = %svc.service_id, %drill_id, region = %region.id, "drill started");
+        let run = DrillRun {
+            cli: &self.cli,
+            store_url: &region.url,
+            store_options: &region.options,
+            instance_id: &svc.instance_id,
+            service_id: &svc.service_id,
+            timeout: self.settings.timeout,
+        };
+        let outcome = child::run(&run, || self.clock.now_ms()).await;
+        crate::metrics::record(
+            outcome.restored_to.is_some(),
+            outcome.rto_ms as f64 / 1000.0,
+        );
+        let report = pb::RecordDrillRequest {
+            service_id: svc.service_id.clone(),
+            drill_id: drill_id.clone(),
+            started_at: Some(timestamp(now)),
+            success: outcome.restored_to.is_some(),
+            restored_to: outcome.restored_to.map(timestamp),
+            rto_ms: outcome.rto_ms,
+            error: outcome.error.clone(),
+        };
+        self.catalog.request("", &report).await?;
+        if report.success {
+            tracing::info!(service_id = %svc.service_id, %drill_id, rto_ms = outcome.rto_ms, "drill succeeded");
+        } else {
+            tracing::warn!(service_id = %svc.service_id, %drill_id, error = %outcome.error, "drill failed");
+        }
+        Ok(Some(report))
+    }
+
+    /// Every live service as the catalog describes it.
+    async fn candidates(&self) -> Result<Vec<Candidate>> {
+        let ids: Vec<String> = self
+            .catalog
+            .live_services("")
+            .await?
+            .into_iter()
+            .map(|s| s.service_id)
+            .collect();
+        let mut out = Vec::with_capacity(ids.len());
+        for batch in ids.chunks(STATES_BATCH) {
+            let statuses = self.catalog.service_states(batch).await?;
+            out.extend(statuses.iter().filter_map(Candidate::of));
+        }
+        Ok(out)
+    }
+}
