@@ -3,7 +3,6 @@
 //! services or backups there are.
 
 use futures::{Stream, TryStreamExt};
-use xregion_bus::BusError;
 use xregion_proto::rds::v1::BackupDescriptor;
 use xregion_proto::xregion::v1 as pb;
 
@@ -22,31 +21,7 @@ impl Watcher {
     /// Every live service, one page read at a time as the stream is
     /// consumed: a pass over 10,000 services holds one page (500), not all.
     pub fn live_service_stream(&self) -> impl Stream<Item = Result<pb::ServiceRef>> + '_ {
-        // `None` once the last page was read.
-        futures::stream::try_unfold(Some(String::new()), move |token| async move {
-            let Some(page_token) = token else {
-                return Ok::<_, Error>(None);
-            };
-            let req = pb::LiveServicesRequest {
-                instance_id: String::new(),
-                page_size: 0,
-                page_token: page_token.clone(),
-            };
-            let page: pb::LiveServicesResponse = self.catalog.request("", &req).await?;
-            let next = match page.next_page_token {
-                t if t.is_empty() => None,
-                t if t == page_token => {
-                    return Err(Error::Bus(BusError::Decode {
-                        what: "LiveServicesResponse",
-                        reason: "the same page token twice".into(),
-                    }))
-                }
-                t => Some(t),
-            };
-            let services = futures::stream::iter(page.services.into_iter().map(Ok::<_, Error>));
-            Ok(Some((services, next)))
-        })
-        .try_flatten()
+        self.catalog.live_service_stream("").map_err(Error::from)
     }
 
     /// What the service still needs copied, after adding `discovered` to
