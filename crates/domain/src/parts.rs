@@ -19,6 +19,19 @@ pub struct UploadState {
     pub started_at_ms: i64,
     /// Last progress; an upload idle past the grace period is stale.
     pub updated_at_ms: i64,
+    /// The wrapped data key of an encrypted upload (never the key itself),
+    /// so a resumed upload seals its remaining parts under the same key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<UploadKey>,
+}
+
+/// A data key as an upload state keeps it: wrapped by the KEK `key_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadKey {
+    pub key_id: String,
+    /// Standard base64.
+    pub wrapped_key: String,
 }
 
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;

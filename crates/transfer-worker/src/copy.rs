@@ -38,6 +38,8 @@ pub enum CopyError {
     State(String),
     #[error("local file: {0}")]
     Io(#[from] std::io::Error),
+    #[error("encryption: {0}")]
+    Crypt(#[from] xregion_crypt::CryptError),
 }
 
 impl CopyError {
@@ -119,6 +121,10 @@ pub async fn copy_whole(
     seen.update(&data);
     file.check(seen)?;
     let len = data.len() as u64;
+    let data = match &file.encrypt {
+        Some(e) => e.fresh(file.size).range(0, &data)?,
+        None => data,
+    };
     ends.target
         .put(&Path::from(file.target_key.as_str()), data.into())
         .await?;
@@ -152,6 +158,8 @@ pub async fn copy_streamed(
     let upload = ends.target.put_multipart(&target_path).await?;
     let mut writer = WriteMultipart::new_with_chunk_size(upload, part_size.max(1));
     let mut seen = Verifier::new();
+    let seal = file.encrypt.as_ref().map(|e| e.fresh(file.size));
+    let mut at = 0u64;
     while let Some(chunk) = chunks.next().await {
         let chunk = match chunk {
             Ok(c) => c,
@@ -165,7 +173,16 @@ pub async fn copy_streamed(
         writer
             .wait_for_capacity(ends.parts_in_flight.max(1))
             .await?;
-        writer.write(&chunk);
+        // Reads are whole chunks of the cipher (READ_CHUNK is a multiple).
+        let body = match crate::seal::maybe(seal.as_ref(), at, chunk.clone()) {
+            Ok(b) => b,
+            Err(e) => {
+                let _ = writer.abort().await;
+                return Err(e);
+            }
+        };
+        at += chunk.len() as u64;
+        writer.write(&body);
         on_bytes(chunk.len() as u64);
     }
     if let Err(err) = file.check(seen) {
@@ -211,6 +228,7 @@ mod tests {
             target_key: "b/f".into(),
             size,
             sha256: sha256.into(),
+            encrypt: None,
         }
     }
 
@@ -285,5 +303,33 @@ mod tests {
         assert!(matches!(r, Err(CopyError::Missing(_))), "{r:?}");
         let r = copy_streamed(&nope, &ends, 5, |_| {}).await;
         assert!(matches!(r, Err(CopyError::Missing(_))), "{r:?}");
+    }
+
+    #[tokio::test]
+    async fn encrypted_copies_store_ciphertext_that_opens_to_the_source() {
+        // Three reads of the streamed path, the last one short.
+        let data: Vec<u8> = (0..9 * 1024 * 1024 + 5u32).map(|i| (i % 251) as u8).collect();
+        let sha = hex::encode(Sha256::digest(&data));
+        for streamed in [false, true] {
+            let (sealing, ring) = crate::seal::test_sealing();
+            let f = file(data.len() as u64, &sha).encrypted(Some(&sealing), 3);
+            let ends = ends();
+            ends.source
+                .put(&Path::from("a/f"), data.clone().into())
+                .await
+                .unwrap();
+            if streamed {
+                copy_streamed(&f, &ends, 5 * 1024 * 1024, |_| {}).await.unwrap();
+            } else {
+                copy_whole(&f, &ends, |_| {}).await.unwrap();
+            }
+            let stored = landed(&ends).await.unwrap();
+            let record = sealing.record(3).unwrap();
+            assert_eq!(record.key_id, "k1");
+            assert_eq!(record.stored_size, stored.len() as u64);
+            assert!(!stored.windows(64).any(|w| w == &data[1000..1064]));
+            let plain = crate::seal::test_open(&ring, &record, 3, data.len() as u64, &stored);
+            assert!(plain == data, "streamed {streamed}");
+        }
     }
 }

@@ -19,6 +19,7 @@ pub mod presence;
 pub mod progress;
 pub mod resumable;
 pub mod run;
+pub mod seal;
 pub mod share;
 pub mod strategy;
 pub mod throttle;

@@ -172,6 +172,7 @@ mod tests {
             target_key: "unused".into(),
             size,
             sha256: sha256.into(),
+            encrypt: None,
         }
     }
 

@@ -38,7 +38,7 @@ pub const NAMES: [&str; 10] = [
 
 /// The `reason` label of [`FAILURES`]: every value [`Failure::reason`]
 /// gives for a counted failure.
-pub const REASONS: [&str; 13] = [
+pub const REASONS: [&str; 14] = [
     "store",
     "io",
     "upload_state",
@@ -52,6 +52,7 @@ pub const REASONS: [&str; 13] = [
     "forged",
     "catalog_unknown",
     "region",
+    "encryption",
 ];
 
 /// How often the backlog of each lane is read from NATS.
@@ -140,6 +141,7 @@ impl Failure {
             Failure::Forged(_) => "forged",
             Failure::Unknown => "catalog_unknown",
             Failure::Region(_) => "region",
+            Failure::Copy(CopyError::Crypt(_)) => "encryption",
         }
     }
 }

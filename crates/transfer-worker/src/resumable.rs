@@ -54,12 +54,13 @@ pub async fn copy_resumable(
         upload,
     };
     let mut state = copy.open_or_resume().await?;
+    let seal = crate::seal::for_upload(file, &state)?;
     let reused = state.parts.len() as u64;
     let mut seen = Verifier::new();
     copy.rehash_recorded_prefix(reused, &mut seen, &on_bytes)
         .await?;
     let uploaded = copy
-        .upload_remaining(&mut state, &mut seen, &on_bytes)
+        .upload_remaining(&mut state, &mut seen, &on_bytes, seal.as_ref())
         .await?;
     copy.complete(state, seen).await?;
     metrics::counter!(crate::metrics::PARTS_REUSED).increment(reused);
@@ -88,7 +89,8 @@ impl Session<'_> {
             Some(s)
                 if s.size == file.size
                     && s.part_size == upload.part_size
-                    && s.target_key == file.target_key =>
+                    && s.target_key == file.target_key
+                    && crate::seal::state_fits(file, &s) =>
             {
                 return Ok(s)
             }
@@ -108,6 +110,7 @@ impl Session<'_> {
             parts: Vec::new(),
             started_at_ms: upload.clock.now_ms(),
             updated_at_ms: upload.clock.now_ms(),
+            encryption: file.encrypt.as_ref().map(|e| e.upload_key()),
         };
         self.record(&state).await?;
         Ok(state)
@@ -153,6 +156,7 @@ impl Session<'_> {
         state: &mut UploadState,
         seen: &mut Verifier,
         on_bytes: &impl Fn(u64),
+        seal: Option<&crate::seal::FileSeal>,
     ) -> Result<u64, CopyError> {
         let mp = self.upload.target.store();
         let parts_in_flight = self.ends.parts_in_flight.max(1);
@@ -172,6 +176,9 @@ impl Session<'_> {
             // Progress counts what passed the bandwidth limit.
             self.ends.throttle.acquire(data.len() as u64).await;
             on_bytes(data.len() as u64);
+            // Part i sealed again after a crash is the same bytes: the same
+            // recorded key, whole chunks from the same offset.
+            let data = crate::seal::maybe(seal, i * self.upload.part_size, data)?;
             // A sliding window over the recorded prefix, not just a count in
             // flight: at most `parts_in_flight` parts are ever unrecorded, so a
             // crash sends at most that many again.

@@ -28,10 +28,14 @@ pub async fn run(cx: Context<WorkerConfig>) -> Result<(), ServiceError> {
         })
         .await
         .map_err(|e| ServiceError::Setup(e.to_string()))?;
+    let regions = Regions::build(&config.common.regions)?;
+    // A key that cannot be read stops the worker here, naming region and key.
+    let keyrings = Arc::new(regions.keyrings()?);
     let transfers = Arc::new(Transfers {
         uploads,
         throttle: throttle.clone(),
-        regions: Regions::build(&config.common.regions)?,
+        regions,
+        keyrings,
         publisher: bus.publisher(),
         part_size: settings.part_size.bytes_usize(),
         parts_in_flight: settings.parts_in_flight.get(),

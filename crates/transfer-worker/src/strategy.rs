@@ -28,6 +28,8 @@ pub struct FileCopy {
     pub target_key: String,
     pub size: u64,
     pub sha256: String,
+    /// Sealed on the way when the target region encrypts.
+    pub encrypt: Option<crate::seal::Encrypt>,
 }
 
 impl FileCopy {
@@ -37,7 +39,21 @@ impl FileCopy {
             target_key: file.key.clone(),
             size: file.size,
             sha256: file.sha256.clone(),
+            encrypt: None,
         }
+    }
+
+    /// The file as file `index` of a transfer sealing under `sealing`.
+    pub fn encrypted(
+        mut self,
+        sealing: Option<&std::sync::Arc<crate::seal::Sealing>>,
+        index: usize,
+    ) -> Self {
+        self.encrypt = sealing.map(|s| crate::seal::Encrypt {
+            sealing: s.clone(),
+            index: u32::try_from(index).unwrap_or(u32::MAX),
+        });
+        self
     }
 
     /// What went through against the descriptor; a mismatch names the
@@ -130,7 +146,10 @@ pub fn choose_path<'a>(
     file: &FileCopy,
     preferred_part_size: usize,
 ) -> CopyPath<'a> {
-    if let (Region::Folder(from), Region::Folder(to)) = (source, target) {
+    // Ciphertext cannot take the kernel's copy, and a resumable upload's
+    // parts must be whole chunks to be sealed again identically.
+    let encrypted = file.encrypt.is_some();
+    if let (Region::Folder(from), Region::Folder(to), false) = (source, target, encrypted) {
         if let (Some(source), Some(target)) = (
             fs_path(from, &file.source_key),
             fs_path(to, &file.target_key),
@@ -140,7 +159,11 @@ pub fn choose_path<'a>(
     }
     if let Region::Resumable(mp) = target {
         // Raised to S3's minimum and to what keeps within its part count.
-        let part_size = parts::part_size(file.size, preferred_part_size as u64);
+        let mut part_size = parts::part_size(file.size, preferred_part_size as u64);
+        if encrypted {
+            let chunk = xregion_crypt::CHUNK_SIZE;
+            part_size = part_size.div_ceil(chunk).saturating_mul(chunk);
+        }
         if file.size > part_size {
             return CopyPath::Resumable {
                 target: mp,
@@ -189,6 +212,7 @@ mod tests {
             target_key: "t/i/svc/backups/b/f".into(),
             size,
             sha256: String::new(),
+            encrypt: None,
         }
     }
 
@@ -216,6 +240,22 @@ mod tests {
             assert_eq!(source, Path::new("/a/t/i/b/f"));
             assert_eq!(target, Path::new("/b/t/i/svc/backups/b/f"));
         }
+    }
+
+    #[test]
+    fn an_encrypted_file_never_takes_the_kernel_and_its_parts_are_whole_chunks() {
+        let (sealing, _) = crate::seal::test_sealing();
+        let (a, b) = (Path::new("/a"), Path::new("/b"));
+        let sealed = file(1).encrypted(Some(&sealing), 0);
+        let path = choose_path(Region::Folder(a), Region::Folder(b), &sealed, PART);
+        assert!(matches!(path, CopyPath::Whole), "{path:?}");
+        let mp = s3();
+        let big = file(100 * MIB).encrypted(Some(&sealing), 0);
+        let odd = 5 * MIB as usize + 3;
+        let CopyPath::Resumable { part_size, .. } = choose_path(Region::Store, Region::Resumable(&mp), &big, odd) else {
+            panic!("not resumable");
+        };
+        assert_eq!(part_size, 6 * MIB);
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub struct Transfers {
     pub heartbeat: Duration,
     pub catalog: xregion_bus::CatalogClient,
     pub throttle: Arc<crate::throttle::Throttle>,
+    /// Keys of the target regions that encrypt, read at start.
+    pub keyrings: Arc<std::collections::BTreeMap<String, xregion_crypt::Keyring>>,
     /// Multipart uploads in progress, for resuming after a crash.
     pub uploads: async_nats::jetstream::kv::Store,
     pub clock: xregion_common::SharedClock,
@@ -46,6 +48,8 @@ struct Route<'a> {
     target: &'a Arc<dyn ObjectStore>,
     target_region: &'a str,
     throttle: Arc<crate::throttle::Bucket>,
+    /// The transfer's data key, when the target region encrypts.
+    sealing: Option<Arc<crate::seal::Sealing>>,
 }
 
 impl Failure {
@@ -257,6 +261,9 @@ impl Transfers {
             manifest.files.len() as u32,
         );
         let started = Instant::now();
+        // A fresh data key per transfer (resumed uploads keep theirs).
+        let sealing = crate::seal::Sealing::fresh(self.keyrings.get(&service.target_region))
+            .map_err(CopyError::from)?;
         // Held until the transfer ends: while it runs, this worker counts
         // among those sharing the lane's limit.
         let lane = self.throttle.for_transfer(
@@ -270,6 +277,7 @@ impl Transfers {
             target: &target,
             target_region: &service.target_region,
             throttle: lane.bucket.clone(),
+            sealing: sealing.clone(),
         };
         let copy_all = self.copy_files(route, &manifest, bytes_done.clone(), files_done.clone());
         tokio::pin!(copy_all);
@@ -297,6 +305,11 @@ impl Transfers {
             }
         };
         copied?;
+        // The manifest says which key sealed each file.
+        let manifest = match &sealing {
+            Some(s) => s.apply(&manifest)?,
+            None => manifest.clone(),
+        };
         // Every file is where the manifest will say, and service.json is
         // there for restores, before the commit marker is written.
         if let Err(mismatch) = commit::files_landed(target.as_ref(), &manifest, false).await? {
@@ -353,7 +366,7 @@ impl Transfers {
         // Counted as they move: a long copy shows as a rate, not a spike.
         let moved = metrics::counter!(crate::metrics::BYTES, "lane" => crate::metrics::lane_of(manifest.kind));
         for (index, f) in manifest.files.iter().enumerate() {
-            let file = FileCopy::of(f);
+            let file = FileCopy::of(f).encrypted(route.sealing.as_ref(), index);
             let path = choose_path(from, to, &file, self.part_size);
             let label = path.label();
             let (bytes, moved) = (bytes.clone(), moved.clone());
