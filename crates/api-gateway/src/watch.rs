@@ -135,10 +135,15 @@ impl Gateway {
                 let Some(event) = AnyEvent::decode(&ns, &subject, &payload) else {
                     continue;
                 };
-                let Some(watched) = watch_event(event.clone(), seq) else {
+                // Filtered by reference first: another tenant's event is
+                // dropped without being converted.
+                if !filter.allows(&event).await {
+                    continue;
+                }
+                let Some(watched) = watch_event(event, seq) else {
                     continue;
                 };
-                if filter.allows(&event).await && tx.send(Ok(watched)).await.is_err() {
+                if tx.send(Ok(watched)).await.is_err() {
                     break;
                 }
             }

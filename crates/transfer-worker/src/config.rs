@@ -19,7 +19,24 @@ impl Validate for WorkerConfig {
     fn validate(&self) -> Result<(), Invalid> {
         let s = &self.worker;
         size_at_least("worker.part_size_mib", s.part_size, MIN_PART_SIZE)?;
-        at_least("worker.ack_wait_secs", s.ack_wait, MIN_ACK_WAIT, "3")
+        at_least("worker.ack_wait_secs", s.ack_wait, MIN_ACK_WAIT, "3")?;
+        for (i, pair) in s.server_side_copy.iter().enumerate() {
+            let key = format!("worker.server_side_copy[{i}]");
+            let region = |id: &str| {
+                let found = self.common.regions.iter().find(|r| r.id == id);
+                found.ok_or_else(|| Invalid::new(&key, format!("region {id} is not configured")))
+            };
+            let (source, target) = (region(&pair.source)?, region(&pair.target)?);
+            // Sealing needs the bytes to pass through the worker.
+            if target.encryption.is_some() {
+                return Err(Invalid::new(
+                    &key,
+                    format!("region {} encrypts; server-side copy cannot", target.id),
+                ));
+            }
+            crate::server_side::check_pair(source, target).map_err(|e| Invalid::new(&key, e))?;
+        }
+        Ok(())
     }
 }
 
@@ -36,8 +53,11 @@ pub struct WorkerSettings {
     /// Size of each uploaded part, configured in MiB (at least 5 for S3).
     #[serde(rename = "part_size_mib", with = "units::mib")]
     pub part_size: ByteSize,
-    /// Parts of one file in flight at once.
+    /// Most parts of one file in flight at once; how many are, within
+    /// that, adapts to the route's bandwidth-delay product.
     pub parts_in_flight: NonZeroUsize,
+    /// Most files of one backup copied at once, adapting the same way.
+    pub files_in_flight: NonZeroUsize,
     /// How long a job may go unacknowledged before it is redelivered to
     /// another worker; in-flight copies extend it as they progress.
     #[serde(rename = "ack_wait_secs", with = "units::secs")]
@@ -46,6 +66,16 @@ pub struct WorkerSettings {
     /// change them at runtime in the bucket (README, "Changing the bandwidth
     /// at runtime").
     pub bandwidth: Vec<BandwidthLimit>,
+    /// Region pairs whose files are copied inside their S3 endpoint, never
+    /// through the worker: both S3, one endpoint, one set of credentials.
+    pub server_side_copy: Vec<RegionPair>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionPair {
+    pub source: String,
+    pub target: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,9 +97,11 @@ impl Default for WorkerSettings {
             log_concurrency: const { non_zero_usize(8) },
             full_concurrency: const { non_zero_usize(2) },
             part_size: ByteSize::from_mib(8),
-            parts_in_flight: const { non_zero_usize(4) },
+            parts_in_flight: const { non_zero_usize(8) },
+            files_in_flight: const { non_zero_usize(2) },
             ack_wait: Duration::from_secs(60),
             bandwidth: Vec::new(),
+            server_side_copy: Vec::new(),
         }
     }
 }
@@ -92,6 +124,7 @@ mod tests {
             ("worker.log_concurrency", "0"),
             ("worker.full_concurrency", "0"),
             ("worker.parts_in_flight", "0"),
+            ("worker.files_in_flight", "0"),
         ])
         .unwrap();
         let cfg = load("worker.part_size_mib", "5").unwrap();
@@ -105,6 +138,21 @@ mod tests {
         // CommonArgs documents `--set worker.log_concurrency=8`.
         let cfg = load("worker.log_concurrency", "8").unwrap();
         assert_eq!(cfg.worker.log_concurrency.get(), 8);
+    }
+
+    #[test]
+    fn a_server_side_pair_of_unknown_regions_is_refused_naming_it() {
+        let err = load(
+            "worker.server_side_copy",
+            "[{ source = \"a\", target = \"b\" }]",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("worker.server_side_copy[0]")
+                && err.contains("region a is not configured"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, WriteMultipart};
 use xregion_common::verify::{Mismatch, Verifier};
 
+use crate::inflight::InFlight;
 use crate::strategy::FileCopy;
 use crate::throttle::Bucket;
 
@@ -97,7 +98,9 @@ pub struct Ends {
     pub target: Arc<dyn ObjectStore>,
     /// Bandwidth shared with the other transfers between the same regions.
     pub throttle: Arc<Bucket>,
-    pub parts_in_flight: usize,
+    /// How many parts of the file being copied may be in flight: adapted
+    /// to the route's bandwidth-delay product, within `parts_in_flight`.
+    pub parts: Arc<InFlight>,
 }
 
 /// A file no larger than a part: one GET and one PUT, in memory no larger
@@ -151,7 +154,11 @@ pub async fn copy_streamed(
     let mut chunks = futures::stream::iter(ranges)
         .map(|r| {
             let (source, path) = (ends.source.clone(), source_path.clone());
-            async move { source.get_range(&path, r).await }
+            async move {
+                let asked = std::time::Instant::now();
+                let got = source.get_range(&path, r).await;
+                (got, asked.elapsed())
+            }
         })
         .buffered(2);
     let target_path = Path::from(file.target_key.as_str());
@@ -160,19 +167,20 @@ pub async fn copy_streamed(
     let mut seen = Verifier::new();
     let seal = file.encrypt.as_ref().map(|e| e.fresh(file.size));
     let mut at = 0u64;
-    while let Some(chunk) = chunks.next().await {
+    while let Some((chunk, took)) = chunks.next().await {
         let chunk = match chunk {
             Ok(c) => c,
             Err(e) => {
+                ends.parts.failed();
                 let _ = writer.abort().await;
                 return Err(read(e));
             }
         };
+        // The ranged reads are this path's requests of known latency.
+        ends.parts.done(chunk.len() as u64, took);
         ends.throttle.acquire(chunk.len() as u64).await;
         seen.update(&chunk);
-        writer
-            .wait_for_capacity(ends.parts_in_flight.max(1))
-            .await?;
+        writer.wait_for_capacity(ends.parts.window()).await?;
         // Reads are whole chunks of the cipher (READ_CHUNK is a multiple).
         let body = match crate::seal::maybe(seal.as_ref(), at, chunk.clone()) {
             Ok(b) => b,
@@ -218,7 +226,11 @@ mod tests {
             source: Arc::new(InMemory::new()),
             target: Arc::new(InMemory::new()),
             throttle: Default::default(),
-            parts_in_flight: 2,
+            parts: Arc::new(crate::inflight::Route::default().window(
+                crate::inflight::Level::Parts,
+                2,
+                5,
+            )),
         }
     }
 
@@ -308,7 +320,9 @@ mod tests {
     #[tokio::test]
     async fn encrypted_copies_store_ciphertext_that_opens_to_the_source() {
         // Three reads of the streamed path, the last one short.
-        let data: Vec<u8> = (0..9 * 1024 * 1024 + 5u32).map(|i| (i % 251) as u8).collect();
+        let data: Vec<u8> = (0..9 * 1024 * 1024 + 5u32)
+            .map(|i| (i % 251) as u8)
+            .collect();
         let sha = hex::encode(Sha256::digest(&data));
         for streamed in [false, true] {
             let (sealing, ring) = crate::seal::test_sealing();
@@ -319,7 +333,9 @@ mod tests {
                 .await
                 .unwrap();
             if streamed {
-                copy_streamed(&f, &ends, 5 * 1024 * 1024, |_| {}).await.unwrap();
+                copy_streamed(&f, &ends, 5 * 1024 * 1024, |_| {})
+                    .await
+                    .unwrap();
             } else {
                 copy_whole(&f, &ends, |_| {}).await.unwrap();
             }

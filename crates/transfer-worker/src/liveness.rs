@@ -53,6 +53,7 @@ mod tests {
                 service_id: id.into(),
                 ..Default::default()
             }),
+            ..Default::default()
         }
     }
 

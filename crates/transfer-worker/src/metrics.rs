@@ -10,6 +10,7 @@ use xregion_domain::{BackupKind, Lane};
 use crate::copy::CopyError;
 use crate::transfer::Failure;
 
+pub use crate::inflight::GAUGE as IN_FLIGHT;
 pub use crate::throttle::SHARE_GAUGE as BANDWIDTH_SHARE;
 
 pub const BYTES: &str = "xregion_transfer_bytes_total";
@@ -21,9 +22,10 @@ pub const CANCELLED: &str = "xregion_transfer_cancelled_total";
 pub const COPY_DURATION: &str = "xregion_transfer_copy_duration_seconds";
 pub const FAILURES: &str = "xregion_transfer_failures_total";
 pub const BACKLOG: &str = "xregion_transfer_backlog_jobs";
+pub const SERVER_SIDE_BYTES: &str = "xregion_transfer_server_side_bytes_total";
 
 /// Every name this crate exports, for the dashboard and alert checks.
-pub const NAMES: [&str; 10] = [
+pub const NAMES: [&str; 12] = [
     BYTES,
     FILES,
     PARTS_UPLOADED,
@@ -34,6 +36,8 @@ pub const NAMES: [&str; 10] = [
     FAILURES,
     BACKLOG,
     BANDWIDTH_SHARE,
+    IN_FLIGHT,
+    SERVER_SIDE_BYTES,
 ];
 
 /// The `reason` label of [`FAILURES`]: every value [`Failure::reason`]
@@ -67,7 +71,7 @@ pub fn describe() {
     describe_counter!(
         FILES,
         Unit::Count,
-        "files copied, by path (kernel, whole, streamed, resumable)"
+        "files copied, by path (kernel, stream, resumable, server_side)"
     );
     describe_counter!(
         PARTS_UPLOADED,
@@ -108,11 +112,23 @@ pub fn describe() {
         "This worker's share of a bandwidth lane's limit (label key: bw.<source>.<target>[.log]): \
          the limit divided by the workers copying on the lane; 0 when unlimited"
     );
+    describe_counter!(
+        SERVER_SIDE_BYTES,
+        Unit::Bytes,
+        "bytes copied inside the store (server-side copy between buckets of one S3 endpoint), not through the worker"
+    );
+    describe_gauge!(
+        IN_FLIGHT,
+        "How many requests the last copy on a route keeps in flight, adapted to the route's \
+         bandwidth-delay product within the configured cap (label level: parts of a file, files of a backup; \
+         labels source, target: regions)"
+    );
     // At 0 from the start: an idle lane has a rate of 0, not no rate, and
     // the first failure of a reason is an increase.
     for lane in Lane::ALL {
         metrics::counter!(BYTES, "lane" => lane.as_str()).increment(0);
     }
+    metrics::counter!(SERVER_SIDE_BYTES).increment(0);
     for reason in REASONS {
         metrics::counter!(FAILURES, "reason" => reason).increment(0);
     }

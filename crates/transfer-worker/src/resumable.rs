@@ -2,12 +2,15 @@
 //! parallel but hashed in order, uploaded as multipart parts in parallel, and
 //! the upload id with the completed parts kept in the uploads bucket after
 //! each part, so a redelivered job resumes after the last completed part
-//! instead of starting again. Memory: at most `parts_in_flight` parts being
-//! uploaded plus half as many being read ahead.
+//! instead of starting again. How many parts are in flight adapts to the
+//! route (`inflight`). Memory: at most that many parts being uploaded plus
+//! half as many being read ahead, never more than `parts_in_flight` (the
+//! cap) and half of it.
 
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
+use futures::stream::FuturesOrdered;
 use futures::{Future, StreamExt};
 use object_store::multipart::PartId;
 use object_store::path::Path;
@@ -39,7 +42,8 @@ pub struct Resumed {
     pub parts_reused: u64,
 }
 
-type PartUploads = JoinSet<object_store::Result<(u64, PartId)>>;
+/// Each upload says which part it was, its size and how long it took.
+type PartUploads = JoinSet<(u64, u64, std::time::Duration, object_store::Result<PartId>)>;
 
 pub async fn copy_resumable(
     file: &FileCopy,
@@ -140,7 +144,7 @@ impl Session<'_> {
     ) -> Result<(), CopyError> {
         let mut done = futures::stream::iter(0..parts)
             .map(|i| self.read_part(i))
-            .buffered(self.ends.parts_in_flight.max(1));
+            .buffered(self.ends.parts.window());
         while let Some(part) = done.next().await {
             let (_, data) = part?;
             seen.update(&data);
@@ -159,18 +163,23 @@ impl Session<'_> {
         seal: Option<&crate::seal::FileSeal>,
     ) -> Result<u64, CopyError> {
         let mp = self.upload.target.store();
-        let parts_in_flight = self.ends.parts_in_flight.max(1);
         let mut completed: BTreeMap<u64, PartId> = BTreeMap::new();
         let mut uploads = PartUploads::new();
         let mut uploaded = 0;
-        // A part read must wait for an upload slot anyway; reading further
-        // ahead than half the slots only holds memory.
-        let read_ahead = (parts_in_flight / 2).max(1);
         let n = part_count(self.file.size, self.upload.part_size);
-        let mut reads = futures::stream::iter(state.parts.len() as u64..n)
-            .map(|i| self.read_part(i))
-            .buffered(read_ahead);
-        while let Some(part) = reads.next().await {
+        let mut next = state.parts.len() as u64;
+        let mut reads = FuturesOrdered::new();
+        loop {
+            // A part read must wait for an upload slot anyway; reading
+            // further ahead than half the slots only holds memory.
+            let read_ahead = (self.ends.parts.window() / 2).max(1);
+            while next < n && reads.len() < read_ahead {
+                reads.push_back(self.read_part(next));
+                next += 1;
+            }
+            let Some(part) = reads.next().await else {
+                break;
+            };
             let (i, data) = part?;
             seen.update(&data);
             // Progress counts what passed the bandwidth limit.
@@ -182,7 +191,7 @@ impl Session<'_> {
             // A sliding window over the recorded prefix, not just a count in
             // flight: at most `parts_in_flight` parts are ever unrecorded, so a
             // crash sends at most that many again.
-            let window = parts_in_flight as u64;
+            let window = self.ends.parts.window() as u64;
             while !uploads.is_empty()
                 && (uploads.len() as u64 >= window || i >= state.parts.len() as u64 + window)
             {
@@ -194,9 +203,9 @@ impl Session<'_> {
                 state.upload_id.clone(),
             );
             uploads.spawn(async move {
-                mp.put_part(&path, &id, i as usize, data.into())
-                    .await
-                    .map(|p| (i, p))
+                let (len, started) = (data.len() as u64, std::time::Instant::now());
+                let part = mp.put_part(&path, &id, i as usize, data.into()).await;
+                (i, len, started.elapsed(), part)
             });
             uploaded += 1;
             metrics::counter!(crate::metrics::PARTS_UPLOADED).increment(1);
@@ -217,7 +226,9 @@ impl Session<'_> {
         let Some(joined) = uploads.join_next().await else {
             return Ok(());
         };
-        let (i, part) = joined.map_err(|e| CopyError::State(e.to_string()))??;
+        let (i, len, took, part) = joined.map_err(|e| CopyError::State(e.to_string()))?;
+        let part = part.inspect_err(|_| self.ends.parts.failed())?;
+        self.ends.parts.done(len, took);
         completed.insert(i, part);
         let before = state.parts.len();
         while let Some(p) = completed.remove(&(state.parts.len() as u64)) {

@@ -39,6 +39,9 @@ pub async fn run(cx: Context<WorkerConfig>) -> Result<(), ServiceError> {
         publisher: bus.publisher(),
         part_size: settings.part_size.bytes_usize(),
         parts_in_flight: settings.parts_in_flight.get(),
+        files_in_flight: settings.files_in_flight.get(),
+        learned: Default::default(),
+        server_side: Arc::new(server_side_pairs(&config)?),
         heartbeat: settings.ack_wait / 3,
         catalog: bus.catalog(),
         clock: host.clock().clone(),
@@ -105,6 +108,28 @@ pub async fn run(cx: Context<WorkerConfig>) -> Result<(), ServiceError> {
         Ok::<(), std::convert::Infallible>(())
     });
     host.run().await
+}
+
+/// The region pairs opted in for server-side copy (checked at load; built
+/// here with their client).
+fn server_side_pairs(
+    config: &WorkerConfig,
+) -> Result<std::collections::BTreeMap<(String, String), crate::server_side::S3Pair>, ServiceError>
+{
+    let region = |id: &str| config.common.regions.iter().find(|r| r.id == id);
+    let mut pairs = std::collections::BTreeMap::new();
+    for p in &config.worker.server_side_copy {
+        let (Some(source), Some(target)) = (region(&p.source), region(&p.target)) else {
+            return Err(ServiceError::Setup(format!(
+                "server-side copy {} -> {}: region not configured",
+                p.source, p.target
+            )));
+        };
+        let pair = crate::server_side::S3Pair::new(source, target).map_err(ServiceError::Setup)?;
+        tracing::info!(source = %p.source, target = %p.target, "server-side copy between these regions");
+        pairs.insert((p.source.clone(), p.target.clone()), pair);
+    }
+    Ok(pairs)
 }
 
 /// The limits bucket, created when missing, with the configured limits put

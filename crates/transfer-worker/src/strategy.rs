@@ -180,6 +180,26 @@ pub fn choose_path<'a>(
     }
 }
 
+/// How a file of a region pair opted in for server-side copy is copied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerSidePath {
+    /// One CopyObject.
+    Object,
+    /// UploadPartCopy parts of `part_size` bytes (the last one shorter).
+    Parts { part_size: u64 },
+}
+
+/// The server-side way for `file`: whole when it fits in one part (S3's
+/// minimum and part count apply as to uploads), else in parts.
+pub fn server_side_path(file: &FileCopy, preferred_part_size: usize) -> ServerSidePath {
+    let part_size = parts::part_size(file.size, preferred_part_size as u64);
+    if file.size <= part_size {
+        ServerSidePath::Object
+    } else {
+        ServerSidePath::Parts { part_size }
+    }
+}
+
 /// The file behind `key` in a region rooted at `root`, for keys made of
 /// plain segments only; anything else takes the object-store path, which
 /// knows how to encode it.
@@ -252,7 +272,9 @@ mod tests {
         let mp = s3();
         let big = file(100 * MIB).encrypted(Some(&sealing), 0);
         let odd = 5 * MIB as usize + 3;
-        let CopyPath::Resumable { part_size, .. } = choose_path(Region::Store, Region::Resumable(&mp), &big, odd) else {
+        let CopyPath::Resumable { part_size, .. } =
+            choose_path(Region::Store, Region::Resumable(&mp), &big, odd)
+        else {
             panic!("not resumable");
         };
         assert_eq!(part_size, 6 * MIB);
@@ -331,6 +353,27 @@ mod tests {
         );
         // A part size of zero still makes progress.
         assert_eq!(label(Region::Store, Region::Store, 1, 0), "streamed 1");
+    }
+
+    #[test]
+    fn server_side_copies_one_object_up_to_a_part_and_parts_beyond() {
+        let part = PART as u64;
+        assert_eq!(server_side_path(&file(0), PART), ServerSidePath::Object);
+        assert_eq!(server_side_path(&file(part), PART), ServerSidePath::Object);
+        assert_eq!(
+            server_side_path(&file(part + 1), PART),
+            ServerSidePath::Parts { part_size: part }
+        );
+        // S3's 5 MiB minimum: a 3 MiB preference copies 5 MiB as one object.
+        assert_eq!(
+            server_side_path(&file(MIN_PART_SIZE), MIB as usize),
+            ServerSidePath::Object
+        );
+        let huge = 1u64 << 40;
+        let ServerSidePath::Parts { part_size } = server_side_path(&file(huge), PART) else {
+            panic!("a TiB file is copied in parts")
+        };
+        assert!(huge.div_ceil(part_size) <= parts::MAX_PARTS);
     }
 
     #[test]

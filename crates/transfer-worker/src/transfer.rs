@@ -22,14 +22,21 @@ use crate::liveness::{self, Liveness};
 use crate::local::{copy_local, Files};
 use crate::progress::Progress;
 use crate::resumable::{copy_resumable, Upload};
-use crate::strategy::{choose_path, CopyPath, FileCopy, Region};
+use crate::server_side::copy_server_side;
+use crate::strategy::{choose_path, server_side_path, CopyPath, FileCopy, Region};
 
 #[derive(Clone)]
 pub struct Transfers {
     pub regions: Regions,
     pub publisher: Publisher,
     pub part_size: usize,
+    /// Caps of the adaptive windows (`inflight`).
     pub parts_in_flight: usize,
+    pub files_in_flight: usize,
+    /// Where each route's windows settled.
+    pub learned: Arc<crate::inflight::Learned>,
+    /// Region pairs (source, target) copied inside their S3 endpoint.
+    pub server_side: Arc<std::collections::BTreeMap<(String, String), crate::server_side::S3Pair>>,
     /// How often a long copy tells the server it is still working.
     pub heartbeat: Duration,
     pub catalog: xregion_bus::CatalogClient,
@@ -345,7 +352,9 @@ impl Transfers {
         Ok(total)
     }
 
-    /// Copies every file the way `choose_path` says, counting progress.
+    /// Copies every file the way `choose_path` says, counting progress;
+    /// several at once when the route's bandwidth-delay product calls for
+    /// it (`inflight`), each with its own window of parts.
     async fn copy_files(
         &self,
         route: Route<'_>,
@@ -353,56 +362,113 @@ impl Transfers {
         bytes: Arc<AtomicU64>,
         files: Arc<AtomicU32>,
     ) -> Result<(), Failure> {
-        let ends = Ends {
-            source: route.source.clone(),
-            target: route.target.clone(),
-            throttle: route.throttle,
-            parts_in_flight: self.parts_in_flight,
-        };
+        use crate::inflight::Level;
+        let adapt = crate::inflight::Route::new(
+            self.learned.clone(),
+            route.source_region,
+            route.target_region,
+        );
+        let part = self.part_size as u64;
         let uploads = UploadsBucket::new(self.uploads.clone());
         let multipart = self.regions.multipart(route.target_region);
         let from = Region::of(&self.regions, route.source_region, None);
         let to = Region::of(&self.regions, route.target_region, multipart.as_ref());
         // Counted as they move: a long copy shows as a rate, not a spike.
         let moved = metrics::counter!(crate::metrics::BYTES, "lane" => crate::metrics::lane_of(manifest.kind));
-        for (index, f) in manifest.files.iter().enumerate() {
-            let file = FileCopy::of(f).encrypted(route.sealing.as_ref(), index);
-            let path = choose_path(from, to, &file, self.part_size);
-            let label = path.label();
+        let (uploads, adapt, target_region) = (&uploads, &adapt, route.target_region);
+        let (source, target, throttle) = (route.source, route.target, &route.throttle);
+        let server_side = self
+            .server_side
+            .get(&(route.source_region.to_string(), target_region.to_string()));
+        let copy_one = |index: usize, f: &'_ xregion_domain::manifest::ManifestFile| {
             let (bytes, moved) = (bytes.clone(), moved.clone());
-            let counted = move |n| {
-                bytes.fetch_add(n, Ordering::Relaxed);
-                moved.increment(n);
-            };
-            match path {
-                CopyPath::Kernel { source, target } => {
-                    let files = Files { source, target };
-                    copy_local(&file, files, ends.throttle.clone(), counted).await?
-                }
-                CopyPath::Whole => copy_whole(&file, &ends, counted).await?,
-                CopyPath::Streamed { part_size } => {
-                    copy_streamed(&file, &ends, part_size, counted).await?
-                }
-                CopyPath::Resumable { target, part_size } => {
-                    let upload = Upload {
-                        target,
-                        target_region: route.target_region,
-                        part_size,
-                        uploads: &uploads,
-                        state_key: xregion_bus::Namespace::upload_key(
-                            &manifest.service_id,
-                            &manifest.backup_id,
-                            index,
-                        ),
-                        clock: self.clock.as_ref(),
+            let file = FileCopy::of(f).encrypted(route.sealing.as_ref(), index);
+            async move {
+                let started = Instant::now();
+                if let Some(pair) = server_side {
+                    let ends = Ends {
+                        source: source.clone(),
+                        target: target.clone(),
+                        throttle: throttle.clone(),
+                        parts: Arc::new(adapt.window(Level::Parts, self.parts_in_flight, part)),
                     };
-                    let resumed = copy_resumable(&file, &ends, upload, counted).await?;
-                    if resumed.parts_reused > 0 {
-                        tracing::info!(file = %f.key, reused = resumed.parts_reused, uploaded = resumed.parts_uploaded, "upload resumed");
+                    let way = server_side_path(&file, self.part_size);
+                    // Progress only: no byte passes through this worker.
+                    let progress = move |n| {
+                        bytes.fetch_add(n, Ordering::Relaxed);
+                    };
+                    copy_server_side(&file, pair, &ends, way, progress).await?;
+                    metrics::counter!(crate::metrics::FILES, "path" => "server_side").increment(1);
+                    return Ok((file.size, started.elapsed()));
+                }
+                let path = choose_path(from, to, &file, self.part_size);
+                let label = path.label();
+                let counted = move |n| {
+                    bytes.fetch_add(n, Ordering::Relaxed);
+                    moved.increment(n);
+                };
+                // Its own window of parts, starting where the route's last
+                // file settled.
+                let ends = Ends {
+                    source: source.clone(),
+                    target: target.clone(),
+                    throttle: throttle.clone(),
+                    parts: Arc::new(adapt.window(Level::Parts, self.parts_in_flight, part)),
+                };
+                match path {
+                    CopyPath::Kernel { source, target } => {
+                        let files = Files { source, target };
+                        copy_local(&file, files, ends.throttle.clone(), counted).await?
+                    }
+                    CopyPath::Whole => copy_whole(&file, &ends, counted).await?,
+                    CopyPath::Streamed { part_size } => {
+                        copy_streamed(&file, &ends, part_size, counted).await?
+                    }
+                    CopyPath::Resumable { target, part_size } => {
+                        let upload = Upload {
+                            target,
+                            target_region,
+                            part_size,
+                            uploads,
+                            state_key: xregion_bus::Namespace::upload_key(
+                                &manifest.service_id,
+                                &manifest.backup_id,
+                                index,
+                            ),
+                            clock: self.clock.as_ref(),
+                        };
+                        let resumed = copy_resumable(&file, &ends, upload, counted).await?;
+                        if resumed.parts_reused > 0 {
+                            tracing::info!(file = %file.target_key, reused = resumed.parts_reused, uploaded = resumed.parts_uploaded, "upload resumed");
+                        }
                     }
                 }
+                metrics::counter!(crate::metrics::FILES, "path" => label).increment(1);
+                Ok::<_, Failure>((file.size, started.elapsed()))
             }
-            metrics::counter!(crate::metrics::FILES, "path" => label).increment(1);
+        };
+        let count = manifest.files.len().max(1) as u64;
+        let mean = manifest.files.iter().map(|f| f.size).sum::<u64>() / count;
+        let window = adapt.window(Level::Files, self.files_in_flight, mean);
+        let mut pending = manifest.files.iter().enumerate();
+        let mut running = futures::stream::FuturesUnordered::new();
+        loop {
+            while running.len() < window.window() {
+                let Some((index, f)) = pending.next() else {
+                    break;
+                };
+                running.push(copy_one(index, f));
+            }
+            let Some(done) = futures::StreamExt::next(&mut running).await else {
+                break;
+            };
+            match done {
+                Ok((size, took)) => window.done(size, took),
+                Err(failure) => {
+                    window.failed();
+                    return Err(failure);
+                }
+            }
             files.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
