@@ -24,6 +24,7 @@ mod measure;
 #[allow(dead_code)]
 mod workload;
 
+mod chart;
 mod rclone;
 
 use std::time::Duration;
@@ -129,6 +130,12 @@ async fn main() -> anyhow::Result<()> {
     }
 
     report(&rows, &latencies);
+    if !rows.is_empty() {
+        let default_chart = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench-wan.png");
+        let path = std::path::PathBuf::from(env_or("XREGION_BENCH_CHART", default_chart));
+        chart::draw(&rows, cap_mbps, scale, &path)?;
+        println!("\nchart: {}", path.display());
+    }
     println!("machine: {}", xregion_tests::machine::machine());
     Ok(())
 }
