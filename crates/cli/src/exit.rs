@@ -107,6 +107,18 @@ impl ExitClass {
         error
             .chain()
             .find_map(|cause| {
+                // A key not given or not usable: the restore cannot succeed
+                // as asked; a key that does not open, or altered bytes, is a
+                // failed restore.
+                if let Some(e) = cause.downcast_ref::<xregion_crypt::CryptError>() {
+                    use xregion_crypt::CryptError as C;
+                    return Some(match e {
+                        C::MissingKey { .. } | C::BadKey { .. } | C::BadKeyId(_) => {
+                            ExitClass::Invalid
+                        }
+                        _ => ExitClass::Other,
+                    });
+                }
                 if let Some(e) = cause.downcast_ref::<CliError>() {
                     return Some(match e {
                         CliError::Api(status) => Self::of_code(status.code()),

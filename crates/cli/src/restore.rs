@@ -8,6 +8,7 @@
 //! folder>` and nowhere else.
 
 mod download;
+mod keys;
 mod local;
 mod plan_json;
 mod progress;
@@ -54,6 +55,18 @@ pub struct TargetArgs {
     /// per-request `timeout` (`--store-option timeout=…`, default 30s).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub range_mib: u64,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+}
+
+/// Keys for encrypted copies: `--key-file ID=PATH` (32 bytes or 64 hex
+/// digits, mode 600) and `--key-env ID=VAR`; repeatable, any number.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct KeyArgs {
+    #[arg(long = "key-file", value_parser = parse_kv)]
+    pub key_files: Vec<(String, String)>,
+    #[arg(long = "key-env", value_parser = parse_kv)]
+    pub key_envs: Vec<(String, String)>,
 }
 
 fn parse_kv(s: &str) -> Result<(String, String), String> {
@@ -104,13 +117,16 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
         TimeArg::At(ms) => ms,
     };
     let (plan, files) = plan_of(manifests, time)?;
+    // Every key is unwrapped before a byte is downloaded.
+    let ring = keys::keyring(&t.keys.key_files, &t.keys.key_envs)?;
+    let ciphers = keys::ciphers(&ring, manifests, &files)?;
     tokio::fs::create_dir_all(&into).await?;
     let fetcher = Fetcher {
         range_size: t.range_mib * 1024 * 1024,
         parallel: usize::try_from(t.parallel)?,
         attempts: 6,
     };
-    let restored = download(store.as_ref(), &fetcher, &prefix, &files, &into).await?;
+    let restored = download(store.as_ref(), &fetcher, &prefix, &files, &ciphers, &into).await?;
     let plan_json = PlanJson::new(prefix, engine, &plan, manifests, restored, &scan.rejected);
     tokio::fs::write(
         into.join("plan.json"),
@@ -193,6 +209,7 @@ async fn download(
     fetcher: &Fetcher,
     prefix: &str,
     files: &[PlanFile],
+    ciphers: &[Option<xregion_crypt::FileCipher>],
     into: &Path,
 ) -> anyhow::Result<Vec<RestoredFile>> {
     // Sizes come from manifests in the store: summed without overflow.
@@ -206,7 +223,7 @@ async fn download(
     );
     let mut restored = Vec::new();
     let (mut fetched, mut kept) = (0u64, 0u64);
-    for f in files {
+    for (f, cipher) in files.iter().zip(ciphers) {
         let relative = f
             .relative_path(prefix)
             .ok_or_else(|| anyhow::anyhow!("{} is not under {prefix}", f.file.key))?;
@@ -217,6 +234,7 @@ async fn download(
             size: f.file.size,
             sha256: &f.file.sha256,
             label: &label,
+            cipher: cipher.as_ref(),
         };
         let got = fetcher
             .fetch(store, &want, &paths.dest, &paths.partial)

@@ -37,6 +37,9 @@ pub struct Wanted<'a> {
     pub sha256: &'a str,
     /// Shown in progress lines.
     pub label: &'a str,
+    /// How the stored object opens, when it is encrypted (`size` and
+    /// `sha256` stay the plaintext's and are checked after decrypting).
+    pub cipher: Option<&'a xregion_crypt::FileCipher>,
 }
 
 /// What fetching one file took.
@@ -112,6 +115,15 @@ impl Fetcher {
             file.set_len(0).await?;
             have = 0;
         }
+        // An encrypted file resumes at a chunk edge: its ranges are whole
+        // chunks, which open on their own.
+        if let Some(c) = want.cipher {
+            let edge = have - have % c.chunk_size();
+            if edge != have {
+                file.set_len(edge).await?;
+                have = edge;
+            }
+        }
         let mut seen = Verifier::new();
         if have > 0 {
             eprintln!(
@@ -123,8 +135,12 @@ impl Fetcher {
         file.seek(std::io::SeekFrom::Start(have)).await?;
         let location = Path::from(want.key);
         let mut progress = Progress::new(want.label, want.size, have);
-        let mut ranges = stream::iter(ranges(have, want.size, self.range_size))
-            .map(|r| self.get_range(store, &location, r))
+        let step = match want.cipher {
+            Some(c) => self.range_size.div_ceil(c.chunk_size()).max(1) * c.chunk_size(),
+            None => self.range_size,
+        };
+        let mut ranges = stream::iter(ranges(have, want.size, step))
+            .map(|r| self.get_plain(store, &location, r, want.cipher))
             .buffered(self.parallel.max(1));
         while let Some(bytes) = ranges.try_next().await? {
             seen.update(&bytes);
@@ -148,6 +164,30 @@ impl Fetcher {
             fetched,
             resumed: have,
         }))
+    }
+
+    /// Plaintext bytes `range` of the file: read as they are, or the whole
+    /// chunks holding them read and opened (a failed tag is no transient
+    /// error: not retried).
+    async fn get_plain(
+        &self,
+        store: &dyn ObjectStore,
+        location: &Path,
+        range: Range<u64>,
+        cipher: Option<&xregion_crypt::FileCipher>,
+    ) -> anyhow::Result<Bytes> {
+        let Some(c) = cipher else {
+            return self.get_range(store, location, range).await;
+        };
+        let first = range.start / c.chunk_size();
+        let chunks = (range.end - range.start).div_ceil(c.chunk_size());
+        let start = c.stored_offset(first);
+        let end = start + (range.end - range.start) + chunks * xregion_crypt::TAG_LEN;
+        let sealed = self.get_range(store, location, start..end).await?;
+        let plain = c
+            .open_range(first, &sealed)
+            .with_context(|| format!("decrypting {location}"))?;
+        Ok(Bytes::from(plain))
     }
 
     /// One range, retried with backoff: a range that fails (a timeout, a
@@ -291,6 +331,7 @@ mod tests {
                 size: self.size,
                 sha256: &self.sha256,
                 label: "k",
+                cipher: None,
             }
         }
     }
@@ -353,5 +394,60 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("the manifest says"), "{err}");
         assert!(!other.exists() && !dir.path().join("g.part").exists());
+    }
+
+    #[tokio::test]
+    async fn encrypted_objects_open_by_whole_chunks_resume_at_a_chunk_edge_and_refuse_a_flip() {
+        use xregion_crypt::{DataKey, FileCipher};
+        let content: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
+        let cipher = FileCipher::new(&DataKey::generate(), 2, 4096, content.len() as u64);
+        let stored = Stored::new(&cipher.seal_range(0, &content).unwrap()).await;
+        let sha = hex::encode(Sha256::digest(&content));
+        let want = Wanted {
+            key: "k",
+            size: content.len() as u64,
+            sha256: &sha,
+            label: "k",
+            cipher: Some(&cipher),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let (dest, partial) = (dir.path().join("f"), dir.path().join("f.part"));
+        // Not on a chunk edge: cut back to 2 chunks and resumed from there.
+        std::fs::write(&partial, &content[..10_000]).unwrap();
+        let fetcher = Fetcher {
+            range_size: 7_000,
+            parallel: 3,
+            attempts: 1,
+        };
+        let got = fetcher
+            .fetch(&stored.store, &want, &dest, &partial)
+            .await
+            .unwrap();
+        assert_eq!(
+            got,
+            Fetched {
+                fetched: 50_000 - 8192,
+                resumed: 8192
+            }
+        );
+        assert!(std::fs::read(&dest).unwrap() == content);
+
+        let mut bad = cipher.seal_range(0, &content).unwrap();
+        bad[30_000] ^= 1;
+        stored
+            .store
+            .put(&Path::from("k"), bad.into())
+            .await
+            .unwrap();
+        let other = dir.path().join("g");
+        let err = fetcher
+            .fetch(&stored.store, &want, &other, &dir.path().join("g.part"))
+            .await
+            .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("failed authentication"),
+            "{err:#}"
+        );
+        assert!(!other.exists());
     }
 }

@@ -1,0 +1,59 @@
+//! Keys for restoring encrypted copies (`--key-file ID=PATH`, `--key-env
+//! ID=VAR`, repeatable): each encrypted file's data key is unwrapped before
+//! anything is downloaded, so a missing or wrong key stops the restore at
+//! once, naming its key id, with nothing written.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use xregion_crypt::{env_key, file_key, FileCipher, KeyProvider, Keyring, WrappedKey};
+use xregion_domain::manifest::{Manifest, PlanFile};
+
+/// The keys given on the command line; none is "current": a restore only
+/// unwraps.
+pub fn keyring(files: &[(String, String)], envs: &[(String, String)]) -> anyhow::Result<Keyring> {
+    let mut keys: Vec<Arc<dyn KeyProvider>> = Vec::new();
+    for (id, path) in files {
+        keys.push(Arc::new(file_key(id, Path::new(path))?));
+    }
+    for (id, var) in envs {
+        keys.push(Arc::new(env_key(id, var)?));
+    }
+    Ok(Keyring::new(None, keys)?)
+}
+
+/// One cipher per file of the plan (`None` for a file stored in the
+/// clear), its nonce's file index being the file's place in its manifest.
+pub fn ciphers(
+    ring: &Keyring,
+    manifests: &[Manifest],
+    files: &[PlanFile],
+) -> anyhow::Result<Vec<Option<FileCipher>>> {
+    files
+        .iter()
+        .map(|pf| {
+            let Some(e) = &pf.file.encryption else {
+                return Ok(None);
+            };
+            let index = manifests
+                .iter()
+                .find(|m| m.backup_id == pf.backup_id)
+                .and_then(|m| m.files.iter().position(|f| f.key == pf.file.key))
+                .and_then(|i| u32::try_from(i).ok())
+                .ok_or_else(|| anyhow::anyhow!("{} is in no manifest", pf.file.key))?;
+            let wrapped = WrappedKey::from_base64(&e.key_id, &e.wrapped_key)?;
+            let key = ring.unwrap_key(&wrapped).map_err(|err| {
+                anyhow::Error::new(err).context(format!(
+                    "backup {} file {} is encrypted",
+                    pf.backup_id, pf.file.key
+                ))
+            })?;
+            Ok(Some(FileCipher::new(
+                &key,
+                index,
+                e.chunk_size,
+                pf.file.size,
+            )))
+        })
+        .collect()
+}
