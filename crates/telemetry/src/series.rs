@@ -12,7 +12,9 @@ pub type Series = (Vec<(&'static str, String)>, f64);
 pub struct GaugeFamily {
     name: &'static str,
     help: &'static str,
-    series: Mutex<Vec<Series>>,
+    /// Each series' labels already in text form (`,name="escaped value"…`),
+    /// escaped once when stored rather than at every scrape.
+    series: Mutex<Vec<(String, f64)>>,
 }
 
 fn families() -> &'static Mutex<Vec<Arc<GaugeFamily>>> {
@@ -39,19 +41,26 @@ pub fn gauge_family(name: &'static str, help: &'static str) -> Arc<GaugeFamily> 
 impl GaugeFamily {
     /// Replaces every series: what is not in `series` is no longer exported.
     pub fn replace(&self, series: Vec<Series>) {
+        let series = series
+            .into_iter()
+            .map(|(labels, value)| {
+                let mut text = String::new();
+                for (name, value) in labels {
+                    let _ = write!(text, ",{name}=\"{}\"", escape(&value));
+                }
+                (text, value)
+            })
+            .collect();
         *self.series.lock().unwrap_or_else(|p| p.into_inner()) = series;
     }
 
-    fn render(&self, out: &mut String, global: (&str, &str)) {
+    /// `global` is the global label in text form (`service="catalog"`).
+    fn render(&self, out: &mut String, global: &str) {
         let _ = writeln!(out, "# HELP {} {}", self.name, self.help);
         let _ = writeln!(out, "# TYPE {} gauge", self.name);
         let series = self.series.lock().unwrap_or_else(|p| p.into_inner());
         for (labels, value) in series.iter() {
-            let _ = write!(out, "{}{{{}=\"{}\"", self.name, global.0, escape(global.1));
-            for (name, value) in labels {
-                let _ = write!(out, ",{name}=\"{}\"", escape(value));
-            }
-            let _ = writeln!(out, "}} {value}");
+            let _ = writeln!(out, "{}{{{global}{labels}}} {value}", self.name);
         }
         out.push('\n');
     }
@@ -60,9 +69,10 @@ impl GaugeFamily {
 /// Every registered family in Prometheus text, each series with the
 /// exporter's global label (`service="<binary>"`) first, as the others have.
 pub(crate) fn render(global: (&str, &str)) -> String {
+    let global = format!("{}=\"{}\"", global.0, escape(global.1));
     let mut out = String::new();
     for family in families().lock().unwrap_or_else(|p| p.into_inner()).iter() {
-        family.render(&mut out, global);
+        family.render(&mut out, &global);
     }
     out
 }
