@@ -1,0 +1,272 @@
+//! Encryption at rest in a target region (#18 point 3), end to end over the
+//! real services and Garage: r2 encrypts under a key file. What lands in r2
+//! is not the plaintext; `xregion restore` with the key gives the source's
+//! bytes back; rotation keeps old backups restorable while their key is
+//! given; a missing key or a flipped stored byte fails the restore clearly,
+//! with nothing left that looks restored.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path as FsPath, PathBuf};
+use std::process::Command;
+
+use object_store::path::Path;
+use object_store::ObjectStore;
+use sha2::Digest;
+use xregion_domain::encryption::{stored_size, CHUNK_SIZE};
+use xregion_domain::layout;
+use xregion_domain::manifest::Manifest;
+use xregion_domain::Engine;
+use xregion_proto::convert::millis;
+use xregion_proto::rds::v1::BackupDescriptor;
+use xregion_tests::restore::store_options;
+use xregion_tests::stack::{bin_dir, TENANT_A};
+use xregion_tests::sync::{SyncEnv, FAST_SYNC_CONFIG};
+use xregion_tests::{Stack, StackOptions};
+
+const T0: i64 = 1_760_000_000_000;
+const MIN: i64 = 60_000;
+const MIB: usize = 1024 * 1024;
+
+fn key_file(dir: &FsPath, name: &str) -> PathBuf {
+    use rand::RngCore;
+    let mut key = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut key);
+    let path = dir.join(name);
+    std::fs::write(&path, hex::encode(key)).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path
+}
+
+fn encryption_config(current: (&str, &FsPath), previous: Option<(&str, &FsPath)>) -> String {
+    let mut s = format!(
+        "[regions.encryption]\nkey_id = \"{}\"\nkey_file = \"{}\"\n",
+        current.0,
+        current.1.display()
+    );
+    if let Some((id, path)) = previous {
+        s.push_str(&format!(
+            "\n[[regions.encryption.previous]]\nkey_id = \"{id}\"\nkey_file = \"{}\"\n",
+            path.display()
+        ));
+    }
+    s
+}
+
+/// `xregion restore` of the instance at `time` with `keys` (`ID=PATH`).
+fn restore(
+    stack: &Stack,
+    instance: &str,
+    time: &str,
+    into: &FsPath,
+    keys: &[String],
+) -> std::process::Output {
+    let region = stack.region("r2").unwrap();
+    let mut cmd = Command::new(bin_dir().unwrap().join("xregion"));
+    cmd.args([
+        "--endpoint",
+        "http://127.0.0.1:1",
+        "restore",
+        "--region-store",
+        &region.url,
+    ])
+    .args(["--instance", instance, "--time", time, "--into"])
+    .arg(into)
+    .args(store_options(region));
+    for k in keys {
+        cmd.args(["--key-file", k]);
+    }
+    cmd.output().unwrap()
+}
+
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap()
+        .to_rfc3339()
+}
+
+fn end_of(d: &BackupDescriptor) -> i64 {
+    d.data_end_time.as_ref().map(millis).unwrap_or_default()
+}
+
+async fn manifest(env: &SyncEnv, prefix: &str, backup_id: &str) -> Manifest {
+    let key = layout::manifest_key(prefix, backup_id);
+    let bytes = env
+        .target
+        .get(&Path::from(key))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    Manifest::from_json(&bytes).unwrap()
+}
+
+/// Every file of `d` restored under `into` is the source's bytes.
+async fn restored_identically(env: &SyncEnv, d: &BackupDescriptor, into: &FsPath) {
+    for f in &d.files {
+        let source = env
+            .source
+            .get(&Path::from(f.key.as_str()))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let name = f.key.rsplit('/').next().unwrap();
+        let restored = std::fs::read(into.join(&d.backup_id).join(name)).unwrap();
+        assert!(
+            restored == source.as_ref(),
+            "{} differs from the source",
+            f.key
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_encrypting_region_stores_ciphertext_restores_with_keys_and_rotates(
+) -> anyhow::Result<()> {
+    let keys = tempfile::tempdir()?;
+    let (k1, k2) = (
+        key_file(keys.path(), "k1.hex"),
+        key_file(keys.path(), "k2.hex"),
+    );
+    // r2 is the last region, so [regions.encryption] is r2's.
+    let opts = StackOptions {
+        regions: vec!["r1".into(), "r2".into()],
+        extra_config: format!(
+            "{}\n{FAST_SYNC_CONFIG}",
+            encryption_config(("k1", &k1), None)
+        ),
+        ..StackOptions::fast_sync()
+    };
+    let mut stack = Stack::start(opts).await?;
+    let env = SyncEnv::new(&stack, "r1", "r2").await?;
+    let instance = "mysql-enc";
+    let mut chain = env.chain(instance, Engine::Mysql, T0).await?;
+    // 12 MiB: past the 5 MiB part size, the resumable multipart path.
+    let full = env
+        .upstream
+        .emit(&env.source, &chain.full(12 * MIB + 7))
+        .await?;
+    let log = env
+        .upstream
+        .emit(&env.source, &chain.log(5 * MIN, 3000))
+        .await?;
+    let svc = env.create(instance, Engine::Mysql, "r1", "r2").await?;
+    env.wait_running(&svc.id, 2).await?;
+    let prefix = layout::service_prefix(TENANT_A, instance, &svc.id);
+
+    // In r2: ciphertext of the formula's size, no plaintext in it.
+    for d in [&full, &log] {
+        let m = manifest(&env, &prefix, &d.backup_id).await;
+        for (f, mf) in d.files.iter().zip(&m.files) {
+            let enc = mf.encryption.as_ref().expect("an encryption record");
+            assert_eq!(enc.key_id, "k1");
+            assert_eq!((mf.size, mf.sha256.as_str()), (f.size, f.sha256.as_str()));
+            let key = layout::backup_file_key(&prefix, &d.backup_id, &f.key);
+            let stored = env.target.get(&Path::from(key)).await?.bytes().await?;
+            assert_eq!(
+                stored.len() as u64,
+                stored_size(f.size, CHUNK_SIZE).unwrap()
+            );
+            assert_ne!(hex::encode(sha2::Sha256::digest(&stored)), f.sha256);
+            let source = env
+                .source
+                .get(&Path::from(f.key.as_str()))
+                .await?
+                .bytes()
+                .await?;
+            let sample = &source[..64.min(source.len())];
+            assert!(
+                !stored.windows(sample.len()).any(|w| w == sample),
+                "plaintext in {}",
+                f.key
+            );
+        }
+    }
+
+    // Restored with the key: the source's bytes.
+    let dir = tempfile::tempdir()?;
+    let k1_arg = format!("k1={}", k1.display());
+    let into = dir.path().join("with-key");
+    let out = restore(&stack, instance, "latest", &into, &[k1_arg.clone()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    restored_identically(&env, &full, &into).await;
+    restored_identically(&env, &log, &into).await;
+
+    // Without it: a clear error naming the key id, exit 4, nothing written.
+    let into = dir.path().join("no-key");
+    let out = restore(&stack, instance, "latest", &into, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("\"k1\"") && stderr.contains("--key-file"),
+        "{stderr}"
+    );
+    assert!(!into.join("plan.json").exists() && !into.join(&full.backup_id).exists());
+
+    // Rotation: the worker restarts with k2 current and k1 kept.
+    let config = std::fs::read_to_string(&stack.config_path)?;
+    let rotated = config.replace(
+        &encryption_config(("k1", &k1), None),
+        &encryption_config(("k2", &k2), Some(("k1", &k1))),
+    );
+    assert_ne!(config, rotated);
+    std::fs::write(&stack.config_path, rotated)?;
+    stack.kill("transfer-worker");
+    stack.start_service("transfer-worker", &[]).await?;
+    let full2 = env.upstream.emit(&env.source, &chain.full(2 * MIB)).await?;
+    env.wait_running(&svc.id, 3).await?;
+    let m2 = manifest(&env, &prefix, &full2.backup_id).await;
+    assert_eq!(m2.files[0].encryption.as_ref().unwrap().key_id, "k2");
+    let k2_arg = format!("k2={}", k2.display());
+    let both = [k1_arg.clone(), k2_arg.clone()];
+    let into = dir.path().join("new");
+    let out = restore(&stack, instance, "latest", &into, &both);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    restored_identically(&env, &full2, &into).await;
+    let old_time = rfc3339(end_of(&full));
+    let into = dir.path().join("old");
+    let out = restore(&stack, instance, &old_time, &into, &both);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    restored_identically(&env, &full, &into).await;
+    // The old key dropped: the old backup no longer restores, naming k1.
+    let into = dir.path().join("old-without-k1");
+    let out = restore(&stack, instance, &old_time, &into, &[k2_arg.clone()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("\"k1\""),
+        "{stderr}"
+    );
+
+    // A flipped byte in a stored object: detected, nothing restored.
+    let f = &full.files[0];
+    let key = Path::from(layout::backup_file_key(&prefix, &full.backup_id, &f.key));
+    let mut stored = env.target.get(&key).await?.bytes().await?.to_vec();
+    let at = stored.len() / 2;
+    stored[at] ^= 0x01;
+    env.target.put(&key, stored.into()).await?;
+    let into = dir.path().join("flipped");
+    let out = restore(&stack, instance, &old_time, &into, &both);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("failed authentication"), "{stderr}");
+    let name = f.key.rsplit('/').next().unwrap();
+    assert!(!into.join(&full.backup_id).join(name).exists());
+    assert!(!into.join("plan.json").exists());
+    Ok(())
+}
