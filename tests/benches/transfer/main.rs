@@ -8,7 +8,7 @@
 //!   XREGION_BENCH_SCALE=0.1 cargo xtask bench transfer
 //!   XREGION_BENCH_S3_OPTIONS="aws_checksum_algorithm=,aws_unsigned_payload=true"
 //!   XREGION_BENCH_WORKER="parts_in_flight = 4"
-//!   XREGION_BENCH_ONLY=files              (phases: s3, files, latency)
+//!   XREGION_BENCH_ONLY=files              (phases: s3, enc, files, latency)
 //!   XREGION_BENCH_LOGS=/tmp/logs          (keep the services' logs)
 //!
 //! Needs release binaries (`cargo build --release --bins`, done by xtask) and
@@ -16,6 +16,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // benchmark code: a panic is a failure report
 
+mod encryption;
 mod measure;
 mod workload;
 
@@ -73,7 +74,9 @@ async fn main() -> anyhow::Result<()> {
         .or_else(|_| tempfile::tempdir())?;
     println!("file:// regions under {}", file_root.path().display());
     let mut stack = Stack::start(StackOptions {
-        regions: vec!["src".into(), "dst".into()],
+        regions: vec!["src".into(), "dst".into(), "enc".into()],
+        // Started below, once region enc has its key.
+        services: Vec::new(),
         file_regions: vec!["fsrc".into(), "fdst".into()],
         extra_config: format!("\n[worker]\n{worker}\n"),
         s3_options,
@@ -81,9 +84,15 @@ async fn main() -> anyhow::Result<()> {
         ..Default::default()
     })
     .await?;
+    // Region enc encrypts at rest: its key is written into the
+    // configuration before any service reads it.
+    encryption::encrypt_region(&stack, "enc")?;
+    for s in StackOptions::default().services {
+        stack.start_service(s, &[]).await?;
+    }
     let meter = CpuMeter::new(&mut stack)?;
     let worker_pid = stack.service("transfer-worker")?.pid().unwrap();
-    let only = env_or("XREGION_BENCH_ONLY", "s3,files,latency");
+    let only = env_or("XREGION_BENCH_ONLY", "s3,enc,files,latency");
     let phase = |name: &str| only.split(',').any(|p| p.trim() == name);
     let mut rows: Vec<(Case, usize)> = Vec::new();
     let mut ratios = Vec::new();
@@ -105,6 +114,35 @@ async fn main() -> anyhow::Result<()> {
         ));
         let base = rows.len();
         rows.extend([(garage, base), (default, base), (tuned, base)]);
+    }
+
+    // Garage to a Garage region that encrypts at rest: the same workload
+    // sealed on the way, against the plain copy of phase s3 in this run;
+    // and the raw rates of sealing and hashing on this machine.
+    if phase("enc") {
+        let w = prepare(&stack, ("src", "enc"), "bench-enc", full_size, logs).await?;
+        let sealed = burst(
+            &stack,
+            &w,
+            &meter,
+            "xregion, Garage -> Garage, encrypted at rest",
+        )
+        .await?;
+        let base = match rows.first() {
+            Some((plain, _)) => {
+                ratios.push(format!(
+                    "xregion encrypted / plain (Garage) = {:.2} (target >= 0.85)",
+                    sealed.mbps() / plain.mbps()
+                ));
+                0
+            }
+            None => rows.len(),
+        };
+        rows.push((sealed, base));
+        let (seal, sha) = encryption::raw_rates();
+        ratios.push(format!(
+            "one core in process: AES-256-GCM sealing {seal:.0} MB/s, sha256 {sha:.0} MB/s"
+        ));
     }
 
     // file:// to file://, and cp -r of the same folder.
