@@ -17,6 +17,7 @@ use tonic::{Request, Response, Status};
 use xregion_bus::{AnyEvent, CatalogClient};
 use xregion_proto::xregion::v1 as pb;
 use xregion_proto::xregion::v1::watch_event::Event;
+use xregion_proto::WATCH_CURSOR_HEADER;
 
 use crate::error::{status, unavailable};
 use crate::gateway::{check_id, Gateway};
@@ -25,9 +26,6 @@ pub type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchEvent, Status>>
 
 /// What a cursor starts with; the rest is the events stream's sequence.
 const CURSOR_PREFIX: &str = "ev1.";
-
-/// Response header: the cursor the watch starts after.
-pub const CURSOR_HEADER: &str = "xregion-watch-cursor";
 
 pub fn cursor(sequence: u64) -> String {
     format!("{CURSOR_PREFIX}{sequence}")
@@ -153,7 +151,7 @@ impl Gateway {
         // Where the watch starts: a client that reconnects before any event
         // came resumes from there and misses nothing.
         if let Ok(value) = cursor(start).parse() {
-            response.metadata_mut().insert(CURSOR_HEADER, value);
+            response.metadata_mut().insert(WATCH_CURSOR_HEADER, value);
         }
         Ok(response)
     }

@@ -37,8 +37,16 @@ pub struct TargetArgs {
     #[arg(long)]
     pub region_store: String,
     /// Store option KEY=VALUE (S3: aws_endpoint, aws_region, …; `timeout`
-    /// per request, default 30s, must cover one range); repeatable.
-    #[arg(long = "store-option", value_parser = parse_kv)]
+    /// per request, default 30s, must cover one range); repeatable. Also
+    /// from XREGION_STORE_OPTIONS, one KEY=VALUE a line, which keeps
+    /// secrets out of the process list (the drill role passes them so).
+    #[arg(
+        long = "store-option",
+        value_parser = parse_kv,
+        env = "XREGION_STORE_OPTIONS",
+        value_delimiter = '\n',
+        hide_env_values = true
+    )]
     pub store_options: Vec<(String, String)>,
     #[arg(long)]
     pub instance: String,

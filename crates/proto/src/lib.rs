@@ -27,5 +27,9 @@ pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("xreg
 
 pub mod convert;
 
+/// Response metadata of `Watch`: the cursor the watch starts after, so a
+/// client that reconnects resumes there. Set by the gateway, read by the CLI.
+pub const WATCH_CURSOR_HEADER: &str = "xregion-watch-cursor";
+
 pub use prost;
 pub use prost_types::Timestamp;

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use xregion_proto::xregion::v1 as pb;
+use xregion_proto::WATCH_CURSOR_HEADER;
 
 use crate::api::Api;
 use crate::exit::CliError;
@@ -16,10 +17,6 @@ use crate::render::{self, say, Output};
 
 use super::watch_bars::TtyBars;
 use super::watch_view::{Bars, WatchLine};
-
-/// The gateway's response header naming where a watch starts
-/// (`xregion_api_gateway::watch::CURSOR_HEADER`).
-const CURSOR_HEADER: &str = "xregion-watch-cursor";
 
 #[derive(Debug, clap::Args)]
 pub struct WatchArgs {
@@ -53,7 +50,7 @@ pub async fn watch(mut api: Api, args: WatchArgs, out: Output) -> anyhow::Result
         let mut stream = match api.watch_sync_service(req).await.map_err(CliError::from) {
             Ok(response) => {
                 // Where the watch starts, until an event says more.
-                if let Some(start) = response.metadata().get(CURSOR_HEADER) {
+                if let Some(start) = response.metadata().get(WATCH_CURSOR_HEADER) {
                     cursor = start.to_str().unwrap_or_default().to_string();
                 }
                 response.into_inner()
