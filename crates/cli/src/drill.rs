@@ -3,84 +3,36 @@
 //! answers and what it holds, reports whether it worked and how long it
 //! took, and removes the server. Nobody trusts a backup never restored.
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use serde::Serialize;
+use xregion_domain::BackupFormat;
 
-use crate::mariadb_apply;
+use crate::mariadb_server::{self, private_dir, Server};
 use crate::render::{self, say, Output};
-use crate::restore::{self, RestoreArgs, TargetArgs};
+use crate::restore::{self, PlanJson, RestoreArgs, TargetArgs};
+use crate::{mariadb_apply, mariadb_physical};
 
-struct Server {
-    child: Child,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(dir: &Path) -> anyhow::Result<(Server, std::path::PathBuf)> {
+/// Restores the downloaded plan into a server of its own below `dir`: a
+/// physical FULL becomes the server's datadir, an SQL dump is loaded into
+/// a new one. Returns the server and how long it took to start.
+fn restore_into_server(
+    plan: &PlanJson,
+    dir: &std::path::Path,
+    files: &std::path::Path,
+) -> anyhow::Result<(Server, Duration)> {
     let datadir = dir.join("data");
-    let out = Command::new("mariadb-install-db")
-        .args([
-            "--no-defaults",
-            "--user=root",
-            "--auth-root-authentication-method=socket",
-            "--skip-test-db",
-        ])
-        .arg(format!("--datadir={}", datadir.display()))
-        .output()
-        .context("running mariadb-install-db (is mariadb-server installed?)")?;
-    mariadb_apply::succeeded(out, "mariadb-install-db")?;
-    let socket = dir.join("drill.sock");
-    let child = Command::new("mariadbd")
-        .arg("--no-defaults")
-        .arg("--user=root")
-        .arg(format!("--datadir={}", datadir.display()))
-        .arg(format!("--socket={}", socket.display()))
-        .arg(format!("--pid-file={}", dir.join("drill.pid").display()))
-        .arg("--skip-networking")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting mariadbd")?;
-    let server = Server { child };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if mariadb_apply::query(&socket, "SELECT 1").is_ok() {
-            return Ok((server, socket));
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "the throwaway server did not start within 60 s"
-        );
-        std::thread::sleep(Duration::from_millis(200));
+    if plan.full_format == BackupFormat::Xbstream {
+        let (server, timings) = mariadb_physical::restore(plan, &datadir, files)?;
+        eprintln!("physical restore: {timings}");
+        return Ok((server, timings.start));
     }
-}
-
-/// A fresh folder only this user can enter: created here (never an
-/// existing folder or a link someone else planted under a guessable name),
-/// so the restore's `--into` below it is ours alone.
-fn private_dir() -> anyhow::Result<std::path::PathBuf> {
-    use std::os::unix::fs::DirBuilderExt;
-    // Not a time: a nonce for the folder name.
-    #[allow(clippy::disallowed_methods)]
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or_default();
-    let dir = std::env::temp_dir().join(format!("xregion-drill-{}-{nanos:09}", std::process::id()));
-    std::fs::DirBuilder::new()
-        .mode(0o700)
-        .create(&dir)
-        .with_context(|| format!("creating {}", dir.display()))?;
-    Ok(dir)
+    mariadb_server::install(&datadir)?;
+    let step = Instant::now();
+    let server = Server::start(&datadir, dir)?;
+    let ready = step.elapsed();
+    restore::apply_to_mariadb(plan, &server.socket)?;
+    Ok((server, ready))
 }
 
 /// What monitoring reads (`--output json`): one object.
@@ -98,19 +50,22 @@ struct DrillReport {
 
 pub async fn run(target: TargetArgs, out: Output) -> anyhow::Result<()> {
     let started = Instant::now();
-    let dir = private_dir()?;
+    let dir = private_dir(&std::env::temp_dir(), "xregion-drill")?;
     let outcome = async {
-        let (_server, socket) = start_server(&dir)?;
-        let server_ready = started.elapsed();
+        let files = dir.join("files");
+        // Download only; what follows depends on the FULL's format.
         restore::run(RestoreArgs {
             target,
-            into: dir.join("files"),
-            mariadb_socket: Some(socket.clone()),
+            into: files.clone(),
+            mariadb_socket: None,
+            mariadb_datadir: None,
             database: None,
         })
         .await?;
+        let plan: PlanJson = serde_json::from_slice(&std::fs::read(files.join("plan.json"))?)?;
+        let (server, server_ready) = restore_into_server(&plan, &dir, &files)?;
         let tables: u64 = mariadb_apply::query(
-            &socket,
+            &server.socket,
             "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema NOT IN ('mysql','information_schema','performance_schema','sys')",
         )?
         .parse()

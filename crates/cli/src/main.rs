@@ -9,6 +9,8 @@ mod drill;
 mod exit;
 mod manual;
 mod mariadb_apply;
+mod mariadb_physical;
+mod mariadb_server;
 mod profiles;
 mod render;
 mod restore;

@@ -55,6 +55,17 @@ pub fn apply(
         .output()
         .context("running mariadb")?;
     succeeded(out, "loading the FULL failed")?;
+    replay(socket, start_position, binlogs, stop_at_ms)
+}
+
+/// Replays `binlogs` (in order) into the server from `start_position` of
+/// the first up to the first transaction at or after `stop_at_ms`.
+pub fn replay(
+    socket: &Path,
+    start_position: u64,
+    binlogs: &[PathBuf],
+    stop_at_ms: i64,
+) -> anyhow::Result<()> {
     if binlogs.is_empty() {
         return Ok(());
     }

@@ -28,7 +28,9 @@ use xregion_domain::Engine;
 
 use crate::args::TimeArg;
 use download::{Fetcher, Wanted};
-use plan_json::{PlanJson, RestoredFile};
+pub use plan_json::PlanJson;
+use plan_json::RestoredFile;
+use xregion_domain::{BackupFormat, BackupKind};
 
 /// Where and what to restore: shared by `restore` and `drill`.
 #[derive(Debug, Clone, clap::Args)]
@@ -91,9 +93,14 @@ pub struct RestoreArgs {
     #[arg(long)]
     pub into: PathBuf,
     /// Also restore into this fresh MariaDB server (its socket): load
-    /// the FULL, replay binlogs up to the time.
+    /// the FULL (an SQL dump), replay binlogs up to the time.
     #[arg(long)]
     pub mariadb_socket: Option<PathBuf>,
+    /// Also restore a physical FULL (xbstream) into this new or empty
+    /// MariaDB datadir: extract, prepare, move back, replay binlogs up to
+    /// the time in a private server, stop it cleanly.
+    #[arg(long, conflicts_with = "mariadb_socket")]
+    pub mariadb_datadir: Option<PathBuf>,
     /// SQL Server: the database `restore.sql` restores (default: the
     /// instance id).
     #[arg(long)]
@@ -105,8 +112,13 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
         target: t,
         into,
         mariadb_socket,
+        mariadb_datadir,
         database,
     } = args;
+    // Before any download: a datadir holding anything is never touched.
+    if let Some(datadir) = &mariadb_datadir {
+        crate::mariadb_physical::ensure_fresh(datadir)?;
+    }
     let store = open_store(&t)?;
     let prefix = find_service(store.as_ref(), &t).await?;
     let scan = scan_manifests(store.as_ref(), &prefix).await?;
@@ -125,6 +137,17 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
         TimeArg::At(ms) => ms,
     };
     let (plan, files) = plan_of(manifests, time)?;
+    let to = match (&mariadb_socket, &mariadb_datadir) {
+        (Some(_), _) => ApplyTo::Socket,
+        (None, Some(_)) => ApplyTo::Datadir,
+        (None, None) => ApplyTo::Files,
+    };
+    check_apply(
+        engine,
+        &plan.full_backup_id,
+        full_format(manifests, &plan),
+        to,
+    )?;
     // Every key is unwrapped before a byte is downloaded.
     let ring = keys::keyring(&t.keys.key_files, &t.keys.key_envs)?;
     let ciphers = keys::ciphers(&ring, manifests, &files)?;
@@ -154,6 +177,16 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
         apply_to_mariadb(&plan_json, socket)?;
         println!("applied to the MariaDB server at {}", socket.display());
     }
+    if let Some(datadir) = &mariadb_datadir {
+        let started = std::time::Instant::now();
+        let (server, timings) = crate::mariadb_physical::restore(&plan_json, datadir, &into)?;
+        server.stop()?;
+        println!(
+            "restored the MariaDB datadir {} in {:.1} s ({timings}); start a server on it: chown -R mysql:mysql {0} && mariadbd --datadir={0} --user=mysql",
+            datadir.display(),
+            started.elapsed().as_secs_f64()
+        );
+    }
     println!(
         "restored {} files (1 FULL + {} LOG backups) of {} into {}; replay stops at {}",
         plan_json.files.len(),
@@ -171,6 +204,59 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// What the restore goes on to do with the files once downloaded: checked
+/// against the FULL's format before anything is downloaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ApplyTo {
+    /// Download only (the drill decides from `plan.json`; SQL Server scripts).
+    Files,
+    /// Load into a running server (`--mariadb-socket`): an SQL dump.
+    Socket,
+    /// Into a new datadir (`--mariadb-datadir`): an xbstream.
+    Datadir,
+}
+
+/// The format of the plan's FULL (manifests passed validate_for, so theirs fits).
+fn full_format(
+    manifests: &[xregion_domain::manifest::Manifest],
+    plan: &xregion_domain::chain::RestorePlan,
+) -> BackupFormat {
+    let engine = manifests.first().map(|m| m.engine).unwrap_or(Engine::Mysql);
+    manifests
+        .iter()
+        .find(|m| m.backup_id == plan.full_backup_id)
+        .and_then(|m| m.backup_format().ok())
+        .unwrap_or(BackupFormat::legacy(engine, BackupKind::Full))
+}
+
+fn check_apply(
+    engine: Engine,
+    full_id: &str,
+    format: BackupFormat,
+    to: ApplyTo,
+) -> anyhow::Result<()> {
+    let mysql_only = |flag: &str| {
+        anyhow::ensure!(
+            engine == Engine::Mysql,
+            "{flag} applies MySQL plans only (this one is {})",
+            engine.as_str()
+        );
+        Ok(())
+    };
+    match (to, format) {
+        (ApplyTo::Socket, BackupFormat::Xbstream) => anyhow::bail!(
+            "the FULL {full_id} is a physical copy (xbstream): restore it into a new datadir with --mariadb-datadir DIR, not into a running server with --mariadb-socket"
+        ),
+        (ApplyTo::Socket, _) => mysql_only("--mariadb-socket"),
+        (ApplyTo::Datadir, BackupFormat::Xbstream) => mysql_only("--mariadb-datadir"),
+        (ApplyTo::Datadir, other) => anyhow::bail!(
+            "the FULL {full_id} is not a physical copy but {}: --mariadb-datadir restores xbstream FULLs; load an SQL dump into a running server with --mariadb-socket",
+            other.as_str()
+        ),
+        (ApplyTo::Files, _) => Ok(()),
+    }
 }
 
 fn open_store(t: &TargetArgs) -> anyhow::Result<Arc<dyn ObjectStore>> {
@@ -266,7 +352,7 @@ async fn download(
 }
 
 /// Loads the FULL (an SQL dump) and replays the binlogs up to the plan's stop.
-fn apply_to_mariadb(plan: &PlanJson, socket: &Path) -> anyhow::Result<()> {
+pub fn apply_to_mariadb(plan: &PlanJson, socket: &Path) -> anyhow::Result<()> {
     anyhow::ensure!(
         plan.engine == Engine::Mysql,
         "--mariadb-socket applies MySQL plans only (this one is {})",
@@ -282,4 +368,49 @@ fn apply_to_mariadb(plan: &PlanJson, socket: &Path) -> anyhow::Result<()> {
         &plan.log_files(),
         plan.stop_at_ms,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_full_format_goes_only_where_it_can_be_restored() {
+        let says = |engine, format, to, what: &str| {
+            let err = check_apply(engine, "full-1", format, to)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(what), "{err}");
+        };
+        let (mysql, xb, dump) = (Engine::Mysql, BackupFormat::Xbstream, BackupFormat::SqlDump);
+        says(
+            mysql,
+            xb,
+            ApplyTo::Socket,
+            "--mariadb-datadir DIR, not into a running server",
+        );
+        says(
+            mysql,
+            dump,
+            ApplyTo::Datadir,
+            "not a physical copy but sql_dump",
+        );
+        let native = BackupFormat::SqlserverNative;
+        says(
+            Engine::Sqlserver,
+            native,
+            ApplyTo::Socket,
+            "MySQL plans only",
+        );
+        says(
+            Engine::Sqlserver,
+            native,
+            ApplyTo::Datadir,
+            "not a physical copy",
+        );
+        assert!(check_apply(mysql, "full-1", xb, ApplyTo::Datadir).is_ok());
+        assert!(check_apply(mysql, "full-1", dump, ApplyTo::Socket).is_ok());
+        assert!(check_apply(mysql, "full-1", xb, ApplyTo::Files).is_ok());
+        assert!(check_apply(Engine::Sqlserver, "full-1", native, ApplyTo::Files).is_ok());
+    }
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use xregion_common::target::RejectedManifest;
 use xregion_domain::chain::{ChainPosition, Millis, RestorePlan};
 use xregion_domain::manifest::Manifest;
-use xregion_domain::{BackupKind, Engine};
+use xregion_domain::{BackupFormat, BackupKind, Engine};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanJson {
@@ -20,6 +20,9 @@ pub struct PlanJson {
     pub engine: Engine,
     pub stop_at_ms: Millis,
     pub full_backup_id: String,
+    /// What the FULL's files are (MySQL: an SQL dump, or an xbstream whose
+    /// files concatenated in order are the stream).
+    pub full_format: BackupFormat,
     pub log_backup_ids: Vec<String>,
     /// In replay order: the FULL's files, then each log's.
     pub files: Vec<RestoredFile>,
@@ -85,11 +88,17 @@ impl PlanJson {
                 position: m.position.clone(),
             })
             .collect();
+        // Manifests passed validate_for, so their format fits.
+        let full_format = by_id
+            .get(plan.full_backup_id.as_str())
+            .and_then(|m| m.backup_format().ok())
+            .unwrap_or(BackupFormat::legacy(engine, BackupKind::Full));
         PlanJson {
             service_prefix,
             engine,
             stop_at_ms: plan.stop_at,
             full_backup_id: plan.full_backup_id.clone(),
+            full_format,
             log_backup_ids: plan.log_backup_ids.clone(),
             files,
             backups,
@@ -101,6 +110,26 @@ impl PlanJson {
                 })
                 .collect(),
         }
+    }
+
+    /// The FULL's files in order: the parts of an xbstream.
+    pub fn full_files(&self) -> Vec<PathBuf> {
+        self.files
+            .iter()
+            .filter(|f| f.kind == BackupKind::Full)
+            .map(|f| f.path.clone())
+            .collect()
+    }
+
+    /// The binlog file number of the FULL's consistent point.
+    pub fn replay_start_file(&self) -> Option<u64> {
+        self.backups
+            .iter()
+            .find(|b| b.backup_id == self.full_backup_id)
+            .and_then(|b| match b.position {
+                ChainPosition::Mysql { file_number, .. } => Some(file_number),
+                ChainPosition::Sqlserver { .. } => None,
+            })
     }
 
     /// The FULL's (first) file: the SQL dump of a MySQL plan.
@@ -155,6 +184,7 @@ mod tests {
             engine: Engine::Mysql,
             stop_at_ms: 1_000,
             full_backup_id: "full-1".into(),
+            full_format: BackupFormat::SqlDump,
             log_backup_ids: vec!["log-1".into()],
             files: vec![
                 file("full-1", BackupKind::Full, "dump.sql"),
@@ -182,6 +212,7 @@ mod tests {
         let v = serde_json::to_value(plan()).unwrap();
         assert_eq!(v["engine"], "mysql");
         assert_eq!(v["full_backup_id"], "full-1");
+        assert_eq!(v["full_format"], "sql_dump");
         assert_eq!(v["stop_at_ms"], 1_000);
         assert_eq!(v["files"][0]["path"], "/into/full-1/dump.sql");
         assert_eq!(v["files"][0]["kind"], "full");
@@ -199,6 +230,8 @@ mod tests {
         assert_eq!(p.full_file(), Some(Path::new("/into/full-1/dump.sql")));
         assert_eq!(p.log_files(), [PathBuf::from("/into/log-1/binlog.000002")]);
         assert_eq!(p.replay_start(), 1234);
+        assert_eq!(p.replay_start_file(), Some(1));
+        assert_eq!(p.full_files(), [PathBuf::from("/into/full-1/dump.sql")]);
         let without = PlanJson {
             backups: vec![],
             ..plan()
