@@ -7,6 +7,8 @@ use std::io::ErrorKind;
 use tonic::Code;
 use tonic_types::StatusExt;
 
+use crate::profiles::ProfileError;
+
 /// Shown at the end of `xregion --help`; README's CLI section says the same.
 pub const EXIT_STATUS_HELP: &str = "Exit status:
   0  success
@@ -22,10 +24,12 @@ pub const EXIT_STATUS_HELP: &str = "Exit status:
 
 /// Why a command failed, as far as a script needs to know.
 ///
-/// Usage errors (2) are clap's: it exits before any command runs.
+/// Usage errors (2) are mostly clap's: it exits before any command runs;
+/// a bad config file or profile is found later and classed here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitClass {
     Other = 1,
+    Usage = 2,
     NotFound = 3,
     Invalid = 4,
     Unavailable = 5,
@@ -107,6 +111,10 @@ impl ExitClass {
         error
             .chain()
             .find_map(|cause| {
+                // A bad config file or profile is a usage error, like a bad flag.
+                if cause.downcast_ref::<ProfileError>().is_some() {
+                    return Some(ExitClass::Usage);
+                }
                 // A key not given or not usable: the restore cannot succeed
                 // as asked; a key that does not open, or altered bytes, is a
                 // failed restore.
@@ -196,6 +204,13 @@ mod tests {
             ExitClass::of(&anyhow::anyhow!("disk full")),
             ExitClass::Other
         );
+        let profile = anyhow::Error::from(ProfileError::Parse {
+            path: "config.toml".into(),
+            message: "unknown key".into(),
+        })
+        .context("loading the profile");
+        assert_eq!(ExitClass::of(&profile).code(), 2);
+        assert!(EXIT_STATUS_HELP.contains("2  usage"));
     }
 
     #[tokio::test]

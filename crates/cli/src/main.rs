@@ -124,10 +124,6 @@ async fn main() {
     let cli = Cli::parse();
     if let Err(error) = run(cli).await {
         eprintln!("error: {error:#}");
-        // A bad config file or profile is a usage error, like a bad flag.
-        if error.downcast_ref::<profiles::ProfileError>().is_some() {
-            std::process::exit(2);
-        }
         std::process::exit(exit::ExitClass::of(&error).code());
     }
 }
