@@ -35,6 +35,22 @@ impl MariaDb {
             "mariadb-install-db: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        Self::spawn(dir, datadir, log_dir, true).await
+    }
+
+    /// A server on a datadir that exists already (a restored one), without
+    /// binary logging; the datadir is left in place when it stops.
+    pub async fn start_on(datadir: &Path, log_dir: &Path) -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new().prefix("mariadb-").tempdir()?;
+        Self::spawn(dir, datadir.to_path_buf(), log_dir, false).await
+    }
+
+    async fn spawn(
+        dir: tempfile::TempDir,
+        datadir: PathBuf,
+        log_dir: &Path,
+        binlog: bool,
+    ) -> anyhow::Result<Self> {
         let socket = dir.path().join("mariadb.sock");
         let port = free_port()?;
         let mut cmd = Command::new("mariadbd");
@@ -43,15 +59,19 @@ impl MariaDb {
             .arg(format!("--datadir={}", datadir.display()))
             .arg(format!("--socket={}", socket.display()))
             .arg(format!("--port={port}"))
-            .arg("--bind-address=127.0.0.1")
-            .arg("--log-bin=mysql-bin")
-            .arg("--server-id=1")
-            .arg("--binlog-format=ROW")
-            .arg(format!(
-                "--pid-file={}",
-                dir.path().join("mariadb.pid").display()
-            ))
-            .arg("--skip-name-resolve");
+            .arg("--bind-address=127.0.0.1");
+        if binlog {
+            cmd.args([
+                "--log-bin=mysql-bin",
+                "--server-id=1",
+                "--binlog-format=ROW",
+            ]);
+        }
+        cmd.arg(format!(
+            "--pid-file={}",
+            dir.path().join("mariadb.pid").display()
+        ))
+        .arg("--skip-name-resolve");
         let name = format!("mariadb-{port}");
         let process = ChildProcess::spawn(&name, cmd, log_dir)?;
         let db = Self {

@@ -1,0 +1,238 @@
+//! Disaster recovery with a real MariaDB from a physical FULL: back up a
+//! running server with `mariabackup --stream=xbstream` (split into three
+//! files) plus closed binlogs, sync through the five services to a Garage
+//! region, lose NATS, the catalog and the source region's store, then
+//! restore new datadirs at three times from the target store alone
+//! (`xregion restore --mariadb-datadir`) and compare content; the drill
+//! does the same. A datadir holding anything is refused and left as it was.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use xregion_domain::Engine;
+use xregion_proto::xregion::v1 as pb;
+use xregion_rds_sim::mariadb::MariaDbSource;
+use xregion_tests::mariadb::MariaDb;
+use xregion_tests::restore::store_options;
+use xregion_tests::stack::{bin_dir, TENANT_A};
+use xregion_tests::sync::{latest_ms, state, SyncEnv, FAST_SYNC_CONFIG};
+use xregion_tests::{Stack, StackOptions};
+
+fn checksum(db: &MariaDb) -> anyhow::Result<String> {
+    let out = db.sql("CHECKSUM TABLE shop.items")?;
+    Ok(out
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string())
+}
+
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap()
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+fn xregion() -> Command {
+    Command::new(bin_dir().unwrap().join("xregion"))
+}
+
+#[tokio::test]
+async fn a_physical_full_comes_back_in_the_target_region_at_three_points_in_time(
+) -> anyhow::Result<()> {
+    let mut stack = Stack::start(StackOptions {
+        regions: vec!["r2".into()],
+        file_regions: vec!["src".into()],
+        extra_config: FAST_SYNC_CONFIG.into(),
+        ..Default::default()
+    })
+    .await?;
+    let env = SyncEnv::new(&stack, "src", "r2").await?;
+    let source_db = MariaDb::start(stack.dir.path()).await?;
+    let mut adapter = MariaDbSource::new(
+        source_db.socket.clone(),
+        source_db.datadir.clone(),
+        "maria-phys-1",
+        TENANT_A,
+        "src",
+    );
+    env.instance("maria-phys-1", Engine::Mysql, "src").await?;
+    let svc = env
+        .create("maria-phys-1", Engine::Mysql, "src", "r2")
+        .await?;
+    env.wait_service(&svc.id, "SEEDING", |s| {
+        state(s) == pb::ServiceState::Seeding
+    })
+    .await?;
+
+    // The workload's clock: one step every 10 s of event time, set per
+    // session, so restore times fall exactly between steps.
+    let base = chrono::Utc::now().timestamp() - 3600;
+    source_db.sql(&format!("SET TIMESTAMP={base}; CREATE DATABASE shop; CREATE TABLE shop.items (id INT PRIMARY KEY, v INT NOT NULL)"))?;
+    let mut expected: BTreeMap<i64, String> = BTreeMap::new();
+    let mut full_files = 0;
+    for k in 1..=12i64 {
+        source_db.sql(&format!(
+            "SET TIMESTAMP={}; INSERT INTO shop.items VALUES ({k}, {}); UPDATE shop.items SET v = v + 1 WHERE id = {};",
+            base + k * 10,
+            k * 100,
+            k - 1
+        ))?;
+        expected.insert(k, checksum(&source_db)?);
+        let at_ms = (base + k * 10 + 5) * 1000;
+        if k == 3 {
+            let full = adapter.full_physical(at_ms, 3)?;
+            full_files = full.descriptor.files.len();
+            env.upstream.emit(&env.source, &full).await?;
+        }
+        if k % 3 == 0 && k > 3 {
+            for log in adapter.logs(at_ms)? {
+                env.upstream.emit(&env.source, &log).await?;
+            }
+        }
+    }
+    assert_eq!(full_files, 3, "the physical FULL is a multi-file backup");
+    let latest = (base + 125) * 1000;
+    env.wait_service(&svc.id, "synced up to the last binlog", |s| {
+        latest_ms(s) == Some(latest)
+    })
+    .await?;
+
+    // The source region is lost: NATS, the catalog and the source store.
+    stack.kill("catalog");
+    stack.nats.process.kill();
+    std::fs::rename(
+        stack.dir.path().join("regions/src"),
+        stack.dir.path().join("regions/src-lost"),
+    )?;
+
+    let target = stack.region("r2")?.clone();
+    let restore = |time: &str, into: &Path| {
+        let mut cmd = xregion();
+        cmd.args([
+            "restore",
+            "--region-store",
+            &target.url,
+            "--instance",
+            "maria-phys-1",
+            "--time",
+            time,
+            "--into",
+        ])
+        .arg(into)
+        .args(store_options(&target));
+        cmd
+    };
+
+    // The wrong tool for the format is refused before any download.
+    let into = tempfile::tempdir()?;
+    let loader = MariaDb::start(stack.dir.path()).await?;
+    let out = restore("latest", into.path())
+        .arg("--mariadb-socket")
+        .arg(&loader.socket)
+        .output()?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("--mariadb-datadir"), "{err}");
+    assert!(!into.path().join("plan.json").exists());
+    drop(loader);
+
+    for (label, time, step) in [
+        ("mid-log", rfc3339((base + 45) * 1000), 4i64),
+        ("another", rfc3339((base + 85) * 1000), 8),
+        ("latest", "latest".to_string(), 12),
+    ] {
+        let into = tempfile::tempdir()?;
+        let datadir = into.path().join("datadir");
+        let started = std::time::Instant::now();
+        let out = restore(&time, &into.path().join("files"))
+            .arg("--mariadb-datadir")
+            .arg(&datadir)
+            .output()?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{label}: {stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let took = started.elapsed();
+        let restored = MariaDb::start_on(&datadir, stack.dir.path()).await?;
+        let rows = restored.sql("SELECT id, v FROM shop.items ORDER BY id")?;
+        assert_eq!(
+            checksum(&restored)?,
+            expected[&step],
+            "{label}: restored content differs from the source at step {step}: {rows}"
+        );
+        let count = restored.sql("SELECT COUNT(*) FROM shop.items")?;
+        assert_eq!(count.trim(), step.to_string(), "{label}");
+        let steps = stdout
+            .lines()
+            .find(|l| l.contains("restored the MariaDB datadir"))
+            .unwrap_or_default();
+        eprintln!("{label}: physical restore to step {step} in {took:?}: {steps}");
+    }
+
+    // The drill: the same from the target store alone, into a throwaway datadir.
+    let started = std::time::Instant::now();
+    let out = xregion()
+        .args([
+            "drill",
+            "--region-store",
+            &target.url,
+            "--instance",
+            "maria-phys-1",
+            "--output",
+            "json",
+        ])
+        .args(store_options(&target))
+        .output()?;
+    assert!(
+        out.status.success(),
+        "drill: {} {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .unwrap_or_default(),
+    )?;
+    assert_eq!(report["success"], true, "{report}");
+    assert_eq!(report["tables"], 1, "{report}");
+    eprintln!("drill (physical) in {:?}: {report}", started.elapsed());
+    Ok(())
+}
+
+#[test]
+fn a_datadir_holding_anything_is_refused_and_left_untouched() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let datadir = dir.path().join("datadir");
+    std::fs::create_dir(&datadir)?;
+    std::fs::write(datadir.join("ibdata1"), b"someone's data")?;
+    let into = dir.path().join("files");
+    let out = xregion()
+        .args([
+            "restore",
+            "--region-store",
+            "file:///nonexistent-store",
+            "--instance",
+            "maria-phys-1",
+            "--into",
+        ])
+        .arg(&into)
+        .arg("--mariadb-datadir")
+        .arg(&datadir)
+        .output()?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("is not empty"), "{err}");
+    assert_eq!(std::fs::read(datadir.join("ibdata1"))?, b"someone's data");
+    assert_eq!(std::fs::read_dir(&datadir)?.count(), 1);
+    assert!(!into.exists(), "nothing was downloaded");
+    Ok(())
+}
