@@ -42,12 +42,16 @@ pub async fn run(d: &DrillRun<'_>, now: impl Fn() -> i64) -> Outcome {
     command
         .args(["drill", "--output", "json", "--region-store", d.store_url])
         .args(["--instance", d.instance_id, "--service", d.service_id])
-        .env(STORE_OPTIONS_ENV, options.join("\n"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
+    // Unset rather than empty, which the CLI would read as one bad option.
+    match options.is_empty() {
+        true => command.env_remove(STORE_OPTIONS_ENV),
+        false => command.env(STORE_OPTIONS_ENV, options.join("\n")),
+    };
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(e) => {
@@ -129,10 +133,18 @@ mod tests {
 
     async fn drill(cli: &Path, timeout: Duration) -> Outcome {
         let options = BTreeMap::from([("secret_access_key".to_string(), "s3cr3t".to_string())]);
+        drill_with(cli, timeout, &options).await
+    }
+
+    async fn drill_with(
+        cli: &Path,
+        timeout: Duration,
+        options: &BTreeMap<String, String>,
+    ) -> Outcome {
         let d = DrillRun {
             cli,
             store_url: "file:///nowhere",
-            store_options: &options,
+            store_options: options,
             instance_id: "db-1",
             service_id: "svc-1",
             timeout,
@@ -155,6 +167,14 @@ echo '{"success":true,"seconds":2,"restored_to_ms":1699999999000}'"#,
         let o = drill(&cli, Duration::from_secs(30)).await;
         assert_eq!(o.error, "");
         assert_eq!((o.restored_to, o.rto_ms), (Some(1_699_999_999_000), 2_000));
+        // No options: the variable is unset, not empty.
+        let unset = script(
+            dir.path(),
+            r#"[ "${XREGION_STORE_OPTIONS+set}" = "" ] || exit 4
+echo '{"success":true,"seconds":2,"restored_to_ms":1699999999000}'"#,
+        );
+        let o = drill_with(&unset, Duration::from_secs(30), &BTreeMap::new()).await;
+        assert_eq!(o.error, "");
     }
 
     #[tokio::test]
