@@ -12,11 +12,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use xregion_domain::Engine;
+use xregion_domain::{BackupFormat, BackupKind, Engine};
 use xregion_proto::xregion::v1 as pb;
 use xregion_rds_sim::mariadb::MariaDbSource;
 use xregion_tests::mariadb::MariaDb;
-use xregion_tests::restore::store_options;
+use xregion_tests::restore::{files_below, restore_command, store_options, HandLayout, LocalStore};
 use xregion_tests::stack::{bin_dir, TENANT_A};
 use xregion_tests::sync::{latest_ms, state, SyncEnv, FAST_SYNC_CONFIG};
 use xregion_tests::{Stack, StackOptions};
@@ -234,5 +234,90 @@ fn a_datadir_holding_anything_is_refused_and_left_untouched() -> anyhow::Result<
     assert_eq!(std::fs::read(datadir.join("ibdata1"))?, b"someone's data");
     assert_eq!(std::fs::read_dir(&datadir)?.count(), 1);
     assert!(!into.exists(), "nothing was downloaded");
+    Ok(())
+}
+
+/// An xbstream made by `mbstream -c` of `names` (relative to `cwd`).
+fn xbstream(cwd: &Path, names: &[&str]) -> Vec<u8> {
+    let out = Command::new("mbstream")
+        .arg("-c")
+        .args(names)
+        .current_dir(cwd)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+#[tokio::test]
+async fn a_hostile_or_inconsistent_stream_is_refused_and_leaves_nothing() -> anyhow::Result<()> {
+    const T0: i64 = 1_760_000_000_000;
+    let LocalStore { dir, store, region } = LocalStore::new()?;
+    let work = dir.path().join("made/a/b");
+    std::fs::create_dir_all(&work)?;
+    std::fs::write(dir.path().join("made/evil.txt"), b"planted")?;
+    std::fs::write(work.join("hello.txt"), b"hello")?;
+    std::fs::write(
+        work.join("xtrabackup_binlog_info"),
+        b"mysql-bin.000009\t99\t0-1-1\n",
+    )?;
+    for (instance, names, says) in [
+        (
+            "inst-evil",
+            vec!["../../evil.txt"],
+            "names files outside its folder",
+        ),
+        ("inst-nopos", vec!["hello.txt"], "no xtrabackup_binlog_info"),
+        (
+            "inst-otherpos",
+            vec!["xtrabackup_binlog_info"],
+            "its manifest says",
+        ),
+    ] {
+        let svc = HandLayout::new("tenant-a", instance, "svc-1");
+        svc.put_service_json(&store).await?;
+        let stream = xbstream(&work, &names);
+        let (size, sha) = svc
+            .put_file(&store, "full-1", "backup.xbstream.000", &stream)
+            .await?;
+        let mut full = svc.manifest(
+            "full-1",
+            BackupKind::Full,
+            (T0, T0),
+            1,
+            &[("backup.xbstream.000", size, sha)],
+        );
+        full.backup_format = Some(BackupFormat::Xbstream);
+        svc.put_manifest_bytes(&store, "full-1", full.to_json())
+            .await?;
+
+        let out_dir = dir.path().join(format!("out-{instance}"));
+        let (into, datadir) = (out_dir.join("files"), out_dir.join("datadir"));
+        let out = restore_command(&region, instance, &into)?
+            .arg("--mariadb-datadir")
+            .arg(&datadir)
+            .output()?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{instance}: {err}");
+        assert!(err.contains(says), "{instance}: {err}");
+        assert!(
+            !datadir.exists(),
+            "{instance}: the failed restore left its datadir"
+        );
+        let left = files_below(&into);
+        assert_eq!(
+            left,
+            ["full-1/backup.xbstream.000", "plan.json"],
+            "{instance}"
+        );
+    }
+    // Nothing was written beside the planted file or above the outputs.
+    assert_eq!(std::fs::read(dir.path().join("made/evil.txt"))?, b"planted");
+    assert!(!dir.path().join("evil.txt").exists());
+    assert!(!dir.path().join("out-inst-evil/evil.txt").exists());
     Ok(())
 }
