@@ -63,6 +63,19 @@ pub fn ensure_fresh(datadir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Refuses a download folder inside the datadir: the datadir would not be
+/// empty by the time the FULL is moved into it.
+pub fn check_places(into: &Path, datadir: &Path) -> anyhow::Result<()> {
+    let (into_abs, datadir_abs) = (std::path::absolute(into)?, std::path::absolute(datadir)?);
+    anyhow::ensure!(
+        !into_abs.starts_with(&datadir_abs),
+        "--into {} is inside --mariadb-datadir {}: download somewhere else",
+        into.display(),
+        datadir.display()
+    );
+    Ok(())
+}
+
 /// Restores `plan` (an xbstream FULL and binlogs, downloaded) into
 /// `datadir`, using a work folder below `work_parent`; returns the server
 /// running on it after the replay, with the time each step took.
@@ -254,5 +267,17 @@ mod tests {
             .to_string();
         assert!(err.contains("not a folder"), "{err}");
         assert_eq!(std::fs::read(dir.path().join("ibdata1")).unwrap(), b"x");
+    }
+
+    #[test]
+    fn the_download_folder_cannot_be_inside_the_datadir() {
+        let err = check_places(Path::new("/r/data/files"), Path::new("/r/data"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("inside --mariadb-datadir"), "{err}");
+        assert!(check_places(Path::new("/r/data"), Path::new("/r/data")).is_err());
+        check_places(Path::new("/r/files"), Path::new("/r/data")).unwrap();
+        check_places(Path::new("/r"), Path::new("/r/data")).unwrap();
+        check_places(Path::new("/r/database"), Path::new("/r/data")).unwrap();
     }
 }

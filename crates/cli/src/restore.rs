@@ -118,6 +118,7 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
     // Before any download: a datadir holding anything is never touched.
     if let Some(datadir) = &mariadb_datadir {
         crate::mariadb_physical::ensure_fresh(datadir)?;
+        crate::mariadb_physical::check_places(&into, datadir)?;
     }
     let store = open_store(&t)?;
     let prefix = find_service(store.as_ref(), &t).await?;
