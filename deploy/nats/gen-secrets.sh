@@ -9,7 +9,7 @@ mkdir -p "$dir"
 chmod 700 "$dir"
 umask 077
 conf="$dir/passwords.conf"
-for user in catalog api-gateway backup-watcher transfer-worker cleanup upstream operator; do
+for user in catalog api-gateway backup-watcher transfer-worker cleanup drill upstream operator; do
   file="$dir/$user.password"
   if [ ! -s "$file" ]; then
     # 32 random bytes, hex: no characters nats-server's parser treats specially.
@@ -18,7 +18,7 @@ for user in catalog api-gateway backup-watcher transfer-worker cleanup upstream 
   fi
 done
 : > "$conf"
-for user in catalog api-gateway backup-watcher transfer-worker cleanup upstream operator; do
+for user in catalog api-gateway backup-watcher transfer-worker cleanup drill upstream operator; do
   var="$(echo "$user" | tr 'a-z-' 'A-Z_')_PASSWORD"
   printf '%s: "%s"\n' "$var" "$(tr -d '\n' < "$dir/$user.password")" >> "$conf"
 done

@@ -10,12 +10,13 @@ use crate::wait::wait_until;
 pub mod cluster;
 
 /// The identities of `deploy/nats/nats-server.conf`.
-pub const NATS_USERS: [&str; 7] = [
+pub const NATS_USERS: [&str; 8] = [
     "catalog",
     "api-gateway",
     "backup-watcher",
     "transfer-worker",
     "cleanup",
+    "drill",
     "upstream",
     "operator",
 ];

@@ -259,3 +259,42 @@ async fn drills_prove_a_service_restorable_and_a_broken_target_degrades_it() -> 
     }
     Ok(())
 }
+
+/// With the shipped NATS users and permissions the drill role works on its
+/// own identity and the catalog may announce the outcome (a drill binary
+/// that reports the latest point stands in for a database here).
+#[tokio::test]
+async fn the_drill_role_reports_on_its_own_nats_identity() -> anyhow::Result<()> {
+    let (mut stack, env) = SyncEnv::start(StackOptions {
+        extra_config: FAST_SYNC_CONFIG.into(),
+        nats_permissions: true,
+        ..Default::default()
+    })
+    .await?;
+    let t0 = chrono::Utc::now().timestamp_millis() - 3_600_000;
+    let (svc, _) = env.running_service("db-1", t0).await?;
+    let latest = latest_ms(&svc).unwrap();
+    let fakes = tempfile::tempdir()?;
+    let cli = fake_cli(
+        fakes.path(),
+        "reports",
+        &format!(r#"echo '{{"success":true,"seconds":1.5,"restored_to_ms":{latest}}}'"#),
+    );
+    let cli = format!("drill.cli={}", cli.display());
+    start_drill(&mut stack, &["--set", &cli]).await?;
+    let drilled = wait_until("a drill recorded", DRILL_WAIT, || async {
+        let s = env.get(&svc.id).await?;
+        Ok(s.last_drill_time.is_some().then_some(s))
+    })
+    .await?;
+    assert_eq!(drilled.verified_restorable_time, svc.latest_data_time);
+    assert_eq!(drilled.last_drill_rto_ms, 1_500);
+    env.probe
+        .wait_events(
+            "DrillCompleted under permissions",
+            EventSubject::DrillCompleted,
+            |e: &[pb::DrillCompleted]| e.iter().any(|d| d.success && d.service_id == svc.id),
+        )
+        .await?;
+    Ok(())
+}
