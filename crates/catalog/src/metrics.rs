@@ -7,9 +7,7 @@ use std::sync::{Arc, OnceLock};
 use metrics::{describe_counter, Unit};
 use xregion_telemetry::{gauge_family, GaugeFamily, Series};
 
-use crate::error::Result;
-use crate::service::Catalog;
-use crate::store::services;
+use crate::store::services::ServiceRow;
 
 pub const OUTBOX_PUBLISHED: &str = "xregion_outbox_published_total";
 pub const OUTBOX_PARKED: &str = "xregion_outbox_parked_total";
@@ -33,9 +31,6 @@ pub const NAMES: [&str; 9] = [
     SERVICE_DRILL_RTO,
     SERVICE_DRILL_FAILED,
 ];
-
-/// Services read per query while refreshing the gauges.
-const PAGE: i64 = 1000;
 
 pub fn describe() {
     describe_counter!(
@@ -95,56 +90,57 @@ fn families() -> &'static Families {
     })
 }
 
-impl Catalog {
-    /// Replaces the per-service gauges with what the database says now:
-    /// one series per live service, none for deleted ones.
-    pub async fn export_service_gauges(&self) -> Result<()> {
-        let now = self.now();
-        let (mut lag, mut latest, mut state) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut verified, mut rto, mut drill_failed) = (Vec::new(), Vec::new(), Vec::new());
-        let mut conn = self.db.pool.acquire().await?;
-        let mut after = 0;
-        loop {
-            let page = services::live_page(&mut conn, None, after, PAGE).await?;
-            let Some(last) = page.last() else { break };
-            after = last.seq;
-            for svc in &page {
-                let ids = || {
-                    vec![
-                        ("service_id", svc.service_id.clone()),
-                        ("tenant_id", svc.tenant_id.clone()),
-                    ]
-                };
-                if let Some(at) = svc.latest_data_time {
-                    let behind = now.saturating_sub(at).max(0) as f64 / 1000.0;
-                    lag.push((ids(), behind) as Series);
-                    latest.push((ids(), at as f64 / 1000.0));
-                }
-                if let Some(at) = svc.drill.verified_point {
-                    verified.push((ids(), at as f64 / 1000.0));
-                }
-                if let Some(ms) = svc.drill.last_drill_rto_ms {
-                    rto.push((ids(), ms.max(0) as f64 / 1000.0));
-                }
-                if svc.drill.last_drill_at.is_some() {
-                    let failed = !svc.drill.last_drill_error.is_empty();
-                    drill_failed.push((ids(), if failed { 1.0 } else { 0.0 }));
-                }
-                let mut labels = ids();
-                labels.push(("state", svc.state.as_str().to_string()));
-                state.push((labels, 1.0));
-            }
-            if page.len() < PAGE as usize {
-                break;
-            }
+/// The per-service gauge series of one pass over the live services (the
+/// lag check's, `Catalog::check_all_lags`), exported when the pass ends.
+#[derive(Default)]
+pub(crate) struct ServiceGauges {
+    lag: Vec<Series>,
+    latest: Vec<Series>,
+    state: Vec<Series>,
+    verified: Vec<Series>,
+    rto: Vec<Series>,
+    drill_failed: Vec<Series>,
+}
+
+impl ServiceGauges {
+    /// Adds the series of one live service, its lag as of `now`.
+    pub(crate) fn add(&mut self, svc: &ServiceRow, now: i64) {
+        let ids = || {
+            vec![
+                ("service_id", svc.service_id.clone()),
+                ("tenant_id", svc.tenant_id.clone()),
+            ]
+        };
+        if let Some(at) = svc.latest_data_time {
+            let behind = now.saturating_sub(at).max(0) as f64 / 1000.0;
+            self.lag.push((ids(), behind));
+            self.latest.push((ids(), at as f64 / 1000.0));
         }
+        if let Some(at) = svc.drill.verified_point {
+            self.verified.push((ids(), at as f64 / 1000.0));
+        }
+        if let Some(ms) = svc.drill.last_drill_rto_ms {
+            self.rto.push((ids(), ms.max(0) as f64 / 1000.0));
+        }
+        if svc.drill.last_drill_at.is_some() {
+            let failed = !svc.drill.last_drill_error.is_empty();
+            self.drill_failed
+                .push((ids(), if failed { 1.0 } else { 0.0 }));
+        }
+        let mut labels = ids();
+        labels.push(("state", svc.state.as_str().to_string()));
+        self.state.push((labels, 1.0));
+    }
+
+    /// Replaces the exported series with these: one per live service added,
+    /// none for deleted ones.
+    pub(crate) fn export(self) {
         let f = families();
-        f.lag.replace(lag);
-        f.latest.replace(latest);
-        f.state.replace(state);
-        f.verified.replace(verified);
-        f.rto.replace(rto);
-        f.drill_failed.replace(drill_failed);
-        Ok(())
+        f.lag.replace(self.lag);
+        f.latest.replace(self.latest);
+        f.state.replace(self.state);
+        f.verified.replace(self.verified);
+        f.rto.replace(self.rto);
+        f.drill_failed.replace(self.drill_failed);
     }
 }

@@ -13,6 +13,7 @@ use xregion_proto::rds::v1::BackupDescriptor;
 use xregion_proto::xregion::v1 as pb;
 
 use crate::error::{CatalogError, Result};
+use crate::metrics::ServiceGauges;
 use crate::paging::{self, page_size};
 use crate::service::{enqueue_state_change, service_ref, Catalog};
 use crate::store::services::{self, ServiceRow};
@@ -22,6 +23,8 @@ use crate::store::{backups, instances, outbox, synced, usage};
 pub const MAX_DISCOVERED: usize = 1000;
 const DEFAULT_PENDING_PAGE: usize = 200;
 const DEFAULT_LIVE_PAGE: usize = 500;
+/// Live services read per query by the lag check.
+const LAG_PASS_PAGE: i64 = 1000;
 
 impl Catalog {
     /// Records an upstream backup; invalid descriptors are refused whole
@@ -345,17 +348,32 @@ impl Catalog {
         Ok(())
     }
 
-    /// Checks every live service's lag, then refreshes the per-service
-    /// gauges (`crate::metrics`).
+    /// Checks every live service's lag and refreshes the per-service gauges
+    /// (`crate::metrics`) in one pass over the live services.
     pub async fn check_all_lags(&self) -> Result<()> {
-        let rows = {
-            let mut conn = self.db.pool.acquire().await?;
-            services::live_with_data(&mut conn).await?
-        };
-        for row in rows {
-            self.check_lag(&row.service_id).await?;
+        let now = self.now();
+        let mut gauges = ServiceGauges::default();
+        let mut after = 0;
+        loop {
+            // A connection per page, returned before check_lag takes its own.
+            let page = {
+                let mut conn = self.db.pool.acquire().await?;
+                services::live_page(&mut conn, None, after, LAG_PASS_PAGE).await?
+            };
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            for svc in &page {
+                if svc.latest_data_time.is_some() {
+                    self.check_lag(&svc.service_id).await?;
+                }
+                gauges.add(svc, now);
+            }
+            if page.len() < LAG_PASS_PAGE as usize {
+                break;
+            }
         }
-        self.export_service_gauges().await
+        gauges.export();
+        Ok(())
     }
 }
 

@@ -320,12 +320,6 @@ pub async fn set_lag_alerted(
     Ok(execute(conn, query).await? > 0)
 }
 
-/// Every live service with a latest data time, for the lag check.
-pub async fn live_with_data(conn: &mut AnyConnection) -> Result<Vec<ServiceRow>> {
-    let sql = select("live_instance IS NOT NULL AND latest_data_time IS NOT NULL");
-    fetch_all(conn, sqlx::query(&sql)).await
-}
-
 /// One page of live services (of one instance, or all) in `seq` order,
 /// after `after_seq`.
 pub async fn live_page(
