@@ -141,10 +141,16 @@ impl std::fmt::Debug for S3Pair {
 }
 
 /// A failed request, as object_store would say it (so the transfer's retry
-/// rules apply unchanged).
+/// rules apply unchanged): refused credentials and server errors are an
+/// unavailable store, retried for as long as it lasts; another 4xx is this
+/// request's fault, retried up to the limit.
 fn failed(status: Option<reqwest::StatusCode>, what: String) -> object_store::Error {
     match status.map(|s| s.as_u16()) {
         Some(401) | Some(403) => object_store::Error::PermissionDenied {
+            path: String::new(),
+            source: what.into(),
+        },
+        Some(400..=499) => object_store::Error::Precondition {
             path: String::new(),
             source: what.into(),
         },
@@ -545,6 +551,18 @@ mod tests {
             .options
             .insert("aws_virtual_hosted_style_request".into(), "true".into());
         assert!(check_pair(&a, &vhost).is_err());
+    }
+
+    #[test]
+    fn a_refused_request_is_not_an_outage_but_a_server_error_is() {
+        use reqwest::StatusCode as S;
+        use xregion_common::unavailable::store_unavailable;
+        let bad = failed(Some(S::BAD_REQUEST), "InvalidRequest".into());
+        assert!(!store_unavailable(&bad), "{bad}");
+        for status in [Some(S::FORBIDDEN), Some(S::SERVICE_UNAVAILABLE), None] {
+            let e = failed(status, "x".into());
+            assert!(store_unavailable(&e), "{e}");
+        }
     }
 
     #[test]
