@@ -191,7 +191,13 @@ async fn an_encrypting_region_stores_ciphertext_restores_with_keys_and_rotates(
     let dir = tempfile::tempdir()?;
     let k1_arg = format!("k1={}", k1.display());
     let into = dir.path().join("with-key");
-    let out = restore(&stack, instance, "latest", &into, &[k1_arg.clone()]);
+    let out = restore(
+        &stack,
+        instance,
+        "latest",
+        &into,
+        std::slice::from_ref(&k1_arg),
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -246,7 +252,13 @@ async fn an_encrypting_region_stores_ciphertext_restores_with_keys_and_rotates(
     restored_identically(&env, &full, &into).await;
     // The old key dropped: the old backup no longer restores, naming k1.
     let into = dir.path().join("old-without-k1");
-    let out = restore(&stack, instance, &old_time, &into, &[k2_arg.clone()]);
+    let out = restore(
+        &stack,
+        instance,
+        &old_time,
+        &into,
+        std::slice::from_ref(&k2_arg),
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success() && stderr.contains("\"k1\""),
@@ -268,5 +280,100 @@ async fn an_encrypting_region_stores_ciphertext_restores_with_keys_and_rotates(
     let name = f.key.rsplit('/').next().unwrap();
     assert!(!into.join(&full.backup_id).join(name).exists());
     assert!(!into.join("plan.json").exists());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_killed_mid_upload_resumes_under_the_recorded_key() -> anyhow::Result<()> {
+    let keys = tempfile::tempdir()?;
+    let k1 = key_file(keys.path(), "k1.hex");
+    let opts = StackOptions {
+        regions: vec!["r1".into(), "r2".into()],
+        extra_config: format!(
+            "{}\n{FAST_SYNC_CONFIG}ack_wait_secs = 4\nparts_in_flight = 2\n",
+            encryption_config(("k1", &k1), None)
+        ),
+        ..StackOptions::fast_sync()
+    };
+    let mut stack = Stack::start(opts).await?;
+    let env = SyncEnv::new(&stack, "r1", "r2").await?;
+    let instance = "big-enc";
+    let mut chain = env.chain(instance, Engine::Mysql, T0).await?;
+    let full = env
+        .upstream
+        .emit(&env.source, &chain.full(60 * MIB))
+        .await?;
+    let total_parts = 60 / 5;
+    let uploads = async_nats::jetstream::new(stack.nats.client().await?)
+        .get_key_value(stack.ns().uploads_bucket())
+        .await?;
+    let svc = env.create(instance, Engine::Mysql, "r1", "r2").await?;
+    let key = xregion_bus::Namespace::upload_key(&svc.id, &full.backup_id, 0);
+    xregion_tests::wait_until(
+        "three parts recorded",
+        std::time::Duration::from_secs(120),
+        || async {
+            let Some(bytes) = uploads.get(&key).await? else {
+                return Ok(None);
+            };
+            let state: serde_json::Value = serde_json::from_slice(&bytes)?;
+            Ok((state["parts"].as_array().map(|p| p.len()).unwrap_or(0) >= 3).then_some(state))
+        },
+    )
+    .await?;
+    stack.kill("transfer-worker");
+    let state: serde_json::Value = serde_json::from_slice(&uploads.get(&key).await?.unwrap())?;
+    let persisted = state["parts"].as_array().unwrap().len();
+    assert!(persisted < total_parts, "killed mid-copy");
+    // The state keeps the wrapped key only: 60 bytes in base64, under k1.
+    assert_eq!(state["encryption"]["key_id"], "k1");
+    assert_eq!(
+        state["encryption"]["wrapped_key"].as_str().unwrap().len(),
+        80
+    );
+    assert_eq!(state["encryption"].as_object().unwrap().len(), 2);
+    stack.start_service("transfer-worker", &[]).await?;
+    // Longer than the harness's usual wait: the rest of the file is sealed
+    // and hashed by a debug build on a shared machine.
+    xregion_tests::wait_until(
+        "the resumed copy synced",
+        std::time::Duration::from_secs(300),
+        || async {
+            let s = env.get(&svc.id).await?;
+            Ok((s.synced_backups == 1).then_some(()))
+        },
+    )
+    .await?;
+    let worker = stack.metrics("transfer-worker").await?;
+    assert_eq!(
+        xregion_tests::metrics::counter(&worker, "xregion_transfer_parts_reused_total", ""),
+        persisted as u64,
+        "{worker}"
+    );
+
+    // The parts sent before and after the kill open as one file.
+    let prefix = layout::service_prefix(TENANT_A, instance, &svc.id);
+    let dir = tempfile::tempdir()?;
+    let into = dir.path().join("resumed");
+    let out = restore(
+        &stack,
+        instance,
+        "latest",
+        &into,
+        &[format!("k1={}", k1.display())],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let name = full.files[0].key.rsplit('/').next().unwrap();
+    let restored = std::fs::read(into.join(&full.backup_id).join(name))?;
+    assert_eq!(
+        hex::encode(sha2::Sha256::digest(&restored)),
+        full.files[0].sha256
+    );
+    let m = manifest(&env, &prefix, &full.backup_id).await;
+    assert_eq!(m.files[0].encryption.as_ref().unwrap().key_id, "k1");
     Ok(())
 }
