@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
+use xregion_common::encryption::RegionEncryption;
+
 use crate::report::{self, Outcome, MAX_OUTPUT};
 
 /// The variable `xregion` reads `--store-option`s from, one `KEY=VALUE` a line.
@@ -25,7 +27,34 @@ pub struct DrillRun<'a> {
     pub store_options: &'a BTreeMap<String, String>,
     pub instance_id: &'a str,
     pub service_id: &'a str,
+    /// `--key-file`/`--key-env` arguments for an encrypted target
+    /// ([`key_args`]): paths and variable names, never key material.
+    pub key_args: &'a [String],
     pub timeout: Duration,
+}
+
+/// The CLI's key arguments for a region's encryption: every key (current
+/// and earlier rotations) by its file or by the name of the variable this
+/// process and so the child has it in.
+pub fn key_args(encryption: Option<&RegionEncryption>) -> Vec<String> {
+    let Some(e) = encryption else {
+        return Vec::new();
+    };
+    let current = (&e.key_id, e.key_file.as_ref(), e.key_env.as_ref());
+    let previous = e
+        .previous
+        .iter()
+        .map(|k| (&k.key_id, k.key_file.as_ref(), k.key_env.as_ref()));
+    let mut args = Vec::new();
+    for (id, file, env) in std::iter::once(current).chain(previous) {
+        if let Some(file) = file {
+            args.extend(["--key-file".to_string(), format!("{id}={}", file.display())]);
+        }
+        if let Some(var) = env {
+            args.extend(["--key-env".to_string(), format!("{id}={var}")]);
+        }
+    }
+    args
 }
 
 /// Runs the drill to its end or its time limit; every way it can go wrong
@@ -42,6 +71,7 @@ pub async fn run(d: &DrillRun<'_>, now: impl Fn() -> i64) -> Outcome {
     command
         .args(["drill", "--output", "json", "--region-store", d.store_url])
         .args(["--instance", d.instance_id, "--service", d.service_id])
+        .args(d.key_args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -120,16 +150,11 @@ async fn kill_group(pid: Option<u32>) {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use std::os::unix::fs::PermissionsExt;
+    use xregion_common::encryption::KeySource;
 
     use super::*;
 
-    fn script(dir: &Path, body: &str) -> std::path::PathBuf {
-        let path = dir.join("fake-xregion");
-        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        path
-    }
+    use crate::testing::{script, SERIAL};
 
     async fn drill(cli: &Path, timeout: Duration) -> Outcome {
         let options = BTreeMap::from([("secret_access_key".to_string(), "s3cr3t".to_string())]);
@@ -147,6 +172,7 @@ mod tests {
             store_options: options,
             instance_id: "db-1",
             service_id: "svc-1",
+            key_args: &[],
             timeout,
         };
         run(&d, || 1_700_000_000_000).await
@@ -154,6 +180,7 @@ mod tests {
 
     #[tokio::test]
     async fn options_travel_in_the_environment_not_argv() {
+        let _serial = SERIAL.lock().await;
         let dir = tempfile::tempdir().unwrap();
         // Succeeds only when the secret is in the environment and not among
         // the arguments.
@@ -177,8 +204,28 @@ echo '{"success":true,"seconds":2,"restored_to_ms":1699999999000}'"#,
         assert_eq!(o.error, "");
     }
 
+    #[test]
+    fn keys_are_passed_by_file_or_variable_name() {
+        assert!(key_args(None).is_empty());
+        let e = RegionEncryption {
+            key_id: "k2".into(),
+            key_file: Some("/keys/k2".into()),
+            key_env: None,
+            previous: vec![KeySource {
+                key_id: "k1".into(),
+                key_file: None,
+                key_env: Some("OLD_KEY".into()),
+            }],
+        };
+        assert_eq!(
+            key_args(Some(&e)),
+            ["--key-file", "k2=/keys/k2", "--key-env", "k1=OLD_KEY"]
+        );
+    }
+
     #[tokio::test]
     async fn a_hanging_drill_is_killed_with_what_it_started() {
+        let _serial = SERIAL.lock().await;
         let dir = tempfile::tempdir().unwrap();
         let pidfile = dir.path().join("grandchild.pid");
         let cli = script(
@@ -206,6 +253,7 @@ echo '{"success":true,"seconds":2,"restored_to_ms":1699999999000}'"#,
 
     #[tokio::test]
     async fn endless_garbage_is_bounded_and_a_missing_binary_is_a_failure() {
+        let _serial = SERIAL.lock().await;
         let dir = tempfile::tempdir().unwrap();
         let cli = script(
             dir.path(),

@@ -30,6 +30,19 @@ impl Candidate {
     }
 }
 
+/// The candidates whose target region this deployment knows, and the ids
+/// of the others: those cannot be drilled here, and must not stay first in
+/// line for ever while the rest wait.
+pub fn in_regions(candidates: Vec<Candidate>, regions: &[&str]) -> (Vec<Candidate>, Vec<String>) {
+    let (known, unknown): (Vec<_>, Vec<_>) = candidates
+        .into_iter()
+        .partition(|c| regions.contains(&c.service.target_region.as_str()));
+    (
+        known,
+        unknown.into_iter().map(|c| c.service.service_id).collect(),
+    )
+}
+
 /// The service to drill at `now`, if any: RUNNING or DEGRADED (a drill
 /// needs a restorable point, and a DEGRADED one needs it most), with a
 /// latest data time, of an engine in `engines`, never drilled or last
@@ -153,6 +166,17 @@ mod tests {
             &[Engine::Mysql, Engine::Sqlserver],
         );
         assert_eq!(both.map(|c| c.service.service_id.as_str()), Some("s-mssql"));
+    }
+
+    #[test]
+    fn services_of_unknown_regions_are_set_aside() {
+        let mut elsewhere = candidate("s-elsewhere", None);
+        elsewhere.service.target_region = "r9".into();
+        let mut here = candidate("s-here", Some(30));
+        here.service.target_region = "r2".into();
+        let (known, unknown) = in_regions(vec![elsewhere, here], &["r1", "r2"]);
+        assert_eq!(next(&known), Some("s-here"));
+        assert_eq!(unknown, ["s-elsewhere"]);
     }
 
     #[test]

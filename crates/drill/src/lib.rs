@@ -13,6 +13,10 @@ pub mod error;
 pub mod metrics;
 pub mod report;
 pub mod run;
+#[cfg(test)]
+mod run_tests;
+#[cfg(test)]
+mod testing;
 
 pub use config::DrillConfig;
 pub use error::{DrillError, Result};

@@ -4,16 +4,17 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use xregion_bus::CatalogClient;
+use xregion_bus::{BusError, CatalogClient};
 use xregion_common::clock::SharedClock;
 use xregion_common::regions::RegionConfig;
 use xregion_proto::convert::timestamp;
 use xregion_proto::xregion::v1 as pb;
+use xregion_proto::xregion::v1::ErrorCode;
 use xregion_runtime::{Context, ServiceError};
 
 use crate::child::{self, DrillRun};
 use crate::config::{DrillConfig, DrillSettings};
-use crate::due::{next_due, Candidate};
+use crate::due::{in_regions, next_due, Candidate};
 use crate::error::{DrillError, Result};
 
 /// The catalog takes at most this many ids per `ServiceStates`.
@@ -56,7 +57,11 @@ impl Driller {
     /// Drills the most overdue service, if one is due; returns it and the
     /// report sent to the catalog.
     pub async fn tick(&self) -> Result<Option<pb::RecordDrillRequest>> {
-        let candidates = self.candidates().await?;
+        let regions: Vec<&str> = self.regions.iter().map(|r| r.id.as_str()).collect();
+        let (candidates, elsewhere) = in_regions(self.candidates().await?, &regions);
+        if !elsewhere.is_empty() {
+            tracing::warn!(services = ?elsewhere, "services copying into regions this configuration lacks are not drilled");
+        }
         let now = self.clock.now_ms();
         let engines = self.settings.engines();
         let Some(due) = next_due(&candidates, now, self.settings.interval, &engines) else {
@@ -73,12 +78,14 @@ impl Driller {
             })?;
         let drill_id = format!("drill-{now}");
         tracing::info!(service_id = %svc.service_id, %drill_id, region = %region.id, "drill started");
+        let key_args = child::key_args(region.encryption.as_ref());
         let run = DrillRun {
             cli: &self.cli,
             store_url: &region.url,
             store_options: &region.options,
             instance_id: &svc.instance_id,
             service_id: &svc.service_id,
+            key_args: &key_args,
             timeout: self.settings.timeout,
         };
         let outcome = child::run(&run, || self.clock.now_ms()).await;
@@ -95,11 +102,31 @@ impl Driller {
             rto_ms: outcome.rto_ms,
             error: outcome.error.clone(),
         };
-        self.catalog.request("", &report).await?;
+        let report = match self.catalog.request("", &report).await {
+            Ok(_) => report,
+            // A report the catalog refuses would make the same service
+            // due again at once, for ever: record the refusal as the
+            // drill's failure instead.
+            Err(BusError::Remote {
+                code: ErrorCode::InvalidArgument,
+                message,
+                ..
+            }) => {
+                let failed = pb::RecordDrillRequest {
+                    success: false,
+                    restored_to: None,
+                    error: format!("the catalog refused the drill's report: {message}"),
+                    ..report
+                };
+                self.catalog.request("", &failed).await?;
+                failed
+            }
+            Err(e) => return Err(e.into()),
+        };
         if report.success {
             tracing::info!(service_id = %svc.service_id, %drill_id, rto_ms = outcome.rto_ms, "drill succeeded");
         } else {
-            tracing::warn!(service_id = %svc.service_id, %drill_id, error = %outcome.error, "drill failed");
+            tracing::warn!(service_id = %svc.service_id, %drill_id, error = %report.error, "drill failed");
         }
         Ok(Some(report))
     }
