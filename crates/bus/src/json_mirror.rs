@@ -13,9 +13,9 @@
 
 use std::sync::LazyLock;
 
-use prost::Message;
 use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
 use serde_json::{json, Map, Value};
+use xregion_proto::Timestamp;
 
 use crate::any_event::AnyEvent;
 use crate::names::Namespace;
@@ -41,6 +41,13 @@ pub struct Stored<'a> {
 static POOL: LazyLock<Option<DescriptorPool>> =
     LazyLock::new(|| DescriptorPool::decode(xregion_proto::FILE_DESCRIPTOR_SET).ok());
 
+/// The canonical mapping with defaults written, built once.
+static OPTIONS: LazyLock<SerializeOptions> =
+    LazyLock::new(|| SerializeOptions::new().skip_default_fields(false));
+
+/// The seconds the canonical mapping can write (0001-01-01 to 9999-12-31).
+const TIMESTAMP_SECONDS: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_799;
+
 /// The mirror of a published message; `None` when the subject is neither an
 /// event nor progress, or the payload does not decode.
 pub fn mirror(
@@ -61,10 +68,7 @@ pub fn mirror(
     }
     envelope.insert("serviceId".into(), json!(event.service_id()));
     envelope.insert("tenantId".into(), json!(event.tenant_id()));
-    let time = event
-        .time()
-        .map(|t| canonical("google.protobuf.Timestamp", &t.encode_to_vec()));
-    envelope.insert("time".into(), time.flatten().unwrap_or(Value::Null));
+    envelope.insert("time".into(), event.time().map_or(Value::Null, rfc3339));
     envelope.insert("event".into(), canonical(type_name, payload)?);
     Some(Mirror {
         subject: ns.json_subject(subject),
@@ -77,9 +81,19 @@ pub fn mirror(
 fn canonical(type_name: &str, payload: &[u8]) -> Option<Value> {
     let desc = POOL.as_ref()?.get_message_by_name(type_name)?;
     let msg = DynamicMessage::decode(desc, payload).ok()?;
-    let options = SerializeOptions::new().skip_default_fields(false);
-    msg.serialize_with_options(serde_json::value::Serializer, &options)
+    msg.serialize_with_options(serde_json::value::Serializer, &OPTIONS)
         .ok()
+}
+
+/// A timestamp as the canonical mapping writes it (RFC 3339, UTC, 0, 3, 6
+/// or 9 fractional digits: prost-types' `Display`); null where the mapping
+/// has no text for it (out of range, nanos not in 0..1e9).
+fn rfc3339(t: &Timestamp) -> Value {
+    if TIMESTAMP_SECONDS.contains(&t.seconds) && (0..1_000_000_000).contains(&t.nanos) {
+        Value::String(t.to_string())
+    } else {
+        Value::Null
+    }
 }
 
 /// Publishes the mirror of a message just published, if it has one. Never
@@ -109,6 +123,7 @@ pub(crate) async fn publish(
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use prost::Message;
     use xregion_proto::convert::timestamp;
     use xregion_proto::xregion::v1 as pb;
 
@@ -200,5 +215,26 @@ mod tests {
         let m = mirror(&ns(), &subject, None, &e.encode_to_vec()).unwrap();
         assert_eq!(m.json["time"], Value::Null);
         assert_eq!(m.json["event"]["expiredAt"], Value::Null);
+    }
+
+    #[test]
+    fn a_time_the_canonical_mapping_cannot_write_says_null() {
+        for t in [
+            Timestamp {
+                seconds: 253_402_300_800,
+                nanos: 0,
+            },
+            Timestamp {
+                seconds: 0,
+                nanos: -1,
+            },
+        ] {
+            assert_eq!(rfc3339(&t), Value::Null, "{t:?}");
+        }
+        let max = Timestamp {
+            seconds: 253_402_300_799,
+            nanos: 999_999_999,
+        };
+        assert_eq!(rfc3339(&max), "9999-12-31T23:59:59.999999999Z");
     }
 }
