@@ -22,12 +22,13 @@ use crate::wait::{wait_until, WAIT};
 use crate::wan::{WanProxy, WanSettings};
 
 /// Every binary that reads the shared configuration.
-pub const BINARIES: [&str; 6] = [
+pub const BINARIES: [&str; 7] = [
     "xregion-catalog",
     "xregion-api-gateway",
     "xregion-backup-watcher",
     "xregion-transfer-worker",
     "xregion-cleanup",
+    "xregion-drill",
     "xregion-rds-sim",
 ];
 
