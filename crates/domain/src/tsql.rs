@@ -13,8 +13,9 @@ use crate::error::{DomainError, Result};
 pub struct ScriptFile {
     pub backup_id: String,
     pub kind: BackupKind,
-    /// Below the backup's folder, as in the store (`stripe1/db.bak`).
-    pub relative_path: String,
+    /// Where the file landed, as the server running the script reads it
+    /// (absolute: `<dir>/<backup_id>/stripe1/db.bak`).
+    pub path: String,
 }
 
 /// What to restore, and from where.
@@ -22,8 +23,6 @@ pub struct ScriptFile {
 pub struct ScriptInput<'a> {
     pub database: &'a str,
     pub stop_at: Millis,
-    /// Where the files were downloaded: `<dir>/<backup_id>/<relative_path>`.
-    pub dir: &'a str,
     /// The FULL's files, then each LOG's, in plan order.
     pub files: &'a [ScriptFile],
 }
@@ -35,7 +34,6 @@ pub fn restore_script(input: &ScriptInput<'_>) -> Result<String> {
     if input.database.is_empty() {
         return Err(DomainError::invalid("database", "must not be empty"));
     }
-    refuse_control("dir", input.dir)?;
     let groups = group(input.files)?;
     let (full, logs) = groups
         .split_first()
@@ -54,14 +52,14 @@ pub fn restore_script(input: &ScriptInput<'_>) -> Result<String> {
     } else {
         "NORECOVERY, REPLACE"
     };
-    out += &statement("DATABASE", &db, &disks(input.dir, full)?, full_with);
+    out += &statement("DATABASE", &db, &disks(full)?, full_with);
     for (i, log) in logs.iter().enumerate() {
         let with = if i + 1 == logs.len() {
             format!("STOPAT = '{stop}', RECOVERY")
         } else {
             "NORECOVERY".to_owned()
         };
-        out += &statement("LOG", &db, &disks(input.dir, log)?, &with);
+        out += &statement("LOG", &db, &disks(log)?, &with);
     }
     Ok(out)
 }
@@ -97,14 +95,12 @@ fn statement(what: &str, db: &str, disks: &str, with: &str) -> String {
     format!("RESTORE {what} {db}\n  FROM {disks}\n  WITH {with};\nGO\n")
 }
 
-fn disks(dir: &str, g: &Group<'_>) -> Result<String> {
-    let dir = dir.trim_end_matches('/');
+fn disks(g: &Group<'_>) -> Result<String> {
     let mut parts = Vec::new();
     for f in &g.files {
         refuse_control("backup_id", &f.backup_id)?;
-        refuse_control("relative_path", &f.relative_path)?;
-        let path = format!("{dir}/{}/{}", f.backup_id, f.relative_path);
-        parts.push(format!("DISK = N'{}'", path.replace('\'', "''")));
+        refuse_control("path", &f.path)?;
+        parts.push(format!("DISK = N'{}'", f.path.replace('\'', "''")));
     }
     Ok(parts.join(",\n       "))
 }

@@ -11,20 +11,32 @@ use xregion_domain::{BackupKind, Engine};
 /// 2025-10-09T08:53:20.123 UTC.
 const T: i64 = 1_760_000_000_123;
 
+/// A file of the plan, `path` below its backup's folder until [`landed`].
 fn file(id: &str, kind: BackupKind, path: &str) -> ScriptFile {
     ScriptFile {
         backup_id: id.into(),
         kind,
-        relative_path: path.into(),
+        path: path.into(),
     }
+}
+
+/// The files as `xregion restore` lands them: `<dir>/<backup_id>/<path>`.
+fn landed(dir: &str, files: &[ScriptFile]) -> Vec<ScriptFile> {
+    let dir = dir.trim_end_matches('/');
+    files
+        .iter()
+        .map(|f| ScriptFile {
+            path: format!("{dir}/{}/{}", f.backup_id, f.path),
+            ..f.clone()
+        })
+        .collect()
 }
 
 fn script(db: &str, dir: &str, files: &[ScriptFile]) -> String {
     restore_script(&ScriptInput {
         database: db,
         stop_at: T,
-        dir,
-        files,
+        files: &landed(dir, files),
     })
     .unwrap()
 }
@@ -136,8 +148,7 @@ fn a_time_exactly_at_a_logs_end_stops_in_that_log() {
     let got = restore_script(&ScriptInput {
         database: "sales",
         stop_at: plan.stop_at,
-        dir: "/r",
-        files: &files,
+        files: &landed("/r", &files),
     })
     .unwrap();
     assert_eq!(
@@ -176,26 +187,24 @@ GO
 #[test]
 fn control_characters_empty_names_and_odd_plans_are_refused() {
     let full = [file("f1", BackupKind::Full, "db.bak")];
-    let input = |db, dir, files| ScriptInput {
-        database: db,
-        stop_at: T,
-        dir,
-        files,
+    let script = |db, dir, files: &[ScriptFile]| {
+        restore_script(&ScriptInput {
+            database: db,
+            stop_at: T,
+            files: &landed(dir, files),
+        })
     };
     for (db, dir) in [("a\nGO", "/r"), ("", "/r"), ("a", "/r\r")] {
-        assert!(
-            restore_script(&input(db, dir, &full)).is_err(),
-            "{db:?} {dir:?}"
-        );
+        assert!(script(db, dir, &full).is_err(), "{db:?} {dir:?}");
     }
     let newline_path = [file("f1", BackupKind::Full, "db\n.bak")];
-    assert!(restore_script(&input("a", "/r", &newline_path)).is_err());
+    assert!(script("a", "/r", &newline_path).is_err());
     let log_first = [
         file("l1", BackupKind::Log, "db.trn"),
         file("f1", BackupKind::Full, "db.bak"),
     ];
-    assert!(restore_script(&input("a", "/r", &log_first)).is_err());
-    assert!(restore_script(&input("a", "/r", &[])).is_err());
+    assert!(script("a", "/r", &log_first).is_err());
+    assert!(script("a", "/r", &[]).is_err());
 }
 
 proptest! {
@@ -213,7 +222,7 @@ proptest! {
         let out = script("db", "/r", &files);
         let mut at = 0;
         for f in &files {
-            let disk = format!("N'/r/{}/{}'", f.backup_id, f.relative_path);
+            let disk = format!("N'/r/{}/{}'", f.backup_id, f.path);
             prop_assert_eq!(out.matches(&disk).count(), 1, "{}", disk);
             let pos = out.find(&disk).unwrap();
             prop_assert!(pos > at, "{} out of order", disk);

@@ -12,25 +12,28 @@ use super::plan_json::PlanJson;
 pub const FILE: &str = "restore.sql";
 
 /// Writes `<into>/restore.sql` for `plan` and returns its path. Paths in it
-/// are absolute: sqlcmd resolves them on the server, not here.
+/// are where the files landed, absolute: sqlcmd resolves them on the
+/// server, not here.
 pub fn write(plan: &PlanJson, into: &Path, database: &str) -> anyhow::Result<std::path::PathBuf> {
-    let dir = std::path::absolute(into)?;
-    let dir = dir
-        .to_str()
-        .with_context(|| format!("{} is not UTF-8: T-SQL cannot name it", dir.display()))?;
-    let files: Vec<ScriptFile> = plan
+    let files = plan
         .files
         .iter()
-        .map(|f| ScriptFile {
-            backup_id: f.backup_id.clone(),
-            kind: f.kind,
-            relative_path: f.relative_path.clone(),
+        .map(|f| {
+            let path = std::path::absolute(&f.path)?;
+            let path = path
+                .to_str()
+                .with_context(|| format!("{} is not UTF-8: T-SQL cannot name it", path.display()))?
+                .to_owned();
+            Ok(ScriptFile {
+                backup_id: f.backup_id.clone(),
+                kind: f.kind,
+                path,
+            })
         })
-        .collect();
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let script = restore_script(&ScriptInput {
         database,
         stop_at: plan.stop_at_ms,
-        dir,
         files: &files,
     })?;
     let path = into.join(FILE);
