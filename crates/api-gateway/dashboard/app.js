@@ -61,6 +61,7 @@ function renderServices() {
     const st = el("td"); st.append(el("span", "state " + s.state, s.state)); tr.append(st);
     tr.append(el("td", "mono latest", time(s.latest_data_time_ms)));
     tr.append(lagCell(s));
+    tr.append(verifiedCell(s));
     tr.append(el("td", "synced", s.synced_backups + " (" + bytes(s.synced_bytes) + ")"));
     const err = el("td", "err", s.last_error || ""); err.title = s.last_error || ""; tr.append(err);
     const act = el("td");
@@ -72,6 +73,17 @@ function renderServices() {
     tr.append(act);
     tbody.append(tr);
   }
+}
+
+// The point the last successful restore drill verified, with its RTO; the
+// last drill's time and error on hover.
+function verifiedCell(s) {
+  let text = time(s.verified_restorable_time_ms);
+  if (s.last_drill_rto_ms != null) text += " (" + duration(s.last_drill_rto_ms / 1000) + ")";
+  const td = el("td", "mono verified", text);
+  td.title = s.last_drill_time_ms == null ? "never drilled"
+    : "last drill " + time(s.last_drill_time_ms) + (s.last_drill_error ? ": FAILED " + s.last_drill_error : ": ok");
+  return td;
 }
 
 function lagCell(s) {

@@ -49,6 +49,10 @@ pub fn service(s: &pb::SyncService) -> Value {
         "synced_bytes": s.synced_bytes,
         "retention_days": s.retention_days,
         "last_error": s.last_error,
+        "verified_restorable_time_ms": opt_millis(s.verified_restorable_time.as_ref()),
+        "last_drill_time_ms": opt_millis(s.last_drill_time.as_ref()),
+        "last_drill_rto_ms": (s.last_drill_rto_ms > 0).then_some(s.last_drill_rto_ms),
+        "last_drill_error": s.last_drill_error,
     })
 }
 

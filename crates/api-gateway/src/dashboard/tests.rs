@@ -168,6 +168,13 @@ async fn a_tenant_sees_creates_and_deletes_only_its_own_services() {
     assert_eq!(created["state"], "CREATING");
     assert_eq!(created["retention_days"], 3);
     assert_eq!(created["lag_promise_seconds"], 12 * 3600);
+    // Not drilled yet: no verified point, no RTO.
+    assert_eq!(
+        created["verified_restorable_time_ms"],
+        serde_json::Value::Null
+    );
+    assert_eq!(created["last_drill_rto_ms"], serde_json::Value::Null);
+    assert_eq!(created["last_drill_error"], "");
     let id = created["id"].as_str().unwrap().to_string();
 
     let (_, listed) = call(&app, Method::GET, "/api/services", Some(TOKEN_A), None).await;
