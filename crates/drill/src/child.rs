@@ -77,6 +77,16 @@ pub async fn run(d: &DrillRun<'_>, now: impl Fn() -> i64) -> Outcome {
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
+    // The CLI's own settings (profiles file, gateway, token) are not the
+    // drill's: a service's XREGION_CONFIG names the service's file.
+    for var in [
+        "XREGION_CONFIG",
+        "XREGION_PROFILE",
+        "XREGION_ENDPOINT",
+        "XREGION_TOKEN",
+    ] {
+        command.env_remove(var);
+    }
     // Unset rather than empty, which the CLI would read as one bad option.
     match options.is_empty() {
         true => command.env_remove(STORE_OPTIONS_ENV),
