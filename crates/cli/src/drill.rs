@@ -44,6 +44,11 @@ struct DrillReport {
     server_start_seconds: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tables: Option<u64>,
+    /// The point restored (the plan's stop), RFC 3339 and unix ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    restored_to: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    restored_to_ms: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
 }
@@ -54,7 +59,7 @@ pub async fn run(target: TargetArgs, out: Output) -> anyhow::Result<()> {
     let outcome = async {
         let files = dir.join("files");
         // Download only; what follows depends on the FULL's format.
-        restore::run(RestoreArgs {
+        let restored_to = restore::run(RestoreArgs {
             target,
             into: files.clone(),
             mariadb_socket: None,
@@ -70,17 +75,20 @@ pub async fn run(target: TargetArgs, out: Output) -> anyhow::Result<()> {
         )?
         .parse()
         .unwrap_or(0);
-        anyhow::Ok((server_ready, tables))
+        anyhow::Ok((server_ready, tables, restored_to))
     }
     .await;
     let _ = std::fs::remove_dir_all(&dir);
     let seconds = started.elapsed().as_secs_f64();
     let report = match &outcome {
-        Ok((ready, tables)) => DrillReport {
+        Ok((ready, tables, restored_to)) => DrillReport {
             success: true,
             seconds,
             server_start_seconds: Some(ready.as_secs_f64()),
             tables: Some(*tables),
+            restored_to: chrono::DateTime::from_timestamp_millis(*restored_to)
+                .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            restored_to_ms: Some(*restored_to),
             error: None,
         },
         Err(e) => DrillReport {
@@ -88,6 +96,8 @@ pub async fn run(target: TargetArgs, out: Output) -> anyhow::Result<()> {
             seconds,
             server_start_seconds: None,
             tables: None,
+            restored_to: None,
+            restored_to_ms: None,
             error: Some(format!("{e:#}")),
         },
     };

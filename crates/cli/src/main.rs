@@ -173,7 +173,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Plan(args) => backups::plan(api().await?, args, out).await,
         Command::Usage { id } => usage::usage(api().await?, id, out).await,
         Command::Watch(args) => watch::watch(api().await?, args, out).await,
-        Command::Restore(args) => restore::run(args).await,
+        Command::Restore(args) => restore::run(args).await.map(drop),
         Command::Drill { target } => drill::run(target, out).await,
         Command::Admin(args) => admin::run(args, out).await,
         Command::Completions(args) => {

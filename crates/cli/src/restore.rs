@@ -107,7 +107,8 @@ pub struct RestoreArgs {
     pub database: Option<String>,
 }
 
-pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
+/// Restores; returns the point restored to (the plan's stop, unix ms).
+pub async fn run(args: RestoreArgs) -> anyhow::Result<i64> {
     let RestoreArgs {
         target: t,
         into,
@@ -204,7 +205,7 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<()> {
             scan.rejected.len()
         );
     }
-    Ok(())
+    Ok(plan.stop_at)
 }
 
 /// What the restore goes on to do with the files once downloaded: checked
