@@ -30,6 +30,7 @@ mod rclone;
 use std::time::Duration;
 
 use measure::{Case, CpuMeter};
+use xregion_tests::metrics::counter;
 use xregion_tests::stack::{Stack, StackOptions};
 use xregion_tests::wan::plan::{self, Row, Workload, RCLONE, XREGION};
 use xregion_tests::wan::WanSettings;
@@ -117,8 +118,11 @@ async fn main() -> anyhow::Result<()> {
                     .await?;
             let label = |tool: &str| format!("{tool}, {} at RTT {rtt_ms} ms", w.name());
             if run_xregion {
+                let before = stack.garage.metrics().await?;
                 let case = workload::burst(&stack, &prepared, &meter, &label(XREGION)).await?;
                 rows.push(row(XREGION, w, rtt_ms, &case, "worker"));
+                let after = stack.garage.metrics().await?;
+                requests_per_backup(&before, &after, prepared.logs.len() + 1);
             }
             if run_rclone {
                 let dest = format!("rclone-{instance}");
@@ -138,6 +142,34 @@ async fn main() -> anyhow::Result<()> {
     }
     println!("machine: {}", xregion_tests::machine::machine());
     Ok(())
+}
+
+/// S3 requests Garage served per backup during a case, by kind (source
+/// and target together): what a backup costs in round trips.
+fn requests_per_backup(before: &str, after: &str, backups: usize) {
+    const KINDS: [&str; 8] = [
+        "GetObject",
+        "HeadObject",
+        "PutObject",
+        "DeleteObject",
+        "ListObjectsV2",
+        "CreateMultipartUpload",
+        "UploadPart",
+        "CompleteMultipartUpload",
+    ];
+    let per: Vec<String> = KINDS
+        .iter()
+        .filter_map(|kind| {
+            let label = format!("api_endpoint=\"{kind}\"");
+            let count = |text: &str| counter(text, "api_s3_request_counter", &label);
+            let n = count(after).saturating_sub(count(before));
+            (n > 0).then(|| format!("{kind} {:.1}", n as f64 / backups.max(1) as f64))
+        })
+        .collect();
+    println!(
+        "    S3 requests per backup (source and target): {}",
+        per.join(", ")
+    );
 }
 
 /// One table row from a case: MB/s and the copying process's CPU per GB.
