@@ -1,14 +1,16 @@
 //! Transfer benchmark: xregion against rclone (defaults and tuned) between
 //! two Garage regions, and against `cp -r` between two `file://` regions, all
-//! in one run on this machine, reported as MB/s and ratios with the CPU time
-//! each process spent; plus the log lane's latency while a FULL copies and
-//! the worker's peak RSS while it copies a 4 GiB file.
+//! in one run on this machine, and a server-side copy between two buckets
+//! of the one Garage (phase ssc, against the streamed copy of phase s3),
+//! reported as MB/s and ratios with the CPU time each process spent; plus
+//! the log lane's latency while a FULL copies and the worker's peak RSS
+//! while it copies a 4 GiB file.
 //!
 //!   cargo xtask bench transfer              (scale 1: a 2 GiB FULL and 500 LOGs of 8 MiB)
 //!   XREGION_BENCH_SCALE=0.1 cargo xtask bench transfer
 //!   XREGION_BENCH_S3_OPTIONS="aws_checksum_algorithm=,aws_unsigned_payload=true"
 //!   XREGION_BENCH_WORKER="parts_in_flight = 4"
-//!   XREGION_BENCH_ONLY=files              (phases: s3, enc, files, latency)
+//!   XREGION_BENCH_ONLY=files              (phases: s3, ssc, enc, files, latency)
 //!   XREGION_BENCH_LOGS=/tmp/logs          (keep the services' logs)
 //!
 //! Needs release binaries (`cargo build --release --bins`, done by xtask) and
@@ -74,11 +76,14 @@ async fn main() -> anyhow::Result<()> {
         .or_else(|_| tempfile::tempdir())?;
     println!("file:// regions under {}", file_root.path().display());
     let mut stack = Stack::start(StackOptions {
-        regions: vec!["src".into(), "dst".into(), "enc".into()],
+        regions: vec!["src".into(), "dst".into(), "ssc".into(), "enc".into()],
         // Started below, once region enc has its key.
         services: Vec::new(),
         file_regions: vec!["fsrc".into(), "fdst".into()],
-        extra_config: format!("\n[worker]\n{worker}\n"),
+        // src -> ssc is copied inside Garage (server-side copy).
+        extra_config: format!(
+            "\n[worker]\n{worker}\nserver_side_copy = [{{ source = \"src\", target = \"ssc\" }}]\n"
+        ),
         s3_options,
         file_region_root: Some(file_root.path().to_path_buf()),
         ..Default::default()
@@ -92,7 +97,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let meter = CpuMeter::new(&mut stack)?;
     let worker_pid = stack.service("transfer-worker")?.pid().unwrap();
-    let only = env_or("XREGION_BENCH_ONLY", "s3,enc,files,latency");
+    let only = env_or("XREGION_BENCH_ONLY", "s3,ssc,enc,files,latency");
     let phase = |name: &str| only.split(',').any(|p| p.trim() == name);
     let mut rows: Vec<(Case, usize)> = Vec::new();
     let mut ratios = Vec::new();
@@ -114,6 +119,30 @@ async fn main() -> anyhow::Result<()> {
         ));
         let base = rows.len();
         rows.extend([(garage, base), (default, base), (tuned, base)]);
+    }
+
+    // Server-side copy between two buckets of the one Garage: the same
+    // workload, no byte through the worker; compared with the streamed copy.
+    if phase("ssc") {
+        let w = prepare(&stack, ("src", "ssc"), "bench-ssc", full_size, logs).await?;
+        let inside = burst(
+            &stack,
+            &w,
+            &meter,
+            "xregion, Garage -> Garage, server-side copy",
+        )
+        .await?;
+        let base = match rows.first() {
+            Some((streamed, _)) => {
+                ratios.push(format!(
+                    "xregion server-side / streamed (Garage) = {:.2}",
+                    inside.mbps() / streamed.mbps()
+                ));
+                0
+            }
+            None => rows.len(),
+        };
+        rows.push((inside, base));
     }
 
     // Garage to a Garage region that encrypts at rest: the same workload
