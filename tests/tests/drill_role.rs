@@ -278,7 +278,9 @@ async fn the_drill_role_reports_on_its_own_nats_identity() -> anyhow::Result<()>
     let cli = fake_cli(
         fakes.path(),
         "reports",
-        &format!(r#"echo '{{"success":true,"seconds":1.5,"restored_to_ms":{latest}}}'"#),
+        // It takes 2 s and reports 1.5: the role believes the report up to
+        // the time it measured.
+        &format!(r#"sleep 2; echo '{{"success":true,"seconds":1.5,"restored_to_ms":{latest}}}'"#),
     );
     let cli = format!("drill.cli={}", cli.display());
     start_drill(&mut stack, &["--set", &cli]).await?;

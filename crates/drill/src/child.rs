@@ -5,9 +5,14 @@
 //! throwaway server too) and counts as failed.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
@@ -31,6 +36,10 @@ pub struct DrillRun<'a> {
     /// ([`key_args`]): paths and variable names, never key material.
     pub key_args: &'a [String],
     pub timeout: Duration,
+    /// The point to restore (unix ms): the catalog's latest data time.
+    pub point: i64,
+    /// Where the drill's private temporary folder is made.
+    pub tmp_root: &'a Path,
 }
 
 /// The CLI's key arguments for a region's encryption: every key (current
@@ -58,20 +67,41 @@ pub fn key_args(encryption: Option<&RegionEncryption>) -> Vec<String> {
 }
 
 /// Runs the drill to its end or its time limit; every way it can go wrong
-/// is an [`Outcome`] with the reason.
+/// is an [`Outcome`] with the reason. Dropped before its end (the role
+/// stopping), it kills the drill's process group all the same.
 pub async fn run(d: &DrillRun<'_>, now: impl Fn() -> i64) -> Outcome {
     let started = Instant::now();
     let elapsed_ms = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let options: Vec<String> = d
-        .store_options
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
+    let options = match options_env(d.store_options) {
+        Ok(options) => options,
+        Err(why) => return Outcome::failed(why, elapsed_ms()),
+    };
+    // The point the catalog claims, not the store's newest: the worker
+    // writes a manifest before the catalog records the copy, and a later
+    // point would be refused as after the latest data time.
+    let Some(point) = chrono::DateTime::from_timestamp_millis(d.point)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    else {
+        return Outcome::failed(format!("no time at {} ms", d.point), elapsed_ms());
+    };
+    // The child's temporary files (whole copies of the backups) go to a
+    // folder this role removes after every run, a killed drill's too.
+    let scratch = match Scratch::create(d.tmp_root, d.service_id) {
+        Ok(scratch) => scratch,
+        Err(e) => {
+            return Outcome::failed(
+                format!("cannot create a folder below {}: {e}", d.tmp_root.display()),
+                elapsed_ms(),
+            )
+        }
+    };
     let mut command = Command::new(d.cli);
     command
         .args(["drill", "--output", "json", "--region-store", d.store_url])
         .args(["--instance", d.instance_id, "--service", d.service_id])
+        .args(["--time", &point])
         .args(d.key_args)
+        .env("TMPDIR", &scratch.path)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -88,9 +118,9 @@ pub async fn run(d: &DrillRun<'_>, now: impl Fn() -> i64) -> Outcome {
         command.env_remove(var);
     }
     // Unset rather than empty, which the CLI would read as one bad option.
-    match options.is_empty() {
-        true => command.env_remove(STORE_OPTIONS_ENV),
-        false => command.env(STORE_OPTIONS_ENV, options.join("\n")),
+    match options {
+        None => command.env_remove(STORE_OPTIONS_ENV),
+        Some(options) => command.env(STORE_OPTIONS_ENV, options),
     };
     let mut child = match command.spawn() {
         Ok(child) => child,
@@ -98,7 +128,7 @@ pub async fn run(d: &DrillRun<'_>, now: impl Fn() -> i64) -> Outcome {
             return Outcome::failed(format!("cannot run {}: {e}", d.cli.display()), elapsed_ms())
         }
     };
-    let pid = child.id();
+    let mut group = Group(child.id().and_then(|pid| i32::try_from(pid).ok()));
     let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
         return Outcome::failed("the drill's output is not readable", elapsed_ms());
     };
@@ -106,13 +136,13 @@ pub async fn run(d: &DrillRun<'_>, now: impl Fn() -> i64) -> Outcome {
         let (out, err, status) = tokio::join!(tail(stdout), tail(stderr), child.wait());
         (out, err, status)
     };
-    match tokio::time::timeout(d.timeout, finished).await {
+    let outcome = match tokio::time::timeout(d.timeout, finished).await {
         Ok((out, err, Ok(status))) => {
             report::outcome(status.success(), &out, &err, elapsed_ms(), now())
         }
         Ok((_, _, Err(e))) => Outcome::failed(format!("waiting for the drill: {e}"), elapsed_ms()),
         Err(_) => {
-            kill_group(pid).await;
+            group.kill();
             Outcome::failed(
                 format!(
                     "drill timed out after {} s and was killed",
@@ -121,6 +151,82 @@ pub async fn run(d: &DrillRun<'_>, now: impl Fn() -> i64) -> Outcome {
                 elapsed_ms(),
             )
         }
+    };
+    group.0 = None; // ended or killed: nothing left to kill on drop
+    drop(scratch);
+    outcome
+}
+
+/// `XREGION_STORE_OPTIONS`: one `KEY=VALUE` a line, `None` for no options.
+/// A key with `=` or a line break, or a value with a line break, cannot
+/// travel so: refused naming the key only (a value may be a secret).
+fn options_env(options: &BTreeMap<String, String>) -> Result<Option<String>, String> {
+    for (key, value) in options {
+        if key.is_empty() || key.contains(['=', '\n', '\r']) {
+            return Err(format!(
+                "store option {:?} cannot be passed to xregion: a key with '=' or a line break",
+                key.chars().take(100).collect::<String>()
+            ));
+        }
+        if value.contains(['\n', '\r']) {
+            return Err(format!(
+                "store option {key:?} cannot be passed to xregion: its value has a line break"
+            ));
+        }
+    }
+    Ok((!options.is_empty()).then(|| {
+        options
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }))
+}
+
+/// A private folder for one drill's temporary files, removed when dropped.
+struct Scratch {
+    path: PathBuf,
+}
+
+impl Scratch {
+    fn create(root: &Path, service_id: &str) -> std::io::Result<Self> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = root.join(format!(
+            "xregion-drill-role-{}-{n}-{service_id}",
+            std::process::id()
+        ));
+        // A leftover of a crashed run of the same name goes first.
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::DirBuilder::new().mode(0o700).create(&path)?;
+        Ok(Self { path })
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_dir_all(&self.path) {
+            tracing::warn!(path = %self.path.display(), error = %e, "could not remove the drill's temporary folder");
+        }
+    }
+}
+
+/// The drill's process group (the child leads it), killed unless it ended:
+/// `kill_on_drop` alone would leave the throwaway server it started.
+struct Group(Option<i32>);
+
+impl Group {
+    fn kill(&mut self) {
+        let Some(pgid) = self.0.take() else { return };
+        if let Err(e) = killpg(Pid::from_raw(pgid), Signal::SIGKILL) {
+            tracing::warn!(pgid, error = %e, "could not kill the drill's process group");
+        }
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 
@@ -142,141 +248,7 @@ async fn tail(mut r: impl AsyncRead + Unpin) -> Vec<u8> {
     }
 }
 
-/// Kills the drill's process group (the child leads it): `kill_on_drop`
-/// alone would leave the throwaway server it started running.
-async fn kill_group(pid: Option<u32>) {
-    let Some(pid) = pid else { return };
-    let killed = Command::new("kill")
-        .args(["-KILL", "--", &format!("-{pid}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .await;
-    if !killed.is_ok_and(|s| s.success()) {
-        tracing::warn!(pid, "could not kill the drill's process group");
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
-    use xregion_common::encryption::KeySource;
-
-    use super::*;
-
-    use crate::testing::{script, SERIAL};
-
-    async fn drill(cli: &Path, timeout: Duration) -> Outcome {
-        let options = BTreeMap::from([("secret_access_key".to_string(), "s3cr3t".to_string())]);
-        drill_with(cli, timeout, &options).await
-    }
-
-    async fn drill_with(
-        cli: &Path,
-        timeout: Duration,
-        options: &BTreeMap<String, String>,
-    ) -> Outcome {
-        let d = DrillRun {
-            cli,
-            store_url: "file:///nowhere",
-            store_options: options,
-            instance_id: "db-1",
-            service_id: "svc-1",
-            key_args: &[],
-            timeout,
-        };
-        run(&d, || 1_700_000_000_000).await
-    }
-
-    #[tokio::test]
-    async fn options_travel_in_the_environment_not_argv() {
-        let _serial = SERIAL.lock().await;
-        let dir = tempfile::tempdir().unwrap();
-        // Succeeds only when the secret is in the environment and not among
-        // the arguments.
-        let cli = script(
-            dir.path(),
-            r#"case "$*" in *s3cr3t*) exit 3;; esac
-[ "$XREGION_STORE_OPTIONS" = "secret_access_key=s3cr3t" ] || exit 4
-[ "$*" = "drill --output json --region-store file:///nowhere --instance db-1 --service svc-1" ] || exit 5
-echo '{"success":true,"seconds":2,"restored_to_ms":1699999999000}'"#,
-        );
-        let o = drill(&cli, Duration::from_secs(30)).await;
-        assert_eq!(o.error, "");
-        assert_eq!((o.restored_to, o.rto_ms), (Some(1_699_999_999_000), 2_000));
-        // No options: the variable is unset, not empty.
-        let unset = script(
-            dir.path(),
-            r#"[ "${XREGION_STORE_OPTIONS+set}" = "" ] || exit 4
-echo '{"success":true,"seconds":2,"restored_to_ms":1699999999000}'"#,
-        );
-        let o = drill_with(&unset, Duration::from_secs(30), &BTreeMap::new()).await;
-        assert_eq!(o.error, "");
-    }
-
-    #[test]
-    fn keys_are_passed_by_file_or_variable_name() {
-        assert!(key_args(None).is_empty());
-        let e = RegionEncryption {
-            key_id: "k2".into(),
-            key_file: Some("/keys/k2".into()),
-            key_env: None,
-            previous: vec![KeySource {
-                key_id: "k1".into(),
-                key_file: None,
-                key_env: Some("OLD_KEY".into()),
-            }],
-        };
-        assert_eq!(
-            key_args(Some(&e)),
-            ["--key-file", "k2=/keys/k2", "--key-env", "k1=OLD_KEY"]
-        );
-    }
-
-    #[tokio::test]
-    async fn a_hanging_drill_is_killed_with_what_it_started() {
-        let _serial = SERIAL.lock().await;
-        let dir = tempfile::tempdir().unwrap();
-        let pidfile = dir.path().join("grandchild.pid");
-        let cli = script(
-            dir.path(),
-            &format!("sleep 300 &\necho $! > {}\nwait", pidfile.display()),
-        );
-        let started = Instant::now();
-        let o = drill(&cli, Duration::from_secs(2)).await;
-        assert!(started.elapsed() < Duration::from_secs(30));
-        assert!(o.error.contains("timed out"), "{}", o.error);
-        assert_eq!(o.restored_to, None);
-        let pid = std::fs::read_to_string(&pidfile).unwrap();
-        // Gone, or a zombie waiting to be reaped; the kill is delivered at
-        // once but noticed a moment later: poll with a deadline.
-        let gone = || {
-            std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()))
-                .map_or(true, |s| s.contains(") Z "))
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !gone() && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert!(gone(), "the grandchild {pid} survived");
-    }
-
-    #[tokio::test]
-    async fn endless_garbage_is_bounded_and_a_missing_binary_is_a_failure() {
-        let _serial = SERIAL.lock().await;
-        let dir = tempfile::tempdir().unwrap();
-        let cli = script(
-            dir.path(),
-            "head -c 5000000 /dev/zero | tr '\\0' 'x'; exit 1",
-        );
-        let o = drill(&cli, Duration::from_secs(30)).await;
-        assert!(
-            o.error.starts_with("unreadable drill report"),
-            "{}",
-            &o.error[..100.min(o.error.len())]
-        );
-        assert!(o.error.len() < 1000);
-        let o = drill(&dir.path().join("no-such-binary"), Duration::from_secs(5)).await;
-        assert!(o.error.starts_with("cannot run"), "{}", o.error);
-    }
-}
+#[path = "child_tests.rs"]
+mod tests;

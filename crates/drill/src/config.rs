@@ -6,6 +6,9 @@ use xregion_common::units;
 use xregion_common::validate::{positive, Invalid, Validate};
 use xregion_domain::Engine;
 
+/// The catalog's bound on a drill's restore time.
+const MAX_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
+
 xregion_common::service_config! {
     /// The common sections and `[drill]`.
     pub struct DrillConfig { drill: DrillSettings }
@@ -17,11 +20,21 @@ impl Validate for DrillConfig {
         positive("drill.interval_secs", s.interval)?;
         positive("drill.tick_secs", s.tick)?;
         positive("drill.timeout_secs", s.timeout)?;
+        // The catalog refuses a restore time of a week or more: a longer
+        // limit would let a slow drill be refused and repeated every tick.
+        if s.timeout >= MAX_TIMEOUT {
+            return Err(Invalid::new(
+                "drill.timeout_secs",
+                "must be less than 7 days (604800)",
+            ));
+        }
         for engine in &s.engines {
-            if Engine::parse(engine).is_none() {
+            // `xregion drill` restores into a MariaDB server only: an engine
+            // it cannot drill would fail every drill of its services.
+            if Engine::parse(engine) != Some(Engine::Mysql) {
                 return Err(Invalid::new(
                     "drill.engines",
-                    format!("{engine:?} is not an engine (mysql, sqlserver)"),
+                    format!("{engine:?} cannot be drilled (xregion drill restores mysql only)"),
                 ));
             }
         }
@@ -92,12 +105,14 @@ mod tests {
             ("drill.interval_secs", "0"),
             ("drill.tick_secs", "0"),
             ("drill.timeout_secs", "0"),
+            ("drill.timeout_secs", "604800"),
             ("drill.engines", "[\"oracle\"]"),
+            ("drill.engines", "[\"mysql\", \"sqlserver\"]"),
             ("drill.nope", "1"),
         ])
         .unwrap();
-        let cfg: DrillConfig = load_set("drill.engines", "[\"mysql\", \"sqlserver\"]").unwrap();
-        assert_eq!(cfg.drill.engines(), [Engine::Mysql, Engine::Sqlserver]);
+        let cfg: DrillConfig = load_set("drill.timeout_secs", "604799").unwrap();
+        assert_eq!(cfg.drill.timeout, Duration::from_secs(604_799));
         let cfg: DrillConfig = load_set("drill.interval_secs", "3600").unwrap();
         assert_eq!(cfg.drill.interval, Duration::from_secs(3600));
         assert_eq!(cfg.drill.engines(), [Engine::Mysql]);

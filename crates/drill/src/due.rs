@@ -43,18 +43,26 @@ pub fn in_regions(candidates: Vec<Candidate>, regions: &[&str]) -> (Vec<Candidat
     )
 }
 
+/// A DEGRADED service (a failed drill, or a failed copy) is drilled again
+/// after at most this long: a repaired target should not wait a whole
+/// interval to show it.
+pub const DEGRADED_RETRY: Duration = Duration::from_secs(3600);
+
 /// The service to drill at `now`, if any: RUNNING or DEGRADED (a drill
 /// needs a restorable point, and a DEGRADED one needs it most), with a
 /// latest data time, of an engine in `engines`, never drilled or last
-/// drilled at least `interval` ago. Never-drilled services first, then the
-/// longest since their last drill; ties by service id, so replicas agree.
+/// drilled at least `interval` ago (a DEGRADED one: the shorter of
+/// `interval` and [`DEGRADED_RETRY`]). Never-drilled services first, then
+/// the longest since their last drill; ties by service id, so replicas
+/// agree.
 pub fn next_due<'a>(
     candidates: &'a [Candidate],
     now: i64,
     interval: Duration,
     engines: &[Engine],
 ) -> Option<&'a Candidate> {
-    let interval_ms = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX);
+    let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    let (interval_ms, degraded_ms) = (ms(interval), ms(interval.min(DEGRADED_RETRY)));
     candidates
         .iter()
         .filter(|c| {
@@ -66,8 +74,12 @@ pub fn next_due<'a>(
         .filter(|c| c.latest_data_time.is_some())
         .filter(|c| c.engine.is_some_and(|e| engines.contains(&e)))
         .filter(|c| {
+            let wait = match c.state {
+                pb::ServiceState::Degraded => degraded_ms,
+                _ => interval_ms,
+            };
             c.last_drill_at
-                .is_none_or(|at| now.saturating_sub(at) >= interval_ms)
+                .is_none_or(|at| now.saturating_sub(at) >= wait)
         })
         .min_by(|a, b| {
             (a.last_drill_at, &a.service.service_id).cmp(&(b.last_drill_at, &b.service.service_id))
@@ -166,6 +178,23 @@ mod tests {
             &[Engine::Mysql, Engine::Sqlserver],
         );
         assert_eq!(both.map(|c| c.service.service_id.as_str()), Some("s-mssql"));
+    }
+
+    #[test]
+    fn a_degraded_service_is_drilled_again_within_the_hour() {
+        let degraded = |id, hours| Candidate {
+            state: pb::ServiceState::Degraded,
+            ..candidate(id, Some(hours))
+        };
+        assert_eq!(next(&[degraded("s-failed", 1)]), Some("s-failed"));
+        assert_eq!(next(&[degraded("s-failed", 0)]), None);
+        assert_eq!(next(&[candidate("s-ok", Some(1))]), None);
+        // Never later than the interval itself.
+        let mut recent = degraded("s-failed", 0);
+        recent.last_drill_at = Some(NOW - 2_000);
+        let recent = [recent];
+        let short = next_due(&recent, NOW, Duration::from_secs(1), &[Engine::Mysql]);
+        assert!(short.is_some());
     }
 
     #[test]

@@ -61,7 +61,9 @@ pub fn outcome(exit_ok: bool, stdout: &[u8], stderr: &[u8], elapsed_ms: u64, now
             elapsed_ms,
         );
     }
-    let rto_ms = (report.seconds * 1000.0).round() as u64;
+    // The child's time runs to the answering server, before its cleanup;
+    // it is believed up to what this role measured around the child.
+    let rto_ms = ((report.seconds * 1000.0).round() as u64).min(elapsed_ms);
     match (report.success, exit_ok, report.restored_to_ms) {
         (true, true, Some(at)) if at > 0 && at <= now => Outcome {
             restored_to: Some(at),
@@ -86,9 +88,10 @@ pub fn outcome(exit_ok: bool, stdout: &[u8], stderr: &[u8], elapsed_ms: u64, now
 }
 
 /// The report: the last non-empty line of stdout (the restore prints its
-/// progress before it).
+/// progress before it). Read lossily: the output kept may start inside a
+/// character, and progress lines are not the report's business.
 fn parse(stdout: &[u8]) -> Result<Report, String> {
-    let text = std::str::from_utf8(stdout).map_err(|_| "not UTF-8".to_string())?;
+    let text = String::from_utf8_lossy(stdout);
     let line = text
         .lines()
         .rev()
@@ -142,7 +145,7 @@ mod tests {
     fn garbage_is_a_failed_drill_with_the_reason() {
         let cases: [(&[u8], &str); 9] = [
             (b"", "no output"),
-            (b"\xff\xfe garbage", "not UTF-8"),
+            (b"\xff\xfe garbage", "not a report"),
             (b"hello world", "not a report"),
             (br#"{"success":"yes","seconds":1}"#, "not a report"),
             (
@@ -183,6 +186,24 @@ mod tests {
             NOW,
         );
         assert!(o.error.contains("exited with an error"), "{}", o.error);
+    }
+
+    #[test]
+    fn output_cut_inside_a_character_still_yields_the_report() {
+        // The kept tail of a long output may start mid-character.
+        let mut out = "é".repeat(10).into_bytes();
+        out.remove(0);
+        out.extend_from_slice(b"\n{\"success\":true,\"seconds\":1,\"restored_to_ms\":5}\n");
+        let o = outcome(true, &out, b"", 9_999, NOW);
+        assert_eq!(o.restored_to, Some(5), "{}", o.error);
+    }
+
+    #[test]
+    fn the_time_is_believed_up_to_what_the_role_measured() {
+        let out = br#"{"success":true,"seconds":3600,"restored_to_ms":5}"#;
+        assert_eq!(outcome(true, out, b"", 2_000, NOW).rto_ms, 2_000);
+        let out = br#"{"success":true,"seconds":1.5,"restored_to_ms":5}"#;
+        assert_eq!(outcome(true, out, b"", 2_000, NOW).rto_ms, 1_500);
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! most overdue service every `drill.tick_secs` and drills it.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use tokio_util::sync::CancellationToken;
 use xregion_bus::{BusError, CatalogClient};
 use xregion_common::clock::SharedClock;
 use xregion_common::regions::RegionConfig;
@@ -16,6 +17,7 @@ use crate::child::{self, DrillRun};
 use crate::config::{DrillConfig, DrillSettings};
 use crate::due::{in_regions, next_due, Candidate};
 use crate::error::{DrillError, Result};
+use crate::report::Outcome;
 
 /// The catalog takes at most this many ids per `ServiceStates`.
 const STATES_BATCH: usize = 1000;
@@ -33,6 +35,9 @@ pub async fn run(cx: Context<DrillConfig>) -> std::result::Result<(), ServiceErr
         settings: config.drill.clone(),
         cli,
         clock: xregion_common::clock::system(),
+        stop: host.shutdown().clone(),
+        tmp_root: std::env::temp_dir(),
+        elsewhere: Mutex::default(),
     });
     host.every_leased("drill", config.drill.tick, move || {
         let driller = driller.clone();
@@ -51,6 +56,12 @@ pub struct Driller {
     pub settings: DrillSettings,
     pub cli: PathBuf,
     pub clock: SharedClock,
+    /// The role stopping: a drill under way is killed, and not reported.
+    pub stop: CancellationToken,
+    /// Where each drill's private temporary folder is made.
+    pub tmp_root: PathBuf,
+    /// The services last set aside for their region, warned about once.
+    pub elsewhere: Mutex<Vec<String>>,
 }
 
 impl Driller {
@@ -59,15 +70,16 @@ impl Driller {
     pub async fn tick(&self) -> Result<Option<pb::RecordDrillRequest>> {
         let regions: Vec<&str> = self.regions.iter().map(|r| r.id.as_str()).collect();
         let (candidates, elsewhere) = in_regions(self.candidates().await?, &regions);
-        if !elsewhere.is_empty() {
-            tracing::warn!(services = ?elsewhere, "services copying into regions this configuration lacks are not drilled");
-        }
+        self.warn_elsewhere(elsewhere);
         let now = self.clock.now_ms();
         let engines = self.settings.engines();
         let Some(due) = next_due(&candidates, now, self.settings.interval, &engines) else {
             return Ok(None);
         };
         let svc = &due.service;
+        let Some(point) = due.latest_data_time else {
+            return Ok(None); // next_due takes only services with data
+        };
         let region = self
             .regions
             .iter()
@@ -87,8 +99,23 @@ impl Driller {
             service_id: &svc.service_id,
             key_args: &key_args,
             timeout: self.settings.timeout,
+            point,
+            tmp_root: &self.tmp_root,
         };
-        let outcome = child::run(&run, || self.clock.now_ms()).await;
+        let mut outcome = tokio::select! {
+            outcome = child::run(&run, || self.clock.now_ms()) => outcome,
+            // Dropping the drill kills it; it proved nothing either way.
+            _ = self.stop.cancelled() => {
+                tracing::info!(service_id = %svc.service_id, %drill_id, "drill abandoned: the role is stopping");
+                return Ok(None);
+            }
+        };
+        if outcome.restored_to.is_some_and(|at| at > point) {
+            outcome = Outcome::failed(
+                format!("the drill restored a point after the one asked ({point} ms)"),
+                outcome.rto_ms,
+            );
+        }
         crate::metrics::record(
             outcome.restored_to.is_some(),
             outcome.rto_ms as f64 / 1000.0,
@@ -104,14 +131,17 @@ impl Driller {
         };
         let report = match self.catalog.request("", &report).await {
             Ok(_) => report,
-            // A report the catalog refuses would make the same service
-            // due again at once, for ever: record the refusal as the
-            // drill's failure instead.
+            // A report the catalog refuses for what the drill reported
+            // would make the same service due again at once, for ever:
+            // record the refusal as the drill's failure instead. A refusal
+            // of what this role adds (its clock, its ids) is no fault of
+            // the service: an error of the pass, the service untouched.
             Err(BusError::Remote {
                 code: ErrorCode::InvalidArgument,
                 message,
+                field,
                 ..
-            }) => {
+            }) if report_fault(&field) => {
                 let failed = pb::RecordDrillRequest {
                     success: false,
                     restored_to: None,
@@ -131,6 +161,21 @@ impl Driller {
         Ok(Some(report))
     }
 
+    /// Warns about the services set aside for their region when that set
+    /// changes, not every tick.
+    fn warn_elsewhere(&self, mut elsewhere: Vec<String>) {
+        elsewhere.sort();
+        let Ok(mut last) = self.elsewhere.lock() else {
+            return;
+        };
+        if *last != elsewhere {
+            if !elsewhere.is_empty() {
+                tracing::warn!(services = ?elsewhere, "services copying into regions this configuration lacks are not drilled");
+            }
+            *last = elsewhere;
+        }
+    }
+
     /// Every live service as the catalog describes it.
     async fn candidates(&self) -> Result<Vec<Candidate>> {
         let ids: Vec<String> = self
@@ -147,4 +192,10 @@ impl Driller {
         }
         Ok(out)
     }
+}
+
+/// Whether the catalog's refusal of a report (the field it names) is about
+/// what the drill found, not about what the role added to it.
+pub fn report_fault(field: &str) -> bool {
+    matches!(field, "restored_to" | "rto_ms" | "error" | "success")
 }
