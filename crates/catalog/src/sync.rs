@@ -363,8 +363,12 @@ impl Catalog {
             let Some(last) = page.last() else { break };
             after = last.seq;
             for svc in &page {
+                // One service's failed check must not stop the others'
+                // or leave every gauge stale: logged, retried next pass.
                 if svc.latest_data_time.is_some() {
-                    self.check_lag(&svc.service_id).await?;
+                    if let Err(error) = self.check_lag(&svc.service_id).await {
+                        tracing::warn!(service_id = %svc.service_id, %error, "lag check failed");
+                    }
                 }
                 gauges.add(svc, now);
             }

@@ -75,13 +75,19 @@ pub async fn run(target: TargetArgs, out: Output) -> anyhow::Result<()> {
         )?
         .parse()
         .unwrap_or(0);
-        anyhow::Ok((server_ready, tables, restored_to))
+        // The restore time ends when the database answers: stopping the
+        // server and removing the copy is no part of it.
+        let answered = started.elapsed();
+        anyhow::Ok((server_ready, tables, restored_to, answered))
     }
     .await;
+    let seconds = match &outcome {
+        Ok((.., answered)) => answered.as_secs_f64(),
+        Err(_) => started.elapsed().as_secs_f64(),
+    };
     let _ = std::fs::remove_dir_all(&dir);
-    let seconds = started.elapsed().as_secs_f64();
     let report = match &outcome {
-        Ok((ready, tables, restored_to)) => DrillReport {
+        Ok((ready, tables, restored_to, _)) => DrillReport {
             success: true,
             seconds,
             server_start_seconds: Some(ready.as_secs_f64()),
@@ -98,7 +104,7 @@ pub async fn run(target: TargetArgs, out: Output) -> anyhow::Result<()> {
             tables: None,
             restored_to: None,
             restored_to_ms: None,
-            error: Some(format!("{e:#}")),
+            error: Some(capped(&format!("{e:#}"))),
         },
     };
     match (out, &report.tables) {
@@ -112,4 +118,27 @@ pub async fn run(target: TargetArgs, out: Output) -> anyhow::Result<()> {
         ),
     }
     outcome.map(|_| ())
+}
+
+/// A drill's error is kept to this many characters (the catalog keeps no
+/// more): a tool's endless output must not hide the report's last line.
+const MAX_ERROR_CHARS: usize = 1000;
+
+fn capped(error: &str) -> String {
+    match error.char_indices().nth(MAX_ERROR_CHARS) {
+        Some((end, _)) => format!("{}…", &error[..end]),
+        None => error.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_error_is_capped() {
+        assert_eq!(capped("short"), "short");
+        let long = "é".repeat(5000);
+        assert_eq!(capped(&long).chars().count(), MAX_ERROR_CHARS + 1);
+    }
 }
