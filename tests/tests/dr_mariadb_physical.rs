@@ -37,13 +37,23 @@ fn rfc3339(ms: i64) -> String {
         .to_string()
 }
 
+/// The source's root password: the harness and the adapter log in with it
+/// (MYSQL_PWD, read by mariadb, mariadb-dump and mariabackup); xregion is
+/// run without it, as an operator who never knew it would.
+const SOURCE_ROOT_PASSWORD: &str = "source-root-pw";
+
 fn xregion() -> Command {
-    Command::new(bin_dir().unwrap().join("xregion"))
+    let mut cmd = Command::new(bin_dir().unwrap().join("xregion"));
+    cmd.env_remove("MYSQL_PWD");
+    cmd
 }
 
 #[tokio::test]
 async fn a_physical_full_comes_back_in_the_target_region_at_three_points_in_time(
 ) -> anyhow::Result<()> {
+    // Before any thread of this test's own spawns a process (nextest runs
+    // each test in a process of its own).
+    std::env::set_var("MYSQL_PWD", SOURCE_ROOT_PASSWORD);
     let mut stack = Stack::start(StackOptions {
         regions: vec!["r2".into()],
         file_regions: vec!["src".into()],
@@ -72,6 +82,11 @@ async fn a_physical_full_comes_back_in_the_target_region_at_three_points_in_time
     // The workload's clock: one step every 10 s of event time, set per
     // session, so restore times fall exactly between steps.
     let base = chrono::Utc::now().timestamp() - 3600;
+    // The copy's grants lock out a root without the password: the restore
+    // must not log in with them.
+    source_db.sql(&format!(
+        "ALTER USER root@localhost IDENTIFIED BY '{SOURCE_ROOT_PASSWORD}'"
+    ))?;
     source_db.sql(&format!("SET TIMESTAMP={base}; CREATE DATABASE shop; CREATE TABLE shop.items (id INT PRIMARY KEY, v INT NOT NULL)"))?;
     let mut expected: BTreeMap<i64, String> = BTreeMap::new();
     let mut full_files = 0;
@@ -167,12 +182,32 @@ async fn a_physical_full_comes_back_in_the_target_region_at_three_points_in_time
             expected[&step],
             "{label}: restored content differs from the source at step {step}: {rows}"
         );
+        let no_password = Command::new("mariadb")
+            .env_remove("MYSQL_PWD")
+            .arg(format!("--socket={}", restored.socket.display()))
+            .args(["-uroot", "-e", "SELECT 1"])
+            .output()?;
+        assert!(
+            !no_password.status.success(),
+            "{label}: the restored grants are the source's (root needs its password)"
+        );
         let count = restored.sql("SELECT COUNT(*) FROM shop.items")?;
         assert_eq!(count.trim(), step.to_string(), "{label}");
         let steps = stdout
             .lines()
             .find(|l| l.contains("restored the MariaDB datadir"))
             .unwrap_or_default();
+        assert!(
+            steps.contains("--innodb_page_size=16384"),
+            "{label}: the next command starts with the copy's InnoDB settings: {steps}"
+        );
+        let temporary =
+            restored.sql("SELECT COUNT(*) FROM mysql.user WHERE user LIKE 'xregion\\_%'")?;
+        assert_eq!(
+            temporary.trim(),
+            "0",
+            "{label}: the restore's account was dropped"
+        );
         eprintln!("{label}: physical restore to step {step} in {took:?}: {steps}");
     }
 
@@ -204,6 +239,7 @@ async fn a_physical_full_comes_back_in_the_target_region_at_three_points_in_time
     )?;
     assert_eq!(report["success"], true, "{report}");
     assert_eq!(report["tables"], 1, "{report}");
+    assert_eq!(report["restored_to_ms"], latest, "{report}");
     eprintln!("drill (physical) in {:?}: {report}", started.elapsed());
     Ok(())
 }
@@ -269,7 +305,7 @@ async fn a_hostile_or_inconsistent_stream_is_refused_and_leaves_nothing() -> any
         (
             "inst-evil",
             vec!["../../evil.txt"],
-            "names files outside its folder",
+            "complained about the FULL's stream",
         ),
         ("inst-nopos", vec!["hello.txt"], "no xtrabackup_binlog_info"),
         (

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use xregion_domain::BackupFormat;
 
+use crate::mariadb_physical;
 use crate::mariadb_server::{self, private_dir, Server};
 use crate::render::{self, say, Output};
 use crate::restore::{self, PlanJson, RestoreArgs, TargetArgs};
-use crate::{mariadb_apply, mariadb_physical};
 
 /// Restores the downloaded plan into a server of its own below `dir`: a
 /// physical FULL becomes the server's datadir, an SQL dump is loaded into
@@ -23,7 +23,7 @@ fn restore_into_server(
 ) -> anyhow::Result<(Server, Duration)> {
     let datadir = dir.join("data");
     if plan.full_format == BackupFormat::Xbstream {
-        let (server, timings) = mariadb_physical::restore(plan, &datadir, files)?;
+        let (server, timings) = mariadb_physical::restore_running(plan, &datadir, files)?;
         eprintln!("physical restore: {timings}");
         return Ok((server, timings.start));
     }
@@ -31,7 +31,7 @@ fn restore_into_server(
     let step = Instant::now();
     let server = Server::start(&datadir, dir)?;
     let ready = step.elapsed();
-    restore::apply_to_mariadb(plan, &server.socket)?;
+    restore::apply_to_mariadb(plan, &server.login)?;
     Ok((server, ready))
 }
 
@@ -69,8 +69,7 @@ pub async fn run(target: TargetArgs, out: Output) -> anyhow::Result<()> {
         .await?;
         let plan: PlanJson = serde_json::from_slice(&std::fs::read(files.join("plan.json"))?)?;
         let (server, server_ready) = restore_into_server(&plan, &dir, &files)?;
-        let tables: u64 = mariadb_apply::query(
-            &server.socket,
+        let tables: u64 = server.query(
             "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema NOT IN ('mysql','information_schema','performance_schema','sys')",
         )?
         .parse()

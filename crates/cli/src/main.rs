@@ -9,6 +9,7 @@ mod drill;
 mod exit;
 mod manual;
 mod mariadb_apply;
+mod mariadb_cnf;
 mod mariadb_physical;
 mod mariadb_server;
 mod profiles;

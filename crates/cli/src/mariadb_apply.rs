@@ -8,15 +8,63 @@ use std::process::{Command, Output, Stdio};
 
 use anyhow::Context as _;
 
+/// The variables a database tool may see: none of this process's others
+/// (store options, keys, tokens live there; SQL from the store could read
+/// a server's environment).
+const PASSED_ENV: [&str; 3] = ["PATH", "HOME", "TZ"];
+
+/// A database tool with an environment of [`PASSED_ENV`] only.
+pub fn tool(program: &str) -> Command {
+    let mut c = Command::new(program);
+    c.env_clear();
+    for name in PASSED_ENV {
+        if let Some(value) = std::env::var_os(name) {
+            c.env(name, value);
+        }
+    }
+    c
+}
+
+/// How to log in to a server: the user's own (`--mariadb-socket`: root
+/// over its socket, as the user set it up) or a private server this
+/// process started (a temporary account from an option file, never the
+/// restored data's own grants).
+#[derive(Debug, Clone)]
+pub struct Login {
+    pub socket: PathBuf,
+    option_file: Option<PathBuf>,
+}
+
+impl Login {
+    pub fn root(socket: &Path) -> Self {
+        Self {
+            socket: socket.to_path_buf(),
+            option_file: None,
+        }
+    }
+
+    /// The account in `option_file` (a `[client]` section with user and password).
+    pub fn with_option_file(socket: &Path, option_file: &Path) -> Self {
+        Self {
+            socket: socket.to_path_buf(),
+            option_file: Some(option_file.to_path_buf()),
+        }
+    }
+}
+
 /// The MariaDB client for restored SQL. Dumps and binlogs come from the
 /// store, which whoever can write the bucket controls: `--sandbox` refuses
 /// the client's own commands that reach the file system or a shell (`\!`,
 /// `system`, `source`, `tee`, ...), so loading them can only run SQL in the
 /// server, never commands on this host.
-fn client(socket: &Path) -> Command {
-    let mut c = Command::new("mariadb");
-    c.arg(format!("--socket={}", socket.display()))
-        .arg("-uroot")
+fn client(login: &Login) -> Command {
+    let mut c = tool("mariadb");
+    match &login.option_file {
+        // Must come first; the only option file read.
+        Some(file) => c.arg(format!("--defaults-file={}", file.display())),
+        None => c.arg("-uroot"),
+    };
+    c.arg(format!("--socket={}", login.socket.display()))
         .arg("--sandbox");
     c
 }
@@ -32,8 +80,8 @@ pub fn succeeded(out: Output, what: impl std::fmt::Display) -> anyhow::Result<Ou
 }
 
 /// One statement; returns its rows, tab-separated and trimmed.
-pub fn query(socket: &Path, sql: &str) -> anyhow::Result<String> {
-    let out = client(socket).args(["-N", "-B", "-e", sql]).output()?;
+pub fn query(login: &Login, sql: &str) -> anyhow::Result<String> {
+    let out = client(login).args(["-N", "-B", "-e", sql]).output()?;
     anyhow::ensure!(
         out.status.success(),
         "{}",
@@ -43,25 +91,25 @@ pub fn query(socket: &Path, sql: &str) -> anyhow::Result<String> {
 }
 
 pub fn apply(
-    socket: &Path,
+    login: &Login,
     full: &Path,
     start_position: u64,
     binlogs: &[PathBuf],
     stop_at_ms: i64,
 ) -> anyhow::Result<()> {
     let dump = std::fs::File::open(full).with_context(|| format!("opening {}", full.display()))?;
-    let out = client(socket)
+    let out = client(login)
         .stdin(dump)
         .output()
         .context("running mariadb")?;
     succeeded(out, "loading the FULL failed")?;
-    replay(socket, start_position, binlogs, stop_at_ms)
+    replay(login, start_position, binlogs, stop_at_ms)
 }
 
 /// Replays `binlogs` (in order) into the server from `start_position` of
 /// the first up to the first transaction at or after `stop_at_ms`.
 pub fn replay(
-    socket: &Path,
+    login: &Login,
     start_position: u64,
     binlogs: &[PathBuf],
     stop_at_ms: i64,
@@ -78,7 +126,7 @@ pub fn replay(
         Some((index, position)) => (&binlogs[..=index], Some(position)),
         None => (binlogs, None),
     };
-    let mut decode = Command::new("mariadb-binlog");
+    let mut decode = tool("mariadb-binlog");
     decode
         .env("TZ", "UTC")
         .arg(format!("--start-position={start_position}"));
@@ -95,7 +143,7 @@ pub fn replay(
         .stdout
         .take()
         .ok_or_else(|| anyhow::anyhow!("no output from mariadb-binlog"))?;
-    let replay = client(socket)
+    let replay = client(login)
         .stdin(events)
         .output()
         .context("replaying into mariadb")?;
@@ -112,7 +160,7 @@ fn stop_point(
     stop_at_ms: i64,
 ) -> anyhow::Result<Option<(usize, u64)>> {
     for (index, file) in binlogs.iter().enumerate() {
-        let mut cmd = Command::new("mariadb-binlog");
+        let mut cmd = tool("mariadb-binlog");
         cmd.env("TZ", "UTC");
         if index == 0 {
             cmd.arg(format!("--start-position={start_position}"));
@@ -151,6 +199,20 @@ fn event_time_ms(line: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tools_see_no_variable_of_this_process_but_path_home_tz() {
+        // The test process has CARGO_* variables and more: none may pass.
+        let out = tool("env").output().unwrap();
+        let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_once('=').map(|(k, _)| k.to_string()))
+            .collect();
+        assert!(!names.is_empty(), "PATH passes");
+        for name in &names {
+            assert!(PASSED_ENV.contains(&name.as_str()), "{name} reached a tool");
+        }
+    }
 
     #[test]
     fn reads_event_header_times() {

@@ -2,19 +2,22 @@
 //! --backup --stream=xbstream`) into a new datadir: the FULL's files
 //! concatenated in plan order go to `mbstream -x` in a fresh private
 //! folder, `mariabackup --prepare` makes the copy consistent, `--move-back`
-//! puts it into the datadir, a private server started on it replays the
-//! plan's binlogs from the FULL's consistent point to the restore time.
-//! The datadir must be new or empty: a restore never overwrites data, and
-//! what it leaves after a failure is removed (it was all ours).
+//! puts it into a fresh private folder beside the datadir, a private server
+//! started on it (with the copy's InnoDB settings) replays the plan's
+//! binlogs from the FULL's consistent point to the restore time and stops
+//! cleanly, and only then is the folder renamed to the datadir. The
+//! datadir must be new or empty: a restore never overwrites data (a file
+//! that appears in it meanwhile makes the rename, and the restore, fail),
+//! and what a failed restore leaves is removed: only its own folders.
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
-use crate::mariadb_apply::{self, succeeded};
+use crate::mariadb_apply::{self, succeeded, tool};
 use crate::mariadb_server::{private_dir, Server};
 use crate::restore::PlanJson;
 
@@ -26,18 +29,20 @@ pub struct Timings {
     pub move_back: Duration,
     pub start: Duration,
     pub replay: Duration,
+    pub stop: Duration,
 }
 
 impl std::fmt::Display for Timings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "extract {:.1} s, prepare {:.1} s, move back {:.1} s, server start {:.1} s, binlog replay {:.1} s",
+            "extract {:.1} s, prepare {:.1} s, move back {:.1} s, server start {:.1} s, binlog replay {:.1} s, stop {:.1} s",
             self.extract.as_secs_f64(),
             self.prepare.as_secs_f64(),
             self.move_back.as_secs_f64(),
             self.start.as_secs_f64(),
-            self.replay.as_secs_f64()
+            self.replay.as_secs_f64(),
+            self.stop.as_secs_f64()
         )
     }
 }
@@ -63,48 +68,151 @@ pub fn ensure_fresh(datadir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Refuses a download folder inside the datadir: the datadir would not be
-/// empty by the time the FULL is moved into it.
+/// `path` absolute with its existing ancestors' links resolved (the rest
+/// as given, without `..`): where it really is.
+fn resolved(path: &Path) -> anyhow::Result<PathBuf> {
+    let abs = std::path::absolute(path)?;
+    let mut existing = abs.as_path();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(real) = existing.canonicalize() {
+            return Ok(rest.iter().rev().fold(real, |p, name| p.join(name)));
+        }
+        let name = existing
+            .file_name()
+            .filter(|n| *n != "..")
+            .ok_or_else(|| anyhow::anyhow!("give {} without ..", path.display()))?;
+        rest.push(name.to_owned());
+        existing = existing
+            .parent()
+            .ok_or_else(|| anyhow::anyhow!("{} has no existing folder", path.display()))?;
+    }
+}
+
+/// Refuses a download folder and a datadir inside one another (links
+/// resolved): the datadir would not be empty by the time the FULL is moved
+/// into it, or the downloads would land in the restored data.
 pub fn check_places(into: &Path, datadir: &Path) -> anyhow::Result<()> {
-    let (into_abs, datadir_abs) = (std::path::absolute(into)?, std::path::absolute(datadir)?);
+    let (into_real, datadir_real) = (resolved(into)?, resolved(datadir)?);
     anyhow::ensure!(
-        !into_abs.starts_with(&datadir_abs),
-        "--into {} is inside --mariadb-datadir {}: download somewhere else",
+        !into_real.starts_with(&datadir_real) && !datadir_real.starts_with(&into_real),
+        "--into {} and --mariadb-datadir {} are inside one another: download somewhere else",
         into.display(),
         datadir.display()
     );
     Ok(())
 }
 
+/// What a physical restore did: each step's time and the options a server
+/// on the datadir needs (from the copy's backup-my.cnf).
+pub struct Restored {
+    pub timings: Timings,
+    pub server_options: Vec<String>,
+}
+
 /// Restores `plan` (an xbstream FULL and binlogs, downloaded) into
-/// `datadir`, using a work folder below `work_parent`; returns the server
-/// running on it after the replay, with the time each step took.
-pub fn restore(
-    plan: &PlanJson,
-    datadir: &Path,
-    work_parent: &Path,
-) -> anyhow::Result<(Server, Timings)> {
+/// `datadir` (new or empty), using a work folder below `work_parent`; the
+/// server used for the replay is stopped cleanly before the restored
+/// folder is renamed to `datadir`. `datadir` is never written otherwise.
+pub fn restore(plan: &PlanJson, datadir: &Path, work_parent: &Path) -> anyhow::Result<Restored> {
     ensure_fresh(datadir)?;
-    let existed = datadir.exists();
-    let work = private_dir(work_parent, ".xbstream")?;
-    let outcome = restore_into(plan, datadir, &work);
-    let _ = std::fs::remove_dir_all(&work);
+    let datadir = std::path::absolute(datadir)?;
+    let parent = datadir
+        .parent()
+        .ok_or_else(|| anyhow::anyhow!("{} has no parent folder", datadir.display()))?;
+    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    // Private (0700) from the start, like the datadir it becomes.
+    let staging = private_dir(parent, ".xregion-datadir")?;
+    let outcome = (|| {
+        let (server, mut restored) = build(plan, &staging, work_parent)?;
+        let step = Instant::now();
+        server.stop()?;
+        restored.timings.stop = step.elapsed();
+        place(&staging, &datadir)?;
+        Ok(restored)
+    })();
     if outcome.is_err() {
-        // Everything in it came from this restore: it was new or empty.
-        discard(datadir, existed);
+        // Ours alone: the datadir itself was never written.
+        let _ = std::fs::remove_dir_all(&staging);
+        eprintln!("removed the failed restore's folder {}", staging.display());
     }
     outcome
 }
 
-fn restore_into(plan: &PlanJson, datadir: &Path, work: &Path) -> anyhow::Result<(Server, Timings)> {
+/// Renames the restored folder to `datadir`: atomic, and refused by the
+/// kernel when `datadir` is not missing or an empty folder by now.
+fn place(staging: &Path, datadir: &Path) -> anyhow::Result<()> {
+    std::fs::rename(staging, datadir).with_context(|| {
+        format!(
+            "moving the restored datadir into place: {} was to be new or empty and no longer is; left as it is",
+            datadir.display()
+        )
+    })
+}
+
+/// For the drill: restores `plan` into `datadir` (which must not exist:
+/// created here), returns the server running on it after the replay.
+pub fn restore_running(
+    plan: &PlanJson,
+    datadir: &Path,
+    work_parent: &Path,
+) -> anyhow::Result<(Server, Timings)> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(datadir)
+        .with_context(|| format!("creating {}", datadir.display()))?;
+    let outcome = build(plan, datadir, work_parent);
+    match outcome {
+        Ok((server, restored)) => Ok((server, restored.timings)),
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(datadir);
+            Err(e)
+        }
+    }
+}
+
+/// Extract, prepare, move back into `target` (empty, ours), start a
+/// server on it, replay; the work folder is removed whatever happens.
+fn build(plan: &PlanJson, target: &Path, work_parent: &Path) -> anyhow::Result<(Server, Restored)> {
+    let work = private_dir(work_parent, ".xbstream")?;
+    let copied = copy_in(plan, target, &work);
+    let _ = std::fs::remove_dir_all(&work);
+    let (mut t, server_options) = copied?;
+
+    let step = Instant::now();
+    let server = Server::start_private(target, &server_options)?;
+    t.start = step.elapsed();
+
+    let step = Instant::now();
+    mariadb_apply::replay(
+        &server.login,
+        plan.replay_start(),
+        &plan.log_files(),
+        plan.stop_at_ms,
+    )?;
+    t.replay = step.elapsed();
+    Ok((
+        server,
+        Restored {
+            timings: t,
+            server_options,
+        },
+    ))
+}
+
+/// Extracts, checks and prepares the FULL in `work`, moves it into `target`.
+fn copy_in(plan: &PlanJson, target: &Path, work: &Path) -> anyhow::Result<(Timings, Vec<String>)> {
     let mut t = Timings::default();
     let step = Instant::now();
     extract(&plan.full_files(), work)?;
     check_position(plan, work)?;
+    // Checked before --prepare, which reads it too.
+    let server_options = read_cnf(work)?;
     t.extract = step.elapsed();
 
     let step = Instant::now();
-    let out = Command::new("mariabackup")
+    let out = tool("mariabackup")
         .args(["--no-defaults", "--prepare"])
         .arg(format!("--target-dir={}", work.display()))
         .output()
@@ -113,32 +221,30 @@ fn restore_into(plan: &PlanJson, datadir: &Path, work: &Path) -> anyhow::Result<
     t.prepare = step.elapsed();
 
     let step = Instant::now();
-    if !datadir.exists() {
-        std::fs::create_dir_all(datadir)
-            .with_context(|| format!("creating {}", datadir.display()))?;
-    }
-    let out = Command::new("mariabackup")
+    let out = tool("mariabackup")
         .args(["--no-defaults", "--move-back"])
         .arg(format!("--target-dir={}", work.display()))
-        .arg(format!("--datadir={}", datadir.display()))
+        .arg(format!("--datadir={}", target.display()))
         .output()
         .context("running mariabackup")?;
     succeeded(tail(out), "mariabackup --move-back")?;
     t.move_back = step.elapsed();
+    Ok((t, server_options))
+}
 
-    let step = Instant::now();
-    let server = Server::start_private(datadir)?;
-    t.start = step.elapsed();
-
-    let step = Instant::now();
-    mariadb_apply::replay(
-        &server.socket,
-        plan.replay_start(),
-        &plan.log_files(),
-        plan.stop_at_ms,
-    )?;
-    t.replay = step.elapsed();
-    Ok((server, t))
+/// The server options from the stream's backup-my.cnf (none without one).
+fn read_cnf(work: &Path) -> anyhow::Result<Vec<String>> {
+    let path = work.join("backup-my.cnf");
+    let mut text = String::new();
+    match std::fs::File::open(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        other => other
+            .context("opening backup-my.cnf")?
+            .take(crate::mariadb_cnf::MAX_BYTES)
+            .read_to_string(&mut text)
+            .context("reading backup-my.cnf")?,
+    };
+    crate::mariadb_cnf::server_options(&text).map_err(|e| anyhow::anyhow!("the FULL's {e}"))
 }
 
 /// The FULL's parts, concatenated in order, into `mbstream -x` in `work`
@@ -146,7 +252,7 @@ fn restore_into(plan: &PlanJson, datadir: &Path, work: &Path) -> anyhow::Result<
 /// mbstream itself refuses absolute names and `..`).
 fn extract(parts: &[PathBuf], work: &Path) -> anyhow::Result<()> {
     anyhow::ensure!(!parts.is_empty(), "the plan's FULL has no files");
-    let mut child = Command::new("mbstream")
+    let mut child = tool("mbstream")
         .arg("-x")
         .arg("-C")
         .arg(work)
@@ -159,10 +265,12 @@ fn extract(parts: &[PathBuf], work: &Path) -> anyhow::Result<()> {
         .stderr
         .take()
         .ok_or_else(|| anyhow::anyhow!("no stderr from mbstream"))?;
+    // Drained to the end (mbstream must not block), kept up to a bound.
     let errors = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
+        let mut kept = Vec::new();
+        let _ = (&mut stderr).take(64 * 1024).read_to_end(&mut kept);
+        let _ = std::io::copy(&mut stderr, &mut std::io::sink());
+        String::from_utf8_lossy(&kept).to_string()
     });
     let mut stdin = child
         .stdin
@@ -181,13 +289,14 @@ fn extract(parts: &[PathBuf], work: &Path) -> anyhow::Result<()> {
     drop(stdin);
     let status = child.wait()?;
     let errors = errors.join().unwrap_or_default();
-    anyhow::ensure!(status.success(), "mbstream -x failed ({status}): {errors}");
+    let said = cap(errors.trim(), 1000);
+    anyhow::ensure!(status.success(), "mbstream -x failed ({status}): {said}");
     fed?;
-    // mbstream skips a file with an unsafe name but still exits 0.
+    // mbstream skips a file with an unsafe name ("invalid filename") but
+    // still exits 0; it says nothing on a good stream: anything is a fault.
     anyhow::ensure!(
-        !errors.contains("invalid filename"),
-        "the FULL's stream names files outside its folder: {}",
-        errors.trim()
+        errors.trim().is_empty(),
+        "mbstream -x complained about the FULL's stream (a name outside its folder?): {said}"
     );
     Ok(())
 }
@@ -219,6 +328,14 @@ fn check_position(plan: &PlanJson, work: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// At most `max` characters of `text`, marked when cut.
+fn cap(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
+}
+
 /// Keeps the last lines of a tool's chatty stderr for an error message.
 fn tail(mut out: std::process::Output) -> std::process::Output {
     let text = String::from_utf8_lossy(&out.stderr).to_string();
@@ -227,26 +344,6 @@ fn tail(mut out: std::process::Output) -> std::process::Output {
         .join("\n")
         .into_bytes();
     out
-}
-
-fn discard(datadir: &Path, existed: bool) {
-    if existed {
-        if let Ok(entries) = std::fs::read_dir(datadir) {
-            for entry in entries.flatten() {
-                let path = entry.path();
-                let _ = match entry.file_type() {
-                    Ok(t) if t.is_dir() => std::fs::remove_dir_all(&path),
-                    _ => std::fs::remove_file(&path),
-                };
-            }
-        }
-    } else {
-        let _ = std::fs::remove_dir_all(datadir);
-    }
-    eprintln!(
-        "removed what the failed restore left in {}",
-        datadir.display()
-    );
 }
 
 #[cfg(test)]
@@ -270,14 +367,62 @@ mod tests {
     }
 
     #[test]
-    fn the_download_folder_cannot_be_inside_the_datadir() {
+    fn download_folder_and_datadir_cannot_be_inside_one_another() {
         let err = check_places(Path::new("/r/data/files"), Path::new("/r/data"))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("inside --mariadb-datadir"), "{err}");
+        assert!(err.contains("inside one another"), "{err}");
         assert!(check_places(Path::new("/r/data"), Path::new("/r/data")).is_err());
+        assert!(check_places(Path::new("/r"), Path::new("/r/data")).is_err());
         check_places(Path::new("/r/files"), Path::new("/r/data")).unwrap();
-        check_places(Path::new("/r"), Path::new("/r/data")).unwrap();
         check_places(Path::new("/r/database"), Path::new("/r/data")).unwrap();
+        // Through a link: the folder it names counts.
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        std::os::unix::fs::symlink(&data, dir.path().join("link")).unwrap();
+        assert!(check_places(&dir.path().join("link/files"), &data).is_err());
+        assert!(check_places(&dir.path().join("files"), &dir.path().join("link")).is_ok());
+        assert!(check_places(&dir.path().join("link"), &dir.path().join("link/x/../y")).is_err());
+    }
+
+    #[test]
+    fn the_restored_folder_takes_the_place_of_a_missing_or_empty_datadir_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let staged = || {
+            let s = private_dir(dir.path(), ".xregion-datadir").unwrap();
+            std::fs::write(s.join("ibdata1"), b"restored").unwrap();
+            s
+        };
+        let missing = dir.path().join("new");
+        place(&staged(), &missing).unwrap();
+        assert_eq!(std::fs::read(missing.join("ibdata1")).unwrap(), b"restored");
+
+        let empty = dir.path().join("empty");
+        std::fs::create_dir(&empty).unwrap();
+        place(&staged(), &empty).unwrap();
+        assert_eq!(std::fs::read(empty.join("ibdata1")).unwrap(), b"restored");
+
+        // Someone wrote into the datadir during the restore: theirs stays.
+        let gained = dir.path().join("gained");
+        std::fs::create_dir(&gained).unwrap();
+        std::fs::write(gained.join("theirs"), b"someone's").unwrap();
+        let s = staged();
+        let err = format!("{:#}", place(&s, &gained).unwrap_err());
+        assert!(err.contains("no longer is"), "{err}");
+        assert_eq!(std::fs::read(gained.join("theirs")).unwrap(), b"someone's");
+        assert_eq!(std::fs::read_dir(&gained).unwrap().count(), 1);
+        assert!(
+            s.exists(),
+            "the restored folder is left for restore() to remove"
+        );
+    }
+
+    #[test]
+    fn long_tool_output_is_capped_on_a_character() {
+        let text = "é".repeat(2000);
+        let capped = cap(&text, 1000);
+        assert_eq!(capped.chars().count(), 1001);
+        assert_eq!(cap("short", 1000), "short");
     }
 }

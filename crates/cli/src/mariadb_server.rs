@@ -2,6 +2,16 @@
 //! socket in a folder only this user can enter, no TCP, no binary log. Used
 //! by the drill (a throwaway server) and by the physical restore (the
 //! restored datadir, to replay binlogs). Killed on drop unless stopped.
+//!
+//! The datadir and the SQL replayed into it come from the store, which
+//! whoever can write the bucket controls, and the server runs as this
+//! user: it gets no environment but PATH/HOME/TZ, an empty private folder
+//! as the only place `SELECT … INTO OUTFILE`/`LOAD_FILE` may touch, no
+//! `LOAD DATA LOCAL`, no replication or events starting by themselves.
+//! It is logged into with a temporary account the `--init-file` creates
+//! (random name and password, in option files only this user can read),
+//! not with the restored data's own grants (a source root with a password
+//! would lock the restore out); the account is dropped before shutdown.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -9,14 +19,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
-use crate::mariadb_apply;
+use crate::mariadb_apply::{self, tool, Login};
 
 /// How long a server may take to accept connections, or to stop.
 const DEADLINE: Duration = Duration::from_secs(120);
 
 pub struct Server {
     child: Child,
-    pub socket: PathBuf,
+    pub login: Login,
+    /// The temporary account's name (hex: safe in SQL as is).
+    account: String,
     log: PathBuf,
     /// The private run folder this server made for itself: removed with it.
     own_dir: Option<PathBuf>,
@@ -56,7 +68,7 @@ pub fn private_dir(parent: &Path, prefix: &str) -> anyhow::Result<PathBuf> {
 
 /// A new, empty datadir at `datadir` (`mariadb-install-db`).
 pub fn install(datadir: &Path) -> anyhow::Result<()> {
-    let out = Command::new("mariadb-install-db")
+    let out = tool("mariadb-install-db")
         .args([
             "--no-defaults",
             "--user=root",
@@ -70,37 +82,112 @@ pub fn install(datadir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `n` random bytes as hex, from the kernel.
+fn random_hex(n: usize) -> anyhow::Result<String> {
+    use std::io::Read as _;
+    let mut bytes = vec![0u8; n];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .context("reading /dev/urandom")?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Writes `text` to a new file only this user can read.
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// The `mariadbd` command line for `datadir`, its files in `run_dir`;
+/// `extra` are options read from the copy (validated InnoDB settings).
+fn server_command(datadir: &Path, run_dir: &Path, extra: &[String]) -> Command {
+    let mut c = tool("mariadbd");
+    c.arg("--no-defaults")
+        // Needed when running as root; ignored with a warning otherwise.
+        .arg("--user=root")
+        .arg(format!("--datadir={}", datadir.display()))
+        .arg(format!(
+            "--socket={}",
+            run_dir.join("mariadb.sock").display()
+        ))
+        .arg(format!(
+            "--pid-file={}",
+            run_dir.join("mariadb.pid").display()
+        ))
+        .arg(format!(
+            "--log-error={}",
+            run_dir.join("error.log").display()
+        ))
+        .arg(format!(
+            "--init-file={}",
+            run_dir.join("init.sql").display()
+        ))
+        .arg(format!(
+            "--secure-file-priv={}",
+            run_dir.join("sql-files").display()
+        ))
+        .args([
+            "--skip-networking",
+            "--local-infile=0",
+            "--skip-slave-start",
+            "--event-scheduler=OFF",
+        ])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    c
+}
+
 impl Server {
     /// Starts `mariadbd` on `datadir` with its socket, pid file and error
     /// log in `run_dir` (private), and waits until it answers.
     pub fn start(datadir: &Path, run_dir: &Path) -> anyhow::Result<Self> {
+        Self::start_with(datadir, run_dir, &[])
+    }
+
+    /// [`Server::start`] with `extra` options (validated by the caller).
+    pub fn start_with(datadir: &Path, run_dir: &Path, extra: &[String]) -> anyhow::Result<Self> {
+        use std::os::unix::fs::DirBuilderExt;
         let socket = run_dir.join("mariadb.sock");
         let log = run_dir.join("error.log");
-        let child = Command::new("mariadbd")
-            .arg("--no-defaults")
-            // Needed when running as root; ignored with a warning otherwise.
-            .arg("--user=root")
-            .arg(format!("--datadir={}", datadir.display()))
-            .arg(format!("--socket={}", socket.display()))
-            .arg(format!(
-                "--pid-file={}",
-                run_dir.join("mariadb.pid").display()
-            ))
-            .arg(format!("--log-error={}", log.display()))
-            .arg("--skip-networking")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(run_dir.join("sql-files"))
+            .context("creating the server's file folder")?;
+        let account = format!("xregion_{}", random_hex(8)?);
+        let password = random_hex(24)?;
+        write_private(
+            &run_dir.join("init.sql"),
+            &format!(
+                "CREATE USER '{account}'@'localhost' IDENTIFIED BY '{password}';\n\
+                 GRANT ALL PRIVILEGES ON *.* TO '{account}'@'localhost' WITH GRANT OPTION;\n"
+            ),
+        )?;
+        let option_file = run_dir.join("client.cnf");
+        write_private(
+            &option_file,
+            &format!("[client]\nuser={account}\npassword={password}\n"),
+        )?;
+        let child = server_command(datadir, run_dir, extra)
             .spawn()
             .context("starting mariadbd (is mariadb-server installed?)")?;
         let mut server = Server {
             child,
-            socket,
+            login: Login::with_option_file(&socket, &option_file),
+            account,
             log,
             own_dir: None,
         };
         let deadline = Instant::now() + DEADLINE;
         loop {
-            if mariadb_apply::query(&server.socket, "SELECT 1").is_ok() {
+            if mariadb_apply::query(&server.login, "SELECT 1").is_ok() {
                 return Ok(server);
             }
             if let Ok(Some(status)) = server.child.try_wait() {
@@ -121,11 +208,16 @@ impl Server {
         }
     }
 
+    /// One statement as the temporary account; its rows, tab-separated.
+    pub fn query(&self, sql: &str) -> anyhow::Result<String> {
+        mariadb_apply::query(&self.login, sql)
+    }
+
     /// [`Server::start`] with a run folder of its own in the temp dir (a
     /// short socket path), removed when the server is dropped.
-    pub fn start_private(datadir: &Path) -> anyhow::Result<Self> {
+    pub fn start_private(datadir: &Path, extra: &[String]) -> anyhow::Result<Self> {
         let run_dir = private_dir(&std::env::temp_dir(), "xregion-mariadb")?;
-        match Self::start(datadir, &run_dir) {
+        match Self::start_with(datadir, &run_dir, extra) {
             Ok(mut server) => {
                 server.own_dir = Some(run_dir);
                 Ok(server)
@@ -144,9 +236,11 @@ impl Server {
         lines[lines.len().saturating_sub(5)..].join("\n")
     }
 
-    /// A clean shutdown (InnoDB flushed, the datadir ready for any server).
+    /// A clean shutdown (InnoDB flushed, the datadir ready for any server),
+    /// the temporary account dropped first (the session keeps its rights).
     pub fn stop(mut self) -> anyhow::Result<()> {
-        mariadb_apply::query(&self.socket, "SHUTDOWN").context("shutting the server down")?;
+        let sql = format!("DROP USER '{}'@'localhost'; SHUTDOWN", self.account);
+        mariadb_apply::query(&self.login, &sql).context("shutting the server down")?;
         let deadline = Instant::now() + DEADLINE;
         loop {
             if let Some(status) = self.child.try_wait()? {
@@ -160,5 +254,52 @@ impl Server {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_server_reaches_no_file_replica_or_variable_of_ours() {
+        let extra = ["--innodb-page-size=8192".to_string()];
+        let c = server_command(Path::new("/d/data"), Path::new("/r"), &extra);
+        let args: Vec<String> = c
+            .get_args()
+            .map(|a| a.to_string_lossy().to_string())
+            .collect();
+        for want in [
+            "--no-defaults",
+            "--secure-file-priv=/r/sql-files",
+            "--local-infile=0",
+            "--skip-slave-start",
+            "--skip-networking",
+            "--event-scheduler=OFF",
+            "--init-file=/r/init.sql",
+            "--innodb-page-size=8192",
+        ] {
+            assert!(args.iter().any(|a| a == want), "{want} missing: {args:?}");
+        }
+        assert_eq!(args[0], "--no-defaults", "must come first");
+        // env_clear: only what tool() passes is set.
+        for (name, _) in c.get_envs() {
+            let name = name.to_string_lossy();
+            assert!(["PATH", "HOME", "TZ"].contains(&name.as_ref()), "{name}");
+        }
+    }
+
+    #[test]
+    fn secrets_files_are_new_and_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("client.cnf");
+        write_private(&path, "x").unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(write_private(&path, "y").is_err(), "never an existing file");
+        assert_eq!(random_hex(8).unwrap().len(), 16);
+        assert_ne!(random_hex(8).unwrap(), random_hex(8).unwrap());
     }
 }

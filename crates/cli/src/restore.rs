@@ -7,6 +7,7 @@
 //! tooling (and, for SQL Server, `restore.sql`). Files land at `<into>/<backup_id>/<path below the backup's
 //! folder>` and nowhere else.
 
+mod apply;
 mod download;
 mod keys;
 mod local;
@@ -27,10 +28,11 @@ use xregion_domain::manifest::PlanFile;
 use xregion_domain::Engine;
 
 use crate::args::TimeArg;
+use crate::mariadb_apply::Login;
+use apply::{check_apply, ApplyTo};
 use download::{Fetcher, Wanted};
 pub use plan_json::PlanJson;
 use plan_json::RestoredFile;
-use xregion_domain::{BackupFormat, BackupKind};
 
 /// Where and what to restore: shared by `restore` and `drill`.
 #[derive(Debug, Clone, clap::Args)]
@@ -79,10 +81,12 @@ pub struct KeyArgs {
     pub key_envs: Vec<(String, String)>,
 }
 
+/// `KEY=VALUE`; an error never repeats the text (a store option's value
+/// may be a secret, and errors reach logs and drill reports).
 fn parse_kv(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(k, v)| (k.to_string(), v.to_string()))
-        .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))
+        .ok_or_else(|| "expected KEY=VALUE (an '=' after the key)".to_string())
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -147,7 +151,7 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<i64> {
     check_apply(
         engine,
         &plan.full_backup_id,
-        full_format(manifests, &plan),
+        apply::full_format(engine, manifests, &plan.full_backup_id),
         to,
     )?;
     // Every key is unwrapped before a byte is downloaded.
@@ -176,17 +180,22 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<i64> {
         );
     }
     if let Some(socket) = &mariadb_socket {
-        apply_to_mariadb(&plan_json, socket)?;
+        apply_to_mariadb(&plan_json, &Login::root(socket))?;
         println!("applied to the MariaDB server at {}", socket.display());
     }
     if let Some(datadir) = &mariadb_datadir {
         let started = std::time::Instant::now();
-        let (server, timings) = crate::mariadb_physical::restore(&plan_json, datadir, &into)?;
-        server.stop()?;
+        let done = crate::mariadb_physical::restore(&plan_json, datadir, &into)?;
+        let options: String = done
+            .server_options
+            .iter()
+            .map(|o| format!(" {o}"))
+            .collect();
         println!(
-            "restored the MariaDB datadir {} in {:.1} s ({timings}); start a server on it: chown -R mysql:mysql {0} && mariadbd --datadir={0} --user=mysql",
+            "restored the MariaDB datadir {} in {:.1} s ({}); start a server on it: chown -R mysql:mysql {0} && mariadbd --datadir={0} --user=mysql{options}",
             datadir.display(),
-            started.elapsed().as_secs_f64()
+            started.elapsed().as_secs_f64(),
+            done.timings
         );
     }
     println!(
@@ -206,59 +215,6 @@ pub async fn run(args: RestoreArgs) -> anyhow::Result<i64> {
         );
     }
     Ok(plan.stop_at)
-}
-
-/// What the restore goes on to do with the files once downloaded: checked
-/// against the FULL's format before anything is downloaded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ApplyTo {
-    /// Download only (the drill decides from `plan.json`; SQL Server scripts).
-    Files,
-    /// Load into a running server (`--mariadb-socket`): an SQL dump.
-    Socket,
-    /// Into a new datadir (`--mariadb-datadir`): an xbstream.
-    Datadir,
-}
-
-/// The format of the plan's FULL (manifests passed validate_for, so theirs fits).
-fn full_format(
-    manifests: &[xregion_domain::manifest::Manifest],
-    plan: &xregion_domain::chain::RestorePlan,
-) -> BackupFormat {
-    let engine = manifests.first().map(|m| m.engine).unwrap_or(Engine::Mysql);
-    manifests
-        .iter()
-        .find(|m| m.backup_id == plan.full_backup_id)
-        .and_then(|m| m.backup_format().ok())
-        .unwrap_or(BackupFormat::legacy(engine, BackupKind::Full))
-}
-
-fn check_apply(
-    engine: Engine,
-    full_id: &str,
-    format: BackupFormat,
-    to: ApplyTo,
-) -> anyhow::Result<()> {
-    let mysql_only = |flag: &str| {
-        anyhow::ensure!(
-            engine == Engine::Mysql,
-            "{flag} applies MySQL plans only (this one is {})",
-            engine.as_str()
-        );
-        Ok(())
-    };
-    match (to, format) {
-        (ApplyTo::Socket, BackupFormat::Xbstream) => anyhow::bail!(
-            "the FULL {full_id} is a physical copy (xbstream): restore it into a new datadir with --mariadb-datadir DIR, not into a running server with --mariadb-socket"
-        ),
-        (ApplyTo::Socket, _) => mysql_only("--mariadb-socket"),
-        (ApplyTo::Datadir, BackupFormat::Xbstream) => mysql_only("--mariadb-datadir"),
-        (ApplyTo::Datadir, other) => anyhow::bail!(
-            "the FULL {full_id} is not a physical copy but {}: --mariadb-datadir restores xbstream FULLs; load an SQL dump into a running server with --mariadb-socket",
-            other.as_str()
-        ),
-        (ApplyTo::Files, _) => Ok(()),
-    }
 }
 
 fn open_store(t: &TargetArgs) -> anyhow::Result<Arc<dyn ObjectStore>> {
@@ -354,7 +310,7 @@ async fn download(
 }
 
 /// Loads the FULL (an SQL dump) and replays the binlogs up to the plan's stop.
-pub fn apply_to_mariadb(plan: &PlanJson, socket: &Path) -> anyhow::Result<()> {
+pub fn apply_to_mariadb(plan: &PlanJson, login: &Login) -> anyhow::Result<()> {
     anyhow::ensure!(
         plan.engine == Engine::Mysql,
         "--mariadb-socket applies MySQL plans only (this one is {})",
@@ -364,7 +320,7 @@ pub fn apply_to_mariadb(plan: &PlanJson, socket: &Path) -> anyhow::Result<()> {
         .full_file()
         .ok_or_else(|| anyhow::anyhow!("plan without a FULL"))?;
     crate::mariadb_apply::apply(
-        socket,
+        login,
         full,
         plan.replay_start(),
         &plan.log_files(),
@@ -377,42 +333,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn each_full_format_goes_only_where_it_can_be_restored() {
-        let says = |engine, format, to, what: &str| {
-            let err = check_apply(engine, "full-1", format, to)
-                .unwrap_err()
-                .to_string();
-            assert!(err.contains(what), "{err}");
-        };
-        let (mysql, xb, dump) = (Engine::Mysql, BackupFormat::Xbstream, BackupFormat::SqlDump);
-        says(
-            mysql,
-            xb,
-            ApplyTo::Socket,
-            "--mariadb-datadir DIR, not into a running server",
+    fn a_malformed_option_is_refused_without_repeating_it() {
+        let err = parse_kv("aws_secret_access_key-s3cr3t").unwrap_err();
+        assert!(!err.contains("s3cr3t"), "{err}");
+        assert_eq!(
+            parse_kv("timeout=30s=x").unwrap(),
+            ("timeout".to_string(), "30s=x".to_string())
         );
-        says(
-            mysql,
-            dump,
-            ApplyTo::Datadir,
-            "not a physical copy but sql_dump",
-        );
-        let native = BackupFormat::SqlserverNative;
-        says(
-            Engine::Sqlserver,
-            native,
-            ApplyTo::Socket,
-            "MySQL plans only",
-        );
-        says(
-            Engine::Sqlserver,
-            native,
-            ApplyTo::Datadir,
-            "not a physical copy",
-        );
-        assert!(check_apply(mysql, "full-1", xb, ApplyTo::Datadir).is_ok());
-        assert!(check_apply(mysql, "full-1", dump, ApplyTo::Socket).is_ok());
-        assert!(check_apply(mysql, "full-1", xb, ApplyTo::Files).is_ok());
-        assert!(check_apply(Engine::Sqlserver, "full-1", native, ApplyTo::Files).is_ok());
     }
 }

@@ -88,11 +88,7 @@ impl PlanJson {
                 position: m.position.clone(),
             })
             .collect();
-        // Manifests passed validate_for, so their format fits.
-        let full_format = by_id
-            .get(plan.full_backup_id.as_str())
-            .and_then(|m| m.backup_format().ok())
-            .unwrap_or(BackupFormat::legacy(engine, BackupKind::Full));
+        let full_format = super::apply::full_format(engine, manifests, &plan.full_backup_id);
         PlanJson {
             service_prefix,
             engine,
