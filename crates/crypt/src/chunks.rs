@@ -7,8 +7,7 @@
 //! sealed and opened on its own, so a part or a ranged GET needs nothing
 //! but its first chunk index.
 
-use aes_gcm::aead::{AeadInPlace, KeyInit};
-use aes_gcm::{Aes256Gcm, Nonce, Tag};
+use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use xregion_domain::encryption::{chunk_count, stored_size, TAG_LEN};
 
 use crate::error::CryptError;
@@ -16,8 +15,12 @@ use crate::keys::DataKey;
 
 const AAD_LABEL: &[u8] = b"xregion/chunk/v1";
 
+/// Bulk sealing uses ring's AES-256-GCM (assembly with AES-NI and
+/// carry-less multiply: several times RustCrypto's rate on this path).
 pub struct FileCipher {
-    aead: Aes256Gcm,
+    /// Always `Some` (AES-256-GCM takes any 32-byte key); checked on use
+    /// rather than assumed.
+    aead: Option<LessSafeKey>,
     file_index: u32,
     chunk_size: u64,
     plaintext_size: u64,
@@ -38,7 +41,9 @@ impl FileCipher {
     /// cut in chunks of `chunk_size` (at least 1).
     pub fn new(key: &DataKey, file_index: u32, chunk_size: u64, plaintext_size: u64) -> Self {
         Self {
-            aead: Aes256Gcm::new(&key.0.into()),
+            aead: UnboundKey::new(&AES_256_GCM, &key.0)
+                .ok()
+                .map(LessSafeKey::new),
             file_index,
             chunk_size: chunk_size.max(1),
             plaintext_size,
@@ -56,6 +61,12 @@ impl FileCipher {
     /// Bytes of the whole ciphertext; `None` on overflow.
     pub fn stored_size(&self) -> Option<u64> {
         stored_size(self.plaintext_size, self.chunk_size)
+    }
+
+    fn key(&self) -> Result<&LessSafeKey, CryptError> {
+        self.aead
+            .as_ref()
+            .ok_or_else(|| CryptError::Malformed("the data key was refused".into()))
     }
 
     /// Where chunk `i` starts in the ciphertext.
@@ -88,6 +99,7 @@ impl FileCipher {
     /// Seals `plaintext`, the whole chunks starting at chunk `first` (the
     /// last may be the file's short last chunk): each chunk, then its tag.
     pub fn seal_range(&self, first: u64, plaintext: &[u8]) -> Result<Vec<u8>, CryptError> {
+        let aead = self.key()?;
         let mut out = Vec::with_capacity(plaintext.len() + 16 * (plaintext.len() / 1024 + 2));
         let mut rest = plaintext;
         let mut i = first;
@@ -108,15 +120,14 @@ impl FileCipher {
             let (chunk, tail) = rest.split_at(want);
             let start = out.len();
             out.extend_from_slice(chunk);
-            let tag = self
-                .aead
-                .encrypt_in_place_detached(
-                    Nonce::from_slice(&self.nonce(i)),
-                    &self.aad(i),
+            let tag = aead
+                .seal_in_place_separate_tag(
+                    Nonce::assume_unique_for_key(self.nonce(i)),
+                    Aad::from(self.aad(i)),
                     &mut out[start..],
                 )
                 .map_err(|_| CryptError::Malformed(format!("chunk {i}: sealing failed")))?;
-            out.extend_from_slice(&tag);
+            out.extend_from_slice(tag.as_ref());
             rest = tail;
             i += 1;
             if rest.is_empty() {
@@ -141,6 +152,7 @@ impl FileCipher {
     /// Opens `ciphertext`, the whole sealed chunks starting at chunk
     /// `first`; any change, cut or reordering is `Tampered`.
     pub fn open_range(&self, first: u64, ciphertext: &[u8]) -> Result<Vec<u8>, CryptError> {
+        let aead = self.key()?;
         let mut out = Vec::with_capacity(ciphertext.len());
         let mut rest = ciphertext;
         let mut i = first;
@@ -153,17 +165,15 @@ impl FileCipher {
                 return Err(CryptError::Tampered { index: i });
             }
             let (sealed, tail) = rest.split_at(want);
-            let (body, tag) = sealed.split_at(want - TAG_LEN as usize);
             let start = out.len();
-            out.extend_from_slice(body);
-            self.aead
-                .decrypt_in_place_detached(
-                    Nonce::from_slice(&self.nonce(i)),
-                    &self.aad(i),
-                    &mut out[start..],
-                    Tag::from_slice(tag),
-                )
-                .map_err(|_| CryptError::Tampered { index: i })?;
+            out.extend_from_slice(sealed);
+            aead.open_in_place(
+                Nonce::assume_unique_for_key(self.nonce(i)),
+                Aad::from(self.aad(i)),
+                &mut out[start..],
+            )
+            .map_err(|_| CryptError::Tampered { index: i })?;
+            out.truncate(out.len() - TAG_LEN as usize);
             rest = tail;
             i += 1;
             if rest.is_empty() {
