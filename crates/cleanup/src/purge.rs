@@ -219,6 +219,7 @@ mod tests {
                 target_prefix: "//".into(),
                 ..Default::default()
             }),
+            ..Default::default()
         }
     }
 

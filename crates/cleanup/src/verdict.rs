@@ -131,6 +131,7 @@ mod tests {
                 target_region: "r2".into(),
                 ..Default::default()
             }),
+            ..Default::default()
         }
     }
 

@@ -30,6 +30,7 @@ impl ServiceStates for Known {
                         target_region: "r2".into(),
                         ..Default::default()
                     }),
+                    ..Default::default()
                 },
                 None => pb::ServiceStatus {
                     service_id: id.clone(),
