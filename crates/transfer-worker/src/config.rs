@@ -156,6 +156,37 @@ mod tests {
     }
 
     #[test]
+    fn a_server_side_pair_into_an_encrypting_region_is_refused() {
+        let region = |id: &str, bucket: &str| -> xregion_common::RegionConfig {
+            serde_json::from_value(serde_json::json!({
+                "id": id,
+                "url": format!("s3://{bucket}"),
+                "options": {
+                    "aws_endpoint": "http://127.0.0.1:3900",
+                    "aws_access_key_id": "K",
+                    "aws_secret_access_key": "S",
+                },
+            }))
+            .unwrap()
+        };
+        let mut cfg = WorkerConfig::default();
+        cfg.common.regions = vec![region("a", "one"), region("b", "two")];
+        cfg.worker.server_side_copy = vec![RegionPair {
+            source: "a".into(),
+            target: "b".into(),
+        }];
+        cfg.validate().unwrap();
+        cfg.common.regions[1].encryption = Some(
+            serde_json::from_value(serde_json::json!({ "key_id": "k1", "key_env": "K" })).unwrap(),
+        );
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("worker.server_side_copy[0]") && err.contains("region b encrypts"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn a_bandwidth_entry_with_an_unknown_key_is_refused() {
         let err = load(
             "worker.bandwidth",
