@@ -1,7 +1,8 @@
 //! One file sealed in fixed plaintext chunks. Chunk `i` is AES-256-GCM under
 //! the data key with nonce = file index (u32, big endian) || `i` (u64, big
-//! endian), unique per (data key, file, chunk), and AAD = a version label
-//! and whether it is the file's last chunk. Swapping chunks changes their
+//! endian), unique per (data key, file, chunk), and AAD = a version label,
+//! the file's key in the target store and whether it is the file's last
+//! chunk (so an object moved to another key does not open). Swapping chunks changes their
 //! nonces, cutting the file makes a non-last chunk the end, appending adds
 //! a chunk after the last: each fails to open. Any run of whole chunks is
 //! sealed and opened on its own, so a part or a ranged GET needs nothing
@@ -24,6 +25,9 @@ pub struct FileCipher {
     file_index: u32,
     chunk_size: u64,
     plaintext_size: u64,
+    /// AAD of a chunk that is not the last, and of the last.
+    aad_inner: Vec<u8>,
+    aad_last: Vec<u8>,
 }
 
 impl std::fmt::Debug for FileCipher {
@@ -37,10 +41,26 @@ impl std::fmt::Debug for FileCipher {
 }
 
 impl FileCipher {
-    /// The cipher of file `file_index` of a backup, `plaintext_size` bytes
-    /// cut in chunks of `chunk_size` (at least 1).
-    pub fn new(key: &DataKey, file_index: u32, chunk_size: u64, plaintext_size: u64) -> Self {
+    /// The cipher of file `file_index` of a backup, stored at `target_key`,
+    /// `plaintext_size` bytes cut in chunks of `chunk_size` (at least 1).
+    pub fn new(
+        key: &DataKey,
+        file_index: u32,
+        target_key: &str,
+        chunk_size: u64,
+        plaintext_size: u64,
+    ) -> Self {
+        let aad = |last: u8| {
+            let mut a = AAD_LABEL.to_vec();
+            a.push(b'|');
+            a.extend_from_slice(target_key.as_bytes());
+            a.push(b'|');
+            a.push(last);
+            a
+        };
         Self {
+            aad_inner: aad(0),
+            aad_last: aad(1),
             aead: UnboundKey::new(&AES_256_GCM, &key.0)
                 .ok()
                 .map(LessSafeKey::new),
@@ -81,11 +101,12 @@ impl FileCipher {
         n
     }
 
-    fn aad(&self, chunk: u64) -> [u8; 17] {
-        let mut a = [0u8; 17];
-        a[..16].copy_from_slice(AAD_LABEL);
-        a[16] = u8::from(chunk + 1 == self.chunks());
-        a
+    fn aad(&self, chunk: u64) -> &[u8] {
+        if chunk + 1 == self.chunks() {
+            &self.aad_last
+        } else {
+            &self.aad_inner
+        }
     }
 
     /// Plaintext bytes of chunk `i` (the last one may be short or empty).

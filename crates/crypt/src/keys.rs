@@ -54,8 +54,10 @@ impl WrappedKey {
             .decode(text)
             .ok()
             .filter(|b| b.len() == WRAPPED_KEY_LEN)
-            .ok_or_else(|| CryptError::WrongKey {
-                key_id: key_id.to_string(),
+            .ok_or_else(|| {
+                CryptError::Malformed(format!(
+                    "the key wrapped by {key_id:?} is not {WRAPPED_KEY_LEN} bytes of base64"
+                ))
             })?;
         Ok(Self {
             key_id: key_id.to_string(),
@@ -68,9 +70,13 @@ impl WrappedKey {
 /// hold the key in memory; a KMS provider would wrap/unwrap by request.
 pub trait KeyProvider: Send + Sync {
     fn key_id(&self) -> &str;
-    fn wrap(&self, key: &DataKey) -> Result<WrappedKey, CryptError>;
-    /// Errors name the key id: `WrongKey` when the key does not open it.
-    fn unwrap_key(&self, wrapped: &WrappedKey) -> Result<DataKey, CryptError>;
+    /// `context` says where the key belongs (service prefix and backup
+    /// id, see `xregion_domain::encryption::key_context`): a wrapped key
+    /// copied to another backup or service does not open there.
+    fn wrap(&self, key: &DataKey, context: &str) -> Result<WrappedKey, CryptError>;
+    /// Errors name the key id: `WrongKey` when the key does not open it
+    /// (also when `context` is not the one it was wrapped for).
+    fn unwrap_key(&self, wrapped: &WrappedKey, context: &str) -> Result<DataKey, CryptError>;
 }
 
 /// A KEK held in memory (read from a file or an environment variable).
@@ -96,10 +102,11 @@ impl LocalKey {
         })
     }
 
-    /// AAD of a wrapped key: the key id and the algorithm, so a wrapped key
-    /// relabelled with another id does not open.
-    fn aad(&self) -> Vec<u8> {
-        format!("xregion/kek/v1|{}|{ALGORITHM}", self.id).into_bytes()
+    /// AAD of a wrapped key: the key id, the algorithm and where the key
+    /// belongs, so a wrapped key relabelled with another id, or moved to
+    /// another backup, service or tenant, does not open.
+    fn aad(&self, context: &str) -> Vec<u8> {
+        format!("xregion/kek/v1|{}|{ALGORITHM}|{context}", self.id).into_bytes()
     }
 }
 
@@ -108,10 +115,10 @@ impl KeyProvider for LocalKey {
         &self.id
     }
 
-    fn wrap(&self, key: &DataKey) -> Result<WrappedKey, CryptError> {
+    fn wrap(&self, key: &DataKey, context: &str) -> Result<WrappedKey, CryptError> {
         let mut nonce = [0u8; NONCE_LEN];
         rand::thread_rng().fill_bytes(&mut nonce);
-        let aad = self.aad();
+        let aad = self.aad(context);
         let sealed = self
             .kek
             .encrypt(
@@ -133,7 +140,7 @@ impl KeyProvider for LocalKey {
         })
     }
 
-    fn unwrap_key(&self, wrapped: &WrappedKey) -> Result<DataKey, CryptError> {
+    fn unwrap_key(&self, wrapped: &WrappedKey, context: &str) -> Result<DataKey, CryptError> {
         let wrong = || CryptError::WrongKey {
             key_id: self.id.clone(),
         };
@@ -141,7 +148,7 @@ impl KeyProvider for LocalKey {
             return Err(wrong());
         }
         let (nonce, sealed) = wrapped.bytes.split_at(NONCE_LEN);
-        let aad = self.aad();
+        let aad = self.aad(context);
         let plain = self
             .kek
             .decrypt(
@@ -264,20 +271,20 @@ impl Keyring {
 
     /// A fresh data key and its wrapping by the current KEK; `None` when
     /// there is no current key (the region does not encrypt).
-    pub fn new_data_key(&self) -> Option<Result<(DataKey, WrappedKey), CryptError>> {
+    pub fn new_data_key(&self, context: &str) -> Option<Result<(DataKey, WrappedKey), CryptError>> {
         let kek = self.current.as_ref()?;
         let key = DataKey::generate();
-        Some(kek.wrap(&key).map(|w| (key, w)))
+        Some(kek.wrap(&key, context).map(|w| (key, w)))
     }
 
     /// The data key `wrapped` holds, by the KEK it names: `MissingKey` when
     /// that KEK is not in the ring.
-    pub fn unwrap_key(&self, wrapped: &WrappedKey) -> Result<DataKey, CryptError> {
+    pub fn unwrap_key(&self, wrapped: &WrappedKey, context: &str) -> Result<DataKey, CryptError> {
         self.by_id
             .get(&wrapped.key_id)
             .ok_or_else(|| CryptError::MissingKey {
                 key_id: wrapped.key_id.clone(),
             })?
-            .unwrap_key(wrapped)
+            .unwrap_key(wrapped, context)
     }
 }

@@ -7,9 +7,10 @@ use proptest::prelude::*;
 use crate::*;
 
 const C: u64 = 4096;
+const CTX: &str = "t/i/s|b1";
 
 fn cipher(key: &DataKey, size: u64) -> FileCipher {
-    FileCipher::new(key, 7, C, size)
+    FileCipher::new(key, 7, "t/i/s/backups/b1/f", C, size)
 }
 
 fn data(n: usize) -> Vec<u8> {
@@ -84,8 +85,13 @@ fn truncated_reordered_or_appended_chunks_are_detected() {
     assert!(c.open_range(0, &longer).is_err());
     assert!(c.open_file(&longer).is_err());
     // Another file's chunk (other file index) does not open here.
-    let other = FileCipher::new(&key, 8, C, plain.len() as u64);
+    let other = FileCipher::new(&key, 8, "t/i/s/backups/b1/f", C, plain.len() as u64);
     assert!(other.open_range(0, &sealed).is_err());
+    // The same object moved to another key (other backup, service, tenant)
+    // does not open there.
+    let moved = FileCipher::new(&key, 7, "t/i/s/backups/b2/f", C, plain.len() as u64);
+    assert!(moved.open_range(0, &sealed).is_err());
+    assert!(moved.open_file(&sealed).is_err());
 }
 
 #[test]
@@ -116,14 +122,14 @@ fn local(id: &str, byte: u8) -> Arc<dyn KeyProvider> {
 #[test]
 fn wrapped_keys_open_only_with_their_kek_and_errors_name_the_key_id() {
     let ring = Keyring::new(Some(local("k2", 2)), vec![local("k1", 1)]).unwrap();
-    let (key, wrapped) = ring.new_data_key().unwrap().unwrap();
+    let (key, wrapped) = ring.new_data_key(CTX).unwrap().unwrap();
     assert_eq!(wrapped.key_id, "k2");
     assert_eq!(wrapped.bytes.len(), 60);
     let back = WrappedKey::from_base64("k2", &wrapped.to_base64()).unwrap();
-    assert_eq!(ring.unwrap_key(&back).unwrap().0, key.0);
+    assert_eq!(ring.unwrap_key(&back, CTX).unwrap().0, key.0);
     // Rotation: a ring without k2 cannot open it, and says which key.
     let old_only = Keyring::new(Some(local("k1", 1)), vec![]).unwrap();
-    let err = old_only.unwrap_key(&wrapped).unwrap_err();
+    let err = old_only.unwrap_key(&wrapped, CTX).unwrap_err();
     assert_eq!(
         err,
         CryptError::MissingKey {
@@ -133,7 +139,7 @@ fn wrapped_keys_open_only_with_their_kek_and_errors_name_the_key_id() {
     assert!(err.to_string().contains("\"k2\""), "{err}");
     // Same id, other material: wrong key, named.
     let wrong = Keyring::new(Some(local("k2", 9)), vec![]).unwrap();
-    let err = wrong.unwrap_key(&wrapped).unwrap_err();
+    let err = wrong.unwrap_key(&wrapped, CTX).unwrap_err();
     assert_eq!(
         err,
         CryptError::WrongKey {
@@ -147,12 +153,20 @@ fn wrapped_keys_open_only_with_their_kek_and_errors_name_the_key_id() {
         key_id: "k3".into(),
         ..wrapped.clone()
     };
-    assert!(twin.unwrap_key(&relabelled).is_err());
+    assert!(twin.unwrap_key(&relabelled, CTX).is_err());
     // A flipped bit of the wrapped key.
     let mut flipped = wrapped.clone();
     flipped.bytes[20] ^= 1;
-    assert!(ring.unwrap_key(&flipped).is_err());
+    assert!(ring.unwrap_key(&flipped, CTX).is_err());
     assert!(WrappedKey::from_base64("k2", "AAAA").is_err());
+    // Bound to where it belongs: another backup or service does not open it.
+    assert_eq!(
+        ring.unwrap_key(&wrapped, "t/i/s|b2").unwrap_err(),
+        CryptError::WrongKey {
+            key_id: "k2".into()
+        }
+    );
+    assert!(ring.unwrap_key(&wrapped, "t/i/other|b1").is_err());
     assert!(Keyring::new(Some(local("k1", 1)), vec![local("k1", 2)]).is_err());
 }
 
@@ -207,7 +221,7 @@ proptest! {
 fn rates_on_this_machine() {
     use sha2_free_rate::rate;
     let data = vec![0x5au8; 256 << 20];
-    let c = FileCipher::new(&DataKey::generate(), 0, CHUNK_SIZE, data.len() as u64);
+    let c = FileCipher::new(&DataKey::generate(), 0, "k", CHUNK_SIZE, data.len() as u64);
     let mut sealed = Vec::new();
     let seal = rate(data.len(), || sealed = c.seal_range(0, &data).unwrap());
     let open = rate(data.len(), || {

@@ -21,6 +21,13 @@ pub const MAX_CHUNK_SIZE: u64 = 64 * 1024 * 1024;
 /// A wrapped data key: 12-byte nonce, 32-byte key, 16-byte tag.
 pub const WRAPPED_KEY_LEN: usize = 60;
 
+/// Where a backup's data key belongs, bound into its wrapping: the
+/// service's prefix in the target store (tenant/instance/service) and the
+/// backup id. A wrapped key moved to another backup does not unwrap.
+pub fn key_context(service_prefix: &str, backup_id: &str) -> String {
+    format!("{service_prefix}|{backup_id}")
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileEncryption {

@@ -125,7 +125,7 @@ pub async fn copy_whole(
     file.check(seen)?;
     let len = data.len() as u64;
     let data = match &file.encrypt {
-        Some(e) => e.fresh(file.size).range(0, &data)?,
+        Some(e) => e.fresh(file.size)?.range(0, &data)?,
         None => data,
     };
     ends.target
@@ -165,7 +165,11 @@ pub async fn copy_streamed(
     let upload = ends.target.put_multipart(&target_path).await?;
     let mut writer = WriteMultipart::new_with_chunk_size(upload, part_size.max(1));
     let mut seen = Verifier::new();
-    let seal = file.encrypt.as_ref().map(|e| e.fresh(file.size));
+    let seal = file
+        .encrypt
+        .as_ref()
+        .map(|e| e.fresh(file.size))
+        .transpose()?;
     let mut at = 0u64;
     while let Some((chunk, took)) = chunks.next().await {
         let chunk = match chunk {
@@ -326,7 +330,9 @@ mod tests {
         let sha = hex::encode(Sha256::digest(&data));
         for streamed in [false, true] {
             let (sealing, ring) = crate::seal::test_sealing();
-            let f = file(data.len() as u64, &sha).encrypted(Some(&sealing), 3);
+            let f = file(data.len() as u64, &sha)
+                .encrypted(Some(&sealing), 3)
+                .unwrap();
             let ends = ends();
             ends.source
                 .put(&Path::from("a/f"), data.clone().into())
@@ -344,7 +350,14 @@ mod tests {
             assert_eq!(record.key_id, "k1");
             assert_eq!(record.stored_size, stored.len() as u64);
             assert!(!stored.windows(64).any(|w| w == &data[1000..1064]));
-            let plain = crate::seal::test_open(&ring, &record, 3, data.len() as u64, &stored);
+            let plain = crate::seal::test_open(
+                &ring,
+                &record,
+                3,
+                &f.target_key,
+                data.len() as u64,
+                &stored,
+            );
             assert!(plain == data, "streamed {streamed}");
         }
     }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use xregion_crypt::{CryptError, DataKey, FileCipher, Keyring, WrappedKey, ALGORITHM, CHUNK_SIZE};
-use xregion_domain::encryption::FileEncryption;
+use xregion_domain::encryption::{key_context, FileEncryption};
 use xregion_domain::manifest::Manifest;
 use xregion_domain::parts::{UploadKey, UploadState};
 
@@ -22,6 +22,9 @@ use crate::strategy::FileCopy;
 /// One transfer's data key and what each of its files was sealed under.
 pub struct Sealing {
     keyring: Keyring,
+    /// Where the key belongs (service prefix and backup id), bound into
+    /// its wrapping.
+    context: String,
     key: DataKey,
     wrapped: WrappedKey,
     used: Mutex<BTreeMap<u32, FileEncryption>>,
@@ -41,6 +44,8 @@ impl std::fmt::Debug for Sealing {
 pub struct Encrypt {
     pub sealing: Arc<Sealing>,
     pub index: u32,
+    /// The file's key in the target store, bound into every chunk.
+    pub target_key: String,
 }
 
 impl PartialEq for Encrypt {
@@ -58,18 +63,25 @@ pub struct FileSeal {
 }
 
 impl Sealing {
-    /// A fresh data key under the keyring's current key; `None` when the
+    /// A fresh data key under the keyring's current key for the backup
+    /// `backup_id` of the service at `service_prefix`; `None` when the
     /// target region does not encrypt.
-    pub fn fresh(keyring: Option<&Keyring>) -> Result<Option<Arc<Self>>, CryptError> {
+    pub fn fresh(
+        keyring: Option<&Keyring>,
+        service_prefix: &str,
+        backup_id: &str,
+    ) -> Result<Option<Arc<Self>>, CryptError> {
         let Some(keyring) = keyring else {
             return Ok(None);
         };
-        let Some(made) = keyring.new_data_key() else {
+        let context = key_context(service_prefix, backup_id);
+        let Some(made) = keyring.new_data_key(&context) else {
             return Ok(None);
         };
         let (key, wrapped) = made?;
         Ok(Some(Arc::new(Self {
             keyring: keyring.clone(),
+            context,
             key,
             wrapped,
             used: Mutex::default(),
@@ -80,19 +92,39 @@ impl Sealing {
         &self.wrapped.key_id
     }
 
-    fn seal(&self, index: u32, size: u64, key: &DataKey, wrapped: &WrappedKey) -> FileSeal {
-        let cipher = FileCipher::new(key, index, CHUNK_SIZE, size);
+    fn seal(
+        &self,
+        file: &Encrypt,
+        size: u64,
+        key: &DataKey,
+        wrapped: &WrappedKey,
+    ) -> Result<FileSeal, CopyError> {
+        let cipher = FileCipher::new(key, file.index, &file.target_key, CHUNK_SIZE, size);
+        let stored_size = cipher.stored_size().ok_or_else(|| {
+            CopyError::State(format!(
+                "{}: sealed size of {size} bytes overflows",
+                file.target_key
+            ))
+        })?;
         let record = FileEncryption {
             algorithm: ALGORITHM.to_string(),
             key_id: wrapped.key_id.clone(),
             wrapped_key: wrapped.to_base64(),
             chunk_size: CHUNK_SIZE,
-            stored_size: cipher.stored_size().unwrap_or(u64::MAX),
+            stored_size,
         };
-        if let Ok(mut used) = self.used.lock() {
-            used.insert(index, record.clone());
-        }
-        FileSeal { cipher, record }
+        self.used
+            .lock()
+            .map_err(|_| CopyError::State("sealing records poisoned".into()))?
+            .insert(file.index, record.clone());
+        Ok(FileSeal { cipher, record })
+    }
+
+    /// The data key `record` names, if the keyring opens it for this
+    /// backup.
+    pub fn open_record(&self, record: &FileEncryption) -> Result<DataKey, CryptError> {
+        let wrapped = WrappedKey::from_base64(&record.key_id, &record.wrapped_key)?;
+        self.keyring.unwrap_key(&wrapped, &self.context)
     }
 
     /// The manifest with each file's record; a file copied without one
@@ -118,9 +150,9 @@ impl Sealing {
 
 impl Encrypt {
     /// The file sealed under the transfer's fresh key.
-    pub fn fresh(&self, size: u64) -> FileSeal {
+    pub fn fresh(&self, size: u64) -> Result<FileSeal, CopyError> {
         let s = &self.sealing;
-        s.seal(self.index, size, &s.key, &s.wrapped)
+        s.seal(self, size, &s.key, &s.wrapped)
     }
 
     /// What a new upload state records: the wrapped key, never the key.
@@ -135,7 +167,11 @@ impl Encrypt {
     /// still opens it.
     fn recorded(&self, key: &UploadKey) -> Result<(DataKey, WrappedKey), CryptError> {
         let wrapped = WrappedKey::from_base64(&key.key_id, &key.wrapped_key)?;
-        Ok((self.sealing.keyring.unwrap_key(&wrapped)?, wrapped))
+        let key = self
+            .sealing
+            .keyring
+            .unwrap_key(&wrapped, &self.sealing.context)?;
+        Ok((key, wrapped))
     }
 }
 
@@ -159,9 +195,9 @@ pub fn for_upload(file: &FileCopy, state: &UploadState) -> Result<Option<FileSea
     Ok(Some(match &state.encryption {
         Some(k) => {
             let (key, wrapped) = e.recorded(k)?;
-            e.sealing.seal(e.index, file.size, &key, &wrapped)
+            e.sealing.seal(e, file.size, &key, &wrapped)?
         }
-        None => e.fresh(file.size),
+        None => e.fresh(file.size)?,
     }))
 }
 
@@ -196,13 +232,23 @@ impl Sealing {
     }
 }
 
+#[cfg(test)]
+pub(crate) const TEST_PREFIX: &str = "t/i/s";
+#[cfg(test)]
+pub(crate) const TEST_BACKUP: &str = "b1";
+
 /// A sealing under a fixed test key `k1`, and the keyring that opens it.
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 pub(crate) fn test_sealing() -> (Arc<Sealing>, Keyring) {
     let kek = xregion_crypt::LocalKey::new("k1", [3; 32]).unwrap();
     let ring = Keyring::new(Some(Arc::new(kek)), vec![]).unwrap();
-    (Sealing::fresh(Some(&ring)).unwrap().unwrap(), ring)
+    (
+        Sealing::fresh(Some(&ring), TEST_PREFIX, TEST_BACKUP)
+            .unwrap()
+            .unwrap(),
+        ring,
+    )
 }
 
 /// The plaintext of a stored file, by its record and the keyring.
@@ -212,12 +258,14 @@ pub(crate) fn test_open(
     ring: &Keyring,
     r: &FileEncryption,
     index: u32,
+    target_key: &str,
     size: u64,
     stored: &[u8],
 ) -> Vec<u8> {
     let wrapped = WrappedKey::from_base64(&r.key_id, &r.wrapped_key).unwrap();
-    let key = ring.unwrap_key(&wrapped).unwrap();
-    FileCipher::new(&key, index, r.chunk_size, size)
+    let context = key_context(TEST_PREFIX, TEST_BACKUP);
+    let key = ring.unwrap_key(&wrapped, &context).unwrap();
+    FileCipher::new(&key, index, target_key, r.chunk_size, size)
         .open_file(stored)
         .unwrap()
 }

@@ -48,12 +48,22 @@ impl FileCopy {
         mut self,
         sealing: Option<&std::sync::Arc<crate::seal::Sealing>>,
         index: usize,
-    ) -> Self {
-        self.encrypt = sealing.map(|s| crate::seal::Encrypt {
-            sealing: s.clone(),
-            index: u32::try_from(index).unwrap_or(u32::MAX),
-        });
-        self
+    ) -> Result<Self, CopyError> {
+        if let Some(s) = sealing {
+            // The index is part of every chunk's nonce: never clamp it.
+            let index = u32::try_from(index).map_err(|_| {
+                CopyError::State(format!(
+                    "{}: file index {index} is out of range",
+                    self.target_key
+                ))
+            })?;
+            self.encrypt = Some(crate::seal::Encrypt {
+                sealing: s.clone(),
+                index,
+                target_key: self.target_key.clone(),
+            });
+        }
+        Ok(self)
     }
 
     /// What went through against the descriptor; a mismatch names the
@@ -266,11 +276,11 @@ mod tests {
     fn an_encrypted_file_never_takes_the_kernel_and_its_parts_are_whole_chunks() {
         let (sealing, _) = crate::seal::test_sealing();
         let (a, b) = (Path::new("/a"), Path::new("/b"));
-        let sealed = file(1).encrypted(Some(&sealing), 0);
+        let sealed = file(1).encrypted(Some(&sealing), 0).unwrap();
         let path = choose_path(Region::Folder(a), Region::Folder(b), &sealed, PART);
         assert!(matches!(path, CopyPath::Whole), "{path:?}");
         let mp = s3();
-        let big = file(100 * MIB).encrypted(Some(&sealing), 0);
+        let big = file(100 * MIB).encrypted(Some(&sealing), 0).unwrap();
         let odd = 5 * MIB as usize + 3;
         let CopyPath::Resumable { part_size, .. } =
             choose_path(Region::Store, Region::Resumable(&mp), &big, odd)

@@ -269,8 +269,12 @@ impl Transfers {
         );
         let started = Instant::now();
         // A fresh data key per transfer (resumed uploads keep theirs).
-        let sealing = crate::seal::Sealing::fresh(self.keyrings.get(&service.target_region))
-            .map_err(CopyError::from)?;
+        let sealing = crate::seal::Sealing::fresh(
+            self.keyrings.get(&service.target_region),
+            &service.target_prefix,
+            &backup.backup_id,
+        )
+        .map_err(CopyError::from)?;
         // Held until the transfer ends: while it runs, this worker counts
         // among those sharing the lane's limit.
         let lane = self.throttle.for_transfer(
@@ -384,8 +388,11 @@ impl Transfers {
             let (bytes, moved) = (bytes.clone(), moved.clone());
             let file = FileCopy::of(f).encrypted(route.sealing.as_ref(), index);
             async move {
+                let file = file?;
                 let started = Instant::now();
-                if let Some(pair) = server_side {
+                // Sealing needs the bytes in this worker: never server-side
+                // when the file is encrypted (config refuses such a pair too).
+                if let (Some(pair), None) = (server_side, &file.encrypt) {
                     let ends = Ends {
                         source: source.clone(),
                         target: target.clone(),

@@ -41,8 +41,13 @@ pub fn encrypt_region(stack: &Stack, id: &str) -> anyhow::Result<()> {
 pub fn raw_rates() -> (f64, f64) {
     let data = vec![0x5au8; 256 * 1024 * 1024];
     let key = xregion_crypt::DataKey::generate();
-    let cipher =
-        xregion_crypt::FileCipher::new(&key, 0, xregion_crypt::CHUNK_SIZE, data.len() as u64);
+    let cipher = xregion_crypt::FileCipher::new(
+        &key,
+        0,
+        "bench",
+        xregion_crypt::CHUNK_SIZE,
+        data.len() as u64,
+    );
     let mb = data.len() as f64 / 1e6;
     let started = Instant::now();
     let sealed = cipher.seal_range(0, &data).map(|s| s.len()).unwrap_or(0);

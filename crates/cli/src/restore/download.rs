@@ -400,7 +400,7 @@ mod tests {
     async fn encrypted_objects_open_by_whole_chunks_resume_at_a_chunk_edge_and_refuse_a_flip() {
         use xregion_crypt::{DataKey, FileCipher};
         let content: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
-        let cipher = FileCipher::new(&DataKey::generate(), 2, 4096, content.len() as u64);
+        let cipher = FileCipher::new(&DataKey::generate(), 2, "k", 4096, content.len() as u64);
         let stored = Stored::new(&cipher.seal_range(0, &content).unwrap()).await;
         let sha = hex::encode(Sha256::digest(&content));
         let want = Wanted {

@@ -7,6 +7,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use xregion_crypt::{env_key, file_key, FileCipher, KeyProvider, Keyring, WrappedKey};
+use xregion_domain::encryption::key_context;
+use xregion_domain::layout::service_prefix;
 use xregion_domain::manifest::{Manifest, PlanFile};
 
 /// The keys given on the command line; none is "current": a restore only
@@ -23,7 +25,10 @@ pub fn keyring(files: &[(String, String)], envs: &[(String, String)]) -> anyhow:
 }
 
 /// One cipher per file of the plan (`None` for a file stored in the
-/// clear), its nonce's file index being the file's place in its manifest.
+/// clear), its nonce's file index being the file's place in its manifest,
+/// its key bound to the backup's service prefix and id. When keys were
+/// given, a file without an encryption record is refused: a restore that
+/// asked for decryption is never quietly downgraded to plaintext.
 pub fn ciphers(
     ring: &Keyring,
     manifests: &[Manifest],
@@ -33,16 +38,28 @@ pub fn ciphers(
         .iter()
         .map(|pf| {
             let Some(e) = &pf.file.encryption else {
+                if !ring.is_empty() {
+                    anyhow::bail!(
+                        "backup {} file {} is stored unencrypted but keys were given; \
+                         restore it without --key-file/--key-env if that is expected",
+                        pf.backup_id,
+                        pf.file.key
+                    );
+                }
                 return Ok(None);
             };
-            let index = manifests
+            let (m, index) = manifests
                 .iter()
                 .find(|m| m.backup_id == pf.backup_id)
-                .and_then(|m| m.files.iter().position(|f| f.key == pf.file.key))
-                .and_then(|i| u32::try_from(i).ok())
+                .and_then(|m| {
+                    let i = m.files.iter().position(|f| f.key == pf.file.key)?;
+                    Some((m, u32::try_from(i).ok()?))
+                })
                 .ok_or_else(|| anyhow::anyhow!("{} is in no manifest", pf.file.key))?;
+            let prefix = service_prefix(&m.tenant_id, &m.instance_id, &m.service_id);
+            let context = key_context(&prefix, &m.backup_id);
             let wrapped = WrappedKey::from_base64(&e.key_id, &e.wrapped_key)?;
-            let key = ring.unwrap_key(&wrapped).map_err(|err| {
+            let key = ring.unwrap_key(&wrapped, &context).map_err(|err| {
                 anyhow::Error::new(err).context(format!(
                     "backup {} file {} is encrypted",
                     pf.backup_id, pf.file.key
@@ -51,6 +68,7 @@ pub fn ciphers(
             Ok(Some(FileCipher::new(
                 &key,
                 index,
+                &pf.file.key,
                 e.chunk_size,
                 pf.file.size,
             )))
