@@ -217,6 +217,17 @@ impl Namespace {
         format!("{service}{backup_id}.{file_index}")
     }
 
+    /// Key of one file's ENCRYPTED upload state: the plain key with a
+    /// `.sealed` suffix, so a worker that predates encryption never finds
+    /// (and appends plaintext parts to) an encrypted upload, while the
+    /// service's prefix still covers it.
+    pub fn sealed_upload_key(service_id: &str, backup_id: &str, file_index: usize) -> String {
+        format!(
+            "{}.sealed",
+            Self::upload_key(service_id, backup_id, file_index)
+        )
+    }
+
     /// What every upload key of one service starts with.
     pub fn service_uploads_prefix(service_id: &str) -> String {
         format!("{service_id}.")

@@ -127,5 +127,10 @@ mod tests {
         // A service whose id is a prefix of another's owns none of its keys.
         assert!(!UploadsBucket::is_of_service(&key, "svc"));
         assert!(!UploadsBucket::is_of_service("svc-10.b.0", "svc-1"));
+        // An encrypted upload's state lies apart (an older worker never
+        // resumes it) and is still the service's.
+        let sealed = Namespace::sealed_upload_key("svc-1", "b-2", 3);
+        assert_ne!(sealed, key);
+        assert!(UploadsBucket::is_of_service(&sealed, "svc-1"));
     }
 }

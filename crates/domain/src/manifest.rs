@@ -12,6 +12,9 @@ use crate::format::BackupFormat;
 use crate::{ids, layout};
 
 pub const FORMAT: u32 = 1;
+/// The format of a manifest with any encrypted file: a reader that predates
+/// encryption refuses it as unknown instead of restoring ciphertext.
+pub const FORMAT_ENCRYPTED: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManifestFile {
@@ -89,10 +92,15 @@ impl Manifest {
 
     pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
         let m: Manifest = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-        if m.format != FORMAT {
-            return Err(format!("unsupported manifest format {}", m.format));
+        let encrypted = m.files.iter().any(|f| f.encryption.is_some());
+        match (m.format, encrypted) {
+            (FORMAT, false) | (FORMAT_ENCRYPTED, true) => Ok(m),
+            (FORMAT, true) => Err("a format 1 manifest records encrypted files".into()),
+            (FORMAT_ENCRYPTED, false) => {
+                Err("a format 2 manifest records no encrypted file".into())
+            }
+            (other, _) => Err(format!("unsupported manifest format {other}")),
         }
-        Ok(m)
     }
 
     /// Checks a manifest read from `manifest_key` under `service_prefix`
@@ -357,7 +365,15 @@ mod tests {
         });
         m.validate_for("t/i/s", key).unwrap();
         assert_eq!(m.files[0].stored_size(), 19);
+        // Encrypted files only in a format 2 manifest (an older reader
+        // refuses it), format 2 only with encrypted files; 1 still reads.
+        assert!(Manifest::from_json(&m.to_json()).is_err());
+        m.format = FORMAT_ENCRYPTED;
         assert_eq!(Manifest::from_json(&m.to_json()).unwrap(), m);
+        assert!(Manifest::from_json(&good.to_json()).is_ok());
+        let mut plain2 = good.clone();
+        plain2.format = FORMAT_ENCRYPTED;
+        assert!(Manifest::from_json(&plain2.to_json()).is_err());
         m.files[0].encryption.as_mut().unwrap().stored_size = 3;
         says(&m, "t/i/s", key, "stored size");
         let mut m = good.clone();

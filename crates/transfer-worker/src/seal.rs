@@ -136,6 +136,7 @@ impl Sealing {
             .lock()
             .map_err(|_| CopyError::State("sealing records poisoned".into()))?;
         let mut m = manifest.clone();
+        m.format = xregion_domain::manifest::FORMAT_ENCRYPTED;
         for (i, f) in m.files.iter_mut().enumerate() {
             let record = u32::try_from(i).ok().and_then(|i| used.get(&i));
             f.encryption = Some(

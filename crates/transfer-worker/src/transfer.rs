@@ -144,12 +144,20 @@ impl TryHandler for Transfers {
                 let mp = self.regions.multipart(&service.target_region);
                 let uploads = UploadsBucket::new(self.uploads.clone());
                 for index in 0..backup.files.len() {
-                    let key = xregion_bus::Namespace::upload_key(
-                        &service.service_id,
-                        &backup.backup_id,
-                        index,
-                    );
-                    uploads.discard(&key, mp.as_ref()).await;
+                    for key in [
+                        xregion_bus::Namespace::upload_key(
+                            &service.service_id,
+                            &backup.backup_id,
+                            index,
+                        ),
+                        xregion_bus::Namespace::sealed_upload_key(
+                            &service.service_id,
+                            &backup.backup_id,
+                            index,
+                        ),
+                    ] {
+                        uploads.discard(&key, mp.as_ref()).await;
+                    }
                 }
                 tracing::info!(service_id = %service.service_id, backup_id = %backup.backup_id, "service deleted mid-copy, copy stopped");
                 Outcome::Ack
@@ -437,11 +445,21 @@ impl Transfers {
                             target_region,
                             part_size,
                             uploads,
-                            state_key: xregion_bus::Namespace::upload_key(
-                                &manifest.service_id,
-                                &manifest.backup_id,
-                                index,
-                            ),
+                            // Encrypted states under their own key: an
+                            // older worker never resumes one.
+                            state_key: if file.encrypt.is_some() {
+                                xregion_bus::Namespace::sealed_upload_key(
+                                    &manifest.service_id,
+                                    &manifest.backup_id,
+                                    index,
+                                )
+                            } else {
+                                xregion_bus::Namespace::upload_key(
+                                    &manifest.service_id,
+                                    &manifest.backup_id,
+                                    index,
+                                )
+                            },
                             clock: self.clock.as_ref(),
                         };
                         let resumed = copy_resumable(&file, &ends, upload, counted).await?;
