@@ -11,6 +11,7 @@ mod manual;
 mod mariadb_apply;
 mod mariadb_cnf;
 mod mariadb_physical;
+mod mariadb_place;
 mod mariadb_server;
 mod profiles;
 mod render;

@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 
 use crate::mariadb_apply::{self, succeeded, tool};
+pub use crate::mariadb_place::{check_places, ensure_fresh};
+use crate::mariadb_place::{place, staging_dir};
 use crate::mariadb_server::{private_dir, Server};
 use crate::restore::PlanJson;
 
@@ -47,62 +49,6 @@ impl std::fmt::Display for Timings {
     }
 }
 
-/// Refuses a datadir that holds anything (or is not a plain folder).
-pub fn ensure_fresh(datadir: &Path) -> anyhow::Result<()> {
-    let meta = match std::fs::symlink_metadata(datadir) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        other => other.with_context(|| format!("reading {}", datadir.display()))?,
-    };
-    anyhow::ensure!(
-        meta.is_dir(),
-        "refusing to restore into {}: it is not a folder (give a new or empty folder)",
-        datadir.display()
-    );
-    let mut entries =
-        std::fs::read_dir(datadir).with_context(|| format!("reading {}", datadir.display()))?;
-    anyhow::ensure!(
-        entries.next().is_none(),
-        "refusing to restore into {}: it is not empty (a restore never overwrites data; give a new or empty folder)",
-        datadir.display()
-    );
-    Ok(())
-}
-
-/// `path` absolute with its existing ancestors' links resolved (the rest
-/// as given, without `..`): where it really is.
-fn resolved(path: &Path) -> anyhow::Result<PathBuf> {
-    let abs = std::path::absolute(path)?;
-    let mut existing = abs.as_path();
-    let mut rest = Vec::new();
-    loop {
-        if let Ok(real) = existing.canonicalize() {
-            return Ok(rest.iter().rev().fold(real, |p, name| p.join(name)));
-        }
-        let name = existing
-            .file_name()
-            .filter(|n| *n != "..")
-            .ok_or_else(|| anyhow::anyhow!("give {} without ..", path.display()))?;
-        rest.push(name.to_owned());
-        existing = existing
-            .parent()
-            .ok_or_else(|| anyhow::anyhow!("{} has no existing folder", path.display()))?;
-    }
-}
-
-/// Refuses a download folder and a datadir inside one another (links
-/// resolved): the datadir would not be empty by the time the FULL is moved
-/// into it, or the downloads would land in the restored data.
-pub fn check_places(into: &Path, datadir: &Path) -> anyhow::Result<()> {
-    let (into_real, datadir_real) = (resolved(into)?, resolved(datadir)?);
-    anyhow::ensure!(
-        !into_real.starts_with(&datadir_real) && !datadir_real.starts_with(&into_real),
-        "--into {} and --mariadb-datadir {} are inside one another: download somewhere else",
-        into.display(),
-        datadir.display()
-    );
-    Ok(())
-}
-
 /// What a physical restore did: each step's time and the options a server
 /// on the datadir needs (from the copy's backup-my.cnf).
 pub struct Restored {
@@ -117,12 +63,7 @@ pub struct Restored {
 pub fn restore(plan: &PlanJson, datadir: &Path, work_parent: &Path) -> anyhow::Result<Restored> {
     ensure_fresh(datadir)?;
     let datadir = std::path::absolute(datadir)?;
-    let parent = datadir
-        .parent()
-        .ok_or_else(|| anyhow::anyhow!("{} has no parent folder", datadir.display()))?;
-    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    // Private (0700) from the start, like the datadir it becomes.
-    let staging = private_dir(parent, ".xregion-datadir")?;
+    let staging = staging_dir(&datadir)?;
     let outcome = (|| {
         let (server, mut restored) = build(plan, &staging, work_parent)?;
         let step = Instant::now();
@@ -137,17 +78,6 @@ pub fn restore(plan: &PlanJson, datadir: &Path, work_parent: &Path) -> anyhow::R
         eprintln!("removed the failed restore's folder {}", staging.display());
     }
     outcome
-}
-
-/// Renames the restored folder to `datadir`: atomic, and refused by the
-/// kernel when `datadir` is not missing or an empty folder by now.
-fn place(staging: &Path, datadir: &Path) -> anyhow::Result<()> {
-    std::fs::rename(staging, datadir).with_context(|| {
-        format!(
-            "moving the restored datadir into place: {} was to be new or empty and no longer is; left as it is",
-            datadir.display()
-        )
-    })
 }
 
 /// For the drill: restores `plan` into `datadir` (which must not exist:
@@ -350,73 +280,6 @@ fn tail(mut out: std::process::Output) -> std::process::Output {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_a_new_or_empty_folder_is_fresh() {
-        let dir = tempfile::tempdir().unwrap();
-        ensure_fresh(&dir.path().join("absent")).unwrap();
-        ensure_fresh(dir.path()).unwrap();
-        std::fs::write(dir.path().join("ibdata1"), b"x").unwrap();
-        let err = ensure_fresh(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("not empty"), "{err}");
-        let err = ensure_fresh(&dir.path().join("ibdata1"))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("not a folder"), "{err}");
-        assert_eq!(std::fs::read(dir.path().join("ibdata1")).unwrap(), b"x");
-    }
-
-    #[test]
-    fn download_folder_and_datadir_cannot_be_inside_one_another() {
-        let err = check_places(Path::new("/r/data/files"), Path::new("/r/data"))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("inside one another"), "{err}");
-        assert!(check_places(Path::new("/r/data"), Path::new("/r/data")).is_err());
-        assert!(check_places(Path::new("/r"), Path::new("/r/data")).is_err());
-        check_places(Path::new("/r/files"), Path::new("/r/data")).unwrap();
-        check_places(Path::new("/r/database"), Path::new("/r/data")).unwrap();
-        // Through a link: the folder it names counts.
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        std::fs::create_dir(&data).unwrap();
-        std::os::unix::fs::symlink(&data, dir.path().join("link")).unwrap();
-        assert!(check_places(&dir.path().join("link/files"), &data).is_err());
-        assert!(check_places(&dir.path().join("files"), &dir.path().join("link")).is_ok());
-        assert!(check_places(&dir.path().join("link"), &dir.path().join("link/x/../y")).is_err());
-    }
-
-    #[test]
-    fn the_restored_folder_takes_the_place_of_a_missing_or_empty_datadir_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let staged = || {
-            let s = private_dir(dir.path(), ".xregion-datadir").unwrap();
-            std::fs::write(s.join("ibdata1"), b"restored").unwrap();
-            s
-        };
-        let missing = dir.path().join("new");
-        place(&staged(), &missing).unwrap();
-        assert_eq!(std::fs::read(missing.join("ibdata1")).unwrap(), b"restored");
-
-        let empty = dir.path().join("empty");
-        std::fs::create_dir(&empty).unwrap();
-        place(&staged(), &empty).unwrap();
-        assert_eq!(std::fs::read(empty.join("ibdata1")).unwrap(), b"restored");
-
-        // Someone wrote into the datadir during the restore: theirs stays.
-        let gained = dir.path().join("gained");
-        std::fs::create_dir(&gained).unwrap();
-        std::fs::write(gained.join("theirs"), b"someone's").unwrap();
-        let s = staged();
-        let err = format!("{:#}", place(&s, &gained).unwrap_err());
-        assert!(err.contains("no longer is"), "{err}");
-        assert_eq!(std::fs::read(gained.join("theirs")).unwrap(), b"someone's");
-        assert_eq!(std::fs::read_dir(&gained).unwrap().count(), 1);
-        assert!(
-            s.exists(),
-            "the restored folder is left for restore() to remove"
-        );
-    }
 
     #[test]
     fn long_tool_output_is_capped_on_a_character() {
