@@ -257,6 +257,7 @@ async fn stale_multipart_uploads_are_aborted() -> anyhow::Result<()> {
         started_at_ms: 0,
         updated_at_ms: 0,
         encryption: None,
+        sent: Default::default(),
     };
     let js = async_nats::jetstream::new(stack.nats.client().await?);
     let uploads = js.get_key_value(stack.ns().uploads_bucket()).await?;

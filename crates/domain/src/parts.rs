@@ -1,6 +1,7 @@
 //! How a large file is cut into multipart-upload parts: at least 5 MiB each
 //! (S3's minimum for all but the last), never more than 10,000 parts.
 
+use std::collections::BTreeMap;
 use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
@@ -23,6 +24,27 @@ pub struct UploadState {
     /// so a resumed upload seals its remaining parts under the same key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption: Option<UploadKey>,
+    /// Encrypted uploads: the plaintext sha256 of each part after the
+    /// recorded prefix, written BEFORE the part is sent. A resumed upload
+    /// seals a part again only if its plaintext is the same, so no nonce
+    /// ever seals two plaintexts under one key.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sent: BTreeMap<u64, String>,
+}
+
+impl UploadState {
+    /// May part `i`, whose plaintext hashes to `sha256` now, be sealed and
+    /// sent: never sent before, or sent with this very plaintext?
+    pub fn may_send(&self, i: u64, sha256: &str) -> bool {
+        !matches!(self.sent.get(&i), Some(h) if h != sha256)
+    }
+
+    /// Forgets the hashes of parts now in the recorded prefix (they are
+    /// never sent again).
+    pub fn prune_sent(&mut self) {
+        let prefix = self.parts.len() as u64;
+        self.sent.retain(|i, _| *i >= prefix);
+    }
 }
 
 /// A data key as an upload state keeps it: wrapped by the KEK `key_id`.
@@ -72,6 +94,34 @@ mod tests {
         assert!(part_count(five_tib, p) <= MAX_PARTS);
         assert_eq!(part_range(10, 4, 2), 8..10);
         assert_eq!(part_count(0, 4), 0);
+    }
+
+    #[test]
+    fn a_sent_part_is_sent_again_only_with_the_same_plaintext() {
+        let mut s = UploadState {
+            upload_id: "u".into(),
+            target_region: "r".into(),
+            target_key: "k".into(),
+            size: 30,
+            part_size: 10,
+            parts: vec![],
+            started_at_ms: 0,
+            updated_at_ms: 0,
+            encryption: None,
+            sent: BTreeMap::new(),
+        };
+        assert!(s.may_send(0, "aa"));
+        s.sent.insert(0, "aa".into());
+        s.sent.insert(1, "bb".into());
+        assert!(s.may_send(0, "aa"));
+        assert!(!s.may_send(1, "cc"), "changed plaintext under a used nonce");
+        assert!(s.may_send(2, "cc"));
+        // Survives the uploads bucket's encoding.
+        let back: UploadState = serde_json::from_slice(&serde_json::to_vec(&s).unwrap()).unwrap();
+        assert!(!back.may_send(1, "cc"));
+        s.parts.push("p0".into());
+        s.prune_sent();
+        assert_eq!(s.sent.keys().copied().collect::<Vec<_>>(), vec![1]);
     }
 
     proptest! {

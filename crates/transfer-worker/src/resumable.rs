@@ -14,6 +14,7 @@ use futures::stream::FuturesOrdered;
 use futures::{Future, StreamExt};
 use object_store::multipart::PartId;
 use object_store::path::Path;
+use sha2::{Digest, Sha256};
 use tokio::task::JoinSet;
 use xregion_bus::UploadsBucket;
 use xregion_common::clock::Clock;
@@ -99,6 +100,11 @@ impl Session<'_> {
                 return Ok(s)
             }
             Some(stale) => {
+                if let Some(k) = &stale.encryption {
+                    // Not resumable here (size, part size, key not in the
+                    // keyring, or no longer encrypted): say so, it costs a copy.
+                    tracing::warn!(target = %stale.target_key, key_id = %k.key_id, encrypted_now = file.encrypt.is_some(), "recorded encrypted upload does not fit this copy; aborted, starting over");
+                }
                 let _ = mp
                     .abort_multipart(&upload.target.path(&stale.target_key), &stale.upload_id)
                     .await;
@@ -115,6 +121,7 @@ impl Session<'_> {
             started_at_ms: upload.clock.now_ms(),
             updated_at_ms: upload.clock.now_ms(),
             encryption: file.encrypt.as_ref().map(|e| e.upload_key()),
+            sent: Default::default(),
         };
         self.record(&state).await?;
         Ok(state)
@@ -186,7 +193,22 @@ impl Session<'_> {
             self.ends.throttle.acquire(data.len() as u64).await;
             on_bytes(data.len() as u64);
             // Part i sealed again after a crash is the same bytes: the same
-            // recorded key, whole chunks from the same offset.
+            // recorded key, whole chunks from the same offset, and the same
+            // plaintext, checked against the hash recorded before it was
+            // first sent (else one nonce would seal two plaintexts).
+            if seal.is_some() {
+                let sha = hex::encode(Sha256::digest(&data));
+                if !state.may_send(i, &sha) {
+                    self.abandon(state).await?;
+                    return Err(CopyError::State(format!(
+                        "{}: part {i} changed since it was sealed; the encrypted upload is aborted and starts over under a new data key",
+                        self.file.target_key
+                    )));
+                }
+                if state.sent.insert(i, sha).is_none() {
+                    self.record(state).await?;
+                }
+            }
             let data = crate::seal::maybe(seal, i * self.upload.part_size, data)?;
             // A sliding window over the recorded prefix, not just a count in
             // flight: at most `parts_in_flight` parts are ever unrecorded, so a
@@ -234,6 +256,7 @@ impl Session<'_> {
         while let Some(p) = completed.remove(&(state.parts.len() as u64)) {
             state.parts.push(p.content_id);
         }
+        state.prune_sent();
         if state.parts.len() > before {
             state.updated_at_ms = self.upload.clock.now_ms();
             self.record(state).await?;
@@ -256,10 +279,7 @@ impl Session<'_> {
         let mp = self.upload.target.store();
         let uploads = self.upload.uploads;
         if let Err(mismatch) = self.file.check(seen) {
-            let _ = mp
-                .abort_multipart(&self.target_path, &state.upload_id)
-                .await;
-            let _ = uploads.forget(&self.upload.state_key).await;
+            self.abandon(&state).await?;
             return Err(mismatch);
         }
         let parts = state
@@ -269,7 +289,25 @@ impl Session<'_> {
             .collect();
         mp.complete_multipart(&self.target_path, &state.upload_id, parts)
             .await?;
-        let _ = uploads.forget(&self.upload.state_key).await;
-        Ok(())
+        self.forget(uploads).await
+    }
+
+    async fn forget(&self, uploads: &UploadsBucket) -> Result<(), CopyError> {
+        uploads
+            .forget(&self.upload.state_key)
+            .await
+            .map_err(|e| CopyError::State(format!("forgetting the upload state: {e}")))
+    }
+
+    /// Aborts the upload, then forgets its record. An abort that fails
+    /// keeps the record (cleanup aborts it later; a resume still sees the
+    /// recorded hashes), a forget that fails is an error.
+    async fn abandon(&self, state: &UploadState) -> Result<(), CopyError> {
+        self.upload
+            .target
+            .store()
+            .abort_multipart(&self.target_path, &state.upload_id)
+            .await?;
+        self.forget(self.upload.uploads).await
     }
 }
