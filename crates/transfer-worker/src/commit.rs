@@ -8,8 +8,11 @@ use object_store::path::Path;
 use object_store::{ObjectStore, PutPayload};
 use sha2::{Digest, Sha256};
 use xregion_common::objects::delete_if_present;
+use xregion_crypt::Keyring;
 use xregion_domain::layout;
 use xregion_domain::manifest::Manifest;
+
+use crate::sealed_check::last_chunk_opens;
 
 /// Files up to this size are hashed again when a committed copy is checked;
 /// larger ones are checked by size.
@@ -49,13 +52,15 @@ pub struct Mismatch {
 }
 
 /// Every file of `manifest` is in the target with its size; small files also
-/// with their sha256 when `rehash` is set.
+/// with their sha256 when `rehash` is set; an encrypted file's last chunk
+/// opens with the key the manifest names (`keyring`: the target region's).
 pub async fn files_landed(
     store: &dyn ObjectStore,
     manifest: &Manifest,
     rehash: bool,
+    keyring: Option<&Keyring>,
 ) -> Result<Result<(), Mismatch>, object_store::Error> {
-    for f in &manifest.files {
+    for (index, f) in manifest.files.iter().enumerate() {
         let location = Path::from(f.key.as_str());
         let meta = match store.head(&location).await {
             Ok(m) => m,
@@ -68,7 +73,8 @@ pub async fn files_landed(
             Err(e) => return Err(e),
         };
         // An encrypted file is its ciphertext in the target; its chunks'
-        // tags, not a rehash, vouch for its bytes (checked on restore).
+        // tags, not a rehash, vouch for its bytes (all checked on restore,
+        // the last one here: it proves the key the manifest names).
         if meta.size as u64 != f.stored_size() {
             return Ok(Err(Mismatch {
                 key: f.key.clone(),
@@ -78,6 +84,15 @@ pub async fn files_landed(
                     f.stored_size()
                 ),
             }));
+        }
+        if let Some(record) = &f.encryption {
+            let opened = last_chunk_opens(store, manifest, index, f, record, keyring).await?;
+            if let Err(reason) = opened {
+                return Ok(Err(Mismatch {
+                    key: f.key.clone(),
+                    reason,
+                }));
+            }
         }
         if rehash && f.encryption.is_none() && f.size <= REHASH_LIMIT {
             let bytes = store.get(&location).await?.bytes().await?;
@@ -123,6 +138,7 @@ pub async fn committed_copy(
     store: &dyn ObjectStore,
     key: &str,
     wanted: &Manifest,
+    keyring: Option<&Keyring>,
 ) -> Result<Committed, object_store::Error> {
     let bytes = match store.get(&Path::from(key)).await {
         Ok(r) => r.bytes().await?,
@@ -146,10 +162,12 @@ pub async fn committed_copy(
             wanted.backup_id
         )));
     }
-    Ok(match files_landed(store, &committed, true).await? {
-        Ok(()) => Committed::Sound(committed),
-        Err(mismatch) => Committed::Damaged(mismatch.to_string()),
-    })
+    Ok(
+        match files_landed(store, &committed, true, keyring).await? {
+            Ok(()) => Committed::Sound(committed),
+            Err(mismatch) => Committed::Damaged(mismatch.to_string()),
+        },
+    )
 }
 
 /// Removes the copy of a service the catalog no longer has live: its
@@ -205,7 +223,7 @@ mod tests {
         let key = "t/i/svc-1/manifests/b.json";
         let check = |wanted: Manifest| {
             let store = &store;
-            async move { committed_copy(store, key, &wanted).await.unwrap() }
+            async move { committed_copy(store, key, &wanted, None).await.unwrap() }
         };
         assert!(matches!(check(m.clone()).await, Committed::Absent));
         store
@@ -230,8 +248,70 @@ mod tests {
         assert!(matches!(check(other).await, Committed::Differs(_)));
         // Removing leaves nothing of the copy.
         remove_copy(&store, "t/i/svc-1", &m).await.unwrap();
-        assert!(files_landed(&store, &m, false).await.unwrap().is_err());
+        assert!(files_landed(&store, &m, false, None)
+            .await
+            .unwrap()
+            .is_err());
         assert!(matches!(check(m).await, Committed::Absent));
+    }
+
+    /// `data` sealed as file 0 of `m` under a fresh data key of `ring`,
+    /// stored at its key; the manifest with the record.
+    async fn seal_into(store: &InMemory, ring: &Keyring, m: &Manifest, data: &[u8]) -> Manifest {
+        let sealing = crate::seal::Sealing::fresh(Some(ring), "t/i/svc-1", "b")
+            .unwrap()
+            .unwrap();
+        let file = crate::strategy::FileCopy::of(&m.files[0])
+            .encrypted(Some(&sealing), 0)
+            .unwrap();
+        let seal = file
+            .encrypt
+            .as_ref()
+            .unwrap()
+            .fresh(data.len() as u64)
+            .unwrap();
+        put(
+            store,
+            &file.target_key,
+            &seal.cipher.seal_range(0, data).unwrap(),
+        )
+        .await;
+        sealing.apply(m).unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_encrypted_file_must_open_with_the_key_its_manifest_names() {
+        let kek = xregion_crypt::LocalKey::new("k1", [3; 32]).unwrap();
+        let ring = Keyring::new(Some(std::sync::Arc::new(kek)), vec![]).unwrap();
+        let store = InMemory::new();
+        let data = vec![7u8; 3 * 1024 * 1024 + 5];
+        let m = manifest(&[("t/i/svc-1/backups/b/f1", &data)]);
+        let first = seal_into(&store, &ring, &m, &data).await;
+        let landed = |m: Manifest| {
+            let (store, ring) = (&store, &ring);
+            async move { files_landed(store, &m, true, Some(ring)).await.unwrap() }
+        };
+        landed(first.clone()).await.unwrap();
+        // Another delivery sealed the same bytes under its own key: same
+        // size, but the first manifest's key no longer opens the object.
+        let second = seal_into(&store, &ring, &m, &data).await;
+        assert_eq!(first.files[0].stored_size(), second.files[0].stored_size());
+        let e = landed(first.clone()).await.unwrap_err();
+        assert!(e.reason.contains("does not open"), "{e}");
+        landed(second.clone()).await.unwrap();
+        // Without the region's keys an encrypted copy cannot be vouched for.
+        assert!(files_landed(&store, &second, true, None)
+            .await
+            .unwrap()
+            .is_err());
+        // A committed manifest naming a stale key is Damaged, not Sound.
+        let key = "t/i/svc-1/manifests/b.json";
+        put(&store, key, &first.to_json()).await;
+        let got = committed_copy(&store, key, &m, Some(&ring)).await.unwrap();
+        assert!(matches!(got, Committed::Damaged(_)), "{got:?}");
+        put(&store, key, &second.to_json()).await;
+        let got = committed_copy(&store, key, &m, Some(&ring)).await.unwrap();
+        assert!(matches!(got, Committed::Sound(_)), "{got:?}");
     }
 
     async fn put(store: &InMemory, key: &str, body: &[u8]) {

@@ -21,6 +21,7 @@ pub mod progress;
 pub mod resumable;
 pub mod run;
 pub mod seal;
+pub mod sealed_check;
 pub mod server_side;
 pub mod share;
 pub mod sigv4;

@@ -242,7 +242,14 @@ impl Transfers {
         // event id makes that a no-op downstream) once its files are checked
         // in the target. A damaged copy is made again over it, the manifest
         // rewritten last; a manifest of other files is left alone.
-        match commit::committed_copy(target.as_ref(), &manifest_key, &manifest).await? {
+        match commit::committed_copy(
+            target.as_ref(),
+            &manifest_key,
+            &manifest,
+            self.keyrings.get(&service.target_region),
+        )
+        .await?
+        {
             Committed::Absent => {}
             Committed::Sound(m) => {
                 self.ensure_service_descriptor(&target, service).await?;
@@ -331,7 +338,14 @@ impl Transfers {
         };
         // Every file is where the manifest will say, and service.json is
         // there for restores, before the commit marker is written.
-        if let Err(mismatch) = commit::files_landed(target.as_ref(), &manifest, false).await? {
+        if let Err(mismatch) = commit::files_landed(
+            target.as_ref(),
+            &manifest,
+            false,
+            self.keyrings.get(&service.target_region),
+        )
+        .await?
+        {
             return Err(Failure::Landed(mismatch.to_string()));
         }
         // No copy lands after its service was deleted: checked before the
