@@ -86,7 +86,7 @@ pub async fn run(d: &DrillRun<'_>, now: impl Fn() -> i64) -> Outcome {
     };
     // The child's temporary files (whole copies of the backups) go to a
     // folder this role removes after every run, a killed drill's too.
-    let scratch = match Scratch::create(d.tmp_root, d.service_id) {
+    let scratch = match Scratch::create(d.tmp_root) {
         Ok(scratch) => scratch,
         Err(e) => {
             return Outcome::failed(
@@ -189,13 +189,12 @@ struct Scratch {
 }
 
 impl Scratch {
-    fn create(root: &Path, service_id: &str) -> std::io::Result<Self> {
+    fn create(root: &Path) -> std::io::Result<Self> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path = root.join(format!(
-            "xregion-drill-role-{}-{n}-{service_id}",
-            std::process::id()
-        ));
+        // Short: the throwaway server's socket lies below it, and a Unix
+        // socket's path has at most 107 bytes.
+        let path = root.join(format!("xdrill-{}-{n}", std::process::id()));
         // A leftover of a crashed run of the same name goes first.
         let _ = std::fs::remove_dir_all(&path);
         std::fs::DirBuilder::new().mode(0o700).create(&path)?;

@@ -32,7 +32,7 @@ fn leftovers(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("xregion-drill-role-"))
+        .filter(|n| n.starts_with("xdrill-"))
         .collect()
 }
 
@@ -103,7 +103,10 @@ echo '{{"success":true,"seconds":1,"restored_to_ms":1699999999000}}'"#,
     let o = drill(&cli, Duration::from_secs(30)).await;
     assert_eq!(o.error, "");
     let tmp = std::fs::read_to_string(&seen).unwrap();
-    assert!(tmp.contains("xregion-drill-role-"), "{tmp}");
+    assert!(tmp.contains("/xdrill-"), "{tmp}");
+    // Short, so the throwaway server's socket path below it fits.
+    let below = tmp.trim().len() - dir.path().as_os_str().len();
+    assert!(below <= 24, "{tmp}");
     assert_eq!(leftovers(dir.path()), Vec::<String>::new());
     // A drill killed at its time limit too.
     let hang = script(
