@@ -167,12 +167,18 @@ impl FileCipher {
                 self.stored_size()
             )));
         }
-        self.open_range(0, ciphertext)
+        self.open_range(0, ciphertext, self.plaintext_size)
     }
 
     /// Opens `ciphertext`, the whole sealed chunks starting at chunk
-    /// `first`; any change, cut or reordering is `Tampered`.
-    pub fn open_range(&self, first: u64, ciphertext: &[u8]) -> Result<Vec<u8>, CryptError> {
+    /// `first`, expected to hold `plain_len` plaintext bytes; any change,
+    /// cut (even at a chunk edge) or reordering is `Tampered`.
+    pub fn open_range(
+        &self,
+        first: u64,
+        ciphertext: &[u8],
+        plain_len: u64,
+    ) -> Result<Vec<u8>, CryptError> {
         let aead = self.key()?;
         let mut out = Vec::with_capacity(ciphertext.len());
         let mut rest = ciphertext;
@@ -198,6 +204,11 @@ impl FileCipher {
             rest = tail;
             i += 1;
             if rest.is_empty() {
+                // Whole chunks, but fewer (or more) than asked for: a cut
+                // at a chunk edge before the range's end.
+                if out.len() as u64 != plain_len {
+                    return Err(CryptError::Tampered { index: i });
+                }
                 return Ok(out);
             }
         }

@@ -39,7 +39,7 @@ fn round_trips_at_every_size_around_chunk_edges() {
             assert_ne!(&sealed[..plain.len()], &plain[..], "size {n}");
         }
         assert_eq!(c.open_file(&sealed).unwrap(), plain, "size {n}");
-        assert_eq!(c.open_range(0, &sealed).unwrap(), plain, "size {n}");
+        assert_eq!(c.open_range(0, &sealed, n).unwrap(), plain, "size {n}");
     }
 }
 
@@ -53,7 +53,10 @@ fn a_flipped_byte_anywhere_is_detected() {
         let mut bad = sealed.clone();
         bad[at] ^= 1;
         assert!(
-            matches!(c.open_range(0, &bad), Err(CryptError::Tampered { .. })),
+            matches!(
+                c.open_range(0, &bad, plain.len() as u64),
+                Err(CryptError::Tampered { .. })
+            ),
             "byte {at}"
         );
     }
@@ -68,7 +71,16 @@ fn truncated_reordered_or_appended_chunks_are_detected() {
     let w = (C + TAG_LEN) as usize;
     // Cut at a chunk edge: the new end was not sealed as the last chunk.
     let short = cipher(&key, 2 * C);
-    assert!(short.open_range(0, &sealed[..2 * w]).is_err());
+    assert!(short.open_range(0, &sealed[..2 * w], 2 * C).is_err());
+    // Cut at a chunk edge of a range before the file's end: too short.
+    assert!(matches!(
+        c.open_range(0, &sealed[..2 * w], 3 * C),
+        Err(CryptError::Tampered { .. })
+    ));
+    assert_eq!(
+        c.open_range(0, &sealed[..2 * w], 2 * C).unwrap(),
+        &plain[..2 * C as usize]
+    );
     assert!(c.open_file(&sealed[..2 * w]).is_err());
     assert!(c.open_file(&sealed[..sealed.len() - 1]).is_err());
     // Chunks 0 and 1 swapped.
@@ -76,21 +88,21 @@ fn truncated_reordered_or_appended_chunks_are_detected() {
     swapped.extend_from_slice(&sealed[..w]);
     swapped.extend_from_slice(&sealed[2 * w..]);
     assert_eq!(
-        c.open_range(0, &swapped),
+        c.open_range(0, &swapped, plain.len() as u64),
         Err(CryptError::Tampered { index: 0 })
     );
     // A chunk appended after the last.
     let mut longer = sealed.clone();
     longer.extend_from_slice(&sealed[..w]);
-    assert!(c.open_range(0, &longer).is_err());
+    assert!(c.open_range(0, &longer, plain.len() as u64).is_err());
     assert!(c.open_file(&longer).is_err());
     // Another file's chunk (other file index) does not open here.
     let other = FileCipher::new(&key, 8, "t/i/s/backups/b1/f", C, plain.len() as u64);
-    assert!(other.open_range(0, &sealed).is_err());
+    assert!(other.open_range(0, &sealed, plain.len() as u64).is_err());
     // The same object moved to another key (other backup, service, tenant)
     // does not open there.
     let moved = FileCipher::new(&key, 7, "t/i/s/backups/b2/f", C, plain.len() as u64);
-    assert!(moved.open_range(0, &sealed).is_err());
+    assert!(moved.open_range(0, &sealed, plain.len() as u64).is_err());
     assert!(moved.open_file(&sealed).is_err());
 }
 
@@ -109,7 +121,10 @@ fn ranges_of_whole_chunks_seal_and_open_alone_identically() {
     assert_eq!(&whole[w..w + again.len()], &again[..]);
     let last = c.seal_range(4, &plain[2 * part..]).unwrap();
     assert_eq!(&whole[c.stored_offset(4) as usize..], &last[..]);
-    assert_eq!(c.open_range(2, &again).unwrap(), &plain[part..2 * part]);
+    assert_eq!(
+        c.open_range(2, &again, part as u64).unwrap(),
+        &plain[part..2 * part]
+    );
     // A range that is not whole chunks is refused, not silently sealed.
     assert!(c.seal_range(0, &plain[..100]).is_err());
     assert!(c.seal_range(9, &plain[..1]).is_err());
@@ -207,10 +222,10 @@ proptest! {
         let c = cipher(&key, n as u64);
         let sealed = c.seal_range(0, &plain).unwrap();
         prop_assert_eq!(sealed.len() as u64, stored_size(n as u64, C).unwrap());
-        prop_assert_eq!(&c.open_range(0, &sealed).unwrap(), &plain);
+        prop_assert_eq!(&c.open_range(0, &sealed, n as u64).unwrap(), &plain);
         let mut bad = sealed.clone();
         bad[flip.index(sealed.len())] ^= 0x80;
-        prop_assert!(c.open_range(0, &bad).is_err());
+        prop_assert!(c.open_range(0, &bad, plain.len() as u64).is_err());
     }
 }
 

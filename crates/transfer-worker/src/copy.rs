@@ -16,6 +16,8 @@ use crate::throttle::Bucket;
 
 /// Bytes read from the source per request.
 const READ_CHUNK: u64 = 4 * 1024 * 1024;
+// Every read but the last is sealed on its own: it must be whole chunks.
+const _: () = assert!(READ_CHUNK.is_multiple_of(xregion_crypt::CHUNK_SIZE));
 
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {

@@ -59,7 +59,10 @@ pub async fn last_chunk_opens(
     let sealed = store
         .get_range(&Path::from(file.key.as_str()), start..end)
         .await?;
-    Ok(match cipher.open_range(last, &sealed) {
+    let tail = file
+        .size
+        .saturating_sub(last.saturating_mul(record.chunk_size));
+    Ok(match cipher.open_range(last, &sealed, tail) {
         Ok(_) => Ok(()),
         Err(e) => Err(format!(
             "its last chunk does not open with the key {:?} the manifest names: {e}",

@@ -179,13 +179,22 @@ impl Fetcher {
         let Some(c) = cipher else {
             return self.get_range(store, location, range).await;
         };
+        // Ranges are cut on chunk edges; one that is not would open the
+        // wrong bytes (or none).
+        if !range.start.is_multiple_of(c.chunk_size()) {
+            anyhow::bail!(
+                "{location}: range at {} is not on a chunk edge of {}",
+                range.start,
+                c.chunk_size()
+            );
+        }
         let first = range.start / c.chunk_size();
         let chunks = (range.end - range.start).div_ceil(c.chunk_size());
         let start = c.stored_offset(first);
         let end = start + (range.end - range.start) + chunks * xregion_crypt::TAG_LEN;
         let sealed = self.get_range(store, location, start..end).await?;
         let plain = c
-            .open_range(first, &sealed)
+            .open_range(first, &sealed, range.end - range.start)
             .with_context(|| format!("decrypting {location}"))?;
         Ok(Bytes::from(plain))
     }
