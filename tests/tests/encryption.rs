@@ -308,7 +308,8 @@ async fn a_worker_killed_mid_upload_resumes_under_the_recorded_key() -> anyhow::
         .get_key_value(stack.ns().uploads_bucket())
         .await?;
     let svc = env.create(instance, Engine::Mysql, "r1", "r2").await?;
-    let key = xregion_bus::Namespace::upload_key(&svc.id, &full.backup_id, 0);
+    // Encrypted upload states lie under their own key.
+    let key = xregion_bus::Namespace::sealed_upload_key(&svc.id, &full.backup_id, 0);
     xregion_tests::wait_until(
         "three parts recorded",
         std::time::Duration::from_secs(120),

@@ -121,7 +121,9 @@ impl FileCipher {
     /// last may be the file's short last chunk): each chunk, then its tag.
     pub fn seal_range(&self, first: u64, plaintext: &[u8]) -> Result<Vec<u8>, CryptError> {
         let aead = self.key()?;
-        let mut out = Vec::with_capacity(plaintext.len() + 16 * (plaintext.len() / 1024 + 2));
+        // One tag per chunk (plus one for a short last chunk): no regrowth.
+        let tags = (plaintext.len() as u64 / self.chunk_size + 1) * TAG_LEN;
+        let mut out = Vec::with_capacity(plaintext.len() + usize::try_from(tags).unwrap_or(0));
         let mut rest = plaintext;
         let mut i = first;
         loop {

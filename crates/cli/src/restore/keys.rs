@@ -75,3 +75,40 @@ pub fn ciphers(
         })
         .collect()
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use xregion_crypt::LocalKey;
+    use xregion_domain::manifest::ManifestFile;
+
+    fn manifest() -> Manifest {
+        serde_json::from_value(serde_json::json!({
+            "format": 1, "service_id": "svc-1", "tenant_id": "t", "instance_id": "i",
+            "engine": "mysql", "backup_id": "b", "kind": "full", "data_start": 0,
+            "data_end": 1, "position": {"engine": "mysql", "file_number": 1, "offset": 4},
+            "files": [{"key": "t/i/svc-1/backups/b/f", "source_key": "f", "size": 3,
+                       "sha256": "00"}],
+            "synced_at": 0
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn keys_given_refuse_a_file_stored_in_the_clear() {
+        let m = manifest();
+        let file: ManifestFile = m.files[0].clone();
+        let plan = [PlanFile {
+            backup_id: "b".into(),
+            kind: m.kind,
+            file,
+        }];
+        let none = Keyring::default();
+        assert!(ciphers(&none, std::slice::from_ref(&m), &plan).unwrap()[0].is_none());
+        let k1: Arc<dyn KeyProvider> = Arc::new(LocalKey::new("k1", [1; 32]).unwrap());
+        let ring = Keyring::new(None, vec![k1]).unwrap();
+        let err = ciphers(&ring, &[m], &plan).unwrap_err().to_string();
+        assert!(err.contains("unencrypted"), "{err}");
+    }
+}
