@@ -3,10 +3,11 @@
 //! anything is downloaded, so a missing or wrong key stops the restore at
 //! once, naming its key id, with nothing written.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use xregion_crypt::{env_key, file_key, FileCipher, KeyProvider, Keyring, WrappedKey};
+use xregion_crypt::{env_key, file_key, DataKey, FileCipher, KeyProvider, Keyring, WrappedKey};
 use xregion_domain::encryption::key_context;
 use xregion_domain::layout::service_prefix;
 use xregion_domain::manifest::{Manifest, PlanFile};
@@ -34,6 +35,8 @@ pub fn ciphers(
     manifests: &[Manifest],
     files: &[PlanFile],
 ) -> anyhow::Result<Vec<Option<FileCipher>>> {
+    // One unwrap per backup and wrapped key, not per file.
+    let mut unwrapped: BTreeMap<(String, String), DataKey> = BTreeMap::new();
     files
         .iter()
         .map(|pf| {
@@ -58,13 +61,21 @@ pub fn ciphers(
                 .ok_or_else(|| anyhow::anyhow!("{} is in no manifest", pf.file.key))?;
             let prefix = service_prefix(&m.tenant_id, &m.instance_id, &m.service_id);
             let context = key_context(&prefix, &m.backup_id);
-            let wrapped = WrappedKey::from_base64(&e.key_id, &e.wrapped_key)?;
-            let key = ring.unwrap_key(&wrapped, &context).map_err(|err| {
-                anyhow::Error::new(err).context(format!(
-                    "backup {} file {} is encrypted",
-                    pf.backup_id, pf.file.key
-                ))
-            })?;
+            let cached = (context.clone(), e.wrapped_key.clone());
+            let key = match unwrapped.get(&cached) {
+                Some(k) => k.clone(),
+                None => {
+                    let wrapped = WrappedKey::from_base64(&e.key_id, &e.wrapped_key)?;
+                    let k = ring.unwrap_key(&wrapped, &context).map_err(|err| {
+                        anyhow::Error::new(err).context(format!(
+                            "backup {} file {} is encrypted",
+                            pf.backup_id, pf.file.key
+                        ))
+                    })?;
+                    unwrapped.insert(cached, k.clone());
+                    k
+                }
+            };
             Ok(Some(FileCipher::new(
                 &key,
                 index,
