@@ -226,13 +226,16 @@ impl Transfers {
             .ok_or_else(|| Failure::Invalid("incomplete descriptor".into()))?;
 
         // A job of a service deleted since it was queued is dropped: copying
-        // it would only leave data for cleanup to collect. The job must be
-        // what the catalog's record says before anything is written.
+        // it would only leave data for cleanup to collect. An earlier
+        // attempt may have left an upload state (recorded after cleanup
+        // purged the service): dropping goes through the cancelled path,
+        // which lets go of it. The job must be what the catalog's record
+        // says before anything is written.
         let record = match liveness::ask(&self.catalog, &service.service_id).await? {
             Liveness::Live(record) => record,
             Liveness::Gone => {
                 tracing::info!("service no longer live, job dropped");
-                return Ok(0);
+                return Err(Failure::Cancelled);
             }
             Liveness::Unknown => return Err(Failure::Unknown),
         };
