@@ -21,6 +21,10 @@ impl MariaDb {
     pub async fn start(log_dir: &Path) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("mariadb-").tempdir()?;
         let datadir = dir.path().join("data");
+        // Temporary tables in the test's own folder: bootstraps sharing
+        // /tmp failed now and then removing each other's files.
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir(&tmp)?;
         let out = Command::new("mariadb-install-db")
             .args([
                 "--no-defaults",
@@ -29,6 +33,7 @@ impl MariaDb {
                 "--skip-test-db",
             ])
             .arg(format!("--datadir={}", datadir.display()))
+            .arg(format!("--tmpdir={}", tmp.display()))
             .output()?;
         anyhow::ensure!(
             out.status.success(),
@@ -53,10 +58,15 @@ impl MariaDb {
     ) -> anyhow::Result<Self> {
         let socket = dir.path().join("mariadb.sock");
         let port = free_port()?;
+        let tmp = dir.path().join("tmp");
+        if !tmp.exists() {
+            std::fs::create_dir(&tmp)?;
+        }
         let mut cmd = Command::new("mariadbd");
         cmd.arg("--no-defaults")
             .arg("--user=root")
             .arg(format!("--datadir={}", datadir.display()))
+            .arg(format!("--tmpdir={}", tmp.display()))
             .arg(format!("--socket={}", socket.display()))
             .arg(format!("--port={port}"))
             .arg("--bind-address=127.0.0.1");

@@ -66,8 +66,12 @@ pub fn private_dir(parent: &Path, prefix: &str) -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-/// A new, empty datadir at `datadir` (`mariadb-install-db`).
+/// A new, empty datadir at `datadir` (`mariadb-install-db`), its
+/// temporary tables in a private folder beside it: a shared `/tmp` let
+/// concurrent bootstraps trip over each other's files.
 pub fn install(datadir: &Path) -> anyhow::Result<()> {
+    let parent = datadir.parent().unwrap_or(Path::new("."));
+    let tmp = private_dir(parent, "install-tmp")?;
     let out = tool("mariadb-install-db")
         .args([
             "--no-defaults",
@@ -76,6 +80,7 @@ pub fn install(datadir: &Path) -> anyhow::Result<()> {
             "--skip-test-db",
         ])
         .arg(format!("--datadir={}", datadir.display()))
+        .arg(format!("--tmpdir={}", tmp.display()))
         .output()
         .context("running mariadb-install-db (is mariadb-server installed?)")?;
     mariadb_apply::succeeded(out, "mariadb-install-db")?;
