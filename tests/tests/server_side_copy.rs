@@ -3,7 +3,8 @@
 //! file, UploadPartCopy for one of several parts), verified by size and
 //! sha256, and no byte streams through the worker; a source that does not
 //! match its descriptor is never committed; a pair on different endpoints
-//! is refused at start.
+//! is refused at start. A multipart copy's upload record is gone once the
+//! copy completed.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
@@ -94,6 +95,18 @@ async fn an_opted_in_pair_copies_inside_the_store_verified() -> anyhow::Result<(
         )
         .await?;
     assert_eq!(files, 2.0);
+    // The multipart copy's upload was recorded while it ran (so cleanup
+    // could abort it) and forgotten once completed: no record is left.
+    let js = async_nats::jetstream::new(stack.nats.client().await?);
+    let uploads = js.get_key_value(stack.ns().uploads_bucket()).await?;
+    let mut keys = uploads.keys().await?;
+    while let Some(key) = futures::StreamExt::next(&mut keys).await {
+        let key = key?;
+        assert!(
+            !xregion_bus::UploadsBucket::is_of_service(&key, &svc.id),
+            "upload record {key} left after the copy"
+        );
+    }
 
     // A source that no longer matches its descriptor: nothing committed.
     let mut chain = env.chain("ssc-bad", Engine::Mysql, T0).await?;

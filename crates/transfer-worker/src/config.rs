@@ -163,6 +163,7 @@ mod tests {
                 "url": format!("s3://{bucket}"),
                 "options": {
                     "aws_endpoint": "http://127.0.0.1:3900",
+                    "aws_allow_http": "true",
                     "aws_access_key_id": "K",
                     "aws_secret_access_key": "S",
                 },

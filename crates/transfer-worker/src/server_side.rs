@@ -12,7 +12,10 @@
 //! deletes the copy, as a streamed copy leaves nothing behind.
 //!
 //! Not resumable: a redelivered job copies every part again, which costs
-//! the store a copy but no transfer.
+//! the store a copy but no transfer. The multipart upload is still recorded
+//! in the uploads bucket while it runs (no parts), so one left behind — the
+//! service deleted mid-copy, a sibling file failed, the worker died — is
+//! aborted by the cancelled path or by cleanup like any other.
 
 use std::time::{Duration, Instant};
 
@@ -24,6 +27,10 @@ use tokio::task::JoinSet;
 use url::Url;
 use xregion_common::regions::{resolve_option_files, RegionConfig};
 use xregion_common::verify::Verifier;
+
+use xregion_bus::UploadsBucket;
+use xregion_common::clock::Clock;
+use xregion_domain::parts::UploadState;
 
 use crate::copy::{CopyError, Ends};
 use crate::sigv4::{self, Credentials};
@@ -73,9 +80,74 @@ struct Endpoint {
     session_token: Option<String>,
 }
 
+/// How the client talks to the endpoint, from the region's client options
+/// (object_store's defaults otherwise): a hung request fails instead of
+/// holding the job forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ClientSettings {
+    allow_http: bool,
+    connect_timeout: Duration,
+    timeout: Duration,
+}
+
+impl Default for ClientSettings {
+    fn default() -> Self {
+        Self {
+            allow_http: false,
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl ClientSettings {
+    fn client(&self) -> Result<reqwest::Client, String> {
+        reqwest::Client::builder()
+            .connect_timeout(self.connect_timeout)
+            .timeout(self.timeout)
+            .build()
+            .map_err(|e| format!("http client: {e}"))
+    }
+}
+
+/// A duration as object_store's options spell it: `30s`, `500ms`, `2m`,
+/// `1h`, or plain seconds.
+fn duration(region: &str, key: &str, value: &str) -> Result<Duration, String> {
+    let v = value.trim();
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (n, unit) = v.split_at(split);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("region {region}: {key} {value:?} is not a duration"))?;
+    let d = match unit.trim() {
+        "ms" => Duration::from_millis(n),
+        "" | "s" | "sec" | "secs" => Duration::from_secs(n),
+        "m" | "min" | "mins" => Duration::from_secs(n.saturating_mul(60)),
+        "h" => Duration::from_secs(n.saturating_mul(3600)),
+        _ => {
+            return Err(format!(
+                "region {region}: {key} {value:?} is not a duration"
+            ))
+        }
+    };
+    if d.is_zero() {
+        return Err(format!("region {region}: {key} must be above zero"));
+    }
+    Ok(d)
+}
+
+fn boolean(value: &str) -> bool {
+    matches!(
+        value.trim().to_ascii_lowercase().as_str(),
+        "true" | "1" | "yes" | "on"
+    )
+}
+
 impl Endpoint {
-    fn of(region: &RegionConfig) -> Result<Self, String> {
+    fn of(region: &RegionConfig) -> Result<(Self, ClientSettings), String> {
         use object_store::aws::AmazonS3ConfigKey as K;
+        use object_store::ClientConfigKey as C;
+        let mut settings = ClientSettings::default();
         let mut endpoint = Endpoint {
             base: String::new(),
             region: "us-east-1".into(),
@@ -91,6 +163,11 @@ impl Endpoint {
                 Ok(K::AccessKeyId) => endpoint.access_key_id = value,
                 Ok(K::SecretAccessKey) => endpoint.secret_access_key = value,
                 Ok(K::Token) => endpoint.session_token = Some(value),
+                Ok(K::Client(C::AllowHttp)) => settings.allow_http = boolean(&value),
+                Ok(K::Client(C::Timeout)) => settings.timeout = duration(&region.id, &key, &value)?,
+                Ok(K::Client(C::ConnectTimeout)) => {
+                    settings.connect_timeout = duration(&region.id, &key, &value)?
+                }
                 Ok(K::VirtualHostedStyleRequest) if value == "true" => {
                     return Err(format!(
                         "region {} uses virtual-hosted-style requests; server-side copy signs path-style ones",
@@ -109,7 +186,13 @@ impl Endpoint {
                 region.id
             ));
         }
-        Ok(endpoint)
+        if endpoint.base.starts_with("http://") && !settings.allow_http {
+            return Err(format!(
+                "region {}: endpoint {} is http:// but aws_allow_http is not true",
+                region.id, endpoint.base
+            ));
+        }
+        Ok((endpoint, settings))
     }
 }
 
@@ -163,7 +246,7 @@ fn failed(status: Option<reqwest::StatusCode>, what: String) -> object_store::Er
 
 impl S3Pair {
     pub fn new(source: &RegionConfig, target: &RegionConfig) -> Result<Self, String> {
-        let (from, to) = (Endpoint::of(source)?, Endpoint::of(target)?);
+        let ((from, _), (to, settings)) = (Endpoint::of(source)?, Endpoint::of(target)?);
         if from.base != to.base {
             return Err(format!(
                 "regions {} and {} are on different endpoints",
@@ -183,7 +266,7 @@ impl S3Pair {
             (None, _) => return Err(format!("endpoint {} names no host", to.base)),
         };
         Ok(Self {
-            client: reqwest::Client::new(),
+            client: settings.client()?,
             endpoint: to,
             host,
             source: Bucket::of(source)?,
@@ -339,14 +422,28 @@ impl S3Pair {
         .map(|_| ())
     }
 
-    async fn abort(&self, key: &str, upload_id: &str) {
+    /// Whether the upload is gone (aborted, or unknown to the store).
+    async fn abort(&self, key: &str, upload_id: &str) -> bool {
         let path = self.target.path(key);
         let query = [("uploadId", upload_id)];
         let r = self
             .send(reqwest::Method::DELETE, &path, &query, &[], String::new())
             .await;
-        if let Err(error) = r {
-            tracing::warn!(%error, "server-side multipart copy not aborted; cleanup will");
+        match r {
+            Ok(_) => true,
+            Err(error) if error.to_string().contains("NoSuchUpload") => true,
+            Err(error) => {
+                tracing::warn!(%error, "server-side multipart copy not aborted; cleanup will");
+                false
+            }
+        }
+    }
+
+    /// Aborts the upload; its record is forgotten only once it is gone, so
+    /// cleanup still finds one the store kept.
+    async fn abandon(&self, record: &Record<'_>, key: &str, upload_id: &str) {
+        if self.abort(key, upload_id).await {
+            let _ = record.uploads.forget(&record.state_key).await;
         }
     }
 
@@ -356,8 +453,23 @@ impl S3Pair {
         file: &FileCopy,
         ends: &Ends,
         part_size: u64,
+        record: &Record<'_>,
     ) -> Result<(), CopyError> {
+        // An upload an earlier attempt left under this key will not be
+        // resumed: let it go before recording the new one over it.
+        if let Ok(Some(old)) = record.uploads.load(&record.state_key).await {
+            if self.abort(&old.target_key, &old.upload_id).await {
+                let _ = record.uploads.forget(&record.state_key).await;
+            }
+        }
         let upload_id = self.create_multipart(&file.target_key).await?;
+        let now = record.clock.now_ms();
+        let mut state = started(file, part_size, record.target_region, now, &upload_id);
+        if let Err(e) = record.uploads.save(&record.state_key, &state).await {
+            // Unrecorded, nothing would abort it if this copy were dropped.
+            self.abort(&file.target_key, &upload_id).await;
+            return Err(CopyError::State(e.to_string()));
+        }
         let n = file.size.div_ceil(part_size.max(1));
         let mut etags = vec![String::new(); n as usize];
         let mut running: JoinSet<(u64, Duration, Result<String, object_store::Error>)> =
@@ -385,6 +497,17 @@ impl S3Pair {
                         let len = ((i + 1) * part_size).min(file.size) - i * part_size;
                         ends.parts.done(len, took);
                         etags[i as usize] = etag;
+                        // Progress keeps a long copy from looking stale to
+                        // cleanup; once a minute is plenty for its hours.
+                        let now = record.clock.now_ms();
+                        if now - state.updated_at_ms >= 60_000 {
+                            state.updated_at_ms = now;
+                            record
+                                .uploads
+                                .save(&record.state_key, &state)
+                                .await
+                                .map_err(|e| CopyError::State(e.to_string()))?;
+                        }
                     }
                     Err(e) => {
                         ends.parts.failed();
@@ -397,14 +520,51 @@ impl S3Pair {
         .await;
         if let Err(e) = result {
             running.abort_all();
-            self.abort(&file.target_key, &upload_id).await;
+            self.abandon(record, &file.target_key, &upload_id).await;
             return Err(e);
         }
         if let Err(e) = self.complete(&file.target_key, &upload_id, &etags).await {
-            self.abort(&file.target_key, &upload_id).await;
+            self.abandon(record, &file.target_key, &upload_id).await;
             return Err(e.into());
         }
-        Ok(())
+        record
+            .uploads
+            .forget(&record.state_key)
+            .await
+            .map_err(|e| CopyError::State(format!("forgetting the upload state: {e}")))
+    }
+}
+
+/// Where a multipart server-side copy records its upload while it runs.
+pub struct Record<'a> {
+    pub uploads: &'a UploadsBucket,
+    /// `Namespace::upload_key` of the file.
+    pub state_key: String,
+    pub target_region: &'a str,
+    pub clock: &'a dyn Clock,
+}
+
+/// The record of a multipart copy just started: what cleanup needs to abort
+/// it (region, key, upload id), and no parts, so a resumable copy that finds
+/// it later starts from the first part.
+fn started(
+    file: &FileCopy,
+    part_size: u64,
+    target_region: &str,
+    now: i64,
+    upload_id: &str,
+) -> UploadState {
+    UploadState {
+        upload_id: upload_id.to_string(),
+        target_region: target_region.to_string(),
+        target_key: file.target_key.clone(),
+        size: file.size,
+        part_size,
+        parts: Vec::new(),
+        started_at_ms: now,
+        updated_at_ms: now,
+        encryption: None,
+        sent: Default::default(),
     }
 }
 
@@ -436,6 +596,7 @@ pub async fn copy_server_side(
     pair: &S3Pair,
     ends: &Ends,
     way: ServerSidePath,
+    record: Record<'_>,
     on_bytes: impl Fn(u64),
 ) -> Result<(), CopyError> {
     let source = Path::from(file.source_key.as_str());
@@ -458,7 +619,7 @@ pub async fn copy_server_side(
             .await
             .map_err(|e| missing_or(file, e))?,
         ServerSidePath::Parts { part_size } => {
-            pair.copy_parts(file, ends, part_size).await?;
+            pair.copy_parts(file, ends, part_size, &record).await?;
             None
         }
     };
@@ -563,6 +724,74 @@ mod tests {
             let e = failed(status, "x".into());
             assert!(store_unavailable(&e), "{e}");
         }
+    }
+
+    #[test]
+    fn the_client_takes_the_regions_timeouts_and_refuses_plain_http_unless_allowed() {
+        let mut a = region("a", "s3://one", "http://127.0.0.1:3900", "K");
+        let (_, settings) = Endpoint::of(&a).unwrap();
+        assert_eq!(settings.timeout, Duration::from_secs(30));
+        assert_eq!(settings.connect_timeout, Duration::from_secs(5));
+        a.options.insert("timeout".into(), "2m".into());
+        a.options
+            .insert("aws_connect_timeout".into(), "500ms".into());
+        let (_, settings) = Endpoint::of(&a).unwrap();
+        assert_eq!(settings.timeout, Duration::from_secs(120));
+        assert_eq!(settings.connect_timeout, Duration::from_millis(500));
+        for bad in ["soon", "0s", "5 fortnights", ""] {
+            a.options.insert("timeout".into(), bad.into());
+            let err = Endpoint::of(&a).unwrap_err();
+            assert!(err.contains("timeout"), "{bad}: {err}");
+        }
+        a.options.remove("timeout");
+
+        a.options.remove("aws_allow_http");
+        let err = check_pair(&a, &a).unwrap_err();
+        assert!(err.contains("aws_allow_http"), "{err}");
+        a.options.insert("aws_allow_http".into(), "false".into());
+        assert!(check_pair(&a, &a).is_err());
+        let tls = region("a", "s3://one", "https://s3.example.net", "K");
+        let mut tls_only = tls.clone();
+        tls_only.options.remove("aws_allow_http");
+        assert!(check_pair(&tls_only, &tls_only).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_started_copy_is_recorded_as_an_upload_cleanup_can_abort() {
+        use object_store::memory::InMemory;
+        use xregion_common::regions::Multipart;
+        let file = FileCopy {
+            source_key: "t/i/b/f".into(),
+            target_key: "t/i/svc/backups/b/f".into(),
+            size: 100,
+            sha256: String::new(),
+            encrypt: None,
+        };
+        // The copy's upload is made under the region's prefix, as the
+        // signed path `/<bucket>/<prefix>/<key>` does.
+        let mp = Multipart::new(std::sync::Arc::new(InMemory::new()), "p");
+        let id = mp
+            .store()
+            .create_multipart(&mp.path(&file.target_key))
+            .await
+            .unwrap();
+        let state = started(&file, 40, "eu", 7, &id);
+        assert_eq!(
+            (state.target_region.as_str(), state.target_key.as_str()),
+            ("eu", "t/i/svc/backups/b/f")
+        );
+        assert_eq!(
+            (state.size, state.part_size, state.updated_at_ms),
+            (100, 40, 7)
+        );
+        assert!(state.parts.is_empty() && state.encryption.is_none());
+        // What cleanup reads back and aborts (UploadsBucket::abort).
+        let read: UploadState =
+            serde_json::from_slice(&serde_json::to_vec(&state).unwrap()).unwrap();
+        mp.store()
+            .abort_multipart(&mp.path(&read.target_key), &read.upload_id)
+            .await
+            .unwrap();
     }
 
     #[test]

@@ -429,7 +429,19 @@ impl Transfers {
                     let progress = move |n| {
                         bytes.fetch_add(n, Ordering::Relaxed);
                     };
-                    copy_server_side(&file, pair, &ends, way, progress).await?;
+                    // Recorded while it runs, so a dropped copy's
+                    // multipart upload is aborted (cancelled path, cleanup).
+                    let record = crate::server_side::Record {
+                        uploads,
+                        state_key: xregion_bus::Namespace::upload_key(
+                            &manifest.service_id,
+                            &manifest.backup_id,
+                            index,
+                        ),
+                        target_region,
+                        clock: self.clock.as_ref(),
+                    };
+                    copy_server_side(&file, pair, &ends, way, record, progress).await?;
                     metrics::counter!(crate::metrics::FILES, "path" => "server_side").increment(1);
                     return Ok((file.size, started.elapsed()));
                 }
