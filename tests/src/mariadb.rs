@@ -107,4 +107,22 @@ impl MariaDb {
     pub fn sql(&self, sql: &str) -> anyhow::Result<String> {
         xregion_rds_sim::mariadb::sql(&self.socket, sql)
     }
+
+    /// `CHECKSUM TABLE <table>`: equal content, equal checksum.
+    pub fn checksum(&self, table: &str) -> anyhow::Result<String> {
+        let out = self.sql(&format!("CHECKSUM TABLE {table}"))?;
+        Ok(out
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_string())
+    }
+}
+
+/// A restore time for `xregion restore --time`, to the second.
+pub fn rfc3339_seconds(ms: i64) -> anyhow::Result<String> {
+    Ok(chrono::DateTime::from_timestamp_millis(ms)
+        .ok_or_else(|| anyhow::anyhow!("{ms} ms is no time"))?
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string())
 }

@@ -11,27 +11,11 @@ use std::process::Command;
 use xregion_domain::Engine;
 use xregion_proto::xregion::v1 as pb;
 use xregion_rds_sim::mariadb::MariaDbSource;
-use xregion_tests::mariadb::MariaDb;
+use xregion_tests::mariadb::{rfc3339_seconds, MariaDb};
 use xregion_tests::restore::store_options;
 use xregion_tests::stack::{bin_dir, TENANT_A};
 use xregion_tests::sync::{latest_ms, state, SyncEnv, FAST_SYNC_CONFIG};
 use xregion_tests::{Stack, StackOptions};
-
-fn checksum(db: &MariaDb) -> anyhow::Result<String> {
-    let out = db.sql("CHECKSUM TABLE shop.items")?;
-    Ok(out
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or_default()
-        .to_string())
-}
-
-fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap()
-        .format("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
-}
 
 #[tokio::test]
 async fn a_database_comes_back_in_the_target_region_at_three_points_in_time() -> anyhow::Result<()>
@@ -71,7 +55,7 @@ async fn a_database_comes_back_in_the_target_region_at_three_points_in_time() ->
             k * 100,
             k - 1
         ))?;
-        expected.insert(k, checksum(&source_db)?);
+        expected.insert(k, source_db.checksum("shop.items")?);
         let at_ms = (base + k * 10 + 5) * 1000;
         if k == 3 {
             env.upstream
@@ -100,8 +84,8 @@ async fn a_database_comes_back_in_the_target_region_at_three_points_in_time() ->
 
     let target = stack.region("r2")?.clone();
     for (label, time, step) in [
-        ("mid-log", rfc3339((base + 45) * 1000), 4i64),
-        ("another", rfc3339((base + 85) * 1000), 8),
+        ("mid-log", rfc3339_seconds((base + 45) * 1000)?, 4i64),
+        ("another", rfc3339_seconds((base + 85) * 1000)?, 8),
         ("latest", "latest".to_string(), 12),
     ] {
         let fresh = MariaDb::start(stack.dir.path()).await?;
@@ -131,7 +115,7 @@ async fn a_database_comes_back_in_the_target_region_at_three_points_in_time() ->
         );
         let restored_rows = fresh.sql("SELECT id, v FROM shop.items ORDER BY id")?;
         assert_eq!(
-            checksum(&fresh)?,
+            fresh.checksum("shop.items")?,
             expected[&step],
             "{label}: restored content differs from the source at step {step}: {restored_rows}"
         );

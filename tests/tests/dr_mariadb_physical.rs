@@ -15,27 +15,11 @@ use std::process::Command;
 use xregion_domain::{BackupFormat, BackupKind, Engine};
 use xregion_proto::xregion::v1 as pb;
 use xregion_rds_sim::mariadb::MariaDbSource;
-use xregion_tests::mariadb::MariaDb;
+use xregion_tests::mariadb::{rfc3339_seconds, MariaDb};
 use xregion_tests::restore::{files_below, restore_command, store_options, HandLayout, LocalStore};
 use xregion_tests::stack::{bin_dir, TENANT_A};
 use xregion_tests::sync::{latest_ms, state, SyncEnv, FAST_SYNC_CONFIG};
 use xregion_tests::{Stack, StackOptions};
-
-fn checksum(db: &MariaDb) -> anyhow::Result<String> {
-    let out = db.sql("CHECKSUM TABLE shop.items")?;
-    Ok(out
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or_default()
-        .to_string())
-}
-
-fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap()
-        .format("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
-}
 
 /// The source's root password: the harness and the adapter log in with it
 /// (MYSQL_PWD, read by mariadb, mariadb-dump and mariabackup); xregion is
@@ -97,7 +81,7 @@ async fn a_physical_full_comes_back_in_the_target_region_at_three_points_in_time
             k * 100,
             k - 1
         ))?;
-        expected.insert(k, checksum(&source_db)?);
+        expected.insert(k, source_db.checksum("shop.items")?);
         let at_ms = (base + k * 10 + 5) * 1000;
         if k == 3 {
             let full = adapter.full_physical(at_ms, 3)?;
@@ -157,8 +141,8 @@ async fn a_physical_full_comes_back_in_the_target_region_at_three_points_in_time
     drop(loader);
 
     for (label, time, step) in [
-        ("mid-log", rfc3339((base + 45) * 1000), 4i64),
-        ("another", rfc3339((base + 85) * 1000), 8),
+        ("mid-log", rfc3339_seconds((base + 45) * 1000)?, 4i64),
+        ("another", rfc3339_seconds((base + 85) * 1000)?, 8),
         ("latest", "latest".to_string(), 12),
     ] {
         let into = tempfile::tempdir()?;
@@ -178,7 +162,7 @@ async fn a_physical_full_comes_back_in_the_target_region_at_three_points_in_time
         let restored = MariaDb::start_on(&datadir, stack.dir.path()).await?;
         let rows = restored.sql("SELECT id, v FROM shop.items ORDER BY id")?;
         assert_eq!(
-            checksum(&restored)?,
+            restored.checksum("shop.items")?,
             expected[&step],
             "{label}: restored content differs from the source at step {step}: {rows}"
         );

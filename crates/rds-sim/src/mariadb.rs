@@ -130,6 +130,27 @@ impl MariaDbSource {
         }
     }
 
+    /// The chain position of a FULL consistent at binlog `file`:`pos`;
+    /// the first FULL also starts the binlogs to ship and the data times.
+    fn consistent_point(
+        &mut self,
+        file: String,
+        pos: u64,
+        at_ms: i64,
+    ) -> anyhow::Result<rds::MysqlPosition> {
+        let number =
+            binlog_number(&file).ok_or_else(|| anyhow::anyhow!("bad binlog name {file}"))?;
+        if self.next_log.is_none() {
+            self.next_log = Some(number);
+        }
+        self.last_end_ms.get_or_insert(at_ms);
+        Ok(rds::MysqlPosition {
+            binlog_file_number: number,
+            binlog_offset: pos,
+            binlog_file_name: file,
+        })
+    }
+
     /// A FULL of `databases`, consistent at `at_ms` on the workload's clock.
     pub fn full(&mut self, databases: &[&str], at_ms: i64) -> anyhow::Result<GeneratedBackup> {
         let out = Command::new("mariadb-dump")
@@ -169,17 +190,7 @@ impl MariaDbSource {
         let pos: u64 = field("MASTER_LOG_POS")
             .and_then(|p| p.parse().ok())
             .ok_or_else(|| anyhow::anyhow!("no MASTER_LOG_POS in {line}"))?;
-        let number =
-            binlog_number(&file).ok_or_else(|| anyhow::anyhow!("bad binlog name {file}"))?;
-        if self.next_log.is_none() {
-            self.next_log = Some(number);
-        }
-        self.last_end_ms.get_or_insert(at_ms);
-        let position = rds::MysqlPosition {
-            binlog_file_number: number,
-            binlog_offset: pos,
-            binlog_file_name: file,
-        };
+        let position = self.consistent_point(file, pos, at_ms)?;
         let descriptor = self.descriptor(BackupKind::Full, "dump.sql", at_ms, at_ms, position);
         Ok(GeneratedBackup {
             descriptor,
@@ -204,17 +215,7 @@ impl MariaDbSource {
         anyhow::ensure!(out.status.success(), "mariabackup --backup: {log}");
         let (file, pos) = backup_binlog_position(&log)
             .ok_or_else(|| anyhow::anyhow!("mariabackup reported no binlog position: {log}"))?;
-        let number =
-            binlog_number(&file).ok_or_else(|| anyhow::anyhow!("bad binlog name {file}"))?;
-        if self.next_log.is_none() {
-            self.next_log = Some(number);
-        }
-        self.last_end_ms.get_or_insert(at_ms);
-        let position = rds::MysqlPosition {
-            binlog_file_number: number,
-            binlog_offset: pos,
-            binlog_file_name: file,
-        };
+        let position = self.consistent_point(file, pos, at_ms)?;
         let stream = out.stdout;
         let part = stream.len().div_ceil(files).max(1);
         let contents: Vec<Vec<u8>> = stream.chunks(part).map(<[u8]>::to_vec).collect();
