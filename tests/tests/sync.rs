@@ -10,7 +10,7 @@ use xregion_domain::{layout, Engine};
 use xregion_proto::convert::millis;
 use xregion_proto::xregion::v1 as pb;
 use xregion_tests::stack::TENANT_A;
-use xregion_tests::sync::{latest_ms, state, SyncEnv};
+use xregion_tests::sync::{fast_sync_without_cleanup, latest_ms, state, SyncEnv};
 use xregion_tests::{Stack, StackOptions};
 
 const T0: i64 = 1_760_000_000_000;
@@ -250,5 +250,47 @@ async fn a_withheld_event_is_caught_by_reconciliation() -> anyhow::Result<()> {
         latest_ms(s) == Some(end_of(&withheld))
     })
     .await?;
+    Ok(())
+}
+
+/// Over a WAN a log's time is its round trips to the target: one copied
+/// within a heartbeat writes its file and its manifest, and nothing else
+/// (no in-progress marker to write and remove, no HEAD of a file its own
+/// PUT vouched for).
+#[tokio::test]
+async fn a_log_costs_two_writes_in_the_target_and_no_marker() -> anyhow::Result<()> {
+    // Without cleanup: only the copies touch the stores.
+    let (stack, env) = SyncEnv::start(fast_sync_without_cleanup()).await?;
+    let instance = "mysql-trips";
+    let mut chain = env.chain(instance, Engine::Mysql, T0).await?;
+    env.upstream.emit(&env.source, &chain.full(50_000)).await?;
+    let svc = env.create(instance, Engine::Mysql, "r1", "r2").await?;
+    env.wait_running(&svc.id, 1).await?;
+    const LOGS: u64 = 5;
+    let mut logs = Vec::new();
+    for _ in 0..LOGS {
+        let log = chain.log(5 * MIN, 3000);
+        logs.push(env.upstream.write_backup(&env.source, &log).await?);
+    }
+    let requests = |text: &str, kind: &str| {
+        let label = format!("api_endpoint=\"{kind}\"");
+        xregion_tests::metrics::counter(text, "api_s3_request_counter", &label)
+    };
+    let before = stack.garage.metrics().await?;
+    for log in &logs {
+        env.upstream.backup_created(log).await?;
+    }
+    env.wait_running(&svc.id, 1 + LOGS).await?;
+    let after = stack.garage.metrics().await?;
+    let delta = |kind| requests(&after, kind) - requests(&before, kind);
+    assert_eq!(delta("PutObject"), 2 * LOGS, "a file and a manifest a log");
+    assert_eq!(delta("DeleteObject"), 0, "no marker removed");
+    assert_eq!(delta("HeadObject"), 0, "no file looked at again");
+    // What the requests saved did not cost the copy: each log is there.
+    let prefix = layout::service_prefix(TENANT_A, instance, &svc.id);
+    for log in &logs {
+        let key = layout::manifest_key(&prefix, &log.backup_id);
+        env.target.head(&Path::from(key)).await?;
+    }
     Ok(())
 }

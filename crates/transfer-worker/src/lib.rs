@@ -7,6 +7,7 @@
 
 mod announce;
 pub mod bucket;
+pub mod budget;
 pub mod commit;
 pub mod config;
 pub mod copy;

@@ -12,6 +12,13 @@ use xregion_runtime::{Context, ServiceError, Stage};
 use crate::config::WorkerConfig;
 use crate::transfer::Transfers;
 
+/// Files copied whole (at most a part each) hold at most this many parts'
+/// worth of memory together: many small logs in flight, few large ones.
+const WHOLE_COPY_PARTS: u64 = 8;
+
+/// LOGs larger than a part copied at once, whatever `log_concurrency` is.
+const LARGE_LOGS_AT_ONCE: usize = 8;
+
 pub async fn run(cx: Context<WorkerConfig>) -> Result<(), ServiceError> {
     let (config, bus, mut host) = cx.parts();
     let settings = &config.worker;
@@ -38,6 +45,10 @@ pub async fn run(cx: Context<WorkerConfig>) -> Result<(), ServiceError> {
         keyrings,
         publisher: bus.publisher(),
         part_size: settings.part_size.bytes_usize(),
+        whole_budget: Arc::new(crate::budget::WholeBudget::new(
+            WHOLE_COPY_PARTS * settings.part_size.bytes(),
+        )),
+        large_logs: Arc::new(tokio::sync::Semaphore::new(LARGE_LOGS_AT_ONCE)),
         parts_in_flight: settings.parts_in_flight.get(),
         files_in_flight: settings.files_in_flight.get(),
         learned: Default::default(),

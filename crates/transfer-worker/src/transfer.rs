@@ -43,6 +43,11 @@ pub struct Transfers {
     pub throttle: Arc<crate::throttle::Throttle>,
     /// Keys of the target regions that encrypt, read at start.
     pub keyrings: Arc<std::collections::BTreeMap<String, xregion_crypt::Keyring>>,
+    /// The memory files copied whole share, whichever lane they are in.
+    pub whole_budget: Arc<crate::budget::WholeBudget>,
+    /// LOG files copied in parts at once (each holds a window of parts):
+    /// many small logs may be in flight, not as many large ones.
+    pub large_logs: Arc<tokio::sync::Semaphore>,
     /// Multipart uploads in progress, for resuming after a crash.
     pub uploads: async_nats::jetstream::kv::Store,
     pub clock: xregion_common::SharedClock,
@@ -245,14 +250,8 @@ impl Transfers {
         // event id makes that a no-op downstream) once its files are checked
         // in the target. A damaged copy is made again over it, the manifest
         // rewritten last; a manifest of other files is left alone.
-        match commit::committed_copy(
-            target.as_ref(),
-            &manifest_key,
-            &manifest,
-            self.keyrings.get(&service.target_region),
-        )
-        .await?
-        {
+        let keyring = self.keyrings.get(&service.target_region);
+        match commit::committed_copy(target.as_ref(), &manifest_key, &manifest, keyring).await? {
             Committed::Absent => {}
             Committed::Sound(m) => {
                 self.ensure_service_descriptor(&target, service).await?;
@@ -266,14 +265,23 @@ impl Transfers {
                 metrics::counter!(crate::metrics::RECOPIED).increment(1);
             }
         }
-        commit::mark_in_progress(
-            target.as_ref(),
-            &service.target_prefix,
-            &backup.backup_id,
-            self.clock.now_ms(),
-        )
-        .await?;
-
+        // The in-progress marker keeps the orphan sweep off a long copy. A
+        // LOG's is first written at its first heartbeat: until then its
+        // files are kept by their own age (`cleanup.orphan_grace_hours`, far
+        // longer than a heartbeat), so a log copied within one (most) spends
+        // no round trips on it. An earlier attempt may have left one.
+        let log = manifest.kind == xregion_domain::BackupKind::Log;
+        let mut marked = d.attempt > 1;
+        if !log {
+            commit::mark_in_progress(
+                target.as_ref(),
+                &service.target_prefix,
+                &backup.backup_id,
+                self.clock.now_ms(),
+            )
+            .await?;
+            marked = true;
+        }
         let total: u64 = manifest.files.iter().map(|f| f.size).sum();
         let bytes_done = Arc::new(AtomicU64::new(0));
         let files_done = Arc::new(AtomicU32::new(0));
@@ -295,11 +303,9 @@ impl Transfers {
         .map_err(CopyError::from)?;
         // Held until the transfer ends: while it runs, this worker counts
         // among those sharing the lane's limit.
-        let lane = self.throttle.for_transfer(
-            &backup.region,
-            &service.target_region,
-            manifest.kind == xregion_domain::BackupKind::Log,
-        );
+        let lane = self
+            .throttle
+            .for_transfer(&backup.region, &service.target_region, log);
         let route = Route {
             source_region: &backup.region,
             source: &source,
@@ -308,7 +314,16 @@ impl Transfers {
             throttle: lane.bucket.clone(),
             sealing: sealing.clone(),
         };
-        let copy_all = self.copy_files(route, &manifest, bytes_done.clone(), files_done.clone());
+        // service.json is needed before the commit, not before the files:
+        // it is checked (a GET, a PUT when missing) while they copy.
+        let copy_all = async {
+            let (copied, described) = tokio::join!(
+                self.copy_files(route, &manifest, bytes_done.clone(), files_done.clone()),
+                self.ensure_service_descriptor(&target, service),
+            );
+            described?;
+            copied
+        };
         tokio::pin!(copy_all);
         let mut ticker = tokio::time::interval(Duration::from_secs(1));
         let mut last_ack = Instant::now();
@@ -325,6 +340,7 @@ impl Transfers {
                             return Err(Failure::Cancelled);
                         }
                         d.in_progress().await;
+                        marked = true;
                         if let Err(error) = commit::mark_in_progress(target.as_ref(), &service.target_prefix, &backup.backup_id, self.clock.now_ms()).await {
                             tracing::warn!(%error, "in-progress marker not refreshed");
                         }
@@ -333,28 +349,27 @@ impl Transfers {
                 }
             }
         };
-        copied?;
+        let put_whole = copied?;
         // The manifest says which key sealed each file.
         let manifest = match &sealing {
             Some(s) => s.apply(&manifest)?,
             None => manifest.clone(),
         };
-        // Every file is where the manifest will say, and service.json is
-        // there for restores, before the commit marker is written.
-        if let Err(mismatch) = commit::files_landed(
-            target.as_ref(),
-            &manifest,
-            false,
-            self.keyrings.get(&service.target_region),
-        )
-        .await?
+        // Every file is where the manifest will say (service.json is there
+        // already) before the commit marker is written. A plain file this
+        // attempt wrote in one PUT of bytes it had verified is there by the
+        // PUT's own answer; the others are looked at.
+        if let Err(mismatch) =
+            commit::files_landed_but(target.as_ref(), &manifest, false, keyring, |index| {
+                put_whole.contains(&index)
+            })
+            .await?
         {
             return Err(Failure::Landed(mismatch.to_string()));
         }
         // No copy lands after its service was deleted: checked before the
         // manifest is written and again after, removing what was written.
         self.still_live(&target, service, &manifest).await?;
-        self.ensure_service_descriptor(&target, service).await?;
         // The commit marker, written only after every file is verified.
         target
             .put(
@@ -363,8 +378,10 @@ impl Transfers {
             )
             .await?;
         self.still_live(&target, service, &manifest).await?;
-        commit::clear_in_progress(target.as_ref(), &service.target_prefix, &backup.backup_id)
-            .await?;
+        if marked {
+            commit::clear_in_progress(target.as_ref(), &service.target_prefix, &backup.backup_id)
+                .await?;
+        }
         progress.set(total, manifest.files.len() as u32);
         progress.finish().await;
         metrics::histogram!(crate::metrics::COPY_DURATION, "kind" => crate::metrics::lane_of(manifest.kind))
@@ -383,14 +400,15 @@ impl Transfers {
 
     /// Copies every file the way `choose_path` says, counting progress;
     /// several at once when the route's bandwidth-delay product calls for
-    /// it (`inflight`), each with its own window of parts.
+    /// it (`inflight`), each with its own window of parts. Returns the
+    /// indices of the plain files written whole, in one PUT.
     async fn copy_files(
         &self,
         route: Route<'_>,
         manifest: &Manifest,
         bytes: Arc<AtomicU64>,
         files: Arc<AtomicU32>,
-    ) -> Result<(), Failure> {
+    ) -> Result<std::collections::BTreeSet<usize>, Failure> {
         use crate::inflight::Level;
         let adapt = crate::inflight::Route::new(
             self.learned.clone(),
@@ -443,10 +461,11 @@ impl Transfers {
                     };
                     copy_server_side(&file, pair, &ends, way, record, progress).await?;
                     metrics::counter!(crate::metrics::FILES, "path" => "server_side").increment(1);
-                    return Ok((file.size, started.elapsed()));
+                    return Ok((file.size, started.elapsed(), false));
                 }
                 let path = choose_path(from, to, &file, self.part_size);
                 let label = path.label();
+                let put_whole = matches!(path, CopyPath::Whole) && file.encrypt.is_none();
                 let counted = move |n| {
                     bytes.fetch_add(n, Ordering::Relaxed);
                     moved.increment(n);
@@ -459,12 +478,24 @@ impl Transfers {
                     throttle: throttle.clone(),
                     parts: Arc::new(adapt.window(Level::Parts, self.parts_in_flight, part)),
                 };
+                let _large_log = match path {
+                    CopyPath::Streamed { .. } | CopyPath::Resumable { .. }
+                        if manifest.kind == xregion_domain::BackupKind::Log =>
+                    {
+                        // Never closed.
+                        self.large_logs.acquire().await.ok()
+                    }
+                    _ => None,
+                };
                 match path {
                     CopyPath::Kernel { source, target } => {
                         let files = Files { source, target };
                         copy_local(&file, files, ends.throttle.clone(), counted).await?
                     }
-                    CopyPath::Whole => copy_whole(&file, &ends, counted).await?,
+                    CopyPath::Whole => {
+                        let _held = self.whole_budget.hold(file.size).await;
+                        copy_whole(&file, &ends, counted).await?
+                    }
                     CopyPath::Streamed { part_size } => {
                         copy_streamed(&file, &ends, part_size, counted).await?
                     }
@@ -498,7 +529,7 @@ impl Transfers {
                     }
                 }
                 metrics::counter!(crate::metrics::FILES, "path" => label).increment(1);
-                Ok::<_, Failure>((file.size, started.elapsed()))
+                Ok::<_, Failure>((file.size, started.elapsed(), put_whole))
             }
         };
         let count = manifest.files.len().max(1) as u64;
@@ -506,18 +537,24 @@ impl Transfers {
         let window = adapt.window(Level::Files, self.files_in_flight, mean);
         let mut pending = manifest.files.iter().enumerate();
         let mut running = futures::stream::FuturesUnordered::new();
+        let mut put_whole = std::collections::BTreeSet::new();
         loop {
             while running.len() < window.window() {
                 let Some((index, f)) = pending.next() else {
                     break;
                 };
-                running.push(copy_one(index, f));
+                running.push(async move { (index, copy_one(index, f).await) });
             }
-            let Some(done) = futures::StreamExt::next(&mut running).await else {
+            let Some((index, done)) = futures::StreamExt::next(&mut running).await else {
                 break;
             };
             match done {
-                Ok((size, took)) => window.done(size, took),
+                Ok((size, took, whole)) => {
+                    window.done(size, took);
+                    if whole {
+                        put_whole.insert(index);
+                    }
+                }
                 Err(failure) => {
                     window.failed();
                     return Err(failure);
@@ -525,7 +562,7 @@ impl Transfers {
             }
             files.fetch_add(1, Ordering::Relaxed);
         }
-        Ok(())
+        Ok(put_whole)
     }
 }
 
