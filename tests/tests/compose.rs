@@ -1,6 +1,7 @@
 //! docker-compose.yml cannot run on machines without a Docker engine; this
 //! keeps it valid: it parses, every dependency exists, every xregion service
-//! is there, and the shared configuration it mounts loads for each service.
+//! (the restore drill too, in its own image) is there, and the shared
+//! configuration it mounts loads for each service.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
@@ -31,6 +32,7 @@ fn compose_file_is_consistent() -> anyhow::Result<()> {
         "backup-watcher",
         "transfer-worker",
         "cleanup",
+        "drill",
     ] {
         assert!(names.contains(required), "missing service {required}");
     }
@@ -106,6 +108,7 @@ fn compose_publishes_only_the_gateway_and_nats_runs_with_the_shipped_permissions
         "backup-watcher",
         "transfer-worker",
         "cleanup",
+        "drill",
     ] {
         let svc = &services[&serde_yaml::Value::from(name)];
         let command = format!("{:?}", svc["command"]);
@@ -136,6 +139,11 @@ fn compose_publishes_only_the_gateway_and_nats_runs_with_the_shipped_permissions
     assert!(format!("{:?}", postgres["healthcheck"]).contains("pg_isready"));
     assert!(format!("{:?}", template["depends_on"]).contains("service_healthy"));
     for (name, svc) in services {
+        // A service with `build` names the image compose builds (the
+        // drill's, from deploy/Dockerfile, whose bases are checked below).
+        if svc.get("build").is_some() {
+            continue;
+        }
         if let Some(image) = svc.get("image").and_then(|i| i.as_str()) {
             let (_, tag) = image
                 .rsplit_once(':')
@@ -248,8 +256,136 @@ fn image_runs_as_non_root_and_compose_secrets_stay_readable() -> anyhow::Result<
     assert!(status.success());
     let secret = std::fs::metadata(dir.path().join("secrets/catalog.password"))?;
     assert_eq!(secret.mode() & 0o777, 0o600);
+    let drill = std::fs::metadata(dir.path().join("secrets/drill.password"))?;
+    assert_eq!(
+        drill.mode() & 0o777,
+        0o600,
+        "the drill's secret is made too"
+    );
     let (uid, gid) = (secret.uid().to_string(), secret.gid().to_string());
     let runs_as = interpolate(template, &[("XREGION_UID", &uid), ("XREGION_GID", &gid)]);
     assert_eq!(runs_as, format!("{uid}:{gid}"));
+    Ok(())
+}
+
+/// The Dockerfile stage `FROM … AS <name>`, up to the next stage.
+fn stage<'a>(dockerfile: &'a str, name: &str) -> Option<&'a str> {
+    let suffix = format!(" AS {name}");
+    let start = dockerfile
+        .match_indices("FROM ")
+        .map(|(i, _)| i)
+        .find(|&i| {
+            dockerfile[i..]
+                .lines()
+                .next()
+                .is_some_and(|l| l.trim_end().ends_with(&suffix))
+        })?;
+    let rest = &dockerfile[start..];
+    let end = rest[5..].find("\nFROM ").map_or(rest.len(), |e| e + 5);
+    Some(&rest[..end])
+}
+
+/// The restore drill (README "Scheduled drills") runs in its own image:
+/// the Dockerfile's stage `drill`, the general image plus MariaDB's tools,
+/// non-root, with a scratch folder any uid can use; the last stage (what
+/// `docker build` makes without --target) stays the general image, and
+/// compose builds the drill's from its target with its own NATS secret.
+#[test]
+fn the_drill_runs_in_its_own_image_with_mariadb_and_a_scratch() -> anyhow::Result<()> {
+    let dockerfile = std::fs::read_to_string(root().join("deploy/Dockerfile"))?;
+    let drill = stage(&dockerfile, "drill")
+        .ok_or_else(|| anyhow::anyhow!("deploy/Dockerfile has no stage `AS drill`"))?;
+    let install = drill
+        .lines()
+        .find(|l| l.contains("apt-get install"))
+        .ok_or_else(|| anyhow::anyhow!("the drill stage installs nothing"))?;
+    for package in [
+        "--no-install-recommends",
+        "ca-certificates",
+        "mariadb-server",
+        "mariadb-client",
+        "mariadb-backup",
+    ] {
+        assert!(
+            install.split_whitespace().any(|w| w == package),
+            "{package}: {install}"
+        );
+    }
+    let copies: Vec<&str> = drill.lines().filter(|l| l.starts_with("COPY")).collect();
+    for line in &copies {
+        assert!(
+            line.contains("--from=build") && line.contains("/release/xregion-"),
+            "the drill image copies more than the binaries: {line}"
+        );
+    }
+    assert!(
+        copies.iter().any(|l| l.contains("/release/xregion ")),
+        "the drill runs the xregion CLI beside xregion-drill"
+    );
+    let user = drill
+        .lines()
+        .filter_map(|l| l.strip_prefix("USER "))
+        .next_back();
+    assert_eq!(
+        user.map(str::trim),
+        Some("10001:10001"),
+        "non-root, as deploy/k8s"
+    );
+    // TMPDIR: each drill's folder (backup, datadir, socket) goes below it.
+    let tmpdir = drill
+        .lines()
+        .find_map(|l| l.strip_prefix("ENV TMPDIR="))
+        .ok_or_else(|| anyhow::anyhow!("the drill image sets no TMPDIR"))?
+        .trim();
+    assert!(
+        drill.contains(&format!("mkdir -m 1777 {tmpdir}")),
+        "{tmpdir} is writable by any uid compose runs the image as"
+    );
+    assert!(drill.contains(&format!("VOLUME {tmpdir}")));
+    let (_, last) = dockerfile
+        .rsplit_once("\nFROM ")
+        .ok_or_else(|| anyhow::anyhow!("no final stage"))?;
+    assert!(
+        !last.contains("mariadb") && !last.lines().next().unwrap_or("").contains(" AS drill"),
+        "the default target stays the general image"
+    );
+
+    let text = std::fs::read_to_string(root().join("docker-compose.yml"))?;
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text)?;
+    let services = doc["services"]
+        .as_mapping()
+        .ok_or_else(|| anyhow::anyhow!("no services"))?;
+    let drill = &services[&serde_yaml::Value::from("drill")];
+    assert_eq!(drill["build"]["target"].as_str(), Some("drill"));
+    assert_eq!(
+        drill["build"]["dockerfile"].as_str(),
+        Some("deploy/Dockerfile")
+    );
+    let image = drill["image"].as_str().unwrap_or_default();
+    assert!(image.starts_with("xregion-drill:"), "{image}");
+    assert_eq!(drill["command"][0].as_str(), Some("xregion-drill"));
+    let volumes = format!("{:?}", drill["volumes"]);
+    assert!(
+        volumes.contains(":/etc/xregion/xregion.toml:ro"),
+        "{volumes}"
+    );
+    assert!(volumes.contains(&format!(":{tmpdir}\"")), "{volumes}");
+    assert!(drill.get("ports").is_none());
+    for (name, svc) in services {
+        if svc.get("<<").is_some() && name.as_str() != Some("drill") {
+            assert!(
+                svc.get("build").is_none() && svc.get("image").is_none(),
+                "{name:?} runs the general image"
+            );
+        }
+    }
+
+    // Loaded as compose does: the shared file, then its flags.
+    let file = root().join("deploy/xregion.compose.toml");
+    let config: xregion_drill::DrillConfig =
+        xregion_common::load(Some(&file), &[("bus.user".into(), "drill".into())])?;
+    assert_eq!(config.common.bus.user.as_deref(), Some("drill"));
+    assert_eq!(config.drill.engines(), [xregion_domain::Engine::Mysql]);
+    assert!(config.drill.cli.is_none(), "the CLI beside xregion-drill");
     Ok(())
 }

@@ -3,7 +3,8 @@
 //! `kustomize build`), every object passes `kubernetes-validate --strict`
 //! (schemas bundled, no cluster), and the rendered objects hold what the
 //! deployment relies on: replicas, probes, a locked-down pod, a PDB each,
-//! a 3-node NATS, default-deny networking, placeholder-only Secrets, and a
+//! the restore drill (one replica, its own image, a scratch volume), a
+//! 3-node NATS, default-deny networking, placeholder-only Secrets, and a
 //! configuration that loads. Without the tools the test is skipped, except
 //! under CI=true where it fails naming what is missing (.ci/run installs
 //! kubernetes-validate).
@@ -114,6 +115,57 @@ fn pdb_covers(pdbs: &BTreeMap<String, &Value>, workload: &Value) -> bool {
         .any(|p| &p["spec"]["selector"]["matchLabels"] == labels)
 }
 
+/// The pod shape every xregion Deployment shares: non-root, probed on the
+/// health port, bounded, its own NATS user and password (group-readable).
+fn locked_down_with_its_own_identity(service: &str, d: &Value) {
+    let pod = &d["spec"]["template"]["spec"];
+    let security = &pod["securityContext"];
+    assert_eq!(security["runAsNonRoot"], Value::from(true), "{service}");
+    assert_eq!(security["runAsUser"], Value::from(10001), "{service}");
+    assert_eq!(security["fsGroup"], Value::from(10001), "{service}");
+    assert_eq!(
+        security["seccompProfile"]["type"],
+        Value::from("RuntimeDefault")
+    );
+    let containers = pod["containers"].as_sequence().unwrap();
+    assert_eq!(containers.len(), 1, "{service}");
+    let c = &containers[0];
+    assert_eq!(probe_path(c, "livenessProbe"), "/livez", "{service}");
+    assert_eq!(probe_path(c, "readinessProbe"), "/readyz", "{service}");
+    let cs = &c["securityContext"];
+    assert_eq!(cs["readOnlyRootFilesystem"], Value::from(true));
+    assert_eq!(cs["allowPrivilegeEscalation"], Value::from(false));
+    assert_eq!(
+        cs["capabilities"]["drop"],
+        serde_yaml::from_str::<Value>("[ALL]").unwrap()
+    );
+    for bound in ["requests", "limits"] {
+        for resource in ["cpu", "memory"] {
+            assert!(
+                !c["resources"][bound][resource].is_null(),
+                "{service} has no {bound}.{resource}"
+            );
+        }
+    }
+    // Its own NATS identity and password, readable by the pod's group.
+    let env = format!("{:?}", c["env"]);
+    assert!(env.contains("XREGION_BUS__USER") && env.contains(service));
+    let volumes = pod["volumes"].as_sequence().unwrap();
+    let secrets: Vec<&Value> = volumes.iter().filter(|v| !v["secret"].is_null()).collect();
+    assert!(secrets
+        .iter()
+        .any(|v| v["secret"]["secretName"].as_str() == Some(&format!("xregion-nats-{service}"))));
+    for v in secrets {
+        assert_eq!(v["secret"]["defaultMode"], Value::from(0o440), "{service}");
+    }
+}
+
+fn image(workload: &Value) -> &str {
+    workload["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap()
+}
+
 #[test]
 fn every_service_runs_twice_probed_locked_down_and_budgeted() {
     if !tools_present() {
@@ -128,46 +180,11 @@ fn every_service_runs_twice_probed_locked_down_and_budgeted() {
             .get(service)
             .unwrap_or_else(|| panic!("no Deployment {service}"));
         assert!(d["spec"]["replicas"].as_u64().unwrap() >= 2, "{service}");
-        let pod = &d["spec"]["template"]["spec"];
-        let security = &pod["securityContext"];
-        assert_eq!(security["runAsNonRoot"], Value::from(true), "{service}");
-        assert_eq!(security["runAsUser"], Value::from(10001), "{service}");
-        assert_eq!(security["fsGroup"], Value::from(10001), "{service}");
-        assert_eq!(
-            security["seccompProfile"]["type"],
-            Value::from("RuntimeDefault")
+        locked_down_with_its_own_identity(service, d);
+        assert!(
+            !image(d).contains("xregion-drill"),
+            "{service} runs the general image"
         );
-        let containers = pod["containers"].as_sequence().unwrap();
-        assert_eq!(containers.len(), 1, "{service}");
-        let c = &containers[0];
-        assert_eq!(probe_path(c, "livenessProbe"), "/livez", "{service}");
-        assert_eq!(probe_path(c, "readinessProbe"), "/readyz", "{service}");
-        let cs = &c["securityContext"];
-        assert_eq!(cs["readOnlyRootFilesystem"], Value::from(true));
-        assert_eq!(cs["allowPrivilegeEscalation"], Value::from(false));
-        assert_eq!(
-            cs["capabilities"]["drop"],
-            serde_yaml::from_str::<Value>("[ALL]").unwrap()
-        );
-        for bound in ["requests", "limits"] {
-            for resource in ["cpu", "memory"] {
-                assert!(
-                    !c["resources"][bound][resource].is_null(),
-                    "{service} has no {bound}.{resource}"
-                );
-            }
-        }
-        // Its own NATS identity and password, readable by the pod's group.
-        let env = format!("{:?}", c["env"]);
-        assert!(env.contains("XREGION_BUS__USER") && env.contains(service));
-        let volumes = pod["volumes"].as_sequence().unwrap();
-        let secrets: Vec<&Value> = volumes.iter().filter(|v| !v["secret"].is_null()).collect();
-        assert!(secrets.iter().any(
-            |v| v["secret"]["secretName"].as_str() == Some(&format!("xregion-nats-{service}"))
-        ));
-        for v in secrets {
-            assert_eq!(v["secret"]["defaultMode"], Value::from(0o440), "{service}");
-        }
         assert!(pdb_covers(&pdbs, d), "no PodDisruptionBudget for {service}");
     }
     for pdb in pdbs.values() {
@@ -178,6 +195,110 @@ fn every_service_runs_twice_probed_locked_down_and_budgeted() {
         gateway.contains_key("api-gateway"),
         "no Service api-gateway"
     );
+}
+
+/// True when the policy's podSelector selects a pod with these labels.
+fn selects(policy: &Value, labels: &Value) -> bool {
+    let selector = &policy["spec"]["podSelector"];
+    let label = |key: &Value| labels.get(key).and_then(Value::as_str);
+    let by_labels = selector["matchLabels"]
+        .as_mapping()
+        .is_none_or(|m| m.iter().all(|(k, v)| label(k) == v.as_str()));
+    let by_expressions = selector["matchExpressions"].as_sequence().is_none_or(|es| {
+        es.iter().all(|e| {
+            assert_eq!(e["operator"].as_str(), Some("In"), "{e:?}");
+            let values = e["values"].as_sequence().unwrap();
+            label(&e["key"]).is_some_and(|l| values.iter().any(|v| v.as_str() == Some(l)))
+        })
+    });
+    by_labels && by_expressions
+}
+
+/// `20Gi` as 20.
+fn gibibytes(quantity: &str) -> u64 {
+    if let Some(n) = quantity.strip_suffix("Ti") {
+        return n.parse::<u64>().unwrap() * 1024;
+    }
+    let n = quantity.strip_suffix("Gi");
+    n.unwrap_or_else(|| panic!("{quantity}: not in Gi or Ti"))
+        .parse()
+        .unwrap()
+}
+
+/// The restore drill (README "Scheduled drills"). Not in SERVICES, which
+/// every test stack starts, but deployed like them: one replica, the same
+/// locked-down pod, its own image with MariaDB's tools, a scratch volume
+/// for a whole restore, and the network paths to NATS and the stores.
+#[test]
+fn the_drill_runs_once_locked_down_with_its_image_scratch_and_paths() {
+    if !tools_present() {
+        return;
+    }
+    for dir in ["deploy/k8s/base", "deploy/k8s/overlays/example"] {
+        let objects = render_and_validate(dir);
+        let deployments = of_kind(&objects, "Deployment");
+        let d = deployments
+            .get("drill")
+            .unwrap_or_else(|| panic!("{dir}: no Deployment drill"));
+        assert_eq!(d["spec"]["replicas"], Value::from(1), "one drill at a time");
+        locked_down_with_its_own_identity("drill", d);
+        let pod = &d["spec"]["template"]["spec"];
+        let c = &pod["containers"][0];
+        assert_eq!(c["command"][0].as_str(), Some("xregion-drill"));
+        // Its own image (deploy/Dockerfile --target drill), pinned.
+        let (name, tag) = image(d).rsplit_once(':').unwrap();
+        assert!(
+            name == "xregion-drill" || name.ends_with("/xregion-drill"),
+            "{dir}: the drill runs {}",
+            image(d)
+        );
+        assert!(tag.chars().any(|c| c.is_ascii_digit()), "{}", image(d));
+        let env = |name: &str| {
+            c["env"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .find(|e| e["name"].as_str() == Some(name))
+                .and_then(|e| e["value"].as_str())
+        };
+        assert_eq!(env("XREGION_BUS__USER"), Some("drill"));
+        // The root filesystem is read-only: TMPDIR, where each drill's
+        // folder goes, is a writable emptyDir large enough for a restore.
+        let tmpdir = env("TMPDIR").expect("the drill sets TMPDIR to its scratch");
+        let mount = c["volumeMounts"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|m| m["mountPath"].as_str() == Some(tmpdir))
+            .unwrap_or_else(|| panic!("nothing mounted at TMPDIR {tmpdir}"));
+        assert_ne!(mount["readOnly"], Value::from(true), "{tmpdir}");
+        let volume = pod["volumes"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == mount["name"])
+            .unwrap();
+        let size = volume["emptyDir"]["sizeLimit"]
+            .as_str()
+            .expect("the scratch is a sized emptyDir");
+        assert!(gibibytes(size) >= 10, "scratch of {size}: too small");
+        // One replica: no budget may keep it, or node drains would block.
+        for pdb in of_kind(&objects, "PodDisruptionBudget").values() {
+            if pdb["spec"]["selector"]["matchLabels"] == d["spec"]["selector"]["matchLabels"] {
+                assert!(pdb["spec"]["minAvailable"].as_u64().unwrap_or(0) < 1);
+            }
+        }
+        // Egress to NATS and to the object stores, as the worker has.
+        let labels = &d["spec"]["template"]["metadata"]["labels"];
+        let policies = of_kind(&objects, "NetworkPolicy");
+        for port in [4222, 443] {
+            assert!(
+                policies.values().any(|p| selects(p, labels)
+                    && format!("{:?}", p["spec"]["egress"]).contains(&format!("Number({port})"))),
+                "{dir}: no egress policy lets the drill reach port {port}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -309,4 +430,11 @@ fn secrets_are_placeholders_and_the_configuration_loads() {
     let gateway: xregion_api_gateway::GatewayConfig =
         xregion_common::load(Some(Path::new(&file)), &user("api-gateway")).unwrap();
     assert!(gateway.gateway.tls.cert_file.is_some() && !gateway.gateway.allow_plaintext);
+    // The drill's defaults: mysql, and the xregion CLI beside it in its image.
+    let drill: xregion_drill::DrillConfig =
+        xregion_common::load(Some(Path::new(&file)), &user("drill")).unwrap();
+    assert_eq!(drill.common.bus.user.as_deref(), Some("drill"));
+    assert!(drill.common.bus.password_file.is_some());
+    assert_eq!(drill.drill.engines(), [xregion_domain::Engine::Mysql]);
+    assert!(drill.drill.cli.is_none());
 }
