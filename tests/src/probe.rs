@@ -172,11 +172,31 @@ impl BusProbe {
         target: &str,
         bytes: u64,
     ) -> anyhow::Result<()> {
+        self.limit_lane(source, target, false, bytes).await
+    }
+
+    /// The same for the LOG lane.
+    pub async fn limit_log_lane(
+        &self,
+        source: &str,
+        target: &str,
+        bytes: u64,
+    ) -> anyhow::Result<()> {
+        self.limit_lane(source, target, true, bytes).await
+    }
+
+    async fn limit_lane(
+        &self,
+        source: &str,
+        target: &str,
+        log: bool,
+        bytes: u64,
+    ) -> anyhow::Result<()> {
         self.js
             .get_key_value(self.ns.limits_bucket())
             .await?
             .put(
-                Namespace::bandwidth_key(source, target, false),
+                Namespace::bandwidth_key(source, target, log),
                 bytes.to_string().into(),
             )
             .await?;

@@ -294,7 +294,8 @@ async fn two_deployments_sharing_a_bucket_never_touch_each_other() -> anyhow::Re
 #[tokio::test]
 async fn no_copy_lands_after_its_service_is_deleted() -> anyhow::Result<()> {
     let mut opts = fast_sync_without_cleanup();
-    // Heartbeats far apart: only the check before the manifest can notice.
+    // Heartbeats far apart: only the check once the manifest is written
+    // can notice.
     opts.extra_config.push_str("ack_wait_secs = 300\n");
     opts.services.push("cleanup");
     let stack = Stack::start(opts).await?;

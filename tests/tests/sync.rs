@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failure report
 
+use std::time::Duration;
+
 use object_store::path::Path;
 use sha2::Digest;
 use tonic::Code;
@@ -255,8 +257,8 @@ async fn a_withheld_event_is_caught_by_reconciliation() -> anyhow::Result<()> {
 
 /// Over a WAN a log's time is its round trips to the target: one copied
 /// within a heartbeat writes its file and its manifest, and nothing else
-/// (no in-progress marker to write and remove, no HEAD of a file its own
-/// PUT vouched for).
+/// (no in-progress marker to write and remove); its file is still looked
+/// at once before the commit.
 #[tokio::test]
 async fn a_log_costs_two_writes_in_the_target_and_no_marker() -> anyhow::Result<()> {
     // Without cleanup: only the copies touch the stores.
@@ -285,12 +287,55 @@ async fn a_log_costs_two_writes_in_the_target_and_no_marker() -> anyhow::Result<
     let delta = |kind| requests(&after, kind) - requests(&before, kind);
     assert_eq!(delta("PutObject"), 2 * LOGS, "a file and a manifest a log");
     assert_eq!(delta("DeleteObject"), 0, "no marker removed");
-    assert_eq!(delta("HeadObject"), 0, "no file looked at again");
-    // What the requests saved did not cost the copy: each log is there.
+    assert_eq!(delta("HeadObject"), LOGS, "each file looked at once");
+    // What the requests saved did not cost the copy: each log is there,
+    // byte for byte, and committed.
     let prefix = layout::service_prefix(TENANT_A, instance, &svc.id);
     for log in &logs {
         let key = layout::manifest_key(&prefix, &log.backup_id);
         env.target.head(&Path::from(key)).await?;
+        for f in &log.files {
+            let key = layout::backup_file_key(&prefix, &log.backup_id, &f.key);
+            let bytes = env.target.get(&Path::from(key)).await?.bytes().await?;
+            assert_eq!(hex::encode(sha2::Sha256::digest(&bytes)), f.sha256);
+        }
     }
+    Ok(())
+}
+
+/// A LOG slower than a heartbeat marks itself in progress (the orphan
+/// sweep's sign to keep off) and clears the marker once committed.
+#[tokio::test]
+async fn a_log_slower_than_a_heartbeat_is_marked_in_progress_until_committed() -> anyhow::Result<()>
+{
+    let mut opts = fast_sync_without_cleanup();
+    // A heartbeat a second.
+    opts.extra_config.push_str("ack_wait_secs = 3\n");
+    let stack = Stack::start(opts).await?;
+    let env = SyncEnv::new(&stack, "r1", "r2").await?;
+    let instance = "mysql-slow-log";
+    let mut chain = env.chain(instance, Engine::Mysql, T0).await?;
+    env.upstream.emit(&env.source, &chain.full(50_000)).await?;
+    let svc = env.create(instance, Engine::Mysql, "r1", "r2").await?;
+    env.wait_running(&svc.id, 1).await?;
+    // About six seconds for 3 MiB.
+    env.probe.limit_log_lane("r1", "r2", 512 << 10).await?;
+    let log = env
+        .upstream
+        .emit(&env.source, &chain.log(5 * MIN, 3 << 20))
+        .await?;
+    let prefix = layout::service_prefix(TENANT_A, instance, &svc.id);
+    let marker = Path::from(layout::in_progress_key(&prefix, &log.backup_id));
+    xregion_tests::wait::wait_until("the slow log's marker", Duration::from_secs(30), || async {
+        Ok(env.target.head(&marker).await.ok().map(|_| ()))
+    })
+    .await?;
+    env.wait_running(&svc.id, 2).await?;
+    let manifest = Path::from(layout::manifest_key(&prefix, &log.backup_id));
+    env.target.head(&manifest).await?;
+    assert!(
+        env.target.head(&marker).await.is_err(),
+        "the marker outlived the commit"
+    );
     Ok(())
 }

@@ -72,19 +72,28 @@ pub fn private_dir(parent: &Path, prefix: &str) -> anyhow::Result<PathBuf> {
 pub fn install(datadir: &Path) -> anyhow::Result<()> {
     let parent = datadir.parent().unwrap_or(Path::new("."));
     let tmp = private_dir(parent, "install-tmp")?;
-    let out = tool("mariadb-install-db")
-        .args([
-            "--no-defaults",
-            "--user=root",
-            "--auth-root-authentication-method=socket",
-            "--skip-test-db",
-        ])
-        .arg(format!("--datadir={}", datadir.display()))
-        .arg(format!("--tmpdir={}", tmp.display()))
+    let out = install_command(datadir, &tmp)
         .output()
         .context("running mariadb-install-db (is mariadb-server installed?)")?;
     mariadb_apply::succeeded(out, "mariadb-install-db")?;
     Ok(())
+}
+
+fn install_command(datadir: &Path, tmp: &Path) -> Command {
+    let mut c = tool("mariadb-install-db");
+    c.arg("--no-defaults")
+        .args(as_root())
+        .args(["--auth-root-authentication-method=socket", "--skip-test-db"])
+        .arg(format!("--datadir={}", datadir.display()))
+        .arg(format!("--tmpdir={}", tmp.display()));
+    c
+}
+
+/// `--user=root` when this process is root (mariadbd refuses to run as
+/// root without it); nothing otherwise: the install script would try to
+/// chown the datadir to root, which a non-root drill pod cannot.
+fn as_root() -> Option<&'static str> {
+    nix::unistd::geteuid().is_root().then_some("--user=root")
 }
 
 /// `n` random bytes as hex, from the kernel.
@@ -115,9 +124,11 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
 fn server_command(datadir: &Path, run_dir: &Path, extra: &[String]) -> Command {
     let mut c = tool("mariadbd");
     c.arg("--no-defaults")
-        // Needed when running as root; ignored with a warning otherwise.
-        .arg("--user=root")
+        .args(as_root())
         .arg(format!("--datadir={}", datadir.display()))
+        // Its temporary tables and files in the private run folder, not a
+        // shared (and in a pod, small) /tmp.
+        .arg(format!("--tmpdir={}", run_dir.join("tmp").display()))
         .arg(format!(
             "--socket={}",
             run_dir.join("mariadb.sock").display()
@@ -162,10 +173,12 @@ impl Server {
         use std::os::unix::fs::DirBuilderExt;
         let socket = run_dir.join("mariadb.sock");
         let log = run_dir.join("error.log");
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(run_dir.join("sql-files"))
-            .context("creating the server's file folder")?;
+        for folder in ["sql-files", "tmp"] {
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(run_dir.join(folder))
+                .context("creating the server's file folders")?;
+        }
         let account = format!("xregion_{}", random_hex(8)?);
         let password = random_hex(24)?;
         write_private(
@@ -283,6 +296,7 @@ mod tests {
             "--skip-networking",
             "--event-scheduler=OFF",
             "--init-file=/r/init.sql",
+            "--tmpdir=/r/tmp",
             "--innodb-page-size=8192",
         ] {
             assert!(args.iter().any(|a| a == want), "{want} missing: {args:?}");
@@ -292,6 +306,17 @@ mod tests {
         for (name, _) in c.get_envs() {
             let name = name.to_string_lossy();
             assert!(["PATH", "HOME", "TZ"].contains(&name.as_ref()), "{name}");
+        }
+    }
+
+    #[test]
+    fn only_root_asks_the_tools_to_run_as_root() {
+        let root = nix::unistd::geteuid().is_root();
+        let server = server_command(Path::new("/d/data"), Path::new("/r"), &[]);
+        let install = install_command(Path::new("/d/data"), Path::new("/d/tmp"));
+        for c in [server, install] {
+            let asks = c.get_args().any(|a| a == "--user=root");
+            assert_eq!(asks, root, "{:?}", c.get_program());
         }
     }
 

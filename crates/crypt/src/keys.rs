@@ -29,6 +29,13 @@ impl DataKey {
     }
 }
 
+/// Not left behind in freed memory.
+impl Drop for DataKey {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
 impl std::fmt::Debug for DataKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("DataKey(..)")
@@ -94,11 +101,15 @@ impl std::fmt::Debug for LocalKey {
 }
 
 impl LocalKey {
-    pub fn new(id: &str, material: [u8; 32]) -> Result<Self, CryptError> {
-        validate_key_id(id).map_err(CryptError::BadKeyId)?;
+    pub fn new(id: &str, mut material: [u8; 32]) -> Result<Self, CryptError> {
+        let checked = validate_key_id(id).map_err(CryptError::BadKeyId);
+        // The cipher keeps its own (zeroized on drop) key schedule.
+        let kek = Aes256Gcm::new(&material.into());
+        zeroize::Zeroize::zeroize(&mut material);
+        checked?;
         Ok(Self {
             id: id.to_string(),
-            kek: Aes256Gcm::new(&material.into()),
+            kek,
         })
     }
 
@@ -149,16 +160,17 @@ impl KeyProvider for LocalKey {
         }
         let (nonce, sealed) = wrapped.bytes.split_at(NONCE_LEN);
         let aad = self.aad(context);
-        let plain = self
-            .kek
-            .decrypt(
-                Nonce::from_slice(nonce),
-                Payload {
-                    msg: sealed,
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| wrong())?;
+        let plain = zeroize::Zeroizing::new(
+            self.kek
+                .decrypt(
+                    Nonce::from_slice(nonce),
+                    Payload {
+                        msg: sealed,
+                        aad: &aad,
+                    },
+                )
+                .map_err(|_| wrong())?,
+        );
         let key: [u8; 32] = plain.as_slice().try_into().map_err(|_| wrong())?;
         Ok(DataKey(key))
     }

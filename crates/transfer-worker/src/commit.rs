@@ -18,7 +18,8 @@ use crate::sealed_check::last_chunk_opens;
 /// larger ones are checked by size.
 const REHASH_LIMIT: u64 = 16 * 1024 * 1024;
 
-/// Written when a copy starts and on every heartbeat.
+/// Written when a FULL's copy starts (a LOG's at its first heartbeat) and
+/// on every heartbeat.
 pub async fn mark_in_progress(
     store: &dyn ObjectStore,
     prefix: &str,
@@ -60,21 +61,7 @@ pub async fn files_landed(
     rehash: bool,
     keyring: Option<&Keyring>,
 ) -> Result<Result<(), Mismatch>, object_store::Error> {
-    files_landed_but(store, manifest, rehash, keyring, |_| false).await
-}
-
-/// `files_landed` for the files whose index `vouched` does not answer for.
-pub async fn files_landed_but(
-    store: &dyn ObjectStore,
-    manifest: &Manifest,
-    rehash: bool,
-    keyring: Option<&Keyring>,
-    vouched: impl Fn(usize) -> bool,
-) -> Result<Result<(), Mismatch>, object_store::Error> {
     for (index, f) in manifest.files.iter().enumerate() {
-        if vouched(index) {
-            continue;
-        }
         let location = Path::from(f.key.as_str());
         let meta = match store.head(&location).await {
             Ok(m) => m,

@@ -14,12 +14,19 @@ xregion_common::service_config! {
 pub const MIN_PART_SIZE: ByteSize = ByteSize::from_mib(5);
 /// Copies heartbeat every third of `ack_wait`, in whole seconds.
 pub const MIN_ACK_WAIT: Duration = Duration::from_secs(3);
+pub const MAX_ACK_WAIT: Duration = Duration::from_secs(3600);
 
 impl Validate for WorkerConfig {
     fn validate(&self) -> Result<(), Invalid> {
         let s = &self.worker;
         size_at_least("worker.part_size_mib", s.part_size, MIN_PART_SIZE)?;
         at_least("worker.ack_wait_secs", s.ack_wait, MIN_ACK_WAIT, "3")?;
+        // A copy's heartbeat (a third) stays well inside the shortest
+        // orphan grace period there is (1 h) besides none: a LOG's files
+        // are spared by their age until its first marker.
+        if s.ack_wait > MAX_ACK_WAIT {
+            return Err(Invalid::new("worker.ack_wait_secs", "must be at most 3600"));
+        }
         for (i, pair) in s.server_side_copy.iter().enumerate() {
             let key = format!("worker.server_side_copy[{i}]");
             let region = |id: &str| {
@@ -121,6 +128,7 @@ mod tests {
         each_refused_naming_its_key::<WorkerConfig>(&[
             ("worker.part_size_mib", "4"),
             ("worker.ack_wait_secs", "2"),
+            ("worker.ack_wait_secs", "3601"),
             ("worker.log_concurrency", "0"),
             ("worker.full_concurrency", "0"),
             ("worker.parts_in_flight", "0"),

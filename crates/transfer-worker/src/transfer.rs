@@ -317,12 +317,11 @@ impl Transfers {
         // service.json is needed before the commit, not before the files:
         // it is checked (a GET, a PUT when missing) while they copy.
         let copy_all = async {
-            let (copied, described) = tokio::join!(
+            tokio::try_join!(
                 self.copy_files(route, &manifest, bytes_done.clone(), files_done.clone()),
                 self.ensure_service_descriptor(&target, service),
-            );
-            described?;
-            copied
+            )
+            .map(|_| ())
         };
         tokio::pin!(copy_all);
         let mut ticker = tokio::time::interval(Duration::from_secs(1));
@@ -340,36 +339,35 @@ impl Transfers {
                             return Err(Failure::Cancelled);
                         }
                         d.in_progress().await;
-                        marked = true;
-                        if let Err(error) = commit::mark_in_progress(target.as_ref(), &service.target_prefix, &backup.backup_id, self.clock.now_ms()).await {
-                            tracing::warn!(%error, "in-progress marker not refreshed");
+                        let written = commit::mark_in_progress(target.as_ref(), &service.target_prefix, &backup.backup_id, self.clock.now_ms()).await;
+                        match written {
+                            // A LOG's first marker must be there: from now
+                            // on its files may outlive their own grace.
+                            Err(error) if !marked => return Err(error.into()),
+                            Err(error) => tracing::warn!(%error, "in-progress marker not refreshed"),
+                            Ok(()) => {}
                         }
+                        marked = true;
                         last_ack = Instant::now();
                     }
                 }
             }
         };
-        let put_whole = copied?;
+        copied?;
         // The manifest says which key sealed each file.
         let manifest = match &sealing {
             Some(s) => s.apply(&manifest)?,
             None => manifest.clone(),
         };
         // Every file is where the manifest will say (service.json is there
-        // already) before the commit marker is written. A plain file this
-        // attempt wrote in one PUT of bytes it had verified is there by the
-        // PUT's own answer; the others are looked at.
+        // already) before the commit marker is written: even a file this
+        // attempt PUT itself, as an orphan sweep with no grace period may
+        // have taken it since.
         if let Err(mismatch) =
-            commit::files_landed_but(target.as_ref(), &manifest, false, keyring, |index| {
-                put_whole.contains(&index)
-            })
-            .await?
+            commit::files_landed(target.as_ref(), &manifest, false, keyring).await?
         {
             return Err(Failure::Landed(mismatch.to_string()));
         }
-        // No copy lands after its service was deleted: checked before the
-        // manifest is written and again after, removing what was written.
-        self.still_live(&target, service, &manifest).await?;
         // The commit marker, written only after every file is verified.
         target
             .put(
@@ -377,6 +375,11 @@ impl Transfers {
                 manifest.to_json().into(),
             )
             .await?;
+        // No copy lands after its service was deleted: asked once the
+        // manifest is there, removing what was written. Asking before it
+        // too would add nothing: a deletion after this answer finds the
+        // manifest for the purge, one before it is seen here (and a long
+        // copy asks at every heartbeat). One catalog request a log fewer.
         self.still_live(&target, service, &manifest).await?;
         if marked {
             commit::clear_in_progress(target.as_ref(), &service.target_prefix, &backup.backup_id)
@@ -400,15 +403,14 @@ impl Transfers {
 
     /// Copies every file the way `choose_path` says, counting progress;
     /// several at once when the route's bandwidth-delay product calls for
-    /// it (`inflight`), each with its own window of parts. Returns the
-    /// indices of the plain files written whole, in one PUT.
+    /// it (`inflight`), each with its own window of parts.
     async fn copy_files(
         &self,
         route: Route<'_>,
         manifest: &Manifest,
         bytes: Arc<AtomicU64>,
         files: Arc<AtomicU32>,
-    ) -> Result<std::collections::BTreeSet<usize>, Failure> {
+    ) -> Result<(), Failure> {
         use crate::inflight::Level;
         let adapt = crate::inflight::Route::new(
             self.learned.clone(),
@@ -461,11 +463,10 @@ impl Transfers {
                     };
                     copy_server_side(&file, pair, &ends, way, record, progress).await?;
                     metrics::counter!(crate::metrics::FILES, "path" => "server_side").increment(1);
-                    return Ok((file.size, started.elapsed(), false));
+                    return Ok((file.size, started.elapsed()));
                 }
                 let path = choose_path(from, to, &file, self.part_size);
                 let label = path.label();
-                let put_whole = matches!(path, CopyPath::Whole) && file.encrypt.is_none();
                 let counted = move |n| {
                     bytes.fetch_add(n, Ordering::Relaxed);
                     moved.increment(n);
@@ -478,7 +479,14 @@ impl Transfers {
                     throttle: throttle.clone(),
                     parts: Arc::new(adapt.window(Level::Parts, self.parts_in_flight, part)),
                 };
-                let _large_log = match path {
+                // Memory first, then the clock: waiting for it is not the
+                // route's latency. A sealed file is held twice (plaintext
+                // and ciphertext).
+                let _memory = match path {
+                    CopyPath::Whole => {
+                        let copies = if file.encrypt.is_some() { 2 } else { 1 };
+                        self.whole_budget.hold(copies * file.size).await
+                    }
                     CopyPath::Streamed { .. } | CopyPath::Resumable { .. }
                         if manifest.kind == xregion_domain::BackupKind::Log =>
                     {
@@ -487,15 +495,13 @@ impl Transfers {
                     }
                     _ => None,
                 };
+                let started = Instant::now();
                 match path {
                     CopyPath::Kernel { source, target } => {
                         let files = Files { source, target };
                         copy_local(&file, files, ends.throttle.clone(), counted).await?
                     }
-                    CopyPath::Whole => {
-                        let _held = self.whole_budget.hold(file.size).await;
-                        copy_whole(&file, &ends, counted).await?
-                    }
+                    CopyPath::Whole => copy_whole(&file, &ends, counted).await?,
                     CopyPath::Streamed { part_size } => {
                         copy_streamed(&file, &ends, part_size, counted).await?
                     }
@@ -529,7 +535,7 @@ impl Transfers {
                     }
                 }
                 metrics::counter!(crate::metrics::FILES, "path" => label).increment(1);
-                Ok::<_, Failure>((file.size, started.elapsed(), put_whole))
+                Ok::<_, Failure>((file.size, started.elapsed()))
             }
         };
         let count = manifest.files.len().max(1) as u64;
@@ -537,24 +543,18 @@ impl Transfers {
         let window = adapt.window(Level::Files, self.files_in_flight, mean);
         let mut pending = manifest.files.iter().enumerate();
         let mut running = futures::stream::FuturesUnordered::new();
-        let mut put_whole = std::collections::BTreeSet::new();
         loop {
             while running.len() < window.window() {
                 let Some((index, f)) = pending.next() else {
                     break;
                 };
-                running.push(async move { (index, copy_one(index, f).await) });
+                running.push(copy_one(index, f));
             }
-            let Some((index, done)) = futures::StreamExt::next(&mut running).await else {
+            let Some(done) = futures::StreamExt::next(&mut running).await else {
                 break;
             };
             match done {
-                Ok((size, took, whole)) => {
-                    window.done(size, took);
-                    if whole {
-                        put_whole.insert(index);
-                    }
-                }
+                Ok((size, took)) => window.done(size, took),
                 Err(failure) => {
                     window.failed();
                     return Err(failure);
@@ -562,7 +562,7 @@ impl Transfers {
             }
             files.fetch_add(1, Ordering::Relaxed);
         }
-        Ok(put_whole)
+        Ok(())
     }
 }
 
