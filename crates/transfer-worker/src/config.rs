@@ -101,7 +101,7 @@ impl Default for WorkerSettings {
     fn default() -> Self {
         Self {
             regions: Vec::new(),
-            log_concurrency: const { non_zero_usize(32) },
+            log_concurrency: const { non_zero_usize(64) },
             full_concurrency: const { non_zero_usize(2) },
             part_size: ByteSize::from_mib(8),
             parts_in_flight: const { non_zero_usize(8) },
