@@ -59,9 +59,7 @@ impl MariaDb {
         let socket = dir.path().join("mariadb.sock");
         let port = free_port()?;
         let tmp = dir.path().join("tmp");
-        if !tmp.exists() {
-            std::fs::create_dir(&tmp)?;
-        }
+        std::fs::create_dir_all(&tmp)?;
         let mut cmd = Command::new("mariadbd");
         cmd.arg("--no-defaults")
             .arg("--user=root")

@@ -2,6 +2,15 @@
 
 /// Sum of a counter over the label sets whose line contains `label` ("" for
 /// all), counting every metric whose name starts with `name`.
+/// Garage's count of S3 requests of `kind` (`PutObject`, ...).
+pub fn s3_requests(metrics: &str, kind: &str) -> u64 {
+    counter(
+        metrics,
+        "api_s3_request_counter",
+        &format!("api_endpoint=\"{kind}\""),
+    )
+}
+
 pub fn counter(metrics: &str, name: &str, label: &str) -> u64 {
     metrics
         .lines()

@@ -274,16 +274,13 @@ async fn a_log_costs_two_writes_in_the_target_and_no_marker() -> anyhow::Result<
         let log = chain.log(5 * MIN, 3000);
         logs.push(env.upstream.write_backup(&env.source, &log).await?);
     }
-    let requests = |text: &str, kind: &str| {
-        let label = format!("api_endpoint=\"{kind}\"");
-        xregion_tests::metrics::counter(text, "api_s3_request_counter", &label)
-    };
     let before = stack.garage.metrics().await?;
     for log in &logs {
         env.upstream.backup_created(log).await?;
     }
     env.wait_running(&svc.id, 1 + LOGS).await?;
     let after = stack.garage.metrics().await?;
+    let requests = xregion_tests::metrics::s3_requests;
     let delta = |kind| requests(&after, kind) - requests(&before, kind);
     assert_eq!(delta("PutObject"), 2 * LOGS, "a file and a manifest a log");
     assert_eq!(delta("DeleteObject"), 0, "no marker removed");
@@ -311,8 +308,7 @@ async fn a_log_slower_than_a_heartbeat_is_marked_in_progress_until_committed() -
     let mut opts = fast_sync_without_cleanup();
     // A heartbeat a second.
     opts.extra_config.push_str("ack_wait_secs = 3\n");
-    let stack = Stack::start(opts).await?;
-    let env = SyncEnv::new(&stack, "r1", "r2").await?;
+    let (_stack, env) = SyncEnv::start(opts).await?;
     let instance = "mysql-slow-log";
     let mut chain = env.chain(instance, Engine::Mysql, T0).await?;
     env.upstream.emit(&env.source, &chain.full(50_000)).await?;

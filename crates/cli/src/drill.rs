@@ -124,10 +124,7 @@ pub async fn run(target: TargetArgs, out: Output) -> anyhow::Result<()> {
 const MAX_ERROR_CHARS: usize = 1000;
 
 fn capped(error: &str) -> String {
-    match error.char_indices().nth(MAX_ERROR_CHARS) {
-        Some((end, _)) => format!("{}…", &error[..end]),
-        None => error.to_string(),
-    }
+    crate::mariadb_physical::cap(error, MAX_ERROR_CHARS)
 }
 
 #[cfg(test)]

@@ -259,7 +259,7 @@ fn check_position(plan: &PlanJson, work: &Path) -> anyhow::Result<()> {
 }
 
 /// At most `max` characters of `text`, marked when cut.
-fn cap(text: &str, max: usize) -> String {
+pub(crate) fn cap(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
         Some((at, _)) => format!("{}…", &text[..at]),
         None => text.to_string(),

@@ -103,7 +103,7 @@ fn random_hex(n: usize) -> anyhow::Result<String> {
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut bytes))
         .context("reading /dev/urandom")?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hex::encode(bytes))
 }
 
 /// Writes `text` to a new file only this user can read.
@@ -125,39 +125,28 @@ fn server_command(datadir: &Path, run_dir: &Path, extra: &[String]) -> Command {
     let mut c = tool("mariadbd");
     c.arg("--no-defaults")
         .args(as_root())
-        .arg(format!("--datadir={}", datadir.display()))
-        // Its temporary tables and files in the private run folder, not a
-        // shared (and in a pod, small) /tmp.
-        .arg(format!("--tmpdir={}", run_dir.join("tmp").display()))
-        .arg(format!(
-            "--socket={}",
-            run_dir.join("mariadb.sock").display()
-        ))
-        .arg(format!(
-            "--pid-file={}",
-            run_dir.join("mariadb.pid").display()
-        ))
-        .arg(format!(
-            "--log-error={}",
-            run_dir.join("error.log").display()
-        ))
-        .arg(format!(
-            "--init-file={}",
-            run_dir.join("init.sql").display()
-        ))
-        .arg(format!(
-            "--secure-file-priv={}",
-            run_dir.join("sql-files").display()
-        ))
-        .args([
-            "--skip-networking",
-            "--local-infile=0",
-            "--skip-slave-start",
-            "--event-scheduler=OFF",
-        ])
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .arg(format!("--datadir={}", datadir.display()));
+    // Every file of the server in the private run folder; its temporary
+    // tables too, not in a shared (and in a pod, small) /tmp.
+    for (option, name) in [
+        ("tmpdir", "tmp"),
+        ("socket", "mariadb.sock"),
+        ("pid-file", "mariadb.pid"),
+        ("log-error", "error.log"),
+        ("init-file", "init.sql"),
+        ("secure-file-priv", "sql-files"),
+    ] {
+        c.arg(format!("--{option}={}", run_dir.join(name).display()));
+    }
+    c.args([
+        "--skip-networking",
+        "--local-infile=0",
+        "--skip-slave-start",
+        "--event-scheduler=OFF",
+    ])
+    .args(extra)
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
     c
 }
 

@@ -47,6 +47,14 @@ pub fn at_least(key: &str, d: Duration, min: Duration, shown: &str) -> Result<()
     Ok(())
 }
 
+/// `d` must be at most `max`; `shown` is `max` as the key counts it.
+pub fn at_most(key: &str, d: Duration, max: Duration, shown: &str) -> Result<(), Invalid> {
+    if d > max {
+        return Err(Invalid::new(key, format!("must be at most {shown}")));
+    }
+    Ok(())
+}
+
 /// `size` must be at least `min`.
 pub fn size_at_least(key: &str, size: ByteSize, min: ByteSize) -> Result<(), Invalid> {
     if size < min {

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use xregion_common::units::{self, non_zero_usize, ByteSize};
-use xregion_common::validate::{at_least, size_at_least, Invalid, Validate};
+use xregion_common::validate::{at_least, at_most, size_at_least, Invalid, Validate};
 
 xregion_common::service_config! {
     /// The common sections and `[worker]`.
@@ -24,9 +24,7 @@ impl Validate for WorkerConfig {
         // A copy's heartbeat (a third) stays well inside the shortest
         // orphan grace period there is (1 h) besides none: a LOG's files
         // are spared by their age until its first marker.
-        if s.ack_wait > MAX_ACK_WAIT {
-            return Err(Invalid::new("worker.ack_wait_secs", "must be at most 3600"));
-        }
+        at_most("worker.ack_wait_secs", s.ack_wait, MAX_ACK_WAIT, "3600")?;
         for (i, pair) in s.server_side_copy.iter().enumerate() {
             let key = format!("worker.server_side_copy[{i}]");
             let region = |id: &str| {

@@ -120,13 +120,6 @@ impl Sealing {
         Ok(FileSeal { cipher, record })
     }
 
-    /// The data key `record` names, if the keyring opens it for this
-    /// backup.
-    pub fn open_record(&self, record: &FileEncryption) -> Result<DataKey, CryptError> {
-        let wrapped = WrappedKey::from_base64(&record.key_id, &record.wrapped_key)?;
-        self.keyring.unwrap_key(&wrapped, &self.context)
-    }
-
     /// The manifest with each file's record; a file copied without one
     /// (impossible when every path seals) is an error, never plaintext
     /// passed off as encrypted or the reverse.

@@ -458,9 +458,7 @@ impl S3Pair {
         // An upload an earlier attempt left under this key will not be
         // resumed: let it go before recording the new one over it.
         if let Ok(Some(old)) = record.uploads.load(&record.state_key).await {
-            if self.abort(&old.target_key, &old.upload_id).await {
-                let _ = record.uploads.forget(&record.state_key).await;
-            }
+            self.abandon(record, &old.target_key, &old.upload_id).await;
         }
         let upload_id = self.create_multipart(&file.target_key).await?;
         let now = record.clock.now_ms();

@@ -295,12 +295,9 @@ impl Transfers {
         );
         let started = Instant::now();
         // A fresh data key per transfer (resumed uploads keep theirs).
-        let sealing = crate::seal::Sealing::fresh(
-            self.keyrings.get(&service.target_region),
-            &service.target_prefix,
-            &backup.backup_id,
-        )
-        .map_err(CopyError::from)?;
+        let sealing =
+            crate::seal::Sealing::fresh(keyring, &service.target_prefix, &backup.backup_id)
+                .map_err(CopyError::from)?;
         // Held until the transfer ends: while it runs, this worker counts
         // among those sharing the lane's limit.
         let lane = self

@@ -30,7 +30,7 @@ mod rclone;
 use std::time::Duration;
 
 use measure::{Case, CpuMeter};
-use xregion_tests::metrics::counter;
+use xregion_tests::metrics::s3_requests;
 use xregion_tests::stack::{Stack, StackOptions};
 use xregion_tests::wan::plan::{self, Row, Workload, RCLONE, XREGION};
 use xregion_tests::wan::WanSettings;
@@ -160,9 +160,7 @@ fn requests_per_backup(before: &str, after: &str, backups: usize) {
     let per: Vec<String> = KINDS
         .iter()
         .filter_map(|kind| {
-            let label = format!("api_endpoint=\"{kind}\"");
-            let count = |text: &str| counter(text, "api_s3_request_counter", &label);
-            let n = count(after).saturating_sub(count(before));
+            let n = s3_requests(after, kind).saturating_sub(s3_requests(before, kind));
             (n > 0).then(|| format!("{kind} {:.1}", n as f64 / backups.max(1) as f64))
         })
         .collect();
