@@ -378,3 +378,120 @@ async fn a_worker_killed_mid_upload_resumes_under_the_recorded_key() -> anyhow::
     assert_eq!(m.files[0].encryption.as_ref().unwrap().key_id, "k1");
     Ok(())
 }
+
+/// A resumed encrypted upload seals part i again only if its plaintext is
+/// what was sealed before (one nonce never seals two plaintexts). Here the
+/// recorded hash of the next part says it changed: the upload is aborted
+/// in the store and the copy starts over, whole, under a new data key.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_part_changed_since_it_was_sealed_aborts_the_upload_and_starts_over() -> anyhow::Result<()>
+{
+    use object_store::PutPayload;
+    let keys = tempfile::tempdir()?;
+    let k1 = key_file(keys.path(), "k1.hex");
+    let opts = StackOptions {
+        regions: vec!["r1".into(), "r2".into()],
+        extra_config: format!(
+            "{}\n{FAST_SYNC_CONFIG}ack_wait_secs = 4\nparts_in_flight = 1\n",
+            encryption_config(("k1", &k1), None)
+        ),
+        ..StackOptions::fast_sync()
+    };
+    let mut stack = Stack::start(opts).await?;
+    let env = SyncEnv::new(&stack, "r1", "r2").await?;
+    // Slow enough to stop the worker between parts.
+    env.probe
+        .limit_full_lane("r1", "r2", 4 * MIB as u64)
+        .await?;
+    let instance = "changed-enc";
+    let mut chain = env.chain(instance, Engine::Mysql, T0).await?;
+    let full = env
+        .upstream
+        .emit(&env.source, &chain.full(30 * MIB))
+        .await?;
+    let total_parts = 30 / 5;
+    let uploads = async_nats::jetstream::new(stack.nats.client().await?)
+        .get_key_value(stack.ns().uploads_bucket())
+        .await?;
+    let svc = env.create(instance, Engine::Mysql, "r1", "r2").await?;
+    let key = xregion_bus::Namespace::sealed_upload_key(&svc.id, &full.backup_id, 0);
+    xregion_tests::wait_until("two parts recorded", xregion_tests::WAIT, || async {
+        let Some(bytes) = uploads.get(&key).await? else {
+            return Ok(None);
+        };
+        let state: serde_json::Value = serde_json::from_slice(&bytes)?;
+        Ok((state["parts"].as_array().map(|p| p.len()).unwrap_or(0) >= 2).then_some(()))
+    })
+    .await?;
+    stack.kill("transfer-worker");
+    let mut state: serde_json::Value = serde_json::from_slice(&uploads.get(&key).await?.unwrap())?;
+    let persisted = state["parts"].as_array().unwrap().len();
+    assert!(persisted < total_parts, "stopped mid-copy");
+    // The next part was sealed and sent with other plaintext than the
+    // source holds now.
+    state["sent"][persisted.to_string()] = "00".repeat(32).into();
+    uploads
+        .put(&key, serde_json::to_vec(&state)?.into())
+        .await?;
+    let (old_id, old_key) = (
+        state["upload_id"].as_str().unwrap().to_string(),
+        state["target_key"].as_str().unwrap().to_string(),
+    );
+    let old_wrapped = state["encryption"]["wrapped_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.probe.limit_full_lane("r1", "r2", 0).await?;
+    stack.start_service("transfer-worker", &[]).await?;
+    xregion_tests::wait_until(
+        "the copy made again synced",
+        std::time::Duration::from_secs(300),
+        || async {
+            let s = env.get(&svc.id).await?;
+            Ok((s.synced_backups == 1).then_some(()))
+        },
+    )
+    .await?;
+    // Nothing of the first upload was reused, and it is gone from the store.
+    let worker = stack.metrics("transfer-worker").await?;
+    let counter = |name| xregion_tests::metrics::counter(&worker, name, "");
+    assert_eq!(
+        counter("xregion_transfer_parts_reused_total"),
+        0,
+        "{worker}"
+    );
+    assert_eq!(
+        counter("xregion_transfer_parts_uploaded_total"),
+        total_parts as u64
+    );
+    let regions = xregion_common::Regions::build(&stack.regions)?;
+    let mp = regions.multipart("r2").unwrap();
+    let late = mp
+        .store()
+        .put_part(
+            &mp.path(&old_key),
+            &old_id,
+            7,
+            PutPayload::from_static(b"x"),
+        )
+        .await;
+    assert!(late.is_err(), "the aborted upload still takes parts");
+    // A new data key sealed it, and it restores to the source's bytes.
+    let prefix = layout::service_prefix(TENANT_A, instance, &svc.id);
+    let m = manifest(&env, &prefix, &full.backup_id).await;
+    assert_ne!(
+        m.files[0].encryption.as_ref().unwrap().wrapped_key,
+        old_wrapped
+    );
+    let dir = tempfile::tempdir()?;
+    let into = dir.path().join("again");
+    let key_arg = [format!("k1={}", k1.display())];
+    let out = restore(&stack, instance, "latest", &into, &key_arg);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    restored_identically(&env, &full, &into).await;
+    Ok(())
+}

@@ -152,3 +152,81 @@ async fn the_catalog_forgets_no_copy_retention_still_needs() -> anyhow::Result<(
     assert_eq!(env.synced_ids(&svc.id).await?, before);
     Ok(())
 }
+
+/// The uploads bucket is a boundary too: a record under a service's key
+/// that names an upload of someone else's file is refused whole, by the
+/// worker that finds it where it would resume and by cleanup's sweep of
+/// stale records, so the upload it names survives and completes.
+#[tokio::test]
+async fn a_forged_upload_record_aborts_no_upload_it_does_not_own() -> anyhow::Result<()> {
+    use object_store::PutPayload;
+    const MIB: usize = 1024 * 1024;
+    let (mut stack, env) = SyncEnv::start(fast_sync_without_cleanup()).await?;
+    let (svc, prefix) = env.running_service("upl-1", T0).await?;
+    let mut chain = ChainGen::new("upl-1", TENANT_A, "r1", Engine::Mysql, T0);
+    let _ = (chain.full(50_000), chain.log(60_000, 500));
+    let generated = chain.full(12 * MIB);
+    let next_full = generated.descriptor.clone();
+
+    // Someone else's upload in the same bucket, one part sent.
+    let regions = xregion_common::Regions::build(&stack.regions)?;
+    let mp = regions.multipart("r2").expect("r2 is multipart");
+    let victim_key = format!("{TENANT_B}/other/not-a-service/backups/b/keep.bin");
+    let victim = mp.path(&victim_key);
+    let upload_id = mp.store().create_multipart(&victim).await?;
+    let body = vec![7u8; 5 * MIB];
+    let part = mp
+        .store()
+        .put_part(&victim, &upload_id, 0, PutPayload::from(body.clone()))
+        .await?;
+
+    // Records naming it: where the next FULL's copy looks for one to
+    // resume, and a long-idle one only cleanup's sweep reaches.
+    let ns = stack.ns();
+    let uploads = async_nats::jetstream::new(stack.nats.client().await?)
+        .get_key_value(ns.uploads_bucket())
+        .await?;
+    let forged = |size: usize| {
+        serde_json::to_vec(&serde_json::json!({
+            "upload_id": upload_id, "target_region": "r2", "target_key": victim_key,
+            "size": size, "part_size": 5 * MIB, "parts": [],
+            "started_at_ms": 0, "updated_at_ms": 0,
+        }))
+    };
+    let at_copy = xregion_bus::Namespace::upload_key(&svc.id, &next_full.backup_id, 0);
+    let idle = xregion_bus::Namespace::upload_key(&svc.id, "upl-1-gone", 0);
+    uploads.put(&at_copy, forged(12 * MIB)?.into()).await?;
+    uploads.put(&idle, forged(12 * MIB)?.into()).await?;
+
+    env.upstream.emit(&env.source, &generated).await?;
+    env.wait_running(&svc.id, 3).await?;
+    let copied = layout::backup_file_key(&prefix, &next_full.backup_id, &next_full.files[0].key);
+    let meta = env.target.head(&Path::from(copied)).await?;
+    assert_eq!(meta.size as u64, next_full.files[0].size);
+    stack
+        .start_service("cleanup", &xregion_tests::sync::eager_cleanup(&[]))
+        .await?;
+    wait_until("both forged records forgotten", WAIT, || async {
+        let left = [&at_copy, &idle].len()
+            - futures::future::join_all([uploads.get(&at_copy), uploads.get(&idle)])
+                .await
+                .into_iter()
+                .filter(|r| matches!(r, Ok(None)))
+                .count();
+        Ok((left == 0).then_some(()))
+    })
+    .await?;
+
+    // Neither the worker nor cleanup aborted it: it completes whole.
+    mp.store()
+        .complete_multipart(&victim, &upload_id, vec![part])
+        .await?;
+    let read = env
+        .target
+        .get(&Path::from(victim_key.as_str()))
+        .await?
+        .bytes()
+        .await?;
+    assert_eq!(read.as_ref(), body.as_slice());
+    Ok(())
+}

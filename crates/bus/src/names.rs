@@ -228,6 +228,15 @@ impl Namespace {
         )
     }
 
+    /// The service and backup an upload key (plain or sealed) belongs to.
+    pub fn upload_key_owner(key: &str) -> Option<(&str, &str)> {
+        let key = key.strip_suffix(".sealed").unwrap_or(key);
+        let mut parts = key.split('.');
+        let (service, backup, index) = (parts.next()?, parts.next()?, parts.next()?);
+        let index_ok = !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit());
+        (parts.next().is_none() && index_ok).then_some((service, backup))
+    }
+
     /// What every upload key of one service starts with.
     pub fn service_uploads_prefix(service_id: &str) -> String {
         format!("{service_id}.")

@@ -9,6 +9,7 @@ use async_nats::jetstream::kv::Store;
 use futures::{Stream, StreamExt};
 use xregion_common::regions::Multipart;
 use xregion_domain::parts::UploadState;
+use xregion_domain::upload_record::check_upload_record;
 
 use crate::error::{BusError, Result};
 use crate::names::Namespace;
@@ -28,8 +29,9 @@ impl UploadsBucket {
         key.starts_with(&Namespace::service_uploads_prefix(service_id))
     }
 
-    /// The recorded upload under `key`, if any; a record that cannot be
-    /// read is a `Decode` error.
+    /// The recorded upload under `key`, if any. A record that cannot be
+    /// read, or that names anything but a file of the backup its key is of
+    /// (`check_upload_record`), is a `Decode` error: nobody acts on it.
     pub async fn load(&self, key: &str) -> Result<Option<UploadState>> {
         let Some(bytes) = self
             .kv
@@ -39,12 +41,20 @@ impl UploadsBucket {
         else {
             return Ok(None);
         };
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| BusError::Decode {
-                what: "upload state",
-                reason: e.to_string(),
-            })
+        Self::decode(key, &bytes).map(Some)
+    }
+
+    fn decode(key: &str, bytes: &[u8]) -> Result<UploadState> {
+        let refused = |reason: String| BusError::Decode {
+            what: "upload state",
+            reason,
+        };
+        let state: UploadState =
+            serde_json::from_slice(bytes).map_err(|e| refused(e.to_string()))?;
+        let (service, backup) = Namespace::upload_key_owner(key)
+            .ok_or_else(|| refused(format!("{key:?} is not an upload key")))?;
+        check_upload_record(&state, service, backup).map_err(|e| refused(e.to_string()))?;
+        Ok(state)
     }
 
     pub async fn save(&self, key: &str, state: &UploadState) -> Result<()> {
@@ -132,5 +142,42 @@ mod tests {
         let sealed = Namespace::sealed_upload_key("svc-1", "b-2", 3);
         assert_ne!(sealed, key);
         assert!(UploadsBucket::is_of_service(&sealed, "svc-1"));
+        assert_eq!(Namespace::upload_key_owner(&key), Some(("svc-1", "b-2")));
+        assert_eq!(Namespace::upload_key_owner(&sealed), Some(("svc-1", "b-2")));
+        for bad in [
+            "svc-1.b-2",
+            "svc-1.b-2.x",
+            "svc-1.b-2.3.4",
+            "svc-1.b-2.",
+            "",
+        ] {
+            assert_eq!(Namespace::upload_key_owner(bad), None, "{bad}");
+        }
+    }
+
+    fn record(target_key: &str) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "upload_id": "u-1", "target_region": "r2", "target_key": target_key,
+            "size": 12, "part_size": 5, "parts": [],
+            "started_at_ms": 0, "updated_at_ms": 0,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_record_naming_another_services_file_is_refused() {
+        let key = Namespace::upload_key("svc-1", "b-2", 0);
+        let own = UploadsBucket::decode(&key, &record("t/i/svc-1/backups/b-2/f")).unwrap();
+        assert_eq!(own.upload_id, "u-1");
+        for forged in [
+            "t/i/svc-2/backups/b-2/f",
+            "t/i/svc-1/backups/b-3/f",
+            "t/i/svc-1/service.json",
+        ] {
+            let err = UploadsBucket::decode(&key, &record(forged)).unwrap_err();
+            assert!(matches!(err, BusError::Decode { .. }), "{forged}: {err}");
+        }
+        assert!(UploadsBucket::decode("not-a-key", &record("t/i/svc-1/backups/b-2/f")).is_err());
+        assert!(UploadsBucket::decode(&key, b"{").is_err());
     }
 }

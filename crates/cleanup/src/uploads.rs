@@ -44,8 +44,9 @@ async fn abort_where(
     while let Some(key) = keys.next().await {
         let state = match bucket.load(&key).await {
             Ok(Some(state)) => state,
-            Err(BusError::Decode { .. }) => {
-                tracing::warn!(key, "unreadable upload state removed");
+            Err(BusError::Decode { reason, .. }) => {
+                // Nothing it names is aborted: it may name anyone's upload.
+                tracing::warn!(key, reason, "unreadable upload state removed");
                 let _ = bucket.forget(&key).await;
                 continue;
             }

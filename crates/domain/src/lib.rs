@@ -16,6 +16,7 @@ pub mod reason;
 pub mod source_keys;
 pub mod state;
 pub mod tsql;
+pub mod upload_record;
 pub mod validation;
 
 pub use engine::{BackupKind, Engine, Lane};

@@ -191,6 +191,7 @@ pub async fn remove_copy(
 mod tests {
     use super::*;
     use object_store::memory::InMemory;
+    use xregion_domain::encryption::FileEncryption;
     use xregion_domain::manifest::ManifestFile;
 
     fn manifest(files: &[(&str, &[u8])]) -> Manifest {
@@ -313,6 +314,63 @@ mod tests {
         put(&store, key, &second.to_json()).await;
         let got = committed_copy(&store, key, &m, Some(&ring)).await.unwrap();
         assert!(matches!(got, Committed::Sound(_)), "{got:?}");
+    }
+
+    /// A manifest read back from the store is untrusted: each way its
+    /// encryption record can be wrong is refused with a reason, never a
+    /// panic, and never vouched for.
+    #[tokio::test]
+    async fn a_malformed_encryption_record_is_refused_with_a_reason() {
+        let kek = xregion_crypt::LocalKey::new("k1", [3; 32]).unwrap();
+        let ring = Keyring::new(Some(std::sync::Arc::new(kek)), vec![]).unwrap();
+        let store = InMemory::new();
+        let data = vec![9u8; 2 * 1024 * 1024 + 3];
+        let m = manifest(&[("t/i/svc-1/backups/b/f1", &data)]);
+        let good = seal_into(&store, &ring, &m, &data).await;
+        let elsewhere = seal_into(&InMemory::new(), &ring, &m, &data).await;
+        let other_key = elsewhere.files[0].encryption.clone().unwrap().wrapped_key;
+        type Spoil = Box<dyn Fn(&mut FileEncryption)>;
+        let spoilers: Vec<(&str, Spoil)> = vec![
+            ("algorithm", Box::new(|e| e.algorithm = "rot13".into())),
+            ("key id", Box::new(|e| e.key_id = "../k1".into())),
+            ("k2", Box::new(|e| e.key_id = "k2".into())),
+            ("wrapped key", Box::new(|e| e.wrapped_key = "AAAA".into())),
+            (
+                "does not open",
+                Box::new(move |e| e.wrapped_key = other_key.clone()),
+            ),
+            ("chunk size", Box::new(|e| e.chunk_size = 0)),
+            ("chunk size", Box::new(|e| e.chunk_size = u64::MAX)),
+            ("stored size", Box::new(|e| e.stored_size += 1)),
+            ("stored size", Box::new(|e| e.stored_size = u64::MAX)),
+        ];
+        for (why, spoil) in spoilers {
+            let mut bad = good.clone();
+            spoil(bad.files[0].encryption.as_mut().unwrap());
+            let landed = files_landed(&store, &bad, true, Some(&ring)).await.unwrap();
+            let record = bad.files[0].encryption.as_ref().unwrap();
+            let opened = last_chunk_opens(&store, &bad, 0, &bad.files[0], record, Some(&ring));
+            let opened = opened.await.unwrap().expect_err(why);
+            let landed = landed.expect_err(why).reason;
+            assert!(
+                opened.contains(why),
+                "{why}: {opened} (files_landed: {landed})"
+            );
+        }
+        let record = good.files[0].encryption.clone().unwrap();
+        let far = last_chunk_opens(
+            &store,
+            &good,
+            usize::MAX,
+            &good.files[0],
+            &record,
+            Some(&ring),
+        );
+        assert!(far.await.unwrap().unwrap_err().contains("out of range"));
+        files_landed(&store, &good, true, Some(&ring))
+            .await
+            .unwrap()
+            .unwrap();
     }
 
     async fn put(store: &InMemory, key: &str, body: &[u8]) {
