@@ -68,6 +68,9 @@ pub struct StackOptions {
     /// Use these regions (another stack's buckets) instead of this stack's
     /// own Garage: two deployments sharing storage.
     pub shared_regions: Option<Vec<RegionConfig>>,
+    /// Regions of stores the caller runs (another Garage), beside this
+    /// stack's own.
+    pub extra_regions: Vec<RegionConfig>,
     /// NATS with the shipped users and permissions (`deploy/nats/`), each
     /// service on its own identity; and/or TLS with client certificates.
     pub nats_permissions: bool,
@@ -99,6 +102,7 @@ impl Default for StackOptions {
             file_region_root: None,
             source_key_prefixes: Vec::new(),
             shared_regions: None,
+            extra_regions: Vec::new(),
             nats_permissions: false,
             nats_tls: None,
             nats_cluster: false,
@@ -207,6 +211,7 @@ impl Stack {
                 .map(|r| garage.region(r))
                 .collect::<anyhow::Result<Vec<_>>>()?,
         };
+        regions.extend(opts.extra_regions.iter().cloned());
         for region in &mut regions {
             for (key, value) in &opts.s3_options {
                 if value.is_empty() {

@@ -4,7 +4,8 @@
 //! of the one Garage (phase ssc, against the streamed copy of phase s3),
 //! reported as MB/s and ratios with the CPU time each process spent; plus
 //! the log lane's latency while a FULL copies and the worker's peak RSS
-//! while it copies a 4 GiB file.
+//! while it copies a 4 GiB file. Phase enc copies into a second Garage,
+//! plain and encrypted, so that the store writes every block in both.
 //!
 //!   cargo xtask bench transfer              (scale 1: a 2 GiB FULL and 500 LOGs of 8 MiB)
 //!   XREGION_BENCH_SCALE=0.1 cargo xtask bench transfer
@@ -12,6 +13,7 @@
 //!   XREGION_BENCH_WORKER="parts_in_flight = 4"
 //!   XREGION_BENCH_ONLY=files              (phases: s3, ssc, enc, files, latency)
 //!   XREGION_BENCH_LOGS=/tmp/logs          (keep the services' logs)
+//!   XREGION_BENCH_LOG_BYTES=8389608       (LOG size; default 8 MiB)
 //!
 //! Needs release binaries (`cargo build --release --bins`, done by xtask) and
 //! rclone (Debian's package; xtask installs it when missing).
@@ -75,8 +77,15 @@ async fn main() -> anyhow::Result<()> {
         .tempdir_in(&file_base)
         .or_else(|_| tempfile::tempdir())?;
     println!("file:// regions under {}", file_root.path().display());
+    // Phase enc copies into a second Garage: Garage keeps one copy of a
+    // block, so a plain copy between two of its buckets writes no block
+    // (it holds the source's already) while ciphertext is all new blocks;
+    // between two stores both write every byte, as between real regions.
+    let far_dir = tempfile::tempdir()?;
+    let far = xregion_tests::garage::Garage::start(far_dir.path()).await?;
     let mut stack = Stack::start(StackOptions {
-        regions: vec!["src".into(), "dst".into(), "ssc".into(), "enc".into()],
+        regions: vec!["src".into(), "dst".into(), "ssc".into()],
+        extra_regions: vec![far.region("far")?, far.region("enc")?],
         // Started below, once region enc has its key.
         services: Vec::new(),
         file_regions: vec!["fsrc".into(), "fdst".into()],
@@ -95,7 +104,7 @@ async fn main() -> anyhow::Result<()> {
     for s in StackOptions::default().services {
         stack.start_service(s, &[]).await?;
     }
-    let meter = CpuMeter::new(&mut stack)?;
+    let meter = CpuMeter::new(&mut stack)?.with("garage", far.process.pid());
     let worker_pid = stack.service("transfer-worker")?.pid().unwrap();
     let only = env_or("XREGION_BENCH_ONLY", "s3,ssc,enc,files,latency");
     let phase = |name: &str| only.split(',').any(|p| p.trim() == name);
@@ -145,29 +154,61 @@ async fn main() -> anyhow::Result<()> {
         rows.push((inside, base));
     }
 
-    // Garage to a Garage region that encrypts at rest: the same workload
-    // sealed on the way, against the plain copy of phase s3 in this run;
-    // and the raw rates of sealing and hashing on this machine.
+    // Garage to a second Garage, plain (region far) and encrypting at rest
+    // (region enc): the same workload sealed on the way, against plain
+    // copies of fresh workloads right before and right after it; and the
+    // raw rates of sealing and hashing on this machine.
     if phase("enc") {
+        let plain = |name: &'static str| {
+            let (stack, meter) = (&stack, &meter);
+            async move {
+                let w = prepare(stack, ("src", "far"), name, full_size, logs).await?;
+                burst(stack, &w, meter, "xregion, Garage -> second Garage, plain").await
+            }
+        };
+        // Bytes of blocks the second Garage wrote: every byte copied, plain
+        // or sealed (a Garage writes a block it already holds only once).
+        let blocks = || async {
+            let text = far.metrics().await?;
+            anyhow::Ok(xregion_tests::metrics::counter(
+                &text,
+                "block_bytes_written",
+                "",
+            ))
+        };
+        let mut written = Vec::new();
+        let b0 = blocks().await?;
+        let before = plain("bench-enc-before").await?;
+        written.push(("plain before", blocks().await? - b0, before.bytes));
         let w = prepare(&stack, ("src", "enc"), "bench-enc", full_size, logs).await?;
+        let b1 = blocks().await?;
         let sealed = burst(
             &stack,
             &w,
             &meter,
-            "xregion, Garage -> Garage, encrypted at rest",
+            "xregion, Garage -> second Garage, encrypted at rest",
         )
         .await?;
-        let base = match rows.first() {
-            Some((plain, _)) => {
-                ratios.push(format!(
-                    "xregion encrypted / plain (Garage) = {:.2} (target >= 0.85)",
-                    sealed.mbps() / plain.mbps()
-                ));
-                0
-            }
-            None => rows.len(),
-        };
-        rows.push((sealed, base));
+        written.push(("encrypted", blocks().await? - b1, sealed.bytes));
+        let b2 = blocks().await?;
+        let after = plain("bench-enc-after").await?;
+        written.push(("plain after", blocks().await? - b2, after.bytes));
+        for (case, blocks, copied) in written {
+            ratios.push(format!(
+                "Garage block bytes written during the {case} copy: {:.0} MB for {:.0} MB copied",
+                blocks as f64 / 1e6,
+                copied as f64 / 1e6
+            ));
+        }
+        let beside = (before.mbps() + after.mbps()) / 2.0;
+        ratios.push(format!(
+            "xregion encrypted / plain beside it (Garage) = {:.2} (target >= 0.85; plain {:.0} before, {:.0} after)",
+            sealed.mbps() / beside,
+            before.mbps(),
+            after.mbps()
+        ));
+        let base = rows.len();
+        rows.extend([(before, base), (sealed, base), (after, base)]);
         let (seal, sha) = encryption::raw_rates();
         ratios.push(format!(
             "one core in process: AES-256-GCM sealing {seal:.0} MB/s, sha256 {sha:.0} MB/s"

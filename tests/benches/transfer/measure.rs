@@ -99,6 +99,12 @@ impl CpuMeter {
         })
     }
 
+    /// Counts `pid`'s CPU in `group` too (a process the stack did not start).
+    pub fn with(mut self, group: &'static str, pid: Option<u32>) -> Self {
+        self.pids.extend(pid.map(|p| (group, p)));
+        self
+    }
+
     pub fn sample(&self) -> BTreeMap<String, f64> {
         let mut out = BTreeMap::new();
         for (group, pid) in &self.pids {

@@ -101,7 +101,13 @@ pub async fn prepare(
     full_size: usize,
     logs: usize,
 ) -> anyhow::Result<Workload> {
-    prepare_sized(stack, regions, instance, full_size, logs, 8 * MIB).await
+    // Real binlogs are rarely a whole number of MiB; 8 MiB exactly is
+    // the default so that runs compare with earlier ones.
+    let log_size = std::env::var("XREGION_BENCH_LOG_BYTES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8 * MIB);
+    prepare_sized(stack, regions, instance, full_size, logs, log_size).await
 }
 
 /// As `prepare`, with LOGs of `log_size` bytes.
