@@ -44,6 +44,26 @@ pub async fn clear_in_progress(
     delete_if_present(store, &layout::in_progress_key(prefix, backup_id)).await
 }
 
+/// Takes back a manifest this attempt wrote whose files did not check out,
+/// if it is still this attempt's (another delivery's, written since, is
+/// left to its own check).
+pub async fn withdraw_manifest(
+    store: &dyn ObjectStore,
+    key: &str,
+    written: &[u8],
+) -> Result<(), object_store::Error> {
+    let path = Path::from(key);
+    let stored = match store.get(&path).await {
+        Ok(r) => r.bytes().await?,
+        Err(object_store::Error::NotFound { .. }) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if stored.as_ref() == written {
+        delete_if_present(store, key).await?;
+    }
+    Ok(())
+}
+
 /// Why files in the target do not match what a manifest says.
 #[derive(Debug, thiserror::Error)]
 #[error("{key}: {reason}")]
@@ -371,6 +391,24 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
+    }
+
+    /// A manifest whose files did not check out is taken back only while
+    /// it is the one this attempt wrote.
+    #[tokio::test]
+    async fn only_the_attempts_own_manifest_is_withdrawn() {
+        let store = InMemory::new();
+        let key = "t/i/svc-1/manifests/b.json";
+        withdraw_manifest(&store, key, b"ours").await.unwrap();
+        put(&store, key, b"theirs").await;
+        withdraw_manifest(&store, key, b"ours").await.unwrap();
+        assert!(store.head(&Path::from(key)).await.is_ok(), "another's kept");
+        put(&store, key, b"ours").await;
+        withdraw_manifest(&store, key, b"ours").await.unwrap();
+        assert!(
+            store.head(&Path::from(key)).await.is_err(),
+            "ours taken back"
+        );
     }
 
     async fn put(store: &InMemory, key: &str, body: &[u8]) {

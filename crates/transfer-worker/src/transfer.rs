@@ -356,22 +356,25 @@ impl Transfers {
             Some(s) => s.apply(&manifest)?,
             None => manifest.clone(),
         };
-        // Every file is where the manifest will say (service.json is there
-        // already) before the commit marker is written: even a file this
-        // attempt PUT itself, as an orphan sweep with no grace period may
-        // have taken it since.
-        if let Err(mismatch) =
-            commit::files_landed(target.as_ref(), &manifest, false, keyring).await?
-        {
+        // The commit marker, and the check that every file is where it
+        // says (service.json is there already), at once: one round trip a
+        // copy fewer. Even a file this attempt PUT itself is checked, as an
+        // orphan sweep with no grace period may have taken it since; a file
+        // found missing takes the marker back out before anything announces
+        // it, and a later delivery's committed check sees the same.
+        let body = bytes::Bytes::from(manifest.to_json());
+        let manifest_path = Path::from(manifest_key.as_str());
+        let (landed, written) = tokio::join!(
+            commit::files_landed(target.as_ref(), &manifest, false, keyring),
+            target.put(&manifest_path, body.clone().into()),
+        );
+        if let Err(mismatch) = landed? {
+            if written.is_ok() {
+                commit::withdraw_manifest(target.as_ref(), &manifest_key, &body).await?;
+            }
             return Err(Failure::Landed(mismatch.to_string()));
         }
-        // The commit marker, written only after every file is verified.
-        target
-            .put(
-                &Path::from(manifest_key.as_str()),
-                manifest.to_json().into(),
-            )
-            .await?;
+        written?;
         // No copy lands after its service was deleted: asked once the
         // manifest is there, removing what was written. Asking before it
         // too would add nothing: a deletion after this answer finds the
