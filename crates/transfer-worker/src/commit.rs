@@ -4,6 +4,8 @@
 //! an already committed copy before it is announced again, and removing a
 //! copy whose service was deleted meanwhile.
 
+use std::collections::BTreeMap;
+
 use object_store::path::Path;
 use object_store::{ObjectStore, PutPayload};
 use sha2::{Digest, Sha256};
@@ -72,6 +74,9 @@ pub struct Mismatch {
     pub reason: String,
 }
 
+/// The ETags this attempt's own writes got back, by target key.
+pub type Written = BTreeMap<String, String>;
+
 /// Every file of `manifest` is in the target with its size; small files also
 /// with their sha256 when `rehash` is set; an encrypted file's last chunk
 /// opens with the key the manifest names (`keyring`: the target region's).
@@ -80,6 +85,29 @@ pub async fn files_landed(
     manifest: &Manifest,
     rehash: bool,
     keyring: Option<&Keyring>,
+) -> Result<Result<(), Mismatch>, object_store::Error> {
+    landed(store, manifest, rehash, keyring, &Written::new()).await
+}
+
+/// As `files_landed` (without rehash) for the files this attempt just
+/// wrote: an encrypted file whose ETag is still the one its own PUT got is
+/// the ciphertext this attempt sealed, so its last chunk is not read back
+/// (another delivery's ciphertext, under another key, has another ETag).
+pub async fn own_files_landed(
+    store: &dyn ObjectStore,
+    manifest: &Manifest,
+    keyring: Option<&Keyring>,
+    written: &Written,
+) -> Result<Result<(), Mismatch>, object_store::Error> {
+    landed(store, manifest, false, keyring, written).await
+}
+
+async fn landed(
+    store: &dyn ObjectStore,
+    manifest: &Manifest,
+    rehash: bool,
+    keyring: Option<&Keyring>,
+    written: &Written,
 ) -> Result<Result<(), Mismatch>, object_store::Error> {
     for (index, f) in manifest.files.iter().enumerate() {
         let location = Path::from(f.key.as_str());
@@ -106,7 +134,11 @@ pub async fn files_landed(
                 ),
             }));
         }
-        if let Some(record) = &f.encryption {
+        let ours = matches!(
+            (written.get(&f.key), &meta.e_tag),
+            (Some(put), Some(now)) if put == now
+        );
+        if let (Some(record), false) = (&f.encryption, ours) {
             let opened = last_chunk_opens(store, manifest, index, f, record, keyring).await?;
             if let Err(reason) = opened {
                 return Ok(Err(Mismatch {
@@ -391,6 +423,41 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
+    }
+
+    /// A file whose ETag is still the one this attempt's PUT got is its own
+    /// ciphertext: its last chunk is not read back. Once another write
+    /// replaced it, the chunk is opened again and the stale key is caught.
+    #[tokio::test]
+    async fn an_own_encrypted_write_is_known_by_its_etag() {
+        let kek = xregion_crypt::LocalKey::new("k1", [3; 32]).unwrap();
+        let ring = Keyring::new(Some(std::sync::Arc::new(kek)), vec![]).unwrap();
+        let store = InMemory::new();
+        let data = vec![5u8; 1024 * 1024 + 9];
+        let m = manifest(&[("t/i/svc-1/backups/b/f1", &data)]);
+        let first = seal_into(&store, &ring, &m, &data).await;
+        let key = first.files[0].key.clone();
+        let put = store.head(&Path::from(key.as_str())).await.unwrap();
+        let ours = Written::from([(key.clone(), put.e_tag.unwrap())]);
+        own_files_landed(&store, &first, Some(&ring), &ours)
+            .await
+            .unwrap()
+            .unwrap();
+        // Trusted without opening: even with no keys at hand.
+        own_files_landed(&store, &first, None, &ours)
+            .await
+            .unwrap()
+            .unwrap();
+        // Another delivery sealed it again under its own key.
+        seal_into(&store, &ring, &m, &data).await;
+        let e = own_files_landed(&store, &first, Some(&ring), &ours)
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert!(e.reason.contains("does not open"), "{e}");
+        let nothing = Written::new();
+        let none = own_files_landed(&store, &first, Some(&ring), &nothing);
+        assert!(none.await.unwrap().is_err(), "nothing written: opened");
     }
 
     /// A manifest whose files did not check out is taken back only while

@@ -108,11 +108,12 @@ pub struct Ends {
 /// A file no larger than a part: one GET and one PUT, in memory no larger
 /// than a part (a source larger than the descriptor says is refused before
 /// its body is read). `on_bytes` sees the length once it is written.
+/// Returns the ETag the PUT got, if any.
 pub async fn copy_whole(
     file: &FileCopy,
     ends: &Ends,
     on_bytes: impl Fn(u64),
-) -> Result<(), CopyError> {
+) -> Result<Option<String>, CopyError> {
     let read = reading(&file.source_key);
     let got = ends
         .source
@@ -130,21 +131,23 @@ pub async fn copy_whole(
         Some(e) => e.fresh(file.size)?.range(0, &data)?,
         None => data,
     };
-    ends.target
+    let put = ends
+        .target
         .put(&Path::from(file.target_key.as_str()), data.into())
         .await?;
     on_bytes(len);
-    Ok(())
+    Ok(put.e_tag)
 }
 
 /// Large ranged reads, two ahead, into a multipart upload of `part_size`
 /// parts, aborted unless the bytes verify; `on_bytes` sees each chunk.
+/// Returns the ETag the completed upload got, if any.
 pub async fn copy_streamed(
     file: &FileCopy,
     ends: &Ends,
     part_size: usize,
     on_bytes: impl Fn(u64),
-) -> Result<(), CopyError> {
+) -> Result<Option<String>, CopyError> {
     let source_path = Path::from(file.source_key.as_str());
     let read = reading(&file.source_key);
     let size = ends.source.head(&source_path).await.map_err(&read)?.size as u64;
@@ -203,8 +206,7 @@ pub async fn copy_streamed(
         let _ = writer.abort().await;
         return Err(err);
     }
-    writer.finish().await?;
-    Ok(())
+    Ok(writer.finish().await?.e_tag)
 }
 
 /// A source whose size is not the descriptor's fails its check anyway;
@@ -251,7 +253,10 @@ mod tests {
     }
 
     /// Copies `data` both ways: whole, and streamed in 5-byte parts.
-    async fn both_ways(data: &[u8], file: &FileCopy) -> Vec<(Result<(), CopyError>, Ends, u64)> {
+    async fn both_ways(
+        data: &[u8],
+        file: &FileCopy,
+    ) -> Vec<(Result<Option<String>, CopyError>, Ends, u64)> {
         let mut runs = Vec::new();
         for streamed in [false, true] {
             let ends = ends();
@@ -283,7 +288,10 @@ mod tests {
         let data = b"hello cross-region world";
         let sha = hex::encode(Sha256::digest(data));
         for (r, ends, seen) in both_ways(data, &file(data.len() as u64, &sha)).await {
-            r.unwrap();
+            // The ETag the write got is the object's.
+            let stored = ends.target.head(&Path::from("b/f")).await.unwrap();
+            assert!(stored.e_tag.is_some());
+            assert_eq!(r.unwrap(), stored.e_tag);
             assert_eq!(seen, data.len() as u64);
             assert_eq!(landed(&ends).await.unwrap().as_ref(), data);
         }

@@ -37,10 +37,12 @@ pub struct Upload<'a> {
     pub clock: &'a dyn Clock,
 }
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Resumed {
     pub parts_uploaded: u64,
     pub parts_reused: u64,
+    /// What the completed upload's ETag is, if the store said.
+    pub e_tag: Option<String>,
 }
 
 /// Each upload says which part it was, its size and how long it took.
@@ -67,11 +69,12 @@ pub async fn copy_resumable(
     let uploaded = copy
         .upload_remaining(&mut state, &mut seen, &on_bytes, seal.as_ref())
         .await?;
-    copy.complete(state, seen).await?;
+    let e_tag = copy.complete(state, seen).await?;
     metrics::counter!(crate::metrics::PARTS_REUSED).increment(reused);
     Ok(Resumed {
         parts_uploaded: uploaded,
         parts_reused: reused,
+        e_tag,
     })
 }
 
@@ -275,7 +278,11 @@ impl Session<'_> {
 
     /// Completes the upload if the bytes verify, otherwise aborts it; the
     /// record is forgotten either way.
-    async fn complete(&self, state: UploadState, seen: Verifier) -> Result<(), CopyError> {
+    async fn complete(
+        &self,
+        state: UploadState,
+        seen: Verifier,
+    ) -> Result<Option<String>, CopyError> {
         let mp = self.upload.target.store();
         let uploads = self.upload.uploads;
         if let Err(mismatch) = self.file.check(seen) {
@@ -287,9 +294,11 @@ impl Session<'_> {
             .into_iter()
             .map(|content_id| PartId { content_id })
             .collect();
-        mp.complete_multipart(&self.target_path, &state.upload_id, parts)
+        let done = mp
+            .complete_multipart(&self.target_path, &state.upload_id, parts)
             .await?;
-        self.forget(uploads).await
+        self.forget(uploads).await?;
+        Ok(done.e_tag)
     }
 
     async fn forget(&self, uploads: &UploadsBucket) -> Result<(), CopyError> {

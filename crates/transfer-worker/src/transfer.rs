@@ -318,7 +318,7 @@ impl Transfers {
                 self.copy_files(route, &manifest, bytes_done.clone(), files_done.clone()),
                 self.ensure_service_descriptor(&target, service),
             )
-            .map(|_| ())
+            .map(|(written, ())| written)
         };
         tokio::pin!(copy_all);
         let mut ticker = tokio::time::interval(Duration::from_secs(1));
@@ -350,7 +350,7 @@ impl Transfers {
                 }
             }
         };
-        copied?;
+        let written = copied?;
         // The manifest says which key sealed each file.
         let manifest = match &sealing {
             Some(s) => s.apply(&manifest)?,
@@ -364,17 +364,17 @@ impl Transfers {
         // it, and a later delivery's committed check sees the same.
         let body = bytes::Bytes::from(manifest.to_json());
         let manifest_path = Path::from(manifest_key.as_str());
-        let (landed, written) = tokio::join!(
-            commit::files_landed(target.as_ref(), &manifest, false, keyring),
+        let (landed, put) = tokio::join!(
+            commit::own_files_landed(target.as_ref(), &manifest, keyring, &written),
             target.put(&manifest_path, body.clone().into()),
         );
         if let Err(mismatch) = landed? {
-            if written.is_ok() {
+            if put.is_ok() {
                 commit::withdraw_manifest(target.as_ref(), &manifest_key, &body).await?;
             }
             return Err(Failure::Landed(mismatch.to_string()));
         }
-        written?;
+        put?;
         // No copy lands after its service was deleted: asked once the
         // manifest is there, removing what was written. Asking before it
         // too would add nothing: a deletion after this answer finds the
@@ -410,7 +410,7 @@ impl Transfers {
         manifest: &Manifest,
         bytes: Arc<AtomicU64>,
         files: Arc<AtomicU32>,
-    ) -> Result<(), Failure> {
+    ) -> Result<commit::Written, Failure> {
         use crate::inflight::Level;
         let adapt = crate::inflight::Route::new(
             self.learned.clone(),
@@ -463,7 +463,7 @@ impl Transfers {
                     };
                     copy_server_side(&file, pair, &ends, way, record, progress).await?;
                     metrics::counter!(crate::metrics::FILES, "path" => "server_side").increment(1);
-                    return Ok((file.size, started.elapsed()));
+                    return Ok((file.size, started.elapsed(), None));
                 }
                 let path = choose_path(from, to, &file, self.part_size);
                 let label = path.label();
@@ -496,10 +496,11 @@ impl Transfers {
                     _ => None,
                 };
                 let started = Instant::now();
-                match path {
+                let e_tag = match path {
                     CopyPath::Kernel { source, target } => {
                         let files = Files { source, target };
-                        copy_local(&file, files, ends.throttle.clone(), counted).await?
+                        copy_local(&file, files, ends.throttle.clone(), counted).await?;
+                        None
                     }
                     CopyPath::Whole => copy_whole(&file, &ends, counted).await?,
                     CopyPath::Streamed { part_size } => {
@@ -532,10 +533,12 @@ impl Transfers {
                         if resumed.parts_reused > 0 {
                             tracing::info!(file = %file.target_key, reused = resumed.parts_reused, uploaded = resumed.parts_uploaded, "upload resumed");
                         }
+                        resumed.e_tag
                     }
-                }
+                };
                 metrics::counter!(crate::metrics::FILES, "path" => label).increment(1);
-                Ok::<_, Failure>((file.size, started.elapsed()))
+                let written = e_tag.map(|e| (file.target_key.clone(), e));
+                Ok::<_, Failure>((file.size, started.elapsed(), written))
             }
         };
         let count = manifest.files.len().max(1) as u64;
@@ -543,6 +546,7 @@ impl Transfers {
         let window = adapt.window(Level::Files, self.files_in_flight, mean);
         let mut pending = manifest.files.iter().enumerate();
         let mut running = futures::stream::FuturesUnordered::new();
+        let mut written = commit::Written::new();
         loop {
             while running.len() < window.window() {
                 let Some((index, f)) = pending.next() else {
@@ -554,7 +558,10 @@ impl Transfers {
                 break;
             };
             match done {
-                Ok((size, took)) => window.done(size, took),
+                Ok((size, took, e_tag)) => {
+                    window.done(size, took);
+                    written.extend(e_tag);
+                }
                 Err(failure) => {
                     window.failed();
                     return Err(failure);
@@ -562,7 +569,7 @@ impl Transfers {
             }
             files.fetch_add(1, Ordering::Relaxed);
         }
-        Ok(())
+        Ok(written)
     }
 }
 
