@@ -495,3 +495,67 @@ async fn a_part_changed_since_it_was_sealed_aborts_the_upload_and_starts_over() 
     restored_identically(&env, &full, &into).await;
     Ok(())
 }
+
+/// The commit knows an encrypted file it just wrote by the ETag its PUT
+/// got, on a real store too: no sealed log is read back before the commit.
+/// Each log costs the reads a plain one does (its source file, the
+/// committed check, service.json, the catalog's check of the manifest).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_encrypted_log_is_not_read_back_before_its_commit() -> anyhow::Result<()> {
+    let keys = tempfile::tempdir()?;
+    let k1 = key_file(keys.path(), "k1.hex");
+    let opts = StackOptions {
+        regions: vec!["r1".into(), "r2".into()],
+        extra_config: format!(
+            "{}\n{FAST_SYNC_CONFIG}",
+            encryption_config(("k1", &k1), None)
+        ),
+        // Without cleanup: only the copies touch the stores.
+        services: xregion_tests::sync::fast_sync_without_cleanup().services,
+        ..StackOptions::fast_sync()
+    };
+    let stack = Stack::start(opts).await?;
+    let env = SyncEnv::new(&stack, "r1", "r2").await?;
+    let instance = "etag-enc";
+    let mut chain = env.chain(instance, Engine::Mysql, T0).await?;
+    env.upstream.emit(&env.source, &chain.full(50_000)).await?;
+    let svc = env.create(instance, Engine::Mysql, "r1", "r2").await?;
+    env.wait_running(&svc.id, 1).await?;
+    const LOGS: u64 = 4;
+    let mut logs = Vec::new();
+    for _ in 0..LOGS {
+        let log = chain.log(5 * MIN, 3000);
+        logs.push(env.upstream.write_backup(&env.source, &log).await?);
+    }
+    let before = stack.garage.metrics().await?;
+    for log in &logs {
+        env.upstream.backup_created(log).await?;
+    }
+    env.wait_running(&svc.id, 1 + LOGS).await?;
+    let after = stack.garage.metrics().await?;
+    let delta = |kind| {
+        xregion_tests::metrics::s3_requests(&after, kind)
+            - xregion_tests::metrics::s3_requests(&before, kind)
+    };
+    assert_eq!(delta("HeadObject"), LOGS, "each file looked at once");
+    assert_eq!(delta("GetObject"), 4 * LOGS, "no sealed file read back");
+    // Sealed, and each opens to the source's bytes.
+    let prefix = layout::service_prefix(TENANT_A, instance, &svc.id);
+    for log in &logs {
+        let m = manifest(&env, &prefix, &log.backup_id).await;
+        assert_eq!(m.files[0].encryption.as_ref().unwrap().key_id, "k1");
+    }
+    let dir = tempfile::tempdir()?;
+    let into = dir.path().join("logs");
+    let key_arg = [format!("k1={}", k1.display())];
+    let out = restore(&stack, instance, "latest", &into, &key_arg);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for log in &logs {
+        restored_identically(&env, log, &into).await;
+    }
+    Ok(())
+}

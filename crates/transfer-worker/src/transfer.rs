@@ -359,22 +359,30 @@ impl Transfers {
         // The commit marker, and the check that every file is where it
         // says (service.json is there already), at once: one round trip a
         // copy fewer. Even a file this attempt PUT itself is checked, as an
-        // orphan sweep with no grace period may have taken it since; a file
-        // found missing takes the marker back out before anything announces
-        // it, and a later delivery's committed check sees the same.
+        // orphan sweep with no grace period may have taken it since. Unless
+        // both succeed, the marker is taken back out (if it is still the
+        // one this attempt wrote) before anything announces the copy, and
+        // the attempt fails: its retry finds no commit and copies again.
         let body = bytes::Bytes::from(manifest.to_json());
         let manifest_path = Path::from(manifest_key.as_str());
         let (landed, put) = tokio::join!(
             commit::own_files_landed(target.as_ref(), &manifest, keyring, &written),
             target.put(&manifest_path, body.clone().into()),
         );
-        if let Err(mismatch) = landed? {
-            if put.is_ok() {
-                commit::withdraw_manifest(target.as_ref(), &manifest_key, &body).await?;
+        let committed = match (landed, put) {
+            (Ok(Ok(())), Ok(_)) => Ok(()),
+            (Ok(Err(mismatch)), _) => Err(Failure::Landed(mismatch.to_string())),
+            (Err(e), _) | (Ok(Ok(())), Err(e)) => Err(Failure::from(e)),
+        };
+        if let Err(failure) = committed {
+            // A PUT that failed may still have been stored.
+            if let Err(error) =
+                commit::withdraw_manifest(target.as_ref(), &manifest_key, &body).await
+            {
+                tracing::warn!(%error, "unchecked manifest not withdrawn; the next delivery checks it");
             }
-            return Err(Failure::Landed(mismatch.to_string()));
+            return Err(failure);
         }
-        put?;
         // No copy lands after its service was deleted: asked once the
         // manifest is there, removing what was written. Asking before it
         // too would add nothing: a deletion after this answer finds the

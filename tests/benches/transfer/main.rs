@@ -104,7 +104,7 @@ async fn main() -> anyhow::Result<()> {
     for s in StackOptions::default().services {
         stack.start_service(s, &[]).await?;
     }
-    let meter = CpuMeter::new(&mut stack)?.with("garage", far.process.pid());
+    let meter = CpuMeter::new(&mut stack)?.with("far garage", far.process.pid());
     let worker_pid = stack.service("transfer-worker")?.pid().unwrap();
     let only = env_or("XREGION_BENCH_ONLY", "s3,ssc,enc,files,latency");
     let phase = |name: &str| only.split(',').any(|p| p.trim() == name);
