@@ -154,9 +154,10 @@ async fn the_catalog_forgets_no_copy_retention_still_needs() -> anyhow::Result<(
 }
 
 /// The uploads bucket is a boundary too: a record under a service's key
-/// that names an upload of someone else's file is refused whole, by the
-/// worker that finds it where it would resume and by cleanup's sweep of
-/// stale records, so the upload it names survives and completes.
+/// that names an upload of someone else's file is refused whole (here by
+/// cleanup's sweep of stale records), and one found where a copy would
+/// resume that names another file, even of the same backup, is written
+/// over, not aborted: both uploads survive.
 #[tokio::test]
 async fn a_forged_upload_record_aborts_no_upload_it_does_not_own() -> anyhow::Result<()> {
     use object_store::PutPayload;
@@ -180,23 +181,34 @@ async fn a_forged_upload_record_aborts_no_upload_it_does_not_own() -> anyhow::Re
         .put_part(&victim, &upload_id, 0, PutPayload::from(body.clone()))
         .await?;
 
-    // Records naming it: where the next FULL's copy looks for one to
-    // resume, and a long-idle one only cleanup's sweep reaches.
+    // An upload of another file in the very folder the next FULL copies to.
+    let folder = layout::backup_folder(&prefix, &next_full.backup_id);
+    let sibling_key = format!("{folder}other.bin");
+    let sibling = mp.path(&sibling_key);
+    let sibling_id = mp.store().create_multipart(&sibling).await?;
+
+    // Records naming them: a long-idle one naming the other tenant's
+    // upload, which only cleanup's sweep reaches, and one naming the
+    // sibling where the next FULL's copy looks for one to resume.
     let ns = stack.ns();
     let uploads = async_nats::jetstream::new(stack.nats.client().await?)
         .get_key_value(ns.uploads_bucket())
         .await?;
-    let forged = |size: usize| {
+    let forged = |key: &str, id: &str| {
         serde_json::to_vec(&serde_json::json!({
-            "upload_id": upload_id, "target_region": "r2", "target_key": victim_key,
-            "size": size, "part_size": 5 * MIB, "parts": [],
+            "upload_id": id, "target_region": "r2", "target_key": key,
+            "size": 12 * MIB, "part_size": 5 * MIB, "parts": [],
             "started_at_ms": 0, "updated_at_ms": 0,
         }))
     };
     let at_copy = xregion_bus::Namespace::upload_key(&svc.id, &next_full.backup_id, 0);
     let idle = xregion_bus::Namespace::upload_key(&svc.id, "upl-1-gone", 0);
-    uploads.put(&at_copy, forged(12 * MIB)?.into()).await?;
-    uploads.put(&idle, forged(12 * MIB)?.into()).await?;
+    uploads
+        .put(&at_copy, forged(&sibling_key, &sibling_id)?.into())
+        .await?;
+    uploads
+        .put(&idle, forged(&victim_key, &upload_id)?.into())
+        .await?;
 
     env.upstream.emit(&env.source, &generated).await?;
     env.wait_running(&svc.id, 3).await?;
@@ -217,7 +229,12 @@ async fn a_forged_upload_record_aborts_no_upload_it_does_not_own() -> anyhow::Re
     })
     .await?;
 
-    // Neither the worker nor cleanup aborted it: it completes whole.
+    // The copy did not abort its sibling's upload: it still takes parts.
+    mp.store()
+        .put_part(&sibling, &sibling_id, 0, PutPayload::from_static(b"x"))
+        .await?;
+    mp.store().abort_multipart(&sibling, &sibling_id).await?;
+    // Cleanup did not abort the other tenant's: it completes whole.
     mp.store()
         .complete_multipart(&victim, &upload_id, vec![part])
         .await?;

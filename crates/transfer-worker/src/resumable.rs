@@ -102,15 +102,21 @@ impl Session<'_> {
             {
                 return Ok(s)
             }
-            Some(stale) => {
+            // An earlier upload of this very file that cannot be resumed
+            // here (size, part size, key not in the keyring, or no longer
+            // encrypted): let it go. A record under this file's key that
+            // names another file is not this copy's to abort; it is
+            // written over.
+            Some(stale) if stale.target_key == file.target_key => {
                 if let Some(k) = &stale.encryption {
-                    // Not resumable here (size, part size, key not in the
-                    // keyring, or no longer encrypted): say so, it costs a copy.
                     tracing::warn!(target = %stale.target_key, key_id = %k.key_id, encrypted_now = file.encrypt.is_some(), "recorded encrypted upload does not fit this copy; aborted, starting over");
                 }
                 let _ = mp
                     .abort_multipart(&upload.target.path(&stale.target_key), &stale.upload_id)
                     .await;
+            }
+            Some(other) => {
+                tracing::warn!(recorded = %other.target_key, file = %file.target_key, "upload record names another file; not aborted, written over");
             }
             None => {}
         }

@@ -457,8 +457,11 @@ impl S3Pair {
     ) -> Result<(), CopyError> {
         // An upload an earlier attempt left under this key will not be
         // resumed: let it go before recording the new one over it.
+        // One naming another file is not this copy's to abort.
         if let Ok(Some(old)) = record.uploads.load(&record.state_key).await {
-            self.abandon(record, &old.target_key, &old.upload_id).await;
+            if old.target_key == file.target_key {
+                self.abandon(record, &old.target_key, &old.upload_id).await;
+            }
         }
         let upload_id = self.create_multipart(&file.target_key).await?;
         let now = record.clock.now_ms();
