@@ -11,6 +11,19 @@ pub fn s3_requests(metrics: &str, kind: &str) -> u64 {
     )
 }
 
+/// Garage's S3 requests between two readings of its metrics.
+pub struct S3Delta {
+    pub before: String,
+    pub after: String,
+}
+
+impl S3Delta {
+    /// Requests of `kind` (`GetObject`, `PutObject`, …) in between.
+    pub fn of(&self, kind: &str) -> u64 {
+        s3_requests(&self.after, kind) - s3_requests(&self.before, kind)
+    }
+}
+
 pub fn counter(metrics: &str, name: &str, label: &str) -> u64 {
     metrics
         .lines()

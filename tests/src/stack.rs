@@ -428,6 +428,12 @@ max_deliver = 3\n{replicas}\n\
         Ok(xregion_rds_sim::Upstream::new(client, self.ns()))
     }
 
+    /// The uploads bucket: the workers' records of multipart uploads.
+    pub async fn uploads(&self) -> anyhow::Result<async_nats::jetstream::kv::Store> {
+        let js = async_nats::jetstream::new(self.nats.client().await?);
+        Ok(js.get_key_value(self.ns().uploads_bucket()).await?)
+    }
+
     /// A probe on the bus, with every right.
     pub async fn probe(&self) -> anyhow::Result<BusProbe> {
         Ok(BusProbe::new(self.nats.client().await?, self.ns()))

@@ -236,3 +236,22 @@ pub fn latest_ms(s: &pb::SyncService) -> Option<i64> {
 pub fn state(s: &pb::SyncService) -> pb::ServiceState {
     pb::ServiceState::try_from(s.state).unwrap_or(pb::ServiceState::Unspecified)
 }
+
+/// Waits until the upload recorded under `key` in `uploads` has at least
+/// `n` parts completed.
+pub async fn parts_recorded(
+    uploads: &async_nats::jetstream::kv::Store,
+    key: &str,
+    n: usize,
+    within: std::time::Duration,
+) -> anyhow::Result<()> {
+    wait_until(&format!("{n} parts recorded"), within, || async {
+        let Some(bytes) = uploads.get(key).await? else {
+            return Ok(None);
+        };
+        let state: serde_json::Value = serde_json::from_slice(&bytes)?;
+        let parts = state["parts"].as_array().map_or(0, Vec::len);
+        Ok((parts >= n).then_some(()))
+    })
+    .await
+}

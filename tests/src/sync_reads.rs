@@ -4,13 +4,40 @@
 use futures::TryStreamExt;
 use object_store::path::Path;
 use xregion_domain::Engine;
+use xregion_proto::rds::v1::BackupDescriptor;
 use xregion_proto::xregion::v1 as pb;
 
 use crate::api::as_a;
+use crate::metrics::S3Delta;
 use crate::stack::{authed, TENANT_A};
 use crate::sync::SyncEnv;
 
 impl SyncEnv {
+    /// Writes `n` LOGs of `chain` to the source, announces them, and waits
+    /// until service `id` has `synced + n` copies; returns the LOGs and
+    /// Garage's S3 requests meanwhile.
+    pub async fn logs_counted(
+        &self,
+        stack: &crate::Stack,
+        chain: &mut xregion_rds_sim::ChainGen,
+        id: &str,
+        synced: u64,
+        n: u64,
+    ) -> anyhow::Result<(Vec<BackupDescriptor>, S3Delta)> {
+        let mut logs = Vec::new();
+        for _ in 0..n {
+            let log = chain.log(5 * 60_000, 3000);
+            logs.push(self.upstream.write_backup(&self.source, &log).await?);
+        }
+        let before = stack.garage.metrics().await?;
+        for log in &logs {
+            self.upstream.backup_created(log).await?;
+        }
+        self.wait_running(id, synced + n).await?;
+        let after = stack.garage.metrics().await?;
+        Ok((logs, S3Delta { before, after }))
+    }
+
     /// The keys the target holds under `prefix`.
     pub async fn keys_under(&self, prefix: &str) -> anyhow::Result<Vec<String>> {
         Ok(self

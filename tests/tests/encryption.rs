@@ -103,6 +103,46 @@ async fn manifest(env: &SyncEnv, prefix: &str, backup_id: &str) -> Manifest {
     Manifest::from_json(&bytes).unwrap()
 }
 
+/// Regions r1 and r2, r2 encrypting under k1 (`k1`), the fast sync
+/// settings, then `worker` lines for `[worker]`.
+fn encrypted_r2(k1: &FsPath, worker: &str) -> StackOptions {
+    StackOptions {
+        regions: vec!["r1".into(), "r2".into()],
+        extra_config: format!(
+            "{}\n{FAST_SYNC_CONFIG}{worker}",
+            encryption_config(("k1", k1), None)
+        ),
+        ..StackOptions::fast_sync()
+    }
+}
+
+/// Restores the latest point of `instance` with k1 into `into` and checks
+/// that each of `backups` comes back as the source's bytes.
+async fn restores_identically_with_k1(
+    stack: &Stack,
+    env: &SyncEnv,
+    instance: &str,
+    k1: &FsPath,
+    backups: &[BackupDescriptor],
+    into: &FsPath,
+) {
+    let out = restore(
+        stack,
+        instance,
+        "latest",
+        into,
+        &[format!("k1={}", k1.display())],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for d in backups {
+        restored_identically(env, d, into).await;
+    }
+}
+
 /// Every file of `d` restored under `into` is the source's bytes.
 async fn restored_identically(env: &SyncEnv, d: &BackupDescriptor, into: &FsPath) {
     for f in &d.files {
@@ -287,14 +327,7 @@ async fn an_encrypting_region_stores_ciphertext_restores_with_keys_and_rotates(
 async fn a_worker_killed_mid_upload_resumes_under_the_recorded_key() -> anyhow::Result<()> {
     let keys = tempfile::tempdir()?;
     let k1 = key_file(keys.path(), "k1.hex");
-    let opts = StackOptions {
-        regions: vec!["r1".into(), "r2".into()],
-        extra_config: format!(
-            "{}\n{FAST_SYNC_CONFIG}ack_wait_secs = 4\nparts_in_flight = 2\n",
-            encryption_config(("k1", &k1), None)
-        ),
-        ..StackOptions::fast_sync()
-    };
+    let opts = encrypted_r2(&k1, "ack_wait_secs = 4\nparts_in_flight = 2\n");
     let mut stack = Stack::start(opts).await?;
     let env = SyncEnv::new(&stack, "r1", "r2").await?;
     let instance = "big-enc";
@@ -304,24 +337,12 @@ async fn a_worker_killed_mid_upload_resumes_under_the_recorded_key() -> anyhow::
         .emit(&env.source, &chain.full(60 * MIB))
         .await?;
     let total_parts = 60 / 5;
-    let uploads = async_nats::jetstream::new(stack.nats.client().await?)
-        .get_key_value(stack.ns().uploads_bucket())
-        .await?;
+    let uploads = stack.uploads().await?;
     let svc = env.create(instance, Engine::Mysql, "r1", "r2").await?;
     // Encrypted upload states lie under their own key.
     let key = xregion_bus::Namespace::sealed_upload_key(&svc.id, &full.backup_id, 0);
-    xregion_tests::wait_until(
-        "three parts recorded",
-        std::time::Duration::from_secs(120),
-        || async {
-            let Some(bytes) = uploads.get(&key).await? else {
-                return Ok(None);
-            };
-            let state: serde_json::Value = serde_json::from_slice(&bytes)?;
-            Ok((state["parts"].as_array().map(|p| p.len()).unwrap_or(0) >= 3).then_some(state))
-        },
-    )
-    .await?;
+    let within = std::time::Duration::from_secs(120);
+    xregion_tests::sync::parts_recorded(&uploads, &key, 3, within).await?;
     stack.kill("transfer-worker");
     let state: serde_json::Value = serde_json::from_slice(&uploads.get(&key).await?.unwrap())?;
     let persisted = state["parts"].as_array().unwrap().len();
@@ -389,14 +410,7 @@ async fn a_part_changed_since_it_was_sealed_aborts_the_upload_and_starts_over() 
     use object_store::PutPayload;
     let keys = tempfile::tempdir()?;
     let k1 = key_file(keys.path(), "k1.hex");
-    let opts = StackOptions {
-        regions: vec!["r1".into(), "r2".into()],
-        extra_config: format!(
-            "{}\n{FAST_SYNC_CONFIG}ack_wait_secs = 4\nparts_in_flight = 1\n",
-            encryption_config(("k1", &k1), None)
-        ),
-        ..StackOptions::fast_sync()
-    };
+    let opts = encrypted_r2(&k1, "ack_wait_secs = 4\nparts_in_flight = 1\n");
     let mut stack = Stack::start(opts).await?;
     let env = SyncEnv::new(&stack, "r1", "r2").await?;
     // Slow enough to stop the worker between parts.
@@ -410,19 +424,10 @@ async fn a_part_changed_since_it_was_sealed_aborts_the_upload_and_starts_over() 
         .emit(&env.source, &chain.full(30 * MIB))
         .await?;
     let total_parts = 30 / 5;
-    let uploads = async_nats::jetstream::new(stack.nats.client().await?)
-        .get_key_value(stack.ns().uploads_bucket())
-        .await?;
+    let uploads = stack.uploads().await?;
     let svc = env.create(instance, Engine::Mysql, "r1", "r2").await?;
     let key = xregion_bus::Namespace::sealed_upload_key(&svc.id, &full.backup_id, 0);
-    xregion_tests::wait_until("two parts recorded", xregion_tests::WAIT, || async {
-        let Some(bytes) = uploads.get(&key).await? else {
-            return Ok(None);
-        };
-        let state: serde_json::Value = serde_json::from_slice(&bytes)?;
-        Ok((state["parts"].as_array().map(|p| p.len()).unwrap_or(0) >= 2).then_some(()))
-    })
-    .await?;
+    xregion_tests::sync::parts_recorded(&uploads, &key, 2, xregion_tests::WAIT).await?;
     stack.kill("transfer-worker");
     let mut state: serde_json::Value = serde_json::from_slice(&uploads.get(&key).await?.unwrap())?;
     let persisted = state["parts"].as_array().unwrap().len();
@@ -485,14 +490,7 @@ async fn a_part_changed_since_it_was_sealed_aborts_the_upload_and_starts_over() 
     );
     let dir = tempfile::tempdir()?;
     let into = dir.path().join("again");
-    let key_arg = [format!("k1={}", k1.display())];
-    let out = restore(&stack, instance, "latest", &into, &key_arg);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    restored_identically(&env, &full, &into).await;
+    restores_identically_with_k1(&stack, &env, instance, &k1, &[full], &into).await;
     Ok(())
 }
 
@@ -505,14 +503,9 @@ async fn an_encrypted_log_is_not_read_back_before_its_commit() -> anyhow::Result
     let keys = tempfile::tempdir()?;
     let k1 = key_file(keys.path(), "k1.hex");
     let opts = StackOptions {
-        regions: vec!["r1".into(), "r2".into()],
-        extra_config: format!(
-            "{}\n{FAST_SYNC_CONFIG}",
-            encryption_config(("k1", &k1), None)
-        ),
         // Without cleanup: only the copies touch the stores.
         services: xregion_tests::sync::fast_sync_without_cleanup().services,
-        ..StackOptions::fast_sync()
+        ..encrypted_r2(&k1, "")
     };
     let stack = Stack::start(opts).await?;
     let env = SyncEnv::new(&stack, "r1", "r2").await?;
@@ -522,23 +515,15 @@ async fn an_encrypted_log_is_not_read_back_before_its_commit() -> anyhow::Result
     let svc = env.create(instance, Engine::Mysql, "r1", "r2").await?;
     env.wait_running(&svc.id, 1).await?;
     const LOGS: u64 = 4;
-    let mut logs = Vec::new();
-    for _ in 0..LOGS {
-        let log = chain.log(5 * MIN, 3000);
-        logs.push(env.upstream.write_backup(&env.source, &log).await?);
-    }
-    let before = stack.garage.metrics().await?;
-    for log in &logs {
-        env.upstream.backup_created(log).await?;
-    }
-    env.wait_running(&svc.id, 1 + LOGS).await?;
-    let after = stack.garage.metrics().await?;
-    let delta = |kind| {
-        xregion_tests::metrics::s3_requests(&after, kind)
-            - xregion_tests::metrics::s3_requests(&before, kind)
-    };
-    assert_eq!(delta("HeadObject"), LOGS, "each file looked at once");
-    assert_eq!(delta("GetObject"), 4 * LOGS, "no sealed file read back");
+    let (logs, requests) = env
+        .logs_counted(&stack, &mut chain, &svc.id, 1, LOGS)
+        .await?;
+    assert_eq!(requests.of("HeadObject"), LOGS, "each file looked at once");
+    assert_eq!(
+        requests.of("GetObject"),
+        4 * LOGS,
+        "no sealed file read back"
+    );
     // Sealed, and each opens to the source's bytes.
     let prefix = layout::service_prefix(TENANT_A, instance, &svc.id);
     for log in &logs {
@@ -547,15 +532,6 @@ async fn an_encrypted_log_is_not_read_back_before_its_commit() -> anyhow::Result
     }
     let dir = tempfile::tempdir()?;
     let into = dir.path().join("logs");
-    let key_arg = [format!("k1={}", k1.display())];
-    let out = restore(&stack, instance, "latest", &into, &key_arg);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    for log in &logs {
-        restored_identically(&env, log, &into).await;
-    }
+    restores_identically_with_k1(&stack, &env, instance, &k1, &logs, &into).await;
     Ok(())
 }

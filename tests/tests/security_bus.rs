@@ -190,10 +190,7 @@ async fn a_forged_upload_record_aborts_no_upload_it_does_not_own() -> anyhow::Re
     // Records naming them: a long-idle one naming the other tenant's
     // upload, which only cleanup's sweep reaches, and one naming the
     // sibling where the next FULL's copy looks for one to resume.
-    let ns = stack.ns();
-    let uploads = async_nats::jetstream::new(stack.nats.client().await?)
-        .get_key_value(ns.uploads_bucket())
-        .await?;
+    let uploads = stack.uploads().await?;
     let forged = |key: &str, id: &str| {
         serde_json::to_vec(&serde_json::json!({
             "upload_id": id, "target_region": "r2", "target_key": key,

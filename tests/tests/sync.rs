@@ -269,22 +269,16 @@ async fn a_log_costs_two_writes_in_the_target_and_no_marker() -> anyhow::Result<
     let svc = env.create(instance, Engine::Mysql, "r1", "r2").await?;
     env.wait_running(&svc.id, 1).await?;
     const LOGS: u64 = 5;
-    let mut logs = Vec::new();
-    for _ in 0..LOGS {
-        let log = chain.log(5 * MIN, 3000);
-        logs.push(env.upstream.write_backup(&env.source, &log).await?);
-    }
-    let before = stack.garage.metrics().await?;
-    for log in &logs {
-        env.upstream.backup_created(log).await?;
-    }
-    env.wait_running(&svc.id, 1 + LOGS).await?;
-    let after = stack.garage.metrics().await?;
-    let requests = xregion_tests::metrics::s3_requests;
-    let delta = |kind| requests(&after, kind) - requests(&before, kind);
-    assert_eq!(delta("PutObject"), 2 * LOGS, "a file and a manifest a log");
-    assert_eq!(delta("DeleteObject"), 0, "no marker removed");
-    assert_eq!(delta("HeadObject"), LOGS, "each file looked at once");
+    let (logs, requests) = env
+        .logs_counted(&stack, &mut chain, &svc.id, 1, LOGS)
+        .await?;
+    assert_eq!(
+        requests.of("PutObject"),
+        2 * LOGS,
+        "a file and a manifest a log"
+    );
+    assert_eq!(requests.of("DeleteObject"), 0, "no marker removed");
+    assert_eq!(requests.of("HeadObject"), LOGS, "each file looked at once");
     // What the requests saved did not cost the copy: each log is there,
     // byte for byte, and committed.
     let prefix = layout::service_prefix(TENANT_A, instance, &svc.id);

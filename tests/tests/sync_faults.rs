@@ -19,7 +19,7 @@ use xregion_tests::metrics::counter;
 use xregion_tests::probe::copy_under_way;
 use xregion_tests::stack::{TENANT_A, TOKEN_A, TOKEN_B};
 use xregion_tests::sync::{latest_ms, SyncEnv, FAST_SYNC_CONFIG};
-use xregion_tests::{now_ms, wait_until, Stack, StackOptions};
+use xregion_tests::{now_ms, Stack, StackOptions};
 
 const T0: i64 = 1_760_000_000_000;
 const MIN: i64 = 60_000;
@@ -43,21 +43,11 @@ async fn a_worker_killed_mid_copy_resumes_and_leaves_exactly_one_verified_copy(
         .emit(&env.source, &chain.full(400 * MIB))
         .await?;
     let total_parts = (400 / 5) as u64;
-    let ns = stack.ns();
-    let uploads = async_nats::jetstream::new(stack.nats.client().await?)
-        .get_key_value(ns.uploads_bucket())
-        .await?;
+    let uploads = stack.uploads().await?;
     let svc = env.create("big-1", Engine::Mysql, "r1", "r2").await?;
     let key = xregion_bus::Namespace::upload_key(&svc.id, &full.backup_id, 0);
     // Kill the worker once some parts are recorded as completed.
-    wait_until("ten parts recorded", Duration::from_secs(120), || async {
-        let Some(bytes) = uploads.get(&key).await? else {
-            return Ok(None);
-        };
-        let state: serde_json::Value = serde_json::from_slice(&bytes)?;
-        Ok((state["parts"].as_array().map(|p| p.len()).unwrap_or(0) >= 10).then_some(()))
-    })
-    .await?;
+    xregion_tests::sync::parts_recorded(&uploads, &key, 10, Duration::from_secs(120)).await?;
     stack.kill("transfer-worker");
     let recorded: serde_json::Value = serde_json::from_slice(&uploads.get(&key).await?.unwrap())?;
     let persisted = recorded["parts"].as_array().unwrap().len() as u64;

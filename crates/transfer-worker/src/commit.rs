@@ -309,6 +309,12 @@ mod tests {
         assert!(matches!(check(m).await, Committed::Absent));
     }
 
+    /// A keyring whose current key is k1.
+    fn ring_k1() -> Keyring {
+        let kek = xregion_crypt::LocalKey::new("k1", [3; 32]).unwrap();
+        Keyring::new(Some(std::sync::Arc::new(kek)), vec![]).unwrap()
+    }
+
     /// `data` sealed as file 0 of `m` under a fresh data key of `ring`,
     /// stored at its key; the manifest with the record.
     async fn seal_into(store: &InMemory, ring: &Keyring, m: &Manifest, data: &[u8]) -> Manifest {
@@ -335,8 +341,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_encrypted_file_must_open_with_the_key_its_manifest_names() {
-        let kek = xregion_crypt::LocalKey::new("k1", [3; 32]).unwrap();
-        let ring = Keyring::new(Some(std::sync::Arc::new(kek)), vec![]).unwrap();
+        let ring = ring_k1();
         let store = InMemory::new();
         let data = vec![7u8; 3 * 1024 * 1024 + 5];
         let m = manifest(&[("t/i/svc-1/backups/b/f1", &data)]);
@@ -373,8 +378,7 @@ mod tests {
     /// panic, and never vouched for.
     #[tokio::test]
     async fn a_malformed_encryption_record_is_refused_with_a_reason() {
-        let kek = xregion_crypt::LocalKey::new("k1", [3; 32]).unwrap();
-        let ring = Keyring::new(Some(std::sync::Arc::new(kek)), vec![]).unwrap();
+        let ring = ring_k1();
         let store = InMemory::new();
         let data = vec![9u8; 2 * 1024 * 1024 + 3];
         let m = manifest(&[("t/i/svc-1/backups/b/f1", &data)]);
@@ -430,8 +434,7 @@ mod tests {
     /// replaced it, the chunk is opened again and the stale key is caught.
     #[tokio::test]
     async fn an_own_encrypted_write_is_known_by_its_etag() {
-        let kek = xregion_crypt::LocalKey::new("k1", [3; 32]).unwrap();
-        let ring = Keyring::new(Some(std::sync::Arc::new(kek)), vec![]).unwrap();
+        let ring = ring_k1();
         let store = InMemory::new();
         let data = vec![5u8; 1024 * 1024 + 9];
         let m = manifest(&[("t/i/svc-1/backups/b/f1", &data)]);

@@ -81,11 +81,22 @@ async fn main() -> anyhow::Result<()> {
     // block, so a plain copy between two of its buckets writes no block
     // (it holds the source's already) while ciphertext is all new blocks;
     // between two stores both write every byte, as between real regions.
+    // Started only when phase enc runs.
+    let only = env_or("XREGION_BENCH_ONLY", "s3,ssc,enc,files,latency");
+    let phase = |name: &str| only.split(',').any(|p| p.trim() == name);
     let far_dir = tempfile::tempdir()?;
-    let far = xregion_tests::garage::Garage::start(far_dir.path()).await?;
+    let far = if phase("enc") {
+        Some(xregion_tests::garage::Garage::start(far_dir.path()).await?)
+    } else {
+        None
+    };
+    let extra_regions = match &far {
+        Some(far) => vec![far.region("far")?, far.region("enc")?],
+        None => Vec::new(),
+    };
     let mut stack = Stack::start(StackOptions {
         regions: vec!["src".into(), "dst".into(), "ssc".into()],
-        extra_regions: vec![far.region("far")?, far.region("enc")?],
+        extra_regions,
         // Started below, once region enc has its key.
         services: Vec::new(),
         file_regions: vec!["fsrc".into(), "fdst".into()],
@@ -100,14 +111,15 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     // Region enc encrypts at rest: its key is written into the
     // configuration before any service reads it.
-    encryption::encrypt_region(&stack, "enc")?;
+    if far.is_some() {
+        encryption::encrypt_region(&stack, "enc")?;
+    }
     for s in StackOptions::default().services {
         stack.start_service(s, &[]).await?;
     }
-    let meter = CpuMeter::new(&mut stack)?.with("far garage", far.process.pid());
+    let far_pid = far.as_ref().and_then(|f| f.process.pid());
+    let meter = CpuMeter::new(&mut stack)?.with("far garage", far_pid);
     let worker_pid = stack.service("transfer-worker")?.pid().unwrap();
-    let only = env_or("XREGION_BENCH_ONLY", "s3,ssc,enc,files,latency");
-    let phase = |name: &str| only.split(',').any(|p| p.trim() == name);
     let mut rows: Vec<(Case, usize)> = Vec::new();
     let mut ratios = Vec::new();
 
@@ -168,6 +180,7 @@ async fn main() -> anyhow::Result<()> {
         };
         // Bytes of blocks the second Garage wrote: every byte copied, plain
         // or sealed (a Garage writes a block it already holds only once).
+        let far = far.as_ref().expect("started for phase enc");
         let blocks = || async {
             let text = far.metrics().await?;
             anyhow::Ok(xregion_tests::metrics::counter(
