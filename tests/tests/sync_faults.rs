@@ -108,6 +108,69 @@ async fn a_worker_killed_mid_copy_resumes_and_leaves_exactly_one_verified_copy(
     Ok(())
 }
 
+/// An upload aborted behind the worker's back (a lifecycle rule, an
+/// operator) while its record stands: the resume's parts get NoSuchUpload,
+/// the record is forgotten, and the next delivery copies afresh, instead of
+/// every delivery resuming a dead upload until the copy is dead-lettered.
+#[tokio::test]
+async fn an_upload_aborted_outside_the_worker_is_started_again() -> anyhow::Result<()> {
+    const MIB: usize = 1024 * 1024;
+    // 40 MiB at 4 MiB/s: about 10 s, time to stop the worker mid-copy.
+    let (mut stack, env) = SyncEnv::start(StackOptions {
+        extra_config: format!(
+            "{FAST_SYNC_CONFIG}ack_wait_secs = 4\nparts_in_flight = 2\nbandwidth = [{{ source = \"r1\", target = \"r2\", bytes_per_sec = {} }}]\n",
+            4 * MIB
+        ),
+        ..Default::default()
+    })
+    .await?;
+    let mut chain = env.chain("gone-1", Engine::Mysql, T0).await?;
+    let full = env
+        .upstream
+        .emit(&env.source, &chain.full(40 * MIB))
+        .await?;
+    let uploads = stack.uploads().await?;
+    let svc = env.create("gone-1", Engine::Mysql, "r1", "r2").await?;
+    let key = xregion_bus::Namespace::upload_key(&svc.id, &full.backup_id, 0);
+    xregion_tests::sync::parts_recorded(&uploads, &key, 2, Duration::from_secs(120)).await?;
+    stack.kill("transfer-worker");
+    let recorded: serde_json::Value = serde_json::from_slice(&uploads.get(&key).await?.unwrap())?;
+    let parts = recorded["parts"].as_array().unwrap().len();
+    assert!(parts < 8, "killed mid-copy ({parts} of 8 parts)");
+    let (target_key, upload_id) = (
+        recorded["target_key"].as_str().unwrap(),
+        recorded["upload_id"].as_str().unwrap(),
+    );
+    let mp = xregion_common::regions::build_region(stack.region("r2")?)?
+        .multipart
+        .unwrap();
+    mp.store()
+        .abort_multipart(&mp.path(target_key), &upload_id.to_string())
+        .await?;
+
+    stack.start_service("transfer-worker", &[]).await?;
+    let running = env.wait_state(&svc.id, pb::ServiceState::Running).await?;
+    assert_eq!(running.synced_backups, 1);
+    let prefix = layout::service_prefix(TENANT_A, "gone-1", &svc.id);
+    let object = layout::backup_file_key(&prefix, &full.backup_id, &full.files[0].key);
+    let bytes = env.target.get(&Path::from(object)).await?.bytes().await?;
+    assert_eq!(
+        hex::encode(sha2::Sha256::digest(&bytes)),
+        full.files[0].sha256
+    );
+    assert!(
+        uploads.get(&key).await?.is_none(),
+        "the dead upload's record is gone, and so is the new one's"
+    );
+    let worker = stack.metrics("transfer-worker").await?;
+    assert_eq!(
+        counter(&worker, "xregion_transfer_parts_reused_total", ""),
+        0,
+        "nothing of the aborted upload was reused"
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn watch_streams_progress_and_state_changes_only_to_the_owner() -> anyhow::Result<()> {
     let (_stack, env) = SyncEnv::start(StackOptions::fast_sync()).await?;

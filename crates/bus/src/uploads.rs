@@ -5,7 +5,7 @@
 //! type, so the record's encoding and how an upload is let go live in one
 //! place.
 
-use async_nats::jetstream::kv::Store;
+use async_nats::jetstream::kv::{Operation, Store};
 use futures::{Stream, StreamExt};
 use xregion_common::regions::Multipart;
 use xregion_domain::parts::UploadState;
@@ -75,6 +75,30 @@ impl UploadsBucket {
             .delete(key)
             .await
             .map_err(|e| BusError::js("uploads delete", e))
+    }
+
+    /// Removes the record under `key` only while it still names
+    /// `upload_id` (compared and deleted at one revision): a record another
+    /// delivery wrote meanwhile, or one that fails the check, is kept.
+    /// True when nothing of `upload_id` is recorded any more.
+    pub async fn forget_upload(&self, key: &str, upload_id: &str) -> Result<bool> {
+        let entry = self
+            .kv
+            .entry(key)
+            .await
+            .map_err(|e| BusError::js("uploads get", e))?;
+        let Some(entry) = entry.filter(|e| e.operation == Operation::Put) else {
+            return Ok(true);
+        };
+        match Self::decode(key, &entry.value) {
+            Ok(state) if state.upload_id == upload_id => {}
+            _ => return Ok(false),
+        }
+        self.kv
+            .delete_expect_revision(key, Some(entry.revision))
+            .await
+            .map_err(|e| BusError::js("uploads delete", e))?;
+        Ok(true)
     }
 
     /// Every key in the bucket; keys that cannot be read are skipped.

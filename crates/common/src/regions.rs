@@ -229,6 +229,15 @@ impl Regions {
         self.multipart.get(id).cloned()
     }
 
+    /// Whether an ETag the region gave a write names that write alone: an
+    /// S3 ETag is the MD5 of the bytes (or of an upload's parts), a memory
+    /// store's a counter. A `file://` region's is the file's inode, mtime
+    /// and size, which a file written over within one mtime tick, on a
+    /// reused inode, repeats; there an unchanged ETag proves nothing.
+    pub fn etags_name_writes(&self, id: &str) -> bool {
+        self.contains(id) && !self.local_roots.contains_key(id)
+    }
+
     /// The folder of a `file://` region, for copies that can stay in the
     /// kernel instead of going through the object store's streams.
     pub fn local_root(&self, id: &str) -> Option<&std::path::Path> {
@@ -356,6 +365,21 @@ mod tests {
             Regions::build(&[region("r1", url.as_str()), region("r2", "memory://")]).unwrap();
         assert!(regions.contains("r1") && regions.contains("r2"));
         assert!(dir.path().join("r1").is_dir());
+    }
+
+    #[test]
+    fn only_a_file_regions_etags_may_repeat_across_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = Url::from_directory_path(dir.path().join("f")).unwrap();
+        let mut s3 = region("s", "s3://bucket/prefix");
+        s3.options
+            .insert("aws_endpoint".into(), "http://127.0.0.1:1".into());
+        let regions =
+            Regions::build(&[region("f", url.as_str()), region("m", "memory://"), s3]).unwrap();
+        assert!(!regions.etags_name_writes("f"), "inode, mtime and size");
+        assert!(regions.etags_name_writes("m"));
+        assert!(regions.etags_name_writes("s"));
+        assert!(!regions.etags_name_writes("nowhere"), "not configured");
     }
 
     #[test]

@@ -72,6 +72,9 @@ pub async fn withdraw_manifest(
 pub struct Mismatch {
     pub key: String,
     pub reason: String,
+    /// The file's ETag is no longer the one this attempt's own write got:
+    /// another writer (a second delivery of the job) wrote it since.
+    pub replaced: bool,
 }
 
 /// The ETags this attempt's own writes got back, by target key.
@@ -117,6 +120,7 @@ async fn landed(
                 return Ok(Err(Mismatch {
                     key: f.key.clone(),
                     reason: "missing in the target".into(),
+                    replaced: false,
                 }))
             }
             Err(e) => return Err(e),
@@ -124,37 +128,36 @@ async fn landed(
         // An encrypted file is its ciphertext in the target; its chunks'
         // tags, not a rehash, vouch for its bytes (all checked on restore,
         // the last one here: it proves the key the manifest names).
+        let (ours, replaced) = match (written.get(&f.key), &meta.e_tag) {
+            (Some(put), Some(now)) => (put == now, put != now),
+            _ => (false, false),
+        };
+        let mismatch = |reason: String| Mismatch {
+            key: f.key.clone(),
+            reason,
+            replaced,
+        };
         if meta.size as u64 != f.stored_size() {
-            return Ok(Err(Mismatch {
-                key: f.key.clone(),
-                reason: format!(
-                    "{} bytes in the target, {} expected",
-                    meta.size,
-                    f.stored_size()
-                ),
-            }));
+            return Ok(Err(mismatch(format!(
+                "{} bytes in the target, {} expected",
+                meta.size,
+                f.stored_size()
+            ))));
         }
-        let ours = matches!(
-            (written.get(&f.key), &meta.e_tag),
-            (Some(put), Some(now)) if put == now
-        );
         if let (Some(record), false) = (&f.encryption, ours) {
             let opened = last_chunk_opens(store, manifest, index, f, record, keyring).await?;
             if let Err(reason) = opened {
-                return Ok(Err(Mismatch {
-                    key: f.key.clone(),
-                    reason,
-                }));
+                return Ok(Err(mismatch(reason)));
             }
         }
         if rehash && f.encryption.is_none() && f.size <= REHASH_LIMIT {
             let bytes = store.get(&location).await?.bytes().await?;
             let got = hex::encode(Sha256::digest(&bytes));
             if got != f.sha256 {
-                return Ok(Err(Mismatch {
-                    key: f.key.clone(),
-                    reason: format!("sha256 {got} in the target, {} expected", f.sha256),
-                }));
+                return Ok(Err(mismatch(format!(
+                    "sha256 {got} in the target, {} expected",
+                    f.sha256
+                ))));
             }
         }
     }
@@ -458,9 +461,18 @@ mod tests {
             .unwrap()
             .unwrap_err();
         assert!(e.reason.contains("does not open"), "{e}");
+        assert!(e.replaced, "another writer's ETag: a rewrite, not a loss");
         let nothing = Written::new();
         let none = own_files_landed(&store, &first, Some(&ring), &nothing);
-        assert!(none.await.unwrap().is_err(), "nothing written: opened");
+        let e = none.await.unwrap().unwrap_err();
+        assert!(!e.replaced, "nothing written: opened, and no writer known");
+        // Gone since this attempt wrote it: a loss, not a rewrite.
+        store.delete(&Path::from(key.as_str())).await.unwrap();
+        let e = own_files_landed(&store, &first, Some(&ring), &ours)
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert!(!e.replaced && e.reason.contains("missing"), "{e}");
     }
 
     /// A manifest whose files did not check out is taken back only while

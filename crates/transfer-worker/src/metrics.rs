@@ -42,7 +42,7 @@ pub const NAMES: [&str; 12] = [
 
 /// The `reason` label of [`FAILURES`]: every value [`Failure::reason`]
 /// gives for a counted failure.
-pub const REASONS: [&str; 14] = [
+pub const REASONS: [&str; 15] = [
     "store",
     "io",
     "upload_state",
@@ -52,6 +52,7 @@ pub const REASONS: [&str; 14] = [
     "invalid",
     "bus",
     "landed",
+    "replaced",
     "target",
     "forged",
     "catalog_unknown",
@@ -153,6 +154,7 @@ impl Failure {
             Failure::Bus(_) => "bus",
             Failure::Cancelled => "cancelled",
             Failure::Landed(_) => "landed",
+            Failure::Replaced(_) => "replaced",
             Failure::Target(_) => "target",
             Failure::Forged(_) => "forged",
             Failure::Unknown => "catalog_unknown",
@@ -211,10 +213,20 @@ mod tests {
             Failure::Invalid("a very specific message".into()),
             Failure::Copy(CopyError::Missing("k".into())),
             Failure::Landed("x".into()),
+            Failure::Replaced("y".into()),
             Failure::Unknown,
         ];
         let reasons: Vec<&str> = failures.iter().map(Failure::reason).collect();
-        assert_eq!(reasons, ["invalid", "missing", "landed", "catalog_unknown"]);
+        assert_eq!(
+            reasons,
+            [
+                "invalid",
+                "missing",
+                "landed",
+                "replaced",
+                "catalog_unknown"
+            ]
+        );
         assert!(reasons.iter().all(|r| REASONS.contains(r)));
     }
 }

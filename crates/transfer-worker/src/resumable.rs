@@ -258,7 +258,13 @@ impl Session<'_> {
             return Ok(());
         };
         let (i, len, took, part) = joined.map_err(|e| CopyError::State(e.to_string()))?;
-        let part = part.inspect_err(|_| self.ends.parts.failed())?;
+        let part = match part {
+            Ok(part) => part,
+            Err(e) => {
+                self.ends.parts.failed();
+                return Err(self.gone_or(state, e).await);
+            }
+        };
         self.ends.parts.done(len, took);
         completed.insert(i, part);
         let before = state.parts.len();
@@ -297,14 +303,51 @@ impl Session<'_> {
         }
         let parts = state
             .parts
-            .into_iter()
-            .map(|content_id| PartId { content_id })
+            .iter()
+            .map(|content_id| PartId {
+                content_id: content_id.clone(),
+            })
             .collect();
-        let done = mp
+        let done = match mp
             .complete_multipart(&self.target_path, &state.upload_id, parts)
-            .await?;
+            .await
+        {
+            Ok(done) => done,
+            Err(e) => return Err(self.gone_or(&state, e).await),
+        };
         self.forget(uploads).await?;
         Ok(done.e_tag)
+    }
+
+    /// A store that no longer knows the upload (`NoSuchUpload`, 404: aborted
+    /// outside this copy, by a lifecycle rule or an operator) would fail
+    /// every resume of it: its record is forgotten (while it still names
+    /// that upload) and the attempt fails as retryable, so the next delivery
+    /// starts a new upload, under a data key of its own when encrypted (this
+    /// attempt's key has sealed parts already). Other errors pass through.
+    async fn gone_or(&self, state: &UploadState, e: object_store::Error) -> CopyError {
+        if !matches!(e, object_store::Error::NotFound { .. }) {
+            return e.into();
+        }
+        let key = &self.file.target_key;
+        match self
+            .upload
+            .uploads
+            .forget_upload(&self.upload.state_key, &state.upload_id)
+            .await
+        {
+            Ok(forgotten) => {
+                tracing::warn!(target = %key, upload_id = %state.upload_id, forgotten, "the target no longer knows the upload; the copy starts over");
+                CopyError::State(format!(
+                    "{key}: upload {} is gone from the target; the copy starts over",
+                    state.upload_id
+                ))
+            }
+            Err(error) => CopyError::State(format!(
+                "{key}: upload {} is gone from the target, and its record is not forgotten: {error}",
+                state.upload_id
+            )),
+        }
     }
 
     async fn forget(&self, uploads: &UploadsBucket) -> Result<(), CopyError> {

@@ -96,7 +96,7 @@ impl Failure {
             Failure::Copy(CopyError::State(_)) => true,
             Failure::Copy(CopyError::Io(e)) => e.kind() != std::io::ErrorKind::NotFound,
             Failure::Bus(e) => e.is_unavailable(),
-            Failure::Unknown | Failure::Region(_) => true,
+            Failure::Unknown | Failure::Region(_) | Failure::Replaced(_) => true,
             _ => false,
         }
     }
@@ -116,6 +116,8 @@ pub(crate) enum Failure {
     Cancelled,
     #[error("a copied file is not in the target: {0}")]
     Landed(String),
+    #[error("a copied file was written over by another delivery of the job: {0}")]
+    Replaced(String),
     #[error("target: {0}")]
     Target(String),
     /// The job is not what the catalog's record says: forged or stale.
@@ -371,6 +373,13 @@ impl Transfers {
         );
         let committed = match (landed, put) {
             (Ok(Ok(())), Ok(_)) => Ok(()),
+            // Another delivery wrote over this one's file: not this job's
+            // fault, and retried uncounted, so the manifest withdrawn below
+            // is always written again by a retry (never left out because
+            // this was the job's last delivery).
+            (Ok(Err(mismatch)), _) if mismatch.replaced => {
+                Err(Failure::Replaced(mismatch.to_string()))
+            }
             (Ok(Err(mismatch)), _) => Err(Failure::Landed(mismatch.to_string())),
             (Err(e), _) | (Ok(Ok(())), Err(e)) => Err(Failure::from(e)),
         };
@@ -433,6 +442,9 @@ impl Transfers {
         // Counted as they move: a long copy shows as a rate, not a spike.
         let moved = metrics::counter!(crate::metrics::BYTES, "lane" => crate::metrics::lane_of(manifest.kind));
         let (uploads, adapt, target_region) = (&uploads, &adapt, route.target_region);
+        // Only an ETag that names one write lets the commit skip opening a
+        // sealed file's last chunk (`commit::own_files_landed`).
+        let etags_vouch = self.regions.etags_name_writes(target_region);
         let (source, target, throttle) = (route.source, route.target, &route.throttle);
         let server_side = self
             .server_side
@@ -545,7 +557,9 @@ impl Transfers {
                     }
                 };
                 metrics::counter!(crate::metrics::FILES, "path" => label).increment(1);
-                let written = e_tag.map(|e| (file.target_key.clone(), e));
+                let written = e_tag
+                    .filter(|_| etags_vouch)
+                    .map(|e| (file.target_key.clone(), e));
                 Ok::<_, Failure>((file.size, started.elapsed(), written))
             }
         };
@@ -584,6 +598,15 @@ impl Transfers {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file another delivery wrote over is retried without counting
+    /// toward dead-lettering: the retry must come, since the failing
+    /// attempt withdrew its manifest. A file lost is this job's failure.
+    #[test]
+    fn a_rewrite_by_another_delivery_is_retried_uncounted_a_loss_is_counted() {
+        assert!(Failure::Replaced("k: does not open".into()).is_unavailable());
+        assert!(!Failure::Landed("k: missing in the target".into()).is_unavailable());
+    }
 
     #[test]
     fn tenants_read_no_endpoint_bucket_or_path() {
