@@ -300,3 +300,68 @@ async fn the_drill_role_reports_on_its_own_nats_identity() -> anyhow::Result<()>
         .await?;
     Ok(())
 }
+
+/// Services due together are drilled back to back in one pass, not one a
+/// tick: with a 10 s tick, three due services drilled one a tick would be
+/// 20 s apart.
+#[tokio::test]
+async fn overdue_services_are_drilled_back_to_back() -> anyhow::Result<()> {
+    const TICK_MS: i64 = 10_000;
+    let (mut stack, env) = SyncEnv::start(StackOptions {
+        extra_config: FAST_SYNC_CONFIG.into(),
+        ..Default::default()
+    })
+    .await?;
+    let t0 = chrono::Utc::now().timestamp_millis() - 3_600_000;
+    let mut services = Vec::new();
+    for db in ["db-1", "db-2", "db-3"] {
+        services.push(env.running_service(db, t0).await?.0);
+    }
+    let latest = latest_ms(&services[0]).unwrap();
+    assert!(
+        services.iter().all(|s| latest_ms(s) == Some(latest)),
+        "one chain shape: one point to report"
+    );
+    let fakes = tempfile::tempdir()?;
+    let cli = fake_cli(
+        fakes.path(),
+        "reports",
+        &format!(r#"echo '{{"success":true,"seconds":0.1,"restored_to_ms":{latest}}}'"#),
+    );
+    let cli = format!("drill.cli={}", cli.display());
+    let tick = format!("drill.tick_secs={}", TICK_MS / 1000);
+    stack
+        .start_service(
+            "drill",
+            &[
+                "--set",
+                &tick,
+                "--set",
+                "drill.interval_secs=3600",
+                "--set",
+                "bus.lease_ttl_secs=3",
+                "--set",
+                &cli,
+            ],
+        )
+        .await?;
+    let drilled = wait_until("three drills recorded", DRILL_WAIT, || async {
+        let mut times = Vec::new();
+        for s in &services {
+            let s = env.get(&s.id).await?;
+            let Some(at) = s.last_drill_time else {
+                return Ok(None);
+            };
+            assert_eq!(s.verified_restorable_time, s.latest_data_time, "{s:?}");
+            times.push(millis(&at));
+        }
+        Ok(Some(times))
+    })
+    .await?;
+    let spread = drilled.iter().max().unwrap() - drilled.iter().min().unwrap();
+    assert!(
+        spread < TICK_MS,
+        "the three drills started {spread} ms apart: one a tick, not back to back"
+    );
+    Ok(())
+}

@@ -49,8 +49,8 @@ pub struct DrillSettings {
     /// How long after a service's last drill it is drilled again.
     #[serde(rename = "interval_secs", with = "units::secs")]
     pub interval: Duration,
-    /// How often the role looks for a service that is due (one drill a
-    /// tick, the most overdue first).
+    /// How often the role looks for a service that is due; the due ones
+    /// are then drilled one after another, the most overdue first.
     #[serde(rename = "tick_secs", with = "units::secs")]
     pub tick: Duration,
     /// The engines this deployment can drill (the `xregion drill` beside it

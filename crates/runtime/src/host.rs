@@ -22,6 +22,7 @@ use xregion_common::SharedClock;
 use xregion_telemetry::Health;
 
 use crate::error::ServiceError;
+use crate::leased::Pace;
 use crate::stages::{Stage, Stages};
 
 pub struct ServiceHost {
@@ -101,10 +102,27 @@ impl ServiceHost {
     /// holds lease `<service>.<name>` (`bus.lease_ttl_secs`), so among the
     /// replicas of a service one runs it at a time. The lease is renewed
     /// every third of its TTL, also during a tick, and released on stop.
-    pub fn every_leased<F, Fut>(&mut self, name: &'static str, period: Duration, tick: F)
+    pub fn every_leased<F, Fut>(&mut self, name: &'static str, period: Duration, mut tick: F)
     where
         F: FnMut() -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.every_leased_paced(name, period, move || {
+            let pass = tick();
+            async move {
+                pass.await;
+                Pace::Wait
+            }
+        });
+    }
+
+    /// Like [`Self::every_leased`], but a tick that returns [`Pace::Again`]
+    /// is followed by the next at once (while the lease is held) instead of
+    /// after `period`: for loops that do one unit of work a tick.
+    pub fn every_leased_paced<F, Fut>(&mut self, name: &'static str, period: Duration, tick: F)
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: Future<Output = Pace> + Send + 'static,
     {
         let (bus, service) = (self.bus.clone(), self.name);
         self.spawn(Stage::Intake, name, move |stop| async move {

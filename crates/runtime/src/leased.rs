@@ -8,6 +8,17 @@ use tokio::time::{sleep_until, Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use xregion_bus::{Bus, Lease, Namespace};
 
+/// When a leased loop's next pass runs, as its last pass says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pace {
+    /// After the period.
+    Wait,
+    /// At once, if the lease is still held: the pass did one unit of work
+    /// and more may be waiting (a drill role with a queue of overdue
+    /// services drills them back to back, not one a period).
+    Again,
+}
+
 /// Until `stop`: tries to take or renew lease `<service>.<name>` every third
 /// of the TTL — also while a tick is under way, so a long tick does not
 /// lose the lease — and calls `tick` every `period` (first after one
@@ -15,6 +26,8 @@ use xregion_bus::{Bus, Lease, Namespace};
 /// finished, then the lease is released so another replica takes over at
 /// once. A tick also finishes when the lease is lost meanwhile: the loops
 /// that run this way are idempotent, a second pass only repeats work.
+/// A pass that returns [`Pace::Again`] is followed by the next one at
+/// once; the lease is checked before every pass, so one replica runs them.
 pub(crate) async fn run_leased<F, Fut>(
     bus: Bus,
     service: &'static str,
@@ -24,7 +37,7 @@ pub(crate) async fn run_leased<F, Fut>(
     stop: CancellationToken,
 ) where
     F: FnMut() -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
+    Fut: Future<Output = Pace> + Send + 'static,
 {
     let mut keeper = Keeper {
         bus,
@@ -41,20 +54,24 @@ pub(crate) async fn run_leased<F, Fut>(
             _ = stop.cancelled() => break,
             _ = renew.tick() => keeper.renew().await,
             _ = sleep_until(next) => {
+                let mut pace = Pace::Wait;
                 if keeper.holds() {
                     let pass = tick();
                     tokio::pin!(pass);
-                    loop {
+                    pace = loop {
                         tokio::select! {
-                            _ = &mut pass => break,
+                            pace = &mut pass => break pace,
                             _ = renew.tick() => keeper.renew().await,
                         }
-                    }
+                    };
                     // Per replica: summed over replicas, it says who ran.
                     metrics::counter!(xregion_bus::metrics::LEASE_TICKS, "lease" => Namespace::lease_key(service, name))
                         .increment(1);
                 }
-                next = Instant::now() + period;
+                next = match pace {
+                    Pace::Again => Instant::now(),
+                    Pace::Wait => Instant::now() + period,
+                };
             }
         }
     }

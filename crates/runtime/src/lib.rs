@@ -14,6 +14,7 @@ mod supervise;
 pub use entry::{run_service, service_main, Binary, Flag};
 pub use error::{Error, Result, ServiceError};
 pub use host::ServiceHost;
+pub use leased::Pace;
 pub use stages::{Stage, Stages};
 pub use supervise::{supervise, wait_for_stop};
 
