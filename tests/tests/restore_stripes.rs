@@ -22,8 +22,9 @@ async fn striped_files_keep_their_folders_in_plan_and_restore() -> anyhow::Resul
         .await?;
     let mut full = chain.full(0);
     let id = full.descriptor.backup_id.clone();
-    let stripe1 = b"stripe one: pages 1, 3, 5".repeat(100);
-    let stripe2 = b"STRIPE TWO: pages 2, 4, 6".repeat(120);
+    // About 4 MiB each, so the restore's time (README) means something.
+    let stripe1 = b"stripe one: pages 1, 3, 5".repeat(160_000);
+    let stripe2 = b"STRIPE TWO: pages 2, 4, 6".repeat(170_000);
     let mut file = full.descriptor.files[0].clone();
     full.descriptor.files = ["stripe1", "stripe2"]
         .iter()
@@ -61,7 +62,13 @@ async fn striped_files_keep_their_folders_in_plan_and_restore() -> anyhow::Resul
     );
 
     let into = tempfile::tempdir()?;
+    let started = std::time::Instant::now();
     let out = restore_command(stack.region("r2")?, "stripes-1", into.path())?.output()?;
+    eprintln!(
+        "sql server restore of a 2-stripe FULL ({} bytes): plan, download, verify, restore.sql in {:?}",
+        stripe1.len() + stripe2.len(),
+        started.elapsed()
+    );
     assert!(
         out.status.success(),
         "{}",
