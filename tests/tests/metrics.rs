@@ -141,11 +141,14 @@ async fn bytes_move_during_a_copy_and_the_catalog_exports_each_services_lag() ->
     // The catalog's gauges for the service.
     let id = format!("service_id=\"{}\"", svc.id);
     let latest = latest_ms(&running).expect("a RUNNING service has a latest data time") as f64;
-    let lag = wait_until("the service's lag gauge", WAIT, || async {
+    // The latest data time gauge comes with the first refresh after the
+    // copy (the lag gauge is there from the creation on, behind by the
+    // service's age while it has no copy).
+    let lag = wait_until("the service's latest data time gauge", WAIT, || async {
         let text = stack.metrics("catalog").await?;
         Ok(text
             .contains(&format!(
-                "xregion_service_lag_seconds{{service=\"xregion-catalog\",{id},tenant_id=\"{TENANT_A}\"}}"
+                "xregion_service_latest_data_time_seconds{{service=\"xregion-catalog\",{id},tenant_id=\"{TENANT_A}\"}}"
             ))
             .then_some(text))
     })

@@ -69,16 +69,17 @@ events! {
             format!("{id}:retention:{}", e.retention_days)
         }
     };
-    // One crossing per latest data time and direction.
+    // One crossing per latest data time and direction (a service with no
+    // data yet: per detection).
     pb::LagExceeded => LagExceeded, |e| format!(
         "lag:{}:exceeded:{}",
         e.service_id,
-        opt_millis(e.latest_data_time.as_ref()).unwrap_or(0)
+        lag_point(&e.latest_data_time, &e.detected_at)
     );
     pb::LagRecovered => LagRecovered, |e| format!(
         "lag:{}:recovered:{}",
         e.service_id,
-        opt_millis(e.latest_data_time.as_ref()).unwrap_or(0)
+        lag_point(&e.latest_data_time, &e.detected_at)
     );
     pb::BackupSynced => BackupSynced, |e| format!(
         "synced:{}:{}",
@@ -138,9 +139,23 @@ pub struct LagCrossing {
     pub tenant_id: String,
     pub lag_seconds: i64,
     pub threshold_seconds: i64,
-    pub latest_data_time_ms: i64,
+    /// None while the service has no restorable point (it lags from its
+    /// creation).
+    pub latest_data_time_ms: Option<i64>,
     /// When the crossing was seen.
     pub detected_at_ms: i64,
+}
+
+/// What a lag crossing's id is of: the latest data time point, or, with
+/// none yet, `none:<when it was detected>`.
+fn lag_point(
+    latest: &Option<xregion_proto::Timestamp>,
+    detected: &Option<xregion_proto::Timestamp>,
+) -> String {
+    match opt_millis(latest.as_ref()) {
+        Some(ms) => ms.to_string(),
+        None => format!("none:{}", opt_millis(detected.as_ref()).unwrap_or(0)),
+    }
 }
 
 /// `LagExceeded` or `LagRecovered`.
@@ -157,7 +172,7 @@ macro_rules! lag_events {
                     tenant_id: c.tenant_id.clone(),
                     lag_seconds: c.lag_seconds,
                     threshold_seconds: c.threshold_seconds,
-                    latest_data_time: Some(xregion_proto::convert::timestamp(c.latest_data_time_ms)),
+                    latest_data_time: c.latest_data_time_ms.map(xregion_proto::convert::timestamp),
                     detected_at: Some(xregion_proto::convert::timestamp(c.detected_at_ms)),
                 }
             }
@@ -308,7 +323,7 @@ mod tests {
             tenant_id: "t1".into(),
             lag_seconds: 700,
             threshold_seconds: 600,
-            latest_data_time_ms: 1_700_000_000_000,
+            latest_data_time_ms: Some(1_700_000_000_000),
             detected_at_ms: 1_700_000_700_000,
         };
         let exceeded: pb::LagExceeded = crossing.event();
@@ -330,6 +345,14 @@ mod tests {
                 "lag:s1:recovered:1700000000000"
             )
         );
+        // No data yet: no latest point, one crossing per detection.
+        let none = LagCrossing {
+            latest_data_time_ms: None,
+            ..crossing
+        };
+        let exceeded: pb::LagExceeded = none.event();
+        assert_eq!(exceeded.latest_data_time, None);
+        assert_eq!(addressed(&exceeded).1, "lag:s1:exceeded:none:1700000700000");
     }
 
     #[test]

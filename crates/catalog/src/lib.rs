@@ -25,6 +25,8 @@ pub mod verify;
 mod window;
 
 #[cfg(test)]
+mod lag_tests;
+#[cfg(test)]
 mod stamps_tests;
 
 pub use config::{CatalogConfig, CatalogSettings};

@@ -111,9 +111,11 @@ impl ServiceGauges {
                 ("tenant_id", svc.tenant_id.clone()),
             ]
         };
+        // With no restorable point yet, the lag runs from the creation
+        // (XregionLagOverPromise covers a service that never seeds).
+        let behind = crate::sync::lag_ms(svc, now) as f64 / 1000.0;
+        self.lag.push((ids(), behind));
         if let Some(at) = svc.latest_data_time {
-            let behind = now.saturating_sub(at).max(0) as f64 / 1000.0;
-            self.lag.push((ids(), behind));
             self.latest.push((ids(), at as f64 / 1000.0));
         }
         if let Some(at) = svc.drill.verified_point {

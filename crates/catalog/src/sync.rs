@@ -314,17 +314,16 @@ impl Catalog {
     }
 
     /// Publishes LagExceeded / LagRecovered when the service crosses the
-    /// threshold.
+    /// threshold. A service with no restorable point yet (its first FULL
+    /// not copied: stuck SEEDING, or an instance that never backs up) lags
+    /// from its creation, so it alerts too instead of never.
     pub async fn check_lag(&self, service_id: &str) -> Result<()> {
         let mut tx = self.db.pool.begin().await?;
         let Some(svc) = self.live_service(&mut tx, service_id).await? else {
             return Ok(());
         };
-        let Some(latest) = svc.latest_data_time else {
-            return Ok(());
-        };
         let now = self.now();
-        let lag = now.saturating_sub(latest).max(0) / 1000;
+        let lag = lag_ms(&svc, now) / 1000;
         let exceeded = lag > self.lag_threshold_secs;
         if exceeded == services::lag_alerted(&mut tx, service_id).await? {
             return Ok(());
@@ -335,7 +334,7 @@ impl Catalog {
             tenant_id: svc.tenant_id.clone(),
             lag_seconds: lag,
             threshold_seconds: self.lag_threshold_secs,
-            latest_data_time_ms: latest,
+            latest_data_time_ms: svc.latest_data_time,
             detected_at_ms: now,
         };
         if exceeded {
@@ -365,10 +364,8 @@ impl Catalog {
             for svc in &page {
                 // One service's failed check must not stop the others'
                 // or leave every gauge stale: logged, retried next pass.
-                if svc.latest_data_time.is_some() {
-                    if let Err(error) = self.check_lag(&svc.service_id).await {
-                        tracing::warn!(service_id = %svc.service_id, %error, "lag check failed");
-                    }
+                if let Err(error) = self.check_lag(&svc.service_id).await {
+                    tracing::warn!(service_id = %svc.service_id, %error, "lag check failed");
                 }
                 gauges.add(svc, now);
             }
@@ -379,6 +376,13 @@ impl Catalog {
         gauges.export();
         Ok(())
     }
+}
+
+/// How far behind `svc` is at `now`: from its latest data time point, or
+/// from its creation while it has none.
+pub(crate) fn lag_ms(svc: &ServiceRow, now: i64) -> i64 {
+    let since = svc.latest_data_time.unwrap_or(svc.created_at);
+    now.saturating_sub(since).max(0)
 }
 
 /// After a copy of `bytes` was added (`copies = 1`, the copy as `added`)
