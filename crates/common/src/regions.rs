@@ -245,6 +245,19 @@ impl Regions {
     }
 }
 
+/// The least time a multipart request of an S3 region may take. A part is
+/// one PUT, timed from connecting to the end of the answer, and parts grow
+/// with the file (10,000 at most: 64 MiB for a 640 GB file, 525 MiB at
+/// 5 TiB), so the client's default 30 s would need 2 and 18 MB/s on one
+/// connection; 15 minutes needs 0.07 and 0.6.
+pub const PART_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// The timeout of a region's multipart requests: its `timeout` option when
+/// that is longer, else [`PART_REQUEST_TIMEOUT`].
+pub fn part_request_timeout(region_timeout: Option<std::time::Duration>) -> std::time::Duration {
+    region_timeout.map_or(PART_REQUEST_TIMEOUT, |t| t.max(PART_REQUEST_TIMEOUT))
+}
+
 /// Builds the object store of one region. Options are passed explicitly so
 /// that ambient `AWS_*` variables never change where data goes.
 pub fn build_store(region: &RegionConfig) -> Result<Arc<dyn ObjectStore>> {
@@ -290,11 +303,22 @@ pub fn build_region(region: &RegionConfig) -> Result<BuiltRegion> {
                 .map_err(|_| err(format!("unknown S3 option {key:?}")))?;
             builder = builder.with_config(key, value);
         }
-        let s3 = Arc::new(
-            builder
-                .build()
-                .map_err(|e| err(format!("cannot open {:?}: {e}", region.url)))?,
-        );
+        let open = |b: object_store::aws::AmazonS3Builder| {
+            b.build()
+                .map(Arc::new)
+                .map_err(|e| err(format!("cannot open {:?}: {e}", region.url)))
+        };
+        let timeout = options
+            .get("timeout")
+            .map(|t| humantime::parse_duration(t).map_err(|e| err(format!("timeout {t:?}: {e}"))))
+            .transpose()?;
+        // Multipart requests (a part is one PUT) get their own client, whose
+        // timeout fits a part on a slow link.
+        let parts = open(builder.clone().with_config(
+            object_store::aws::AmazonS3ConfigKey::Client(object_store::ClientConfigKey::Timeout),
+            humantime::format_duration(part_request_timeout(timeout)).to_string(),
+        ))?;
+        let s3 = open(builder)?;
         let prefix = url.path().trim_matches('/').to_string();
         let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
             s3.clone()
@@ -304,7 +328,7 @@ pub fn build_region(region: &RegionConfig) -> Result<BuiltRegion> {
         };
         return Ok(BuiltRegion {
             store,
-            multipart: Some(Multipart::new(s3, &prefix)),
+            multipart: Some(Multipart::new(parts, &prefix)),
             local_root: None,
         });
     }
@@ -365,6 +389,18 @@ mod tests {
             Regions::build(&[region("r1", url.as_str()), region("r2", "memory://")]).unwrap();
         assert!(regions.contains("r1") && regions.contains("r2"));
         assert!(dir.path().join("r1").is_dir());
+    }
+
+    #[test]
+    fn parts_get_at_least_fifteen_minutes_and_a_bad_timeout_is_refused() {
+        let min = std::time::Duration::from_secs;
+        assert_eq!(part_request_timeout(None), PART_REQUEST_TIMEOUT);
+        assert_eq!(part_request_timeout(Some(min(2))), PART_REQUEST_TIMEOUT);
+        assert_eq!(part_request_timeout(Some(min(7200))), min(7200));
+        let mut s3 = region("s", "s3://bucket");
+        s3.options.insert("timeout".into(), "soon".into());
+        let e = Regions::build(&[s3]).unwrap_err().to_string();
+        assert!(e.contains("timeout") && e.contains("soon"), "{e}");
     }
 
     #[test]
