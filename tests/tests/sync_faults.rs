@@ -19,7 +19,7 @@ use xregion_tests::metrics::counter;
 use xregion_tests::probe::copy_under_way;
 use xregion_tests::stack::{TENANT_A, TOKEN_A, TOKEN_B};
 use xregion_tests::sync::{latest_ms, SyncEnv, FAST_SYNC_CONFIG};
-use xregion_tests::{now_ms, Stack, StackOptions};
+use xregion_tests::{now_ms, wait_until, Stack, StackOptions, WAIT};
 
 const T0: i64 = 1_760_000_000_000;
 const MIN: i64 = 60_000;
@@ -167,6 +167,77 @@ async fn an_upload_aborted_outside_the_worker_is_started_again() -> anyhow::Resu
         counter(&worker, "xregion_transfer_parts_reused_total", ""),
         0,
         "nothing of the aborted upload was reused"
+    );
+    Ok(())
+}
+
+/// A catalog that does not answer (stopped: its requests time out rather
+/// than fail) stalls no copy: the heartbeat asks it beside the copy, the
+/// job's lease is renewed before the question, and an answer later than
+/// half a heartbeat counts as none. Bytes keep moving at the lane's limit
+/// and the job is not redelivered beside the running copy.
+#[tokio::test]
+async fn a_catalog_that_does_not_answer_stalls_no_copy() -> anyhow::Result<()> {
+    const MIB: f64 = 1024.0 * 1024.0;
+    let (mut stack, env) = SyncEnv::start(StackOptions {
+        extra_config: format!(
+            "{FAST_SYNC_CONFIG}ack_wait_secs = 3\nparts_in_flight = 2\nbandwidth = [{{ source = \"r1\", target = \"r2\", bytes_per_sec = {} }}]\n",
+            4 * 1024 * 1024
+        ),
+        ..Default::default()
+    })
+    .await?;
+    let mut chain = env.chain("calm-1", Engine::Mysql, T0).await?;
+    let full = env
+        .upstream
+        .emit(&env.source, &chain.full(120 * 1024 * 1024))
+        .await?;
+    let total_parts = 120 / 5;
+    let svc = env.create("calm-1", Engine::Mysql, "r1", "r2").await?;
+    let catalog = stack.service("catalog")?.pid().unwrap().to_string();
+    let moved = || async {
+        stack
+            .metric(
+                "transfer-worker",
+                "xregion_transfer_bytes_total",
+                "lane=\"full\"",
+            )
+            .await
+    };
+    let before = wait_until("the FULL under way", WAIT, || async {
+        let b = moved().await.unwrap_or(0.0);
+        Ok((b >= 10.0 * MIB).then_some(b))
+    })
+    .await?;
+    std::process::Command::new("kill")
+        .args(["-STOP", &catalog])
+        .status()?;
+    // 4 MiB/s for up to 15 s; a copy waiting on the catalog at every
+    // heartbeat (10 s request timeout) moves a part or two.
+    let going = wait_until(
+        "30 MiB moved with the catalog stopped",
+        Duration::from_secs(15),
+        || async { Ok((moved().await? >= before + 30.0 * MIB).then_some(())) },
+    )
+    .await;
+    std::process::Command::new("kill")
+        .args(["-CONT", &catalog])
+        .status()?;
+    going?;
+    let running = env.wait_state(&svc.id, pb::ServiceState::Running).await?;
+    assert_eq!(running.synced_backups, 1);
+    let worker = stack.metrics("transfer-worker").await?;
+    assert_eq!(
+        counter(&worker, "xregion_transfer_parts_uploaded_total", ""),
+        total_parts as u64,
+        "a part was sent twice: the job was redelivered beside its copy"
+    );
+    let prefix = layout::service_prefix(TENANT_A, "calm-1", &svc.id);
+    let object = layout::backup_file_key(&prefix, &full.backup_id, &full.files[0].key);
+    let bytes = env.target.get(&Path::from(object)).await?.bytes().await?;
+    assert_eq!(
+        hex::encode(sha2::Sha256::digest(&bytes)),
+        full.files[0].sha256
     );
     Ok(())
 }

@@ -323,33 +323,59 @@ impl Transfers {
             .map(|(written, ())| written)
         };
         tokio::pin!(copy_all);
-        let mut ticker = tokio::time::interval(Duration::from_secs(1));
-        let mut last_ack = Instant::now();
-        let copied = loop {
-            tokio::select! {
-                r = &mut copy_all => break r,
-                _ = ticker.tick() => {
-                    progress.set(bytes_done.load(Ordering::Relaxed), files_done.load(Ordering::Relaxed));
-                    progress.tick().await;
-                    if last_ack.elapsed() >= self.heartbeat {
-                        // A service deleted mid-copy stops its copy here.
-                        if let Ok(Liveness::Gone) = liveness::ask(&self.catalog, &service.service_id).await {
-                            self.remove_copy(&target, service, &manifest).await;
-                            return Err(Failure::Cancelled);
-                        }
-                        d.in_progress().await;
-                        let written = commit::mark_in_progress(target.as_ref(), &service.target_prefix, &backup.backup_id, self.clock.now_ms()).await;
-                        match written {
-                            // A LOG's first marker must be there: from now
-                            // on its files may outlive their own grace.
-                            Err(error) if !marked => return Err(error.into()),
-                            Err(error) => tracing::warn!(%error, "in-progress marker not refreshed"),
-                            Ok(()) => {}
-                        }
-                        marked = true;
-                        last_ack = Instant::now();
-                    }
+        // The heartbeat runs beside the copy, not in a select arm: the copy
+        // goes on being polled while the heartbeat waits on the catalog,
+        // NATS or the store. It ends only to stop the copy.
+        let heartbeat = async {
+            let mut ticker = tokio::time::interval(Duration::from_secs(1));
+            let mut last_ack = Instant::now();
+            loop {
+                ticker.tick().await;
+                progress.set(
+                    bytes_done.load(Ordering::Relaxed),
+                    files_done.load(Ordering::Relaxed),
+                );
+                progress.tick().await;
+                if last_ack.elapsed() < self.heartbeat {
+                    continue;
                 }
+                // The job's lease first: a catalog slow to answer must not
+                // let the message be redelivered beside this copy.
+                d.in_progress().await;
+                // A service deleted mid-copy stops its copy here. An answer
+                // later than half a heartbeat counts as none (asked again
+                // at the next), so heartbeats stay within the ack wait.
+                let ask = liveness::ask(&self.catalog, &service.service_id);
+                if let Ok(Ok(Liveness::Gone)) = tokio::time::timeout(self.heartbeat / 2, ask).await
+                {
+                    return Failure::Cancelled;
+                }
+                let written = commit::mark_in_progress(
+                    target.as_ref(),
+                    &service.target_prefix,
+                    &backup.backup_id,
+                    self.clock.now_ms(),
+                )
+                .await;
+                match written {
+                    // A LOG's first marker must be there: from now on its
+                    // files may outlive their own grace.
+                    Err(error) if !marked => return error.into(),
+                    Err(error) => tracing::warn!(%error, "in-progress marker not refreshed"),
+                    Ok(()) => {}
+                }
+                marked = true;
+                last_ack = Instant::now();
+            }
+        };
+        let copied = tokio::select! {
+            r = &mut copy_all => r,
+            stop = heartbeat => {
+                // The copy is no longer polled: nothing it writes races the removal.
+                if matches!(stop, Failure::Cancelled) {
+                    self.remove_copy(&target, service, &manifest).await;
+                }
+                return Err(stop);
             }
         };
         let written = copied?;
