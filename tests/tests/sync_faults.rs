@@ -242,6 +242,84 @@ async fn a_catalog_that_does_not_answer_stalls_no_copy() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A second job message for a backup whose copy is running (the watcher's
+/// re-queue once the stream's duplicate window has passed, a re-announced
+/// backup) waits for that copy instead of copying beside it: the running
+/// copy's marker names its message. Every part is sent once, and the second
+/// message is acked once the first copy committed.
+#[tokio::test]
+async fn a_second_job_for_a_backup_being_copied_waits_for_that_copy() -> anyhow::Result<()> {
+    const MIB: usize = 1024 * 1024;
+    let (stack, env) = SyncEnv::start(StackOptions {
+        extra_config: format!(
+            "{FAST_SYNC_CONFIG}ack_wait_secs = 3\nparts_in_flight = 2\nbandwidth = [{{ source = \"r1\", target = \"r2\", bytes_per_sec = {} }}]\n",
+            4 * MIB
+        ),
+        ..Default::default()
+    })
+    .await?;
+    let mut chain = env.chain("twice-1", Engine::Mysql, T0).await?;
+    let full = env
+        .upstream
+        .emit(&env.source, &chain.full(40 * MIB))
+        .await?;
+    let svc = env.create("twice-1", Engine::Mysql, "r1", "r2").await?;
+    wait_until("the FULL under way", WAIT, || async {
+        let moved = stack
+            .metric(
+                "transfer-worker",
+                "xregion_transfer_bytes_total",
+                "lane=\"full\"",
+            )
+            .await?;
+        Ok((moved >= 10.0 * MIB as f64).then_some(()))
+    })
+    .await?;
+    let seeding = env.get(&svc.id).await?;
+    let job = pb::TransferRequested {
+        service: Some(xregion_tests::sync::service_ref(&seeding, "twice-1")),
+        backup: Some(full.clone()),
+        lane: pb::Lane::Full as i32,
+        requested_at: None,
+    };
+    env.probe
+        .publish_raw(
+            stack
+                .ns()
+                .transfer_subject("r2", xregion_domain::Lane::Full),
+            "twice-again",
+            &job,
+        )
+        .await?;
+    let running = env.wait_state(&svc.id, pb::ServiceState::Running).await?;
+    assert_eq!(running.synced_backups, 1);
+    wait_until("both job messages acked", WAIT, || async {
+        let jobs = stack
+            .metric(
+                "transfer-worker",
+                "xregion_transfer_backlog_jobs",
+                "lane=\"full\"",
+            )
+            .await?;
+        Ok((jobs == 0.0).then_some(()))
+    })
+    .await?;
+    let worker = stack.metrics("transfer-worker").await?;
+    assert_eq!(
+        counter(&worker, "xregion_transfer_parts_uploaded_total", ""),
+        8,
+        "a part was sent twice: the second message copied beside the first"
+    );
+    let prefix = layout::service_prefix(TENANT_A, "twice-1", &svc.id);
+    let object = layout::backup_file_key(&prefix, &full.backup_id, &full.files[0].key);
+    let bytes = env.target.get(&Path::from(object)).await?.bytes().await?;
+    assert_eq!(
+        hex::encode(sha2::Sha256::digest(&bytes)),
+        full.files[0].sha256
+    );
+    Ok(())
+}
+
 #[tokio::test]
 async fn watch_streams_progress_and_state_changes_only_to_the_owner() -> anyhow::Result<()> {
     let (_stack, env) = SyncEnv::start(StackOptions::fast_sync()).await?;

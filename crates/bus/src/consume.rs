@@ -131,6 +131,9 @@ pub struct Delivery {
     pub attempt: u32,
     /// Deliveries allowed before the message is dead-lettered.
     pub max_deliver: u32,
+    /// The message's stream sequence (0 when unknown): the same for every
+    /// delivery of one message, another for a message published again.
+    pub sequence: u64,
     message: Message,
 }
 
@@ -323,6 +326,7 @@ async fn process<H: Handler>(message: Message, handler: &H, cx: Settling<'_>) {
         headers: message.headers.clone(),
         attempt,
         max_deliver: cx.retry.max_deliver,
+        sequence: seq,
         message,
     };
     let span =

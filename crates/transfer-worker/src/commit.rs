@@ -1,5 +1,5 @@
-//! The edges of a copy in the target store: the in-progress marker that keeps
-//! the orphan sweep off a copy still running, the check that every file
+//! The edges of a copy in the target store (the in-progress marker is
+//! `crate::marker`): the check that every file
 //! landed before the manifest (the commit marker) is written, the check of
 //! an already committed copy before it is announced again, and removing a
 //! copy whose service was deleted meanwhile.
@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use object_store::path::Path;
-use object_store::{ObjectStore, PutPayload};
+use object_store::ObjectStore;
 use sha2::{Digest, Sha256};
 use xregion_common::objects::delete_if_present;
 use xregion_crypt::Keyring;
@@ -19,32 +19,6 @@ use crate::sealed_check::last_chunk_opens;
 /// Files up to this size are hashed again when a committed copy is checked;
 /// larger ones are checked by size.
 const REHASH_LIMIT: u64 = 16 * 1024 * 1024;
-
-/// Written when a FULL's copy starts (a LOG's at its first heartbeat) and
-/// on every heartbeat.
-pub async fn mark_in_progress(
-    store: &dyn ObjectStore,
-    prefix: &str,
-    backup_id: &str,
-    now_ms: i64,
-) -> Result<(), object_store::Error> {
-    let body = format!("{{\"backup_id\":\"{backup_id}\",\"at\":{now_ms}}}");
-    store
-        .put(
-            &Path::from(layout::in_progress_key(prefix, backup_id)),
-            PutPayload::from(body.into_bytes()),
-        )
-        .await
-        .map(|_| ())
-}
-
-pub async fn clear_in_progress(
-    store: &dyn ObjectStore,
-    prefix: &str,
-    backup_id: &str,
-) -> Result<(), object_store::Error> {
-    delete_if_present(store, &layout::in_progress_key(prefix, backup_id)).await
-}
 
 /// Takes back a manifest this attempt wrote whose files did not check out,
 /// if it is still this attempt's (another delivery's, written since, is
@@ -238,7 +212,7 @@ pub async fn remove_copy(
     for f in &manifest.files {
         delete_if_present(store, &f.key).await?;
     }
-    clear_in_progress(store, prefix, &manifest.backup_id).await?;
+    crate::marker::clear(store, prefix, &manifest.backup_id).await?;
     delete_if_present(store, &layout::service_descriptor_key(prefix)).await
 }
 

@@ -14,6 +14,7 @@ pub mod copy;
 pub mod inflight;
 pub mod liveness;
 pub mod local;
+pub mod marker;
 pub mod metrics;
 pub mod ownership;
 pub mod peers;

@@ -42,7 +42,7 @@ pub const NAMES: [&str; 12] = [
 
 /// The `reason` label of [`FAILURES`]: every value [`Failure::reason`]
 /// gives for a counted failure.
-pub const REASONS: [&str; 15] = [
+pub const REASONS: [&str; 16] = [
     "store",
     "io",
     "upload_state",
@@ -53,6 +53,7 @@ pub const REASONS: [&str; 15] = [
     "bus",
     "landed",
     "replaced",
+    "busy",
     "target",
     "forged",
     "catalog_unknown",
@@ -155,6 +156,7 @@ impl Failure {
             Failure::Cancelled => "cancelled",
             Failure::Landed(_) => "landed",
             Failure::Replaced(_) => "replaced",
+            Failure::Busy(_) => "busy",
             Failure::Target(_) => "target",
             Failure::Forged(_) => "forged",
             Failure::Unknown => "catalog_unknown",
@@ -165,9 +167,10 @@ impl Failure {
 }
 
 /// Counts a failed attempt by its reason; a copy stopped because its
-/// service was deleted is not a failure.
+/// service was deleted, or waiting for another copy of its backup, is not
+/// a failure.
 pub(crate) fn count_failure(failure: &Failure) {
-    if !matches!(failure, Failure::Cancelled) {
+    if !matches!(failure, Failure::Cancelled | Failure::Busy(_)) {
         metrics::counter!(FAILURES, "reason" => failure.reason()).increment(1);
     }
 }

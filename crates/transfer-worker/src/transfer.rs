@@ -96,7 +96,7 @@ impl Failure {
             Failure::Copy(CopyError::State(_)) => true,
             Failure::Copy(CopyError::Io(e)) => e.kind() != std::io::ErrorKind::NotFound,
             Failure::Bus(e) => e.is_unavailable(),
-            Failure::Unknown | Failure::Region(_) | Failure::Replaced(_) => true,
+            Failure::Unknown | Failure::Region(_) | Failure::Replaced(_) | Failure::Busy(_) => true,
             _ => false,
         }
     }
@@ -118,6 +118,9 @@ pub(crate) enum Failure {
     Landed(String),
     #[error("a copied file was written over by another delivery of the job: {0}")]
     Replaced(String),
+    /// Another job message is copying this backup: wait, not a failure.
+    #[error("{0}")]
+    Busy(String),
     #[error("target: {0}")]
     Target(String),
     /// The job is not what the catalog's record says: forged or stale.
@@ -144,6 +147,10 @@ impl TryHandler for Transfers {
             Ok(bytes) => {
                 tracing::info!(service_id = %service.service_id, backup_id = %backup.backup_id, bytes, elapsed_ms = started.elapsed().as_millis() as u64, "backup synced");
                 Outcome::Ack
+            }
+            Err(Failure::Busy(reason)) => {
+                tracing::info!(service_id = %service.service_id, backup_id = %backup.backup_id, %reason, "another copy of the backup is running; retried later");
+                Outcome::Unavailable(reason)
             }
             Err(Failure::Bus(e)) if e.is_unavailable() => Outcome::Unavailable(e.to_string()),
             Err(Failure::Bus(e)) => Outcome::Retry(e.to_string()),
@@ -272,17 +279,23 @@ impl Transfers {
         // files are kept by their own age (`cleanup.orphan_grace_hours`, far
         // longer than a heartbeat), so a log copied within one (most) spends
         // no round trips on it. An earlier attempt may have left one.
+        // Before its first marker, a copy makes sure no other job message
+        // is copying this backup (`marker`): if one is, it waits.
         let log = manifest.kind == xregion_domain::BackupKind::Log;
         let mut marked = d.attempt > 1;
+        let mut own_marker = false;
         if !log {
-            commit::mark_in_progress(
+            self.wait_for_another_copy(target.as_ref(), service, backup, d)
+                .await?;
+            crate::marker::mark(
                 target.as_ref(),
                 &service.target_prefix,
                 &backup.backup_id,
                 self.clock.now_ms(),
+                d.sequence,
             )
             .await?;
-            marked = true;
+            (marked, own_marker) = (true, true);
         }
         let total: u64 = manifest.files.iter().map(|f| f.size).sum();
         let bytes_done = Arc::new(AtomicU64::new(0));
@@ -350,11 +363,20 @@ impl Transfers {
                 {
                     return Failure::Cancelled;
                 }
-                let written = commit::mark_in_progress(
+                if !own_marker {
+                    if let Err(failure) = self
+                        .wait_for_another_copy(target.as_ref(), service, backup, d)
+                        .await
+                    {
+                        return failure;
+                    }
+                }
+                let written = crate::marker::mark(
                     target.as_ref(),
                     &service.target_prefix,
                     &backup.backup_id,
                     self.clock.now_ms(),
+                    d.sequence,
                 )
                 .await;
                 match written {
@@ -364,7 +386,7 @@ impl Transfers {
                     Err(error) => tracing::warn!(%error, "in-progress marker not refreshed"),
                     Ok(()) => {}
                 }
-                marked = true;
+                (marked, own_marker) = (true, true);
                 last_ack = Instant::now();
             }
         };
@@ -425,7 +447,7 @@ impl Transfers {
         // copy asks at every heartbeat). One catalog request a log fewer.
         self.still_live(&target, service, &manifest).await?;
         if marked {
-            commit::clear_in_progress(target.as_ref(), &service.target_prefix, &backup.backup_id)
+            crate::marker::clear(target.as_ref(), &service.target_prefix, &backup.backup_id)
                 .await?;
         }
         progress.set(total, manifest.files.len() as u32);
@@ -442,6 +464,33 @@ impl Transfers {
         )
         .await?;
         Ok(total)
+    }
+
+    /// Fails as [`Failure::Busy`] while the backup's marker shows another
+    /// job message copying it (refreshed within three heartbeats): this
+    /// delivery is retried later, uncounted, and then finds that copy
+    /// committed, or its marker stale.
+    async fn wait_for_another_copy(
+        &self,
+        target: &dyn ObjectStore,
+        service: &pb::ServiceRef,
+        backup: &BackupDescriptor,
+        d: &Delivery,
+    ) -> Result<(), Failure> {
+        let fresh_ms = i64::try_from(3 * self.heartbeat.as_millis()).unwrap_or(i64::MAX);
+        let other = crate::marker::other_copy(
+            target,
+            &service.target_prefix,
+            &backup.backup_id,
+            d.sequence,
+            self.clock.now_ms(),
+            fresh_ms,
+        )
+        .await?;
+        match other {
+            Some(reason) => Err(Failure::Busy(reason)),
+            None => Ok(()),
+        }
     }
 
     /// Copies every file the way `choose_path` says, counting progress;
