@@ -655,3 +655,34 @@ async fn jwt_identities_and_rotation_without_restart() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// A tenant holds at most `gateway.max_watches_per_tenant` watches open
+/// (each is a subscription, a consumer and a task on the gateway): one more
+/// is RESOURCE_EXHAUSTED naming the limit, another tenant still watches,
+/// and a watch the client closes gives its slot back.
+#[tokio::test]
+async fn a_tenant_cannot_hold_more_watches_than_its_limit() -> anyhow::Result<()> {
+    let (mut stack, env) = xregion_tests::sync::SyncEnv::start(StackOptions::fast_sync()).await?;
+    stack.kill("api-gateway");
+    stack
+        .start_service(
+            "api-gateway",
+            &["--set", "gateway.max_watches_per_tenant=2"],
+        )
+        .await?;
+    let first = env.watch(TOKEN_A, "").await?;
+    let _second = env.watch(TOKEN_A, "").await?;
+    let refused = env.watch(TOKEN_A, "").await.unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert!(
+        refused.message().contains("max_watches_per_tenant = 2"),
+        "{refused:?}"
+    );
+    let _other_tenant = env.watch(TOKEN_B, "").await?;
+    drop(first);
+    wait_until("the closed watch's slot given back", WAIT, || async {
+        Ok(env.watch(TOKEN_A, "").await.ok())
+    })
+    .await?;
+    Ok(())
+}

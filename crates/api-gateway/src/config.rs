@@ -21,6 +21,17 @@ impl Validate for GatewayConfig {
             MIN_RELOAD_INTERVAL,
             "100",
         )?;
+        for (key, n) in [
+            (
+                "gateway.max_watches_per_tenant",
+                self.gateway.max_watches_per_tenant,
+            ),
+            ("gateway.max_watches", self.gateway.max_watches),
+        ] {
+            if n == 0 {
+                return Err(Invalid::new(key, "must be at least 1"));
+            }
+        }
         let dashboard = &self.gateway.dashboard_listen;
         if !dashboard.is_empty() && dashboard.parse::<std::net::SocketAddr>().is_err() {
             return Err(Invalid::new(
@@ -55,6 +66,10 @@ pub struct GatewaySettings {
     pub reload_interval: Duration,
     pub tls: TlsSettings,
     pub jwt: JwtSettings,
+    /// Watches one tenant may have open at once (RESOURCE_EXHAUSTED past it).
+    pub max_watches_per_tenant: usize,
+    /// Watches the gateway keeps open at once, all tenants together.
+    pub max_watches: usize,
 }
 
 impl Default for GatewaySettings {
@@ -68,6 +83,8 @@ impl Default for GatewaySettings {
             reload_interval: Duration::from_secs(2),
             tls: TlsSettings::default(),
             jwt: JwtSettings::default(),
+            max_watches_per_tenant: 32,
+            max_watches: 1024,
         }
     }
 }
@@ -137,8 +154,13 @@ mod tests {
         each_refused_naming_its_key::<GatewayConfig>(&[
             ("gateway.reload_interval_ms", "50"),
             ("gateway.dashboard_listen", "\"localhost\""),
+            ("gateway.max_watches_per_tenant", "0"),
+            ("gateway.max_watches", "0"),
         ])
         .unwrap();
+        let cfg = load("gateway.max_watches_per_tenant", "4").unwrap();
+        assert_eq!(cfg.gateway.max_watches_per_tenant, 4);
+        assert_eq!(cfg.gateway.max_watches, 1024);
         assert!(load("gateway.dashboard_listen", "\"127.0.0.1:0\"").is_ok());
         let err = load("gateway.jwt.leeway", "30").unwrap_err();
         assert!(

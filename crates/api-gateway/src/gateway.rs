@@ -16,6 +16,7 @@ pub struct Gateway {
     pub regions: Regions,
     pub nats: async_nats::Client,
     pub ns: Namespace,
+    pub watches: std::sync::Arc<crate::watch_slots::WatchSlots>,
 }
 
 impl Gateway {

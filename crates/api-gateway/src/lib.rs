@@ -13,6 +13,7 @@ pub mod run;
 pub mod tls;
 pub mod traceparent;
 pub mod watch;
+pub mod watch_slots;
 
 pub use config::{GatewayConfig, GatewaySettings, JwtSettings, TlsSettings, TokenConfig};
 pub use run::{run, RunError};

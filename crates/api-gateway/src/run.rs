@@ -10,6 +10,11 @@ use crate::config::GatewayConfig;
 use crate::gateway::Gateway;
 use crate::tls::{self, TlsError};
 
+/// How often an idle connection is pinged (HTTP/2) and probed (TCP).
+const HTTP2_KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(30);
+/// A ping unanswered this long closes the connection and its streams.
+const HTTP2_KEEPALIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("configuration: {0}")]
@@ -80,6 +85,10 @@ async fn serve(
         regions,
         nats: bus.client().clone(),
         ns: bus.namespace().clone(),
+        watches: crate::watch_slots::WatchSlots::new(
+            settings.max_watches_per_tenant,
+            settings.max_watches,
+        ),
     });
 
     let (mut reporter, health_service) = tonic_health::server::health_reporter();
@@ -110,7 +119,13 @@ async fn serve(
         addr: settings.listen.clone(),
         source,
     })?;
-    let mut server = tonic::transport::Server::builder().trace_fn(crate::traceparent::request_span);
+    // Keepalive pings find clients that vanished without closing their
+    // streams, so their watches end and give their slots back.
+    let mut server = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(HTTP2_KEEPALIVE))
+        .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
+        .tcp_keepalive(Some(HTTP2_KEEPALIVE))
+        .trace_fn(crate::traceparent::request_span);
     let tls_on = tls.is_some();
     match tls {
         Some(tls) => server = server.tls_config(tls).map_err(RunError::TlsIdentity)?,

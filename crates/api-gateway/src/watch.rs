@@ -80,6 +80,8 @@ impl Gateway {
         let tenant = self.auth.tenant(request.metadata())?;
         let req = request.into_inner();
         let resume_after = parse_cursor(&req.resume_after)?;
+        // Held by the watch's task: given back when the stream ends.
+        let slot = self.watches.take(&tenant)?;
         let only = req.service_id;
         if !only.is_empty() {
             check_id("service_id", &only)?;
@@ -110,6 +112,7 @@ impl Gateway {
         });
         let (tx, rx) = tokio::sync::mpsc::channel(256);
         tokio::spawn(async move {
+            let _slot = slot;
             let mut merged = futures::stream::select(progress, events.boxed());
             loop {
                 let item: Result<_, push::OrderedError> = tokio::select! {

@@ -47,6 +47,7 @@ async fn dashboard(catalog: &TestCatalog) -> Router {
         regions: xregion_common::Regions::build(&regions).unwrap(),
         nats,
         ns: xregion_bus::Namespace::new("t", "rds").unwrap(),
+        watches: crate::watch_slots::WatchSlots::new(1, 1),
     };
     super::router(Arc::new(gateway), CancellationToken::new())
 }
