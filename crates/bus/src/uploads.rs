@@ -78,9 +78,10 @@ impl UploadsBucket {
     }
 
     /// Removes the record under `key` only while it still names
-    /// `upload_id` (compared and deleted at one revision): a record another
-    /// delivery wrote meanwhile, or one that fails the check, is kept.
-    /// True when nothing of `upload_id` is recorded any more.
+    /// `upload_id` (compared and deleted at one revision): a record naming
+    /// another upload, or failing the check, is kept (false); one rewritten
+    /// between the read and the delete is kept too (an error). True when
+    /// nothing of `upload_id` is recorded any more.
     pub async fn forget_upload(&self, key: &str, upload_id: &str) -> Result<bool> {
         let entry = self
             .kv

@@ -39,6 +39,12 @@ pub enum CopyError {
     Store(#[from] object_store::Error),
     #[error("upload state: {0}")]
     State(String),
+    /// The target no longer knows a recorded multipart upload (aborted
+    /// outside xregion): counted toward dead-lettering, so a lifecycle rule
+    /// that aborts uploads sooner than a copy takes ends in a dead letter,
+    /// not in endless restarts.
+    #[error("{0}")]
+    UploadGone(String),
     #[error("local file: {0}")]
     Io(#[from] std::io::Error),
     #[error("encryption: {0}")]

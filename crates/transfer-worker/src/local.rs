@@ -67,7 +67,12 @@ fn copy_blocking(
     }
     let partial = partial_path(&files.target);
     let outcome = copy_and_hash(source, &partial, cancelled, limit, on_bytes)
-        .and_then(|seen| file.check(seen));
+        .and_then(|seen| file.check(seen))
+        .and_then(|()| match cancelled.load(Ordering::Relaxed) {
+            // Dropped while it hashed: its service may be removing the copy.
+            true => Err(std::io::Error::other("copy cancelled").into()),
+            false => Ok(()),
+        });
     match outcome {
         Ok(()) => Ok(std::fs::rename(&partial, &files.target)?),
         Err(e) => {

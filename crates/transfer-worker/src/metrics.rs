@@ -42,10 +42,11 @@ pub const NAMES: [&str; 12] = [
 
 /// The `reason` label of [`FAILURES`]: every value [`Failure::reason`]
 /// gives for a counted failure.
-pub const REASONS: [&str; 16] = [
+pub const REASONS: [&str; 17] = [
     "store",
     "io",
     "upload_state",
+    "upload_gone",
     "missing",
     "size",
     "checksum",
@@ -148,6 +149,7 @@ impl Failure {
             Failure::Copy(CopyError::Store(_)) | Failure::Store(_) => "store",
             Failure::Copy(CopyError::Io(_)) => "io",
             Failure::Copy(CopyError::State(_)) => "upload_state",
+            Failure::Copy(CopyError::UploadGone(_)) => "upload_gone",
             Failure::Copy(CopyError::Missing(_)) => "missing",
             Failure::Copy(CopyError::SizeMismatch { .. }) => "size",
             Failure::Copy(CopyError::ChecksumMismatch { .. }) => "checksum",

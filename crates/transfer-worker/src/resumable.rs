@@ -322,7 +322,7 @@ impl Session<'_> {
     /// A store that no longer knows the upload (`NoSuchUpload`, 404: aborted
     /// outside this copy, by a lifecycle rule or an operator) would fail
     /// every resume of it: its record is forgotten (while it still names
-    /// that upload) and the attempt fails as retryable, so the next delivery
+    /// that upload) and the attempt fails (counted), so the next delivery
     /// starts a new upload, under a data key of its own when encrypted (this
     /// attempt's key has sealed parts already). Other errors pass through.
     async fn gone_or(&self, state: &UploadState, e: object_store::Error) -> CopyError {
@@ -338,8 +338,8 @@ impl Session<'_> {
         {
             Ok(forgotten) => {
                 tracing::warn!(target = %key, upload_id = %state.upload_id, forgotten, "the target no longer knows the upload; the copy starts over");
-                CopyError::State(format!(
-                    "{key}: upload {} is gone from the target; the copy starts over",
+                CopyError::UploadGone(format!(
+                    "{key}: multipart upload {} is gone from the target (aborted outside xregion, e.g. by a lifecycle rule); the copy starts over",
                     state.upload_id
                 ))
             }

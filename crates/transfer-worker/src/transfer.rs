@@ -148,9 +148,14 @@ impl TryHandler for Transfers {
                 tracing::info!(service_id = %service.service_id, backup_id = %backup.backup_id, bytes, elapsed_ms = started.elapsed().as_millis() as u64, "backup synced");
                 Outcome::Ack
             }
+            // Nothing is lost by dropping it: that copy's own message is
+            // redelivered should its worker die, and the watcher queues a
+            // backup the catalog never recorded again (reconciliation).
+            // Retrying it instead would pile up deliveries for as long as
+            // that copy runs (hours for a large FULL).
             Err(Failure::Busy(reason)) => {
-                tracing::info!(service_id = %service.service_id, backup_id = %backup.backup_id, %reason, "another copy of the backup is running; retried later");
-                Outcome::Unavailable(reason)
+                tracing::info!(service_id = %service.service_id, backup_id = %backup.backup_id, %reason, "another job message is copying this backup; this one is dropped");
+                Outcome::Ack
             }
             Err(Failure::Bus(e)) if e.is_unavailable() => Outcome::Unavailable(e.to_string()),
             Err(Failure::Bus(e)) => Outcome::Retry(e.to_string()),
@@ -335,7 +340,7 @@ impl Transfers {
             )
             .map(|(written, ())| written)
         };
-        tokio::pin!(copy_all);
+        let mut copy_all = Box::pin(copy_all);
         // The heartbeat runs beside the copy, not in a select arm: the copy
         // goes on being polled while the heartbeat waits on the catalog,
         // NATS or the store. It ends only to stop the copy.
@@ -384,16 +389,22 @@ impl Transfers {
                     // files may outlive their own grace.
                     Err(error) if !marked => return error.into(),
                     Err(error) => tracing::warn!(%error, "in-progress marker not refreshed"),
-                    Ok(()) => {}
+                    Ok(()) => (marked, own_marker) = (true, true),
                 }
-                (marked, own_marker) = (true, true);
                 last_ack = Instant::now();
             }
         };
-        let copied = tokio::select! {
-            r = &mut copy_all => r,
-            stop = heartbeat => {
-                // The copy is no longer polled: nothing it writes races the removal.
+        let stopped = tokio::select! {
+            r = &mut copy_all => Ok(r),
+            stop = heartbeat => Err(stop),
+        };
+        let copied = match stopped {
+            Ok(copied) => copied,
+            Err(stop) => {
+                // The copy is dropped before anything is removed: streams
+                // end, a copy in the kernel stops at its next chunk or
+                // before its rename.
+                drop(copy_all);
                 if matches!(stop, Failure::Cancelled) {
                     self.remove_copy(&target, service, &manifest).await;
                 }
@@ -467,9 +478,10 @@ impl Transfers {
     }
 
     /// Fails as [`Failure::Busy`] while the backup's marker shows another
-    /// job message copying it (refreshed within three heartbeats): this
-    /// delivery is retried later, uncounted, and then finds that copy
-    /// committed, or its marker stale.
+    /// job message copying it (refreshed within two ack waits and 5 s: a
+    /// live copy rewrites it every heartbeat, a third of one, plus half a
+    /// heartbeat for the catalog's answer): this message is then dropped.
+    /// A marker that cannot be read holds nothing back.
     async fn wait_for_another_copy(
         &self,
         target: &dyn ObjectStore,
@@ -477,7 +489,9 @@ impl Transfers {
         backup: &BackupDescriptor,
         d: &Delivery,
     ) -> Result<(), Failure> {
-        let fresh_ms = i64::try_from(3 * self.heartbeat.as_millis()).unwrap_or(i64::MAX);
+        let fresh_ms = i64::try_from(6 * self.heartbeat.as_millis())
+            .unwrap_or(i64::MAX)
+            .saturating_add(5_000);
         let other = crate::marker::other_copy(
             target,
             &service.target_prefix,
@@ -486,10 +500,14 @@ impl Transfers {
             self.clock.now_ms(),
             fresh_ms,
         )
-        .await?;
+        .await;
         match other {
-            Some(reason) => Err(Failure::Busy(reason)),
-            None => Ok(()),
+            Ok(Some(reason)) => Err(Failure::Busy(reason)),
+            Ok(None) => Ok(()),
+            Err(error) => {
+                tracing::warn!(%error, "in-progress marker not read; copying");
+                Ok(())
+            }
         }
     }
 
@@ -681,6 +699,9 @@ mod tests {
     fn a_rewrite_by_another_delivery_is_retried_uncounted_a_loss_is_counted() {
         assert!(Failure::Replaced("k: does not open".into()).is_unavailable());
         assert!(!Failure::Landed("k: missing in the target".into()).is_unavailable());
+        // An upload aborted outside xregion restarts the copy, counted: a
+        // lifecycle rule quicker than the copy ends in a dead letter.
+        assert!(!Failure::Copy(CopyError::UploadGone("k: gone".into())).is_unavailable());
     }
 
     #[test]
