@@ -229,7 +229,8 @@ fn write_config(dir: &Path, args: &UpArgs) -> anyhow::Result<PathBuf> {
     text.push_str("]\n");
     for (id, name) in REGIONS {
         text.push_str(&format!(
-            "\n[[regions]]\nid = \"{id}\"\ndisplay_name = \"{name}\"\nurl = \"file://{}\"\n",
+            "\n[[regions]]\nid = \"{id}\"\ndisplay_name = \"{name}\"\nurl = \"file://{}\"\n\
+             source_key_prefix = \"{{instance}}/\"\n",
             dir.join("regions").join(id).display()
         ));
     }
