@@ -156,3 +156,40 @@ fn configuration_layers_apply_in_order_and_dump() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("nonexistent"));
 }
+
+/// Catalog requests past `catalog.max_requests_in_flight` are answered
+/// UNAVAILABLE at once ("catalog busy"), not queued without bound: with a
+/// limit of 1 and 64 requests at once, some are shed, every request is
+/// answered (none times out or fails otherwise), and the shed are counted.
+#[tokio::test]
+async fn a_catalog_at_its_request_limit_sheds_load_with_unavailable() -> anyhow::Result<()> {
+    use xregion_proto::xregion::v1::{self as pb, ErrorCode};
+    let (mut stack, _env) = SyncEnv::start(StackOptions::fast_sync()).await?;
+    stack.kill("catalog");
+    stack
+        .start_service("catalog", &["--set", "catalog.max_requests_in_flight=1"])
+        .await?;
+    let client = xregion_bus::CatalogClient::new(
+        stack.nats.client().await?,
+        stack.ns(),
+        Duration::from_secs(10),
+    );
+    let list = pb::ListSyncServicesRequest::default();
+    let calls = (0..64).map(|_| client.request(TENANT_A, &list));
+    let results = futures::future::join_all(calls).await;
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    let shed = results
+        .iter()
+        .filter(|r| {
+            matches!(r, Err(xregion_bus::BusError::Remote { code: ErrorCode::Unavailable, message, .. })
+                if message.contains("catalog busy"))
+        })
+        .count();
+    assert_eq!(ok + shed, 64, "answered otherwise: {results:?}");
+    assert!(ok > 0 && shed > 0, "{ok} answered, {shed} shed");
+    let counted = stack
+        .metric("catalog", "xregion_catalog_requests_shed_total", "")
+        .await?;
+    assert_eq!(counted, shed as f64);
+    Ok(())
+}

@@ -14,9 +14,10 @@ pub const CONSUMERS_RECREATED: &str = "xregion_bus_consumers_recreated_total";
 pub const STREAMS_RECREATED: &str = "xregion_bus_streams_recreated_total";
 pub const LEASE_HELD: &str = "xregion_lease_held";
 pub const LEASE_TICKS: &str = "xregion_lease_ticks_total";
+pub const RPC_SHED: &str = "xregion_catalog_requests_shed_total";
 
 /// Every name this crate (and the runtime's leased loops) exports.
-pub const NAMES: [&str; 10] = [
+pub const NAMES: [&str; 11] = [
     PUBLISHED,
     HANDLED,
     HANDLER_PANICS,
@@ -27,6 +28,7 @@ pub const NAMES: [&str; 10] = [
     STREAM_DRIFT,
     LEASE_HELD,
     LEASE_TICKS,
+    RPC_SHED,
 ];
 
 pub fn describe() {
@@ -77,5 +79,10 @@ pub fn describe() {
         LEASE_TICKS,
         Unit::Count,
         "ticks of a leased loop run by this replica, by lease"
+    );
+    describe_counter!(
+        RPC_SHED,
+        Unit::Count,
+        "catalog requests answered UNAVAILABLE at once because catalog.max_requests_in_flight were being answered, by method"
     );
 }

@@ -105,11 +105,14 @@ impl CatalogClient {
 }
 
 /// Serves catalog requests in a queue group until `shutdown`, then waits for
-/// the requests in flight to be answered.
+/// the requests in flight to be answered. With `limit` requests in flight, a
+/// request is answered UNAVAILABLE at once (its caller retries as for any
+/// unavailable catalog) rather than queued without bound.
 pub async fn serve_rpc<H: CatalogService>(
     client: Client,
     ns: Namespace,
     handler: Arc<H>,
+    limit: usize,
     shutdown: CancellationToken,
 ) -> Result<()> {
     let mut sub = client
@@ -134,6 +137,21 @@ pub async fn serve_rpc<H: CatalogService>(
         // NATS permissions decide who may publish on which kind of subject;
         // a method on the other kind would get around them.
         let misplaced = is_internal(&method) != internal_subject;
+        if in_flight.len() >= limit {
+            metrics::counter!(crate::metrics::RPC_SHED, "method" => method.clone()).increment(1);
+            let busy = CatalogReply {
+                result: Some(catalog_reply::Result::Error(CatalogError {
+                    code: ErrorCode::Unavailable as i32,
+                    message: format!("catalog busy: {limit} requests in flight; retry"),
+                    reason: String::new(),
+                    field: String::new(),
+                })),
+            };
+            if let Err(error) = client.publish(reply_to, busy.encode_to_vec().into()).await {
+                tracing::warn!(%error, "cannot send catalog reply");
+            }
+            continue;
+        }
         let handler = handler.clone();
         let client = client.clone();
         let span = tracing::info_span!("rpc", method = %method);

@@ -69,6 +69,10 @@ pub struct CatalogSettings {
     pub fail_point: Option<String>,
     /// Concurrent upstream and event handlers.
     pub max_in_flight: NonZeroUsize,
+    /// Catalog requests answered at once by this replica; one more is
+    /// answered UNAVAILABLE at once ("catalog busy"), so a burst sheds
+    /// load instead of piling up tasks and waiting on the connection pool.
+    pub max_requests_in_flight: NonZeroUsize,
     /// Turns usage into an amount; charging later is a configuration change.
     pub price_plan: PricePlan,
 }
@@ -105,6 +109,7 @@ impl Default for CatalogSettings {
             clock_offset_secs: 0,
             fail_point: None,
             max_in_flight: const { non_zero_usize(16) },
+            max_requests_in_flight: const { non_zero_usize(512) },
             price_plan: PricePlan::default(),
         }
     }
@@ -139,6 +144,7 @@ impl std::fmt::Debug for CatalogSettings {
             .field("clock_offset_secs", &self.clock_offset_secs)
             .field("fail_point", &self.fail_point)
             .field("max_in_flight", &self.max_in_flight)
+            .field("max_requests_in_flight", &self.max_requests_in_flight)
             .field("price_plan", &self.price_plan)
             .finish()
     }
@@ -182,6 +188,7 @@ mod tests {
             ("catalog.lag_check_interval_secs", "0"),
             ("catalog.max_connections", "0"),
             ("catalog.max_in_flight", "0"),
+            ("catalog.max_requests_in_flight", "0"),
             ("catalog.fail_point", "after_create"),
             ("catalog.price_plan.per_gb_transferred", "-1.0"),
         ])

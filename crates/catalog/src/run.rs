@@ -64,8 +64,9 @@ pub async fn run(cx: Context<CatalogConfig>) -> std::result::Result<(), ServiceE
         price_plan: settings.price_plan.clone(),
     });
     let (client, rpc_ns) = (bus.client().clone(), ns.clone());
+    let limit = settings.max_requests_in_flight.get();
     host.spawn(Stage::Intake, "rpc", move |stop| {
-        serve_rpc(client, rpc_ns, rpc, stop)
+        serve_rpc(client, rpc_ns, rpc, limit, stop)
     });
     host.consume(
         ConsumerSpec {
