@@ -183,7 +183,9 @@ pub async fn serve_rpc<H: CatalogService>(
                         }
                     }),
                 };
-                if let Err(error) = client.publish(reply_to, reply.encode_to_vec().into()).await {
+                let max = client.server_info().max_payload;
+                let bytes = within_payload(reply, &method, max);
+                if let Err(error) = client.publish(reply_to, bytes.into()).await {
                     tracing::warn!(%error, "cannot send catalog reply");
                 }
             }
@@ -194,4 +196,70 @@ pub async fn serve_rpc<H: CatalogService>(
     while in_flight.join_next().await.is_some() {}
     let _ = client.flush().await;
     Ok(())
+}
+
+/// The reply encoded, or, when it is larger than the bus carries in one
+/// message (`max`: the server's max_payload), an error saying so: a reply
+/// NATS refused would leave its caller waiting for its timeout instead.
+fn within_payload(reply: CatalogReply, method: &str, max: usize) -> Vec<u8> {
+    let bytes = reply.encode_to_vec();
+    if max == 0 || bytes.len() <= max {
+        return bytes;
+    }
+    tracing::warn!(
+        method,
+        bytes = bytes.len(),
+        max,
+        "catalog reply over the bus's message limit"
+    );
+    CatalogReply {
+        result: Some(catalog_reply::Result::Error(CatalogError {
+            code: ErrorCode::FailedPrecondition as i32,
+            message: format!(
+                "the answer to {method} is {} bytes, over the bus's limit of {max} \
+                 (NATS max_payload): ask for less (an earlier restore time, a smaller page), \
+                 or restore from the target store alone (xregion restore --region-store)",
+                bytes.len()
+            ),
+            reason: String::new(),
+            field: String::new(),
+        })),
+    }
+    .encode_to_vec()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn ok(n: usize) -> CatalogReply {
+        CatalogReply {
+            result: Some(catalog_reply::Result::Ok(vec![7u8; n])),
+        }
+    }
+
+    #[test]
+    fn a_reply_over_the_bus_limit_becomes_an_error_naming_it() {
+        let small = within_payload(ok(100), "GetRestorePlan", 1024);
+        assert_eq!(small, ok(100).encode_to_vec());
+        let big = within_payload(ok(5000), "GetRestorePlan", 1024);
+        assert!(big.len() <= 1024);
+        let Some(catalog_reply::Result::Error(e)) =
+            CatalogReply::decode(big.as_slice()).unwrap().result
+        else {
+            panic!("an error expected");
+        };
+        assert_eq!(e.code, ErrorCode::FailedPrecondition as i32);
+        assert!(
+            e.message.contains("GetRestorePlan") && e.message.contains("1024"),
+            "{}",
+            e.message
+        );
+        // No limit known: sent as it is.
+        assert_eq!(
+            within_payload(ok(5000), "m", 0).len(),
+            ok(5000).encode_to_vec().len()
+        );
+    }
 }
