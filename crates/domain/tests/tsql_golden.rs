@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)] // test code: a panic is a failure report
 
 use proptest::prelude::*;
-use xregion_domain::chain::{restore_plan, ChainBackup, ChainPosition};
+use xregion_domain::chain::{restore_plan, ChainBackup, ChainPosition, PlanError};
 use xregion_domain::tsql::{restore_script, ScriptFile, ScriptInput};
 use xregion_domain::{BackupKind, Engine};
 
@@ -162,6 +162,67 @@ RESTORE DATABASE [sales]
 GO
 RESTORE LOG [sales]
   FROM DISK = N'/r/l1/db.trn'
+  WITH STOPAT = '2025-10-09T08:53:20.123', RECOVERY;
+GO
+"
+    );
+}
+
+/// A chain broken by an LSN gap (l2 does not start where l1 ended): a time
+/// before the gap restores from f1 through l1; a time inside the broken
+/// stretch gets no script at all, the plan naming the gap; a time after the
+/// next FULL restores from that FULL alone, never across the gap.
+#[test]
+fn a_gap_in_the_log_chain_is_never_restored_across() {
+    let chain = [
+        sql("f1", BackupKind::Full, T - 6000, T - 5000, (100, 200)),
+        sql("l1", BackupKind::Log, T - 5000, T - 4000, (200, 300)),
+        sql("l2", BackupKind::Log, T - 4000, T - 3000, (350, 400)),
+        sql("f2", BackupKind::Full, T - 2000, T - 1000, (500, 600)),
+        sql("l3", BackupKind::Log, T - 1000, T + 1000, (600, 700)),
+    ];
+    let before = restore_plan(Engine::Sqlserver, &chain, T - 4500).unwrap();
+    assert_eq!(
+        (
+            before.full_backup_id.as_str(),
+            before.log_backup_ids.as_slice()
+        ),
+        ("f1", &["l1".to_string()][..])
+    );
+    let broken = restore_plan(Engine::Sqlserver, &chain, T - 3500).unwrap_err();
+    assert!(
+        matches!(broken, PlanError::MissingLog { after, .. } if after == T - 4000),
+        "restorable up to l1's end, then the gap: {broken}"
+    );
+    let after = restore_plan(Engine::Sqlserver, &chain, T).unwrap();
+    assert_eq!(
+        (
+            after.full_backup_id.as_str(),
+            after.log_backup_ids.as_slice()
+        ),
+        ("f2", &["l3".to_string()][..])
+    );
+    let files = [
+        file("f2", BackupKind::Full, "db.bak"),
+        file("l3", BackupKind::Log, "db.trn"),
+    ];
+    let got = restore_script(&ScriptInput {
+        database: "sales",
+        stop_at: after.stop_at,
+        files: &landed("/r", &files),
+    })
+    .unwrap();
+    assert_eq!(
+        got,
+        "\
+-- xregion restore of [sales]: FULL f2 + 1 LOG backups, stops at 2025-10-09T08:53:20.123 UTC
+-- run with: sqlcmd -S <server> -E -i restore.sql
+RESTORE DATABASE [sales]
+  FROM DISK = N'/r/f2/db.bak'
+  WITH NORECOVERY, REPLACE;
+GO
+RESTORE LOG [sales]
+  FROM DISK = N'/r/l3/db.trn'
   WITH STOPAT = '2025-10-09T08:53:20.123', RECOVERY;
 GO
 "
