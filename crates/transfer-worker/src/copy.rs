@@ -182,36 +182,33 @@ pub async fn copy_streamed(
         .map(|e| e.fresh(file.size))
         .transpose()?;
     let mut at = 0u64;
-    while let Some((chunk, took)) = chunks.next().await {
-        let chunk = match chunk {
-            Ok(c) => c,
-            Err(e) => {
+    // Every way out but success aborts the upload, so no failed copy
+    // leaves an incomplete multipart upload behind in the target.
+    let copied = async {
+        while let Some((chunk, took)) = chunks.next().await {
+            let chunk = chunk.map_err(|e| {
                 ends.parts.failed();
-                let _ = writer.abort().await;
-                return Err(read(e));
-            }
-        };
-        // The ranged reads are this path's requests of known latency.
-        ends.parts.done(chunk.len() as u64, took);
-        ends.throttle.acquire(chunk.len() as u64).await;
-        seen.update(&chunk);
-        writer.wait_for_capacity(ends.parts.window()).await?;
-        // Reads are whole chunks of the cipher (READ_CHUNK is a multiple).
-        let body = match crate::seal::maybe(seal.as_ref(), at, chunk.clone()) {
-            Ok(b) => b,
-            Err(e) => {
-                let _ = writer.abort().await;
-                return Err(e);
-            }
-        };
-        at += chunk.len() as u64;
-        writer.write(&body);
-        on_bytes(chunk.len() as u64);
+                read(e)
+            })?;
+            // The ranged reads are this path's requests of known latency.
+            ends.parts.done(chunk.len() as u64, took);
+            ends.throttle.acquire(chunk.len() as u64).await;
+            seen.update(&chunk);
+            writer.wait_for_capacity(ends.parts.window()).await?;
+            // Reads are whole chunks of the cipher (READ_CHUNK is a multiple).
+            let body = crate::seal::maybe(seal.as_ref(), at, chunk.clone())?;
+            at += chunk.len() as u64;
+            writer.write(&body);
+            on_bytes(chunk.len() as u64);
+        }
+        file.check(std::mem::take(&mut seen))
     }
-    if let Err(err) = file.check(seen) {
+    .await;
+    if let Err(err) = copied {
         let _ = writer.abort().await;
         return Err(err);
     }
+    // finish aborts the upload itself when its completion fails.
     Ok(writer.finish().await?.e_tag)
 }
 
