@@ -25,6 +25,7 @@ impl Validate for CatalogConfig {
         )?;
         positive("catalog.lag_threshold_secs", s.lag_threshold)?;
         positive("catalog.lag_check_interval_secs", s.lag_check_interval)?;
+        positive("catalog.outbox_keep_days", s.outbox_keep)?;
         if let Some(point) = &s.fail_point {
             one_of(
                 "catalog.fail_point",
@@ -69,6 +70,10 @@ pub struct CatalogSettings {
     pub fail_point: Option<String>,
     /// Concurrent upstream and event handlers.
     pub max_in_flight: NonZeroUsize,
+    /// Published events are kept in the outbox this long, then removed
+    /// (checked hourly); unpublished ones are never removed.
+    #[serde(rename = "outbox_keep_days", with = "units::days")]
+    pub outbox_keep: Duration,
     /// Catalog requests answered at once by this replica; one more is
     /// answered UNAVAILABLE at once ("catalog busy"), so a burst sheds
     /// load instead of piling up tasks and waiting on the connection pool.
@@ -110,6 +115,7 @@ impl Default for CatalogSettings {
             fail_point: None,
             max_in_flight: const { non_zero_usize(16) },
             max_requests_in_flight: const { non_zero_usize(512) },
+            outbox_keep: Duration::from_secs(30 * 24 * 3600),
             price_plan: PricePlan::default(),
         }
     }
@@ -189,6 +195,7 @@ mod tests {
             ("catalog.max_connections", "0"),
             ("catalog.max_in_flight", "0"),
             ("catalog.max_requests_in_flight", "0"),
+            ("catalog.outbox_keep_days", "0"),
             ("catalog.fail_point", "after_create"),
             ("catalog.price_plan.per_gb_transferred", "-1.0"),
         ])

@@ -36,6 +36,16 @@ pub struct OutboxRelay {
     pub clock: SharedClock,
 }
 
+/// Forgets events published more than `keep` ago; their message ids guard
+/// against a second enqueue only while a redelivery could bring one, and
+/// the events stream keeps them for `bus.events_max_age_days` anyway.
+pub async fn prune_published(db: &Db, clock: &SharedClock, keep: Duration) -> Result<u64> {
+    let keep_ms = i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
+    let before = clock.now_ms().saturating_sub(keep_ms);
+    let mut conn = db.pool.acquire().await?;
+    outbox::prune_sent(&mut conn, before).await
+}
+
 impl OutboxRelay {
     pub async fn run(self, shutdown: CancellationToken) {
         loop {
@@ -203,6 +213,53 @@ mod tests {
 
     use super::*;
     use crate::testing::{Source, TestCatalog};
+
+    /// Published events older than the keep are removed; an event not yet
+    /// published never is, however old.
+    #[tokio::test]
+    async fn only_events_published_before_the_keep_are_pruned() {
+        let t = TestCatalog::new(&["r1", "r2"]).await.unwrap();
+        let service = t
+            .service(&Source::new("t1", "db-1", "r1"), "r2")
+            .await
+            .unwrap();
+        let ns = Namespace::new("t", "rds").unwrap();
+        let relay = OutboxRelay {
+            db: t.catalog.db.clone(),
+            publisher: Publisher::recording(ns).0,
+            wake: Arc::default(),
+            interval: Duration::from_secs(1),
+            clock: t.catalog.clock.clone(),
+        };
+        let published = relay.drain().await.unwrap() as i64;
+        assert!(published > 0);
+        t.delete(&service).await.unwrap(); // enqueued, not published
+        let rows = |sent: bool| {
+            let db = t.catalog.db.clone();
+            async move {
+                let sql = if sent {
+                    "SELECT COUNT(*) FROM outbox WHERE sent_at IS NOT NULL"
+                } else {
+                    "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL"
+                };
+                sqlx::query_scalar::<_, i64>(sql)
+                    .fetch_one(&db.pool)
+                    .await
+                    .unwrap()
+            }
+        };
+        let pending = rows(false).await;
+        assert!(pending > 0);
+        let keep = Duration::from_secs(30 * 86_400);
+        let now: SharedClock = xregion_common::clock::FixedClock::at(t.catalog.now());
+        assert_eq!(prune_published(&t.catalog.db, &now, keep).await.unwrap(), 0);
+        let later: SharedClock =
+            xregion_common::clock::FixedClock::at(t.catalog.now() + 31 * 86_400_000);
+        let pruned = prune_published(&t.catalog.db, &later, keep).await.unwrap();
+        assert_eq!(pruned as i64, published);
+        assert_eq!(rows(true).await, 0);
+        assert_eq!(rows(false).await, pending, "unpublished events stay");
+    }
 
     /// The relay publishes what the catalog's writes enqueued, each under
     /// the subject and id its type gives it, once.

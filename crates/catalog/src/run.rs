@@ -109,11 +109,26 @@ pub async fn run(cx: Context<CatalogConfig>) -> std::result::Result<(), ServiceE
             }
         }
     });
+    let (prune_db, prune_clock, keep) = (db.clone(), catalog.clock.clone(), settings.outbox_keep);
+    host.every("outbox-prune", OUTBOX_PRUNE_EVERY, move || {
+        let (db, clock) = (prune_db.clone(), prune_clock.clone());
+        async move {
+            match crate::outbox::prune_published(&db, &clock, keep).await {
+                Ok(0) => {}
+                Ok(removed) => tracing::info!(removed, "published events pruned from the outbox"),
+                Err(error) => tracing::warn!(%error, "outbox prune failed, will retry"),
+            }
+        }
+    });
     tracing::info!(backend = ?db.backend, "catalog database ready");
     let result = host.run().await;
     db.pool.close().await;
     result
 }
+
+/// How often published events older than `catalog.outbox_keep_days` are
+/// removed from the outbox.
+const OUTBOX_PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// How often, and how patiently, the `database` readiness check asks.
 const DATABASE_CHECK_EVERY: Duration = Duration::from_secs(2);

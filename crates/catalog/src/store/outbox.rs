@@ -47,6 +47,14 @@ pub async fn pending(conn: &mut AnyConnection, limit: i64) -> Result<Vec<Pending
     fetch_all(conn, sqlx::query(sql).bind(limit)).await
 }
 
+/// Removes events published before `sent_before` (unix ms); an event not
+/// yet published is never removed. Returns how many went.
+pub async fn prune_sent(conn: &mut AnyConnection, sent_before: i64) -> Result<u64> {
+    let query = sqlx::query("DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < $1")
+        .bind(sent_before);
+    execute(conn, query).await
+}
+
 pub async fn mark_sent(conn: &mut AnyConnection, seq: i64, now: i64) -> Result<()> {
     let query = sqlx::query("UPDATE outbox SET sent_at = $1 WHERE seq = $2")
         .bind(now)
