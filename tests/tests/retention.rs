@@ -376,3 +376,60 @@ async fn retention_forgets_a_copy_before_deleting_it_and_survives_a_crash_at_eac
     every_point_restorable(&env, &svc.id).await?;
     Ok(())
 }
+
+/// A manifest that does not read blocks its service's retention (it could
+/// be the link a restore needs): nothing of that service expires, the
+/// gauge xregion_cleanup_retention_blocked_services says so (alert
+/// XregionRetentionBlocked), and once the manifest reads again the first
+/// chain expires as it should.
+#[tokio::test]
+async fn an_unreadable_manifest_blocks_retention_visibly_and_removes_nothing() -> anyhow::Result<()>
+{
+    let (mut stack, env) = SyncEnv::start(fast_sync_without_cleanup()).await?;
+    let (svc, all) = long_history(&env, "blocked-1").await?;
+    let prefix = layout::service_prefix(TENANT_A, "blocked-1", &svc.id);
+    let keys = env.keys_under(&prefix).await?;
+    // The newest log's manifest, damaged.
+    let damaged = Path::from(layout::manifest_key(
+        &prefix,
+        &all.last().unwrap().backup_id,
+    ));
+    let good = env.target.get(&damaged).await?.bytes().await?;
+    env.target
+        .put(&damaged, b"{ not a manifest".to_vec().into())
+        .await?;
+
+    stack.start_service("cleanup", &eager_cleanup(&[])).await?;
+    wait_until("retention reported blocked", WAIT, || async {
+        let n = stack
+            .metric("cleanup", "xregion_cleanup_retention_blocked_services", "")
+            .await?;
+        Ok((n == 1.0).then_some(()))
+    })
+    .await?;
+    // Sweeps went on (one a second) and removed nothing.
+    wait_until("two more sweeps", WAIT, || async {
+        let n = stack
+            .metric("cleanup", "xregion_cleanup_sweeps_total", "outcome=\"ok\"")
+            .await?;
+        Ok((n >= 3.0).then_some(()))
+    })
+    .await?;
+    assert_eq!(env.keys_under(&prefix).await?.len(), keys.len());
+    assert!(env
+        .probe
+        .events::<pb::BackupExpired>(EventSubject::BackupExpired)
+        .await?
+        .is_empty());
+
+    env.target.put(&damaged, good.into()).await?;
+    expired_events(&env, "first chain expired once it reads", 11).await?;
+    wait_until("retention no longer blocked", WAIT, || async {
+        let n = stack
+            .metric("cleanup", "xregion_cleanup_retention_blocked_services", "")
+            .await?;
+        Ok((n == 0.0).then_some(()))
+    })
+    .await?;
+    Ok(())
+}

@@ -14,9 +14,10 @@ pub const ORPHANS: &str = "xregion_cleanup_orphan_objects_removed_total";
 pub const STALE_UPLOADS: &str = "xregion_cleanup_stale_uploads_aborted_total";
 pub const HALTED: &str = "xregion_cleanup_sweep_halted_total";
 pub const LEFT_ALONE: &str = "xregion_cleanup_folders_left_alone";
+pub const RETENTION_BLOCKED: &str = "xregion_cleanup_retention_blocked_services";
 
 /// Every name this crate exports, for the dashboard and alert checks.
-pub const NAMES: [&str; 8] = [
+pub const NAMES: [&str; 9] = [
     SWEEPS,
     SWEEP_DURATION,
     LAST_SWEEP,
@@ -25,6 +26,7 @@ pub const NAMES: [&str; 8] = [
     STALE_UPLOADS,
     HALTED,
     LEFT_ALONE,
+    RETENTION_BLOCKED,
 ];
 
 pub fn describe() {
@@ -65,6 +67,10 @@ pub fn describe() {
     describe_gauge!(
         LEFT_ALONE,
         "service folders the last orphan sweep left alone, by region and reason"
+    );
+    describe_gauge!(
+        RETENTION_BLOCKED,
+        "live services whose retention the last sweep could not run (a manifest that does not read, the catalog away): nothing of theirs expires, so their storage grows; cleanup's log names each service and why"
     );
 }
 

@@ -42,6 +42,10 @@ impl Sweeper {
         let live = self.catalog.live_services("").await?;
         let now = self.now_ms();
         let mut report = SweepReport::default();
+        // Retention needs every manifest of a service: one that does not
+        // read could be the link a restore needs, so nothing of that
+        // service expires until it reads (counted, named in the log).
+        let mut blocked = 0usize;
         for service in &live {
             let Some(store) = self.regions.store(&service.target_region) else {
                 continue;
@@ -49,10 +53,12 @@ impl Sweeper {
             match expire_service(&store, &self.catalog, service, now, self.fail_point).await {
                 Ok(ids) => report.expired += ids.len(),
                 Err(error) => {
-                    tracing::warn!(service_id = %service.service_id, %error, "retention failed; will retry next sweep")
+                    blocked += 1;
+                    tracing::warn!(service_id = %service.service_id, %error, "retention failed; nothing of this service expires until it runs; will retry next sweep")
                 }
             }
         }
+        metrics::gauge!(crate::metrics::RETENTION_BLOCKED).set(blocked as f64);
         let targets: BTreeSet<&str> = live.iter().map(|s| s.target_region.as_str()).collect();
         let older_than_ms = now.saturating_sub(self.orphan_grace_ms);
         let namespace = self.publisher.namespace().prefix().to_string();
