@@ -120,6 +120,11 @@ macro_rules! catalog_methods {
         pub fn is_internal(method: &str) -> bool {
             [$(<$i_req as CatalogMethod>::METHOD),*].contains(&method)
         }
+
+        /// Whether the catalog serves `method` at all.
+        pub fn is_known(method: &str) -> bool {
+            is_internal(method) || [$(<$t_req as CatalogMethod>::METHOD),*].contains(&method)
+        }
     };
 }
 

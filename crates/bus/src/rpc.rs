@@ -16,7 +16,7 @@ use xregion_proto::xregion::v1::{
     catalog_reply, CatalogCall, CatalogError, CatalogReply, ErrorCode,
 };
 
-use crate::contract::{dispatch, is_internal, CatalogService};
+use crate::contract::{dispatch, is_internal, is_known, CatalogService};
 use crate::error::{BusError, Result};
 use crate::names::Namespace;
 use crate::propagation::set_parent_from;
@@ -138,7 +138,14 @@ pub async fn serve_rpc<H: CatalogService>(
         // a method on the other kind would get around them.
         let misplaced = is_internal(&method) != internal_subject;
         if in_flight.len() >= limit {
-            metrics::counter!(crate::metrics::RPC_SHED, "method" => method.clone()).increment(1);
+            // The label only ever takes a method the catalog serves: a
+            // subject made up by a client makes no series of its own.
+            let label = if is_known(&method) {
+                method.clone()
+            } else {
+                "unknown".into()
+            };
+            metrics::counter!(crate::metrics::RPC_SHED, "method" => label).increment(1);
             let busy = CatalogReply {
                 result: Some(catalog_reply::Result::Error(CatalogError {
                     code: ErrorCode::Unavailable as i32,

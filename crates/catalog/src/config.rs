@@ -151,6 +151,7 @@ impl std::fmt::Debug for CatalogSettings {
             .field("fail_point", &self.fail_point)
             .field("max_in_flight", &self.max_in_flight)
             .field("max_requests_in_flight", &self.max_requests_in_flight)
+            .field("outbox_keep", &self.outbox_keep)
             .field("price_plan", &self.price_plan)
             .finish()
     }

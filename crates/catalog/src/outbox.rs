@@ -42,9 +42,21 @@ pub struct OutboxRelay {
 pub async fn prune_published(db: &Db, clock: &SharedClock, keep: Duration) -> Result<u64> {
     let keep_ms = i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
     let before = clock.now_ms().saturating_sub(keep_ms);
-    let mut conn = db.pool.acquire().await?;
-    outbox::prune_sent(&mut conn, before).await
+    let mut total = 0;
+    // In batches, each its own statement: a first prune of a long history
+    // does not hold SQLite's writer lock for all of it.
+    loop {
+        let mut conn = db.pool.acquire().await?;
+        let removed = outbox::prune_sent(&mut conn, before, PRUNE_BATCH).await?;
+        total += removed;
+        if removed < PRUNE_BATCH as u64 {
+            return Ok(total);
+        }
+    }
 }
+
+/// Published events removed per statement.
+const PRUNE_BATCH: i64 = 10_000;
 
 impl OutboxRelay {
     pub async fn run(self, shutdown: CancellationToken) {

@@ -70,7 +70,7 @@ pub fn describe() {
     );
     describe_gauge!(
         RETENTION_BLOCKED,
-        "live services whose retention the last sweep could not run (a manifest that does not read, the catalog away): nothing of theirs expires, so their storage grows; cleanup's log names each service and why"
+        "live services whose retention this replica's last sweep could not run (e.g. a manifest that does not read): nothing of theirs expires, so their storage grows; cleanup's log names each service and why; only the replica holding the sweep lease sweeps"
     );
 }
 

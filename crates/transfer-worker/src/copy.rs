@@ -182,8 +182,8 @@ pub async fn copy_streamed(
         .map(|e| e.fresh(file.size))
         .transpose()?;
     let mut at = 0u64;
-    // Every way out but success aborts the upload, so no failed copy
-    // leaves an incomplete multipart upload behind in the target.
+    // Every error in the loop aborts the upload, so such a failed copy
+    // leaves no incomplete multipart upload behind in the target.
     let copied = async {
         while let Some((chunk, took)) = chunks.next().await {
             let chunk = chunk.map_err(|e| {
@@ -208,7 +208,9 @@ pub async fn copy_streamed(
         let _ = writer.abort().await;
         return Err(err);
     }
-    // finish aborts the upload itself when its completion fails.
+    // finish aborts the upload itself when its completion fails; a last
+    // part that fails there, or a copy dropped mid-way, leaves it to the
+    // store's own expiry of incomplete uploads.
     Ok(writer.finish().await?.e_tag)
 }
 

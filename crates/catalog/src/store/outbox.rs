@@ -47,11 +47,15 @@ pub async fn pending(conn: &mut AnyConnection, limit: i64) -> Result<Vec<Pending
     fetch_all(conn, sqlx::query(sql).bind(limit)).await
 }
 
-/// Removes events published before `sent_before` (unix ms); an event not
-/// yet published is never removed. Returns how many went.
-pub async fn prune_sent(conn: &mut AnyConnection, sent_before: i64) -> Result<u64> {
-    let query = sqlx::query("DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < $1")
-        .bind(sent_before);
+/// Removes up to `batch` events published before `sent_before` (unix ms);
+/// an event not yet published is never removed. Returns how many went.
+pub async fn prune_sent(conn: &mut AnyConnection, sent_before: i64, batch: i64) -> Result<u64> {
+    let query = sqlx::query(
+        "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox \
+         WHERE sent_at IS NOT NULL AND sent_at < $1 ORDER BY seq LIMIT $2)",
+    )
+    .bind(sent_before)
+    .bind(batch);
     execute(conn, query).await
 }
 
