@@ -19,6 +19,16 @@ use crate::wait::{wait_until, WAIT};
 pub const FAST_SYNC_CONFIG: &str =
     "\n[watcher]\nreconcile_interval_secs = 2\n\n[worker]\npart_size_mib = 5\n";
 
+/// [`FAST_SYNC_CONFIG`] with the r1 → r2 pair limited to `bytes_per_sec`,
+/// two parts in flight and `ack_wait_secs`: a FULL that stays under way
+/// long enough for a test to act while it copies.
+pub fn throttled_sync_config(ack_wait_secs: u64, bytes_per_sec: u64) -> String {
+    format!(
+        "{FAST_SYNC_CONFIG}ack_wait_secs = {ack_wait_secs}\nparts_in_flight = 2\n\
+         bandwidth = [{{ source = \"r1\", target = \"r2\", bytes_per_sec = {bytes_per_sec} }}]\n"
+    )
+}
+
 /// A stack for sync tests with fast settings and every service but cleanup,
 /// which such tests start themselves with the settings they need.
 pub fn fast_sync_without_cleanup() -> StackOptions {

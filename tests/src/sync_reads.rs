@@ -3,6 +3,7 @@
 
 use futures::TryStreamExt;
 use object_store::path::Path;
+use sha2::Digest;
 use xregion_domain::Engine;
 use xregion_proto::rds::v1::BackupDescriptor;
 use xregion_proto::xregion::v1 as pb;
@@ -13,6 +14,29 @@ use crate::stack::{authed, TENANT_A};
 use crate::sync::SyncEnv;
 
 impl SyncEnv {
+    /// Every file of `backup` is in the target under `instance`'s service
+    /// `service_id`, byte for byte (its sha256; plain copies).
+    pub async fn assert_landed(
+        &self,
+        instance: &str,
+        service_id: &str,
+        backup: &BackupDescriptor,
+    ) -> anyhow::Result<()> {
+        let prefix = xregion_domain::layout::service_prefix(TENANT_A, instance, service_id);
+        for f in &backup.files {
+            let key = xregion_domain::layout::backup_file_key(&prefix, &backup.backup_id, &f.key);
+            let bytes = self.target.get(&Path::from(key)).await?.bytes().await?;
+            let sha = hex::encode(sha2::Sha256::digest(&bytes));
+            anyhow::ensure!(
+                sha == f.sha256,
+                "{}: sha256 {sha}, {} expected",
+                f.key,
+                f.sha256
+            );
+        }
+        Ok(())
+    }
+
     /// Writes `n` LOGs of `chain` to the source, announces them, and waits
     /// until service `id` has `synced + n` copies; returns the LOGs and
     /// Garage's S3 requests meanwhile.

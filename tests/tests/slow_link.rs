@@ -9,11 +9,8 @@
 
 use std::time::Duration;
 
-use object_store::path::Path;
-use sha2::Digest;
-use xregion_domain::{layout, Engine};
+use xregion_domain::Engine;
 use xregion_proto::xregion::v1 as pb;
-use xregion_tests::stack::TENANT_A;
 use xregion_tests::sync::{SyncEnv, FAST_SYNC_CONFIG};
 use xregion_tests::wan::WanSettings;
 use xregion_tests::StackOptions;
@@ -46,12 +43,6 @@ async fn parts_slower_than_the_request_timeout_still_land() -> anyhow::Result<()
     assert_eq!(running.synced_backups, 1);
     // Read back at full speed: the test's own client has the 2 s timeout.
     stack.wan.as_ref().unwrap().set(WanSettings::default());
-    let prefix = layout::service_prefix(TENANT_A, "slow-1", &svc.id);
-    let object = layout::backup_file_key(&prefix, &full.backup_id, &full.files[0].key);
-    let bytes = env.target.get(&Path::from(object)).await?.bytes().await?;
-    assert_eq!(
-        hex::encode(sha2::Sha256::digest(&bytes)),
-        full.files[0].sha256
-    );
+    env.assert_landed("slow-1", &svc.id, &full).await?;
     Ok(())
 }

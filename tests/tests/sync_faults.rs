@@ -18,7 +18,7 @@ use xregion_rds_sim::ChainGen;
 use xregion_tests::metrics::counter;
 use xregion_tests::probe::copy_under_way;
 use xregion_tests::stack::{TENANT_A, TOKEN_A, TOKEN_B};
-use xregion_tests::sync::{latest_ms, SyncEnv, FAST_SYNC_CONFIG};
+use xregion_tests::sync::{latest_ms, throttled_sync_config, SyncEnv, FAST_SYNC_CONFIG};
 use xregion_tests::{now_ms, wait_until, Stack, StackOptions, WAIT};
 
 const T0: i64 = 1_760_000_000_000;
@@ -26,6 +26,17 @@ const MIN: i64 = 60_000;
 
 fn end_of(d: &xregion_proto::rds::v1::BackupDescriptor) -> i64 {
     d.data_end_time.as_ref().map(millis).unwrap_or_default()
+}
+
+/// Bytes the worker copied on the FULL lane so far.
+async fn full_bytes_moved(stack: &Stack) -> anyhow::Result<f64> {
+    stack
+        .metric(
+            "transfer-worker",
+            "xregion_transfer_bytes_total",
+            "lane=\"full\"",
+        )
+        .await
 }
 
 #[tokio::test]
@@ -117,10 +128,7 @@ async fn an_upload_aborted_outside_the_worker_is_started_again() -> anyhow::Resu
     const MIB: usize = 1024 * 1024;
     // 40 MiB at 4 MiB/s: about 10 s, time to stop the worker mid-copy.
     let (mut stack, env) = SyncEnv::start(StackOptions {
-        extra_config: format!(
-            "{FAST_SYNC_CONFIG}ack_wait_secs = 4\nparts_in_flight = 2\nbandwidth = [{{ source = \"r1\", target = \"r2\", bytes_per_sec = {} }}]\n",
-            4 * MIB
-        ),
+        extra_config: throttled_sync_config(4, 4 * MIB as u64),
         ..Default::default()
     })
     .await?;
@@ -151,13 +159,7 @@ async fn an_upload_aborted_outside_the_worker_is_started_again() -> anyhow::Resu
     stack.start_service("transfer-worker", &[]).await?;
     let running = env.wait_state(&svc.id, pb::ServiceState::Running).await?;
     assert_eq!(running.synced_backups, 1);
-    let prefix = layout::service_prefix(TENANT_A, "gone-1", &svc.id);
-    let object = layout::backup_file_key(&prefix, &full.backup_id, &full.files[0].key);
-    let bytes = env.target.get(&Path::from(object)).await?.bytes().await?;
-    assert_eq!(
-        hex::encode(sha2::Sha256::digest(&bytes)),
-        full.files[0].sha256
-    );
+    env.assert_landed("gone-1", &svc.id, &full).await?;
     assert!(
         uploads.get(&key).await?.is_none(),
         "the dead upload's record is gone, and so is the new one's"
@@ -180,10 +182,7 @@ async fn an_upload_aborted_outside_the_worker_is_started_again() -> anyhow::Resu
 async fn a_catalog_that_does_not_answer_stalls_no_copy() -> anyhow::Result<()> {
     const MIB: f64 = 1024.0 * 1024.0;
     let (mut stack, env) = SyncEnv::start(StackOptions {
-        extra_config: format!(
-            "{FAST_SYNC_CONFIG}ack_wait_secs = 3\nparts_in_flight = 2\nbandwidth = [{{ source = \"r1\", target = \"r2\", bytes_per_sec = {} }}]\n",
-            4 * 1024 * 1024
-        ),
+        extra_config: throttled_sync_config(3, 4 * 1024 * 1024),
         ..Default::default()
     })
     .await?;
@@ -195,15 +194,7 @@ async fn a_catalog_that_does_not_answer_stalls_no_copy() -> anyhow::Result<()> {
     let total_parts = 120 / 5;
     let svc = env.create("calm-1", Engine::Mysql, "r1", "r2").await?;
     let catalog = stack.service("catalog")?.pid().unwrap().to_string();
-    let moved = || async {
-        stack
-            .metric(
-                "transfer-worker",
-                "xregion_transfer_bytes_total",
-                "lane=\"full\"",
-            )
-            .await
-    };
+    let moved = || full_bytes_moved(&stack);
     let before = wait_until("the FULL under way", WAIT, || async {
         let b = moved().await.unwrap_or(0.0);
         Ok((b >= 10.0 * MIB).then_some(b))
@@ -232,13 +223,7 @@ async fn a_catalog_that_does_not_answer_stalls_no_copy() -> anyhow::Result<()> {
         total_parts as u64,
         "a part was sent twice: the job was redelivered beside its copy"
     );
-    let prefix = layout::service_prefix(TENANT_A, "calm-1", &svc.id);
-    let object = layout::backup_file_key(&prefix, &full.backup_id, &full.files[0].key);
-    let bytes = env.target.get(&Path::from(object)).await?.bytes().await?;
-    assert_eq!(
-        hex::encode(sha2::Sha256::digest(&bytes)),
-        full.files[0].sha256
-    );
+    env.assert_landed("calm-1", &svc.id, &full).await?;
     Ok(())
 }
 
@@ -252,10 +237,7 @@ async fn a_second_job_for_a_backup_being_copied_is_dropped_not_copied_beside_it(
 ) -> anyhow::Result<()> {
     const MIB: usize = 1024 * 1024;
     let (stack, env) = SyncEnv::start(StackOptions {
-        extra_config: format!(
-            "{FAST_SYNC_CONFIG}ack_wait_secs = 3\nparts_in_flight = 2\nbandwidth = [{{ source = \"r1\", target = \"r2\", bytes_per_sec = {} }}]\n",
-            4 * MIB
-        ),
+        extra_config: throttled_sync_config(3, 4 * MIB as u64),
         ..Default::default()
     })
     .await?;
@@ -266,13 +248,7 @@ async fn a_second_job_for_a_backup_being_copied_is_dropped_not_copied_beside_it(
         .await?;
     let svc = env.create("twice-1", Engine::Mysql, "r1", "r2").await?;
     wait_until("the FULL under way", WAIT, || async {
-        let moved = stack
-            .metric(
-                "transfer-worker",
-                "xregion_transfer_bytes_total",
-                "lane=\"full\"",
-            )
-            .await?;
+        let moved = full_bytes_moved(&stack).await?;
         Ok((moved >= 10.0 * MIB as f64).then_some(()))
     })
     .await?;
@@ -311,13 +287,7 @@ async fn a_second_job_for_a_backup_being_copied_is_dropped_not_copied_beside_it(
         8,
         "a part was sent twice: the second message copied beside the first"
     );
-    let prefix = layout::service_prefix(TENANT_A, "twice-1", &svc.id);
-    let object = layout::backup_file_key(&prefix, &full.backup_id, &full.files[0].key);
-    let bytes = env.target.get(&Path::from(object)).await?.bytes().await?;
-    assert_eq!(
-        hex::encode(sha2::Sha256::digest(&bytes)),
-        full.files[0].sha256
-    );
+    env.assert_landed("twice-1", &svc.id, &full).await?;
     Ok(())
 }
 

@@ -1,8 +1,9 @@
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use xregion_common::units;
+use xregion_common::units::{self, non_zero_usize};
 use xregion_common::validate::{at_least, Invalid, Validate};
 
 xregion_common::service_config! {
@@ -21,17 +22,6 @@ impl Validate for GatewayConfig {
             MIN_RELOAD_INTERVAL,
             "100",
         )?;
-        for (key, n) in [
-            (
-                "gateway.max_watches_per_tenant",
-                self.gateway.max_watches_per_tenant,
-            ),
-            ("gateway.max_watches", self.gateway.max_watches),
-        ] {
-            if n == 0 {
-                return Err(Invalid::new(key, "must be at least 1"));
-            }
-        }
         let dashboard = &self.gateway.dashboard_listen;
         if !dashboard.is_empty() && dashboard.parse::<std::net::SocketAddr>().is_err() {
             return Err(Invalid::new(
@@ -67,9 +57,9 @@ pub struct GatewaySettings {
     pub tls: TlsSettings,
     pub jwt: JwtSettings,
     /// Watches one tenant may have open at once (RESOURCE_EXHAUSTED past it).
-    pub max_watches_per_tenant: usize,
+    pub max_watches_per_tenant: NonZeroUsize,
     /// Watches the gateway keeps open at once, all tenants together.
-    pub max_watches: usize,
+    pub max_watches: NonZeroUsize,
 }
 
 impl Default for GatewaySettings {
@@ -83,8 +73,8 @@ impl Default for GatewaySettings {
             reload_interval: Duration::from_secs(2),
             tls: TlsSettings::default(),
             jwt: JwtSettings::default(),
-            max_watches_per_tenant: 32,
-            max_watches: 1024,
+            max_watches_per_tenant: const { non_zero_usize(32) },
+            max_watches: const { non_zero_usize(1024) },
         }
     }
 }
@@ -159,8 +149,8 @@ mod tests {
         ])
         .unwrap();
         let cfg = load("gateway.max_watches_per_tenant", "4").unwrap();
-        assert_eq!(cfg.gateway.max_watches_per_tenant, 4);
-        assert_eq!(cfg.gateway.max_watches, 1024);
+        assert_eq!(cfg.gateway.max_watches_per_tenant.get(), 4);
+        assert_eq!(cfg.gateway.max_watches.get(), 1024);
         assert!(load("gateway.dashboard_listen", "\"127.0.0.1:0\"").is_ok());
         let err = load("gateway.jwt.leeway", "30").unwrap_err();
         assert!(

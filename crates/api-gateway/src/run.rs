@@ -86,8 +86,8 @@ async fn serve(
         nats: bus.client().clone(),
         ns: bus.namespace().clone(),
         watches: crate::watch_slots::WatchSlots::new(
-            settings.max_watches_per_tenant,
-            settings.max_watches,
+            settings.max_watches_per_tenant.get(),
+            settings.max_watches.get(),
         ),
     });
 

@@ -69,6 +69,7 @@ impl WatchSlots {
     }
 
     /// Watches open now: (this tenant's, all).
+    #[cfg(test)]
     pub fn open(&self, tenant: &str) -> (usize, usize) {
         self.open.lock().map_or((0, 0), |o| {
             (o.by_tenant.get(tenant).copied().unwrap_or(0), o.total)

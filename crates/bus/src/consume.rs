@@ -347,7 +347,7 @@ async fn process<H: Handler>(message: Message, handler: &H, cx: Settling<'_>) {
             Outcome::Retry(format!("handler panicked: {what}"))
         }
     };
-    settle(outcome, delivery, seq, &cx).instrument(span).await;
+    settle(outcome, delivery, &cx).instrument(span).await;
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
@@ -361,7 +361,8 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Acks, naks or dead-letters according to the handler's outcome.
-async fn settle(outcome: Outcome, delivery: Delivery, seq: u64, cx: &Settling<'_>) {
+async fn settle(outcome: Outcome, delivery: Delivery, cx: &Settling<'_>) {
+    let seq = delivery.sequence;
     let attempt = delivery.attempt;
     let retry = cx.retry;
     metrics::counter!(crate::metrics::HANDLED, "durable" => cx.durable.to_string(), "outcome" => outcome_label(&outcome)).increment(1);

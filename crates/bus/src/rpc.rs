@@ -146,14 +146,10 @@ pub async fn serve_rpc<H: CatalogService>(
                 "unknown".into()
             };
             metrics::counter!(crate::metrics::RPC_SHED, "method" => label).increment(1);
-            let busy = CatalogReply {
-                result: Some(catalog_reply::Result::Error(CatalogError {
-                    code: ErrorCode::Unavailable as i32,
-                    message: format!("catalog busy: {limit} requests in flight; retry"),
-                    reason: String::new(),
-                    field: String::new(),
-                })),
-            };
+            let busy = error_reply(RpcError::new(
+                ErrorCode::Unavailable,
+                format!("catalog busy: {limit} requests in flight; retry"),
+            ));
             if let Err(error) = client.publish(reply_to, busy.encode_to_vec().into()).await {
                 tracing::warn!(%error, "cannot send catalog reply");
             }
@@ -176,19 +172,14 @@ pub async fn serve_rpc<H: CatalogService>(
                         format!("undecodable request: {e}"),
                     )),
                 };
-                let reply = CatalogReply {
-                    result: Some(match result {
-                        Ok(bytes) => catalog_reply::Result::Ok(bytes),
-                        Err(err) => {
-                            tracing::debug!(code = ?err.code, message = %err.message, "rpc error");
-                            catalog_reply::Result::Error(CatalogError {
-                                code: err.code as i32,
-                                message: err.message,
-                                reason: err.reason.map(|r| r.to_string()).unwrap_or_default(),
-                                field: err.field,
-                            })
-                        }
-                    }),
+                let reply = match result {
+                    Ok(bytes) => CatalogReply {
+                        result: Some(catalog_reply::Result::Ok(bytes)),
+                    },
+                    Err(err) => {
+                        tracing::debug!(code = ?err.code, message = %err.message, "rpc error");
+                        error_reply(err)
+                    }
                 };
                 let max = client.server_info().max_payload;
                 let bytes = within_payload(reply, &method, max);
@@ -219,20 +210,28 @@ fn within_payload(reply: CatalogReply, method: &str, max: usize) -> Vec<u8> {
         max,
         "catalog reply over the bus's message limit"
     );
+    error_reply(RpcError::new(
+        ErrorCode::FailedPrecondition,
+        format!(
+            "the answer to {method} is {} bytes, over the bus's limit of {max} \
+             (NATS max_payload): ask for less (an earlier restore time, a smaller page), \
+             or restore from the target store alone (xregion restore --region-store)",
+            bytes.len()
+        ),
+    ))
+    .encode_to_vec()
+}
+
+/// The reply carrying `err`.
+fn error_reply(err: RpcError) -> CatalogReply {
     CatalogReply {
         result: Some(catalog_reply::Result::Error(CatalogError {
-            code: ErrorCode::FailedPrecondition as i32,
-            message: format!(
-                "the answer to {method} is {} bytes, over the bus's limit of {max} \
-                 (NATS max_payload): ask for less (an earlier restore time, a smaller page), \
-                 or restore from the target store alone (xregion restore --region-store)",
-                bytes.len()
-            ),
-            reason: String::new(),
-            field: String::new(),
+            code: err.code as i32,
+            message: err.message,
+            reason: err.reason.map(|r| r.to_string()).unwrap_or_default(),
+            field: err.field,
         })),
     }
-    .encode_to_vec()
 }
 
 #[cfg(test)]

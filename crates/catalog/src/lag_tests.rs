@@ -1,34 +1,20 @@
 //! A service with no restorable point yet lags from its creation: one stuck
 //! SEEDING (its first FULL never copied) alerts like one that fell behind.
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use xregion_bus::{AnyEvent, Namespace, Publisher};
+use xregion_bus::AnyEvent;
 use xregion_common::clock::FixedClock;
 
-use crate::outbox::OutboxRelay;
 use crate::service::Catalog;
-use crate::testing::{Source, TestCatalog};
+use crate::testing::{relayed_events, Source, TestCatalog};
 
 const HOUR: i64 = 3_600_000;
 
 /// The lag events the outbox holds, in order.
 async fn lag_events(catalog: &Catalog) -> Vec<AnyEvent> {
-    let ns = Namespace::new("t", "rds").unwrap();
-    let (publisher, recorded) = Publisher::recording(ns.clone());
-    let relay = OutboxRelay {
-        db: catalog.db.clone(),
-        publisher,
-        wake: Arc::default(),
-        interval: Duration::from_secs(1),
-        clock: catalog.clock.clone(),
-    };
-    relay.drain().await.unwrap();
-    recorded
-        .sent()
-        .iter()
-        .filter_map(|s| AnyEvent::decode(&ns, &s.subject, &s.payload))
+    relayed_events(catalog)
+        .await
+        .unwrap()
+        .into_iter()
         .filter(|e| matches!(e, AnyEvent::LagExceeded(_) | AnyEvent::LagRecovered(_)))
         .collect()
 }

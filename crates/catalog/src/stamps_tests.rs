@@ -2,16 +2,12 @@
 //! outbox relayed to a recording publisher and read back as a watcher
 //! would (`xregion_bus::AnyEvent`).
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use xregion_bus::{AnyEvent, Namespace, Publisher};
+use xregion_bus::AnyEvent;
 use xregion_proto::convert::{millis, timestamp};
 use xregion_proto::rds::v1 as rds;
 use xregion_proto::xregion::v1 as pb;
 
-use crate::outbox::OutboxRelay;
-use crate::testing::{Source, TestCatalog};
+use crate::testing::{relayed_events, Source, TestCatalog};
 
 const DAY: i64 = 86_400_000;
 
@@ -47,21 +43,7 @@ async fn every_event_the_catalog_writes_names_its_tenant_and_time() {
     t.delete_and_purge(&service).await.unwrap();
     let after = t.catalog.now();
 
-    let ns = Namespace::new("t", "rds").unwrap();
-    let (publisher, recorded) = Publisher::recording(ns.clone());
-    let relay = OutboxRelay {
-        db: t.catalog.db.clone(),
-        publisher,
-        wake: Arc::default(),
-        interval: Duration::from_secs(1),
-        clock: t.catalog.clock.clone(),
-    };
-    relay.drain().await.unwrap();
-    let events: Vec<AnyEvent> = recorded
-        .sent()
-        .iter()
-        .filter_map(|s| AnyEvent::decode(&ns, &s.subject, &s.payload))
-        .collect();
+    let events = relayed_events(&t.catalog).await.unwrap();
     let mut kinds: Vec<&str> = events.iter().map(AnyEvent::type_name).collect();
     kinds.sort_unstable();
     kinds.dedup();

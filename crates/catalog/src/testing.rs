@@ -108,6 +108,27 @@ impl TestCatalog {
     }
 }
 
+/// Relays what `catalog`'s outbox holds to a recording publisher and
+/// returns the events as a watcher would read them, in order.
+pub async fn relayed_events(catalog: &Catalog) -> Result<Vec<xregion_bus::AnyEvent>> {
+    let ns = xregion_bus::Namespace::new("t", "rds")
+        .map_err(|e| CatalogError::precondition(e.to_string()))?;
+    let (publisher, recorded) = xregion_bus::Publisher::recording(ns.clone());
+    let relay = crate::outbox::OutboxRelay {
+        db: catalog.db.clone(),
+        publisher,
+        wake: Arc::default(),
+        interval: std::time::Duration::from_secs(1),
+        clock: catalog.clock.clone(),
+    };
+    relay.drain().await?;
+    Ok(recorded
+        .sent()
+        .iter()
+        .filter_map(|s| xregion_bus::AnyEvent::decode(&ns, &s.subject, &s.payload))
+        .collect())
+}
+
 /// A MySQL instance of a tenant in a region, and descriptors of its backups.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Source {

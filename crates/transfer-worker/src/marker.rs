@@ -73,6 +73,7 @@ pub async fn other_copy(
     now_ms: i64,
     fresh_ms: i64,
 ) -> Result<Option<String>, object_store::Error> {
+    // This delivery's sequence unknown: nothing is held back (and nothing read).
     if mine == 0 {
         return Ok(None);
     }
@@ -85,8 +86,11 @@ pub async fn other_copy(
         Err(e) => return Err(e),
     };
     let age_ms = now_ms.saturating_sub(got.meta.last_modified.timestamp_millis());
-    let bytes = got.bytes().await?;
-    let job = job_of(&bytes);
+    // Not one of ours if larger than a marker: not read at all.
+    let job = match got.meta.size <= MAX_MARKER_BYTES {
+        true => job_of(&got.bytes().await?),
+        false => None,
+    };
     Ok(held_by_another(job, age_ms, fresh_ms, mine).then(|| {
         format!(
             "backup {backup_id} is being copied by another job message ({}), its marker {} s old",

@@ -42,7 +42,7 @@ pub const NAMES: [&str; 12] = [
 
 /// The `reason` label of [`FAILURES`]: every value [`Failure::reason`]
 /// gives for a counted failure.
-pub const REASONS: [&str; 17] = [
+pub const REASONS: [&str; 16] = [
     "store",
     "io",
     "upload_state",
@@ -54,7 +54,6 @@ pub const REASONS: [&str; 17] = [
     "bus",
     "landed",
     "replaced",
-    "busy",
     "target",
     "forged",
     "catalog_unknown",

@@ -96,7 +96,7 @@ impl Failure {
             Failure::Copy(CopyError::State(_)) => true,
             Failure::Copy(CopyError::Io(e)) => e.kind() != std::io::ErrorKind::NotFound,
             Failure::Bus(e) => e.is_unavailable(),
-            Failure::Unknown | Failure::Region(_) | Failure::Replaced(_) | Failure::Busy(_) => true,
+            Failure::Unknown | Failure::Region(_) | Failure::Replaced(_) => true,
             _ => false,
         }
     }
@@ -283,11 +283,12 @@ impl Transfers {
         // LOG's is first written at its first heartbeat: until then its
         // files are kept by their own age (`cleanup.orphan_grace_hours`, far
         // longer than a heartbeat), so a log copied within one (most) spends
-        // no round trips on it. An earlier attempt may have left one.
-        // Before its first marker, a copy makes sure no other job message
-        // is copying this backup (`marker`): if one is, it waits.
+        // no round trips on it. Before its first marker, a copy makes sure
+        // no other job message is copying this backup (`marker`): if one
+        // is, this message is dropped.
         let log = manifest.kind == xregion_domain::BackupKind::Log;
-        let mut marked = d.attempt > 1;
+        // An earlier attempt of this message may have left a marker.
+        let retried = d.attempt > 1;
         let mut own_marker = false;
         if !log {
             self.wait_for_another_copy(target.as_ref(), service, backup, d)
@@ -300,7 +301,7 @@ impl Transfers {
                 d.sequence,
             )
             .await?;
-            (marked, own_marker) = (true, true);
+            own_marker = true;
         }
         let total: u64 = manifest.files.iter().map(|f| f.size).sum();
         let bytes_done = Arc::new(AtomicU64::new(0));
@@ -387,9 +388,9 @@ impl Transfers {
                 match written {
                     // A LOG's first marker must be there: from now on its
                     // files may outlive their own grace.
-                    Err(error) if !marked => return error.into(),
+                    Err(error) if !(retried || own_marker) => return error.into(),
                     Err(error) => tracing::warn!(%error, "in-progress marker not refreshed"),
-                    Ok(()) => (marked, own_marker) = (true, true),
+                    Ok(()) => own_marker = true,
                 }
                 last_ack = Instant::now();
             }
@@ -457,7 +458,7 @@ impl Transfers {
         // manifest for the purge, one before it is seen here (and a long
         // copy asks at every heartbeat). One catalog request a log fewer.
         self.still_live(&target, service, &manifest).await?;
-        if marked {
+        if retried || own_marker {
             crate::marker::clear(target.as_ref(), &service.target_prefix, &backup.backup_id)
                 .await?;
         }
