@@ -65,8 +65,32 @@ impl BusProbe {
         .await
     }
 
-    /// Every message of `stream` on `filter` so far, oldest first.
+    /// Every message of `stream` on `filter` so far, oldest first. Read
+    /// again until it reads whole: on a cluster that just lost a node the
+    /// stream answers 503 until its new leader is elected.
     pub async fn messages(
+        &self,
+        stream: &str,
+        filter: String,
+    ) -> anyhow::Result<Vec<jetstream::Message>> {
+        let last = std::sync::Mutex::new(String::new());
+        let read = wait_until(&format!("{stream} readable"), WAIT, || async {
+            match self.messages_once(stream, filter.clone()).await {
+                Ok(all) => Ok(Some(all)),
+                Err(error) => {
+                    *last.lock().unwrap_or_else(|p| p.into_inner()) = error.to_string();
+                    Ok(None)
+                }
+            }
+        })
+        .await;
+        read.map_err(|e| {
+            let last = last.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            anyhow::anyhow!("{e}; last error: {last}")
+        })
+    }
+
+    async fn messages_once(
         &self,
         stream: &str,
         filter: String,
