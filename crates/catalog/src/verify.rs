@@ -2,10 +2,10 @@
 //! the manifest (the commit marker) at the service's own key, listing the
 //! files the backup has. An event alone, forged or not, marks nothing synced.
 
-use object_store::path::Path;
+use xregion_common::objects::{read_small, Small};
 use xregion_common::Regions;
 use xregion_domain::layout;
-use xregion_domain::manifest::Manifest;
+use xregion_domain::manifest::{Manifest, MAX_MANIFEST_BYTES};
 
 use crate::error::{CatalogError, Result};
 use crate::store::services::ServiceRow;
@@ -33,12 +33,14 @@ pub async fn manifest_in_target(
             svc.target_region
         ));
     };
-    let bytes = match store.get(&Path::from(key.as_str())).await {
-        Ok(r) => r.bytes().await?,
-        Err(object_store::Error::NotFound { .. }) => {
-            return refuse(format!("no manifest at {key} in the target"))
+    let bytes = match read_small(store.as_ref(), &key, MAX_MANIFEST_BYTES).await? {
+        Small::Read(bytes) => bytes,
+        Small::Absent => return refuse(format!("no manifest at {key} in the target")),
+        Small::TooLarge(size) => {
+            return refuse(format!(
+                "{key} is {size} bytes, more than a manifest can be"
+            ))
         }
-        Err(e) => return Err(e.into()),
     };
     let stored = Manifest::from_json(&bytes)
         .map_err(|e| CatalogError::precondition(format!("manifest {key}: {e}")))?;

@@ -5,9 +5,10 @@
 use object_store::path::Path;
 use object_store::{ObjectStore, PutPayload};
 use xregion_domain::layout;
-use xregion_domain::manifest::ServiceDescriptor;
+use xregion_domain::manifest::{ServiceDescriptor, MAX_MANIFEST_BYTES};
 
 use crate::error::{Error, Result};
+use crate::objects::{read_small, Small};
 
 /// Writes `service.json` unless an identical one is there. Idempotent.
 pub async fn ensure_service_descriptor(
@@ -39,10 +40,15 @@ pub async fn read_service_descriptor(
     prefix: &str,
 ) -> Result<Option<ServiceDescriptor>> {
     let key = layout::service_descriptor_key(prefix);
-    let bytes = match store.get(&Path::from(key.as_str())).await {
-        Ok(r) => r.bytes().await?,
-        Err(object_store::Error::NotFound { .. }) => return Ok(None),
-        Err(e) => return Err(e.into()),
+    let bytes = match read_small(store, &key, MAX_MANIFEST_BYTES).await? {
+        Small::Read(bytes) => bytes,
+        Small::Absent => return Ok(None),
+        Small::TooLarge(size) => {
+            return Err(Error::Manifest {
+                key,
+                reason: format!("{size} bytes, more than a service.json can be"),
+            })
+        }
     };
     serde_json::from_slice(&bytes)
         .map(Some)

@@ -6,11 +6,11 @@ use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::ObjectStore;
 use xregion_domain::chain::{restore_plan, restore_window, Millis, RestorePlan, RestoreWindow};
-use xregion_domain::manifest::{plan_files, Manifest, PlanFile};
+use xregion_domain::manifest::{plan_files, Manifest, PlanFile, MAX_MANIFEST_BYTES};
 use xregion_domain::{ids, layout};
 
 use crate::error::{Error, Result};
-use crate::objects::id_folders;
+use crate::objects::{id_folders, read_small, Small};
 
 /// A manifest that cannot be trusted: not JSON, another format, or not
 /// describing the place it was read from.
@@ -44,10 +44,14 @@ pub async fn scan_manifests(store: &dyn ObjectStore, service_prefix: &str) -> Re
         }
         // A manifest removed since the listing (retention at work) is no
         // restore point any more, not an error.
-        let bytes = match store.get(&meta.location).await {
-            Ok(r) => r.bytes().await?,
-            Err(object_store::Error::NotFound { .. }) => continue,
-            Err(e) => return Err(e.into()),
+        let bytes = match read_small(store, &key, MAX_MANIFEST_BYTES).await? {
+            Small::Read(bytes) => bytes,
+            Small::Absent => continue,
+            Small::TooLarge(size) => {
+                let reason = format!("{size} bytes, more than a manifest can be");
+                scan.rejected.push(RejectedManifest { key, reason });
+                continue;
+            }
         };
         let checked = Manifest::from_json(&bytes).and_then(|m| {
             m.validate_for(service_prefix, &key)

@@ -16,6 +16,12 @@ pub const FORMAT: u32 = 1;
 /// encryption refuses it as unknown instead of restoring ciphertext.
 pub const FORMAT_ENCRYPTED: u32 = 2;
 
+/// The largest manifest or `service.json` read back from a store. A
+/// manifest lists the files of one descriptor, itself one bus message
+/// (NATS allows at most 64 MiB, 1 MiB by default), each file a few hundred
+/// bytes of JSON: anything larger at such a key was not written by xregion.
+pub const MAX_MANIFEST_BYTES: u64 = 64 * 1024 * 1024;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManifestFile {
     /// Key in the target store.
