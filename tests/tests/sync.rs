@@ -233,6 +233,38 @@ async fn a_corrupted_source_file_is_never_synced_and_the_service_says_why() -> a
     Ok(())
 }
 
+/// A file copied whole into a target whose store checks sha256 goes in one
+/// PUT straight from the source's stream, signed with the descriptor's
+/// sha256 (`direct_put`); `a_corrupted_source_file_is_never_synced_and_the_service_says_why`
+/// is the store refusing other bytes.
+#[tokio::test]
+async fn files_copied_whole_go_straight_from_the_source_into_the_target() -> anyhow::Result<()> {
+    let (stack, env) = SyncEnv::start(StackOptions::fast_sync()).await?;
+    let mut chain = env.chain("direct-1", Engine::Mysql, T0).await?;
+    let full = env.upstream.emit(&env.source, &chain.full(300_000)).await?;
+    let log = env
+        .upstream
+        .emit(&env.source, &chain.log(MIN, 4096))
+        .await?;
+    let svc = env.create("direct-1", Engine::Mysql, "r1", "r2").await?;
+    env.wait_service(&svc.id, "RUNNING at the log", |s| {
+        latest_ms(s) == Some(end_of(&log))
+    })
+    .await?;
+    for b in [&full, &log] {
+        env.assert_landed("direct-1", &svc.id, b).await?;
+    }
+    let direct = stack
+        .metric(
+            "transfer-worker",
+            "xregion_transfer_files_total",
+            "path=\"direct\"",
+        )
+        .await?;
+    assert_eq!(direct, (full.files.len() + log.files.len()) as f64);
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_withheld_event_is_caught_by_reconciliation() -> anyhow::Result<()> {
     let stack = Stack::start(StackOptions::fast_sync()).await?;

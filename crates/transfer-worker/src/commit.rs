@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 use object_store::path::Path;
 use object_store::ObjectStore;
 use sha2::{Digest, Sha256};
-use xregion_common::objects::delete_if_present;
+use xregion_common::objects::{delete_if_present, read_small, Small};
 use xregion_crypt::Keyring;
 use xregion_domain::layout;
-use xregion_domain::manifest::Manifest;
+use xregion_domain::manifest::{Manifest, MAX_MANIFEST_BYTES};
 
 use crate::sealed_check::last_chunk_opens;
 
@@ -28,11 +28,11 @@ pub async fn withdraw_manifest(
     key: &str,
     written: &[u8],
 ) -> Result<(), object_store::Error> {
-    let path = Path::from(key);
-    let stored = match store.get(&path).await {
-        Ok(r) => r.bytes().await?,
-        Err(object_store::Error::NotFound { .. }) => return Ok(()),
-        Err(e) => return Err(e),
+    // Only bytes equal to `written` are taken back: anything larger is not.
+    let limit = written.len() as u64;
+    let stored = match read_small(store, key, limit).await? {
+        Small::Read(bytes) => bytes,
+        Small::Absent | Small::TooLarge(_) => return Ok(()),
     };
     if stored.as_ref() == written {
         delete_if_present(store, key).await?;
@@ -164,16 +164,44 @@ fn sources(m: &Manifest) -> Vec<(String, u64, String)> {
 
 /// Is the committed manifest at `key` the copy this job asks for, with its
 /// files in place?
+#[cfg(test)]
 pub async fn committed_copy(
     store: &dyn ObjectStore,
     key: &str,
     wanted: &Manifest,
     keyring: Option<&Keyring>,
 ) -> Result<Committed, object_store::Error> {
-    let bytes = match store.get(&Path::from(key)).await {
-        Ok(r) => r.bytes().await?,
-        Err(object_store::Error::NotFound { .. }) => return Ok(Committed::Absent),
-        Err(e) => return Err(e),
+    let found = read_committed(store, key).await?;
+    judge_committed(store, key, found, wanted, keyring).await
+}
+
+/// What lies at a backup's manifest key, read (bounded) but not judged:
+/// the first step of `committed_copy`, which a transfer takes while it
+/// asks the catalog about the job.
+pub async fn read_committed(
+    store: &dyn ObjectStore,
+    key: &str,
+) -> Result<Small, object_store::Error> {
+    read_small(store, key, MAX_MANIFEST_BYTES).await
+}
+
+/// The rest of `committed_copy`: `found` (what `read_committed` read at
+/// `key`) against the copy the job asks for, its files checked in `store`.
+pub async fn judge_committed(
+    store: &dyn ObjectStore,
+    key: &str,
+    found: Small,
+    wanted: &Manifest,
+    keyring: Option<&Keyring>,
+) -> Result<Committed, object_store::Error> {
+    let bytes = match found {
+        Small::Read(bytes) => bytes,
+        Small::Absent => return Ok(Committed::Absent),
+        Small::TooLarge(size) => {
+            return Ok(Committed::Damaged(format!(
+                "{key}: {size} bytes, more than a manifest can be"
+            )))
+        }
     };
     let committed = match Manifest::from_json(&bytes) {
         Ok(m) => m,

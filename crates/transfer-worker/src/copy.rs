@@ -217,7 +217,7 @@ pub async fn copy_streamed(
 /// A source whose size is not the descriptor's fails its check anyway;
 /// refusing it before reading keeps a wrong size from costing memory or
 /// bandwidth.
-fn refuse_other_size(file: &FileCopy, actual: u64) -> Result<(), CopyError> {
+pub(crate) fn refuse_other_size(file: &FileCopy, actual: u64) -> Result<(), CopyError> {
     if actual == file.size {
         return Ok(());
     }

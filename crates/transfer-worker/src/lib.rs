@@ -11,6 +11,7 @@ pub mod budget;
 pub mod commit;
 pub mod config;
 pub mod copy;
+pub mod direct_put;
 pub mod inflight;
 pub mod liveness;
 pub mod local;

@@ -73,7 +73,7 @@ pub fn describe() {
     describe_counter!(
         FILES,
         Unit::Count,
-        "files copied, by path (kernel, stream, resumable, server_side)"
+        "files copied, by path (kernel, stream, direct, resumable, server_side)"
     );
     describe_counter!(
         PARTS_UPLOADED,

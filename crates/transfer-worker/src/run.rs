@@ -53,6 +53,7 @@ pub async fn run(cx: Context<WorkerConfig>) -> Result<(), ServiceError> {
         files_in_flight: settings.files_in_flight.get(),
         learned: Default::default(),
         server_side: Arc::new(server_side_pairs(&config)?),
+        direct: Arc::new(crate::direct_put::direct_targets(&config.common.regions)),
         heartbeat: settings.ack_wait / 3,
         catalog: bus.catalog(),
         clock: host.clock().clone(),

@@ -38,13 +38,13 @@ use crate::strategy::{FileCopy, ServerSidePath};
 
 /// A bucket and the prefix a region's keys live under.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Bucket {
+pub(crate) struct Bucket {
     name: String,
     prefix: String,
 }
 
 impl Bucket {
-    fn of(region: &RegionConfig) -> Result<Self, String> {
+    pub(crate) fn of(region: &RegionConfig) -> Result<Self, String> {
         let url = Url::parse(&region.url).map_err(|e| format!("bad url: {e}"))?;
         if !matches!(url.scheme(), "s3" | "s3a") {
             return Err(format!("region {} is not S3", region.id));
@@ -60,7 +60,7 @@ impl Bucket {
     }
 
     /// `/<bucket>/<key>`, encoded for a path-style URL.
-    fn path(&self, key: &str) -> String {
+    pub(crate) fn path(&self, key: &str) -> String {
         let key = if self.prefix.is_empty() {
             key.to_string()
         } else {
@@ -72,9 +72,9 @@ impl Bucket {
 
 /// What signs and where the requests go: the same for both regions.
 #[derive(Debug, Clone, PartialEq)]
-struct Endpoint {
-    base: String,
-    region: String,
+pub(crate) struct Endpoint {
+    pub(crate) base: String,
+    pub(crate) region: String,
     access_key_id: String,
     secret_access_key: String,
     session_token: Option<String>,
@@ -84,7 +84,7 @@ struct Endpoint {
 /// (object_store's defaults otherwise): a hung request fails instead of
 /// holding the job forever.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct ClientSettings {
+pub(crate) struct ClientSettings {
     allow_http: bool,
     connect_timeout: Duration,
     timeout: Duration,
@@ -101,7 +101,7 @@ impl Default for ClientSettings {
 }
 
 impl ClientSettings {
-    fn client(&self) -> Result<reqwest::Client, String> {
+    pub(crate) fn client(&self) -> Result<reqwest::Client, String> {
         reqwest::Client::builder()
             .connect_timeout(self.connect_timeout)
             .timeout(self.timeout)
@@ -144,7 +144,25 @@ fn boolean(value: &str) -> bool {
 }
 
 impl Endpoint {
-    fn of(region: &RegionConfig) -> Result<(Self, ClientSettings), String> {
+    pub(crate) fn credentials(&self) -> Credentials {
+        Credentials {
+            access_key_id: self.access_key_id.clone(),
+            secret_access_key: self.secret_access_key.clone(),
+            session_token: self.session_token.clone(),
+        }
+    }
+
+    /// `host[:port]` of the endpoint, as signed.
+    pub(crate) fn host(&self) -> Result<String, String> {
+        let url = Url::parse(&self.base).map_err(|e| format!("bad endpoint: {e}"))?;
+        match (url.host_str(), url.port()) {
+            (Some(h), Some(p)) => Ok(format!("{h}:{p}")),
+            (Some(h), None) => Ok(h.to_string()),
+            (None, _) => Err(format!("endpoint {} names no host", self.base)),
+        }
+    }
+
+    pub(crate) fn of(region: &RegionConfig) -> Result<(Self, ClientSettings), String> {
         use object_store::aws::AmazonS3ConfigKey as K;
         use object_store::ClientConfigKey as C;
         let mut settings = ClientSettings::default();
@@ -227,7 +245,7 @@ impl std::fmt::Debug for S3Pair {
 /// rules apply unchanged): refused credentials and server errors are an
 /// unavailable store, retried for as long as it lasts; another 4xx is this
 /// request's fault, retried up to the limit.
-fn failed(status: Option<reqwest::StatusCode>, what: String) -> object_store::Error {
+pub(crate) fn failed(status: Option<reqwest::StatusCode>, what: String) -> object_store::Error {
     match status.map(|s| s.as_u16()) {
         Some(401) | Some(403) => object_store::Error::PermissionDenied {
             path: String::new(),
@@ -259,12 +277,7 @@ impl S3Pair {
                 source.id, target.id
             ));
         }
-        let url = Url::parse(&to.base).map_err(|e| format!("bad endpoint: {e}"))?;
-        let host = match (url.host_str(), url.port()) {
-            (Some(h), Some(p)) => format!("{h}:{p}"),
-            (Some(h), None) => h.to_string(),
-            (None, _) => return Err(format!("endpoint {} names no host", to.base)),
-        };
+        let host = to.host()?;
         Ok(Self {
             client: settings.client()?,
             endpoint: to,
@@ -285,11 +298,7 @@ impl S3Pair {
         let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body.as_bytes()));
         let amz_date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
         let e = &self.endpoint;
-        let creds = Credentials {
-            access_key_id: e.access_key_id.clone(),
-            secret_access_key: e.secret_access_key.clone(),
-            session_token: e.session_token.clone(),
-        };
+        let creds = e.credentials();
         let request = sigv4::Request {
             method: method.as_str(),
             host: &self.host,
@@ -578,7 +587,7 @@ fn missing_or(file: &FileCopy, e: object_store::Error) -> CopyError {
 }
 
 /// The text of the first `<name>` element of an S3 answer, entities undone.
-fn tag(xml: &str, name: &str) -> Option<String> {
+pub(crate) fn tag(xml: &str, name: &str) -> Option<String> {
     let open = format!("<{name}>");
     let start = xml.find(&open)? + open.len();
     let end = start + xml[start..].find(&format!("</{name}>"))?;

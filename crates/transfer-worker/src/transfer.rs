@@ -18,6 +18,7 @@ use xregion_proto::xregion::v1 as pb;
 
 use crate::commit::{self, Committed};
 use crate::copy::{copy_streamed, copy_whole, CopyError, Ends};
+use crate::direct_put::copy_whole_direct;
 use crate::liveness::{self, Liveness};
 use crate::local::{copy_local, Files};
 use crate::progress::Progress;
@@ -37,6 +38,9 @@ pub struct Transfers {
     pub learned: Arc<crate::inflight::Learned>,
     /// Region pairs (source, target) copied inside their S3 endpoint.
     pub server_side: Arc<std::collections::BTreeMap<(String, String), crate::server_side::S3Pair>>,
+    /// Target regions a file copied whole is PUT to straight from its
+    /// source's stream, checked by the store (`direct_put`).
+    pub direct: Arc<std::collections::BTreeMap<String, crate::direct_put::DirectTarget>>,
     /// How often a long copy tells the server it is still working.
     pub heartbeat: Duration,
     pub catalog: xregion_bus::CatalogClient,
@@ -250,7 +254,16 @@ impl Transfers {
         // purged the service): dropping goes through the cancelled path,
         // which lets go of it. The job must be what the catalog's record
         // says before anything is written.
-        let record = match liveness::ask(&self.catalog, &service.service_id).await? {
+        //
+        // What an earlier delivery left at the manifest key is read while
+        // the catalog answers (two reads, one wait); it is judged, and its
+        // files read, only once the job is known to be the catalog's.
+        let keyring = self.keyrings.get(&service.target_region);
+        let (liveness, earlier) = tokio::join!(
+            liveness::ask(&self.catalog, &service.service_id),
+            commit::read_committed(target.as_ref(), &manifest_key),
+        );
+        let record = match liveness? {
             Liveness::Live(record) => record,
             Liveness::Gone => {
                 tracing::info!("service no longer live, job dropped");
@@ -264,8 +277,10 @@ impl Transfers {
         // event id makes that a no-op downstream) once its files are checked
         // in the target. A damaged copy is made again over it, the manifest
         // rewritten last; a manifest of other files is left alone.
-        let keyring = self.keyrings.get(&service.target_region);
-        match commit::committed_copy(target.as_ref(), &manifest_key, &manifest, keyring).await? {
+        let earlier = earlier?;
+        match commit::judge_committed(target.as_ref(), &manifest_key, earlier, &manifest, keyring)
+            .await?
+        {
             Committed::Absent => {}
             Committed::Sound(m) => {
                 self.ensure_service_descriptor(&target, service).await?;
@@ -346,7 +361,10 @@ impl Transfers {
         // goes on being polled while the heartbeat waits on the catalog,
         // NATS or the store. It ends only to stop the copy.
         let heartbeat = async {
-            let mut ticker = tokio::time::interval(Duration::from_secs(1));
+            // The first tick a second in: a copy done sooner (most logs)
+            // reports once, at its end, not also at 0 bytes.
+            let second = Duration::from_secs(1);
+            let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + second, second);
             let mut last_ack = Instant::now();
             loop {
                 ticker.tick().await;
@@ -580,7 +598,7 @@ impl Transfers {
                     return Ok((file.size, started.elapsed(), None));
                 }
                 let path = choose_path(from, to, &file, self.part_size);
-                let label = path.label();
+                let mut label = path.label();
                 let counted = move |n| {
                     bytes.fetch_add(n, Ordering::Relaxed);
                     moved.increment(n);
@@ -616,7 +634,13 @@ impl Transfers {
                         copy_local(&file, files, ends.throttle.clone(), counted).await?;
                         None
                     }
-                    CopyPath::Whole => copy_whole(&file, &ends, counted).await?,
+                    CopyPath::Whole => match (self.direct.get(target_region), &file.encrypt) {
+                        (Some(direct), None) => {
+                            label = "direct";
+                            copy_whole_direct(&file, &ends, direct, counted).await?
+                        }
+                        _ => copy_whole(&file, &ends, counted).await?,
+                    },
                     CopyPath::Streamed { part_size } => {
                         copy_streamed(&file, &ends, part_size, counted).await?
                     }

@@ -1,0 +1,218 @@
+//! A file copied whole into an S3 target in one PUT whose body is the
+//! source's stream, verified by the target store itself: the request is
+//! signed with the sha256 the descriptor gives (SigV4's
+//! `x-amz-content-sha256`, which a store must check before it keeps the
+//! object) and carries it as the object's sha256 checksum too. A body that
+//! is not the file the descriptor names is refused (400) and nothing is
+//! stored. So the bytes pass through this worker once, the read overlaps
+//! the write, and none of them is hashed here (object_store would hash
+//! them twice: to check them, and for its own checksum header).
+//!
+//! Used for unencrypted files (a sealed file's ciphertext has no known
+//! sha256) to S3 targets whose operator declared that the store checks
+//! sha256 checksums (`aws_checksum_algorithm = "sha256"`, as for every
+//! part object_store sends) and that have static credentials and
+//! path-style requests, as server-side copy needs; other targets go
+//! through object_store.
+
+use base64::Engine;
+use object_store::path::Path;
+use xregion_common::regions::RegionConfig;
+
+use crate::copy::{reading, refuse_other_size, CopyError, Ends};
+use crate::server_side::{failed, tag, Bucket, ClientSettings, Endpoint};
+use crate::sigv4;
+use crate::strategy::FileCopy;
+
+/// An S3 target region this worker PUTs to directly.
+#[derive(Clone)]
+pub struct DirectTarget {
+    client: reqwest::Client,
+    endpoint: Endpoint,
+    host: String,
+    bucket: Bucket,
+}
+
+impl std::fmt::Debug for DirectTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DirectTarget")
+            .field("endpoint", &self.endpoint.base)
+            .field("bucket", &self.bucket)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DirectTarget {
+    /// The region as a direct target; the reason when it cannot be one.
+    pub fn of(region: &RegionConfig) -> Result<Self, String> {
+        let (endpoint, settings): (Endpoint, ClientSettings) = Endpoint::of(region)?;
+        Ok(Self {
+            client: settings.client()?,
+            host: endpoint.host()?,
+            endpoint,
+            bucket: Bucket::of(region)?,
+        })
+    }
+
+    /// PUTs `size` bytes from `body` at `key`, to be kept only if they hash
+    /// to `sha256` (lower-case hex, checked by the caller's descriptor
+    /// validation). Returns the ETag.
+    async fn put(
+        &self,
+        key: &str,
+        sha256: &str,
+        size: u64,
+        body: reqwest::Body,
+    ) -> Result<Option<String>, CopyError> {
+        let digest = hex::decode(sha256).map_err(|_| CopyError::ChecksumMismatch {
+            key: key.to_string(),
+            expected: sha256.to_string(),
+            actual: "a descriptor sha256 that is not hex".into(),
+        })?;
+        let checksum = base64::engine::general_purpose::STANDARD.encode(digest);
+        let length = size.to_string();
+        let path = self.bucket.path(key);
+        let headers = [
+            ("content-length", length.as_str()),
+            ("x-amz-checksum-sha256", checksum.as_str()),
+        ];
+        let request = sigv4::Request {
+            method: "PUT",
+            host: &self.host,
+            path: &path,
+            query: &[],
+            headers: &headers,
+            payload_sha256: sha256,
+        };
+        let amz_date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+        let signed = sigv4::sign(
+            &request,
+            &self.endpoint.credentials(),
+            &self.endpoint.region,
+            &amz_date,
+        );
+        let url = format!("{}{path}", self.endpoint.base);
+        let mut req = self.client.put(&url).body(body);
+        for (k, v) in signed.iter().filter(|(k, _)| k != "host") {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let response = req.send().await.map_err(|e| failed(None, e.to_string()))?;
+        let status = response.status();
+        let e_tag = response
+            .headers()
+            .get(reqwest::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        if status.is_success() {
+            return Ok(e_tag);
+        }
+        let text = response.text().await.unwrap_or_default();
+        let code = tag(&text, "Code").unwrap_or_default();
+        // What a store answers when the body does not hash to what the
+        // request was signed with (AWS, Garage, MinIO): the source's bytes
+        // are not the descriptor's file.
+        if matches!(
+            code.as_str(),
+            "BadDigest" | "InvalidDigest" | "XAmzContentSHA256Mismatch"
+        ) {
+            return Err(CopyError::ChecksumMismatch {
+                key: key.to_string(),
+                expected: sha256.to_string(),
+                actual: format!("other bytes (the target store answered {code})"),
+            });
+        }
+        Err(failed(Some(status), format!("PUT {key}: {status} {code}")).into())
+    }
+}
+
+/// As `copy::copy_whole`, the source's stream PUT straight into `direct`.
+/// `on_bytes` sees the length once the store has kept the file.
+pub async fn copy_whole_direct(
+    file: &FileCopy,
+    ends: &Ends,
+    direct: &DirectTarget,
+    on_bytes: impl Fn(u64),
+) -> Result<Option<String>, CopyError> {
+    let read = reading(&file.source_key);
+    let got = ends
+        .source
+        .get(&Path::from(file.source_key.as_str()))
+        .await
+        .map_err(&read)?;
+    refuse_other_size(file, got.meta.size as u64)?;
+    ends.throttle.acquire(file.size).await;
+    let body = reqwest::Body::wrap_stream(got.into_stream());
+    let e_tag = direct
+        .put(&file.target_key, &file.sha256, file.size, body)
+        .await?;
+    on_bytes(file.size);
+    Ok(e_tag)
+}
+
+/// The regions of `regions` that can be PUT to directly.
+pub fn direct_targets(
+    regions: &[RegionConfig],
+) -> std::collections::BTreeMap<String, DirectTarget> {
+    regions
+        .iter()
+        .filter(|r| checks_sha256(r))
+        .filter_map(|r| DirectTarget::of(r).ok().map(|d| (r.id.clone(), d)))
+        .collect()
+}
+
+/// Does the region's configuration say its store checks sha256 checksums?
+fn checks_sha256(region: &RegionConfig) -> bool {
+    use object_store::aws::AmazonS3ConfigKey as K;
+    region.options.iter().any(|(key, value)| {
+        matches!(key.parse::<K>(), Ok(K::Checksum)) && value.trim().eq_ignore_ascii_case("sha256")
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn region(id: &str, options: &[(&str, &str)]) -> RegionConfig {
+        RegionConfig {
+            id: id.into(),
+            display_name: String::new(),
+            url: format!("s3://bucket-{id}"),
+            options: options
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            source_key_prefix: None,
+            encryption: None,
+        }
+    }
+
+    const STATIC: [(&str, &str); 4] = [
+        ("aws_endpoint", "http://127.0.0.1:3900"),
+        ("aws_allow_http", "true"),
+        ("aws_access_key_id", "GK1"),
+        ("aws_secret_access_key", "s"),
+    ];
+
+    #[test]
+    fn only_targets_declared_to_check_sha256_are_put_to_directly() {
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut o = STATIC.to_vec();
+            o.extend_from_slice(extra);
+            o
+        };
+        let regions = [
+            region("checks", &with(&[("aws_checksum_algorithm", "SHA256")])),
+            region("plain", &with(&[])),
+            region("crc", &with(&[("aws_checksum_algorithm", "crc32")])),
+            // No static credentials: object_store finds them, this cannot.
+            region("env", &[("aws_checksum_algorithm", "sha256")]),
+        ];
+        let direct = direct_targets(&regions);
+        assert_eq!(direct.keys().collect::<Vec<_>>(), ["checks"]);
+        assert_eq!(
+            direct["checks"].bucket.path("a/b c"),
+            "/bucket-checks/a/b%20c"
+        );
+    }
+}
