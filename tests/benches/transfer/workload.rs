@@ -257,3 +257,54 @@ pub async fn logs_during_full(
         log_p99_ms: percentile(&latencies, 0.99),
     })
 }
+
+/// Announces the FULL and waits until it is synced, then one LOG every
+/// `every`: the logs' own latency (BackupCreated → BackupSynced) with
+/// nothing else copying, the baseline a FULL's interference is held to.
+#[allow(dead_code)] // the WAN benchmark's; this file is the transfer benchmark's too
+pub async fn logs_alone(
+    stack: &Stack,
+    w: &Workload,
+    meter: &CpuMeter,
+    every: Duration,
+    name: &str,
+) -> anyhow::Result<Case> {
+    let (mut synced, before, start) = start_with_full(stack, w, meter).await?;
+    while next_synced(&mut synced, &w.service_id).await? != w.full.backup_id {}
+    let in_worker = || async {
+        let read = |name: &'static str| stack.metric("transfer-worker", name, "kind=\"log\"");
+        let sum = read("xregion_transfer_copy_duration_seconds_sum").await?;
+        let count = read("xregion_transfer_copy_duration_seconds_count").await?;
+        anyhow::Ok((sum, count))
+    };
+    let worker_before = in_worker().await?;
+    let mut latencies = Vec::with_capacity(w.logs.len());
+    let mut ticker = tokio::time::interval(every);
+    for d in &w.logs {
+        ticker.tick().await;
+        let announced = Instant::now();
+        w.env.upstream.backup_created(d).await?;
+        // One at a time: each log alone on the link, none queued behind another.
+        while next_synced(&mut synced, &w.service_id).await? != d.backup_id {}
+        latencies.push(announced.elapsed().as_secs_f64() * 1000.0);
+    }
+    // The worker's own share: its copy time, from the job's files to the
+    // commit (the rest is the bus, the watcher and the catalog's ask).
+    let worker_after = in_worker().await?;
+    let copies = worker_after.1 - worker_before.1;
+    if copies > 0.0 {
+        println!(
+            "    in the worker, files to commit: mean {:.0} ms over {copies} logs",
+            (worker_after.0 - worker_before.0) / copies * 1000.0
+        );
+    }
+    latencies.sort_by(f64::total_cmp);
+    Ok(Case {
+        name: format!("{name} ({} logs, one at a time)", latencies.len()),
+        bytes: w.bytes(),
+        secs: start.elapsed().as_secs_f64(),
+        cpu: meter.since(&before),
+        log_p50_ms: percentile(&latencies, 0.5),
+        log_p99_ms: percentile(&latencies, 0.99),
+    })
+}
