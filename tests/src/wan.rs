@@ -31,6 +31,9 @@ use tokio::time::Instant;
 const CHUNK: usize = 64 * 1024;
 /// Bytes in flight beyond cap × delay (and all of it without a cap).
 const MARGIN: usize = 1024 * 1024;
+/// A sender this little behind the link's schedule is still sending back
+/// to back (timer lateness); further behind, the link was idle.
+const SLACK: Duration = Duration::from_millis(5);
 /// The rate assumed to size the pipe of an uncapped delayed link.
 const UNCAPPED_RATE: u64 = 256 * 1000 * 1000;
 
@@ -199,7 +202,15 @@ async fn read_side(
             if let Some(rate) = s.per_connection_bytes_per_sec {
                 // The bytes leave the sender's link one after another at
                 // the cap: they are on the wire from `start` to `link_free_at`.
-                let start = link_free_at.max(Instant::now());
+                // A wake-up late by the timer's granularity is no idle
+                // link: within SLACK the next bytes follow on at once, or
+                // each sleep's lateness would add up and pace a stream
+                // below the cap.
+                let now = Instant::now();
+                let start = match now <= link_free_at + SLACK {
+                    true => link_free_at,
+                    false => now,
+                };
                 link_free_at = start + Duration::from_secs_f64(n as f64 / rate as f64);
                 tokio::time::sleep_until(link_free_at).await;
             }

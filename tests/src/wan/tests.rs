@@ -144,6 +144,29 @@ async fn one_connection_is_held_to_its_cap_and_two_get_a_cap_each() {
     );
 }
 
+/// The cap paces a long stream at the cap, not below it: the timer's
+/// lateness on each of its 64 KiB steps must not add up (it did: 8 MB at
+/// 32 MB/s took 0.46 s, the link at 55 % of its cap).
+#[tokio::test]
+async fn a_long_stream_moves_at_the_cap_not_below_it() {
+    let cap = 32_000_000u64;
+    let bytes = 8_000_000usize; // 0.25 s at the cap: 123 steps of 64 KiB
+    let settings = WanSettings {
+        per_connection_bytes_per_sec: Some(cap),
+        ..Default::default()
+    };
+    let proxy = WanProxy::start(sink_server().await, settings)
+        .await
+        .unwrap();
+    let ideal = bytes as f64 / cap as f64;
+    let secs = send_to_sink(proxy.addr(), bytes).await;
+    assert!(secs >= ideal * 0.95, "{secs} s: faster than the cap");
+    assert!(
+        secs < ideal * 1.2,
+        "{secs} s: the cap paced it below itself"
+    );
+}
+
 #[tokio::test]
 async fn jitter_never_reorders_bytes() {
     let settings = WanSettings {
