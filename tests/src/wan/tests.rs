@@ -161,8 +161,9 @@ async fn a_long_stream_moves_at_the_cap_not_below_it() {
     let ideal = bytes as f64 / cap as f64;
     let secs = send_to_sink(proxy.addr(), bytes).await;
     assert!(secs >= ideal * 0.95, "{secs} s: faster than the cap");
+    // Loose enough for a loaded machine; the lost lateness made it 1.8 x.
     assert!(
-        secs < ideal * 1.2,
+        secs < ideal * 1.5,
         "{secs} s: the cap paced it below itself"
     );
 }
