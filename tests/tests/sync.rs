@@ -241,7 +241,13 @@ async fn a_corrupted_source_file_is_never_synced_and_the_service_says_why() -> a
 async fn files_copied_whole_go_straight_from_the_source_into_the_target() -> anyhow::Result<()> {
     let (stack, env) = SyncEnv::start(StackOptions::fast_sync()).await?;
     let mut chain = env.chain("direct-1", Engine::Mysql, T0).await?;
-    let full = env.upstream.emit(&env.source, &chain.full(300_000)).await?;
+    // A name as MySQL's doublewrite files have: object_store percent-encodes
+    // `#`, `~` and `%` in its keys, and the direct PUT must name the object
+    // it reads back.
+    let mut full = chain.full(300_000);
+    let first = &mut full.descriptor.files[0].key;
+    *first = format!("{}/#ib_16384_0 ~%.dblwr", first.rsplit_once('/').unwrap().0);
+    let full = env.upstream.emit(&env.source, &full).await?;
     let log = env
         .upstream
         .emit(&env.source, &chain.log(MIN, 4096))

@@ -22,7 +22,16 @@ pub async fn read_small(
     key: &str,
     limit: u64,
 ) -> Result<Small, object_store::Error> {
-    let got = match store.get(&Path::from(key)).await {
+    read_small_at(store, &Path::from(key), limit).await
+}
+
+/// As `read_small`, at a location as a listing names it.
+pub async fn read_small_at(
+    store: &dyn ObjectStore,
+    location: &Path,
+    limit: u64,
+) -> Result<Small, object_store::Error> {
+    let got = match store.get(location).await {
         Ok(got) => got,
         Err(object_store::Error::NotFound { .. }) => return Ok(Small::Absent),
         Err(e) => return Err(e),

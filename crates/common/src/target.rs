@@ -10,7 +10,7 @@ use xregion_domain::manifest::{plan_files, Manifest, PlanFile, MAX_MANIFEST_BYTE
 use xregion_domain::{ids, layout};
 
 use crate::error::{Error, Result};
-use crate::objects::{id_folders, read_small, Small};
+use crate::objects::{id_folders, read_small_at, Small};
 
 /// A manifest that cannot be trusted: not JSON, another format, or not
 /// describing the place it was read from.
@@ -44,7 +44,7 @@ pub async fn scan_manifests(store: &dyn ObjectStore, service_prefix: &str) -> Re
         }
         // A manifest removed since the listing (retention at work) is no
         // restore point any more, not an error.
-        let bytes = match read_small(store, &key, MAX_MANIFEST_BYTES).await? {
+        let bytes = match read_small_at(store, &meta.location, MAX_MANIFEST_BYTES).await? {
             Small::Read(bytes) => bytes,
             Small::Absent => continue,
             Small::TooLarge(size) => {

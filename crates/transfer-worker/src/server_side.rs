@@ -59,14 +59,18 @@ impl Bucket {
         })
     }
 
-    /// `/<bucket>/<key>`, encoded for a path-style URL.
+    /// `/<bucket>/<key>`, encoded for a path-style URL, naming the object
+    /// object_store names: the key under the prefix as an object_store
+    /// `Path` (whose segments percent-encode `#`, `%`, `~` and the like, as
+    /// MySQL's `#ib_…` files have them), encoded once more for the URL.
     pub(crate) fn path(&self, key: &str) -> String {
         let key = if self.prefix.is_empty() {
             key.to_string()
         } else {
             format!("{}/{key}", self.prefix)
         };
-        format!("/{}/{}", self.name, sigv4::encode(&key, false))
+        let key = object_store::path::Path::from(key.as_str());
+        format!("/{}/{}", self.name, sigv4::encode(key.as_ref(), false))
     }
 }
 
@@ -186,7 +190,7 @@ impl Endpoint {
                 Ok(K::Client(C::ConnectTimeout)) => {
                     settings.connect_timeout = duration(&region.id, &key, &value)?
                 }
-                Ok(K::VirtualHostedStyleRequest) if value == "true" => {
+                Ok(K::VirtualHostedStyleRequest) if boolean(&value) => {
                     return Err(format!(
                         "region {} uses virtual-hosted-style requests; server-side copy signs path-style ones",
                         region.id
