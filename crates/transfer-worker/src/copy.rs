@@ -120,14 +120,8 @@ pub async fn copy_whole(
     ends: &Ends,
     on_bytes: impl Fn(u64),
 ) -> Result<Option<String>, CopyError> {
-    let read = reading(&file.source_key);
-    let got = ends
-        .source
-        .get(&Path::from(file.source_key.as_str()))
-        .await
-        .map_err(&read)?;
-    refuse_other_size(file, got.meta.size as u64)?;
-    let data = got.bytes().await.map_err(&read)?;
+    let got = open_source(file, ends).await?;
+    let data = got.bytes().await.map_err(reading(&file.source_key))?;
     ends.throttle.acquire(data.len() as u64).await;
     let mut seen = Verifier::new();
     seen.update(&data);
@@ -217,7 +211,22 @@ pub async fn copy_streamed(
 /// A source whose size is not the descriptor's fails its check anyway;
 /// refusing it before reading keeps a wrong size from costing memory or
 /// bandwidth.
-pub(crate) fn refuse_other_size(file: &FileCopy, actual: u64) -> Result<(), CopyError> {
+/// The source's GET of a file copied whole, refused before its body is read
+/// when the store holds another size than the descriptor says.
+pub(crate) async fn open_source(
+    file: &FileCopy,
+    ends: &Ends,
+) -> Result<object_store::GetResult, CopyError> {
+    let got = ends
+        .source
+        .get(&Path::from(file.source_key.as_str()))
+        .await
+        .map_err(reading(&file.source_key))?;
+    refuse_other_size(file, got.meta.size as u64)?;
+    Ok(got)
+}
+
+fn refuse_other_size(file: &FileCopy, actual: u64) -> Result<(), CopyError> {
     if actual == file.size {
         return Ok(());
     }

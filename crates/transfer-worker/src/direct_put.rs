@@ -16,10 +16,9 @@
 //! through object_store.
 
 use base64::Engine;
-use object_store::path::Path;
 use xregion_common::regions::RegionConfig;
 
-use crate::copy::{reading, refuse_other_size, CopyError, Ends};
+use crate::copy::{open_source, CopyError, Ends};
 use crate::server_side::{failed, tag, Bucket, ClientSettings, Endpoint};
 use crate::sigv4;
 use crate::strategy::FileCopy;
@@ -133,13 +132,7 @@ pub async fn copy_whole_direct(
     direct: &DirectTarget,
     on_bytes: impl Fn(u64),
 ) -> Result<Option<String>, CopyError> {
-    let read = reading(&file.source_key);
-    let got = ends
-        .source
-        .get(&Path::from(file.source_key.as_str()))
-        .await
-        .map_err(&read)?;
-    refuse_other_size(file, got.meta.size as u64)?;
+    let got = open_source(file, ends).await?;
     ends.throttle.acquire(file.size).await;
     let body = reqwest::Body::wrap_stream(got.into_stream());
     let e_tag = direct

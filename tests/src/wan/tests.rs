@@ -111,17 +111,22 @@ async fn a_stream_pays_the_delay_once_not_per_chunk() {
     assert!(secs < 3.0, "{secs} s: the delay is pipelined");
 }
 
-#[tokio::test]
-async fn one_connection_is_held_to_its_cap_and_two_get_a_cap_each() {
-    let cap = 8_000_000u64;
-    let bytes = 4_000_000usize; // 0.5 s at the cap
+/// A proxy to a sink, capped at `cap` bytes per second and connection.
+async fn capped_proxy(cap: u64) -> WanProxy {
     let settings = WanSettings {
         per_connection_bytes_per_sec: Some(cap),
         ..Default::default()
     };
-    let proxy = WanProxy::start(sink_server().await, settings)
+    WanProxy::start(sink_server().await, settings)
         .await
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test]
+async fn one_connection_is_held_to_its_cap_and_two_get_a_cap_each() {
+    let cap = 8_000_000u64;
+    let bytes = 4_000_000usize; // 0.5 s at the cap
+    let proxy = capped_proxy(cap).await;
     let one = send_to_sink(proxy.addr(), bytes).await;
     let ideal = bytes as f64 / cap as f64;
     assert!(
@@ -151,13 +156,7 @@ async fn one_connection_is_held_to_its_cap_and_two_get_a_cap_each() {
 async fn a_long_stream_moves_at_the_cap_not_below_it() {
     let cap = 32_000_000u64;
     let bytes = 8_000_000usize; // 0.25 s at the cap: 123 steps of 64 KiB
-    let settings = WanSettings {
-        per_connection_bytes_per_sec: Some(cap),
-        ..Default::default()
-    };
-    let proxy = WanProxy::start(sink_server().await, settings)
-        .await
-        .unwrap();
+    let proxy = capped_proxy(cap).await;
     let ideal = bytes as f64 / cap as f64;
     let secs = send_to_sink(proxy.addr(), bytes).await;
     assert!(secs >= ideal * 0.95, "{secs} s: faster than the cap");
