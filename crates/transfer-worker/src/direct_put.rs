@@ -8,6 +8,12 @@
 //! the write, and none of them is hashed here (object_store would hash
 //! them twice: to check them, and for its own checksum header).
 //!
+//! The store's word is checked too: one that kept the object answers with
+//! the checksum it verified (`x-amz-checksum-sha256`, as AWS, Garage and
+//! MinIO do). An answer without it, from a store that ignores the
+//! header, is not taken on trust: the stored object is read back and
+//! hashed here before the copy counts.
+//!
 //! Used for unencrypted files (a sealed file's ciphertext has no known
 //! sha256) to S3 targets whose operator declared that the store checks
 //! sha256 checksums (`aws_checksum_algorithm = "sha256"`, as for every
@@ -15,8 +21,14 @@
 //! path-style requests, as server-side copy needs; other targets go
 //! through object_store.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use base64::Engine;
+use futures::StreamExt;
+use object_store::path::Path;
 use xregion_common::regions::RegionConfig;
+use xregion_common::verify::Verifier;
 
 use crate::copy::{open_source, CopyError, Ends};
 use crate::server_side::{failed, tag, Bucket, ClientSettings, Endpoint};
@@ -30,6 +42,16 @@ pub struct DirectTarget {
     endpoint: Endpoint,
     host: String,
     bucket: Bucket,
+    /// Set once the store has kept a PUT without confirming its checksum
+    /// (warned about once).
+    unconfirmed: Arc<AtomicBool>,
+}
+
+/// What a PUT the store accepted answered.
+struct Stored {
+    e_tag: Option<String>,
+    /// The store echoed the checksum it was sent: it checked the bytes.
+    confirmed: bool,
 }
 
 impl std::fmt::Debug for DirectTarget {
@@ -50,19 +72,20 @@ impl DirectTarget {
             host: endpoint.host()?,
             endpoint,
             bucket: Bucket::of(region)?,
+            unconfirmed: Arc::default(),
         })
     }
 
     /// PUTs `size` bytes from `body` at `key`, to be kept only if they hash
     /// to `sha256` (lower-case hex, checked by the caller's descriptor
-    /// validation). Returns the ETag.
+    /// validation).
     async fn put(
         &self,
         key: &str,
         sha256: &str,
         size: u64,
         body: reqwest::Body,
-    ) -> Result<Option<String>, CopyError> {
+    ) -> Result<Stored, CopyError> {
         let digest = hex::decode(sha256).map_err(|_| CopyError::ChecksumMismatch {
             key: key.to_string(),
             expected: sha256.to_string(),
@@ -103,7 +126,14 @@ impl DirectTarget {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         if status.is_success() {
-            return Ok(e_tag);
+            let echoed = response
+                .headers()
+                .get("x-amz-checksum-sha256")
+                .and_then(|v| v.to_str().ok());
+            return Ok(Stored {
+                e_tag,
+                confirmed: echoed == Some(checksum.as_str()),
+            });
         }
         let text = response.text().await.unwrap_or_default();
         let code = tag(&text, "Code").unwrap_or_default();
@@ -135,11 +165,38 @@ pub async fn copy_whole_direct(
     let got = open_source(file, ends).await?;
     ends.throttle.acquire(file.size).await;
     let body = reqwest::Body::wrap_stream(got.into_stream());
-    let e_tag = direct
+    let stored = direct
         .put(&file.target_key, &file.sha256, file.size, body)
         .await?;
+    if !stored.confirmed {
+        if !direct.unconfirmed.swap(true, Ordering::Relaxed) {
+            tracing::warn!(endpoint = %direct.endpoint.base, "the target store kept a PUT without confirming its sha256 checksum; such files are read back to check them (unset aws_checksum_algorithm for a store that does not check it)");
+        }
+        read_back(file, ends).await?;
+    }
     on_bytes(file.size);
-    Ok(e_tag)
+    Ok(stored.e_tag)
+}
+
+/// The file as the target store keeps it, hashed here: the check a store
+/// that did not confirm the checksum may have skipped. A mismatch fails
+/// the copy before any manifest lists the file (its retry writes over it).
+async fn read_back(file: &FileCopy, ends: &Ends) -> Result<(), CopyError> {
+    let got = ends
+        .target
+        .get(&Path::from(file.target_key.as_str()))
+        .await?;
+    let mut stream = got.into_stream();
+    let mut seen = Verifier::new();
+    while let Some(chunk) = stream.next().await {
+        seen.update(&chunk?);
+    }
+    seen.finish(file.size, &file.sha256).map_err(|mismatch| {
+        CopyError::mismatch(
+            &format!("{} (read back from the target)", file.target_key),
+            mismatch,
+        )
+    })
 }
 
 /// The regions of `regions` that can be PUT to directly.
@@ -165,6 +222,8 @@ fn checks_sha256(region: &RegionConfig) -> bool {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use object_store::memory::InMemory;
+    use object_store::ObjectStore;
 
     fn region(id: &str, options: &[(&str, &str)]) -> RegionConfig {
         RegionConfig {
@@ -207,5 +266,132 @@ mod tests {
             direct["checks"].bucket.path("a/b c"),
             "/bucket-checks/a/b%20c"
         );
+    }
+
+    /// An S3 endpoint that keeps every PUT without checking it, answering
+    /// with the checksum it was sent when `echo` (as a checking store
+    /// does) and without it otherwise.
+    async fn unchecking_store(echo: bool) -> String {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut socket = BufReader::new(socket);
+                    loop {
+                        let (mut length, mut checksum) = (0usize, None);
+                        let mut request_line = String::new();
+                        if socket.read_line(&mut request_line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        assert!(
+                            request_line.starts_with("PUT /bucket-t/b/f "),
+                            "{request_line}"
+                        );
+                        loop {
+                            let mut line = String::new();
+                            socket.read_line(&mut line).await.unwrap();
+                            let Some((name, value)) = line.trim_end().split_once(':') else {
+                                break;
+                            };
+                            match name.to_ascii_lowercase().as_str() {
+                                "content-length" => length = value.trim().parse().unwrap(),
+                                "x-amz-checksum-sha256" => {
+                                    checksum = Some(value.trim().to_string())
+                                }
+                                _ => {}
+                            }
+                        }
+                        let mut body = vec![0; length];
+                        socket.read_exact(&mut body).await.unwrap();
+                        let echoed = match (echo, checksum) {
+                            (true, Some(c)) => format!("x-amz-checksum-sha256: {c}\r\n"),
+                            _ => String::new(),
+                        };
+                        let answer = format!(
+                            "HTTP/1.1 200 OK\r\netag: \"kept\"\r\n{echoed}content-length: 0\r\n\r\n"
+                        );
+                        socket.get_mut().write_all(answer.as_bytes()).await.unwrap();
+                    }
+                });
+            }
+        });
+        format!("http://{address}")
+    }
+
+    fn ends() -> Ends {
+        Ends {
+            source: Arc::new(InMemory::new()),
+            target: Arc::new(InMemory::new()),
+            throttle: Default::default(),
+            parts: Arc::new(crate::inflight::Route::default().window(
+                crate::inflight::Level::Parts,
+                2,
+                5,
+            )),
+        }
+    }
+
+    /// Copies `DATA` to `b/f` through a store at `endpoint`, with `kept`
+    /// standing for what that store then holds at `b/f`.
+    async fn copy_through(
+        endpoint: &str,
+        kept: Option<&[u8]>,
+    ) -> Result<Option<String>, CopyError> {
+        const DATA: &[u8] = b"a log backup";
+        let mut options = STATIC.to_vec();
+        options[0].1 = endpoint;
+        let direct = DirectTarget::of(&region("t", &options)).unwrap();
+        let ends = ends();
+        ends.source
+            .put(&Path::from("a/f"), DATA.to_vec().into())
+            .await
+            .unwrap();
+        if let Some(kept) = kept {
+            ends.target
+                .put(&Path::from("b/f"), kept.to_vec().into())
+                .await
+                .unwrap();
+        }
+        let file = FileCopy {
+            source_key: "a/f".into(),
+            target_key: "b/f".into(),
+            size: DATA.len() as u64,
+            sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(DATA)),
+            encrypt: None,
+        };
+        copy_whole_direct(&file, &ends, &direct, |_| {}).await
+    }
+
+    #[tokio::test]
+    async fn a_store_that_does_not_confirm_the_checksum_has_the_file_read_back() {
+        let silent = unchecking_store(false).await;
+        // It kept the file's bytes: the copy counts.
+        assert_eq!(
+            copy_through(&silent, Some(b"a log backup"))
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("\"kept\"")
+        );
+        // It kept other bytes, or none: the copy fails, naming the target.
+        let other = copy_through(&silent, Some(b"a log backuq"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&other, CopyError::ChecksumMismatch { key, .. } if key.contains("read back")),
+            "{other:?}"
+        );
+        let none = copy_through(&silent, None).await.unwrap_err();
+        assert!(
+            matches!(none, CopyError::Store(object_store::Error::NotFound { .. })),
+            "{none:?}"
+        );
+        // A store that echoes the checksum checked the bytes: nothing is
+        // read back (here, nothing could be).
+        let confirming = unchecking_store(true).await;
+        let confirmed = copy_through(&confirming, None).await;
+        assert!(confirmed.is_ok(), "{confirmed:?}");
     }
 }

@@ -611,11 +611,17 @@ impl Transfers {
                     throttle: throttle.clone(),
                     parts: Arc::new(adapt.window(Level::Parts, self.parts_in_flight, part)),
                 };
+                // A direct PUT streams the source's body through: it holds
+                // no file in memory.
+                let direct = match (&path, self.direct.get(target_region), &file.encrypt) {
+                    (CopyPath::Whole, Some(direct), None) => Some(direct),
+                    _ => None,
+                };
                 // Memory first, then the clock: waiting for it is not the
                 // route's latency. A sealed file is held twice (plaintext
                 // and ciphertext).
                 let _memory = match path {
-                    CopyPath::Whole => {
+                    CopyPath::Whole if direct.is_none() => {
                         let copies = if file.encrypt.is_some() { 2 } else { 1 };
                         self.whole_budget.hold(copies * file.size).await
                     }
@@ -634,12 +640,12 @@ impl Transfers {
                         copy_local(&file, files, ends.throttle.clone(), counted).await?;
                         None
                     }
-                    CopyPath::Whole => match (self.direct.get(target_region), &file.encrypt) {
-                        (Some(direct), None) => {
+                    CopyPath::Whole => match direct {
+                        Some(direct) => {
                             label = "direct";
                             copy_whole_direct(&file, &ends, direct, counted).await?
                         }
-                        _ => copy_whole(&file, &ends, counted).await?,
+                        None => copy_whole(&file, &ends, counted).await?,
                     },
                     CopyPath::Streamed { part_size } => {
                         copy_streamed(&file, &ends, part_size, counted).await?
