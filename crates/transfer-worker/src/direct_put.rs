@@ -268,10 +268,19 @@ mod tests {
         );
     }
 
+    /// What an unchecking store answers in `x-amz-checksum-sha256`.
+    #[derive(Clone, Copy)]
+    enum Echo {
+        Nothing,
+        /// What it was sent, as a checking store does.
+        Same,
+        /// Some other checksum.
+        Other,
+    }
+
     /// An S3 endpoint that keeps every PUT without checking it, answering
-    /// with the checksum it was sent when `echo` (as a checking store
-    /// does) and without it otherwise.
-    async fn unchecking_store(echo: bool) -> String {
+    /// as `echo` says.
+    async fn unchecking_store(echo: Echo) -> String {
         use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
@@ -306,7 +315,8 @@ mod tests {
                         let mut body = vec![0; length];
                         socket.read_exact(&mut body).await.unwrap();
                         let echoed = match (echo, checksum) {
-                            (true, Some(c)) => format!("x-amz-checksum-sha256: {c}\r\n"),
+                            (Echo::Same, Some(c)) => format!("x-amz-checksum-sha256: {c}\r\n"),
+                            (Echo::Other, _) => "x-amz-checksum-sha256: AAAA\r\n".to_string(),
                             _ => String::new(),
                         };
                         let answer = format!(
@@ -366,31 +376,41 @@ mod tests {
 
     #[tokio::test]
     async fn a_store_that_does_not_confirm_the_checksum_has_the_file_read_back() {
-        let silent = unchecking_store(false).await;
-        // It kept the file's bytes: the copy counts.
-        assert_eq!(
-            copy_through(&silent, Some(b"a log backup"))
+        for echo in [Echo::Nothing, Echo::Other] {
+            let unconfirming = unchecking_store(echo).await;
+            // It kept the file's bytes: the copy counts.
+            assert_eq!(
+                copy_through(&unconfirming, Some(b"a log backup"))
+                    .await
+                    .unwrap()
+                    .as_deref(),
+                Some("\"kept\"")
+            );
+            // It kept other bytes, more bytes, or none: the copy fails,
+            // naming the target.
+            let other = copy_through(&unconfirming, Some(b"a log backuq"))
                 .await
-                .unwrap()
-                .as_deref(),
-            Some("\"kept\"")
-        );
-        // It kept other bytes, or none: the copy fails, naming the target.
-        let other = copy_through(&silent, Some(b"a log backuq"))
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(&other, CopyError::ChecksumMismatch { key, .. } if key.contains("read back")),
-            "{other:?}"
-        );
-        let none = copy_through(&silent, None).await.unwrap_err();
-        assert!(
-            matches!(none, CopyError::Store(object_store::Error::NotFound { .. })),
-            "{none:?}"
-        );
+                .unwrap_err();
+            assert!(
+                matches!(&other, CopyError::ChecksumMismatch { key, .. } if key.contains("read back")),
+                "{other:?}"
+            );
+            let longer = copy_through(&unconfirming, Some(b"a log backup!"))
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&longer, CopyError::SizeMismatch { key, actual: 13, .. } if key.contains("read back")),
+                "{longer:?}"
+            );
+            let none = copy_through(&unconfirming, None).await.unwrap_err();
+            assert!(
+                matches!(none, CopyError::Store(object_store::Error::NotFound { .. })),
+                "{none:?}"
+            );
+        }
         // A store that echoes the checksum checked the bytes: nothing is
         // read back (here, nothing could be).
-        let confirming = unchecking_store(true).await;
+        let confirming = unchecking_store(Echo::Same).await;
         let confirmed = copy_through(&confirming, None).await;
         assert!(confirmed.is_ok(), "{confirmed:?}");
     }

@@ -611,17 +611,17 @@ impl Transfers {
                     throttle: throttle.clone(),
                     parts: Arc::new(adapt.window(Level::Parts, self.parts_in_flight, part)),
                 };
-                // A direct PUT streams the source's body through: it holds
-                // no file in memory.
                 let direct = match (&path, self.direct.get(target_region), &file.encrypt) {
                     (CopyPath::Whole, Some(direct), None) => Some(direct),
                     _ => None,
                 };
                 // Memory first, then the clock: waiting for it is not the
                 // route's latency. A sealed file is held twice (plaintext
-                // and ciphertext).
+                // and ciphertext). A direct PUT buffers nothing but holds
+                // its size too: the budget also bounds how many whole files
+                // share the link at once, each within the region's timeout.
                 let _memory = match path {
-                    CopyPath::Whole if direct.is_none() => {
+                    CopyPath::Whole => {
                         let copies = if file.encrypt.is_some() { 2 } else { 1 };
                         self.whole_budget.hold(copies * file.size).await
                     }
