@@ -1,11 +1,9 @@
 //! The adaptive number of parts (of a file) and files (of a backup) in
 //! flight: `xregion_domain::parallelism::Controller` on the worker's clock,
 //! exported as a gauge, and what each route last settled at, so the next
-//! copy between the same regions starts there instead of at one. A FULL's
-//! parts give way while a LOG copies (`LogsCopying`).
+//! copy between the same regions starts there instead of at one.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -27,38 +25,6 @@ impl Level {
             Level::Parts => "parts",
             Level::Files => "files",
         }
-    }
-}
-
-/// The LOG transfers whose files are copying in this worker now. A FULL's
-/// file gives way to them: with n of them, it keeps a 1/(n + 1) share of
-/// its window in flight (never fewer than one part). A point in time is
-/// restorable only once its logs are there, and on a busy link, store or
-/// pair of cores every part a FULL keeps in flight is time a log waits; a
-/// FULL still moves while logs copy. Logs waiting on round trips of their
-/// own (committed check, commit) are not counted: they leave the link and
-/// the cores to the FULL.
-#[derive(Debug, Default)]
-pub struct LogsCopying(AtomicUsize);
-
-impl LogsCopying {
-    /// Counts one LOG as copying until the guard is dropped.
-    pub fn enter(self: &Arc<Self>) -> LogCopying {
-        self.0.fetch_add(1, Ordering::Relaxed);
-        LogCopying(self.clone())
-    }
-
-    fn count(&self) -> usize {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-/// One LOG copying (`LogsCopying::enter`).
-pub struct LogCopying(Arc<LogsCopying>);
-
-impl Drop for LogCopying {
-    fn drop(&mut self) {
-        self.0 .0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -105,7 +71,6 @@ impl Route {
             gauge,
             learned: self.learned.clone(),
             key,
-            gives_way: None,
         }
     }
 }
@@ -117,38 +82,16 @@ pub struct InFlight {
     gauge: metrics::Gauge,
     learned: Arc<Learned>,
     key: (Level, String, String),
-    /// A FULL's parts: a share of the window while LOGs copy.
-    gives_way: Option<Arc<LogsCopying>>,
 }
 
 impl InFlight {
-    /// The window gives way to `logs` (a FULL's parts).
-    pub fn giving_way_to(mut self, logs: Arc<LogsCopying>) -> Self {
-        self.gives_way = Some(logs);
-        self
-    }
-
     /// How many may be in flight now (at least one).
     pub fn window(&self) -> usize {
-        (self.adapted() / (1 + self.logs())).max(1)
-    }
-
-    fn logs(&self) -> usize {
-        self.gives_way.as_ref().map_or(0, |logs| logs.count())
-    }
-
-    /// The window the controller settled at, whether or not it gives way.
-    fn adapted(&self) -> usize {
         self.controller.lock().map_or(1, |c| c.window())
     }
 
     /// A request that moved `bytes` finished, having taken `latency`.
     pub fn done(&self, bytes: u64, latency: Duration) {
-        // While it gives way, a request measures the share the logs left,
-        // not the route: learning from it would shrink the window for good.
-        if self.logs() > 0 {
-            return;
-        }
         let now = self.origin.elapsed();
         self.update(|c| c.on_done(now, bytes, latency));
     }
@@ -169,7 +112,7 @@ impl InFlight {
 impl Drop for InFlight {
     /// The next copy on the route starts where this one ended.
     fn drop(&mut self) {
-        let window = self.adapted();
+        let window = self.window();
         if let Ok(mut settled) = self.learned.settled.lock() {
             settled.insert(self.key.clone(), window);
         }
@@ -195,39 +138,5 @@ mod tests {
         assert_eq!(other.window(Level::Parts, 8, 1).window(), 2);
         // Never above the cap.
         assert_eq!(other.window(Level::Parts, 1, 1).window(), 1);
-    }
-
-    #[test]
-    fn a_fulls_parts_give_way_while_logs_copy() {
-        let learned = Arc::new(Learned::default());
-        let key = (Level::Parts, "a".to_string(), "b".to_string());
-        learned.settled.lock().unwrap().insert(key, 8);
-        let route = Route::new(learned.clone(), "a", "b");
-        let logs = Arc::new(LogsCopying::default());
-        let full = route
-            .window(Level::Parts, 16, 1)
-            .giving_way_to(logs.clone());
-        let a_logs_own = route.window(Level::Parts, 8, 1);
-        assert_eq!(full.window(), 8);
-        let first = logs.enter();
-        let second = logs.enter();
-        assert_eq!(full.window(), 8 / 3, "a third of the window with two logs");
-        assert_eq!(a_logs_own.window(), 8, "a log's own parts do not give way");
-        let many: Vec<_> = (0..10).map(|_| logs.enter()).collect();
-        assert_eq!(full.window(), 1, "a FULL never stops");
-        drop(many);
-        // What requests measure while it gives way teaches the window
-        // nothing (unheeded, these would grow it).
-        for _ in 0..50 {
-            full.done(1 << 20, Duration::from_millis(1));
-        }
-        drop(first);
-        assert_eq!(full.window(), 4);
-        drop(second);
-        assert_eq!(full.window(), 8);
-        // What the route learns is the adapted window, not the given-way one.
-        let _third = logs.enter();
-        drop(full);
-        assert_eq!(route.window(Level::Parts, 8, 1).window(), 8);
     }
 }

@@ -49,7 +49,6 @@ pub async fn run(cx: Context<WorkerConfig>) -> Result<(), ServiceError> {
             WHOLE_COPY_PARTS * settings.part_size.bytes(),
         )),
         large_logs: Arc::new(tokio::sync::Semaphore::new(LARGE_LOGS_AT_ONCE)),
-        logs_copying: Arc::default(),
         parts_in_flight: settings.parts_in_flight.get(),
         files_in_flight: settings.files_in_flight.get(),
         learned: Default::default(),

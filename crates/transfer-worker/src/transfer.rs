@@ -52,8 +52,6 @@ pub struct Transfers {
     /// LOG files copied in parts at once (each holds a window of parts):
     /// many small logs may be in flight, not as many large ones.
     pub large_logs: Arc<tokio::sync::Semaphore>,
-    /// LOGs whose files are copying now: a FULL's parts give way to them.
-    pub logs_copying: Arc<crate::inflight::LogsCopying>,
     /// Multipart uploads in progress, for resuming after a crash.
     pub uploads: async_nats::jetstream::kv::Store,
     pub clock: xregion_common::SharedClock,
@@ -543,9 +541,6 @@ impl Transfers {
         files: Arc<AtomicU32>,
     ) -> Result<commit::Written, Failure> {
         use crate::inflight::Level;
-        // While a LOG's files copy, FULLs give way to it (`inflight`).
-        let _log_copying =
-            (manifest.kind == xregion_domain::BackupKind::Log).then(|| self.logs_copying.enter());
         let adapt = crate::inflight::Route::new(
             self.learned.clone(),
             route.source_region,
@@ -614,12 +609,7 @@ impl Transfers {
                     source: source.clone(),
                     target: target.clone(),
                     throttle: throttle.clone(),
-                    parts: Arc::new(match manifest.kind {
-                        xregion_domain::BackupKind::Full => adapt
-                            .window(Level::Parts, self.parts_in_flight, part)
-                            .giving_way_to(self.logs_copying.clone()),
-                        _ => adapt.window(Level::Parts, self.parts_in_flight, part),
-                    }),
+                    parts: Arc::new(adapt.window(Level::Parts, self.parts_in_flight, part)),
                 };
                 let direct = match (&path, self.direct.get(target_region), &file.encrypt) {
                     (CopyPath::Whole, Some(direct), None) => Some(direct),
