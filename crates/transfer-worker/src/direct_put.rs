@@ -182,21 +182,26 @@ pub async fn copy_whole_direct(
 /// that did not confirm the checksum may have skipped. A mismatch fails
 /// the copy before any manifest lists the file (its retry writes over it).
 async fn read_back(file: &FileCopy, ends: &Ends) -> Result<(), CopyError> {
+    let key = format!("{} (read back from the target)", file.target_key);
     let got = ends
         .target
         .get(&Path::from(file.target_key.as_str()))
         .await?;
+    // Another size is refused before its body is read.
+    if got.meta.size as u64 != file.size {
+        return Err(CopyError::SizeMismatch {
+            key,
+            expected: file.size,
+            actual: got.meta.size as u64,
+        });
+    }
     let mut stream = got.into_stream();
     let mut seen = Verifier::new();
     while let Some(chunk) = stream.next().await {
         seen.update(&chunk?);
     }
-    seen.finish(file.size, &file.sha256).map_err(|mismatch| {
-        CopyError::mismatch(
-            &format!("{} (read back from the target)", file.target_key),
-            mismatch,
-        )
-    })
+    seen.finish(file.size, &file.sha256)
+        .map_err(|mismatch| CopyError::mismatch(&key, mismatch))
 }
 
 /// The regions of `regions` that can be PUT to directly.
