@@ -208,9 +208,6 @@ pub async fn copy_streamed(
     Ok(writer.finish().await?.e_tag)
 }
 
-/// A source whose size is not the descriptor's fails its check anyway;
-/// refusing it before reading keeps a wrong size from costing memory or
-/// bandwidth.
 /// The source's GET of a file copied whole, refused before its body is read
 /// when the store holds another size than the descriptor says.
 pub(crate) async fn open_source(
@@ -226,6 +223,9 @@ pub(crate) async fn open_source(
     Ok(got)
 }
 
+/// A source whose size is not the descriptor's fails its check anyway;
+/// refusing it before reading keeps a wrong size from costing memory or
+/// bandwidth.
 fn refuse_other_size(file: &FileCopy, actual: u64) -> Result<(), CopyError> {
     if actual == file.size {
         return Ok(());
@@ -237,24 +237,26 @@ fn refuse_other_size(file: &FileCopy, actual: u64) -> Result<(), CopyError> {
     })
 }
 
+/// Two empty in-memory stores, unthrottled, two parts in flight.
+#[cfg(test)]
+pub(crate) fn test_ends() -> Ends {
+    use object_store::memory::InMemory;
+    Ends {
+        source: Arc::new(InMemory::new()),
+        target: Arc::new(InMemory::new()),
+        throttle: Default::default(),
+        parts: Arc::new(crate::inflight::Route::default().window(
+            crate::inflight::Level::Parts,
+            2,
+            5,
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use object_store::memory::InMemory;
     use sha2::{Digest, Sha256};
-
-    fn ends() -> Ends {
-        Ends {
-            source: Arc::new(InMemory::new()),
-            target: Arc::new(InMemory::new()),
-            throttle: Default::default(),
-            parts: Arc::new(crate::inflight::Route::default().window(
-                crate::inflight::Level::Parts,
-                2,
-                5,
-            )),
-        }
-    }
 
     fn file(size: u64, sha256: &str) -> FileCopy {
         FileCopy {
@@ -273,7 +275,7 @@ mod tests {
     ) -> Vec<(Result<Option<String>, CopyError>, Ends, u64)> {
         let mut runs = Vec::new();
         for streamed in [false, true] {
-            let ends = ends();
+            let ends = test_ends();
             ends.source
                 .put(&Path::from("a/f"), data.to_vec().into())
                 .await
@@ -334,7 +336,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_source_is_reported_as_such() {
-        let ends = ends();
+        let ends = test_ends();
         let nope = FileCopy {
             source_key: "nope".into(),
             ..file(0, "")
@@ -357,7 +359,7 @@ mod tests {
             let f = file(data.len() as u64, &sha)
                 .encrypted(Some(&sealing), 3)
                 .unwrap();
-            let ends = ends();
+            let ends = test_ends();
             ends.source
                 .put(&Path::from("a/f"), data.clone().into())
                 .await

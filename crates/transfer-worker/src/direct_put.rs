@@ -120,19 +120,11 @@ impl DirectTarget {
         }
         let response = req.send().await.map_err(|e| failed(None, e.to_string()))?;
         let status = response.status();
-        let e_tag = response
-            .headers()
-            .get(reqwest::header::ETAG)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
         if status.is_success() {
-            let echoed = response
-                .headers()
-                .get("x-amz-checksum-sha256")
-                .and_then(|v| v.to_str().ok());
+            let header = |name| response.headers().get(name).and_then(|v| v.to_str().ok());
             return Ok(Stored {
-                e_tag,
-                confirmed: echoed == Some(checksum.as_str()),
+                e_tag: header(reqwest::header::ETAG.as_str()).map(str::to_string),
+                confirmed: header("x-amz-checksum-sha256") == Some(checksum.as_str()),
             });
         }
         let text = response.text().await.unwrap_or_default();
@@ -227,7 +219,6 @@ fn checks_sha256(region: &RegionConfig) -> bool {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use object_store::memory::InMemory;
     use object_store::ObjectStore;
 
     fn region(id: &str, options: &[(&str, &str)]) -> RegionConfig {
@@ -335,19 +326,6 @@ mod tests {
         format!("http://{address}")
     }
 
-    fn ends() -> Ends {
-        Ends {
-            source: Arc::new(InMemory::new()),
-            target: Arc::new(InMemory::new()),
-            throttle: Default::default(),
-            parts: Arc::new(crate::inflight::Route::default().window(
-                crate::inflight::Level::Parts,
-                2,
-                5,
-            )),
-        }
-    }
-
     /// Copies `DATA` to `b/f` through a store at `endpoint`, with `kept`
     /// standing for what that store then holds at `b/f`.
     async fn copy_through(
@@ -358,7 +336,7 @@ mod tests {
         let mut options = STATIC.to_vec();
         options[0].1 = endpoint;
         let direct = DirectTarget::of(&region("t", &options)).unwrap();
-        let ends = ends();
+        let ends = crate::copy::test_ends();
         ends.source
             .put(&Path::from("a/f"), DATA.to_vec().into())
             .await

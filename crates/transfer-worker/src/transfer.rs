@@ -598,7 +598,6 @@ impl Transfers {
                     return Ok((file.size, started.elapsed(), None));
                 }
                 let path = choose_path(from, to, &file, self.part_size);
-                let mut label = path.label();
                 let counted = move |n| {
                     bytes.fetch_add(n, Ordering::Relaxed);
                     moved.increment(n);
@@ -614,6 +613,11 @@ impl Transfers {
                 let direct = match (&path, self.direct.get(target_region), &file.encrypt) {
                     (CopyPath::Whole, Some(direct), None) => Some(direct),
                     _ => None,
+                };
+                let label = if direct.is_some() {
+                    "direct"
+                } else {
+                    path.label()
                 };
                 // Memory first, then the clock: waiting for it is not the
                 // route's latency. A sealed file is held twice (plaintext
@@ -641,10 +645,7 @@ impl Transfers {
                         None
                     }
                     CopyPath::Whole => match direct {
-                        Some(direct) => {
-                            label = "direct";
-                            copy_whole_direct(&file, &ends, direct, counted).await?
-                        }
+                        Some(direct) => copy_whole_direct(&file, &ends, direct, counted).await?,
                         None => copy_whole(&file, &ends, counted).await?,
                     },
                     CopyPath::Streamed { part_size } => {
