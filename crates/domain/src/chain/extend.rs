@@ -5,7 +5,7 @@
 //! recomputes from every copy with [`super::window_state`].
 
 use super::position::{normalize, Pos};
-use super::tail::{WindowState, WindowTail};
+use super::tail::{Beyond, WindowState, WindowTail, MAX_BEYOND};
 use super::walk::Next;
 use super::{ChainBackup, Gap, Millis, RestoreWindow};
 use crate::engine::{BackupKind, Engine};
@@ -33,10 +33,92 @@ pub fn extend_window(
         return (added.kind == BackupKind::Log).then(|| state.clone());
     };
     let tail = state.tail.as_ref()?;
-    match added.kind {
-        BackupKind::Log => extend_by_log(window, tail, pos, added.data_end),
-        BackupKind::Full => add_full(engine, window, tail, pos, added.data_end),
+    match (added.kind, pos) {
+        (BackupKind::Log, Pos::Mysql { file, .. }) => {
+            extend_by_binlog(window, tail, file, added.data_end)
+        }
+        (BackupKind::Log, _) => extend_by_log(window, tail, pos, added.data_end),
+        // A FULL beside binlogs beyond the hole may start a chain that
+        // walks them: only the copies can say.
+        (BackupKind::Full, _) if !tail.beyond.is_empty() => None,
+        (BackupKind::Full, _) => add_full(engine, window, tail, pos, added.data_end),
     }
+}
+
+/// A binlog: the one every open chain waits for extends them, and so does
+/// each binlog already synced beyond it that follows on; one further on
+/// waits beyond the hole until the missing binlog comes.
+fn extend_by_binlog(
+    window: &RestoreWindow,
+    tail: &WindowTail,
+    file: u64,
+    end: Millis,
+) -> Option<WindowState> {
+    if u128::from(file) > tail.open_at {
+        return wait_beyond(window, tail, file, end);
+    }
+    let binlog = |file| Pos::Mysql { file, offset: 0 };
+    let mut state = extend_by_log(window, tail, binlog(file), end)?;
+    while let (Some(window), Some(tail)) = (&state.window, &state.tail) {
+        match tail.beyond.first() {
+            Some(next) if u128::from(next.file) == tail.open_at => {
+                let mut rest = tail.clone();
+                let next = rest.beyond.remove(0);
+                state = extend_by_log(window, &rest, binlog(next.file), next.data_end)?;
+            }
+            Some(_) => {
+                // Still a hole before the rest: the window ends there.
+                let gap = hole_at_the_end(window, tail)?;
+                if let Some(w) = state.window.as_mut() {
+                    w.gaps.push(gap);
+                }
+                break;
+            }
+            None => break,
+        }
+    }
+    Some(state)
+}
+
+/// A binlog after the one the open chains wait for: no chain reaches it
+/// yet. The first one opens a gap at the window's end.
+fn wait_beyond(
+    window: &RestoreWindow,
+    tail: &WindowTail,
+    file: u64,
+    end: Millis,
+) -> Option<WindowState> {
+    // A second copy of a binlog: which one a chain walks is the copies' call.
+    if tail.beyond.len() >= MAX_BEYOND || tail.beyond.iter().any(|b| b.file == file) {
+        return None;
+    }
+    let mut window = window.clone();
+    if tail.beyond.is_empty() {
+        window.gaps.push(hole_at_the_end(&window, tail)?);
+    }
+    let mut tail = tail.clone();
+    let at = tail.beyond.partition_point(|b| b.file < file);
+    tail.beyond.insert(
+        at,
+        Beyond {
+            file,
+            data_end: end,
+        },
+    );
+    Some(WindowState {
+        window: Some(window),
+        tail: Some(tail),
+    })
+}
+
+/// The gap after the window's latest point while binlogs wait beyond the
+/// one the chain reaching furthest needs.
+fn hole_at_the_end(window: &RestoreWindow, tail: &WindowTail) -> Option<Gap> {
+    Some(Gap {
+        after: window.latest,
+        resumes_at: None,
+        reason: next_of(Engine::Mysql, tail.open_at)?.reason(),
+    })
 }
 
 /// A LOG starting where every open chain waits extends all of them: each
@@ -134,6 +216,7 @@ fn add_full(
                 first_start: start,
                 last_start: start,
                 furthest_next: next,
+                beyond: Vec::new(),
             }
         };
         let window = RestoreWindow {

@@ -31,7 +31,7 @@ pub use extend::extend_window;
 pub use plan::{restore_plan, PlanError};
 pub use position::{validate_position, MAX_LSN_DIGITS};
 pub use retention::{expirable, pending, seed_set};
-pub use tail::{window_state, WindowState, WindowTail};
+pub use tail::{window_state, Beyond, WindowState, WindowTail, MAX_BEYOND};
 pub use window::{latest_data_time, restore_window};
 
 /// Unix time in milliseconds.

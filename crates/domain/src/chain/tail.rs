@@ -43,7 +43,24 @@ pub struct WindowTail {
     /// What the chain reaching furthest needs next: the reason of a gap a
     /// later FULL opens after the window's latest point.
     pub furthest_next: u128,
+    /// MySQL: the synced binlogs after `open_at`, which no chain reaches
+    /// until `open_at` is synced (logs copied in parallel land out of
+    /// order), by binlog. Each one's end, for when the chain walks it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub beyond: Vec<Beyond>,
 }
+
+/// A synced binlog after the hole at the end of the window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Beyond {
+    pub file: u64,
+    pub data_end: Millis,
+}
+
+/// At most this many binlogs are kept beyond the hole; a longer run (a
+/// binlog lost for good) is left to the full recompute, as the state would
+/// grow with every later log.
+pub const MAX_BEYOND: usize = 256;
 
 /// The window of `synced` and its tail, from every copy.
 pub fn window_state(engine: Engine, synced: &[ChainBackup]) -> WindowState {
@@ -68,8 +85,16 @@ fn tail_of(
     window: &RestoreWindow,
     furthest: &Chain<'_>,
 ) -> Option<WindowTail> {
-    if window.gaps.last().is_some_and(|g| g.resumes_at.is_none()) {
-        return None; // later logs no chain reaches: a full recompute decides
+    // Later logs no chain reaches: MySQL keeps them (`beyond`) until the
+    // missing binlog comes; SQL Server leaves it to a full recompute.
+    let hole = window.gaps.last().is_some_and(|g| g.resumes_at.is_none());
+    let beyond = match furthest.next {
+        Next::Binlog(n) if hole => inv.index.binlogs_after(n),
+        _ if hole => return None,
+        _ => Vec::new(),
+    };
+    if beyond.len() > MAX_BEYOND {
+        return None;
     }
     let (open_at, furthest_next) = match furthest.next {
         Next::Binlog(n) => (u128::from(n), u128::from(n)),
@@ -107,5 +132,6 @@ fn tail_of(
         first_start,
         last_start,
         furthest_next,
+        beyond,
     })
 }

@@ -131,6 +131,17 @@ impl<'a> LogIndex<'a> {
         }
     }
 
+    /// The binlogs after `n`, in order, each with its end.
+    pub fn binlogs_after(&self, n: u64) -> Vec<super::tail::Beyond> {
+        self.by_file
+            .range((std::ops::Bound::Excluded(n), std::ops::Bound::Unbounded))
+            .map(|(&file, log)| super::tail::Beyond {
+                file,
+                data_end: log.data_end,
+            })
+            .collect()
+    }
+
     /// The largest last LSN of the SQL Server logs a chain can use.
     pub fn max_last_lsn(&self) -> Option<u128> {
         self.max_last_lsn

@@ -103,16 +103,98 @@ fn a_full_after_the_end_opens_a_hole_the_next_log_closes() {
 }
 
 #[test]
-fn a_log_out_of_order_or_filling_a_hole_needs_the_recompute() {
+fn binlogs_out_of_order_wait_beyond_the_hole_without_a_recompute() {
     let steps = synced_all([
         my_full("f1", 5, 0, 1000),
         my_log("b5", 5, 900, 1500),
-        my_log("b7", 7, 2500, 3500), // binlog 6 missing: a hole at the end
-        my_log("b8", 8, 3500, 4500),
-        my_log("b6", 6, 1500, 2500), // fills it
+        my_log("b8", 8, 3500, 4500), // binlog 6 missing: a hole at the end
+        my_log("b7", 7, 2500, 3500),
+        my_log("b6", 6, 1500, 2500), // fills it: the window reaches b8's end
         my_log("b9", 9, 4500, 5500), // in order again
     ]);
-    assert_eq!(replay(Engine::Mysql, &steps), vec!["f1", "b7", "b8", "b6"]);
+    assert_eq!(replay(Engine::Mysql, &steps), vec!["f1"]);
+
+    let e = Engine::Mysql;
+    let state = window_state(e, &[my_full("f1", 5, 0, 1000), my_log("b5", 5, 900, 1500)]);
+    let waiting = extend_window(e, &state, &my_log("b7", 7, 2500, 3500)).unwrap();
+    assert_eq!(
+        waiting.window,
+        window(1000, 1500, vec![gap(1500, None, "missing binlog 6")])
+    );
+    let closed = extend_window(e, &waiting, &my_log("b6", 6, 1500, 2500)).unwrap();
+    assert_eq!(closed.window, window(1000, 3500, vec![]));
+    assert!(closed.tail.unwrap().beyond.is_empty());
+}
+
+#[test]
+fn a_day_of_binlogs_copied_in_parallel_needs_no_recompute() {
+    // 288 binlogs, each landing up to 64 places away from its turn.
+    let mut logs: Vec<ChainBackup> = (0..288u64)
+        .map(|i| {
+            my_log(
+                &format!("b{i}"),
+                5 + i,
+                900 + 300 * i as i64,
+                1200 + 300 * i as i64,
+            )
+        })
+        .collect();
+    for (i, chunk) in logs.chunks_mut(64).enumerate() {
+        chunk.reverse();
+        chunk.rotate_left(i % 7);
+    }
+    let mut arrivals = vec![my_full("f1", 5, 0, 1000)];
+    arrivals.extend(logs);
+    assert_eq!(replay(Engine::Mysql, &synced_all(arrivals)), vec!["f1"]);
+}
+
+#[test]
+fn a_second_copy_of_a_binlog_beyond_the_hole_or_a_full_beside_them_recomputes() {
+    let steps = synced_all([
+        my_full("f1", 5, 0, 1000),
+        my_log("b5", 5, 900, 1500),
+        my_log("b7", 7, 2500, 3500),
+        my_log("b7-again", 7, 2500, 3600),
+        my_full("f2", 8, 3500, 3600),
+        // A chain waiting past the hole (f2's): no tail until it is gone.
+        my_log("b6", 6, 1500, 2500),
+    ]);
+    assert_eq!(
+        replay(Engine::Mysql, &steps),
+        vec!["f1", "b7-again", "f2", "b6"]
+    );
+}
+
+#[test]
+fn more_binlogs_beyond_the_hole_than_kept_recompute() {
+    let e = Engine::Mysql;
+    let mut synced = vec![my_full("f1", 5, 0, 1000), my_log("b5", 5, 900, 1500)];
+    // Binlog 6 is lost for good.
+    synced.extend((0..MAX_BEYOND as u64).map(|i| {
+        let at = 2500 + 1000 * i as i64;
+        my_log(&format!("b{}", i + 7), i + 7, at, at + 1000)
+    }));
+    let state = window_state(e, &synced);
+    assert_eq!(state.tail.as_ref().unwrap().beyond.len(), MAX_BEYOND);
+    let next = MAX_BEYOND as u64 + 7;
+    let one_more = my_log("one-more", next, 0, 1);
+    assert_eq!(extend_window(e, &state, &one_more), None);
+    synced.push(one_more);
+    assert_eq!(window_state(e, &synced).tail, None);
+}
+
+#[test]
+fn sqlserver_logs_out_of_order_still_recompute() {
+    let steps = synced_all([
+        ss_full("f1", "10", "20", 0, 1000),
+        ss_log("l1", "15", "30", 900, 1500),
+        ss_log("l3", "40", "50", 2500, 3500),
+        ss_log("l2", "30", "40", 1500, 2500),
+    ]);
+    assert_eq!(
+        replay(Engine::Sqlserver, &steps),
+        vec!["f1", "l1", "l3", "l2"]
+    );
 }
 
 #[test]
