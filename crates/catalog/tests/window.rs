@@ -113,9 +113,10 @@ impl Env {
     }
 }
 
-/// The LOG at the chain's end is applied to the stored window alone: a
-/// copy removed behind the catalog's back goes unnoticed until a log out of
-/// order makes it read every copy again.
+/// The LOG at the chain's end, and a binlog landing beyond a missing one,
+/// are applied to the stored window alone: a copy removed behind the
+/// catalog's back goes unnoticed until a FULL beside the waiting binlog
+/// makes it read every copy again.
 #[tokio::test]
 async fn a_log_at_the_chain_end_extends_the_stored_window_without_reading_the_copies() {
     let env = env().await;
@@ -131,9 +132,21 @@ async fn a_log_at_the_chain_end_extends_the_stored_window_without_reading_the_co
         (Some(full_at), Some(T0 + 6 * MIN)),
         "extended from the stored state"
     );
-    // Binlog 7 missing: only the copies can say what binlog 8 does.
+    // Binlog 7 missing: binlog 8 waits beyond it in the stored tail.
     env.synced(&env.log(8)).await;
-    assert_eq!(env.row_window().await, (None, None), "recomputed");
+    assert_eq!(
+        env.row_window().await,
+        (Some(full_at), Some(T0 + 6 * MIN)),
+        "binlog 8 waits beyond the hole"
+    );
+    // A FULL while a binlog waits: only the copies can say what it does.
+    env.synced(&env.full(9)).await;
+    let full_9 = T0 + 8 * MIN + MIN / 2;
+    assert_eq!(
+        env.row_window().await,
+        (Some(full_9), Some(full_9)),
+        "recomputed without full-5"
+    );
     env.assert_consistent().await;
 }
 
