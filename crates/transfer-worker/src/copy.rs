@@ -151,7 +151,7 @@ pub async fn copy_streamed(
     let source_path = Path::from(file.source_key.as_str());
     let read = reading(&file.source_key);
     let size = ends.source.head(&source_path).await.map_err(&read)?.size as u64;
-    refuse_other_size(file, size)?;
+    refuse_other_size(&file.source_key, file, size)?;
     // A stream of the whole object would come in 8 KiB pieces from local
     // stores, each a blocking call.
     let ranges = (0..size.div_ceil(READ_CHUNK))
@@ -219,19 +219,19 @@ pub(crate) async fn open_source(
         .get(&Path::from(file.source_key.as_str()))
         .await
         .map_err(reading(&file.source_key))?;
-    refuse_other_size(file, got.meta.size as u64)?;
+    refuse_other_size(&file.source_key, file, got.meta.size as u64)?;
     Ok(got)
 }
 
-/// A source whose size is not the descriptor's fails its check anyway;
-/// refusing it before reading keeps a wrong size from costing memory or
-/// bandwidth.
-fn refuse_other_size(file: &FileCopy, actual: u64) -> Result<(), CopyError> {
+/// An object (at `key`) whose size is not the descriptor's fails its check
+/// anyway; refusing it before reading keeps a wrong size from costing
+/// memory or bandwidth.
+pub(crate) fn refuse_other_size(key: &str, file: &FileCopy, actual: u64) -> Result<(), CopyError> {
     if actual == file.size {
         return Ok(());
     }
     Err(CopyError::SizeMismatch {
-        key: file.source_key.clone(),
+        key: key.to_string(),
         expected: file.size,
         actual,
     })

@@ -30,7 +30,7 @@ use object_store::path::Path;
 use xregion_common::regions::RegionConfig;
 use xregion_common::verify::Verifier;
 
-use crate::copy::{open_source, CopyError, Ends};
+use crate::copy::{open_source, refuse_other_size, CopyError, Ends};
 use crate::server_side::{failed, tag, Bucket, ClientSettings, Endpoint};
 use crate::sigv4;
 use crate::strategy::FileCopy;
@@ -179,14 +179,7 @@ async fn read_back(file: &FileCopy, ends: &Ends) -> Result<(), CopyError> {
         .target
         .get(&Path::from(file.target_key.as_str()))
         .await?;
-    // Another size is refused before its body is read.
-    if got.meta.size as u64 != file.size {
-        return Err(CopyError::SizeMismatch {
-            key,
-            expected: file.size,
-            actual: got.meta.size as u64,
-        });
-    }
+    refuse_other_size(&key, file, got.meta.size as u64)?;
     let mut stream = got.into_stream();
     let mut seen = Verifier::new();
     while let Some(chunk) = stream.next().await {

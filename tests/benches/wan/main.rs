@@ -251,7 +251,7 @@ async fn latency(
     );
     // Enough logs for the FULL to finish first: its time at the measured
     // rate (or at two connections' cap), with room to spare for a FULL
-    // slowed by giving way to them.
+    // slowed by the logs copying beside it.
     let rate = measured_rate.unwrap_or(2.0 * cap as f64);
     let expected_secs = full as f64 / rate;
     let logs = (expected_secs * 3.0 / LOG_EVERY.as_secs_f64()) as usize + 8;
@@ -260,8 +260,8 @@ async fn latency(
     let case = workload::logs_during_full(stack, &w, meter, LOG_EVERY, &name).await?;
     let bound = plan::latency_bound(rtt, log_size, cap).as_secs_f64() * 1000.0;
     let n = w.logs.len();
-    // How long the FULL took against the mixed case's rate: what giving
-    // way to the logs costs it.
+    // How long the FULL took against the mixed case's rate: what the logs
+    // copying beside it cost it.
     println!(
         "  {}: log p50 {:.0} ms, p99 {:.0} ms (bound {bound:.0} ms); FULL and logs done in {:.2} s, the FULL alone at the mixed rate {expected_secs:.2} s",
         case.name,

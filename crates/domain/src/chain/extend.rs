@@ -59,23 +59,18 @@ fn extend_by_binlog(
     }
     let binlog = |file| Pos::Mysql { file, offset: 0 };
     let mut state = extend_by_log(window, tail, binlog(file), end)?;
-    while let (Some(window), Some(tail)) = (&state.window, &state.tail) {
-        match tail.beyond.first() {
-            Some(next) if u128::from(next.file) == tail.open_at => {
-                let mut rest = tail.clone();
-                let next = rest.beyond.remove(0);
-                state = extend_by_log(window, &rest, binlog(next.file), next.data_end)?;
-            }
-            Some(_) => {
-                // Still a hole before the rest: the window ends there.
-                let gap = hole_at_the_end(window, tail)?;
-                if let Some(w) = state.window.as_mut() {
-                    w.gaps.push(gap);
-                }
-                break;
-            }
-            None => break,
+    while let (Some(window), Some(tail)) = (&mut state.window, &state.tail) {
+        let Some(next) = tail.beyond.first() else {
+            break;
+        };
+        if u128::from(next.file) != tail.open_at {
+            // Still a hole before the rest: the window ends there.
+            window.gaps.push(hole_at_the_end(window, tail)?);
+            break;
         }
+        let mut rest = tail.clone();
+        let next = rest.beyond.remove(0);
+        state = extend_by_log(window, &rest, binlog(next.file), next.data_end)?;
     }
     Some(state)
 }
