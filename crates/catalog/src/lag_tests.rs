@@ -2,7 +2,9 @@
 //! SEEDING (its first FULL never copied) alerts like one that fell behind.
 
 use xregion_bus::AnyEvent;
-use xregion_common::clock::FixedClock;
+use xregion_common::clock::{Clock, FixedClock};
+use xregion_proto::convert::timestamp;
+use xregion_proto::xregion::v1 as pb;
 
 use crate::service::Catalog;
 use crate::testing::{relayed_events, Source, TestCatalog};
@@ -49,4 +51,51 @@ async fn a_service_that_never_seeds_lags_from_its_creation() {
     assert_eq!(e.latest_data_time, None, "no data: no point to name");
     assert!((2 * 3600..2 * 3600 + 60).contains(&e.lag_seconds), "{e:?}");
     assert_eq!(e.threshold_seconds, 3600);
+}
+
+#[tokio::test]
+async fn a_copy_that_moves_the_lag_across_the_threshold_enqueues_the_crossing_with_its_record() {
+    let t = TestCatalog::new(&["r1", "r2"]).await.unwrap();
+    let source = Source::new("t1", "db-1", "r1");
+    let service = t.service(&source, "r2").await.unwrap();
+    let clock = FixedClock::at(t.catalog.now());
+    let catalog = Catalog::new(
+        t.catalog.db.clone(),
+        clock.clone(),
+        ["r1", "r2"].map(String::from),
+        None,
+        3600,
+    );
+    let now = clock.now_ms();
+    let synced = |d: &xregion_proto::rds::v1::BackupDescriptor| pb::BackupSynced {
+        service: Some(service.clone()),
+        backup: Some(d.clone()),
+        manifest_key: format!("m/{}", d.backup_id),
+        bytes: 1024,
+        synced_at: Some(timestamp(now)),
+        duration_ms: 1,
+    };
+    // A FULL of two hours ago: the copy itself says the service lags, with
+    // no lag pass run.
+    let full = source.full("f1", 1, now - 2 * HOUR);
+    t.backup(&full).await.unwrap();
+    catalog.backup_synced(&synced(&full)).await.unwrap();
+    let events = lag_events(&catalog).await;
+    let [AnyEvent::LagExceeded(e)] = events.as_slice() else {
+        panic!("one LagExceeded expected: {events:?}");
+    };
+    assert_eq!(e.latest_data_time, Some(timestamp(now - 2 * HOUR)));
+    assert_eq!(e.lag_seconds, 2 * 3600);
+
+    // Its binlog up to now: recovered; a second delivery of it says nothing.
+    let log = source.log("l1", 1, now - 2 * HOUR, now);
+    t.backup(&log).await.unwrap();
+    catalog.backup_synced(&synced(&log)).await.unwrap();
+    catalog.backup_synced(&synced(&log)).await.unwrap();
+    let events = lag_events(&catalog).await;
+    let [AnyEvent::LagRecovered(r)] = events.as_slice() else {
+        panic!("one LagRecovered expected: {events:?}");
+    };
+    assert_eq!(r.latest_data_time, Some(timestamp(now)));
+    assert_eq!(r.lag_seconds, 0);
 }

@@ -266,9 +266,18 @@ impl Catalog {
             let reason = (svc.state == ServiceState::Degraded).then_some("failed backup synced");
             clear_failure(&mut tx, &svc, reason, now).await?;
         }
+        // The lag as of the window just recorded, in the same transaction:
+        // a crossing's event commits with the copy that caused it, and a
+        // copy costs no second transaction.
+        let recorded = ServiceRow {
+            latest_data_time: window.as_ref().map(|w| w.latest),
+            ..svc
+        };
+        let crossed = self.lag_crossed(&mut tx, &recorded, now).await?;
         self.commit(tx).await?;
-        tracing::info!(service_id = %svc.service_id, backup_id = %d.backup_id, latest = ?window.as_ref().map(|w| w.latest), "copy recorded");
-        self.check_lag(&svc.service_id).await
+        tracing::info!(service_id = %recorded.service_id, backup_id = %d.backup_id, latest = ?recorded.latest_data_time, "copy recorded");
+        log_crossing(&recorded, crossed);
+        Ok(())
     }
 
     pub async fn backup_failed(&self, e: &pb::BackupSyncFailed) -> Result<()> {
@@ -322,13 +331,30 @@ impl Catalog {
         let Some(svc) = self.live_service(&mut tx, service_id).await? else {
             return Ok(());
         };
-        let now = self.now();
-        let lag = lag_ms(&svc, now) / 1000;
-        let exceeded = lag > self.lag_threshold_secs;
-        if exceeded == services::lag_alerted(&mut tx, service_id).await? {
-            return Ok(());
+        let crossed = self.lag_crossed(&mut tx, &svc, self.now()).await?;
+        if crossed.is_some() {
+            self.commit(tx).await?;
         }
-        services::set_lag_alerted(&mut tx, service_id, exceeded).await?;
+        log_crossing(&svc, crossed);
+        Ok(())
+    }
+
+    /// Flips the service's lag alert when its lag at `now` (from `svc`'s
+    /// latest data time) is on the other side of the threshold, and
+    /// enqueues the crossing's event; returns the lag in seconds and
+    /// whether it now exceeds the threshold, if it crossed.
+    async fn lag_crossed(
+        &self,
+        conn: &mut AnyConnection,
+        svc: &ServiceRow,
+        now: i64,
+    ) -> Result<Option<(i64, bool)>> {
+        let lag = lag_ms(svc, now) / 1000;
+        let exceeded = lag > self.lag_threshold_secs;
+        if exceeded == services::lag_alerted(conn, &svc.service_id).await? {
+            return Ok(None);
+        }
+        services::set_lag_alerted(conn, &svc.service_id, exceeded).await?;
         let crossing = LagCrossing {
             service_id: svc.service_id.clone(),
             tenant_id: svc.tenant_id.clone(),
@@ -338,13 +364,11 @@ impl Catalog {
             detected_at_ms: now,
         };
         if exceeded {
-            outbox::enqueue(&mut tx, &crossing.event::<pb::LagExceeded>(), now).await?;
+            outbox::enqueue(conn, &crossing.event::<pb::LagExceeded>(), now).await?;
         } else {
-            outbox::enqueue(&mut tx, &crossing.event::<pb::LagRecovered>(), now).await?;
+            outbox::enqueue(conn, &crossing.event::<pb::LagRecovered>(), now).await?;
         }
-        self.commit(tx).await?;
-        tracing::warn!(service_id = %svc.service_id, lag_seconds = lag, exceeded, "lag threshold crossed");
-        Ok(())
+        Ok(Some((lag, exceeded)))
     }
 
     /// Checks every live service's lag and refreshes the per-service gauges
@@ -375,6 +399,13 @@ impl Catalog {
         }
         gauges.export();
         Ok(())
+    }
+}
+
+/// Logs a crossing `lag_crossed` reported, once it is committed.
+fn log_crossing(svc: &ServiceRow, crossed: Option<(i64, bool)>) {
+    if let Some((lag_seconds, exceeded)) = crossed {
+        tracing::warn!(service_id = %svc.service_id, lag_seconds, exceeded, "lag threshold crossed");
     }
 }
 
