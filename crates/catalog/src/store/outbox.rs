@@ -4,7 +4,7 @@
 use sqlx::AnyConnection;
 use xregion_bus::Event;
 
-use super::query::{execute, fetch_all, from_columns};
+use super::query::{execute, fetch_all, fetch_value, from_columns};
 use crate::error::Result;
 
 #[derive(Debug, Clone)]
@@ -39,6 +39,12 @@ pub async fn enqueue<E: Event>(conn: &mut AnyConnection, event: &E, now: i64) ->
     .bind(xregion_bus::propagation::current_traceparent());
     execute(conn, query).await?;
     Ok(())
+}
+
+/// Whether any event waits to be published.
+pub async fn any_pending(conn: &mut AnyConnection) -> Result<bool> {
+    let query = sqlx::query("SELECT seq FROM outbox WHERE sent_at IS NULL LIMIT 1");
+    Ok(fetch_value::<i64>(conn, query).await?.is_some())
 }
 
 pub async fn pending(conn: &mut AnyConnection, limit: i64) -> Result<Vec<PendingEvent>> {
