@@ -7,6 +7,7 @@ use xregion_proto::convert::timestamp;
 use xregion_proto::xregion::v1 as pb;
 
 use crate::service::Catalog;
+use crate::store::services;
 use crate::testing::{relayed_events, Source, TestCatalog};
 
 const HOUR: i64 = 3_600_000;
@@ -98,4 +99,45 @@ async fn a_copy_that_moves_the_lag_across_the_threshold_enqueues_the_crossing_wi
     };
     assert_eq!(r.latest_data_time, Some(timestamp(now)));
     assert_eq!(r.lag_seconds, 0);
+}
+
+#[tokio::test]
+async fn a_row_read_before_the_flag_flipped_does_not_enqueue_the_crossing_again() {
+    let t = TestCatalog::new(&["r1", "r2"]).await.unwrap();
+    let service = t
+        .service(&Source::new("t1", "db-1", "r1"), "r2")
+        .await
+        .unwrap();
+    let clock = FixedClock::at(t.catalog.now());
+    let catalog = Catalog::new(
+        t.catalog.db.clone(),
+        clock.clone(),
+        ["r1", "r2"].map(String::from),
+        None,
+        3600,
+    );
+    let get = || async {
+        let mut conn = catalog.db.pool.acquire().await.unwrap();
+        services::get(&mut conn, &service.service_id)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    clock.advance_ms(2 * HOUR);
+    // Read as a copy would, then the lag pass flips the flag first.
+    let stale = get().await;
+    assert!(!stale.lag_alerted);
+    catalog.check_lag(&service.service_id).await.unwrap();
+    assert!(get().await.lag_alerted);
+    let mut conn = catalog.db.pool.acquire().await.unwrap();
+    let crossed = catalog
+        .lag_crossed(&mut conn, &stale, clock.now_ms())
+        .await
+        .unwrap();
+    drop(conn);
+    assert_eq!(crossed, None);
+    let events = lag_events(&catalog).await;
+    let [AnyEvent::LagExceeded(_)] = events.as_slice() else {
+        panic!("one LagExceeded expected: {events:?}");
+    };
 }

@@ -192,6 +192,8 @@ impl Catalog {
             synced_bytes: 0,
             last_error: String::new(),
             delete_reason: None,
+            failed_backup_id: None,
+            lag_alerted: false,
             drill: Default::default(),
         };
         match self.insert_with_event(&mut conn, &row, now).await {

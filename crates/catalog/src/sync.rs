@@ -256,11 +256,7 @@ impl Catalog {
         if window.is_some() && matches!(svc.state, ServiceState::Creating | ServiceState::Seeding) {
             let reason = Some("first restorable point synced");
             clear_failure(&mut tx, &svc, reason, now).await?;
-        } else if services::failed_backup(&mut tx, &svc.service_id)
-            .await?
-            .as_deref()
-            == Some(d.backup_id.as_str())
-        {
+        } else if svc.failed_backup_id.as_deref() == Some(d.backup_id.as_str()) {
             // The backup the last error was about is copied now: DEGRADED
             // ends, and a RUNNING service's stale error goes away.
             let reason = (svc.state == ServiceState::Degraded).then_some("failed backup synced");
@@ -343,7 +339,7 @@ impl Catalog {
     /// latest data time) is on the other side of the threshold, and
     /// enqueues the crossing's event; returns the lag in seconds and
     /// whether it now exceeds the threshold, if it crossed.
-    async fn lag_crossed(
+    pub(crate) async fn lag_crossed(
         &self,
         conn: &mut AnyConnection,
         svc: &ServiceRow,
@@ -351,10 +347,13 @@ impl Catalog {
     ) -> Result<Option<(i64, bool)>> {
         let lag = lag_ms(svc, now) / 1000;
         let exceeded = lag > self.lag_threshold_secs;
-        if exceeded == services::lag_alerted(conn, &svc.service_id).await? {
+        // The row may be older than the flag (the lag pass takes no lock):
+        // only the update that flips it enqueues the crossing.
+        if exceeded == svc.lag_alerted
+            || !services::set_lag_alerted(conn, &svc.service_id, exceeded).await?
+        {
             return Ok(None);
         }
-        services::set_lag_alerted(conn, &svc.service_id, exceeded).await?;
         let crossing = LagCrossing {
             service_id: svc.service_id.clone(),
             tenant_id: svc.tenant_id.clone(),

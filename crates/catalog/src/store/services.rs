@@ -30,6 +30,10 @@ pub struct ServiceRow {
     pub synced_bytes: i64,
     pub last_error: String,
     pub delete_reason: Option<String>,
+    /// The backup whose failed copy `last_error` names, if any.
+    pub failed_backup_id: Option<String>,
+    /// The last lag crossing enqueued was a LagExceeded.
+    pub lag_alerted: bool,
     pub drill: DrillColumns,
 }
 
@@ -48,7 +52,7 @@ pub struct DrillColumns {
 const COLUMNS: &str = "seq, service_id, tenant_id, engine, source_region, instance_id, target_region, \
     retention_days, state, request_id, created_at, updated_at, latest_data_time, earliest_data_time, \
     synced_backups, synced_bytes, last_error, delete_reason, verified_point, last_drill_id, \
-    last_drill_at, last_drill_rto_ms, last_drill_error, drill_degraded";
+    last_drill_at, last_drill_rto_ms, last_drill_error, drill_degraded, failed_backup_id, lag_alerted";
 
 from_columns!(ServiceRow {
     seq,
@@ -69,8 +73,14 @@ from_columns!(ServiceRow {
     synced_bytes,
     last_error,
     delete_reason,
+    failed_backup_id,
+    lag_alerted: lag_alerted_column,
     drill: drill_columns
 });
+
+fn lag_alerted_column(row: &AnyRow) -> Result<bool> {
+    Ok(row.try_get::<i64, _>("lag_alerted")? != 0)
+}
 
 fn drill_columns(row: &AnyRow) -> Result<DrillColumns> {
     Ok(DrillColumns {
@@ -300,12 +310,6 @@ pub async fn set_failure(
     Ok(())
 }
 
-pub async fn failed_backup(conn: &mut AnyConnection, service_id: &str) -> Result<Option<String>> {
-    let query =
-        sqlx::query("SELECT failed_backup_id FROM services WHERE service_id = $1").bind(service_id);
-    Ok(fetch_value::<Option<String>>(conn, query).await?.flatten())
-}
-
 /// Flips the lag alert flag; returns whether it changed.
 pub async fn set_lag_alerted(
     conn: &mut AnyConnection,
@@ -337,14 +341,6 @@ pub async fn live_page(
         None => sqlx::query(&sql),
     };
     fetch_all(conn, query.bind(after_seq).bind(limit)).await
-}
-
-pub async fn lag_alerted(conn: &mut AnyConnection, service_id: &str) -> Result<bool> {
-    let query =
-        sqlx::query("SELECT lag_alerted FROM services WHERE service_id = $1").bind(service_id);
-    Ok(fetch_value::<i64>(conn, query)
-        .await?
-        .is_some_and(|v| v != 0))
 }
 
 /// Takes the service row's write lock until the transaction ends (a no-op
