@@ -1,5 +1,10 @@
-//! A service with no restorable point yet lags from its creation: one stuck
-//! SEEDING (its first FULL never copied) alerts like one that fell behind.
+//! Lag alerts. A service with no restorable point yet lags from its
+//! creation: one stuck SEEDING (its first FULL never copied) alerts like one
+//! that fell behind. A copy that moves the lag across the threshold
+//! enqueues the crossing with its own record, and a crossing is enqueued
+//! once however the copy and the lag pass interleave.
+
+use std::sync::Arc;
 
 use xregion_bus::AnyEvent;
 use xregion_common::clock::{Clock, FixedClock};
@@ -22,14 +27,9 @@ async fn lag_events(catalog: &Catalog) -> Vec<AnyEvent> {
         .collect()
 }
 
-#[tokio::test]
-async fn a_service_that_never_seeds_lags_from_its_creation() {
-    let t = TestCatalog::new(&["r1", "r2"]).await.unwrap();
-    let service = t
-        .service(&Source::new("t1", "db-1", "r1"), "r2")
-        .await
-        .unwrap();
-    // The same database, on a clock that moves when told (threshold 1 h).
+/// The test catalog's database, on a clock that moves when told
+/// (threshold 1 h).
+fn on_fixed_clock(t: &TestCatalog) -> (Catalog, Arc<FixedClock>) {
     let clock = FixedClock::at(t.catalog.now());
     let catalog = Catalog::new(
         t.catalog.db.clone(),
@@ -38,6 +38,17 @@ async fn a_service_that_never_seeds_lags_from_its_creation() {
         None,
         3600,
     );
+    (catalog, clock)
+}
+
+#[tokio::test]
+async fn a_service_that_never_seeds_lags_from_its_creation() {
+    let t = TestCatalog::new(&["r1", "r2"]).await.unwrap();
+    let service = t
+        .service(&Source::new("t1", "db-1", "r1"), "r2")
+        .await
+        .unwrap();
+    let (catalog, clock) = on_fixed_clock(&t);
     catalog.check_lag(&service.service_id).await.unwrap();
     assert!(lag_events(&catalog).await.is_empty(), "just created");
 
@@ -59,14 +70,7 @@ async fn a_copy_that_moves_the_lag_across_the_threshold_enqueues_the_crossing_wi
     let t = TestCatalog::new(&["r1", "r2"]).await.unwrap();
     let source = Source::new("t1", "db-1", "r1");
     let service = t.service(&source, "r2").await.unwrap();
-    let clock = FixedClock::at(t.catalog.now());
-    let catalog = Catalog::new(
-        t.catalog.db.clone(),
-        clock.clone(),
-        ["r1", "r2"].map(String::from),
-        None,
-        3600,
-    );
+    let (catalog, clock) = on_fixed_clock(&t);
     let now = clock.now_ms();
     let synced = |d: &xregion_proto::rds::v1::BackupDescriptor| pb::BackupSynced {
         service: Some(service.clone()),
@@ -108,14 +112,7 @@ async fn a_row_read_before_the_flag_flipped_does_not_enqueue_the_crossing_again(
         .service(&Source::new("t1", "db-1", "r1"), "r2")
         .await
         .unwrap();
-    let clock = FixedClock::at(t.catalog.now());
-    let catalog = Catalog::new(
-        t.catalog.db.clone(),
-        clock.clone(),
-        ["r1", "r2"].map(String::from),
-        None,
-        3600,
-    );
+    let (catalog, clock) = on_fixed_clock(&t);
     let get = || async {
         let mut conn = catalog.db.pool.acquire().await.unwrap();
         services::get(&mut conn, &service.service_id)

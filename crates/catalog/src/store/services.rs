@@ -7,7 +7,7 @@ use sqlx::{AnyConnection, Row};
 use xregion_domain::{Engine, ServiceState};
 
 use super::instances::engine_column;
-use super::query::{execute, fetch_all, fetch_optional, fetch_value, from_columns};
+use super::query::{execute, fetch_all, fetch_optional, from_columns};
 use crate::error::{CatalogError, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
