@@ -9,27 +9,18 @@ use xregion_proto::xregion::v1::ErrorCode;
 
 use super::*;
 use crate::store::outbox::pending;
-use crate::testing::{Source, TestCatalog};
+use crate::testing::{synced, Source, TestCatalog};
 
 const HOUR: i64 = 3_600_000;
 
 /// A RUNNING service with one FULL an hour old; returns it and the FULL's time.
 async fn running() -> (TestCatalog, pb::ServiceRef, Source, i64) {
-    let t = TestCatalog::new(&["r1", "r2"]).await.unwrap();
-    let source = Source::new("t1", "db-1", "r1");
-    let service = t.service(&source, "r2").await.unwrap();
+    let (t, source, service) = TestCatalog::with_one_service().await.unwrap();
     let at = t.catalog.now() - HOUR;
     let full = source.full("f1", 1, at);
     t.backup(&full).await.unwrap();
     t.catalog
-        .backup_synced(&pb::BackupSynced {
-            service: Some(service.clone()),
-            backup: Some(full),
-            manifest_key: "m/f1".into(),
-            bytes: 1024,
-            synced_at: Some(timestamp(t.catalog.now())),
-            duration_ms: 1,
-        })
+        .backup_synced(&synced(&service, &full, t.catalog.now()))
         .await
         .unwrap();
     assert_eq!(

@@ -4,16 +4,13 @@
 //! enqueues the crossing with its own record, and a crossing is enqueued
 //! once however the copy and the lag pass interleave.
 
-use std::sync::Arc;
-
 use xregion_bus::AnyEvent;
-use xregion_common::clock::{Clock, FixedClock};
+use xregion_common::clock::Clock;
 use xregion_proto::convert::timestamp;
-use xregion_proto::xregion::v1 as pb;
 
 use crate::service::Catalog;
 use crate::store::services;
-use crate::testing::{relayed_events, Source, TestCatalog};
+use crate::testing::{relayed_events, synced, TestCatalog};
 
 const HOUR: i64 = 3_600_000;
 
@@ -27,28 +24,10 @@ async fn lag_events(catalog: &Catalog) -> Vec<AnyEvent> {
         .collect()
 }
 
-/// The test catalog's database, on a clock that moves when told
-/// (threshold 1 h).
-fn on_fixed_clock(t: &TestCatalog) -> (Catalog, Arc<FixedClock>) {
-    let clock = FixedClock::at(t.catalog.now());
-    let catalog = Catalog::new(
-        t.catalog.db.clone(),
-        clock.clone(),
-        ["r1", "r2"].map(String::from),
-        None,
-        3600,
-    );
-    (catalog, clock)
-}
-
 #[tokio::test]
 async fn a_service_that_never_seeds_lags_from_its_creation() {
-    let t = TestCatalog::new(&["r1", "r2"]).await.unwrap();
-    let service = t
-        .service(&Source::new("t1", "db-1", "r1"), "r2")
-        .await
-        .unwrap();
-    let (catalog, clock) = on_fixed_clock(&t);
+    let (t, _, service) = TestCatalog::with_one_service().await.unwrap();
+    let (catalog, clock) = t.on_fixed_clock();
     catalog.check_lag(&service.service_id).await.unwrap();
     assert!(lag_events(&catalog).await.is_empty(), "just created");
 
@@ -67,19 +46,10 @@ async fn a_service_that_never_seeds_lags_from_its_creation() {
 
 #[tokio::test]
 async fn a_copy_that_moves_the_lag_across_the_threshold_enqueues_the_crossing_with_its_record() {
-    let t = TestCatalog::new(&["r1", "r2"]).await.unwrap();
-    let source = Source::new("t1", "db-1", "r1");
-    let service = t.service(&source, "r2").await.unwrap();
-    let (catalog, clock) = on_fixed_clock(&t);
+    let (t, source, service) = TestCatalog::with_one_service().await.unwrap();
+    let (catalog, clock) = t.on_fixed_clock();
     let now = clock.now_ms();
-    let synced = |d: &xregion_proto::rds::v1::BackupDescriptor| pb::BackupSynced {
-        service: Some(service.clone()),
-        backup: Some(d.clone()),
-        manifest_key: format!("m/{}", d.backup_id),
-        bytes: 1024,
-        synced_at: Some(timestamp(now)),
-        duration_ms: 1,
-    };
+    let synced = |d| synced(&service, d, now);
     // A FULL of two hours ago: the copy itself says the service lags, with
     // no lag pass run.
     let full = source.full("f1", 1, now - 2 * HOUR);
@@ -107,12 +77,8 @@ async fn a_copy_that_moves_the_lag_across_the_threshold_enqueues_the_crossing_wi
 
 #[tokio::test]
 async fn a_row_read_before_the_flag_flipped_does_not_enqueue_the_crossing_again() {
-    let t = TestCatalog::new(&["r1", "r2"]).await.unwrap();
-    let service = t
-        .service(&Source::new("t1", "db-1", "r1"), "r2")
-        .await
-        .unwrap();
-    let (catalog, clock) = on_fixed_clock(&t);
+    let (t, _, service) = TestCatalog::with_one_service().await.unwrap();
+    let (catalog, clock) = t.on_fixed_clock();
     let get = || async {
         let mut conn = catalog.db.pool.acquire().await.unwrap();
         services::get(&mut conn, &service.service_id)

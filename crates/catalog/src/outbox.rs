@@ -233,17 +233,13 @@ mod tests {
     use xregion_proto::xregion::v1 as pb;
 
     use super::*;
-    use crate::testing::{Source, TestCatalog};
+    use crate::testing::TestCatalog;
 
     /// Published events older than the keep are removed; an event not yet
     /// published never is, however old.
     #[tokio::test]
     async fn only_events_published_before_the_keep_are_pruned() {
-        let t = TestCatalog::new(&["r1", "r2"]).await.unwrap();
-        let service = t
-            .service(&Source::new("t1", "db-1", "r1"), "r2")
-            .await
-            .unwrap();
+        let (t, _, service) = TestCatalog::with_one_service().await.unwrap();
         let ns = Namespace::new("t", "rds").unwrap();
         let relay = OutboxRelay {
             db: t.catalog.db.clone(),
@@ -286,11 +282,7 @@ mod tests {
     /// the subject and id its type gives it, once.
     #[tokio::test]
     async fn relays_enqueued_events_once_under_their_subject_and_id() {
-        let t = TestCatalog::new(&["r1", "r2"]).await.unwrap();
-        let service = t
-            .service(&Source::new("t1", "db-1", "r1"), "r2")
-            .await
-            .unwrap();
+        let (t, _, service) = TestCatalog::with_one_service().await.unwrap();
         t.delete(&service).await.unwrap();
         let ns = Namespace::new("t", "rds").unwrap();
         let (publisher, recorded) = Publisher::recording(ns.clone());

@@ -3,11 +3,10 @@
 //! would (`xregion_bus::AnyEvent`).
 
 use xregion_bus::AnyEvent;
-use xregion_proto::convert::{millis, timestamp};
-use xregion_proto::rds::v1 as rds;
+use xregion_proto::convert::millis;
 use xregion_proto::xregion::v1 as pb;
 
-use crate::testing::{relayed_events, Source, TestCatalog};
+use crate::testing::{relayed_events, synced, Source, TestCatalog};
 
 const DAY: i64 = 86_400_000;
 
@@ -17,14 +16,6 @@ async fn every_event_the_catalog_writes_names_its_tenant_and_time() {
     let before = t.catalog.now();
     let source = Source::new("t1", "db-1", "r1");
     let service = t.service(&source, "r2").await.unwrap();
-    let synced = |d: &rds::BackupDescriptor| pb::BackupSynced {
-        service: Some(service.clone()),
-        backup: Some(d.clone()),
-        manifest_key: format!("m/{}", d.backup_id),
-        bytes: 1024,
-        synced_at: Some(timestamp(before)),
-        duration_ms: 1,
-    };
     // FULLs 20, 10 and 2 days old: far behind, and the oldest past the 7
     // days of retention (the one of 10 days anchors the window).
     let old = source.full("f-old", 1, before - 20 * DAY);
@@ -32,7 +23,10 @@ async fn every_event_the_catalog_writes_names_its_tenant_and_time() {
     let new = source.full("f-new", 9, before - 2 * DAY);
     for d in [&old, &mid, &new] {
         t.backup(d).await.unwrap();
-        t.catalog.backup_synced(&synced(d)).await.unwrap();
+        t.catalog
+            .backup_synced(&synced(&service, d, before))
+            .await
+            .unwrap();
     }
     t.catalog.check_lag(&service.service_id).await.unwrap();
     let expire = pb::ExpireBackupRequest {

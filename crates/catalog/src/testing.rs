@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use xregion_bus::CatalogClient;
+use xregion_common::clock::FixedClock;
 use xregion_domain::Engine;
 use xregion_proto::convert::timestamp;
 use xregion_proto::rds::v1 as rds;
@@ -19,6 +20,7 @@ use crate::store::Db;
 
 pub struct TestCatalog {
     pub catalog: Catalog,
+    regions: Vec<String>,
     // Holds the database file for as long as the catalog lives.
     _dir: tempfile::TempDir,
 }
@@ -41,7 +43,34 @@ impl TestCatalog {
             None,
             3600,
         );
-        Ok(Self { catalog, _dir: dir })
+        Ok(Self {
+            catalog,
+            regions: regions.iter().map(|r| r.to_string()).collect(),
+            _dir: dir,
+        })
+    }
+
+    /// A catalog with tenant t1's MySQL instance db-1 of r1 enrolled into
+    /// r2 (a CREATING service).
+    pub async fn with_one_service() -> Result<(Self, Source, pb::ServiceRef)> {
+        let t = Self::new(&["r1", "r2"]).await?;
+        let source = Source::new("t1", "db-1", "r1");
+        let service = t.service(&source, "r2").await?;
+        Ok((t, source, service))
+    }
+
+    /// This catalog's database on a clock that moves when told (lag
+    /// threshold 1 h, as [`Self::new`]'s).
+    pub fn on_fixed_clock(&self) -> (Catalog, Arc<FixedClock>) {
+        let clock = FixedClock::at(self.catalog.now());
+        let catalog = Catalog::new(
+            self.catalog.db.clone(),
+            clock.clone(),
+            self.regions.iter().cloned(),
+            None,
+            3600,
+        );
+        (catalog, clock)
     }
 
     /// A client whose requests this catalog answers in process.
@@ -105,6 +134,19 @@ impl TestCatalog {
     /// Records an upstream backup, as its BackupCreated would.
     pub async fn backup(&self, d: &rds::BackupDescriptor) -> Result<()> {
         self.catalog.record_backup(d).await.map(drop)
+    }
+}
+
+/// The BackupSynced a worker announces for `d` copied at `at_ms`
+/// (manifest `m/<backup id>`, 1 KiB).
+pub fn synced(service: &pb::ServiceRef, d: &rds::BackupDescriptor, at_ms: i64) -> pb::BackupSynced {
+    pb::BackupSynced {
+        service: Some(service.clone()),
+        backup: Some(d.clone()),
+        manifest_key: format!("m/{}", d.backup_id),
+        bytes: 1024,
+        synced_at: Some(timestamp(at_ms)),
+        duration_ms: 1,
     }
 }
 
