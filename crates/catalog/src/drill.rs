@@ -100,8 +100,7 @@ impl Catalog {
         let now = self.now();
         let drill = validate(req, now)?;
         let mut tx = self.db.pool.begin().await?;
-        services::lock(&mut tx, &req.service_id).await?;
-        let Some(svc) = services::get(&mut tx, &req.service_id).await? else {
+        let Some(svc) = services::lock(&mut tx, &req.service_id).await? else {
             return Err(CatalogError::NotFound(
                 xregion_domain::Reason::ServiceNotFound,
                 format!("service {} is unknown", req.service_id),

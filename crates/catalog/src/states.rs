@@ -10,7 +10,7 @@ use crate::error::{CatalogError, Result};
 use crate::service::{service_ref, Catalog};
 use crate::store::services::ServiceRow;
 use crate::store::{outbox, services, synced};
-use crate::sync::copies_changed;
+use crate::sync::{copies_changed, CopyChange};
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
@@ -74,8 +74,7 @@ impl Catalog {
             .into());
         }
         let mut tx = self.db.pool.begin().await?;
-        services::lock(&mut tx, &req.service_id).await?;
-        let Some(svc) = services::get(&mut tx, &req.service_id).await? else {
+        let Some(svc) = services::lock(&mut tx, &req.service_id).await? else {
             return Err(CatalogError::NotFound(
                 xregion_domain::Reason::ServiceNotFound,
                 format!("service {} is unknown", req.service_id),
@@ -98,7 +97,8 @@ impl Catalog {
             )));
         }
         if let Some(bytes) = synced::delete(&mut tx, &svc.service_id, &req.backup_id).await? {
-            let window = copies_changed(&mut tx, &svc, -1, -bytes, now, now, None).await?;
+            let window =
+                copies_changed(&mut tx, &svc, CopyChange::Forgotten { bytes }, now).await?;
             let event = pb::BackupExpired {
                 service_id: svc.service_id.clone(),
                 tenant_id: svc.tenant_id.clone(),

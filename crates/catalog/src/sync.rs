@@ -236,8 +236,8 @@ impl Catalog {
         let mut tx = self.db.pool.begin().await?;
         // Serialises concurrent copies of one service so the window is
         // always computed from every committed copy.
-        services::lock(&mut tx, &svc_ref.service_id).await?;
-        let Some(svc) = self.live_service(&mut tx, &svc_ref.service_id).await? else {
+        let locked = services::lock(&mut tx, &svc_ref.service_id).await?;
+        let Some(svc) = locked.filter(|s| s.state.is_live()) else {
             tracing::info!(service_id = %svc_ref.service_id, backup_id = %d.backup_id, "copy for a service no longer live, ignored");
             return Ok(());
         };
@@ -249,10 +249,13 @@ impl Catalog {
         let now = self.now();
         let bytes = i64::try_from(manifest.bytes()).unwrap_or(i64::MAX);
         let objects = manifest.files.len() as i64;
-        usage::add_transfer(&mut tx, &svc.service_id, synced_at, bytes, objects).await?;
-        let added = Some(manifest.chain_backup());
-        let window =
-            copies_changed(&mut tx, &svc, 1, bytes, synced_at, now, added.as_ref()).await?;
+        let added = CopyChange::Added {
+            copy: &manifest.chain_backup(),
+            bytes,
+            objects,
+            at: synced_at,
+        };
+        let window = copies_changed(&mut tx, &svc, added, now).await?;
         if window.is_some() && matches!(svc.state, ServiceState::Creating | ServiceState::Seeding) {
             let reason = Some("first restorable point synced");
             clear_failure(&mut tx, &svc, reason, now).await?;
@@ -283,8 +286,8 @@ impl Catalog {
             ));
         };
         let mut tx = self.db.pool.begin().await?;
-        services::lock(&mut tx, &svc_ref.service_id).await?;
-        let Some(svc) = self.live_service(&mut tx, &svc_ref.service_id).await? else {
+        let locked = services::lock(&mut tx, &svc_ref.service_id).await?;
+        let Some(svc) = locked.filter(|s| s.state.is_live()) else {
             return Ok(());
         };
         // A failure of a backup that is not the instance's (a forged or
@@ -415,24 +418,49 @@ pub(crate) fn lag_ms(svc: &ServiceRow, now: i64) -> i64 {
     now.saturating_sub(since).max(0)
 }
 
-/// After a copy of `bytes` was added (`copies = 1`, the copy as `added`)
-/// or forgotten (`-1`, negative bytes, `added = None`): the service's counts
-/// and restore window, and what it stores at the end of the day of `at`.
+/// A change of a service's copies.
+pub(crate) enum CopyChange<'a> {
+    /// A copy recorded: its place in the chain, its bytes and files, all
+    /// transferred at `at`.
+    Added {
+        copy: &'a ChainBackup,
+        bytes: i64,
+        objects: i64,
+        at: i64,
+    },
+    /// A copy of `bytes` forgotten (expired).
+    Forgotten { bytes: i64 },
+}
+
+/// After `change`: the service's counts and restore window, and its usage
+/// on the day of the change (what was transferred, what it stores).
 /// Returns the window.
 pub(crate) async fn copies_changed(
     conn: &mut AnyConnection,
     svc: &ServiceRow,
-    copies: i64,
-    bytes: i64,
-    at: i64,
+    change: CopyChange<'_>,
     now: i64,
-    added: Option<&ChainBackup>,
 ) -> Result<Option<RestoreWindow>> {
+    let (copies, bytes, added, at, transferred) = match change {
+        CopyChange::Added {
+            copy,
+            bytes,
+            objects,
+            at,
+        } => (
+            1,
+            bytes,
+            Some(copy),
+            at,
+            usage::Transferred { bytes, objects },
+        ),
+        CopyChange::Forgotten { bytes } => (-1, -bytes, None, now, usage::Transferred::default()),
+    };
     let window = crate::window::updated(conn, svc, added).await?;
     services::record_copy_change(conn, &svc.service_id, copies, bytes, window.as_ref(), now)
         .await?;
     let stored = svc.synced_bytes.saturating_add(bytes);
-    usage::set_stored(conn, &svc.service_id, at, stored).await?;
+    usage::record_change(conn, &svc.service_id, at, transferred, stored).await?;
     Ok(window)
 }
 

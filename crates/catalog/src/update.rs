@@ -83,8 +83,7 @@ impl Catalog {
         };
         let mut tx = self.db.pool.begin().await?;
         // Serialises concurrent updates and deletes of the service.
-        services::lock(&mut tx, &req.id).await?;
-        let row = services::get(&mut tx, &req.id)
+        let row = services::lock(&mut tx, &req.id)
             .await?
             .filter(|s| s.tenant_id == tenant)
             .ok_or_else(not_found)?;

@@ -281,7 +281,8 @@ async fn usage_counts_stored_bytes_on_days_without_transfers() {
     for d in [&old, &full] {
         env.catalog.record_backup(d).await.unwrap();
     }
-    // Day 1: two copies of 1 GB. Day 3: only an expiry. Asked on day 4.
+    // Day 1: two copies of 1 GB, one file each. Day 3: only an expiry,
+    // which transfers nothing. Asked on day 4.
     env.synced(&svc, &old, JAN_1 + 1000).await;
     env.synced(&svc, &full, JAN_1 + 2000).await;
     env.at(JAN_1 + 2 * DAY + 5000);
@@ -304,18 +305,26 @@ async fn usage_counts_stored_bytes_on_days_without_transfers() {
         ..Default::default()
     };
     let usage = env.catalog.usage("t1", &req, &plan).await.unwrap();
-    let days: Vec<(&str, u64, u64)> = usage
+    let days: Vec<(&str, u64, u64, u64)> = usage
         .days
         .iter()
-        .map(|d| (d.day.as_str(), d.bytes_transferred, d.bytes_stored))
+        .map(|d| {
+            let day = d.day.as_str();
+            (
+                day,
+                d.bytes_transferred,
+                d.objects_transferred,
+                d.bytes_stored,
+            )
+        })
         .collect();
     assert_eq!(
         days,
         [
-            ("2026-01-01", 2_000_000_000, 2_000_000_000),
-            ("2026-01-02", 0, 2_000_000_000),
-            ("2026-01-03", 0, 1_000_000_000),
-            ("2026-01-04", 0, 1_000_000_000),
+            ("2026-01-01", 2_000_000_000, 2, 2_000_000_000),
+            ("2026-01-02", 0, 0, 2_000_000_000),
+            ("2026-01-03", 0, 0, 1_000_000_000),
+            ("2026-01-04", 0, 0, 1_000_000_000),
         ]
     );
     // 2 GB transferred at 2.0, 2 + 2 + 1 + 1 GB-days at 0.5.

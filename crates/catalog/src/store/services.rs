@@ -343,13 +343,10 @@ pub async fn live_page(
     fetch_all(conn, query.bind(after_seq).bind(limit)).await
 }
 
-/// Takes the service row's write lock until the transaction ends (a no-op
-/// update works as `SELECT … FOR UPDATE` on both backends).
-pub async fn lock(conn: &mut AnyConnection, service_id: &str) -> Result<()> {
-    execute(
-        conn,
-        sqlx::query("UPDATE services SET seq = seq WHERE service_id = $1").bind(service_id),
-    )
-    .await?;
-    Ok(())
+/// Takes the service row's write lock until the transaction ends and
+/// returns the row as locked (a no-op update works as `SELECT … FOR UPDATE`
+/// on both backends; `RETURNING` makes the lock and the read one statement).
+pub async fn lock(conn: &mut AnyConnection, service_id: &str) -> Result<Option<ServiceRow>> {
+    let sql = format!("UPDATE services SET seq = seq WHERE service_id = $1 RETURNING {COLUMNS}");
+    fetch_optional(conn, sqlx::query(&sql).bind(service_id)).await
 }

@@ -23,26 +23,6 @@ pub fn day_bound(ms: i64) -> String {
     }
 }
 
-pub async fn add_transfer(
-    conn: &mut AnyConnection,
-    service_id: &str,
-    at: i64,
-    bytes: i64,
-    objects: i64,
-) -> Result<()> {
-    let query = sqlx::query(
-        "INSERT INTO usage_days (service_id, day, bytes_transferred, objects_transferred) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (service_id, day) DO UPDATE SET bytes_transferred = usage_days.bytes_transferred + $3, \
-         objects_transferred = usage_days.objects_transferred + $4",
-    )
-    .bind(service_id)
-    .bind(utc_day(at))
-    .bind(bytes)
-    .bind(objects);
-    execute(conn, query).await?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,24 +72,38 @@ mod tests {
     }
 }
 
-/// The service's stored bytes at the end of the day of `at` (the latest
-/// value written that day wins); creates the day's row when the day had no
-/// transfer (a day with only expiries still stores something).
-pub async fn set_stored(
+/// A copy recorded or expired, in the row of the day of `at`: what it
+/// transferred (nothing for an expiry) is added, and the service's stored
+/// bytes set (the latest value written that day wins). Creates the day's
+/// row when the day had none (a day with only expiries still stores
+/// something). One statement, as a copy's transaction runs it every time.
+pub async fn record_change(
     conn: &mut AnyConnection,
     service_id: &str,
     at: i64,
+    transferred: Transferred,
     bytes_stored: i64,
 ) -> Result<()> {
     let query = sqlx::query(
-        "INSERT INTO usage_days (service_id, day, bytes_stored) VALUES ($1, $2, $3) \
-         ON CONFLICT (service_id, day) DO UPDATE SET bytes_stored = $3",
+        "INSERT INTO usage_days (service_id, day, bytes_transferred, objects_transferred, bytes_stored) \
+         VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (service_id, day) DO UPDATE SET bytes_transferred = usage_days.bytes_transferred + $3, \
+         objects_transferred = usage_days.objects_transferred + $4, bytes_stored = $5",
     )
     .bind(service_id)
     .bind(utc_day(at))
+    .bind(transferred.bytes)
+    .bind(transferred.objects)
     .bind(bytes_stored);
     execute(conn, query).await?;
     Ok(())
+}
+
+/// What one change of a service's copies moved across regions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Transferred {
+    pub bytes: i64,
+    pub objects: i64,
 }
 
 /// The stored bytes at the end of the last recorded day before `day`
