@@ -13,6 +13,7 @@
 //!   XREGION_BENCH_CAP_MBPS=32                     (MB/s per connection and direction)
 //!   XREGION_BENCH_WORKER="parts_in_flight = 8"    (TOML lines for [worker]; default: the shipped defaults)
 //!   XREGION_BENCH_S3_OPTIONS="aws_unsigned_payload=true"
+//!   XREGION_BENCH_RCLONE_TRANSFERS=128            (rclone's --transfers and --checkers)
 //!   XREGION_BENCH_CHART=docs/wan.png              (default: target/bench-wan.png)
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // benchmark code: a panic is a failure report
@@ -87,13 +88,19 @@ async fn main() -> anyhow::Result<()> {
             .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
             .collect();
     let worker = env_or("XREGION_BENCH_WORKER", "");
+    let rclone_transfers: usize = env_or(
+        "XREGION_BENCH_RCLONE_TRANSFERS",
+        &rclone::TRANSFERS.to_string(),
+    )
+    .parse()?;
+    anyhow::ensure!(rclone_transfers > 0, "rclone needs at least one transfer");
     println!(
         "WAN: RTTs {:?} ms, {cap_mbps} MB/s per connection; workloads {:?} at scale {scale}; tools {tools}",
         rtts.iter().map(|r| r.as_millis()).collect::<Vec<_>>(),
         workloads.iter().map(|w| w.name()).collect::<Vec<_>>(),
     );
     println!(
-        "worker: {}; S3 options: {s3_options:?}",
+        "worker: {}; S3 options: {s3_options:?}; rclone --transfers {rclone_transfers}",
         match worker.is_empty() {
             true => "shipped defaults".to_string(),
             false => worker.replace('\n', ", "),
@@ -111,7 +118,7 @@ async fn main() -> anyhow::Result<()> {
     })
     .await?;
     let meter = CpuMeter::new(&mut stack)?;
-    let rclone = rclone::Rclone::new(&stack, "src", "dst")?;
+    let rclone = rclone::Rclone::new(&stack, "src", "dst", rclone_transfers)?;
     let mut rows: Vec<Row> = Vec::new();
     let mut latencies: Vec<Latency> = Vec::new();
 

@@ -8,26 +8,39 @@ use xregion_tests::stack::Stack;
 use crate::measure::{timed, Case, CpuMeter};
 
 /// Why these flags: at a RTT of 40–150 ms and 32 MB/s per connection, a copy
-/// is as fast as the connections it keeps busy. `--transfers 32` copies 32
-/// files at once (many small logs: each PUT waits a round trip);
-/// `--s3-upload-concurrency 8` with `--s3-chunk-size 16M` sends a large file
-/// over 8 connections (rclone's default is 4 × 5 MiB); `--checkers 32` and
-/// `--fast-list` keep the listing and comparing ahead of the transfers (one
-/// recursive listing, not one per folder: fewer round trips).
-pub const TUNED: [&str; 9] = [
-    "--transfers",
-    "32",
-    "--checkers",
-    "32",
-    "--s3-upload-concurrency",
-    "8",
-    "--s3-chunk-size",
-    "16M",
-    "--fast-list",
-];
+/// is as fast as the connections it keeps busy. `--transfers 128` (by
+/// default; `XREGION_BENCH_RCLONE_TRANSFERS`) copies 128 files at once:
+/// each small log's PUT waits a round trip, and at 150 ms 32 at once held
+/// rclone to 25 MB/s where 128 reach 55 (at 0–40 ms and on large files
+/// 128 did as well as 32 or better; docs/benchmarks.md, seventh session);
+/// `--s3-upload-concurrency 8` with `--s3-chunk-size 16M` sends a large
+/// file over 8 connections (rclone's default is 4 × 5 MiB); as many
+/// `--checkers` as transfers and `--fast-list` keep the listing and
+/// comparing ahead of the transfers (one recursive listing, not one per
+/// folder: fewer round trips).
+pub fn tuned(transfers: usize) -> Vec<String> {
+    let transfers = transfers.to_string();
+    [
+        "--transfers",
+        &transfers,
+        "--checkers",
+        &transfers,
+        "--s3-upload-concurrency",
+        "8",
+        "--s3-chunk-size",
+        "16M",
+        "--fast-list",
+    ]
+    .map(String::from)
+    .into()
+}
+
+/// Files rclone copies at once unless `XREGION_BENCH_RCLONE_TRANSFERS` says.
+pub const TRANSFERS: usize = 128;
 
 pub struct Rclone {
     conf: PathBuf,
+    transfers: usize,
     src_bucket: String,
     dst_bucket: String,
 }
@@ -40,7 +53,7 @@ fn bucket_of(stack: &Stack, region: &str) -> anyhow::Result<String> {
 impl Rclone {
     /// Remotes `src` (Garage) and `dst` (the target region's endpoint: the
     /// proxy).
-    pub fn new(stack: &Stack, src: &str, dst: &str) -> anyhow::Result<Self> {
+    pub fn new(stack: &Stack, src: &str, dst: &str, transfers: usize) -> anyhow::Result<Self> {
         let remote = |name: &str, endpoint: &str| {
             format!(
                 "[{name}]\ntype = s3\nprovider = Other\nendpoint = {endpoint}\naccess_key_id = {}\nsecret_access_key = {}\nregion = garage\nforce_path_style = true\n\n",
@@ -60,6 +73,7 @@ impl Rclone {
         )?;
         Ok(Self {
             conf,
+            transfers,
             src_bucket: bucket_of(stack, src)?,
             dst_bucket: bucket_of(stack, dst)?,
         })
@@ -84,7 +98,7 @@ impl Rclone {
             "--disable".into(),
             "Copy".into(),
         ];
-        args.extend(TUNED.iter().map(|s| s.to_string()));
+        args.extend(tuned(self.transfers));
         timed(name, bytes, meter, "rclone", &args)
     }
 }
