@@ -76,9 +76,7 @@ impl Catalog {
         conn: &mut AnyConnection,
         service_id: &str,
     ) -> Result<Option<ServiceRow>> {
-        Ok(services::get(conn, service_id)
-            .await?
-            .filter(|s| s.state.is_live()))
+        Ok(only_live(services::get(conn, service_id).await?))
     }
 
     /// The seed set and everything after it that is not synced yet
@@ -236,8 +234,7 @@ impl Catalog {
         let mut tx = self.db.pool.begin().await?;
         // Serialises concurrent copies of one service so the window is
         // always computed from every committed copy.
-        let locked = services::lock(&mut tx, &svc_ref.service_id).await?;
-        let Some(svc) = locked.filter(|s| s.state.is_live()) else {
+        let Some(svc) = only_live(services::lock(&mut tx, &svc_ref.service_id).await?) else {
             tracing::info!(service_id = %svc_ref.service_id, backup_id = %d.backup_id, "copy for a service no longer live, ignored");
             return Ok(());
         };
@@ -286,8 +283,7 @@ impl Catalog {
             ));
         };
         let mut tx = self.db.pool.begin().await?;
-        let locked = services::lock(&mut tx, &svc_ref.service_id).await?;
-        let Some(svc) = locked.filter(|s| s.state.is_live()) else {
+        let Some(svc) = only_live(services::lock(&mut tx, &svc_ref.service_id).await?) else {
             return Ok(());
         };
         // A failure of a backup that is not the instance's (a forged or
@@ -409,6 +405,11 @@ fn log_crossing(svc: &ServiceRow, crossed: Option<(i64, bool)>) {
     if let Some((lag_seconds, exceeded)) = crossed {
         tracing::warn!(service_id = %svc.service_id, lag_seconds, exceeded, "lag threshold crossed");
     }
+}
+
+/// The service, unless it is being deleted or gone.
+fn only_live(row: Option<ServiceRow>) -> Option<ServiceRow> {
+    row.filter(|s| s.state.is_live())
 }
 
 /// How far behind `svc` is at `now`: from its latest data time point, or
