@@ -63,8 +63,14 @@ fn synced_all(backups: impl IntoIterator<Item = ChainBackup>) -> Vec<Step> {
 }
 
 /// Arrivals in data order, as an upstream making backups produces them.
+/// Backups of the same millisecond come in binlog order: a FULL consistent
+/// at a rotation may sit at the end of one binlog or the start of the next.
 fn in_order(mut backups: Vec<ChainBackup>) -> Vec<ChainBackup> {
-    backups.sort_by_key(|b| b.data_end);
+    let binlog = |b: &ChainBackup| match b.position {
+        ChainPosition::Mysql { file_number, .. } => file_number,
+        ChainPosition::Sqlserver { .. } => 0,
+    };
+    backups.sort_by_key(|b| (b.data_end, binlog(b)));
     backups
 }
 
