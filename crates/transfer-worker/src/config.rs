@@ -63,6 +63,9 @@ pub struct WorkerSettings {
     pub parts_in_flight: NonZeroUsize,
     /// Most files of one backup copied at once, adapting the same way.
     pub files_in_flight: NonZeroUsize,
+    /// While a log copies on this worker, a FULL keeps at most this many
+    /// files, and parts of each, in flight; unset: FULLs never yield.
+    pub full_beside_logs: Option<NonZeroUsize>,
     /// How long a job may go unacknowledged before it is redelivered to
     /// another worker; in-flight copies extend it as they progress.
     #[serde(rename = "ack_wait_secs", with = "units::secs")]
@@ -104,6 +107,7 @@ impl Default for WorkerSettings {
             part_size: ByteSize::from_mib(8),
             parts_in_flight: const { non_zero_usize(8) },
             files_in_flight: const { non_zero_usize(2) },
+            full_beside_logs: None,
             ack_wait: Duration::from_secs(60),
             bandwidth: Vec::new(),
             server_side_copy: Vec::new(),
@@ -131,12 +135,17 @@ mod tests {
             ("worker.full_concurrency", "0"),
             ("worker.parts_in_flight", "0"),
             ("worker.files_in_flight", "0"),
+            ("worker.full_beside_logs", "0"),
+            ("worker.full_beside_logs", "-1"),
         ])
         .unwrap();
         let cfg = load("worker.part_size_mib", "5").unwrap();
         assert_eq!(cfg.worker.part_size.bytes(), 5 * 1024 * 1024);
         let cfg = load("worker.ack_wait_secs", "3").unwrap();
         assert_eq!(cfg.worker.ack_wait, MIN_ACK_WAIT);
+        assert_eq!(WorkerConfig::default().worker.full_beside_logs, None);
+        let cfg = load("worker.full_beside_logs", "1").unwrap();
+        assert_eq!(cfg.worker.full_beside_logs, NonZeroUsize::new(1));
     }
 
     #[test]

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use xregion_domain::parallelism::Controller;
 
+use crate::priority::Yield;
+
 /// The gauge of the current window, by level (parts, files) and route.
 pub const GAUGE: &str = "xregion_transfer_in_flight";
 
@@ -54,6 +56,17 @@ impl Route {
     /// A window of at most `cap` requests of about `unit` bytes, starting
     /// where the last one on this route settled (first: two).
     pub fn window(&self, level: Level, cap: usize, unit: u64) -> InFlight {
+        self.window_yielding(level, cap, unit, None)
+    }
+
+    /// The same, narrowed while logs copy when `yields` (a FULL's).
+    pub fn window_yielding(
+        &self,
+        level: Level,
+        cap: usize,
+        unit: u64,
+        yields: Option<Yield>,
+    ) -> InFlight {
         let key = (level, self.source.clone(), self.target.clone());
         let start = self
             .learned
@@ -71,6 +84,7 @@ impl Route {
             gauge,
             learned: self.learned.clone(),
             key,
+            yields,
         }
     }
 }
@@ -82,16 +96,30 @@ pub struct InFlight {
     gauge: metrics::Gauge,
     learned: Arc<Learned>,
     key: (Level, String, String),
+    yields: Option<Yield>,
 }
 
 impl InFlight {
     /// How many may be in flight now (at least one).
     pub fn window(&self) -> usize {
+        let window = self.learned_window();
+        self.yields.as_ref().map_or(window, |y| y.narrow(window))
+    }
+
+    /// The window the controller reached, whatever yields.
+    fn learned_window(&self) -> usize {
         self.controller.lock().map_or(1, |c| c.window())
     }
 
     /// A request that moved `bytes` finished, having taken `latency`.
     pub fn done(&self, bytes: u64, latency: Duration) {
+        // A window held narrow for the logs moves less than the route can:
+        // learning from it would keep the FULL narrow once they are done.
+        if let Some(y) = &self.yields {
+            if y.narrows(self.learned_window()) {
+                return;
+            }
+        }
         let now = self.origin.elapsed();
         self.update(|c| c.on_done(now, bytes, latency));
     }
@@ -112,7 +140,7 @@ impl InFlight {
 impl Drop for InFlight {
     /// The next copy on the route starts where this one ended.
     fn drop(&mut self) {
-        let window = self.window();
+        let window = self.learned_window();
         if let Ok(mut settled) = self.learned.settled.lock() {
             settled.insert(self.key.clone(), window);
         }
@@ -138,5 +166,35 @@ mod tests {
         assert_eq!(other.window(Level::Parts, 8, 1).window(), 2);
         // Never above the cap.
         assert_eq!(other.window(Level::Parts, 1, 1).window(), 1);
+    }
+
+    #[test]
+    fn a_full_yields_while_a_log_copies_and_the_route_keeps_what_it_learned() {
+        let logs = Arc::new(crate::priority::LogsCopying::default());
+        let route = Route::new(Arc::default(), "a", "b");
+        let yields = Yield {
+            logs: logs.clone(),
+            keep: 1,
+        };
+        let full = route.window_yielding(Level::Parts, 8, 1, Some(yields));
+        assert_eq!(full.window(), 2);
+        let log = logs.start();
+        assert_eq!(full.window(), 1, "narrowed while the log copies");
+        assert_eq!(
+            route.window(Level::Files, 8, 1).window(),
+            2,
+            "a log's own window"
+        );
+        // What the narrowed window moves is not learned from: a thousand
+        // slow requests leave the window where it was.
+        for _ in 0..1000 {
+            full.done(1, Duration::from_secs(1));
+        }
+        drop(log);
+        assert_eq!(full.window(), 2);
+        let _log = logs.start();
+        drop(full);
+        // The next copy starts at the learned window, not the narrowed one.
+        assert_eq!(route.window(Level::Parts, 8, 1).window(), 2);
     }
 }

@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod ownership;
 pub mod peers;
 pub mod presence;
+pub mod priority;
 pub mod progress;
 pub mod resumable;
 pub mod run;

@@ -54,6 +54,10 @@ pub struct Transfers {
     pub large_logs: Arc<tokio::sync::Semaphore>,
     /// Multipart uploads in progress, for resuming after a crash.
     pub uploads: async_nats::jetstream::kv::Store,
+    /// The logs copying now, which FULLs yield to (`priority`).
+    pub logs: Arc<crate::priority::LogsCopying>,
+    /// The most a FULL's windows keep while logs copy; none: no yielding.
+    pub full_beside_logs: Option<usize>,
     pub clock: xregion_common::SharedClock,
 }
 
@@ -302,6 +306,8 @@ impl Transfers {
         // no other job message is copying this backup (`marker`): if one
         // is, this message is dropped.
         let log = manifest.kind == xregion_domain::BackupKind::Log;
+        // From here to the announcement, FULLs on this worker yield to it.
+        let _copying = log.then(|| self.logs.start());
         // An earlier attempt of this message may have left a marker.
         let retried = d.attempt > 1;
         let mut own_marker = false;
@@ -547,6 +553,21 @@ impl Transfers {
             route.target_region,
         );
         let part = self.part_size as u64;
+        let yields = self
+            .full_beside_logs
+            .filter(|_| manifest.kind == xregion_domain::BackupKind::Full)
+            .map(|keep| crate::priority::Yield {
+                logs: self.logs.clone(),
+                keep,
+            });
+        let parts_window = || {
+            Arc::new(adapt.window_yielding(
+                Level::Parts,
+                self.parts_in_flight,
+                part,
+                yields.clone(),
+            ))
+        };
         let uploads = UploadsBucket::new(self.uploads.clone());
         let multipart = self.regions.multipart(route.target_region);
         let from = Region::of(&self.regions, route.source_region, None);
@@ -574,7 +595,7 @@ impl Transfers {
                         source: source.clone(),
                         target: target.clone(),
                         throttle: throttle.clone(),
-                        parts: Arc::new(adapt.window(Level::Parts, self.parts_in_flight, part)),
+                        parts: parts_window(),
                     };
                     let way = server_side_path(&file, self.part_size);
                     // Progress only: no byte passes through this worker.
@@ -608,7 +629,7 @@ impl Transfers {
                     source: source.clone(),
                     target: target.clone(),
                     throttle: throttle.clone(),
-                    parts: Arc::new(adapt.window(Level::Parts, self.parts_in_flight, part)),
+                    parts: parts_window(),
                 };
                 let direct = match (&path, self.direct.get(target_region), &file.encrypt) {
                     (CopyPath::Whole, Some(direct), None) => Some(direct),
@@ -690,7 +711,8 @@ impl Transfers {
         };
         let count = manifest.files.len().max(1) as u64;
         let mean = manifest.files.iter().map(|f| f.size).sum::<u64>() / count;
-        let window = adapt.window(Level::Files, self.files_in_flight, mean);
+        let window =
+            adapt.window_yielding(Level::Files, self.files_in_flight, mean, yields.clone());
         let mut pending = manifest.files.iter().enumerate();
         let mut running = futures::stream::FuturesUnordered::new();
         let mut written = commit::Written::new();

@@ -1,0 +1,96 @@
+//! Logs before FULLs, when `worker.full_beside_logs` is set: while a log
+//! copies on this worker, a FULL narrows its windows (files at once, parts
+//! of each) to it, so the log is not queued behind the FULL's requests in
+//! the stores and on the cores they share. Opt-in: with logs arriving all
+//! the time a FULL then runs at that width for good, which delays a new
+//! service's first restorable point (`docs/benchmarks.md`, "Eighth
+//! session").
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// How many logs this worker is copying now.
+#[derive(Debug, Default)]
+pub struct LogsCopying {
+    count: AtomicUsize,
+}
+
+impl LogsCopying {
+    /// Counts a log copy until the guard is dropped.
+    pub fn start(self: &Arc<Self>) -> LogCopy {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        LogCopy(self.clone())
+    }
+
+    pub fn any(&self) -> bool {
+        self.count.load(Ordering::Relaxed) > 0
+    }
+}
+
+/// How a FULL's window yields to the logs copying.
+#[derive(Debug, Clone)]
+pub struct Yield {
+    pub logs: Arc<LogsCopying>,
+    /// The most a FULL's window keeps while any log copies.
+    pub keep: usize,
+}
+
+impl Yield {
+    /// `window`, narrowed while a log copies (never below one).
+    pub fn narrow(&self, window: usize) -> usize {
+        match self.narrows(window) {
+            true => self.keep.max(1),
+            false => window,
+        }
+    }
+
+    /// Whether `window` is narrowed now.
+    pub fn narrows(&self, window: usize) -> bool {
+        self.logs.any() && self.keep.max(1) < window
+    }
+}
+
+/// One log copy, counted while it lives.
+pub struct LogCopy(Arc<LogsCopying>);
+
+impl Drop for LogCopy {
+    fn drop(&mut self) {
+        self.0.count.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_counts_while_its_copy_lives() {
+        let logs = Arc::new(LogsCopying::default());
+        assert!(!logs.any());
+        let first = logs.start();
+        let second = logs.start();
+        drop(first);
+        assert!(logs.any(), "one log still copying");
+        drop(second);
+        assert!(!logs.any());
+    }
+
+    #[test]
+    fn a_full_narrows_to_its_share_only_while_a_log_copies() {
+        let logs = Arc::new(LogsCopying::default());
+        let full = Yield {
+            logs: logs.clone(),
+            keep: 4,
+        };
+        assert_eq!(full.narrow(8), 8, "no log copying: the whole window");
+        let log = logs.start();
+        assert_eq!(full.narrow(8), 4);
+        assert!(full.narrows(8));
+        assert_eq!(full.narrow(3), 3, "never widened");
+        assert!(!full.narrows(4), "a window at its share is not narrowed");
+        let none = Yield { logs, keep: 0 };
+        assert_eq!(none.narrow(8), 1, "at least one part in flight");
+        drop(log);
+        assert_eq!(none.narrow(8), 8);
+    }
+}
