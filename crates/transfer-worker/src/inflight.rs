@@ -170,15 +170,15 @@ mod tests {
 
     #[test]
     fn a_full_yields_while_a_log_copies_and_the_route_keeps_what_it_learned() {
-        let logs = Arc::new(crate::priority::LogsCopying::default());
+        let logs = Arc::new(crate::presence::Local::default());
         let route = Route::new(Arc::default(), "a", "b");
         let yields = Yield {
-            logs: logs.clone(),
+            transfers: logs.clone(),
             keep: 1,
         };
         let full = route.window_yielding(Level::Parts, 8, 1, Some(yields));
         assert_eq!(full.window(), 2);
-        let log = logs.start();
+        let log = logs.enter("bw.a.b.log", true);
         assert_eq!(full.window(), 1, "narrowed while the log copies");
         assert_eq!(
             route.window(Level::Files, 8, 1).window(),
@@ -192,7 +192,7 @@ mod tests {
         }
         drop(log);
         assert_eq!(full.window(), 2);
-        let _log = logs.start();
+        let _log = logs.enter("bw.a.b.log", true);
         drop(full);
         // The next copy starts at the learned window, not the narrowed one.
         assert_eq!(route.window(Level::Parts, 8, 1).window(), 2);

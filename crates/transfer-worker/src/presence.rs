@@ -7,6 +7,7 @@
 //! `max_age`.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,16 +26,21 @@ pub const HEARTBEAT: Duration = Duration::from_secs(1);
 /// or two late renewals do not make a busy worker vanish.
 pub const PRESENCE_TTL: Duration = Duration::from_secs(3);
 
-/// How many transfers of this worker run on each lane.
+/// How many transfers of this worker run on each lane, and how many of
+/// them are logs (which FULLs may yield to: `priority`).
 #[derive(Debug, Default)]
 pub struct Local {
     running: Mutex<HashMap<String, usize>>,
+    logs: AtomicUsize,
     changed: Notify,
 }
 
 impl Local {
     /// Counts one transfer on `key` until the returned guard is dropped.
-    pub fn enter(self: &Arc<Self>, key: &str) -> Active {
+    pub fn enter(self: &Arc<Self>, key: &str, log: bool) -> Active {
+        if log {
+            self.logs.fetch_add(1, Ordering::Relaxed);
+        }
         let first = self
             .running
             .lock()
@@ -50,10 +56,19 @@ impl Local {
         Active {
             local: self.clone(),
             key: key.to_string(),
+            log,
         }
     }
 
-    fn leave(&self, key: &str) {
+    /// Whether any log copies on this worker now.
+    pub fn logs_running(&self) -> bool {
+        self.logs.load(Ordering::Relaxed) > 0
+    }
+
+    fn leave(&self, key: &str, log: bool) {
+        if log {
+            self.logs.fetch_sub(1, Ordering::Relaxed);
+        }
         let last = self
             .running
             .lock()
@@ -95,11 +110,12 @@ impl Local {
 pub struct Active {
     local: Arc<Local>,
     key: String,
+    log: bool,
 }
 
 impl Drop for Active {
     fn drop(&mut self) {
-        self.local.leave(&self.key);
+        self.local.leave(&self.key, self.log);
     }
 }
 
@@ -164,9 +180,9 @@ mod tests {
     #[test]
     fn a_lane_is_active_while_any_of_its_transfers_runs() {
         let local = Arc::new(Local::default());
-        let a = local.enter("bw.a.b");
-        let b = local.enter("bw.a.b");
-        let log = local.enter("bw.a.b.log");
+        let a = local.enter("bw.a.b", false);
+        let b = local.enter("bw.a.b", false);
+        let log = local.enter("bw.a.b.log", true);
         assert_eq!(local.lanes().len(), 2);
         drop(a);
         assert!(local.lanes().contains("bw.a.b"), "one still runs");
@@ -175,14 +191,28 @@ mod tests {
         assert!(local.lanes().is_empty());
     }
 
+    #[test]
+    fn a_log_counts_while_its_transfer_runs() {
+        let local = Arc::new(Local::default());
+        let full = local.enter("bw.a.b", false);
+        assert!(!local.logs_running());
+        let first = local.enter("bw.a.b.log", true);
+        let second = local.enter("bw.c.b.log", true);
+        drop(first);
+        assert!(local.logs_running(), "one log still copying");
+        drop(second);
+        assert!(!local.logs_running());
+        drop(full);
+    }
+
     #[tokio::test]
     async fn the_first_and_the_last_transfer_of_a_lane_wake_the_announcer() {
         let local = Arc::new(Local::default());
-        let a = local.enter("bw.a.b");
+        let a = local.enter("bw.a.b", false);
         tokio::time::timeout(Duration::from_secs(1), local.changed())
             .await
             .expect("woken by the first");
-        let b = local.enter("bw.a.b");
+        let b = local.enter("bw.a.b", false);
         drop(b);
         assert!(
             tokio::time::timeout(Duration::from_millis(50), local.changed())

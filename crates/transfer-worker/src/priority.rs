@@ -6,31 +6,15 @@
 //! service's first restorable point (`docs/benchmarks.md`, "Eighth
 //! session").
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-/// How many logs this worker is copying now.
-#[derive(Debug, Default)]
-pub struct LogsCopying {
-    count: AtomicUsize,
-}
-
-impl LogsCopying {
-    /// Counts a log copy until the guard is dropped.
-    pub fn start(self: &Arc<Self>) -> LogCopy {
-        self.count.fetch_add(1, Ordering::Relaxed);
-        LogCopy(self.clone())
-    }
-
-    pub fn any(&self) -> bool {
-        self.count.load(Ordering::Relaxed) > 0
-    }
-}
+use crate::presence::Local;
 
 /// How a FULL's window yields to the logs copying.
 #[derive(Debug, Clone)]
 pub struct Yield {
-    pub logs: Arc<LogsCopying>,
+    /// This worker's transfers, which count the logs among them.
+    pub transfers: Arc<Local>,
     /// The most a FULL's window keeps while any log copies.
     pub keep: usize,
 }
@@ -46,16 +30,7 @@ impl Yield {
 
     /// Whether `window` is narrowed now.
     pub fn narrows(&self, window: usize) -> bool {
-        self.logs.any() && self.keep.max(1) < window
-    }
-}
-
-/// One log copy, counted while it lives.
-pub struct LogCopy(Arc<LogsCopying>);
-
-impl Drop for LogCopy {
-    fn drop(&mut self) {
-        self.0.count.fetch_sub(1, Ordering::Relaxed);
+        self.transfers.logs_running() && self.keep.max(1) < window
     }
 }
 
@@ -64,31 +39,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_log_counts_while_its_copy_lives() {
-        let logs = Arc::new(LogsCopying::default());
-        assert!(!logs.any());
-        let first = logs.start();
-        let second = logs.start();
-        drop(first);
-        assert!(logs.any(), "one log still copying");
-        drop(second);
-        assert!(!logs.any());
-    }
-
-    #[test]
     fn a_full_narrows_to_its_share_only_while_a_log_copies() {
-        let logs = Arc::new(LogsCopying::default());
+        let logs = Arc::new(Local::default());
         let full = Yield {
-            logs: logs.clone(),
+            transfers: logs.clone(),
             keep: 4,
         };
         assert_eq!(full.narrow(8), 8, "no log copying: the whole window");
-        let log = logs.start();
+        let log = logs.enter("bw.a.b.log", true);
         assert_eq!(full.narrow(8), 4);
         assert!(full.narrows(8));
         assert_eq!(full.narrow(3), 3, "never widened");
         assert!(!full.narrows(4), "a window at its share is not narrowed");
-        let none = Yield { logs, keep: 0 };
+        let none = Yield {
+            transfers: logs,
+            keep: 0,
+        };
         assert_eq!(none.narrow(8), 1, "at least one part in flight");
         drop(log);
         assert_eq!(none.narrow(8), 8);

@@ -53,7 +53,6 @@ pub async fn run(cx: Context<WorkerConfig>) -> Result<(), ServiceError> {
         parts_in_flight: settings.parts_in_flight.get(),
         files_in_flight: settings.files_in_flight.get(),
         learned: Default::default(),
-        logs: Default::default(),
         full_beside_logs: settings.full_beside_logs.map(NonZeroUsize::get),
         server_side: Arc::new(server_side_pairs(&config)?),
         direct: Arc::new(crate::direct_put::direct_targets(&config.common.regions)),

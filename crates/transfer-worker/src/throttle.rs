@@ -132,7 +132,7 @@ impl Throttle {
         let key = Namespace::bandwidth_key(source, target, log);
         Throttled {
             bucket: self.bucket(&key),
-            _active: self.presence.enter(&key),
+            _active: self.presence.enter(&key, log),
         }
     }
 }

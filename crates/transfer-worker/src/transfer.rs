@@ -54,8 +54,6 @@ pub struct Transfers {
     pub large_logs: Arc<tokio::sync::Semaphore>,
     /// Multipart uploads in progress, for resuming after a crash.
     pub uploads: async_nats::jetstream::kv::Store,
-    /// The logs copying now, which FULLs yield to (`priority`).
-    pub logs: Arc<crate::priority::LogsCopying>,
     /// The most a FULL's windows keep while logs copy; none: no yielding.
     pub full_beside_logs: Option<usize>,
     pub clock: xregion_common::SharedClock,
@@ -306,8 +304,6 @@ impl Transfers {
         // no other job message is copying this backup (`marker`): if one
         // is, this message is dropped.
         let log = manifest.kind == xregion_domain::BackupKind::Log;
-        // From here to the announcement, FULLs on this worker yield to it.
-        let _copying = log.then(|| self.logs.start());
         // An earlier attempt of this message may have left a marker.
         let retried = d.attempt > 1;
         let mut own_marker = false;
@@ -341,7 +337,8 @@ impl Transfers {
             crate::seal::Sealing::fresh(keyring, &service.target_prefix, &backup.backup_id)
                 .map_err(CopyError::from)?;
         // Held until the transfer ends: while it runs, this worker counts
-        // among those sharing the lane's limit.
+        // among those sharing the lane's limit, and a log among those FULLs
+        // yield to (`priority`).
         let lane = self
             .throttle
             .for_transfer(&backup.region, &service.target_region, log);
@@ -557,7 +554,7 @@ impl Transfers {
             .full_beside_logs
             .filter(|_| manifest.kind == xregion_domain::BackupKind::Full)
             .map(|keep| crate::priority::Yield {
-                logs: self.logs.clone(),
+                transfers: self.throttle.presence().clone(),
                 keep,
             });
         let parts_window = || {

@@ -23,55 +23,6 @@ pub fn day_bound(ms: i64) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn days_are_utc() {
-        assert_eq!(super::utc_day(0), "1970-01-01");
-        assert_eq!(super::utc_day(1_700_000_000_000), "2023-11-14");
-    }
-
-    fn row(day: &str, transferred: i64, stored: i64) -> UsageRow {
-        UsageRow {
-            day: day.into(),
-            bytes_transferred: transferred,
-            objects_transferred: i64::from(transferred > 0),
-            bytes_stored: stored,
-        }
-    }
-
-    #[test]
-    fn query_bounds_clamp_outside_four_digit_years() {
-        assert_eq!(day_bound(1_700_000_000_000), "2023-11-14");
-        assert_eq!(day_bound(i64::MAX), "9999-99-99");
-        assert_eq!(day_bound(300_000_000_000_000), "9999-99-99");
-        assert_eq!(day_bound(i64::MIN), "0000-00-00");
-        assert_eq!(day_bound(-70_000_000_000_000), "0000-00-00");
-    }
-
-    #[test]
-    fn days_without_rows_keep_the_stored_bytes() {
-        let rows = [row("2026-01-02", 10, 10), row("2026-01-05", 0, 4)];
-        let filled = fill_days(&rows, 0, "2026-01-01", "2026-01-06");
-        assert_eq!(
-            filled,
-            [
-                row("2026-01-02", 10, 10),
-                row("2026-01-03", 0, 10),
-                row("2026-01-04", 0, 10),
-                row("2026-01-05", 0, 4),
-                row("2026-01-06", 0, 4),
-            ]
-        );
-        // Stored bytes carried in from before the range.
-        let filled = fill_days(&rows[1..], 10, "2026-01-04", "2026-01-05");
-        assert_eq!(filled, [row("2026-01-04", 0, 10), row("2026-01-05", 0, 4)]);
-        assert!(fill_days(&[], 0, "2026-01-01", "2026-01-09").is_empty());
-    }
-}
-
 /// A copy recorded or expired, in the row of the day of `at`: what it
 /// transferred (nothing for an expiry) is added, and the service's stored
 /// bytes set (the latest value written that day wins). Creates the day's
@@ -188,4 +139,53 @@ pub async fn days(
     .bind(from_day)
     .bind(to_day);
     fetch_all(conn, query).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_are_utc() {
+        assert_eq!(super::utc_day(0), "1970-01-01");
+        assert_eq!(super::utc_day(1_700_000_000_000), "2023-11-14");
+    }
+
+    fn row(day: &str, transferred: i64, stored: i64) -> UsageRow {
+        UsageRow {
+            day: day.into(),
+            bytes_transferred: transferred,
+            objects_transferred: i64::from(transferred > 0),
+            bytes_stored: stored,
+        }
+    }
+
+    #[test]
+    fn query_bounds_clamp_outside_four_digit_years() {
+        assert_eq!(day_bound(1_700_000_000_000), "2023-11-14");
+        assert_eq!(day_bound(i64::MAX), "9999-99-99");
+        assert_eq!(day_bound(300_000_000_000_000), "9999-99-99");
+        assert_eq!(day_bound(i64::MIN), "0000-00-00");
+        assert_eq!(day_bound(-70_000_000_000_000), "0000-00-00");
+    }
+
+    #[test]
+    fn days_without_rows_keep_the_stored_bytes() {
+        let rows = [row("2026-01-02", 10, 10), row("2026-01-05", 0, 4)];
+        let filled = fill_days(&rows, 0, "2026-01-01", "2026-01-06");
+        assert_eq!(
+            filled,
+            [
+                row("2026-01-02", 10, 10),
+                row("2026-01-03", 0, 10),
+                row("2026-01-04", 0, 10),
+                row("2026-01-05", 0, 4),
+                row("2026-01-06", 0, 4),
+            ]
+        );
+        // Stored bytes carried in from before the range.
+        let filled = fill_days(&rows[1..], 10, "2026-01-04", "2026-01-05");
+        assert_eq!(filled, [row("2026-01-04", 0, 10), row("2026-01-05", 0, 4)]);
+        assert!(fill_days(&[], 0, "2026-01-01", "2026-01-09").is_empty());
+    }
 }
