@@ -173,6 +173,106 @@ async fn an_upload_aborted_outside_the_worker_is_started_again() -> anyhow::Resu
     Ok(())
 }
 
+/// A delivery that completed its upload but could not forget the record
+/// (NATS down at that moment) leaves a record naming an upload the store
+/// no longer knows, with every part recorded. The next delivery finds the
+/// file landed at its key: nothing is sent again and no lost upload is
+/// counted (counted, on a last delivery, it dead-lettered a landed FULL).
+#[tokio::test]
+async fn an_upload_completed_before_its_record_was_forgotten_is_not_copied_again(
+) -> anyhow::Result<()> {
+    const MIB: usize = 1024 * 1024;
+    let (mut stack, env) = SyncEnv::start(StackOptions {
+        extra_config: throttled_sync_config(4, 4 * MIB as u64),
+        ..Default::default()
+    })
+    .await?;
+    let mut chain = env.chain("done-1", Engine::Mysql, T0).await?;
+    let full = env
+        .upstream
+        .emit(&env.source, &chain.full(40 * MIB))
+        .await?;
+    let uploads = stack.uploads().await?;
+    let svc = env.create("done-1", Engine::Mysql, "r1", "r2").await?;
+    let key = xregion_bus::Namespace::upload_key(&svc.id, &full.backup_id, 0);
+    xregion_tests::sync::parts_recorded(&uploads, &key, 2, Duration::from_secs(120)).await?;
+    stack.kill("transfer-worker");
+
+    // What the dead delivery would have done had it lived to complete the
+    // upload and then failed to forget: the rest of the parts, the
+    // upload completed, every part in the record.
+    let mut recorded: serde_json::Value =
+        serde_json::from_slice(&uploads.get(&key).await?.unwrap())?;
+    let part_size = recorded["part_size"].as_u64().unwrap();
+    let upload_id = recorded["upload_id"].as_str().unwrap().to_string();
+    let mp = xregion_common::regions::build_region(stack.region("r2")?)?
+        .multipart
+        .unwrap();
+    let path = mp.path(recorded["target_key"].as_str().unwrap());
+    let file = &full.files[0];
+    let data = env
+        .source
+        .get(&Path::from(file.key.as_str()))
+        .await?
+        .bytes()
+        .await?;
+    let mut parts: Vec<object_store::multipart::PartId> = recorded["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| object_store::multipart::PartId {
+            content_id: id.as_str().unwrap().to_string(),
+        })
+        .collect();
+    let total = xregion_domain::parts::part_count(file.size, part_size);
+    assert!((parts.len() as u64) < total, "killed mid-copy");
+    for i in parts.len() as u64..total {
+        let range = xregion_domain::parts::part_range(file.size, part_size, i);
+        let body = data.slice(range.start as usize..range.end as usize);
+        parts.push(
+            mp.store()
+                .put_part(&path, &upload_id, i as usize, body.into())
+                .await?,
+        );
+    }
+    mp.store()
+        .complete_multipart(&path, &upload_id, parts.clone())
+        .await?;
+    recorded["parts"] = parts.iter().map(|p| p.content_id.clone()).collect();
+    uploads
+        .put(&key, serde_json::to_vec(&recorded)?.into())
+        .await?;
+
+    stack.start_service("transfer-worker", &[]).await?;
+    let running = env.wait_state(&svc.id, pb::ServiceState::Running).await?;
+    assert_eq!(running.synced_backups, 1);
+    env.assert_landed("done-1", &svc.id, &full).await?;
+    assert!(
+        uploads.get(&key).await?.is_none(),
+        "the record is forgotten"
+    );
+    let worker = stack.metrics("transfer-worker").await?;
+    assert_eq!(
+        counter(
+            &worker,
+            "xregion_transfer_failures_total",
+            "reason=\"upload_gone\""
+        ),
+        0,
+        "{worker}"
+    );
+    assert_eq!(
+        counter(&worker, "xregion_transfer_parts_uploaded_total", ""),
+        0,
+        "nothing was sent again"
+    );
+    assert_eq!(
+        counter(&worker, "xregion_transfer_parts_reused_total", ""),
+        total
+    );
+    Ok(())
+}
+
 /// A catalog that does not answer (stopped: its requests time out rather
 /// than fail) stalls no copy: the heartbeat asks it beside the copy, the
 /// job's lease is renewed before the question, and an answer later than

@@ -69,7 +69,13 @@ pub async fn copy_resumable(
     let uploaded = copy
         .upload_remaining(&mut state, &mut seen, &on_bytes, seal.as_ref())
         .await?;
-    let e_tag = copy.complete(state, seen).await?;
+    let stored_size = match &seal {
+        Some(s) => s.cipher.stored_size().ok_or_else(|| {
+            CopyError::State(format!("{}: sealed size overflows", file.target_key))
+        })?,
+        None => file.size,
+    };
+    let e_tag = copy.complete(state, seen, stored_size).await?;
     metrics::counter!(crate::metrics::PARTS_REUSED).increment(reused);
     Ok(Resumed {
         parts_uploaded: uploaded,
@@ -289,11 +295,13 @@ impl Session<'_> {
     }
 
     /// Completes the upload if the bytes verify, otherwise aborts it; the
-    /// record is forgotten either way.
+    /// record is forgotten either way. `stored_size`: the bytes the
+    /// completed object holds (the ciphertext's when sealed).
     async fn complete(
         &self,
         state: UploadState,
         seen: Verifier,
+        stored_size: u64,
     ) -> Result<Option<String>, CopyError> {
         let mp = self.upload.target.store();
         let uploads = self.upload.uploads;
@@ -308,15 +316,49 @@ impl Session<'_> {
                 content_id: content_id.clone(),
             })
             .collect();
-        let done = match mp
+        let e_tag = match mp
             .complete_multipart(&self.target_path, &state.upload_id, parts)
             .await
         {
-            Ok(done) => done,
+            Ok(done) => done.e_tag,
+            Err(e @ object_store::Error::NotFound { .. }) => {
+                if !self.completed_earlier(&state, stored_size).await? {
+                    return Err(self.gone_or(&state, e).await);
+                }
+                // No ETag: the commit checks this file as one it did not
+                // write (an encrypted one's last chunk is opened).
+                None
+            }
             Err(e) => return Err(self.gone_or(&state, e).await),
         };
         self.forget(uploads).await?;
-        Ok(done.e_tag)
+        Ok(e_tag)
+    }
+
+    /// The store no longer knows an upload whose every part is recorded:
+    /// an earlier delivery may have completed it and then failed only to
+    /// forget the record (NATS was down). Then the target holds the file at
+    /// its key with the size of the recorded parts, and copying it again
+    /// would be waste, or, counted as a lost upload on a delivery that is
+    /// the last, a dead letter for a file that landed. Sizes only, as for
+    /// every landed file: the commit checks it again before the manifest.
+    async fn completed_earlier(
+        &self,
+        state: &UploadState,
+        stored_size: u64,
+    ) -> Result<bool, CopyError> {
+        if (state.parts.len() as u64) < part_count(self.file.size, self.upload.part_size) {
+            return Ok(false);
+        }
+        let at = Path::from(self.file.target_key.as_str());
+        match self.ends.target.head(&at).await {
+            Ok(meta) if meta.size as u64 == stored_size => {
+                tracing::info!(target = %self.file.target_key, upload_id = %state.upload_id, "the upload was completed by an earlier delivery");
+                Ok(true)
+            }
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// A store that no longer knows the upload (`NoSuchUpload`, 404: aborted
