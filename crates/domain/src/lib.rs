@@ -9,6 +9,7 @@ pub mod error;
 pub mod format;
 pub mod ids;
 pub mod layout;
+pub mod log_pace;
 pub mod manifest;
 pub mod parallelism;
 pub mod parts;

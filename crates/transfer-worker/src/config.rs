@@ -63,9 +63,8 @@ pub struct WorkerSettings {
     pub parts_in_flight: NonZeroUsize,
     /// Most files of one backup copied at once, adapting the same way.
     pub files_in_flight: NonZeroUsize,
-    /// While a log copies on this worker, a FULL keeps at most this many
-    /// files, and parts of each, in flight; unset: FULLs never yield.
-    pub full_beside_logs: Option<NonZeroUsize>,
+    /// How a FULL yields to the logs copying beside it on this worker.
+    pub full_beside_logs: FullBesideLogs,
     /// How long a job may go unacknowledged before it is redelivered to
     /// another worker; in-flight copies extend it as they progress.
     #[serde(rename = "ack_wait_secs", with = "units::secs")]
@@ -77,6 +76,61 @@ pub struct WorkerSettings {
     /// Region pairs whose files are copied inside their S3 endpoint, never
     /// through the worker: both S3, one endpoint, one set of credentials.
     pub server_side_copy: Vec<RegionPair>,
+}
+
+/// How a FULL yields to the logs copying beside it (`priority`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Written", into = "Written")]
+pub enum FullBesideLogs {
+    /// While a log copies, at most this many files, and parts of each, in
+    /// flight.
+    AtMost(NonZeroUsize),
+    /// As many as keep the logs within two round trips of their copy time
+    /// alone (`xregion_domain::log_pace`).
+    Paced,
+    /// FULLs never yield.
+    Never,
+}
+
+/// `full_beside_logs` as written: a number or a word.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum Written {
+    Number(i64),
+    Word(String),
+}
+
+const PACED: &str = "paced";
+const NEVER: &str = "never";
+
+impl TryFrom<Written> for FullBesideLogs {
+    type Error = String;
+
+    fn try_from(w: Written) -> Result<Self, String> {
+        let expected = format!("expected a number of at least 1, \"{PACED}\" or \"{NEVER}\"");
+        match w {
+            Written::Word(word) if word == PACED => Ok(Self::Paced),
+            Written::Word(word) if word == NEVER => Ok(Self::Never),
+            Written::Number(n) => usize::try_from(n)
+                .ok()
+                .and_then(NonZeroUsize::new)
+                .map(Self::AtMost)
+                .ok_or_else(|| format!("{n}: {expected}")),
+            Written::Word(word) => Err(format!("{word:?}: {expected}")),
+        }
+    }
+}
+
+impl From<FullBesideLogs> for Written {
+    fn from(f: FullBesideLogs) -> Self {
+        match f {
+            FullBesideLogs::AtMost(n) => {
+                Written::Number(i64::try_from(n.get()).unwrap_or(i64::MAX))
+            }
+            FullBesideLogs::Paced => Written::Word(PACED.to_string()),
+            FullBesideLogs::Never => Written::Word(NEVER.to_string()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,7 +161,7 @@ impl Default for WorkerSettings {
             part_size: ByteSize::from_mib(8),
             parts_in_flight: const { non_zero_usize(8) },
             files_in_flight: const { non_zero_usize(2) },
-            full_beside_logs: None,
+            full_beside_logs: FullBesideLogs::Paced,
             ack_wait: Duration::from_secs(60),
             bandwidth: Vec::new(),
             server_side_copy: Vec::new(),
@@ -137,15 +191,44 @@ mod tests {
             ("worker.files_in_flight", "0"),
             ("worker.full_beside_logs", "0"),
             ("worker.full_beside_logs", "-1"),
+            ("worker.full_beside_logs", "\"fast\""),
         ])
         .unwrap();
         let cfg = load("worker.part_size_mib", "5").unwrap();
         assert_eq!(cfg.worker.part_size.bytes(), 5 * 1024 * 1024);
         let cfg = load("worker.ack_wait_secs", "3").unwrap();
         assert_eq!(cfg.worker.ack_wait, MIN_ACK_WAIT);
-        assert_eq!(WorkerConfig::default().worker.full_beside_logs, None);
+        assert_eq!(
+            WorkerConfig::default().worker.full_beside_logs,
+            FullBesideLogs::Paced
+        );
         let cfg = load("worker.full_beside_logs", "1").unwrap();
-        assert_eq!(cfg.worker.full_beside_logs, NonZeroUsize::new(1));
+        assert_eq!(
+            Some(cfg.worker.full_beside_logs),
+            NonZeroUsize::new(1).map(FullBesideLogs::AtMost)
+        );
+        let cfg = load("worker.full_beside_logs", "\"never\"").unwrap();
+        assert_eq!(cfg.worker.full_beside_logs, FullBesideLogs::Never);
+    }
+
+    #[test]
+    fn full_beside_logs_is_dumped_as_written() {
+        for (written, dumped) in [
+            ("3", serde_json::json!(3)),
+            ("\"paced\"", "paced".into()),
+            ("\"never\"", "never".into()),
+        ] {
+            let cfg = load("worker.full_beside_logs", written).unwrap();
+            let worker = serde_json::to_value(&cfg.worker).unwrap();
+            assert_eq!(worker["full_beside_logs"], dumped);
+        }
+        let err = load("worker.full_beside_logs", "0")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("expected a number of at least 1, \"paced\" or \"never\""),
+            "{err}"
+        );
     }
 
     #[test]

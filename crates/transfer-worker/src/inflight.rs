@@ -174,7 +174,7 @@ mod tests {
         let route = Route::new(Arc::default(), "a", "b");
         let yields = Yield {
             transfers: logs.clone(),
-            keep: 1,
+            keep: crate::priority::Keep::AtMost(1),
         };
         let full = route.window_yielding(Level::Parts, 8, 1, Some(yields));
         assert_eq!(full.window(), 2);

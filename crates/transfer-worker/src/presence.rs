@@ -27,20 +27,19 @@ pub const HEARTBEAT: Duration = Duration::from_secs(1);
 pub const PRESENCE_TTL: Duration = Duration::from_secs(3);
 
 /// How many transfers of this worker run on each lane, and how many of
-/// them are logs (which FULLs may yield to: `priority`).
+/// them are logs and FULLs (FULLs may yield to logs: `priority`).
 #[derive(Debug, Default)]
 pub struct Local {
     running: Mutex<HashMap<String, usize>>,
     logs: AtomicUsize,
+    fulls: AtomicUsize,
     changed: Notify,
 }
 
 impl Local {
     /// Counts one transfer on `key` until the returned guard is dropped.
     pub fn enter(self: &Arc<Self>, key: &str, log: bool) -> Active {
-        if log {
-            self.logs.fetch_add(1, Ordering::Relaxed);
-        }
+        self.kind(log).fetch_add(1, Ordering::Relaxed);
         let first = self
             .running
             .lock()
@@ -65,10 +64,21 @@ impl Local {
         self.logs.load(Ordering::Relaxed) > 0
     }
 
-    fn leave(&self, key: &str, log: bool) {
+    /// Whether any FULL copies on this worker now.
+    pub fn fulls_running(&self) -> bool {
+        self.fulls.load(Ordering::Relaxed) > 0
+    }
+
+    fn kind(&self, log: bool) -> &AtomicUsize {
         if log {
-            self.logs.fetch_sub(1, Ordering::Relaxed);
+            &self.logs
+        } else {
+            &self.fulls
         }
+    }
+
+    fn leave(&self, key: &str, log: bool) {
+        self.kind(log).fetch_sub(1, Ordering::Relaxed);
         let last = self
             .running
             .lock()
@@ -192,10 +202,10 @@ mod tests {
     }
 
     #[test]
-    fn a_log_counts_while_its_transfer_runs() {
+    fn logs_and_fulls_count_while_their_transfers_run() {
         let local = Arc::new(Local::default());
         let full = local.enter("bw.a.b", false);
-        assert!(!local.logs_running());
+        assert!(!local.logs_running() && local.fulls_running());
         let first = local.enter("bw.a.b.log", true);
         let second = local.enter("bw.c.b.log", true);
         drop(first);
@@ -203,6 +213,7 @@ mod tests {
         drop(second);
         assert!(!local.logs_running());
         drop(full);
+        assert!(!local.fulls_running());
     }
 
     #[tokio::test]

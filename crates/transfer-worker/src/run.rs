@@ -1,7 +1,6 @@
 //! The worker's parts: one consumer per lane, the bandwidth limits it
 //! follows at runtime, and its presence on the lanes it shares.
 
-use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use async_nats::jetstream::consumer::DeliverPolicy;
@@ -10,7 +9,8 @@ use xregion_common::Regions;
 use xregion_domain::Lane;
 use xregion_runtime::{Context, ServiceError, Stage};
 
-use crate::config::WorkerConfig;
+use crate::config::{FullBesideLogs, WorkerConfig};
+use crate::priority::{Keep, Pace};
 use crate::transfer::Transfers;
 
 /// Files copied whole (at most a part each) hold at most this many parts'
@@ -53,7 +53,13 @@ pub async fn run(cx: Context<WorkerConfig>) -> Result<(), ServiceError> {
         parts_in_flight: settings.parts_in_flight.get(),
         files_in_flight: settings.files_in_flight.get(),
         learned: Default::default(),
-        full_beside_logs: settings.full_beside_logs.map(NonZeroUsize::get),
+        full_beside_logs: match settings.full_beside_logs {
+            FullBesideLogs::AtMost(n) => Some(Keep::AtMost(n.get())),
+            FullBesideLogs::Paced => Some(Keep::Paced(Arc::new(Pace::new(
+                settings.parts_in_flight.max(settings.files_in_flight).get(),
+            )))),
+            FullBesideLogs::Never => None,
+        },
         server_side: Arc::new(server_side_pairs(&config)?),
         direct: Arc::new(crate::direct_put::direct_targets(&config.common.regions)),
         heartbeat: settings.ack_wait / 3,

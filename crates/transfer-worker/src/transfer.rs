@@ -55,7 +55,7 @@ pub struct Transfers {
     /// Multipart uploads in progress, for resuming after a crash.
     pub uploads: async_nats::jetstream::kv::Store,
     /// The most a FULL's windows keep while logs copy; none: no yielding.
-    pub full_beside_logs: Option<usize>,
+    pub full_beside_logs: Option<crate::priority::Keep>,
     pub clock: xregion_common::SharedClock,
 }
 
@@ -263,7 +263,7 @@ impl Transfers {
         let keyring = self.keyrings.get(&service.target_region);
         let (liveness, earlier) = tokio::join!(
             liveness::ask(&self.catalog, &service.service_id),
-            commit::read_committed(target.as_ref(), &manifest_key),
+            self.read_committed(target.as_ref(), &manifest_key),
         );
         let record = match liveness? {
             Liveness::Live(record) => record,
@@ -332,6 +332,7 @@ impl Transfers {
             manifest.files.len() as u32,
         );
         let started = Instant::now();
+        let full_beside = self.throttle.presence().fulls_running();
         // A fresh data key per transfer (resumed uploads keep theirs).
         let sealing =
             crate::seal::Sealing::fresh(keyring, &service.target_prefix, &backup.backup_id)
@@ -487,6 +488,10 @@ impl Transfers {
         progress.finish().await;
         metrics::histogram!(crate::metrics::COPY_DURATION, "kind" => crate::metrics::lane_of(manifest.kind))
             .record(started.elapsed().as_secs_f64());
+        if let (Some(pace), true) = (self.pace(), log) {
+            let beside = full_beside || self.throttle.presence().fulls_running();
+            pace.log_copied(total, started.elapsed(), beside);
+        }
         self.announce_synced(
             service,
             backup,
@@ -497,6 +502,29 @@ impl Transfers {
         )
         .await?;
         Ok(total)
+    }
+
+    /// What an earlier delivery left at the manifest key. Nothing there
+    /// (most jobs) took a round trip to the target to tell, which paces
+    /// FULLs beside logs.
+    async fn read_committed(
+        &self,
+        target: &dyn ObjectStore,
+        key: &str,
+    ) -> Result<xregion_common::objects::Small, object_store::Error> {
+        let asked = Instant::now();
+        let read = commit::read_committed(target, key).await;
+        if let (Some(pace), Ok(xregion_common::objects::Small::Absent)) = (self.pace(), &read) {
+            pace.round_trip(asked.elapsed());
+        }
+        read
+    }
+
+    fn pace(&self) -> Option<&crate::priority::Pace> {
+        match &self.full_beside_logs {
+            Some(crate::priority::Keep::Paced(pace)) => Some(pace),
+            _ => None,
+        }
     }
 
     /// Fails as [`Failure::Busy`] while the backup's marker shows another
@@ -552,6 +580,7 @@ impl Transfers {
         let part = self.part_size as u64;
         let yields = self
             .full_beside_logs
+            .clone()
             .filter(|_| manifest.kind == xregion_domain::BackupKind::Full)
             .map(|keep| crate::priority::Yield {
                 transfers: self.throttle.presence().clone(),
