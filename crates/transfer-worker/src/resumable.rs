@@ -337,11 +337,13 @@ impl Session<'_> {
 
     /// The store no longer knows an upload whose every part is recorded:
     /// an earlier delivery may have completed it and then failed only to
-    /// forget the record (NATS was down). Then the target holds the file at
-    /// its key with the size of the recorded parts, and copying it again
-    /// would be waste, or, counted as a lost upload on a delivery that is
-    /// the last, a dead letter for a file that landed. Sizes only, as for
-    /// every landed file: the commit checks it again before the manifest.
+    /// forget the record (NATS was down). Copying it again would be waste,
+    /// or, counted as a lost upload on a delivery that is the last, a dead
+    /// letter for a file that landed. It is known completed only when the
+    /// object at the file's key has the size of the recorded parts and the
+    /// ETag S3 gives their completion (the MD5 of their MD5s, `-<parts>`),
+    /// so no other write of the same size passes for it; a store whose
+    /// ETags are made otherwise gets the copy started over, as before.
     async fn completed_earlier(
         &self,
         state: &UploadState,
@@ -350,15 +352,21 @@ impl Session<'_> {
         if (state.parts.len() as u64) < part_count(self.file.size, self.upload.part_size) {
             return Ok(false);
         }
+        let Some(expected) = completed_e_tag(&state.parts) else {
+            return Ok(false);
+        };
         let at = Path::from(self.file.target_key.as_str());
-        match self.ends.target.head(&at).await {
-            Ok(meta) if meta.size as u64 == stored_size => {
-                tracing::info!(target = %self.file.target_key, upload_id = %state.upload_id, "the upload was completed by an earlier delivery");
-                Ok(true)
-            }
-            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(false),
-            Err(e) => Err(e.into()),
+        let meta = match self.ends.target.head(&at).await {
+            Ok(meta) => meta,
+            Err(object_store::Error::NotFound { .. }) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        };
+        let e_tag = meta.e_tag.as_deref().map(|t| t.trim_matches('"'));
+        if meta.size as u64 != stored_size || e_tag != Some(expected.as_str()) {
+            return Ok(false);
         }
+        tracing::info!(target = %self.file.target_key, upload_id = %state.upload_id, "the upload was completed by an earlier delivery");
+        Ok(true)
     }
 
     /// A store that no longer knows the upload (`NoSuchUpload`, 404: aborted
@@ -409,5 +417,66 @@ impl Session<'_> {
             .abort_multipart(&self.target_path, &state.upload_id)
             .await?;
         self.forget(self.upload.uploads).await
+    }
+}
+
+/// The ETag S3 gives a multipart upload completed from parts with these
+/// ids: the MD5 of their MD5s (binary), then `-<parts>`; `None` when a
+/// part's ETag is not an MD5.
+fn completed_e_tag(parts: &[String]) -> Option<String> {
+    use md5::{Digest as _, Md5};
+    let mut of_parts = Md5::new();
+    for part in parts {
+        let md5 = hex::decode(part_e_tag(part)).ok()?;
+        if md5.len() != 16 {
+            return None;
+        }
+        of_parts.update(&md5);
+    }
+    Some(format!(
+        "{}-{}",
+        hex::encode(of_parts.finalize()),
+        parts.len()
+    ))
+}
+
+/// A part's ETag, unquoted, from its id: the ETag itself, or (a store
+/// asked for checksums) `<PartMetadata><e_tag>…</e_tag>…`.
+fn part_e_tag(content_id: &str) -> &str {
+    let tagged = content_id
+        .split_once("<e_tag>")
+        .and_then(|(_, rest)| rest.split_once("</e_tag>"))
+        .map_or(content_id, |(e_tag, _)| e_tag);
+    tagged
+        .trim_matches('"')
+        .trim_start_matches("&quot;")
+        .trim_end_matches("&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::completed_e_tag;
+
+    #[test]
+    fn the_completed_e_tag_is_the_md5_of_the_parts_md5s() {
+        // Two parts of "a" and "b": MD5s 0cc175b9… and 92eb5ffe….
+        let parts = [
+            "\"0cc175b9c0f1b6a831c399e269772661\"".to_string(),
+            "92eb5ffee6ae2fec3ad71c777531578f".to_string(),
+        ];
+        // As Python computes it: md5(bytes.fromhex(a) + bytes.fromhex(b)).
+        assert_eq!(
+            completed_e_tag(&parts).as_deref(),
+            Some("96e024ba2074fe77e8e965ba43a704be-2")
+        );
+        let with_checksum = "<PartMetadata><e_tag>\"0cc175b9c0f1b6a831c399e269772661\"</e_tag><checksum_sha256>x=</checksum_sha256></PartMetadata>";
+        let escaped = "&quot;92eb5ffee6ae2fec3ad71c777531578f&quot;";
+        assert_eq!(
+            completed_e_tag(&[with_checksum.into(), escaped.into()]).as_deref(),
+            Some("96e024ba2074fe77e8e965ba43a704be-2"),
+            "the same parts as ids of a store asked for checksums"
+        );
+        assert_eq!(completed_e_tag(&["not-hex".into()]), None);
+        assert_eq!(completed_e_tag(&["abcd".into()]), None, "not 16 bytes");
     }
 }
