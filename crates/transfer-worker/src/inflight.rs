@@ -175,6 +175,7 @@ mod tests {
         let yields = Yield {
             transfers: logs.clone(),
             keep: crate::priority::Keep::AtMost(1),
+            target: "b".into(),
         };
         let full = route.window_yielding(Level::Parts, 8, 1, Some(yields));
         assert_eq!(full.window(), 2);

@@ -64,6 +64,11 @@ impl Local {
         self.logs.load(Ordering::Relaxed) > 0
     }
 
+    /// How many logs copy on this worker now.
+    pub fn logs_copying(&self) -> usize {
+        self.logs.load(Ordering::Relaxed)
+    }
+
     /// Whether any FULL copies on this worker now.
     pub fn fulls_running(&self) -> bool {
         self.fulls.load(Ordering::Relaxed) > 0
@@ -208,6 +213,7 @@ mod tests {
         assert!(!local.logs_running() && local.fulls_running());
         let first = local.enter("bw.a.b.log", true);
         let second = local.enter("bw.c.b.log", true);
+        assert_eq!(local.logs_copying(), 2);
         drop(first);
         assert!(local.logs_running(), "one log still copying");
         drop(second);

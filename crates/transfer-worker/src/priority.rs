@@ -8,8 +8,9 @@
 //! holds for as long as logs keep coming, however little the logs gain
 //! (`docs/benchmarks.md`, "Eighth session" and "Ninth session").
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use xregion_domain::log_pace::LogPace;
 
@@ -21,6 +22,8 @@ pub struct Yield {
     /// This worker's transfers, which count the logs among them.
     pub transfers: Arc<Local>,
     pub keep: Keep,
+    /// The FULL's target region: the route it is paced on.
+    pub target: String,
 }
 
 /// The most a FULL's window keeps while any log copies.
@@ -31,10 +34,10 @@ pub enum Keep {
 }
 
 impl Keep {
-    fn now(&self) -> Option<usize> {
+    fn now(&self, target: &str) -> Option<usize> {
         match self {
             Keep::AtMost(n) => Some(*n),
-            Keep::Paced(pace) => pace.keep(),
+            Keep::Paced(pace) => pace.keep(target),
         }
     }
 }
@@ -42,48 +45,79 @@ impl Keep {
 impl Yield {
     /// `window`, narrowed while a log copies (never below one).
     pub fn narrow(&self, window: usize) -> usize {
-        match (self.narrows(window), self.keep.now()) {
-            (true, Some(keep)) => keep.max(1),
-            _ => window,
-        }
+        self.narrowed(window).unwrap_or(window)
     }
 
     /// Whether `window` is narrowed now.
     pub fn narrows(&self, window: usize) -> bool {
-        self.transfers.logs_running() && self.keep.now().is_some_and(|k| k.max(1) < window)
+        self.narrowed(window).is_some()
+    }
+
+    fn narrowed(&self, window: usize) -> Option<usize> {
+        if !self.transfers.logs_running() {
+            return None;
+        }
+        let keep = self.keep.now(&self.target)?.max(1);
+        (keep < window).then_some(keep)
     }
 }
 
-/// This worker's [`LogPace`], fed by its copies.
+/// What copied beside a log.
+#[derive(Debug, Clone, Copy)]
+pub struct Beside {
+    /// A FULL, at its start or its end.
+    pub full: bool,
+    /// Logs at once, itself included.
+    pub logs: usize,
+}
+
+/// This worker's [`LogPace`] of each target region, fed by its copies.
 #[derive(Debug)]
-pub struct Pace(Mutex<LogPace>);
+pub struct Pace {
+    routes: Mutex<HashMap<String, LogPace>>,
+    /// A FULL's widest window.
+    cap: usize,
+    /// The paces' clock starts here.
+    since: Instant,
+}
 
 impl Pace {
-    /// A pace for FULLs at most `cap` wide.
+    /// Paces for FULLs at most `cap` wide.
     pub fn new(cap: usize) -> Self {
-        Self(Mutex::new(LogPace::new(cap)))
-    }
-
-    fn keep(&self) -> Option<usize> {
-        self.0.lock().ok()?.keep()
-    }
-
-    /// A request that moves (almost) nothing to the target took `took`.
-    pub fn round_trip(&self, took: Duration) {
-        if let Ok(mut p) = self.0.lock() {
-            p.on_round_trip(took.as_secs_f64());
+        Self {
+            routes: Mutex::default(),
+            cap,
+            since: Instant::now(),
         }
     }
 
-    /// A log of `bytes` copied in `took`, a FULL copying beside it or not.
-    pub fn log_copied(&self, bytes: u64, took: Duration, beside_full: bool) {
-        if let Ok(mut p) = self.0.lock() {
+    fn keep(&self, target: &str) -> Option<usize> {
+        self.routes.lock().ok()?.get(target)?.keep()
+    }
+
+    fn on<T>(&self, target: &str, f: impl FnOnce(&mut LogPace, Duration) -> T) -> Option<T> {
+        let mut routes = self.routes.lock().ok()?;
+        let pace = routes
+            .entry(target.to_string())
+            .or_insert_with(|| LogPace::new(self.cap));
+        Some(f(pace, self.since.elapsed()))
+    }
+
+    /// A request that moves (almost) nothing to `target` took `took`.
+    pub fn round_trip(&self, target: &str, took: Duration) {
+        self.on(target, |p, now| p.on_round_trip(now, took.as_secs_f64()));
+    }
+
+    /// A log of `bytes` copied to `target` in `took`, a FULL copying
+    /// beside it or not, and `logs_at_once` logs copying.
+    pub fn log_copied(&self, target: &str, bytes: u64, took: Duration, beside: Beside) {
+        self.on(target, |p, now| {
             let before = p.keep();
-            p.on_log(bytes, took.as_secs_f64(), beside_full);
+            p.on_log(now, bytes, took.as_secs_f64(), beside.full, beside.logs);
             if p.keep() != before {
-                tracing::debug!(keep = ?p.keep(), bytes, took_ms = took.as_millis() as u64, "fulls beside logs repaced");
+                tracing::debug!(target, keep = ?p.keep(), bytes, took_ms = took.as_millis() as u64, "fulls beside logs repaced");
             }
-        }
+        });
     }
 }
 
@@ -97,6 +131,7 @@ mod tests {
         let full = Yield {
             transfers: logs.clone(),
             keep: Keep::AtMost(4),
+            target: "b".into(),
         };
         assert_eq!(full.narrow(8), 8, "no log copying: the whole window");
         let log = logs.enter("bw.a.b.log", true);
@@ -107,6 +142,7 @@ mod tests {
         let none = Yield {
             transfers: logs,
             keep: Keep::AtMost(0),
+            target: "b".into(),
         };
         assert_eq!(none.narrow(8), 1, "at least one part in flight");
         drop(log);
@@ -114,24 +150,44 @@ mod tests {
     }
 
     #[test]
-    fn a_paced_full_narrows_only_once_logs_beside_it_are_over_their_budget() {
+    fn a_paced_full_narrows_only_once_logs_of_its_route_are_over_their_budget() {
         let logs = Arc::new(Local::default());
         let pace = Arc::new(Pace::new(8));
-        let full = Yield {
+        let full = |target: &str| Yield {
             transfers: logs.clone(),
             keep: Keep::Paced(pace.clone()),
+            target: target.into(),
         };
-        let _log = logs.enter("bw.a.b.log", true);
+        let (near, far) = (full("near"), full("far"));
+        let _log = logs.enter("bw.a.near.log", true);
         const MIB: u64 = 1 << 20;
-        pace.round_trip(Duration::from_millis(40));
-        pace.log_copied(8 * MIB, Duration::from_millis(400), false);
-        assert_eq!(full.narrow(8), 8, "alone: nothing to yield to yet");
-        pace.log_copied(8 * MIB, Duration::from_millis(470), true);
-        assert!(!full.narrows(8), "within 2 × RTT of its time alone");
-        pace.log_copied(8 * MIB, Duration::from_millis(700), true);
-        assert_eq!(full.narrow(8), 4);
-        pace.log_copied(8 * MIB, Duration::from_millis(700), true);
-        assert_eq!(full.narrow(8), 2);
-        assert_eq!(full.narrow(1), 1);
+        const ALONE: Beside = Beside {
+            full: false,
+            logs: 1,
+        };
+        const FULL: Beside = Beside {
+            full: true,
+            logs: 1,
+        };
+        let ms = Duration::from_millis;
+        pace.round_trip("near", ms(40));
+        pace.log_copied("near", 8 * MIB, ms(400), ALONE);
+        assert_eq!(near.narrow(8), 8, "alone: nothing to yield to yet");
+        pace.log_copied("near", 8 * MIB, ms(470), FULL);
+        assert!(!near.narrows(8), "within 2 × RTT of its time alone");
+        pace.round_trip("far", ms(150));
+        pace.log_copied("far", 8 * MIB, ms(750), ALONE);
+        pace.log_copied("far", 8 * MIB, ms(1000), FULL);
+        assert!(!far.narrows(8), "within the far route's own budget");
+        pace.log_copied("near", 8 * MIB, ms(700), FULL);
+        assert_eq!(near.narrow(8), 4);
+        pace.log_copied("near", 8 * MIB, ms(700), FULL);
+        assert_eq!(near.narrow(8), 2);
+        assert_eq!(near.narrow(1), 1);
+        assert_eq!(
+            far.narrow(8),
+            8,
+            "the near route's logs narrow only its FULLs"
+        );
     }
 }

@@ -263,7 +263,7 @@ impl Transfers {
         let keyring = self.keyrings.get(&service.target_region);
         let (liveness, earlier) = tokio::join!(
             liveness::ask(&self.catalog, &service.service_id),
-            self.read_committed(target.as_ref(), &manifest_key),
+            self.read_committed(&service.target_region, target.as_ref(), &manifest_key),
         );
         let record = match liveness? {
             Liveness::Live(record) => record,
@@ -332,7 +332,8 @@ impl Transfers {
             manifest.files.len() as u32,
         );
         let started = Instant::now();
-        let full_beside = self.throttle.presence().fulls_running();
+        let presence = self.throttle.presence().clone();
+        let beside_at_start = (presence.fulls_running(), presence.logs_copying());
         // A fresh data key per transfer (resumed uploads keep theirs).
         let sealing =
             crate::seal::Sealing::fresh(keyring, &service.target_prefix, &backup.backup_id)
@@ -489,8 +490,12 @@ impl Transfers {
         metrics::histogram!(crate::metrics::COPY_DURATION, "kind" => crate::metrics::lane_of(manifest.kind))
             .record(started.elapsed().as_secs_f64());
         if let (Some(pace), true) = (self.pace(), log) {
-            let beside = full_beside || self.throttle.presence().fulls_running();
-            pace.log_copied(total, started.elapsed(), beside);
+            // Counted at both ends: what copied beside the log for a while.
+            let beside = crate::priority::Beside {
+                full: beside_at_start.0 || presence.fulls_running(),
+                logs: beside_at_start.1.max(presence.logs_copying()),
+            };
+            pace.log_copied(&service.target_region, total, started.elapsed(), beside);
         }
         self.announce_synced(
             service,
@@ -509,13 +514,14 @@ impl Transfers {
     /// FULLs beside logs.
     async fn read_committed(
         &self,
+        region: &str,
         target: &dyn ObjectStore,
         key: &str,
     ) -> Result<xregion_common::objects::Small, object_store::Error> {
         let asked = Instant::now();
         let read = commit::read_committed(target, key).await;
         if let (Some(pace), Ok(xregion_common::objects::Small::Absent)) = (self.pace(), &read) {
-            pace.round_trip(asked.elapsed());
+            pace.round_trip(region, asked.elapsed());
         }
         read
     }
@@ -585,6 +591,7 @@ impl Transfers {
             .map(|keep| crate::priority::Yield {
                 transfers: self.throttle.presence().clone(),
                 keep,
+                target: route.target_region.to_string(),
             });
         let parts_window = || {
             Arc::new(adapt.window_yielding(
