@@ -108,8 +108,8 @@ impl Pace {
         self.on(target, |p, now| p.on_round_trip(now, took.as_secs_f64()));
     }
 
-    /// A log of `bytes` copied to `target` in `took`, a FULL copying
-    /// beside it or not, and `logs_at_once` logs copying.
+    /// A log of `bytes` copied to `target` in `took`, with what copied
+    /// `beside` it.
     pub fn log_copied(&self, target: &str, bytes: u64, took: Duration, beside: Beside) {
         self.on(target, |p, now| {
             let before = p.keep();
