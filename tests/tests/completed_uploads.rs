@@ -27,6 +27,7 @@ const MIB: usize = 1024 * 1024;
 /// delivery would have left it had it lived to complete the upload and
 /// then failed to forget; the worker is left stopped.
 struct Completed {
+    instance: &'static str,
     stack: Stack,
     env: SyncEnv,
     svc: pb::SyncService,
@@ -38,7 +39,7 @@ struct Completed {
     parts: u64,
 }
 
-async fn completed_behind_the_workers_back(instance: &str) -> anyhow::Result<Completed> {
+async fn completed_behind_the_workers_back(instance: &'static str) -> anyhow::Result<Completed> {
     // 40 MiB at 4 MiB/s: about 10 s, time to stop the worker mid-copy.
     let (mut stack, env) = SyncEnv::start(StackOptions {
         extra_config: throttled_sync_config(4, 4 * MIB as u64),
@@ -99,6 +100,7 @@ async fn completed_behind_the_workers_back(instance: &str) -> anyhow::Result<Com
         .put(&record, serde_json::to_vec(&state)?.into())
         .await?;
     Ok(Completed {
+        instance,
         stack,
         env,
         svc,
@@ -107,6 +109,22 @@ async fn completed_behind_the_workers_back(instance: &str) -> anyhow::Result<Com
         target_key,
         parts: total,
     })
+}
+
+impl Completed {
+    /// Starts the worker again and waits until the FULL is synced and its
+    /// bytes are in the target.
+    async fn resume(&mut self) -> anyhow::Result<()> {
+        self.stack.start_service("transfer-worker", &[]).await?;
+        let running = self
+            .env
+            .wait_state(&self.svc.id, pb::ServiceState::Running)
+            .await?;
+        assert_eq!(running.synced_backups, 1);
+        self.env
+            .assert_landed(self.instance, &self.svc.id, &self.full)
+            .await
+    }
 }
 
 /// What the worker counted: lost uploads, parts sent, parts reused.
@@ -127,13 +145,7 @@ async fn counted(stack: &Stack) -> anyhow::Result<(u64, u64, u64)> {
 async fn an_upload_completed_before_its_record_was_forgotten_is_not_copied_again(
 ) -> anyhow::Result<()> {
     let mut c = completed_behind_the_workers_back("done-1").await?;
-    c.stack.start_service("transfer-worker", &[]).await?;
-    let running = c
-        .env
-        .wait_state(&c.svc.id, pb::ServiceState::Running)
-        .await?;
-    assert_eq!(running.synced_backups, 1);
-    c.env.assert_landed("done-1", &c.svc.id, &c.full).await?;
+    c.resume().await?;
     let uploads = c.stack.uploads().await?;
     assert!(
         uploads.get(&c.record).await?.is_none(),
@@ -159,13 +171,7 @@ async fn an_object_of_the_same_size_is_not_taken_for_the_completed_upload() -> a
         .target
         .put(&Path::from(c.target_key.as_str()), other.into())
         .await?;
-    c.stack.start_service("transfer-worker", &[]).await?;
-    let running = c
-        .env
-        .wait_state(&c.svc.id, pb::ServiceState::Running)
-        .await?;
-    assert_eq!(running.synced_backups, 1);
-    c.env.assert_landed("done-2", &c.svc.id, &c.full).await?;
+    c.resume().await?;
     let (gone, uploaded, _) = counted(&c.stack).await?;
     assert_eq!((gone, uploaded), (1, c.parts), "counted lost, copied again");
     Ok(())

@@ -97,9 +97,11 @@ impl Pace {
 
     fn on<T>(&self, target: &str, f: impl FnOnce(&mut LogPace, Duration) -> T) -> Option<T> {
         let mut routes = self.routes.lock().ok()?;
-        let pace = routes
-            .entry(target.to_string())
-            .or_insert_with(|| LogPace::new(self.cap));
+        // Every job asks: no key is made for a route already paced.
+        if !routes.contains_key(target) {
+            routes.insert(target.to_string(), LogPace::new(self.cap));
+        }
+        let pace = routes.get_mut(target)?;
         Some(f(pace, self.since.elapsed()))
     }
 
