@@ -1,7 +1,8 @@
 //! A WAN emulator: a TCP proxy in front of a server (the target region's
-//! S3 endpoint in the WAN benchmark) adding a one-way delay, jitter and a
-//! per-connection bandwidth cap to each direction. The kernel here has no
-//! netem, so the proxy is the way.
+//! S3 endpoint in the WAN benchmark) adding a one-way delay, jitter, a
+//! per-connection bandwidth cap and a cap shared by all connections (one
+//! link) to each direction. The kernel here has no netem, so the proxy is
+//! the way.
 //!
 //! Per connection and direction, a reader paces the bytes it reads with a
 //! token bucket (the link's serialisation at the cap) and stamps each chunk
@@ -16,7 +17,8 @@
 //! pool); each chunk is stamped with the settings of the moment.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rand::Rng;
@@ -26,6 +28,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 /// Largest read, so pacing and delay work on small steps.
 const CHUNK: usize = 64 * 1024;
@@ -45,6 +48,10 @@ pub struct WanSettings {
     pub jitter: Duration,
     /// Per connection and direction; `None`: uncapped.
     pub per_connection_bytes_per_sec: Option<u64>,
+    /// Per direction, shared by every connection: their bytes take turns
+    /// on one link, as a FULL's parts and a log do on a real one; `None`:
+    /// no shared link.
+    pub shared_bytes_per_sec: Option<u64>,
 }
 
 impl WanSettings {
@@ -54,6 +61,7 @@ impl WanSettings {
             one_way_delay: rtt / 2,
             jitter: Duration::ZERO,
             per_connection_bytes_per_sec: bytes_per_sec.filter(|r| *r > 0),
+            shared_bytes_per_sec: None,
         }
     }
 
@@ -70,6 +78,7 @@ impl WanSettings {
 pub struct WanProxy {
     addr: SocketAddr,
     settings: watch::Sender<WanSettings>,
+    shared: Arc<SharedLink>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -78,12 +87,27 @@ impl WanProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = watch::channel(settings);
-        let task = tokio::spawn(accept(listener, upstream, rx));
+        let shared = Arc::new(SharedLink::default());
+        let task = tokio::spawn(accept(listener, upstream, rx, shared.clone()));
         Ok(Self {
             addr,
             settings: tx,
+            shared,
             task,
         })
+    }
+
+    /// Bytes sent on to the server so far, on every connection.
+    pub fn bytes_upstream(&self) -> u64 {
+        self.shared.bytes_up.load(Ordering::Relaxed)
+    }
+
+    /// Drops every open connection at once, as a link that fails does;
+    /// connections made afterwards work.
+    pub fn cut(&self) {
+        if let Ok(mut cut) = self.shared.cut.lock() {
+            std::mem::take(&mut *cut).cancel();
+        }
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -113,17 +137,36 @@ impl Drop for WanProxy {
     }
 }
 
+/// What the connections share: when the shared link is next free, in
+/// each direction; what they sent on; what cuts them.
+#[derive(Debug, Default)]
+struct SharedLink {
+    up: Mutex<Option<Instant>>,
+    down: Mutex<Option<Instant>>,
+    bytes_up: AtomicU64,
+    /// Cancelled (and replaced) by [`WanProxy::cut`].
+    cut: Mutex<CancellationToken>,
+}
+
 async fn accept(
     listener: TcpListener,
     upstream: SocketAddr,
     settings: watch::Receiver<WanSettings>,
+    shared: Arc<SharedLink>,
 ) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
                 if let Ok((client, _)) = accepted {
-                    connections.spawn(connection(client, upstream, settings.clone()));
+                    let cut = shared.cut.lock().map(|c| c.clone()).unwrap_or_default();
+                    let pumps = connection(client, upstream, settings.clone(), shared.clone());
+                    connections.spawn(async move {
+                        tokio::select! {
+                            _ = cut.cancelled() => {}
+                            _ = pumps => {}
+                        }
+                    });
                 }
             }
             // Reap finished connections so the set does not grow.
@@ -138,6 +181,7 @@ async fn connection(
     client: TcpStream,
     upstream: SocketAddr,
     settings: watch::Receiver<WanSettings>,
+    shared: Arc<SharedLink>,
 ) {
     let Ok(server) = TcpStream::connect(upstream).await else {
         return;
@@ -148,8 +192,14 @@ async fn connection(
     let (client_read, client_write) = client.into_split();
     let (server_read, server_write) = server.into_split();
     tokio::join!(
-        pump(client_read, server_write, settings.clone()),
-        pump(server_read, client_write, settings),
+        pump(
+            client_read,
+            server_write,
+            settings.clone(),
+            &shared.up,
+            Some(&shared.bytes_up)
+        ),
+        pump(server_read, client_write, settings, &shared.down, None),
     );
 }
 
@@ -160,14 +210,35 @@ struct InFlight {
 }
 
 /// One direction: the reader paces and stamps, the writer delays and sends.
-async fn pump(from: OwnedReadHalf, to: OwnedWriteHalf, settings: watch::Receiver<WanSettings>) {
+async fn pump(
+    from: OwnedReadHalf,
+    to: OwnedWriteHalf,
+    settings: watch::Receiver<WanSettings>,
+    shared: &Mutex<Option<Instant>>,
+    sent: Option<&AtomicU64>,
+) {
     let budget = Arc::new(Semaphore::new(0));
     // Unbounded in messages, bounded in bytes by the budget.
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::join!(
-        read_side(from, tx, budget.clone(), settings),
-        write_side(to, rx, budget),
+        read_side(from, tx, budget.clone(), settings, shared),
+        write_side(to, rx, budget, sent),
     );
+}
+
+/// Puts `bytes` on a link of `rate` free from `free_at` on; returns when
+/// they are all on the wire. A wake-up late by the timer's granularity is
+/// no idle link: within SLACK the next bytes follow on at once, or each
+/// sleep's lateness would add up and pace a stream below the cap.
+fn on_link(free_at: &mut Option<Instant>, bytes: usize, rate: u64) -> Instant {
+    let now = Instant::now();
+    let start = match *free_at {
+        Some(free) if now <= free + SLACK => free,
+        _ => now,
+    };
+    let done = start + Duration::from_secs_f64(bytes as f64 / rate as f64);
+    *free_at = Some(done);
+    done
 }
 
 async fn read_side(
@@ -175,10 +246,11 @@ async fn read_side(
     tx: mpsc::UnboundedSender<InFlight>,
     budget: Arc<Semaphore>,
     settings: watch::Receiver<WanSettings>,
+    shared: &Mutex<Option<Instant>>,
 ) {
     let mut granted = 0usize;
     let mut last_release = Instant::now();
-    let mut link_free_at = Instant::now();
+    let mut own_link: Option<Instant> = None;
     let mut buf = vec![0u8; CHUNK];
     loop {
         let n = match from.read(&mut buf).await {
@@ -199,20 +271,17 @@ async fn read_side(
                 return;
             };
             permit.forget(); // the writer gives the bytes back once sent
-            if let Some(rate) = s.per_connection_bytes_per_sec {
-                // The bytes leave the sender's link one after another at
-                // the cap: they are on the wire from `start` to `link_free_at`.
-                // A wake-up late by the timer's granularity is no idle
-                // link: within SLACK the next bytes follow on at once, or
-                // each sleep's lateness would add up and pace a stream
-                // below the cap.
-                let now = Instant::now();
-                let start = match now <= link_free_at + SLACK {
-                    true => link_free_at,
-                    false => now,
-                };
-                link_free_at = start + Duration::from_secs_f64(n as f64 / rate as f64);
-                tokio::time::sleep_until(link_free_at).await;
+                             // The bytes leave one after another at the connection's cap,
+                             // and take their turn on the shared link: whichever is later.
+            let own = s
+                .per_connection_bytes_per_sec
+                .map(|rate| on_link(&mut own_link, n, rate));
+            let shared = s.shared_bytes_per_sec.and_then(|rate| {
+                let mut free_at = shared.lock().ok()?;
+                Some(on_link(&mut free_at, n, rate))
+            });
+            if let Some(sent) = own.max(shared) {
+                tokio::time::sleep_until(sent).await;
             }
         }
         let jitter = match s.jitter.is_zero() {
@@ -234,8 +303,9 @@ async fn write_side(
     mut to: OwnedWriteHalf,
     mut rx: mpsc::UnboundedReceiver<InFlight>,
     budget: Arc<Semaphore>,
+    sent: Option<&AtomicU64>,
 ) {
-    write_chunks(&mut to, &mut rx, &budget).await;
+    write_chunks(&mut to, &mut rx, &budget, sent).await;
     // Wakes a reader waiting for budget the writer will never give back.
     budget.close();
 }
@@ -244,6 +314,7 @@ async fn write_chunks(
     to: &mut OwnedWriteHalf,
     rx: &mut mpsc::UnboundedReceiver<InFlight>,
     budget: &Semaphore,
+    sent: Option<&AtomicU64>,
 ) {
     while let Some(chunk) = rx.recv().await {
         tokio::time::sleep_until(chunk.release_at).await;
@@ -254,6 +325,9 @@ async fn write_chunks(
         };
         let failed = to.write_all(&data).await.is_err();
         budget.add_permits(data.len());
+        if let Some(sent) = sent.filter(|_| !failed) {
+            sent.fetch_add(data.len() as u64, Ordering::Relaxed);
+        }
         if failed {
             // The receiver is gone: dropping `rx` stops the reader.
             return;

@@ -149,6 +149,40 @@ async fn one_connection_is_held_to_its_cap_and_two_get_a_cap_each() {
     );
 }
 
+#[tokio::test]
+async fn connections_take_turns_on_a_shared_link() {
+    let cap = 8_000_000u64;
+    let bytes = 2_000_000usize; // 0.25 s alone on the link
+    let proxy = WanProxy::start(
+        sink_server().await,
+        WanSettings {
+            shared_bytes_per_sec: Some(cap),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let ideal = bytes as f64 / cap as f64;
+    let one = send_to_sink(proxy.addr(), bytes).await;
+    assert!(one >= ideal * 0.95, "{one} s: faster than the link");
+    assert!(one < ideal * 4.0, "{one} s: far slower than the link");
+    let start = Instant::now();
+    let (a, b) = tokio::join!(
+        send_to_sink(proxy.addr(), bytes),
+        send_to_sink(proxy.addr(), bytes)
+    );
+    let both = start.elapsed().as_secs_f64();
+    assert!(
+        both >= 2.0 * ideal * 0.95,
+        "{both} s for two: they did not share the link"
+    );
+    // Turns, not one after the other: each ends near the end of both.
+    assert!(
+        a.min(b) >= 2.0 * ideal * 0.8,
+        "{a} s, {b} s: one stream had the link to itself"
+    );
+}
+
 /// The cap paces a long stream at the cap, not below it: the timer's
 /// lateness on each of its 64 KiB steps must not add up (it did: 8 MB at
 /// 32 MB/s took 0.46 s, the link at 55 % of its cap).
@@ -172,7 +206,7 @@ async fn jitter_never_reorders_bytes() {
     let settings = WanSettings {
         one_way_delay: Duration::from_millis(2),
         jitter: Duration::from_millis(30),
-        per_connection_bytes_per_sec: None,
+        ..Default::default()
     };
     let proxy = WanProxy::start(echo_server().await, settings)
         .await
@@ -277,4 +311,29 @@ async fn new_settings_apply_to_open_connections() {
         .unwrap();
     assert!(start.elapsed() >= 2 * delay, "{:?}", start.elapsed());
     assert_eq!(proxy.settings().one_way_delay, delay);
+}
+
+#[tokio::test]
+async fn a_cut_drops_open_connections_and_later_ones_work() {
+    let proxy = WanProxy::start(echo_server().await, WanSettings::default())
+        .await
+        .unwrap();
+    let mut open = TcpStream::connect(proxy.addr()).await.unwrap();
+    let mut byte = [0u8; 1];
+    open.write_all(b"a").await.unwrap();
+    open.read_exact(&mut byte).await.unwrap();
+    assert_eq!(proxy.bytes_upstream(), 1, "the byte sent on is counted");
+    proxy.cut();
+    let mut rest = Vec::new();
+    let ended = tokio::time::timeout(DEADLINE, open.read_to_end(&mut rest)).await;
+    assert!(ended.is_ok(), "the open connection was dropped");
+    assert!(rest.is_empty());
+    let mut later = TcpStream::connect(proxy.addr()).await.unwrap();
+    later.write_all(b"b").await.unwrap();
+    tokio::time::timeout(DEADLINE, later.read_exact(&mut byte))
+        .await
+        .expect("a connection made after the cut works")
+        .unwrap();
+    assert_eq!(&byte, b"b");
+    assert_eq!(proxy.bytes_upstream(), 2);
 }
