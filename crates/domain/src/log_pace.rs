@@ -94,6 +94,11 @@ impl LogPace {
         (self.allowance < self.cap).then_some(self.allowance)
     }
 
+    /// The same as a number: the FULL's whole window when not narrowed.
+    pub fn allowance(&self) -> usize {
+        self.allowance
+    }
+
     /// A request that moves (almost) nothing took `secs`, answered at
     /// `now` (on any monotonic clock of the caller): a round trip.
     pub fn on_round_trip(&mut self, now: Duration, secs: f64) {
@@ -209,6 +214,7 @@ mod tests {
         let mut p = paced(0.4, 0.04);
         p.on_log(T0, 8 * MIB, 0.49, true, 1);
         assert_eq!(p.keep(), Some(4), "0.49 s > 0.4 + 2 × 0.04");
+        assert_eq!(p.allowance(), 4);
         p.on_log(T0, 8 * MIB, 0.6, true, 1);
         p.on_log(T0, 8 * MIB, 0.6, true, 1);
         p.on_log(T0, 8 * MIB, 0.6, true, 1);
@@ -225,6 +231,7 @@ mod tests {
         assert_eq!(p.keep(), Some(7));
         p.on_log(T0, 8 * MIB, 0.43, true, 1);
         assert_eq!(p.keep(), None, "back to the FULL's own width");
+        assert_eq!(p.allowance(), 8, "the gauge shows the whole window");
         p.on_log(T0, 8 * MIB, 0.43, true, 1);
         assert_eq!(p.keep(), None, "never wider than it");
     }

@@ -11,6 +11,7 @@ use crate::copy::CopyError;
 use crate::transfer::Failure;
 
 pub use crate::inflight::GAUGE as IN_FLIGHT;
+pub use crate::priority::ALLOWANCE_GAUGE as FULL_BESIDE_LOGS;
 pub use crate::throttle::SHARE_GAUGE as BANDWIDTH_SHARE;
 
 pub const BYTES: &str = "xregion_transfer_bytes_total";
@@ -25,7 +26,7 @@ pub const BACKLOG: &str = "xregion_transfer_backlog_jobs";
 pub const SERVER_SIDE_BYTES: &str = "xregion_transfer_server_side_bytes_total";
 
 /// Every name this crate exports, for the dashboard and alert checks.
-pub const NAMES: [&str; 12] = [
+pub const NAMES: [&str; 13] = [
     BYTES,
     FILES,
     PARTS_UPLOADED,
@@ -37,6 +38,7 @@ pub const NAMES: [&str; 12] = [
     BACKLOG,
     BANDWIDTH_SHARE,
     IN_FLIGHT,
+    FULL_BESIDE_LOGS,
     SERVER_SIDE_BYTES,
 ];
 
@@ -124,6 +126,13 @@ pub fn describe() {
         "How many requests the last copy on a route keeps in flight, adapted to the route's \
          bandwidth-delay product within the configured cap (label level: parts of a file, files of a backup; \
          labels source, target: regions)"
+    );
+    describe_gauge!(
+        FULL_BESIDE_LOGS,
+        "With worker.full_beside_logs = \"paced\": the most requests (files, and parts of each) a FULL \
+         keeps in flight while a log to the target region copies on this worker; a FULL's whole window \
+         (parts_in_flight or files_in_flight, the larger) when logs there are within their budget \
+         (label target: region)"
     );
     // At 0 from the start: an idle lane has a rate of 0, not no rate, and
     // the first failure of a reason is an increase.

@@ -16,6 +16,9 @@ use xregion_domain::log_pace::LogPace;
 
 use crate::presence::Local;
 
+/// The gauge of each target region's allowance (paced only).
+pub const ALLOWANCE_GAUGE: &str = "xregion_transfer_full_beside_logs_allowance";
+
 /// How a FULL's window yields to the logs copying.
 #[derive(Debug, Clone)]
 pub struct Yield {
@@ -98,11 +101,19 @@ impl Pace {
     fn on<T>(&self, target: &str, f: impl FnOnce(&mut LogPace, Duration) -> T) -> Option<T> {
         let mut routes = self.routes.lock().ok()?;
         // Every job asks: no key is made for a route already paced.
-        if !routes.contains_key(target) {
+        let new = !routes.contains_key(target);
+        if new {
             routes.insert(target.to_string(), LogPace::new(self.cap));
         }
         let pace = routes.get_mut(target)?;
-        Some(f(pace, self.since.elapsed()))
+        let before = pace.allowance();
+        let out = f(pace, self.since.elapsed());
+        // Exported from a route's first job on, then as it moves.
+        if new || pace.allowance() != before {
+            metrics::gauge!(ALLOWANCE_GAUGE, "target" => target.to_string())
+                .set(pace.allowance() as f64);
+        }
+        Some(out)
     }
 
     /// A request that moves (almost) nothing to `target` took `took`.
