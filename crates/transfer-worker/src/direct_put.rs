@@ -23,6 +23,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine;
 use futures::StreamExt;
@@ -146,6 +147,15 @@ impl DirectTarget {
     }
 }
 
+/// PUTs of one file within an attempt. A connection dropped on a long
+/// link, or a store asking to slow down, costs a short wait here instead
+/// of the job's redelivery (its backoff, its lookups again, and a failure
+/// shown on the service), as object_store's own retries spare its
+/// requests.
+const PUT_TRIES: u32 = 4;
+/// The wait before the second try; each next one waits four times longer.
+const FIRST_WAIT: Duration = Duration::from_millis(100);
+
 /// As `copy::copy_whole`, the source's stream PUT straight into `direct`.
 /// `on_bytes` sees the length once the store has kept the file.
 pub async fn copy_whole_direct(
@@ -154,12 +164,27 @@ pub async fn copy_whole_direct(
     direct: &DirectTarget,
     on_bytes: impl Fn(u64),
 ) -> Result<Option<String>, CopyError> {
-    let got = open_source(file, ends).await?;
-    ends.throttle.acquire(file.size).await;
-    let body = reqwest::Body::wrap_stream(got.into_stream());
-    let stored = direct
-        .put(&file.target_key, &file.sha256, file.size, body)
-        .await?;
+    let mut wait = FIRST_WAIT;
+    let mut tried = 1;
+    let stored = loop {
+        // The body is the source's stream: a try reads it again.
+        let got = open_source(file, ends).await?;
+        ends.throttle.acquire(file.size).await;
+        let body = reqwest::Body::wrap_stream(got.into_stream());
+        match direct
+            .put(&file.target_key, &file.sha256, file.size, body)
+            .await
+        {
+            Ok(stored) => break stored,
+            Err(error) if tried < PUT_TRIES && passing(&error) => {
+                tracing::info!(key = %file.target_key, tried, %error, "direct put tried again");
+                tokio::time::sleep(wait).await;
+                wait *= 4;
+                tried += 1;
+            }
+            Err(error) => return Err(error),
+        }
+    };
     if !stored.confirmed {
         if !direct.unconfirmed.swap(true, Ordering::Relaxed) {
             tracing::warn!(endpoint = %direct.endpoint.base, "the target store kept a PUT without confirming its sha256 checksum; such files are read back to check them (unset aws_checksum_algorithm for a store that does not check it)");
@@ -168,6 +193,13 @@ pub async fn copy_whole_direct(
     }
     on_bytes(file.size);
     Ok(stored.e_tag)
+}
+
+/// A failure another try may not meet: the connection, the store's
+/// server errors and its requests to slow down (see `server_side::failed`);
+/// never the store's refusal of the bytes.
+fn passing(error: &CopyError) -> bool {
+    matches!(error, CopyError::Store(object_store::Error::Generic { .. }))
 }
 
 /// The file as the target store keeps it, hashed here: the check a store
@@ -255,6 +287,29 @@ mod tests {
             direct["checks"].bucket.path("a/b c"),
             "/bucket-checks/a/b%20c"
         );
+    }
+
+    #[test]
+    fn only_the_link_or_a_busy_store_is_tried_again_within_the_attempt() {
+        use reqwest::StatusCode as S;
+        let store = |status| CopyError::Store(crate::server_side::failed(status, "x".into()));
+        for status in [
+            None,
+            Some(S::SERVICE_UNAVAILABLE),
+            Some(S::INTERNAL_SERVER_ERROR),
+            Some(S::TOO_MANY_REQUESTS),
+        ] {
+            assert!(passing(&store(status)), "{status:?}");
+        }
+        for status in [Some(S::FORBIDDEN), Some(S::BAD_REQUEST), Some(S::NOT_FOUND)] {
+            assert!(!passing(&store(status)), "{status:?}");
+        }
+        let refused = CopyError::ChecksumMismatch {
+            key: "k".into(),
+            expected: "a".into(),
+            actual: "other bytes (the target store answered BadDigest)".into(),
+        };
+        assert!(!passing(&refused), "the store refused the bytes themselves");
     }
 
     /// What an unchecking store answers in `x-amz-checksum-sha256`.

@@ -246,13 +246,18 @@ impl std::fmt::Debug for S3Pair {
 }
 
 /// A failed request, as object_store would say it (so the transfer's retry
-/// rules apply unchanged): refused credentials and server errors are an
+/// rules apply unchanged): refused credentials, server errors, a store
+/// asking to slow down (429) or timing out the request (408) are an
 /// unavailable store, retried for as long as it lasts; another 4xx is this
 /// request's fault, retried up to the limit.
 pub(crate) fn failed(status: Option<reqwest::StatusCode>, what: String) -> object_store::Error {
     match status.map(|s| s.as_u16()) {
         Some(401) | Some(403) => object_store::Error::PermissionDenied {
             path: String::new(),
+            source: what.into(),
+        },
+        Some(408) | Some(429) => object_store::Error::Generic {
+            store: "S3",
             source: what.into(),
         },
         Some(400..=499) => object_store::Error::Precondition {
@@ -734,7 +739,13 @@ mod tests {
         use xregion_common::unavailable::store_unavailable;
         let bad = failed(Some(S::BAD_REQUEST), "InvalidRequest".into());
         assert!(!store_unavailable(&bad), "{bad}");
-        for status in [Some(S::FORBIDDEN), Some(S::SERVICE_UNAVAILABLE), None] {
+        for status in [
+            Some(S::FORBIDDEN),
+            Some(S::SERVICE_UNAVAILABLE),
+            Some(S::TOO_MANY_REQUESTS),
+            Some(S::REQUEST_TIMEOUT),
+            None,
+        ] {
             let e = failed(status, "x".into());
             assert!(store_unavailable(&e), "{e}");
         }
