@@ -270,9 +270,10 @@ async fn read_side(
             let Ok(permit) = budget.acquire_many(n as u32).await else {
                 return;
             };
-            permit.forget(); // the writer gives the bytes back once sent
-                             // The bytes leave one after another at the connection's cap,
-                             // and take their turn on the shared link: whichever is later.
+            // The writer gives the bytes back once sent.
+            permit.forget();
+            // The bytes leave one after another at the connection's cap,
+            // and take their turn on the shared link: whichever is later.
             let own = s
                 .per_connection_bytes_per_sec
                 .map(|rate| on_link(&mut own_link, n, rate));

@@ -51,6 +51,10 @@ async fn a_log_whose_put_is_cut_mid_body_lands_within_its_attempt() -> anyhow::R
     wan.set(WanSettings::default());
     let running = env.wait_running(&svc.id, 2).await?;
     assert!(
+        wan.bytes_upstream() - before >= (3 * MIB + 512 * 1024) as u64,
+        "the cut came after the PUT: its body was sent once"
+    );
+    assert!(
         running.last_error.is_empty(),
         "a failure was shown: {}",
         running.last_error
@@ -63,6 +67,10 @@ async fn a_log_whose_put_is_cut_mid_body_lands_within_its_attempt() -> anyhow::R
         metric("xregion_transfer_failures_total", "").await?,
         0.0,
         "an attempt failed: the PUT was not tried again within it"
+    );
+    assert!(
+        metric("xregion_transfer_put_retries_total", "target=\"r2\"").await? >= 1.0,
+        "the try again is counted"
     );
     assert_eq!(
         metric("xregion_transfer_files_total", "path=\"direct\"").await?,

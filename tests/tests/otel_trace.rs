@@ -196,10 +196,17 @@ async fn one_trace_runs_from_create_sync_service_to_backup_synced() -> anyhow::R
         let recorded = spans.iter().any(|s| {
             s.service() == "xregion-catalog" && s.attribute("subject") == Some(synced.as_str())
         });
-        let complete = services.iter().all(|s| seen.contains(s))
-            && recorded
-            && spans.iter().any(worker_handled);
-        Ok(complete.then_some(spans.clone()))
+        let missing: Vec<&str> = services
+            .iter()
+            .copied()
+            .filter(|s| !seen.contains(s))
+            .chain((!recorded).then_some("the catalog's BackupSynced"))
+            .chain((!spans.iter().any(worker_handled)).then_some("the worker's job span"))
+            .collect();
+        match missing.is_empty() {
+            true => Ok(Some(spans)),
+            false => Err(anyhow::anyhow!("missing {missing:?} in {spans:#?}")),
+        }
     })
     .await?;
 

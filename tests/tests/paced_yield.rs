@@ -50,7 +50,7 @@ async fn a_log_slowed_by_a_full_narrows_the_full_and_the_gauge_shows_it() -> any
     .await?;
     let wan = stack.wan.as_ref().unwrap();
     wan.set(WanSettings {
-        shared_bytes_per_sec: Some(16_000_000),
+        shared_bytes_per_sec: Some(8_000_000),
         ..WanSettings::rtt(Duration::from_millis(10), None)
     });
     let mut chain = env
@@ -59,9 +59,11 @@ async fn a_log_slowed_by_a_full_narrows_the_full_and_the_gauge_shows_it() -> any
     let first = env.upstream.emit(&env.source, &chain.full(MIB)).await?;
     let svc = env.create("paced-1", Engine::Mysql, "r1", "r2").await?;
     env.wait_running(&svc.id, 1).await?;
-    // Logs alone: their copy time is what the budget starts from.
+    // Logs alone: their copy time is what the budget starts from (the
+    // first, on new connections, weighs least once three are averaged).
     let mut landed = vec![first];
-    for synced in [2, 3] {
+    const ALONE: u64 = 3;
+    for synced in 2..=1 + ALONE {
         landed.push(
             env.upstream
                 .emit(&env.source, &chain.log(60_000, MIB))
@@ -75,10 +77,11 @@ async fn a_log_slowed_by_a_full_narrows_the_full_and_the_gauge_shows_it() -> any
         "exported for the route, and nothing narrowed by logs copied alone"
     );
 
+    // About 8 s on the link: long enough for a log or three beside it.
     let before = full_bytes_moved(&stack).await?;
     landed.push(
         env.upstream
-            .emit(&env.source, &chain.full(48 * MIB))
+            .emit(&env.source, &chain.full(64 * MIB))
             .await?,
     );
     wait_until("the FULL under way", WAIT, || async {
@@ -86,19 +89,30 @@ async fn a_log_slowed_by_a_full_narrows_the_full_and_the_gauge_shows_it() -> any
         Ok((moved >= before + 5.0 * MIB as f64).then_some(()))
     })
     .await?;
-    // Its requests wait their turn behind the FULL's parts on the link.
-    landed.push(
-        env.upstream
-            .emit(&env.source, &chain.log(60_000, MIB))
-            .await?,
-    );
-    let narrowed = wait_until("the FULL narrowed for the log", WAIT, || async {
-        let a = allowance(&stack).await?;
-        Ok((a < WHOLE).then_some(a))
-    })
-    .await?;
+    // A log's requests wait their turn behind the FULL's parts on the
+    // link. One over its budget is enough; on a loaded machine another
+    // beside the FULL may be needed to show it.
+    let mut narrowed = None;
+    for beside in 1..=3 {
+        landed.push(
+            env.upstream
+                .emit(&env.source, &chain.log(60_000, MIB))
+                .await?,
+        );
+        let settled = wait_until("the log beside the FULL copied", WAIT, || async {
+            let a = allowance(&stack).await?;
+            let copied = env.get(&svc.id).await?.synced_backups >= 1 + ALONE + beside;
+            Ok((a < WHOLE || copied).then_some(a))
+        })
+        .await?;
+        if settled < WHOLE {
+            narrowed = Some(settled);
+            break;
+        }
+    }
+    let narrowed = narrowed.expect("no log copied beside the FULL narrowed it");
     assert!(narrowed >= 1.0, "a FULL keeps one request: {narrowed}");
-    env.wait_running(&svc.id, 5).await?;
+    env.wait_running(&svc.id, landed.len() as u64).await?;
     wan.set(WanSettings::default());
     for backup in &landed {
         env.assert_landed("paced-1", &svc.id, backup).await?;

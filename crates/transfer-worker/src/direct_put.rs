@@ -32,13 +32,15 @@ use xregion_common::regions::RegionConfig;
 use xregion_common::verify::Verifier;
 
 use crate::copy::{open_source, refuse_other_size, CopyError, Ends};
-use crate::server_side::{failed, tag, Bucket, ClientSettings, Endpoint};
+use crate::server_side::{failed, failed_answer, tag, Bucket, ClientSettings, Endpoint};
 use crate::sigv4;
 use crate::strategy::FileCopy;
 
 /// An S3 target region this worker PUTs to directly.
 #[derive(Clone)]
 pub struct DirectTarget {
+    /// The region's id: the label of the retries counted.
+    region: String,
     client: reqwest::Client,
     endpoint: Endpoint,
     host: String,
@@ -46,6 +48,13 @@ pub struct DirectTarget {
     /// Set once the store has kept a PUT without confirming its checksum
     /// (warned about once).
     unconfirmed: Arc<AtomicBool>,
+}
+
+/// A file PUT directly: the ETag the store gave it, and whether a try
+/// failed on the way (its copy time then says how the link failed).
+pub struct DirectPut {
+    pub e_tag: Option<String>,
+    pub tried_again: bool,
 }
 
 /// What a PUT the store accepted answered.
@@ -69,6 +78,7 @@ impl DirectTarget {
     pub fn of(region: &RegionConfig) -> Result<Self, String> {
         let (endpoint, settings): (Endpoint, ClientSettings) = Endpoint::of(region)?;
         Ok(Self {
+            region: region.id.clone(),
             client: settings.client()?,
             host: endpoint.host()?,
             endpoint,
@@ -143,11 +153,11 @@ impl DirectTarget {
                 actual: format!("other bytes (the target store answered {code})"),
             });
         }
-        Err(failed(Some(status), format!("PUT {key}: {status} {code}")).into())
+        Err(failed_answer(status, &code, format!("PUT {key}: {status} {code}")).into())
     }
 }
 
-/// PUTs of one file within an attempt. A connection dropped on a long
+/// Tries of one file's PUT within an attempt. A connection dropped on a long
 /// link, or a store asking to slow down, costs a short wait here instead
 /// of the job's redelivery (its backoff, its lookups again, and a failure
 /// shown on the service), as object_store's own retries spare its
@@ -163,7 +173,7 @@ pub async fn copy_whole_direct(
     ends: &Ends,
     direct: &DirectTarget,
     on_bytes: impl Fn(u64),
-) -> Result<Option<String>, CopyError> {
+) -> Result<DirectPut, CopyError> {
     let mut wait = FIRST_WAIT;
     let mut tried = 1;
     let stored = loop {
@@ -178,6 +188,8 @@ pub async fn copy_whole_direct(
             Ok(stored) => break stored,
             Err(error) if tried < PUT_TRIES && passing(&error) => {
                 tracing::info!(key = %file.target_key, tried, %error, "direct put tried again");
+                metrics::counter!(crate::metrics::PUT_RETRIES, "target" => direct.region.clone())
+                    .increment(1);
                 tokio::time::sleep(wait).await;
                 wait *= 4;
                 tried += 1;
@@ -192,7 +204,10 @@ pub async fn copy_whole_direct(
         read_back(file, ends).await?;
     }
     on_bytes(file.size);
-    Ok(stored.e_tag)
+    Ok(DirectPut {
+        e_tag: stored.e_tag,
+        tried_again: tried > 1,
+    })
 }
 
 /// A failure another try may not meet: the connection, the store's
@@ -402,7 +417,9 @@ mod tests {
             sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(DATA)),
             encrypt: None,
         };
-        copy_whole_direct(&file, &ends, &direct, |_| {}).await
+        copy_whole_direct(&file, &ends, &direct, |_| {})
+            .await
+            .map(|put| put.e_tag)
     }
 
     #[tokio::test]

@@ -24,9 +24,10 @@ pub const COPY_DURATION: &str = "xregion_transfer_copy_duration_seconds";
 pub const FAILURES: &str = "xregion_transfer_failures_total";
 pub const BACKLOG: &str = "xregion_transfer_backlog_jobs";
 pub const SERVER_SIDE_BYTES: &str = "xregion_transfer_server_side_bytes_total";
+pub const PUT_RETRIES: &str = "xregion_transfer_put_retries_total";
 
 /// Every name this crate exports, for the dashboard and alert checks.
-pub const NAMES: [&str; 13] = [
+pub const NAMES: [&str; 14] = [
     BYTES,
     FILES,
     PARTS_UPLOADED,
@@ -40,6 +41,7 @@ pub const NAMES: [&str; 13] = [
     IN_FLIGHT,
     FULL_BESIDE_LOGS,
     SERVER_SIDE_BYTES,
+    PUT_RETRIES,
 ];
 
 /// The `reason` label of [`FAILURES`]: every value [`Failure::reason`]
@@ -130,9 +132,15 @@ pub fn describe() {
     describe_gauge!(
         FULL_BESIDE_LOGS,
         "With worker.full_beside_logs = \"paced\": the most requests (files, and parts of each) a FULL \
-         keeps in flight while a log to the target region copies on this worker; a FULL's whole window \
-         (parts_in_flight or files_in_flight, the larger) when logs there are within their budget \
-         (label target: region)"
+         to the target region keeps in flight while any log copies on this worker, paced by the logs to \
+         that region; a FULL's whole window (parts_in_flight or files_in_flight, the larger) while they \
+         are within their budget (label target: region)"
+    );
+    describe_counter!(
+        PUT_RETRIES,
+        Unit::Count,
+        "direct PUTs (files up to a part) tried again within their attempt after the connection, a \
+         server error or a busy store failed them (label target: region)"
     );
     // At 0 from the start: an idle lane has a rate of 0, not no rate, and
     // the first failure of a reason is an increase.

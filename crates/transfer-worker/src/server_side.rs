@@ -271,6 +271,23 @@ pub(crate) fn failed(status: Option<reqwest::StatusCode>, what: String) -> objec
     }
 }
 
+/// An error answer of the store, by its S3 code where that says the store
+/// is busy or timed the request out whatever the status (a body that
+/// stalled is `400 RequestTimeout`; a 200 may carry `SlowDown`), else as
+/// [`failed`] says by the status.
+pub(crate) fn failed_answer(
+    status: reqwest::StatusCode,
+    code: &str,
+    what: String,
+) -> object_store::Error {
+    match code {
+        "RequestTimeout" | "SlowDown" | "InternalError" | "ServiceUnavailable" => {
+            failed(None, what)
+        }
+        _ => failed(Some(status), what),
+    }
+}
+
 impl S3Pair {
     pub fn new(source: &RegionConfig, target: &RegionConfig) -> Result<Self, String> {
         let ((from, _), (to, settings)) = (Endpoint::of(source)?, Endpoint::of(target)?);
@@ -345,7 +362,7 @@ impl S3Pair {
                     source: "copy source".into(),
                 });
             }
-            return Err(failed(Some(status), format!("{status} {code}")));
+            return Err(failed_answer(status, &code, format!("{status} {code}")));
         }
         Ok(text)
     }
@@ -749,6 +766,10 @@ mod tests {
             let e = failed(status, "x".into());
             assert!(store_unavailable(&e), "{e}");
         }
+        let stalled = failed_answer(S::BAD_REQUEST, "RequestTimeout", "x".into());
+        assert!(store_unavailable(&stalled), "a stalled body: {stalled}");
+        let refused = failed_answer(S::BAD_REQUEST, "InvalidArgument", "x".into());
+        assert!(!store_unavailable(&refused), "{refused}");
     }
 
     #[test]

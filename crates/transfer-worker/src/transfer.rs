@@ -2,7 +2,7 @@
 //! announce BackupSynced. Failures are announced too and retried by the bus
 //! up to its limit; the last one is marked permanent.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -68,6 +68,9 @@ struct Route<'a> {
     throttle: Arc<crate::throttle::Bucket>,
     /// The transfer's data key, when the target region encrypts.
     sealing: Option<Arc<crate::seal::Sealing>>,
+    /// Set when a file's PUT had to be tried again: the copy's time then
+    /// says how the link failed, not how long a copy takes.
+    tried_again: &'a AtomicBool,
 }
 
 impl Failure {
@@ -344,6 +347,7 @@ impl Transfers {
         let lane = self
             .throttle
             .for_transfer(&backup.region, &service.target_region, log);
+        let tried_again = AtomicBool::new(false);
         let route = Route {
             source_region: &backup.region,
             source: &source,
@@ -351,6 +355,7 @@ impl Transfers {
             target_region: &service.target_region,
             throttle: lane.bucket.clone(),
             sealing: sealing.clone(),
+            tried_again: &tried_again,
         };
         // service.json is needed before the commit, not before the files:
         // it is checked (a GET, a PUT when missing) while they copy.
@@ -489,7 +494,9 @@ impl Transfers {
         progress.finish().await;
         metrics::histogram!(crate::metrics::COPY_DURATION, "kind" => crate::metrics::lane_of(manifest.kind))
             .record(started.elapsed().as_secs_f64());
-        if let (Some(pace), true) = (self.pace(), log) {
+        // A log whose PUT was tried again timed the link's failure.
+        let timed = !tried_again.load(Ordering::Relaxed);
+        if let (Some(pace), true, true) = (self.pace(), log, timed) {
             // Counted at both ends: what copied beside the log for a while.
             let beside = crate::priority::Beside {
                 full: beside_at_start.0 || presence.fulls_running(),
@@ -649,7 +656,7 @@ impl Transfers {
                     };
                     copy_server_side(&file, pair, &ends, way, record, progress).await?;
                     metrics::counter!(crate::metrics::FILES, "path" => "server_side").increment(1);
-                    return Ok((file.size, started.elapsed(), None));
+                    return Ok((file.size, started.elapsed(), None, false));
                 }
                 let path = choose_path(from, to, &file, self.part_size);
                 let counted = move |n| {
@@ -677,7 +684,7 @@ impl Transfers {
                 // route's latency. A sealed file is held twice (plaintext
                 // and ciphertext). A direct PUT buffers nothing but holds
                 // its size too: the budget also bounds how many whole files
-                // share the link at once, each within the region's timeout.
+                // share the link at once, each try within the region's timeout.
                 let _memory = match path {
                     CopyPath::Whole => {
                         let copies = if file.encrypt.is_some() { 2 } else { 1 };
@@ -692,6 +699,7 @@ impl Transfers {
                     _ => None,
                 };
                 let started = Instant::now();
+                let mut tried_again = false;
                 let e_tag = match path {
                     CopyPath::Kernel { source, target } => {
                         let files = Files { source, target };
@@ -699,7 +707,11 @@ impl Transfers {
                         None
                     }
                     CopyPath::Whole => match direct {
-                        Some(direct) => copy_whole_direct(&file, &ends, direct, counted).await?,
+                        Some(direct) => {
+                            let put = copy_whole_direct(&file, &ends, direct, counted).await?;
+                            tried_again = put.tried_again;
+                            put.e_tag
+                        }
                         None => copy_whole(&file, &ends, counted).await?,
                     },
                     CopyPath::Streamed { part_size } => {
@@ -739,7 +751,7 @@ impl Transfers {
                 let written = e_tag
                     .filter(|_| etags_vouch)
                     .map(|e| (file.target_key.clone(), e));
-                Ok::<_, Failure>((file.size, started.elapsed(), written))
+                Ok::<_, Failure>((file.size, started.elapsed(), written, tried_again))
             }
         };
         let count = manifest.files.len().max(1) as u64;
@@ -760,8 +772,13 @@ impl Transfers {
                 break;
             };
             match done {
-                Ok((size, took, e_tag)) => {
-                    window.done(size, took);
+                Ok((size, took, e_tag, tried_again)) => {
+                    if tried_again {
+                        route.tried_again.store(true, Ordering::Relaxed);
+                        window.failed();
+                    } else {
+                        window.done(size, took);
+                    }
                     written.extend(e_tag);
                 }
                 Err(failure) => {
