@@ -469,6 +469,17 @@ max_deliver = 3\n{replicas}\n\
             .sum())
     }
 
+    /// Bytes the worker has copied for FULLs so far: whether a FULL is
+    /// under way, and how far.
+    pub async fn full_bytes_moved(&self) -> anyhow::Result<f64> {
+        self.metric(
+            "transfer-worker",
+            "xregion_transfer_bytes_total",
+            "lane=\"full\"",
+        )
+        .await
+    }
+
     pub async fn metrics(&self, service: &str) -> anyhow::Result<String> {
         let port = *self
             .http_ports

@@ -30,16 +30,6 @@ async fn allowance(stack: &Stack) -> anyhow::Result<f64> {
         .await
 }
 
-async fn full_bytes_moved(stack: &Stack) -> anyhow::Result<f64> {
-    stack
-        .metric(
-            "transfer-worker",
-            "xregion_transfer_bytes_total",
-            "lane=\"full\"",
-        )
-        .await
-}
-
 #[tokio::test]
 async fn a_log_slowed_by_a_full_narrows_the_full_and_the_gauge_shows_it() -> anyhow::Result<()> {
     let (stack, env) = SyncEnv::start(StackOptions {
@@ -78,14 +68,14 @@ async fn a_log_slowed_by_a_full_narrows_the_full_and_the_gauge_shows_it() -> any
     );
 
     // About 8 s on the link: long enough for a log or three beside it.
-    let before = full_bytes_moved(&stack).await?;
+    let before = stack.full_bytes_moved().await?;
     landed.push(
         env.upstream
             .emit(&env.source, &chain.full(64 * MIB))
             .await?,
     );
     wait_until("the FULL under way", WAIT, || async {
-        let moved = full_bytes_moved(&stack).await.unwrap_or(0.0);
+        let moved = stack.full_bytes_moved().await.unwrap_or(0.0);
         Ok((moved >= before + 5.0 * MIB as f64).then_some(()))
     })
     .await?;

@@ -29,16 +29,6 @@ fn end_of(d: &xregion_proto::rds::v1::BackupDescriptor) -> i64 {
 }
 
 /// Bytes the worker copied on the FULL lane so far.
-async fn full_bytes_moved(stack: &Stack) -> anyhow::Result<f64> {
-    stack
-        .metric(
-            "transfer-worker",
-            "xregion_transfer_bytes_total",
-            "lane=\"full\"",
-        )
-        .await
-}
-
 #[tokio::test]
 async fn a_worker_killed_mid_copy_resumes_and_leaves_exactly_one_verified_copy(
 ) -> anyhow::Result<()> {
@@ -194,7 +184,7 @@ async fn a_catalog_that_does_not_answer_stalls_no_copy() -> anyhow::Result<()> {
     let total_parts = 120 / 5;
     let svc = env.create("calm-1", Engine::Mysql, "r1", "r2").await?;
     let catalog = stack.service("catalog")?.pid().unwrap().to_string();
-    let moved = || full_bytes_moved(&stack);
+    let moved = || stack.full_bytes_moved();
     let before = wait_until("the FULL under way", WAIT, || async {
         let b = moved().await.unwrap_or(0.0);
         Ok((b >= 10.0 * MIB).then_some(b))
@@ -248,7 +238,7 @@ async fn a_second_job_for_a_backup_being_copied_is_dropped_not_copied_beside_it(
         .await?;
     let svc = env.create("twice-1", Engine::Mysql, "r1", "r2").await?;
     wait_until("the FULL under way", WAIT, || async {
-        let moved = full_bytes_moved(&stack).await?;
+        let moved = stack.full_bytes_moved().await?;
         Ok((moved >= 10.0 * MIB as f64).then_some(()))
     })
     .await?;
